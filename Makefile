@@ -1,0 +1,84 @@
+# pyperf build. All outputs under build/. `make V=1` shows commands.
+BUILD    := build
+CC       ?= cc
+CLANG    ?= clang
+BPFTOOL  ?= bpftool
+ARCH     := $(shell uname -m | sed 's/x86_64/x86/;s/aarch64/arm64/')
+
+ifeq ($(V),1)
+Q :=
+else
+Q := @
+endif
+
+WARN     := -Wall -Wextra -Wno-missing-field-initializers
+CFLAGS   ?= -O2 -g
+CFLAGS   += -std=c11 -D_GNU_SOURCE $(WARN) -I$(BUILD) -Ibpf -Iuser -Iflamegraph -Ilayouts
+LDLIBS   := -lbpf -lelf -lz
+SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+
+# Everything but main() goes into a library the unit tests link against.
+LIB_SRCS  := $(filter-out user/main.c,$(wildcard user/*.c)) $(wildcard flamegraph/*.c) $(wildcard layouts/*.c)
+LIB_OBJS  := $(patsubst %.c,$(BUILD)/obj/%.o,$(LIB_SRCS))
+ASAN_OBJS := $(patsubst %.c,$(BUILD)/asan/%.o,$(LIB_SRCS))
+UNIT_SRCS := $(wildcard tests/unit/test_*.c)
+UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRCS))
+BPF_SRCS  := $(wildcard bpf/*.bpf.c)
+SKELS     := $(patsubst bpf/%.bpf.c,$(BUILD)/%.skel.h,$(BPF_SRCS))
+
+.DELETE_ON_ERROR:
+.PHONY: all deps test unit demo clean bench fuzz
+
+all: $(BUILD)/pyperf
+
+deps:
+	$(Q)tests/helpers/install-deps.sh
+
+$(BUILD)/vmlinux.h:
+	$(Q)mkdir -p $(@D)
+	$(Q)$(BPFTOOL) btf dump file /sys/kernel/btf/vmlinux format c > $@
+
+$(BUILD)/%.bpf.o: bpf/%.bpf.c bpf/pyperf.h $(BUILD)/vmlinux.h
+	$(Q)$(CLANG) -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Wall -I$(BUILD) -Ibpf -c $< -o $@
+
+$(BUILD)/%.skel.h: $(BUILD)/%.bpf.o
+	$(Q)$(BPFTOOL) gen skeleton $< name $* > $@
+
+$(BUILD)/obj/%.o: %.c $(SKELS) $(wildcard */*.h)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(CFLAGS) -c $< -o $@
+
+$(BUILD)/asan/%.o: %.c $(SKELS) $(wildcard */*.h)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(CFLAGS) -O1 $(SANFLAGS) -c $< -o $@
+
+$(BUILD)/libpyperf.a: $(LIB_OBJS)
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+$(BUILD)/libpyperf-asan.a: $(ASAN_OBJS)
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+$(BUILD)/pyperf: $(BUILD)/obj/user/main.o $(BUILD)/libpyperf.a
+	$(Q)$(CC) $(CFLAGS) $^ $(LDLIBS) -o $@
+
+# The same program with ASan+UBSan, used by the end-to-end tests.
+$(BUILD)/pyperf-asan: $(BUILD)/asan/user/main.o $(BUILD)/libpyperf-asan.a
+	$(Q)$(CC) $(CFLAGS) $(SANFLAGS) $^ $(LDLIBS) -o $@
+
+# Unit tests always run under ASan+UBSan.
+$(BUILD)/tests/%: tests/unit/%.c tests/unit/unit.h $(BUILD)/libpyperf-asan.a
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(CFLAGS) -O1 $(SANFLAGS) -Itests/unit $< $(BUILD)/libpyperf-asan.a $(LDLIBS) -o $@
+
+unit: $(UNIT_BINS)
+
+test: deps
+	$(Q)$(MAKE) --no-print-directory all $(BUILD)/pyperf-asan unit
+	$(Q)python3 tests/run.py
+
+demo: deps
+	$(Q)$(MAKE) --no-print-directory all
+	$(Q)tests/helpers/demo.sh
+
+clean:
+	rm -rf $(BUILD)

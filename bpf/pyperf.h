@@ -1,0 +1,147 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The one contract between the BPF program (bpf/pyperf.bpf.c) and userspace.
+ * Fixed-width types only; included by BPF C (after vmlinux.h) and host C.
+ */
+#ifndef PYPERF_H
+#define PYPERF_H
+
+#ifndef __VMLINUX_H__
+#include <linux/types.h>
+#endif
+
+/* Deepest Python stack captured; deeper stacks lose their root side and are
+ * flagged STACK_TRUNCATED. */
+#define PYPERF_MAX_FRAMES 1024
+/* Bytes of a frame header read in one probe read (covers every field used). */
+#define PYPERF_FRAME_BUF 256
+/* Bound on thread states examined when looking for the sampled thread. */
+#define PYPERF_MAX_THREADS 4096
+#define PYPERF_MAX_INTERPRETERS 16
+
+/* An absent field in struct py_layout. */
+#define PY_OFF_NONE 0xffff
+
+/* struct py_layout.flags */
+#define PYL_FRAME_OBJECT   (1u << 0) /* 3.8-3.10: PyFrameObject chain, f_lasti int */
+#define PYL_LASTI_BYTES    (1u << 1) /* 3.8-3.9: f_lasti counts bytes, not code units */
+#define PYL_INSTR_POINTER  (1u << 2) /* 3.11+: frame_instr is a pointer into co_code_adaptive */
+#define PYL_HAS_CFRAME     (1u << 3) /* 3.11-3.12: tstate->cframe->current_frame */
+#define PYL_CODE_TAGGED    (1u << 4) /* 3.14+: f_executable is a _PyStackRef, clear low 2 bits */
+#define PYL_NATIVE_TID     (1u << 5) /* 3.11+: tstate->native_thread_id is the Linux TID */
+#define PYL_HAS_QUALNAME   (1u << 6) /* 3.11+: co_qualname */
+#define PYL_FROM_DEBUG_OFFSETS (1u << 7) /* 3.13+: fields taken from the target's _Py_DebugOffsets */
+
+/* Offsets (bytes) into one CPython build's structures. Generated per version
+ * by layouts/gen; on 3.13+ refined at attach from _Py_DebugOffsets. */
+struct py_layout {
+	__u32 version_hex;            /* PY_VERSION_HEX of the headers it came from */
+	__u32 flags;                  /* PYL_* */
+
+	/* _PyRuntimeState */
+	__u16 runtime_interpreters_head;
+	__u16 runtime_gilstate_tstate_current; /* 3.8-3.11: GIL holder */
+	/* PyInterpreterState */
+	__u16 interp_next;
+	__u16 interp_threads_head;    /* tstate_head (3.8-3.11), threads.head (3.12+) */
+	__u16 interp_gil;             /* 3.12+: interp->ceval.gil (pointer) */
+	/* struct _gil_runtime_state */
+	__u16 gil_locked;
+	__u16 gil_last_holder;
+	/* PyThreadState */
+	__u16 tstate_next;
+	__u16 tstate_interp;
+	__u16 tstate_thread_id;        /* pthread_t (== fsbase on x86_64) */
+	__u16 tstate_native_thread_id; /* 3.11+ */
+	__u16 tstate_frame;            /* frame (3.8-3.10), cframe (3.11-3.12), current_frame (3.13+) */
+	__u16 cframe_current_frame;    /* 3.11-3.12 */
+	/* PyFrameObject (3.8-3.10) or _PyInterpreterFrame (3.11+) */
+	__u16 frame_previous;          /* f_back / previous */
+	__u16 frame_code;              /* f_code / f_executable */
+	__u16 frame_instr;             /* f_lasti (int) / prev_instr (3.11-3.12) / instr_ptr (3.13+) */
+	__u16 frame_owner;             /* char owner, 3.11+ */
+	__u16 frame_size;              /* bytes to read per frame, <= PYPERF_FRAME_BUF */
+	__u8 owner_generator;          /* FRAME_OWNED_BY_GENERATOR, 0xff if none */
+	__u8 owner_first_skipped;      /* owner >= this is a C-stack/interpreter shim; 0xff none */
+	/* PyCodeObject */
+	__u16 code_filename;
+	__u16 code_name;
+	__u16 code_qualname;           /* 3.11+ */
+	__u16 code_firstlineno;        /* int */
+	__u16 code_linetable;          /* co_lnotab (3.8-3.9) / co_linetable (3.10+) */
+	__u16 code_firsttraceable;     /* int, 3.11+ */
+	__u16 code_code_adaptive;      /* 3.11+: start of the bytecode inside the code object */
+	__u16 code_size;               /* sizeof(PyCodeObject) without the trailing bytecode */
+	/* PyUnicodeObject */
+	__u16 unicode_length;          /* Py_ssize_t, in characters */
+	__u16 unicode_state;           /* the state bit field (a 32-bit word) */
+	__u16 unicode_ascii_size;      /* sizeof(PyASCIIObject): data of compact ASCII strings */
+	__u16 unicode_compact_size;    /* sizeof(PyCompactUnicodeObject): data of other compact strings */
+	__u8 unicode_kind_shift;       /* state: kind is 3 bits at this shift */
+	__u8 unicode_compact_shift;    /* state: compact bit */
+	__u8 unicode_ascii_shift;      /* state: ascii bit */
+	__u8 unicode_pad;
+	/* PyBytesObject */
+	__u16 bytes_size;              /* ob_size */
+	__u16 bytes_sval;              /* ob_sval */
+	/* PyObject */
+	__u16 object_type;             /* ob_type */
+	__u16 pad0;
+};
+
+/* Value of the targets map (key: tgid as the host sees it). */
+struct py_proc {
+	__u64 runtime_addr;            /* address of _PyRuntime in the target */
+	__u64 start_time;              /* /proc/PID/stat starttime, guards PID reuse */
+	struct py_layout layout;
+};
+
+/*
+ * One frame as captured: ((code_addr | owned_by_generator) << 16) | (lasti + 1).
+ * code objects are aligned, so bit 0 of the address is free for the flag.
+ * lasti is the instruction index in 2-byte code units (-1: not started);
+ * PYPERF_LASTI_UNKNOWN when it could not be read or did not fit.
+ */
+#define PYPERF_LASTI_UNKNOWN 0xffff
+#define PYPERF_FRAME_CODE(f)   (((f) >> 16) & ~1ull)
+#define PYPERF_FRAME_IS_GEN(f) (((f) >> 16) & 1ull)
+#define PYPERF_FRAME_LASTI(f)  ((int)((f) & 0xffff) - 1) /* -2 for unknown */
+
+/* stack_frames.flags / sample_event.flags */
+#define STACK_TRUNCATED    (1u << 0) /* root side cut at PYPERF_MAX_FRAMES */
+#define STACK_READ_FAULT   (1u << 1) /* a frame could not be read; root side missing */
+#define STACK_BAD_CHAIN    (1u << 2) /* frame chain loops or is garbage */
+#define SAMPLE_NEW_STACK   (1u << 8) /* this sample inserted its stack into the map */
+
+/* Value of the stacks map (key: 64-bit stack id = hash of the frames). */
+struct stack_frames {
+	__u32 nframes;                 /* frames[0] is the leaf */
+	__u32 flags;
+	__u64 frames[PYPERF_MAX_FRAMES];
+};
+
+/* One ring-buffer record per sample. */
+struct sample_event {
+	__u32 pid;
+	__u32 tid;
+	__u64 stack_id;
+	__u64 time_ns;
+	__u32 flags;
+	__u32 nframes;
+};
+
+/* Index into the per-CPU counters array. */
+enum pyperf_counter {
+	CNT_SAMPLES = 0,      /* perf events seen in a target process */
+	CNT_EMITTED,          /* samples written to the ring buffer */
+	CNT_NO_TSTATE,        /* thread has no Python thread state (not a Python thread yet) */
+	CNT_NO_FRAMES,        /* thread state has no Python frame (running C only) */
+	CNT_READ_FAULT,       /* a read of target memory failed */
+	CNT_RINGBUF_FULL,     /* sample dropped: ring buffer full */
+	CNT_STACKMAP_FULL,    /* sample dropped: stack map full */
+	CNT_TRUNCATED,        /* stack deeper than PYPERF_MAX_FRAMES */
+	CNT_BAD_CHAIN,        /* frame chain failed validation */
+	CNT__MAX
+};
+
+#endif /* PYPERF_H */

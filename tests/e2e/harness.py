@@ -1,0 +1,119 @@
+"""Shared helpers for end-to-end tests (imported by tests/run.py)."""
+import glob
+import os
+import re
+import signal
+import subprocess
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+BUILD = os.path.join(ROOT, "build")
+TARGETS = os.path.join(ROOT, "tests", "targets")
+# End-to-end tests run the sanitizer build so memory errors fail tests.
+PYPERF = os.environ.get("PYPERF", os.path.join(BUILD, "pyperf-asan"))
+
+_children = []
+
+
+class Skip(Exception):
+    """Raised by a test that cannot run here; the message says why."""
+
+
+def params(values):
+    """Decorator: run the test once per value (shown in the test name)."""
+    def wrap(fn):
+        fn.params = list(values)
+        return fn
+    return wrap
+
+
+def pyenv_root():
+    root = os.environ.get("PYENV_ROOT") or os.path.expanduser("~/.pyenv")
+    return root
+
+
+def pyenv_python(minor):
+    """Path of pyenv's python3.<minor> (shared libpython build), or None."""
+    for d in sorted(glob.glob(os.path.join(pyenv_root(), "versions", "3.%d.*" % minor)), reverse=True):
+        exe = os.path.join(d, "bin", "python3.%d" % minor)
+        if os.access(exe, os.X_OK):
+            return exe
+    return None
+
+
+# Interpreters tests run against: name -> argv prefix (a list) or None.
+def interpreter(name):
+    """name: '3.12' (pyenv, shared libpython) or 'debian3.11' (static)."""
+    if name.startswith("debian"):
+        exe = "/usr/bin/python" + name[len("debian"):]
+        return [exe] if os.access(exe, os.X_OK) else None
+    minor = int(name.split(".")[1])
+    exe = pyenv_python(minor)
+    return [exe] if exe else None
+
+
+def need_interpreter(name):
+    argv = interpreter(name)
+    if argv is None:
+        raise Skip("Python %s is not installed here" % name)
+    return argv
+
+
+def start(argv, ready_marker=None, timeout=30, env=None, **kw):
+    """Start a target; if ready_marker is given, wait until it prints that line."""
+    p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                         env=env, **kw)
+    _children.append(p)
+    if ready_marker:
+        deadline = time.monotonic() + timeout
+        while True:
+            line = p.stdout.readline()
+            if not line:
+                err = p.stderr.read()
+                raise AssertionError("target exited before ready: %s" % err[-2000:])
+            if ready_marker in line:
+                break
+            if time.monotonic() > deadline:
+                raise AssertionError("target not ready in %ds" % timeout)
+    return p
+
+
+def stop(p):
+    if p.poll() is None:
+        p.kill()
+    p.wait()
+
+
+def cleanup():
+    for p in _children:
+        try:
+            stop(p)
+        except Exception:
+            pass
+
+
+def run_pyperf(args, timeout=120, check=True, **kw):
+    p = subprocess.run([PYPERF] + list(args), capture_output=True, text=True, timeout=timeout, **kw)
+    if check and p.returncode != 0:
+        raise AssertionError("pyperf %s exited %d\nstdout: %s\nstderr: %s"
+                             % (" ".join(args), p.returncode, p.stdout[-3000:], p.stderr[-3000:]))
+    return p
+
+
+def parse_folded(text):
+    """Folded text -> list of (frames list, count). Raises on malformed lines."""
+    out = []
+    for line in text.splitlines():
+        if not line.strip():
+            continue
+        m = re.match(r"^(.*) (\d+)$", line)
+        assert m, "malformed folded line: %r" % line
+        out.append((m.group(1).split(";"), int(m.group(2))))
+    return out
+
+
+def share(stacks, pred):
+    """Fraction of samples whose stack satisfies pred(frames)."""
+    total = sum(c for _, c in stacks)
+    assert total > 0, "no samples"
+    return sum(c for f, c in stacks if pred(f)) / total
