@@ -1,0 +1,8 @@
+/* Entry points of pyperf's subcommands; each returns the process exit code. */
+#ifndef PYPERF_COMMANDS_H
+#define PYPERF_COMMANDS_H
+
+int cmd_record(int argc, char **argv);
+int cmd_flamegraph(int argc, char **argv); /* flamegraph/cli.c */
+
+#endif
