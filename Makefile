@@ -27,6 +27,7 @@ BPF_SRCS  := $(wildcard bpf/*.bpf.c)
 SKELS     := $(patsubst bpf/%.bpf.c,$(BUILD)/%.skel.h,$(BPF_SRCS))
 
 .DELETE_ON_ERROR:
+.SECONDARY:
 .PHONY: all deps test unit demo clean bench fuzz
 
 all: $(BUILD)/pyperf

@@ -1,0 +1,347 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * pyperf's sampler: runs on every cpu-clock perf event, finds the CPython
+ * thread state of the interrupted thread and walks its frame chain, then
+ * hands userspace a stack id through the ring buffer.
+ *
+ * Offsets are data (struct py_layout per target process); this file has no
+ * per-version branches, only per-feature flags.
+ */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_tracing.h>
+
+#include "pyperf.h"
+
+char LICENSE[] SEC("license") = "GPL";
+
+/* Frames kept per stack; at most PYPERF_MAX_FRAMES (set by userspace). */
+const volatile __u32 max_frames = PYPERF_MAX_FRAMES;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1024);
+	__type(key, __u32);               /* tgid */
+	__type(value, struct py_proc);
+} procs SEC(".maps");
+
+/* tid -> PyThreadState address; validated on every use. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u32);
+	__type(value, __u64);
+} tstates SEC(".maps");
+
+/* stack id -> frames. Userspace deletes entries once copied. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16384);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, __u64);
+	__type(value, struct stack_frames);
+} stacks SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 4 << 20);
+} events SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, CNT__MAX);
+	__type(key, __u32);
+	__type(value, __u64);
+} counters SEC(".maps");
+
+/* Per-CPU working memory: too large for the 512-byte BPF stack. */
+struct scratch {
+	struct py_layout L;
+	__u64 runtime;
+	__u64 frame;          /* next frame to visit */
+	__u64 hash;
+	__u32 n;              /* frames captured so far */
+	__u32 flags;          /* STACK_* */
+	/* thread-state search */
+	__u64 interp;
+	__u64 tstate;
+	__u64 want_id;        /* TID, or fsbase when matching pthread_t */
+	__u64 found;
+	__u8 buf[PYPERF_FRAME_BUF];
+	struct stack_frames st;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct scratch);
+} scratch_map SEC(".maps");
+
+static __always_inline void count(__u32 idx)
+{
+	__u64 *v = bpf_map_lookup_elem(&counters, &idx);
+
+	if (v)
+		*v += 1;
+}
+
+static __always_inline struct scratch *get_scratch(void)
+{
+	__u32 zero = 0;
+
+	return bpf_map_lookup_elem(&scratch_map, &zero);
+}
+
+/* Reads a pointer-sized value from the target; 0 on failure. */
+static __always_inline __u64 read_ptr(__u64 addr, __u16 off)
+{
+	__u64 v = 0;
+
+	if (!addr || off == PY_OFF_NONE)
+		return 0;
+	if (bpf_probe_read_user(&v, sizeof(v), (const void *)(addr + off)))
+		return 0;
+	return v;
+}
+
+static __always_inline __u64 buf_u64(const __u8 *buf, __u16 off)
+{
+	if (off > PYPERF_FRAME_BUF - 8)
+		return 0;
+	return *(const __u64 *)(buf + off);
+}
+
+static __always_inline __s32 buf_s32(const __u8 *buf, __u16 off)
+{
+	if (off > PYPERF_FRAME_BUF - 4)
+		return -1;
+	return *(const __s32 *)(buf + off);
+}
+
+static __always_inline __u8 buf_u8(const __u8 *buf, __u16 off)
+{
+	if (off > PYPERF_FRAME_BUF - 1)
+		return 0;
+	return buf[off];
+}
+
+/*
+ * One step of the search for the sampled thread's PyThreadState: visits one
+ * thread state, or moves on to the next interpreter when a list ends.
+ */
+static long find_tstate_step(__u64 i, void *unused)
+{
+	struct scratch *s = get_scratch();
+
+	if (!s)
+		return 1;
+	if (!s->tstate) {
+		s->interp = read_ptr(s->interp, s->L.interp_next);
+		if (!s->interp)
+			return 1;
+		s->tstate = read_ptr(s->interp, s->L.interp_threads_head);
+		return 0;
+	}
+	__u64 id = (s->L.flags & PYL_NATIVE_TID) ?
+		read_ptr(s->tstate, s->L.tstate_native_thread_id) :
+		read_ptr(s->tstate, s->L.tstate_thread_id);
+	if (id && id == s->want_id) {
+		s->found = s->tstate;
+		return 1;
+	}
+	__u64 next = read_ptr(s->tstate, s->L.tstate_next);
+	s->tstate = next == s->tstate ? 0 : next; /* a self-loop ends the list */
+	return 0;
+}
+
+static __always_inline __u64 thread_id_key(struct scratch *s, __u32 tid)
+{
+	if (s->L.flags & PYL_NATIVE_TID)
+		return tid;
+	/* Before 3.11 a thread state only knows its pthread_t, which on
+	 * x86_64 is the thread pointer: the task's fsbase. */
+	struct task_struct *task = bpf_get_current_task_btf();
+
+	return BPF_CORE_READ(task, thread.fsbase);
+}
+
+static __always_inline __u64 find_tstate(struct scratch *s, __u32 tid)
+{
+	__u64 *cached = bpf_map_lookup_elem(&tstates, &tid);
+	__u16 id_off = (s->L.flags & PYL_NATIVE_TID) ? s->L.tstate_native_thread_id :
+						       s->L.tstate_thread_id;
+
+	s->want_id = thread_id_key(s, tid);
+	if (!s->want_id)
+		return 0;
+	if (cached && read_ptr(*cached, id_off) == s->want_id)
+		return *cached;
+
+	s->interp = read_ptr(s->runtime, s->L.runtime_interpreters_head);
+	s->tstate = read_ptr(s->interp, s->L.interp_threads_head);
+	s->found = 0;
+	if (!s->interp)
+		return 0;
+	bpf_loop(PYPERF_MAX_THREADS + PYPERF_MAX_INTERPRETERS, find_tstate_step, NULL, 0);
+	if (s->found)
+		bpf_map_update_elem(&tstates, &tid, &s->found, BPF_ANY);
+	return s->found;
+}
+
+/* Visits one frame: records it unless it is a shim, then moves to its caller. */
+static long walk_frame_step(__u64 i, void *unused)
+{
+	struct scratch *s = get_scratch();
+
+	if (!s || !s->frame)
+		return 1;
+	if (s->n >= max_frames || s->n >= PYPERF_MAX_FRAMES) {
+		s->flags |= STACK_TRUNCATED;
+		return 1;
+	}
+	__u32 size = s->L.frame_size;
+
+	if (size == 0 || size > PYPERF_FRAME_BUF)
+		size = PYPERF_FRAME_BUF;
+	if (bpf_probe_read_user(s->buf, size, (const void *)s->frame)) {
+		s->flags |= STACK_READ_FAULT;
+		return 1;
+	}
+	__u64 code = buf_u64(s->buf, s->L.frame_code);
+	__u64 prev = buf_u64(s->buf, s->L.frame_previous);
+
+	if (s->L.flags & PYL_CODE_TAGGED)
+		code &= ~3ull;
+
+	int skip = 0, is_gen = 0;
+
+	if (s->L.frame_owner != PY_OFF_NONE) {
+		__u8 owner = buf_u8(s->buf, s->L.frame_owner);
+
+		skip = owner >= s->L.owner_first_skipped;
+		is_gen = owner == s->L.owner_generator;
+	}
+	if (!skip) {
+		/* User space addresses fit in 47 bits; anything else is garbage. */
+		if (!code || code >= (1ull << 47) || (code & 7)) {
+			s->flags |= STACK_BAD_CHAIN;
+			return 1;
+		}
+		__s64 lasti;
+
+		if (s->L.flags & PYL_INSTR_POINTER) {
+			__u64 instr = buf_u64(s->buf, s->L.frame_instr);
+
+			/* arithmetic shift: BPF has no signed division */
+			lasti = ((__s64)(instr - code) - (__s64)s->L.code_code_adaptive) >> 1;
+		} else {
+			lasti = buf_s32(s->buf, s->L.frame_instr);
+			if ((s->L.flags & PYL_LASTI_BYTES) && lasti >= 0)
+				lasti >>= 1;
+		}
+		__u64 packed_lasti = (lasti < -1 || lasti > 0xfffd) ? PYPERF_LASTI_UNKNOWN : (__u64)(lasti + 1);
+		__u64 f = ((code | (__u64)is_gen) << 16) | packed_lasti;
+		__u32 n = s->n;
+
+		if (n < PYPERF_MAX_FRAMES)
+			s->st.frames[n] = f;
+		s->n = n + 1;
+		s->hash = (s->hash ^ f) * 0x100000001b3ull;
+		s->hash ^= s->hash >> 29;
+	}
+	if (prev == s->frame) {
+		s->flags |= STACK_BAD_CHAIN;
+		return 1;
+	}
+	s->frame = prev;
+	return 0;
+}
+
+SEC("perf_event")
+int pyperf_sample(struct bpf_perf_event_data *ctx)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	__u32 tgid = pid_tgid >> 32, tid = (__u32)pid_tgid;
+	struct py_proc *proc = bpf_map_lookup_elem(&procs, &tgid);
+
+	if (!proc)
+		return 0;
+	count(CNT_SAMPLES);
+
+	struct scratch *s = get_scratch();
+
+	if (!s)
+		return 0;
+	__builtin_memcpy(&s->L, &proc->layout, sizeof(s->L));
+	s->runtime = proc->runtime_addr;
+
+	__u64 tstate = find_tstate(s, tid);
+
+	if (!tstate) {
+		count(CNT_NO_TSTATE);
+		return 0;
+	}
+	__u64 frame = read_ptr(tstate, s->L.tstate_frame);
+
+	if (s->L.flags & PYL_HAS_CFRAME)
+		frame = read_ptr(frame, s->L.cframe_current_frame);
+	if (!frame) {
+		count(CNT_NO_FRAMES);
+		return 0;
+	}
+
+	s->frame = frame;
+	s->n = 0;
+	s->flags = 0;
+	s->hash = 0xcbf29ce484222325ull;
+	/* Shim frames do not count against the limit, so allow a few extra steps. */
+	bpf_loop(PYPERF_MAX_FRAMES + 64, walk_frame_step, NULL, 0);
+	if (s->frame && s->n >= PYPERF_MAX_FRAMES)
+		s->flags |= STACK_TRUNCATED;
+	if (s->flags & STACK_TRUNCATED)
+		count(CNT_TRUNCATED);
+	if (s->flags & STACK_READ_FAULT)
+		count(CNT_READ_FAULT);
+	if (s->flags & STACK_BAD_CHAIN)
+		count(CNT_BAD_CHAIN);
+	if (s->n == 0) {
+		count(CNT_NO_FRAMES);
+		return 0;
+	}
+
+	__u64 stack_id = (s->hash ^ ((__u64)s->flags << 56) ^ s->n) * 0x9e3779b97f4a7c15ull;
+	/* Reserve first: a stack inserted for a sample that is then dropped
+	 * would never be announced, so userspace could not delete it. */
+	struct sample_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+
+	if (!e) {
+		count(CNT_RINGBUF_FULL);
+		return 0;
+	}
+	__u32 sample_flags = s->flags;
+
+	if (!bpf_map_lookup_elem(&stacks, &stack_id)) {
+		s->st.nframes = s->n;
+		s->st.flags = s->flags;
+		long err = bpf_map_update_elem(&stacks, &stack_id, &s->st, BPF_NOEXIST);
+
+		if (err == 0) {
+			sample_flags |= SAMPLE_NEW_STACK;
+		} else if (err != -17 /* EEXIST: another CPU won the race */) {
+			bpf_ringbuf_discard(e, 0);
+			count(CNT_STACKMAP_FULL);
+			return 0;
+		}
+	}
+	e->pid = tgid;
+	e->tid = tid;
+	e->stack_id = stack_id;
+	e->time_ns = bpf_ktime_get_ns();
+	e->flags = sample_flags;
+	e->nframes = s->n;
+	bpf_ringbuf_submit(e, 0);
+	count(CNT_EMITTED);
+	return 0;
+}

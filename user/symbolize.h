@@ -1,0 +1,30 @@
+/* Code object address + instruction index -> "qualname (file:line)". */
+#ifndef PYPERF_SYMBOLIZE_H
+#define PYPERF_SYMBOLIZE_H
+#include <stdint.h>
+
+#include "pyproc.h"
+#include "strtab.h"
+
+struct symbolizer;
+
+struct symbolizer_stats {
+	uint64_t code_objects;      /* distinct code objects read */
+	uint64_t unreadable;        /* code objects that could not be read or were not code */
+};
+
+/* Symbolizes frames of target t; labels are interned in tab (not owned). */
+struct symbolizer *symbolizer_new(const struct py_target *t, struct strtab *tab);
+void symbolizer_free(struct symbolizer *s);
+
+/*
+ * Label of a captured frame (PYPERF_FRAME_* packing), interned; NULL when the
+ * frame must be hidden (3.11+ frames still in their prologue, as CPython
+ * hides them) or on out-of-memory. Unreadable code objects get a
+ * "[unknown code 0x...]" label rather than a guess.
+ */
+const char *symbolizer_frame(struct symbolizer *s, uint64_t frame);
+
+void symbolizer_stats(const struct symbolizer *s, struct symbolizer_stats *out);
+
+#endif
