@@ -1,0 +1,117 @@
+"""pyperf record against real interpreters: shares, lines, threads, depth."""
+import os
+import re
+import tempfile
+
+import harness
+from harness import Skip, params
+
+VERSIONS = ["3.8", "3.9", "3.10", "3.11", "3.12", "3.13", "debian3.11"]
+
+
+def marker_lines(path):
+    """{'fifty-body': 9, ...} from '# L:name' markers in a target file."""
+    out = {}
+    with open(path) as f:
+        for n, line in enumerate(f, 1):
+            m = re.search(r"# L:([\w-]+)", line)
+            if m:
+                out[m.group(1)] = n
+    return out
+
+
+def record(pid, seconds=3, hz=499, extra=()):
+    with tempfile.TemporaryDirectory() as d:
+        out = os.path.join(d, "out.folded")
+        p = harness.run_pyperf(["record", "-p", str(pid), "-d", str(seconds), "-F", str(hz), "-o", out]
+                               + list(extra))
+        with open(out) as f:
+            text = f.read()
+    return harness.parse_folded(text), p.stderr
+
+
+def frame_re(func, path, line=None):
+    """Regex for a frame label 'func (path:line)'."""
+    line_part = r"\d+" if line is None else str(line)
+    return re.compile(r"^%s \(%s:%s\)$" % (re.escape(func), re.escape(path), line_part))
+
+
+def leaf_is(func, path):
+    rx = frame_re(func, path)
+    return lambda frames: bool(rx.match(frames[-1]))
+
+
+@params(VERSIONS)
+def test_split_shares_and_lines(version):
+    argv = harness.need_interpreter(version)
+    target = os.path.join(harness.TARGETS, "split.py")
+    lines = marker_lines(target)
+    p = harness.start(argv + [target], ready_marker="ready")
+    stacks, err = record(p.pid)
+    harness.stop(p)
+    total = sum(c for _, c in stacks)
+    assert total >= 300, "only %d samples:\n%s" % (total, err)
+    shares = {f: harness.share(stacks, leaf_is(f, target)) for f in ("fifty", "thirty", "twenty")}
+    expect = {"fifty": 0.5, "thirty": 0.3, "twenty": 0.2}
+    for f, want in expect.items():
+        assert abs(shares[f] - want) < 0.07, "share of %s is %.3f, want %.2f (all: %s)\n%s" % (
+            f, shares[f], want, shares, err)
+    # The leaf line is the loop: its 'for' or its body, never the def line.
+    for f in expect:
+        ok_lines = {lines[f + "-for"], lines[f + "-body"]}
+        leafs = [(fr[-1], c) for fr, c in stacks if frame_re(f, target).match(fr[-1])]
+        good = sum(c for l, c in leafs if int(l.rsplit(":", 1)[1].rstrip(")")) in ok_lines)
+        assert good >= 0.95 * sum(c for _, c in leafs), "%s leaf lines wrong: %s" % (f, leafs[:10])
+    # The caller frame points at the call line of the function below it.
+    for f in expect:
+        want = frame_re("main", target, lines["call-" + f])
+        rows = [fr for fr, c in stacks if frame_re(f, target).match(fr[-1])]
+        assert rows and all(len(fr) >= 2 and want.match(fr[-2]) for fr in rows), \
+            "caller of %s not at line %d: %s" % (f, lines["call-" + f], rows[:3])
+        assert all(fr[0].startswith("<module> (%s:" % target) for fr in rows), rows[:3]
+
+
+@params(VERSIONS)
+def test_threads_all_sampled(version):
+    argv = harness.need_interpreter(version)
+    target = os.path.join(harness.TARGETS, "threads.py")
+    p = harness.start(argv + [target], ready_marker="ready")
+    stacks, err = record(p.pid, seconds=3)
+    harness.stop(p)
+    for f in ("spin_alpha", "spin_beta", "spin_gamma"):
+        s = harness.share(stacks, leaf_is(f, target))
+        # Three threads share the GIL: each gets roughly a third.
+        assert s > 0.15, "thread %s has %.3f of the samples\n%s" % (f, s, err)
+        rows = [fr for fr, _ in stacks if leaf_is(f, target)(fr)]
+        assert all("threading.py" in fr[0] for fr in rows), "thread root is not threading: %s" % rows[:2]
+
+
+@params(VERSIONS)
+def test_deep_recursion_whole(version):
+    argv = harness.need_interpreter(version)
+    target = os.path.join(harness.TARGETS, "deep.py")
+    p = harness.start(argv + [target, "1000"], ready_marker="ready")
+    stacks, err = record(p.pid, seconds=2)
+    harness.stop(p)
+    leafs = [(fr, c) for fr, c in stacks if leaf_is("leaf", target)(fr)]
+    total = sum(c for _, c in stacks)
+    assert sum(c for _, c in leafs) >= 0.9 * total, "leaf not on top: %s" % err
+    for fr, _ in leafs:
+        assert sum(1 for x in fr if x.startswith("recurse (")) == 1000, "recursion not whole: %d frames" % len(fr)
+        assert fr[0].startswith("<module> (%s:" % target), fr[0]
+        assert not any(x.startswith("[truncated") for x in fr)
+
+
+@params(VERSIONS)
+def test_deeper_than_limit_is_marked(version):
+    argv = harness.need_interpreter(version)
+    target = os.path.join(harness.TARGETS, "deep.py")
+    p = harness.start(argv + [target, "1500"], ready_marker="ready")
+    stacks, err = record(p.pid, seconds=2)
+    harness.stop(p)
+    leafs = [fr for fr, _ in stacks if leaf_is("leaf", target)(fr)]
+    assert leafs, "no samples in leaf:\n%s" % err
+    for fr in leafs:
+        assert fr[0].startswith("[truncated"), "no truncation marker at the root: %s" % fr[0]
+        assert len(fr) == 1024 + 1, "expected 1024 frames + marker, got %d" % len(fr)
+    assert "truncated" in err
