@@ -168,13 +168,20 @@ int elf_file_find_py_patch(struct elf_file *f, int major, int minor)
 
 	if (!raw)
 		return -1;
-	int plen = snprintf(prefix, sizeof(prefix), "%c%d.%d.", '\0', major, minor);
+	int plen = snprintf(prefix, sizeof(prefix), "%d.%d.", major, minor);
 	const char *p = raw, *end = raw + rawsize;
 
-	/* PY_VERSION is a literal of its own: NUL, "3.10.13", NUL. Accept a
-	 * release tag after the digits (3.13.0rc1). */
+	/* PY_VERSION is a NUL-terminated literal "3.10.13", but the linker may
+	 * merge it into the tail of a longer string ("/Python-3.10.13"), so
+	 * only the character before it is checked. A release tag may follow
+	 * the digits (3.13.0rc1). */
 	while (p < end && (p = memmem(p, (size_t)(end - p), prefix, (size_t)plen)) != NULL) {
 		const char *q = p + plen;
+
+		if (p > raw && ((p[-1] >= '0' && p[-1] <= '9') || p[-1] == '.')) {
+			p++;
+			continue;
+		}
 		int patch = 0, digits = 0;
 
 		while (q < end && *q >= '0' && *q <= '9' && digits < 3) {
