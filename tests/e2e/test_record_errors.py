@@ -1,0 +1,150 @@
+"""record's one-line errors, exit codes, and what happens when a run ends early."""
+import os
+import signal
+import subprocess
+import tempfile
+import time
+
+import harness
+from harness import Skip
+
+
+def assert_error(p, *needles, code=None):
+    err = p.stderr.strip()
+    assert p.returncode != 0, "exit 0 for an error case: %r" % err
+    if code is not None:
+        assert p.returncode == code, "exit %d, want %d: %r" % (p.returncode, code, err)
+    assert len(err.splitlines()) == 1, "error is not one line: %r" % err
+    for n in needles:
+        assert n in err, "%r not in %r" % (n, err)
+    assert "AddressSanitizer" not in p.stderr
+
+
+def test_no_such_pid():
+    for bad in ("0", "-5", "abc", "12x"):
+        p = harness.run_pyperf(["record", "-p", bad, "-d", "1"], check=False)
+        assert_error(p, "invalid PID", code=2)
+    # A valid number that names no process.
+    pid = 4194303  # above the default pid_max, never a live process here
+    p = harness.run_pyperf(["record", "-p", str(pid), "-d", "1", "-o", "/tmp/x.svg"], check=False)
+    assert_error(p, "no process with PID %d" % pid, code=1)
+
+
+def test_not_python():
+    sleeper = harness.start(["sleep", "100"])
+    try:
+        p = harness.run_pyperf(["record", "-p", str(sleeper.pid), "-d", "1", "-o", "/tmp/x.svg"], check=False)
+    finally:
+        harness.stop(sleeper)
+    assert_error(p, "is not a Python process", code=1)
+
+
+@harness.params(["2.7", "3.7"])
+def test_unsupported_version_is_named(version):
+    exe = None
+    if version == "2.7":
+        import glob
+        found = glob.glob(os.path.join(harness.pyenv_root(), "versions", "2.7.*", "bin", "python2.7"))
+        exe = found[0] if found else None
+    else:
+        exe = harness.pyenv_python(7)
+    if not exe:
+        raise Skip("Python %s is not installed here" % version)
+    t = harness.start([exe, "-c", "import time\nprint('ready')\nimport sys; sys.stdout.flush()\ntime.sleep(60)"],
+                      ready_marker="ready")
+    try:
+        p = harness.run_pyperf(["record", "-p", str(t.pid), "-d", "1", "-o", "/tmp/x.svg"], check=False)
+    finally:
+        harness.stop(t)
+    assert_error(p, "does not support", code=1)
+    assert ("Python 2" in p.stderr) if version == "2.7" else ("3.7" in p.stderr), p.stderr
+
+
+def test_bad_arguments():
+    cases = [
+        (["record"], "give -p PID"),
+        (["record", "-p", "1", "-F", "0"], "invalid frequency"),
+        (["record", "-p", "1", "-F", "abc"], "invalid frequency"),
+        (["record", "-p", "1", "-d", "-3"], "invalid duration"),
+        (["record", "-p", "1", "-o", "out.pdf"], "cannot tell the format"),
+        (["record", "-p", "1", "--format", "xml"], "unknown format"),
+        (["record", "-p", "1", "stray"], "unexpected argument"),
+        (["nosuchcommand"], "unknown command"),
+    ]
+    for args, needle in cases:
+        p = harness.run_pyperf(args, check=False)
+        assert_error(p, needle, code=2)
+
+
+def test_help_is_true():
+    p = harness.run_pyperf(["record", "--help"])
+    for opt in ("--pid", "--frequency", "--duration", "--output", "--format", "--title"):
+        assert opt in p.stdout, opt
+    p = harness.run_pyperf(["--help"])
+    assert "record" in p.stdout and "flamegraph" in p.stdout
+
+
+def test_output_not_writable():
+    t = harness.start([harness.need_interpreter("debian3.11")[0], os.path.join(harness.TARGETS, "split.py")],
+                      ready_marker="ready")
+    try:
+        p = harness.run_pyperf(["record", "-p", str(t.pid), "-d", "1", "-o", "/nonexistent/dir/out.svg"],
+                               check=False)
+    finally:
+        harness.stop(t)
+    assert_error(p, "cannot write /nonexistent/dir/out.svg", code=1)
+
+
+def test_not_root():
+    if os.geteuid() != 0:
+        raise Skip("needs root to drop to an unprivileged user")
+    exe = harness.need_interpreter("debian3.11")[0]
+    drop = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all"]
+    t = harness.start(drop + [exe, os.path.join(harness.TARGETS, "split.py")], ready_marker="ready")
+    try:
+        p = subprocess.run(drop + [harness.PYPERF, "record", "-p", str(t.pid), "-d", "1", "-o", "/tmp/np.svg"],
+                           capture_output=True, text=True, timeout=60)
+    finally:
+        harness.stop(t)
+    assert_error(p, "run as root", code=1)
+    assert "CAP_BPF" in p.stderr, p.stderr
+
+
+def _folded_total(path):
+    with open(path) as f:
+        return sum(c for _, c in harness.parse_folded(f.read()))
+
+
+def test_target_exit_keeps_profile():
+    exe = harness.need_interpreter("debian3.11")[0]
+    t = harness.start([exe, os.path.join(harness.TARGETS, "busy_then_exit.py"), "1.5"], ready_marker="ready")
+    with tempfile.TemporaryDirectory() as d:
+        out = os.path.join(d, "out.folded")
+        # No duration: only the target's exit ends the recording.
+        p = harness.run_pyperf(["record", "-p", str(t.pid), "-F", "499", "-o", out], timeout=60)
+        assert "the process exited" in p.stderr, p.stderr
+        assert _folded_total(out) > 100, p.stderr
+        assert os.listdir(d) == ["out.folded"], "temporary files left: %s" % os.listdir(d)
+
+
+def test_sigint_keeps_profile():
+    exe = harness.need_interpreter("debian3.11")[0]
+    t = harness.start([exe, os.path.join(harness.TARGETS, "split.py")], ready_marker="ready")
+    with tempfile.TemporaryDirectory() as d:
+        out = os.path.join(d, "out.folded")
+        p = subprocess.Popen([harness.PYPERF, "record", "-p", str(t.pid), "-F", "999", "-o", out],
+                             stderr=subprocess.PIPE, text=True)
+        try:
+            line = p.stderr.readline()
+            assert "sampling PID" in line, line
+            time.sleep(1)  # let samples accumulate; asserted below (>100 at 999 Hz)
+            p.send_signal(signal.SIGINT)
+            rest = p.stderr.read()
+            assert p.wait(timeout=30) == 0, rest
+        finally:
+            if p.poll() is None:
+                p.kill()
+            harness.stop(t)
+        assert "interrupted" in rest, rest
+        assert _folded_total(out) > 100, rest
+        assert os.listdir(d) == ["out.folded"], os.listdir(d)
