@@ -1,8 +1,9 @@
 /*
- * Reads code objects out of the target with process_vm_readv. A code object
- * is read once and cached by address; its type is checked against the
- * interpreter's code type (tp_name "code") so freed or garbage memory is
- * reported as unknown instead of named wrongly.
+ * Reads code objects out of the target through a struct memsrc (the live
+ * process with process_vm_readv, or a core file). A code object is read once
+ * and cached by address; its type is checked against the interpreter's code
+ * type (tp_name "code") so freed or garbage memory is reported as unknown
+ * instead of named wrongly.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -10,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "mem.h"
+#include "memsrc.h"
 #include "pyline.h"
 #include "pystr.h"
 #include "symbolize.h"
@@ -34,6 +35,7 @@ struct code_info {
 
 struct symbolizer {
 	struct py_target t;
+	struct memsrc src;           /* where target memory is read */
 	struct strtab *tab;
 	struct pystr_layout strl;
 	enum pyline_format linefmt;
@@ -45,11 +47,20 @@ struct symbolizer {
 
 struct symbolizer *symbolizer_new(const struct py_target *t, struct strtab *tab)
 {
+	struct memsrc src = memsrc_pid(t->pid);
+
+	return symbolizer_new_src(t, tab, &src);
+}
+
+struct symbolizer *symbolizer_new_src(const struct py_target *t, struct strtab *tab,
+				      const struct memsrc *src)
+{
 	struct symbolizer *s = calloc(1, sizeof(*s));
 
 	if (!s)
 		return NULL;
 	s->t = *t;
+	s->src = *src;
 	s->tab = tab;
 	const struct py_layout *L = &t->layout;
 
@@ -115,7 +126,7 @@ static int read_str(struct symbolizer *s, uint64_t addr, char *out, size_t cap)
 	out[0] = '\0';
 	if (!addr || hlen == 0 || hlen > sizeof(hdr))
 		return -EINVAL;
-	if (mem_read(s->t.pid, addr, hdr, hlen))
+	if (memsrc_read(&s->src, addr, hdr, hlen))
 		return -EFAULT;
 	if (pystr_parse_header(&s->strl, hdr, hlen, &h))
 		return -EINVAL;
@@ -127,7 +138,7 @@ static int read_str(struct symbolizer *s, uint64_t addr, char *out, size_t cap)
 
 	if (!data)
 		return -ENOMEM;
-	if (want && mem_read(s->t.pid, addr + h.data_offset, data, want)) {
+	if (want && memsrc_read(&s->src, addr + h.data_offset, data, want)) {
 		free(data);
 		return -EFAULT;
 	}
@@ -143,7 +154,7 @@ static int read_bytes(struct symbolizer *s, uint64_t addr, uint8_t **out, size_t
 
 	*out = NULL;
 	*len = 0;
-	if (!addr || mem_read(s->t.pid, addr + L->bytes_size, &size, sizeof(size)))
+	if (!addr || memsrc_read(&s->src, addr + L->bytes_size, &size, sizeof(size)))
 		return -EFAULT;
 	if (size < 0 || (uint64_t)size > LINETABLE_MAX)
 		return -EINVAL;
@@ -151,7 +162,7 @@ static int read_bytes(struct symbolizer *s, uint64_t addr, uint8_t **out, size_t
 
 	if (!buf)
 		return -ENOMEM;
-	if (size && mem_read(s->t.pid, addr + L->bytes_sval, buf, (size_t)size)) {
+	if (size && memsrc_read(&s->src, addr + L->bytes_sval, buf, (size_t)size)) {
 		free(buf);
 		return -EFAULT;
 	}
@@ -170,8 +181,8 @@ static bool is_code_type(struct symbolizer *s, uint64_t type)
 		return false;
 	if (s->code_type)
 		return type == s->code_type;
-	if (mem_read_u64(s->t.pid, type + TYPE_TP_NAME, &name_ptr) ||
-	    mem_read(s->t.pid, name_ptr, name, 5) || memcmp(name, "code", 5) != 0)
+	if (memsrc_read_u64(&s->src, type + TYPE_TP_NAME, &name_ptr) ||
+	    memsrc_read(&s->src, name_ptr, name, 5) || memcmp(name, "code", 5) != 0)
 		return false;
 	s->code_type = type;
 	return true;
@@ -188,7 +199,7 @@ static struct code_info *load_code(struct symbolizer *s, uint64_t code)
 	if (!ci)
 		return NULL;
 	s->stats.code_objects++;
-	len = mem_read_partial(s->t.pid, code, buf, len);
+	len = memsrc_read_partial(&s->src, code, buf, len);
 	if (len < 16 || !is_code_type(s, get_u64(buf, len, L->object_type)))
 		goto bad;
 	uint16_t name_off = (L->flags & PYL_HAS_QUALNAME) && L->code_qualname != PY_OFF_NONE ?

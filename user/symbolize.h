@@ -3,6 +3,7 @@
 #define PYPERF_SYMBOLIZE_H
 #include <stdint.h>
 
+#include "memsrc.h"
 #include "pyproc.h"
 #include "strtab.h"
 
@@ -15,6 +16,9 @@ struct symbolizer_stats {
 
 /* Symbolizes frames of target t; labels are interned in tab (not owned). */
 struct symbolizer *symbolizer_new(const struct py_target *t, struct strtab *tab);
+/* The same, reading target memory through src (copied) instead of t->pid. */
+struct symbolizer *symbolizer_new_src(const struct py_target *t, struct strtab *tab,
+				      const struct memsrc *src);
 void symbolizer_free(struct symbolizer *s);
 
 /*
