@@ -226,42 +226,83 @@ bad:
 
 #define LABEL_HIDDEN 1u /* cached verdict: the frame is not shown */
 
+/* The code object's info, read on first use; NULL on out-of-memory. */
+static struct code_info *get_code(struct symbolizer *s, uint64_t code)
+{
+	uint64_t *slot = u64map_get(&s->codes, code);
+	struct code_info *ci;
+
+	if (slot)
+		return (struct code_info *)(uintptr_t)*slot;
+	ci = load_code(s, code);
+	if (!ci || u64map_put(&s->codes, code, (uint64_t)(uintptr_t)ci)) {
+		free(ci);
+		return NULL;
+	}
+	return ci;
+}
+
+/* CPython hides a 3.11+ frame that has not reached its first traceable
+ * instruction (the prologue), unless a generator owns it. */
+static bool frame_hidden(const struct symbolizer *s, const struct code_info *ci, uint64_t frame)
+{
+	int lasti = PYPERF_FRAME_LASTI(frame);
+
+	return (s->t.layout.flags & PYL_INSTR_POINTER) && !PYPERF_FRAME_IS_GEN(frame) && lasti >= -1 &&
+	       lasti < ci->firsttraceable;
+}
+
+static int frame_line(const struct symbolizer *s, const struct code_info *ci, uint64_t frame)
+{
+	int lasti = PYPERF_FRAME_LASTI(frame);
+
+	if (lasti < -1)
+		return -1;
+	return pyline_lookup(s->linefmt, ci->linetable, ci->linetable_len, ci->firstlineno,
+			     lasti < 0 ? -1 : lasti * 2);
+}
+
 static const char *make_label(struct symbolizer *s, uint64_t frame)
 {
 	uint64_t code = PYPERF_FRAME_CODE(frame);
-	int lasti = PYPERF_FRAME_LASTI(frame);
-	uint64_t *slot = u64map_get(&s->codes, code);
-	struct code_info *ci;
+	struct code_info *ci = get_code(s, code);
 	char label[2 * NAME_MAX_BYTES + 64];
 
-	if (slot) {
-		ci = (struct code_info *)(uintptr_t)*slot;
-	} else {
-		ci = load_code(s, code);
-		if (!ci || u64map_put(&s->codes, code, (uint64_t)(uintptr_t)ci)) {
-			free(ci);
-			return NULL;
-		}
-	}
+	if (!ci)
+		return NULL;
 	if (!ci->ok) {
 		snprintf(label, sizeof(label), "[unknown code 0x%" PRIx64 "]", code);
 		return strtab_intern(s->tab, label);
 	}
-	/* CPython hides a 3.11+ frame that has not reached its first traceable
-	 * instruction (the prologue), unless a generator owns it. */
-	if ((s->t.layout.flags & PYL_INSTR_POINTER) && !PYPERF_FRAME_IS_GEN(frame) && lasti >= -1 &&
-	    lasti < ci->firsttraceable)
+	if (frame_hidden(s, ci, frame))
 		return (const char *)(uintptr_t)LABEL_HIDDEN;
-	int line = -1;
+	int line = frame_line(s, ci, frame);
 
-	if (lasti >= -1)
-		line = pyline_lookup(s->linefmt, ci->linetable, ci->linetable_len, ci->firstlineno,
-				     lasti < 0 ? -1 : lasti * 2);
 	if (line >= 0)
 		snprintf(label, sizeof(label), "%s (%s:%d)", ci->qualname, ci->filename, line);
 	else
 		snprintf(label, sizeof(label), "%s (%s)", ci->qualname, ci->filename);
 	return strtab_intern(s->tab, label);
+}
+
+int symbolizer_frame_parts(struct symbolizer *s, uint64_t frame, const char **qualname,
+			   const char **filename, int *line)
+{
+	struct code_info *ci = get_code(s, PYPERF_FRAME_CODE(frame));
+
+	*qualname = NULL;
+	*filename = NULL;
+	*line = -1;
+	if (!ci)
+		return -ENOMEM;
+	if (!ci->ok)
+		return -EINVAL;
+	if (frame_hidden(s, ci, frame))
+		return 0;
+	*qualname = ci->qualname;
+	*filename = ci->filename;
+	*line = frame_line(s, ci, frame);
+	return 1;
 }
 
 const char *symbolizer_frame(struct symbolizer *s, uint64_t frame)

@@ -29,6 +29,15 @@ void symbolizer_free(struct symbolizer *s);
  */
 const char *symbolizer_frame(struct symbolizer *s, uint64_t frame);
 
+/*
+ * The parts of the same frame's label: qualname and filename (interned, as
+ * in the label) and line (-1 when unknown). Returns 1, 0 when the frame is
+ * hidden (symbolizer_frame gives NULL), -EINVAL when the code object is
+ * unreadable (its label is "[unknown code 0x...]"), -ENOMEM.
+ */
+int symbolizer_frame_parts(struct symbolizer *s, uint64_t frame, const char **qualname,
+			   const char **filename, int *line);
+
 void symbolizer_stats(const struct symbolizer *s, struct symbolizer_stats *out);
 
 #endif
