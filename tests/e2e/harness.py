@@ -41,9 +41,29 @@ def pyenv_python(minor):
     return None
 
 
+SID_PYTHON = os.path.join(ROOT, "tests", "helpers", "sid-python.sh")
+SID_VERSIONS = ("3.14", "3.15")
+_sid_state = {}
+
+
+def sid_available(version):
+    """Fetch Debian sid's interpreters once per run; None if available, else why not."""
+    if "fetched" not in _sid_state:
+        p = subprocess.run([SID_PYTHON, "fetch"], capture_output=True, text=True, timeout=900)
+        _sid_state["fetched"] = p.returncode == 0
+        _sid_state["why"] = (p.stderr.strip().splitlines() or ["sid-python.sh fetch failed"])[-1]
+    if not _sid_state["fetched"]:
+        return _sid_state["why"]
+    have = subprocess.run([SID_PYTHON, "versions"], capture_output=True, text=True).stdout.split()
+    return None if version in have else "Debian sid has no CPython %s package" % version
+
+
 # Interpreters tests run against: name -> argv prefix (a list) or None.
 def interpreter(name):
-    """name: '3.12' (pyenv, shared libpython) or 'debian3.11' (static)."""
+    """name: '3.12' (pyenv, shared libpython), 'debian3.11' (static), or
+    '3.14'/'3.15' (Debian sid's, run through the unpacked dynamic loader)."""
+    if name in SID_VERSIONS:
+        return None if sid_available(name) else [SID_PYTHON, "run", name]
     if name.startswith("debian"):
         exe = "/usr/bin/python" + name[len("debian"):]
         return [exe] if os.access(exe, os.X_OK) else None
@@ -55,6 +75,8 @@ def interpreter(name):
 def need_interpreter(name):
     argv = interpreter(name)
     if argv is None:
+        if name in SID_VERSIONS:
+            raise Skip("Python %s unavailable: %s" % (name, sid_available(name)))
         raise Skip("Python %s is not installed here" % name)
     return argv
 

@@ -6,7 +6,7 @@ import tempfile
 import harness
 from harness import Skip, params
 
-VERSIONS = ["3.8", "3.9", "3.10", "3.11", "3.12", "3.13", "debian3.11"]
+VERSIONS = ["3.8", "3.9", "3.10", "3.11", "3.12", "3.13", "debian3.11", "3.14", "3.15"]
 
 
 def marker_lines(path):
