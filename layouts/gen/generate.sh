@@ -168,7 +168,7 @@ if [ $check = 1 ]; then
 		cat "$tmp/diff" >&2
 		exit 1
 	fi
-	echo "generate --check: OK ($(wc -l <"$tmp/found") versions probed here: $(sed 's/^/0x/' "$tmp/found" | tr '\n' ' '))"
+	echo "generate --check: OK ($(wc -l <"$tmp/found") versions probed here: $(sed 's/^/0x/' "$tmp/found" | paste -sd' '))"
 	exit 0
 fi
 cp "$tmp/table.c" "$TABLE"

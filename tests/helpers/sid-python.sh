@@ -14,6 +14,7 @@
 #
 # Versions: SID_PYTHON_VERSIONS (default "3.13 3.14 3.15"; sid's 3.13 is a later
 # patch release than pyenv's). Output dir: SID_DIR (default <repo>/build/sid).
+# Mirror: SID_MIRROR, else the Debian mirror of the machine's own apt sources.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -29,6 +30,7 @@ impossible() { echo "sid-python: cannot fetch: $*" >&2; exit 3; }
 # The mirror host the machine's own apt sources use (deb822 or one-line form).
 mirror() {
 	local f uri
+	[ -n "${SID_MIRROR:-}" ] && { echo "$SID_MIRROR"; return; }
 	for f in /etc/apt/sources.list.d/*.sources; do
 		[ -r "$f" ] || continue
 		uri=$(awk '/^URIs:/ { for (i = 2; i <= NF; i++) if ($i ~ /\/debian\/?$/) { print $i; exit } }' "$f")
@@ -100,9 +102,24 @@ cmd_fetch() {
 		if [ $refresh = 0 ] && have "$v"; then got+=("$v"); else missing+=("$v"); fi
 	done
 	if [ ${#missing[@]} -gt 0 ]; then
+		mkdir -p "$SID"
+		# One fetch at a time (tests may run it concurrently); then re-check.
+		exec 9>"$SID/lock"
+		flock 9
+		if [ $refresh = 0 ]; then
+			local still=()
+			for v in "${missing[@]}"; do
+				if have "$v"; then got+=("$v"); else still+=("$v"); fi
+			done
+			missing=("${still[@]}")
+		fi
+	fi
+	if [ ${#missing[@]} -gt 0 ]; then
 		setup_apt
 		if [ $refresh = 1 ] || [ -z "$(ls "$APTDIR/lists" 2>/dev/null | grep -v partial || true)" ]; then
-			apt-get "${APT_OPTS[@]}" -qq update >"$SID/update.log" 2>&1 ||
+			apt-get "${APT_OPTS[@]}" -qq update >"$SID/update.log" 2>&1 || true
+			# apt-get update exits 0 on some fetch failures: look for the index.
+			ls "$APTDIR"/lists/*_sid_main_binary-amd64_Packages* >/dev/null 2>&1 ||
 				impossible "apt-get update of sid failed: $(grep -E '^(E|W):' "$SID/update.log" | head -1)"
 		fi
 		mkdir -p "$UNPACK"
@@ -137,6 +154,8 @@ cmd_fetch() {
 			debs=("$SID"/debs/*.deb)
 			unpack_debs "${debs[@]}"
 			rm -f "$SID"/debs/*.deb
+			# The static libpython archives (tens of MB each) are of no use here.
+			find "$UNPACK" -name "libpython$v*.a" -delete
 			echo "$cand" >"$(stamp "$v")"
 			got+=("$v")
 		done
@@ -182,7 +201,7 @@ path) need "${2:-}"; headers "$2" ;;
 exe) need "${2:-}"; echo "$UNPACK/usr/bin/python$2" ;;
 run) shift; cmd_run "$@" ;;
 *)
-	sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//' >&2
+	sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//' >&2
 	exit 2
 	;;
 esac
