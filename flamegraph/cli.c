@@ -1,19 +1,18 @@
 /* pyperf flamegraph: folded stacks in, interactive SVG out. */
 #include <errno.h>
 #include <getopt.h>
-#include <limits.h>
 #include <math.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "commands.h"
 #include "flamegraph.h"
 #include "folded.h"
+#include "outfile.h"
 
 #define PROG "pyperf flamegraph"
 #define OUT_BUFFER (1u << 20)
@@ -93,18 +92,19 @@ static const struct option long_options[] = {
 
 /* ---- output through a temporary file ------------------------------------ */
 
-/* The temporary file being written, removed if a signal ends the process.
- * A fixed buffer: the handler may only use async-signal-safe calls. */
-static char temp_path[PATH_MAX + 16];
-static volatile sig_atomic_t temp_active;
+/* The output being written (user/outfile.c: a temporary file renamed into
+ * place). Static so that a signal handler can remove the temporary: a
+ * Ctrl-C leaves neither a half-written OUT nor a stray temporary. */
+static struct outfile output;
+static volatile sig_atomic_t output_active;
 
 static const int cleanup_signals[] = { SIGINT, SIGTERM, SIGHUP, SIGPIPE };
 static struct sigaction saved_actions[sizeof(cleanup_signals) / sizeof(cleanup_signals[0])];
 
 static void remove_temp_and_die(int sig)
 {
-	if (temp_active)
-		unlink(temp_path);
+	if (output_active)
+		unlink(output.tmp); /* async-signal-safe; tmp is a fixed array */
 	signal(sig, SIG_DFL);
 	raise(sig);
 }
@@ -119,44 +119,6 @@ static void cleanup_on_signals(bool on)
 		} else {
 			sigaction(cleanup_signals[i], &saved_actions[i], NULL);
 		}
-	}
-}
-
-/* Creates "DIR/.NAME.XXXXXX" next to `path` and opens it for writing. */
-static FILE *open_temp(const char *path)
-{
-	const char *slash = strrchr(path, '/');
-	int dir_len = slash ? (int)(slash - path + 1) : 0;
-	const char *base = slash ? slash + 1 : path;
-	int n = snprintf(temp_path, sizeof(temp_path), "%.*s.%s.XXXXXX", dir_len, path, base);
-	if (n < 0 || (size_t)n >= sizeof(temp_path)) {
-		errno = ENAMETOOLONG;
-		return NULL;
-	}
-	int fd = mkstemp(temp_path);
-	if (fd < 0)
-		return NULL;
-	temp_active = 1;
-	/* mkstemp makes the file 0600; give it what a plain create would. */
-	mode_t mask = umask(0);
-	umask(mask);
-	(void)fchmod(fd, 0666 & ~mask); /* on failure the file is merely private */
-	FILE *f = fdopen(fd, "w");
-	if (!f) {
-		int saved = errno;
-		close(fd);
-		unlink(temp_path);
-		temp_active = 0;
-		errno = saved;
-	}
-	return f;
-}
-
-static void discard_temp(void)
-{
-	if (temp_active) {
-		unlink(temp_path);
-		temp_active = 0;
 	}
 }
 
@@ -355,49 +317,37 @@ int cmd_flamegraph(int argc, char **argv)
 	}
 
 	/* Output. */
-	FILE *out = stdout;
-	const char *out_name = "standard output";
-	if (out_path && strcmp(out_path, "-") != 0) {
-		cleanup_on_signals(true);
-		out = open_temp(out_path);
-		if (!out) {
-			fprintf(stderr, PROG ": failed to create %s: %s\n", out_path, strerror(errno));
-			cleanup_on_signals(false);
-			fg_tree_free(b.tree);
-			return 1;
-		}
-		out_name = out_path;
-		setvbuf(out, NULL, _IOFBF, OUT_BUFFER);
-	}
-	err = fg_write_svg(b.tree, &opt, out);
-	fg_tree_free(b.tree);
-	if (out == stdout) {
+	if (!out_path || strcmp(out_path, "-") == 0) {
+		err = fg_write_svg(b.tree, &opt, stdout);
+		fg_tree_free(b.tree);
 		if (err) {
-			fprintf(stderr, PROG ": failed to write %s: %s\n", out_name, strerror(-err));
+			fprintf(stderr, PROG ": failed to write standard output: %s\n", strerror(-err));
 			return 1;
 		}
 		return 0;
 	}
-	/* fsync before rename: after a crash the name holds the old file or the
-	 * whole new one, never a truncated one. */
-	if (!err && (fflush(out) != 0 || fsync(fileno(out)) != 0))
-		err = -errno;
-	if (fclose(out) != 0 && !err)
-		err = -errno;
-	if (!err && rename(temp_path, out_path) != 0) {
-		fprintf(stderr, PROG ": failed to rename %s to %s: %s\n", temp_path, out_path,
-			strerror(errno));
-		discard_temp();
-		cleanup_on_signals(false);
-		return 1;
-	}
+	output_active = 1; /* before the file exists: no window without cleanup */
+	cleanup_on_signals(true);
+	err = outfile_open(&output, out_path);
 	if (err) {
-		fprintf(stderr, PROG ": failed to write %s: %s\n", out_name, strerror(-err));
-		discard_temp();
+		fprintf(stderr, PROG ": failed to create %s: %s\n", out_path, strerror(-err));
+		output_active = 0;
 		cleanup_on_signals(false);
+		fg_tree_free(b.tree);
 		return 1;
 	}
-	temp_active = 0;
+	setvbuf(output.f, NULL, _IOFBF, OUT_BUFFER);
+	err = fg_write_svg(b.tree, &opt, output.f);
+	fg_tree_free(b.tree);
+	if (err)
+		outfile_abort(&output);
+	else
+		err = outfile_commit(&output); /* fsync, rename; removes the temporary on failure */
+	output_active = 0;
 	cleanup_on_signals(false);
+	if (err) {
+		fprintf(stderr, PROG ": failed to write %s: %s\n", out_path, strerror(-err));
+		return 1;
+	}
 	return 0;
 }

@@ -7,9 +7,11 @@ import os
 import random
 import re
 import shutil
+import signal
 import stat
 import subprocess
 import tempfile
+import time
 import xml.etree.ElementTree as ET
 
 import harness
@@ -486,3 +488,37 @@ def test_usage_errors_and_help():
     for opt in ("--output", "--title", "--subtitle", "--width", "--minwidth", "--icicle", "--reverse",
                 "--colors", "--count-name", "--help", "python", "hot", "cold", "gray"):
         assert opt in p.stdout, opt
+
+
+def test_sigint_while_writing_leaves_no_file():
+    # A graph big enough that writing it takes a while; SIGINT as soon as
+    # the temporary file appears must leave neither it nor a partial OUT.
+    stacks = [(["main (app.py:1)", "f%d (app.py:%d)" % (i % 1000, i), "g%d (x.py:1)" % i], 1)
+              for i in range(150000)]
+    d = workdir()
+    try:
+        src = os.path.join(d, "in.folded")
+        out = os.path.join(d, "out.svg")
+        with open(src, "wb") as f:
+            f.write(folded_bytes(stacks))
+        p = subprocess.Popen([harness.PYPERF, "flamegraph", "--minwidth", "0", "-o", out, src],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        try:
+            deadline = time.monotonic() + 60
+            while p.poll() is None and time.monotonic() < deadline:
+                if any(n.startswith("out.svg.") for n in os.listdir(d)):
+                    p.send_signal(signal.SIGINT)
+                    break
+                time.sleep(0.001)
+            p.wait(timeout=60)
+        finally:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+        if p.returncode == 0:
+            raise AssertionError("the write finished before the test could interrupt it; "
+                                 "make the input bigger")
+        assert p.returncode == -signal.SIGINT, (p.returncode, p.stderr.read())
+        assert sorted(os.listdir(d)) == ["in.folded"], os.listdir(d)
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
