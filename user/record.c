@@ -28,7 +28,7 @@
 #include "pyperf.h"
 #include "pyperf.skel.h"
 #include "pyproc.h"
-#include "strtab.h"
+#include "frametab.h"
 #include "symbolize.h"
 #include "u64map.h"
 
@@ -68,7 +68,7 @@ struct recorder {
 	int *perf_fds;
 	struct bpf_link **links;
 	int ncpus;
-	struct strtab labels;
+	struct frametab labels;
 	struct symbolizer *sym;
 	struct u64map stacks;       /* stack id -> struct stack_entry * */
 	struct u64map in_kernel;    /* stack ids this run saw inserted into the kernel map */
@@ -281,7 +281,7 @@ static struct stack_entry *resolve_stack(struct recorder *r, uint64_t stack_id)
 	const char *flag_label = stack_flag_label(sf->flags);
 
 	if (flag_label)
-		r->label_buf[nl++] = strtab_intern(&r->labels, flag_label);
+		r->label_buf[nl++] = frametab_pseudo(&r->labels, flag_label);
 	/* The kernel stores the leaf first; profiles want the root first. */
 	for (uint32_t i = n; i-- > 0;) {
 		const char *l = symbolizer_frame(r->sym, sf->frames[i]);
@@ -639,7 +639,7 @@ static void recorder_destroy(struct recorder *r)
 	u64map_free(&r->stacks);
 	u64map_free(&r->in_kernel);
 	symbolizer_free(r->sym);
-	strtab_free(&r->labels);
+	frametab_free(&r->labels);
 	free(r->frames_buf);
 	free(r->label_buf);
 }
@@ -666,7 +666,7 @@ int cmd_record(int argc, char **argv)
 		fprintf(stderr, "pyperf record: %s\n", err);
 		return 1;
 	}
-	strtab_init(&r->labels);
+	frametab_init(&r->labels);
 	u64map_init(&r->stacks);
 	u64map_init(&r->in_kernel);
 	r->frames_buf = malloc(sizeof(*r->frames_buf));

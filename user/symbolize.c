@@ -36,7 +36,7 @@ struct code_info {
 struct symbolizer {
 	struct py_target t;
 	struct memsrc src;           /* where target memory is read */
-	struct strtab *tab;
+	struct frametab *tab;
 	struct pystr_layout strl;
 	enum pyline_format linefmt;
 	uint64_t code_type;         /* address of PyCode_Type once verified */
@@ -45,14 +45,14 @@ struct symbolizer {
 	struct symbolizer_stats stats;
 };
 
-struct symbolizer *symbolizer_new(const struct py_target *t, struct strtab *tab)
+struct symbolizer *symbolizer_new(const struct py_target *t, struct frametab *tab)
 {
 	struct memsrc src = memsrc_pid(t->pid);
 
 	return symbolizer_new_src(t, tab, &src);
 }
 
-struct symbolizer *symbolizer_new_src(const struct py_target *t, struct strtab *tab,
+struct symbolizer *symbolizer_new_src(const struct py_target *t, struct frametab *tab,
 				      const struct memsrc *src)
 {
 	struct symbolizer *s = calloc(1, sizeof(*s));
@@ -208,8 +208,8 @@ static struct code_info *load_code(struct symbolizer *s, uint64_t code)
 	if (read_str(s, get_u64(buf, len, name_off), name, sizeof(name)) ||
 	    read_str(s, get_u64(buf, len, L->code_filename), file, sizeof(file)))
 		goto bad;
-	ci->qualname = strtab_intern(s->tab, name);
-	ci->filename = strtab_intern(s->tab, file);
+	ci->qualname = strtab_intern(&s->tab->strings, name);
+	ci->filename = strtab_intern(&s->tab->strings, file);
 	if (!ci->qualname || !ci->filename)
 		goto bad;
 	ci->firstlineno = get_i32(buf, len, L->code_firstlineno, -1);
@@ -272,17 +272,13 @@ static const char *make_label(struct symbolizer *s, uint64_t frame)
 		return NULL;
 	if (!ci->ok) {
 		snprintf(label, sizeof(label), "[unknown code 0x%" PRIx64 "]", code);
-		return strtab_intern(s->tab, label);
+		return frametab_pseudo(s->tab, label);
 	}
 	if (frame_hidden(s, ci, frame))
 		return (const char *)(uintptr_t)LABEL_HIDDEN;
 	int line = frame_line(s, ci, frame);
 
-	if (line >= 0)
-		snprintf(label, sizeof(label), "%s (%s:%d)", ci->qualname, ci->filename, line);
-	else
-		snprintf(label, sizeof(label), "%s (%s)", ci->qualname, ci->filename);
-	return strtab_intern(s->tab, label);
+	return frametab_python(s->tab, ci->qualname, ci->filename, line, ci->firstlineno);
 }
 
 int symbolizer_frame_parts(struct symbolizer *s, uint64_t frame, const char **qualname,

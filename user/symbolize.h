@@ -5,7 +5,7 @@
 
 #include "memsrc.h"
 #include "pyproc.h"
-#include "strtab.h"
+#include "frametab.h"
 
 struct symbolizer;
 
@@ -15,9 +15,9 @@ struct symbolizer_stats {
 };
 
 /* Symbolizes frames of target t; labels are interned in tab (not owned). */
-struct symbolizer *symbolizer_new(const struct py_target *t, struct strtab *tab);
+struct symbolizer *symbolizer_new(const struct py_target *t, struct frametab *tab);
 /* The same, reading target memory through src (copied) instead of t->pid. */
-struct symbolizer *symbolizer_new_src(const struct py_target *t, struct strtab *tab,
+struct symbolizer *symbolizer_new_src(const struct py_target *t, struct frametab *tab,
 				      const struct memsrc *src);
 void symbolizer_free(struct symbolizer *s);
 
