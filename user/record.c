@@ -31,6 +31,7 @@
 #include "frametab.h"
 #include "symbolize.h"
 #include "u64map.h"
+#include "writers.h"
 
 #define STR_(x) #x
 #define PYPERF_STR(x) STR_(x)
@@ -40,7 +41,7 @@
  * clears them, so long runs never fill it. Map capacity is 16384. */
 #define STACKMAP_CLEAR_AT 12000
 
-enum out_format { FMT_AUTO, FMT_SVG, FMT_FOLDED };
+enum out_format { FMT_AUTO, FMT_SVG, FMT_FOLDED, FMT_PPROF, FMT_SPEEDSCOPE };
 
 struct record_opts {
 	pid_t pid;
@@ -73,6 +74,7 @@ struct recorder {
 	struct u64map stacks;       /* stack id -> struct stack_entry * */
 	struct u64map in_kernel;    /* stack ids this run saw inserted into the kernel map */
 	uint64_t samples;
+	uint64_t start_unix_ns, duration_ns;
 	uint64_t unresolved;        /* samples whose stack could not be read back */
 	uint64_t stacks_deleted;
 	const char *stack_buf_err;
@@ -112,8 +114,9 @@ static const char usage[] =
 	"                        process exits); fractions allowed\n"
 	"  -o, --output FILE     where to write (default pyperf-PID-DATE-TIME.svg);\n"
 	"                        the format follows the extension: .svg flame graph,\n"
-	"                        .folded or .txt folded stacks\n"
-	"  -f, --format FMT      svg or folded, whatever the extension\n"
+	"                        .folded or .txt folded stacks, .pb.gz or .pprof\n"
+	"                        pprof, .speedscope.json speedscope\n"
+	"  -f, --format FMT      svg, folded, pprof or speedscope, whatever the extension\n"
 	"      --title TEXT      flame graph title\n"
 	"  -v, --verbose         show libbpf's messages\n"
 	"  -h, --help            show this help\n"
@@ -138,17 +141,39 @@ static int parse_int(const char *s, long min, long max, long *out)
 	return 0;
 }
 
+static bool ends_with(const char *s, const char *suffix)
+{
+	size_t n = strlen(s), m = strlen(suffix);
+
+	return n >= m && strcmp(s + n - m, suffix) == 0;
+}
+
+static const struct {
+	const char *name;
+	enum out_format fmt;
+	const char *suffixes[3];
+} formats[] = {
+	{ "svg", FMT_SVG, { ".svg" } },
+	{ "folded", FMT_FOLDED, { ".folded", ".txt" } },
+	{ "pprof", FMT_PPROF, { ".pb.gz", ".pprof" } },
+	{ "speedscope", FMT_SPEEDSCOPE, { ".speedscope.json", ".json" } },
+};
+
 static enum out_format format_from_name(const char *path)
 {
-	const char *dot = strrchr(path, '.');
-
-	if (!dot)
-		return FMT_AUTO;
-	if (!strcmp(dot, ".svg"))
-		return FMT_SVG;
-	if (!strcmp(dot, ".folded") || !strcmp(dot, ".txt"))
-		return FMT_FOLDED;
+	for (size_t i = 0; i < sizeof(formats) / sizeof(formats[0]); i++)
+		for (size_t k = 0; k < 3 && formats[i].suffixes[k]; k++)
+			if (ends_with(path, formats[i].suffixes[k]))
+				return formats[i].fmt;
 	return FMT_AUTO;
+}
+
+static const char *format_suffix(enum out_format f)
+{
+	for (size_t i = 0; i < sizeof(formats) / sizeof(formats[0]); i++)
+		if (formats[i].fmt == f)
+			return formats[i].suffixes[0];
+	return ".svg";
 }
 
 static int parse_args(int argc, char **argv, struct record_opts *o, char *defname, size_t deflen)
@@ -204,12 +229,13 @@ static int parse_args(int argc, char **argv, struct record_opts *o, char *defnam
 			o->output = optarg;
 			break;
 		case 'f':
-			if (!strcmp(optarg, "svg"))
-				o->format = FMT_SVG;
-			else if (!strcmp(optarg, "folded"))
-				o->format = FMT_FOLDED;
-			else {
-				fprintf(stderr, "pyperf record: unknown format '%s': use svg or folded\n", optarg);
+			o->format = FMT_AUTO;
+			for (size_t i = 0; i < sizeof(formats) / sizeof(formats[0]); i++)
+				if (!strcmp(optarg, formats[i].name))
+					o->format = formats[i].fmt;
+			if (o->format == FMT_AUTO) {
+				fprintf(stderr, "pyperf record: unknown format '%s': use svg, folded, pprof or speedscope\n",
+					optarg);
 				return 2;
 			}
 			break;
@@ -242,15 +268,15 @@ static int parse_args(int argc, char **argv, struct record_opts *o, char *defnam
 
 		localtime_r(&now, &tm);
 		strftime(stamp, sizeof(stamp), "%Y%m%d-%H%M%S", &tm);
-		snprintf(defname, deflen, "pyperf-%d-%s.%s", (int)o->pid, stamp,
-			 o->format == FMT_FOLDED ? "folded" : "svg");
+		snprintf(defname, deflen, "pyperf-%d-%s%s", (int)o->pid, stamp,
+			 format_suffix(o->format == FMT_AUTO ? FMT_SVG : o->format));
 		o->output = defname;
 	}
 	if (o->format == FMT_AUTO)
 		o->format = format_from_name(o->output);
 	if (o->format == FMT_AUTO) {
 		fprintf(stderr, "pyperf record: cannot tell the format of '%s' from its extension: "
-			"use .svg, .folded or .txt, or give --format\n", o->output);
+			"use .svg, .folded, .txt, .pb.gz, .pprof or .speedscope.json, or give --format\n", o->output);
 		return 2;
 	}
 	return 0;
@@ -554,8 +580,19 @@ static int write_output(struct recorder *r, uint64_t *nstacks_out)
 		profile_free(&prof);
 		return -1;
 	}
+	struct profile_meta meta = {
+		.period_ns = 1000000000ull / (uint64_t)r->opts.hz,
+		.start_unix_ns = r->start_unix_ns,
+		.duration_ns = r->duration_ns,
+		.name = r->opts.title,
+	};
+
 	if (r->opts.format == FMT_FOLDED) {
 		err = profile_write_folded(&prof, out.f);
+	} else if (r->opts.format == FMT_PPROF) {
+		err = profile_write_pprof(&prof, &r->labels, &meta, out.f);
+	} else if (r->opts.format == FMT_SPEEDSCOPE) {
+		err = profile_write_speedscope(&prof, &r->labels, &meta, out.f);
 	} else {
 		struct fg_options fo;
 		char title[128], subtitle[256];
@@ -690,7 +727,14 @@ int cmd_record(int argc, char **argv)
 		r->target.shared_lib ? ", libpython" : "", r->opts.hz,
 		r->opts.duration > 0 ? "" : "; Ctrl-C to stop");
 
+	struct timespec t0;
+
+	clock_gettime(CLOCK_REALTIME, &t0);
+	r->start_unix_ns = (uint64_t)t0.tv_sec * 1000000000ull + (uint64_t)t0.tv_nsec;
+	double mono0 = now_seconds();
 	enum stop_reason why = run_loop(r);
+
+	r->duration_ns = (uint64_t)((now_seconds() - mono0) * 1e9);
 	uint64_t nstacks = 0;
 
 	/* Stop sampling before writing so the summary and the file agree. */

@@ -1,0 +1,10 @@
+/* Placeholder until the pprof writer lands. */
+#include <errno.h>
+#include "writers.h"
+
+int profile_write_pprof(const struct profile *p, const struct frametab *ft, const struct profile_meta *m,
+			FILE *out)
+{
+	(void)p; (void)ft; (void)m; (void)out;
+	return -ENOSYS;
+}
