@@ -16,3 +16,4 @@ if [ ${#missing[@]} -gt 0 ]; then
 	apt-get update -qq >&2
 	apt-get install -y -qq "${missing[@]}" >&2
 fi
+"$(dirname "${BASH_SOURCE[0]}")/install-browser.sh" # chromium + playwright-core for the flame graph browser test; never fails
