@@ -306,7 +306,9 @@ static int write_frames(const struct layout *l, uint32_t *first, uint32_t *kids,
 	return 0;
 }
 
-static void write_legend(const struct layout *l, int y)
+/* The python scheme's key, right-aligned on the footer row; left out when
+ * it would overlap the footer text, which ends at `min_x`. */
+static void write_legend(const struct layout *l, int y, double min_x)
 {
 	static const struct {
 		enum fg_frame_kind kind;
@@ -322,6 +324,8 @@ static void write_legend(const struct layout *l, int y)
 	for (size_t i = 0; i < sizeof(items) / sizeof(items[0]); i++)
 		width += swatch + 4 + strlen(items[i].label) * l->char_width + gap;
 	double x = l->o->width - XPAD - width + gap;
+	if (x < min_x)
+		return;
 	fputs("<g id=\"legend\">", l->out);
 	for (size_t i = 0; i < sizeof(items) / sizeof(items[0]); i++) {
 		struct fg_rgb c = fg_kind_color(items[i].kind, "", 0);
@@ -436,14 +440,18 @@ int fg_write_svg(const struct fg_tree *t, const struct fg_options *o, FILE *out)
 		"<text id=\"footer\" x=\"%d\" y=\"%d\">",
 		XPAD, title_y, o->width - XPAD, title_y, XPAD, details_y,
 		o->width - XPAD, details_y, XPAD, footer_y);
-	fprintf(out, "%s ", group_digits(l.total, count));
-	xml_text(out, l.count_name);
+	char dropped[96] = "";
 	if (hidden)
-		fprintf(out, "; %s frames narrower than %g px not drawn",
-			group_digits(hidden, count), o->minwidth);
-	fputs("</text>\n", out);
+		snprintf(dropped, sizeof(dropped), "; %s frames narrower than %g px not drawn",
+			 group_digits(hidden, count), o->minwidth);
+	group_digits(l.total, count);
+	fprintf(out, "%s ", count);
+	xml_text(out, l.count_name);
+	fprintf(out, "%s</text>\n", dropped);
+	size_t footer_chars = strlen(count) + 1 + strlen(dropped) +
+			      xml_name(NULL, l.count_name, strlen(l.count_name), 0);
 	if (scheme == FG_SCHEME_PYTHON)
-		write_legend(&l, footer_y);
+		write_legend(&l, footer_y, XPAD + (double)footer_chars * l.char_width + 20);
 	if (l.total == 0)
 		fprintf(out, "<text id=\"nosamples\" x=\"%d\" y=\"%d\">No samples</text>\n",
 			o->width / 2, l.frames_top + fh - 4);
