@@ -3,6 +3,7 @@
 #define PYPERF_COMMANDS_H
 
 int cmd_record(int argc, char **argv);
+int cmd_dump(int argc, char **argv);
 int cmd_flamegraph(int argc, char **argv); /* flamegraph/cli.c */
 
 #endif
