@@ -1,0 +1,281 @@
+"""pyperf dump against real interpreters: deadlocked threads, a sleeping main
+thread, an asyncio loop, the GIL holder, core files, errors."""
+import json
+import os
+import re
+import resource
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+import harness
+from harness import Skip, params
+
+VERSIONS = ["3.8", "3.9", "3.10", "3.11", "3.12", "3.13", "debian3.11"]
+PHIL = os.path.join(harness.TARGETS, "dump_philosophers.py")
+SLEEP = os.path.join(harness.TARGETS, "dump_sleep.py")
+ASYNC = os.path.join(harness.TARGETS, "dump_asyncio.py")
+CRASH = os.path.join(harness.TARGETS, "dump_crash.py")
+SPIN = os.path.join(harness.TARGETS, "threads.py")
+
+
+def marker_lines(path):
+    out = {}
+    with open(path) as f:
+        for n, line in enumerate(f, 1):
+            m = re.search(r"# L:([\w-]+)", line)
+            if m:
+                out[m.group(1)] = n
+    return out
+
+
+def source_of(path, line):
+    with open(path) as f:
+        return f.read().splitlines()[line - 1].strip()
+
+
+def dump_json(args):
+    p = harness.run_pyperf(["dump", "--json"] + list(args))
+    try:
+        return json.loads(p.stdout)
+    except ValueError as e:
+        raise AssertionError("dump --json is not JSON (%s):\n%s" % (e, p.stdout[-3000:]))
+
+
+def dump_text(args):
+    return harness.run_pyperf(["dump"] + list(args)).stdout
+
+
+def thread_by_tid(doc, tid):
+    got = [t for t in doc["threads"] if t["tid"] == tid]
+    assert len(got) == 1, "thread %d: %d entries in %s" % (tid, len(got), [t["tid"] for t in doc["threads"]])
+    return got[0]
+
+
+def text_block(text, tid):
+    """Lines of the text output that belong to thread tid (header first)."""
+    lines = text.splitlines()
+    for i, l in enumerate(lines):
+        if l.startswith("Thread %d " % tid) or l == "Thread %d" % tid:
+            block = [l]
+            for m in lines[i + 1:]:
+                if not m.startswith("    "):
+                    break
+                block.append(m)
+            return block
+    raise AssertionError("no 'Thread %d' in:\n%s" % (tid, text))
+
+
+@params(VERSIONS)
+def test_philosophers_deadlock(version):
+    argv = harness.need_interpreter(version)
+    lines = marker_lines(PHIL)
+    p = harness.start(argv + [PHIL], ready_marker=None)
+    ready = p.stdout.readline().split()
+    assert ready and ready[0] == "ready", "target did not get ready: %r %s" % (ready, p.stderr.read()[-2000:])
+    tids = [int(t) for t in ready[1:]]
+    assert len(tids) == 5
+    doc = dump_json(["-p", str(p.pid)])
+    text = dump_text(["-p", str(p.pid)])
+    harness.stop(p)
+    assert doc["pid"] == p.pid
+    want_line = lines["with-right"]
+    for i, tid in enumerate(tids):
+        th = thread_by_tid(doc, tid)
+        assert th["name"] == "phil-%d" % i, th["name"]
+        assert th["state"] == "sleeping", (tid, th["state"])
+        assert th["consistent"] and not th["truncated"], th
+        top = th["frames"][0]
+        assert (top["function"], top["file"], top["line"]) == ("philosopher", PHIL, want_line), \
+            "phil-%d innermost frame is %s, want philosopher at line %d" % (i, top["label"], want_line)
+        assert top["label"] == "philosopher (%s:%d)" % (PHIL, want_line)
+        assert top["source"] == source_of(PHIL, want_line)
+        assert "threading.py" in th["frames"][-1]["file"], th["frames"][-1]
+        assert th["holds_gil"] is False, th
+        # The same in text: header with name and state, frame, its source line.
+        block = text_block(text, tid)
+        assert block[0].startswith('Thread %d "phil-%d" (sleeping' % (tid, i)), block[0]
+        assert block[1] == "    philosopher (%s:%d)" % (PHIL, want_line), block[:3]
+        assert block[2] == "        " + source_of(PHIL, want_line), block[:3]
+    main = thread_by_tid(doc, p.pid)
+    mods = [f for f in main["frames"] if f["function"] == "<module>"]
+    assert mods and mods[-1]["line"] == lines["join"], main["frames"]
+    assert main["frames"][-1]["function"] == "<module>"
+    assert text.startswith("Process %d: " % p.pid), text[:200]
+
+
+@params(VERSIONS)
+def test_sleeping_main_thread(version):
+    argv = harness.need_interpreter(version)
+    lines = marker_lines(SLEEP)
+    p = harness.start(argv + [SLEEP], ready_marker="ready")
+    doc = dump_json(["-p", str(p.pid)])
+    text = dump_text(["-p", str(p.pid)])
+    harness.stop(p)
+    main = thread_by_tid(doc, p.pid)
+    assert main["state"] == "sleeping", main
+    got = [(f["function"], f["line"]) for f in main["frames"]]
+    assert got == [("sleep_forever", lines["sleep"]), ("main", lines["call-sleep"]),
+                   ("<module>", lines["call-main"])], got
+    assert all(f["file"] == SLEEP for f in main["frames"])
+    block = text_block(text, p.pid)
+    assert block[0].startswith("Thread %d " % p.pid) and "(sleeping" in block[0], block[0]
+    assert block[1:] == [
+        "    sleep_forever (%s:%d)" % (SLEEP, lines["sleep"]),
+        "        time.sleep(3600)  # L:sleep",
+        "    main (%s:%d)" % (SLEEP, lines["call-sleep"]),
+        "        sleep_forever()  # L:call-sleep",
+        "    <module> (%s:%d)" % (SLEEP, lines["call-main"]),
+        "        main()  # L:call-main",
+    ], "\n".join(block)
+
+
+@params(VERSIONS)
+def test_asyncio_event_loop(version):
+    argv = harness.need_interpreter(version)
+    lines = marker_lines(ASYNC)
+    p = harness.start(argv + [ASYNC], ready_marker="ready")
+    doc = dump_json(["-p", str(p.pid)])
+    harness.stop(p)
+    main = thread_by_tid(doc, p.pid)
+    labels = [f["label"] for f in main["frames"]]
+    assert re.match(r"^(\w+Selector\.)?select \(.*/selectors\.py:\d+\)$", labels[0]), labels
+    assert main["frames"][0]["source"], main["frames"][0]
+    runs = [i for i, l in enumerate(labels) if re.match(r"^(BaseEventLoop\.)?run_forever \(.*/base_events\.py:\d+\)$", l)]
+    assert runs, "no run_forever frame: %s" % labels
+    assert any(l.startswith("_run_once (") or l.startswith("BaseEventLoop._run_once (") for l in labels[:runs[0]])
+    assert labels[-1] == "<module> (%s:%d)" % (ASYNC, lines["run"]), labels[-1]
+    assert main["state"] == "sleeping"
+
+
+@params(VERSIONS)
+def test_gil_holder(version):
+    argv = harness.need_interpreter(version)
+    p = harness.start(argv + [SPIN], ready_marker="ready")
+    seen_holder = 0
+    try:
+        for _ in range(6):
+            doc = dump_json(["-p", str(p.pid)])
+            holders = [t for t in doc["threads"] if t["holds_gil"]]
+            assert all(t["holds_gil"] is not None for t in doc["threads"]), "GIL unknown on %s" % version
+            assert len(holders) <= 1, "several GIL holders: %s" % holders
+            if holders:
+                seen_holder += 1
+                top = holders[0]["frames"][0]["function"] if holders[0]["frames"] else None
+                assert top in ("spin_alpha", "spin_beta", "spin_gamma"), holders[0]
+            assert thread_by_tid(doc, p.pid)["holds_gil"] is False
+    finally:
+        harness.stop(p)
+    # Three threads spin: the GIL is nearly always held by one of them.
+    assert seen_holder >= 3, "a GIL holder in only %d of 6 dumps" % seen_holder
+
+
+def test_errors():
+    # A PID that cannot exist (PIDs stay below pid_max, at most 4194304).
+    p = harness.run_pyperf(["dump", "-p", "4194304"], check=False)
+    assert p.returncode == 1 and p.stderr.strip() == "pyperf dump: no process with PID 4194304", p.stderr
+    assert p.stdout == ""
+    s = subprocess.Popen(["sleep", "100"])
+    try:
+        p = harness.run_pyperf(["dump", "-p", str(s.pid)], check=False)
+    finally:
+        s.kill()
+        s.wait()
+    assert p.returncode == 1, p
+    assert p.stderr.startswith("pyperf dump: PID %d (sleep) is not a Python process" % s.pid), p.stderr
+    assert len(p.stderr.strip().splitlines()) == 1
+    for args, msg in ((["dump"], "which process?"), (["dump", "-p", "x"], "invalid PID 'x'"),
+                      (["dump", "-p", "1", "--core", "c"], "not both"),
+                      (["dump", "-p", "1", "--exe", "python"], "--exe goes with --core"),
+                      (["dump", "-p", "1", "extra"], "unexpected argument 'extra'")):
+        p = harness.run_pyperf(args, check=False)
+        assert p.returncode == 2 and msg in p.stderr, (args, p.returncode, p.stderr)
+    p = harness.run_pyperf(["dump", "--help"])
+    for opt in ("-p, --pid", "--core", "--exe", "--json", "--native"):
+        assert opt in p.stdout, opt
+    p = harness.run_pyperf(["--help"])
+    assert re.search(r"^  dump ", p.stdout, re.M), p.stdout
+
+
+def test_core_errors():
+    with tempfile.TemporaryDirectory() as d:
+        p = harness.run_pyperf(["dump", "--core", os.path.join(d, "nope")], check=False)
+        assert p.returncode == 1 and "pyperf dump: " in p.stderr and "nope" in p.stderr, p.stderr
+        notcore = os.path.join(d, "notcore")
+        with open(notcore, "wb") as f:
+            f.write(b"hello" * 100)
+        p = harness.run_pyperf(["dump", "--core", notcore], check=False)
+        assert p.returncode == 1 and "not an ELF core file" in p.stderr, p.stderr
+        # An ELF file that is not a core.
+        p = harness.run_pyperf(["dump", "--core", "/bin/sleep"], check=False)
+        assert p.returncode == 1 and "not an ELF core file" in p.stderr, p.stderr
+
+
+CORE_PATTERN = "/proc/sys/kernel/core_pattern"
+
+
+def make_core(argv, tmp):
+    """Runs the crash target with cores enabled and the core pattern pointing
+    into tmp (restored afterwards). Returns (pid, core path, stdout)."""
+    try:
+        with open(CORE_PATTERN) as f:
+            old = f.read()
+        with open(CORE_PATTERN, "w") as f:
+            f.write(os.path.join(tmp, "core.%p"))
+    except OSError as e:
+        raise Skip("cannot set %s (%s): needs root outside a container" % (CORE_PATTERN, e))
+    try:
+        def limits():
+            resource.setrlimit(resource.RLIMIT_CORE, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
+        env = dict(os.environ)
+        env.pop("PYTHONFAULTHANDLER", None)
+        p = subprocess.Popen(argv + [CRASH], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                             preexec_fn=limits, env=env)
+        out, err = p.communicate(timeout=60)
+        assert p.returncode == -signal.SIGSEGV, "target exited %d, not by SIGSEGV: %s" % (p.returncode, err[-2000:])
+        core = os.path.join(tmp, "core.%d" % p.pid)
+        deadline = time.monotonic() + 30
+        # The kernel writes the core before the parent sees the exit, but a
+        # pipe pattern or a slow disk may lag: poll briefly for it.
+        while not os.path.exists(core) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if not os.path.exists(core):
+            raise AssertionError("no core file at %s; files: %s" % (core, os.listdir(tmp)))
+        return p.pid, core, out
+    finally:
+        with open(CORE_PATTERN, "w") as f:
+            f.write(old)
+
+
+@params(VERSIONS)
+def test_core_file(version):
+    argv = harness.need_interpreter(version)
+    lines = marker_lines(CRASH)
+    with tempfile.TemporaryDirectory() as tmp:
+        pid, core, out = make_core(argv, tmp)
+        waiter_tid = int(out.split()[1])
+        exe = os.path.realpath(argv[0])
+        doc = dump_json(["--core", core, "--exe", exe])
+        text = dump_text(["--core", core, "--exe", exe])
+        # --exe is optional: the core names the executable.
+        doc2 = dump_json(["--core", core])
+    assert doc["pid"] == pid and doc["core"] == core and doc["signal"] == signal.SIGSEGV, doc
+    main = thread_by_tid(doc, pid)
+    got = [(f["function"], f["line"]) for f in main["frames"] if f["file"] == CRASH]
+    assert got == [("crash", lines["crash"]), ("main", lines["call-crash"]), ("<module>", lines["call-main"])], \
+        main["frames"]
+    # ctypes.string_at is Python code calling the C function that faulted.
+    top = main["frames"][0]
+    assert top["function"] == "string_at" and top["file"].endswith("/ctypes/__init__.py"), top
+    assert main["frames"][1]["function"] == "crash", main["frames"][:2]
+    assert main["frames"][1]["source"] == source_of(CRASH, lines["crash"])
+    waiter = thread_by_tid(doc, waiter_tid)
+    wfuncs = [f["function"] for f in waiter["frames"]]
+    assert "waiter" in wfuncs and [f["line"] for f in waiter["frames"] if f["function"] == "waiter"] == \
+        [lines["wait"]], waiter["frames"]
+    assert [t["frames"] for t in doc2["threads"]] == [t["frames"] for t in doc["threads"]]
+    assert text.startswith("Core file %s: PID %d" % (core, pid)), text[:300]
+    block = text_block(text, pid)
+    assert block[3] == "    crash (%s:%d)" % (CRASH, lines["crash"]), block
