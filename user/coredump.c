@@ -239,6 +239,11 @@ static int parse_prstatus(struct coredump *c, const uint8_t *desc, size_t len)
 	t->regs.rip = ps.pr_reg[RIP];
 	t->regs.rsp = ps.pr_reg[RSP];
 	t->regs.rbp = ps.pr_reg[RBP];
+	t->regs.rbx = ps.pr_reg[RBX];
+	t->regs.r12 = ps.pr_reg[R12];
+	t->regs.r13 = ps.pr_reg[R13];
+	t->regs.r14 = ps.pr_reg[R14];
+	t->regs.r15 = ps.pr_reg[R15];
 	t->regs.fs_base = ps.pr_reg[FS_BASE];
 	return 0;
 }

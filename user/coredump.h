@@ -16,9 +16,11 @@
 
 struct coredump;
 
-/* Registers of a thread as the core recorded them (x86_64 user_regs_struct). */
+/* Registers of a thread as the core recorded them (x86_64 user_regs_struct):
+ * the instruction and stack pointers, the callee-saved registers an unwinder
+ * needs, and the thread pointer. */
 struct core_regs {
-	uint64_t rip, rsp, rbp, fs_base;
+	uint64_t rip, rsp, rbp, rbx, r12, r13, r14, r15, fs_base;
 };
 
 struct core_thread {

@@ -666,13 +666,17 @@ static void print_native_frame_text(FILE *f, const struct native_frame *nf)
 	if (nf->symbol[0]) {
 		put_str(f, nf->symbol, false);
 		fprintf(f, "+0x%" PRIx64, nf->offset);
+		if (nf->file[0]) {
+			fputs(" (", f);
+			put_str(f, nf->file, false);
+			fputc(')', f);
+		}
+	} else if (nf->file[0]) {
+		fputs("?? (", f);
+		put_str(f, nf->file, false);
+		fprintf(f, "+0x%" PRIx64 ")", nf->offset);
 	} else {
 		fputs("??", f);
-	}
-	if (nf->file[0]) {
-		fputs(" (", f);
-		put_str(f, nf->file, false);
-		fputc(')', f);
 	}
 	fputc('\n', f);
 }
@@ -705,26 +709,22 @@ static void print_thread_text(struct dump *d, FILE *f, const struct dthread *th)
 		fputc(')', f);
 	fputc('\n', f);
 
-	size_t nshown = 0;
 	const struct native_stack *ns = &th->native;
 
 	if (d->o.native && ns->merged) {
-		/* Native frames interleaved: each evaluation-loop frame is
-		 * followed by the Python frames it ran. */
+		/* Native frames interleaved, innermost first: the Python frames
+		 * an evaluation-loop call runs come right before (inside) it. */
 		for (size_t k = 0; k < ns->n; k++) {
 			const struct native_frame *nf = &ns->frames[k];
 
-			print_native_frame_text(f, nf);
 			for (size_t j = 0; j < nf->py_count && nf->py_first + j < th->n; j++) {
 				print_frame_text(d, f, th->frames[nf->py_first + j]);
-				nshown++;
 			}
+			print_native_frame_text(f, nf);
 		}
 	} else {
-		for (size_t i = 0; i < th->n; i++) {
+		for (size_t i = 0; i < th->n; i++)
 			print_frame_text(d, f, th->frames[i]);
-			nshown++;
-		}
 	}
 	const char *flag = stack_flag_label(th->flags);
 
@@ -741,7 +741,6 @@ static void print_thread_text(struct dump *d, FILE *f, const struct dthread *th)
 		if (ns->why[0])
 			fprintf(f, "  native frames: %s\n", ns->why);
 	}
-	(void)nshown;
 	fputc('\n', f);
 }
 
