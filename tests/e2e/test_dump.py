@@ -279,3 +279,68 @@ def test_core_file(version):
     assert text.startswith("Core file %s: PID %d" % (core, pid)), text[:300]
     block = text_block(text, pid)
     assert block[3] == "    crash (%s:%d)" % (CRASH, lines["crash"]), block
+
+
+# Python frames are matched with the evaluation loop's native frames where the
+# interpreter marks each C-level evaluation call (3.8-3.10: one per frame;
+# 3.12+: entry frames); 3.11 does not, nor does a build without the symbol.
+MERGES = {"3.8", "3.9", "3.10", "3.12", "3.13"}
+
+
+def check_native(th, version, innermost_any, where):
+    nat = th.get("native")
+    assert nat, "%s: no native frames: %s" % (where, th.get("native_error"))
+    syms = [n["symbol"] or "" for n in nat]
+    assert any(s in innermost_any for s in syms[:3]), "%s: innermost native frames %s" % (where, syms[:6])
+    # The whole stack, down to the thread's start.
+    assert syms[-1] in ("_start", "__clone3", "__GI___clone3", "clone3", "__clone"), \
+        "%s: outermost native frame %s (%s)" % (where, syms[-1], th.get("native_error"))
+    if version in MERGES:
+        assert th["native_merged"], "%s: Python frames not matched: %s" % (where, syms)
+        covered = []
+        for n in nat:
+            if "python_frames" in n and n["python_frames"][1]:
+                first, count = n["python_frames"]
+                assert n["symbol"] == "_PyEval_EvalFrameDefault", n
+                covered.extend(range(first, first + count))
+        assert covered == list(range(len(covered))) and covered, covered
+    else:
+        assert not th["native_merged"]
+
+
+@params(VERSIONS)
+def test_native_frames(version):
+    argv = harness.need_interpreter(version)
+    p = harness.start(argv + [SLEEP], ready_marker="ready")
+    try:
+        doc = dump_json(["-p", str(p.pid), "--native"])
+        text = dump_text(["-p", str(p.pid), "--native"])
+    finally:
+        harness.stop(p)
+    main = thread_by_tid(doc, p.pid)
+    # time.sleep waits in clock_nanosleep (3.11+) or select (before).
+    check_native(main, version, ("clock_nanosleep", "select", "__select"), "sleeping main thread")
+    # Python frames are unchanged by --native.
+    assert [f["function"] for f in main["frames"]] == ["sleep_forever", "main", "<module>"]
+    assert re.search(r"^    \[native\] 0x[0-9a-f]+ (clock_nanosleep|select|__select)\+0x[0-9a-f]+ \(/", text, re.M), text
+    assert re.search(r"^    \[native\] 0x[0-9a-f]+ _start\+0x[0-9a-f]+ \(/", text, re.M), text
+    if version not in MERGES:
+        assert "  native frames:\n" in text, text
+
+
+@params(VERSIONS)
+def test_native_frames_core(version):
+    argv = harness.need_interpreter(version)
+    with tempfile.TemporaryDirectory() as tmp:
+        pid, core, out = make_core(argv, tmp)
+        waiter_tid = int(out.split()[1])
+        doc = dump_json(["--core", core, "--native"])
+    main = thread_by_tid(doc, pid)
+    # The fault is in the C library's strlen, called by ctypes' string_at.
+    check_native(main, version, ("strlen", "__strlen_avx2", "__strlen_sse2", "__strlen_evex"), "crashed thread")
+    syms = [n["symbol"] or "" for n in main["native"]]
+    if version != "debian3.11":  # Debian strips _ctypes' static functions
+        assert "string_at" in syms[:3], syms[:6]
+    check_native(thread_by_tid(doc, waiter_tid), version,
+                 ("__futex_abstimed_wait_common", "futex_wait", "__GI___futex_abstimed_wait_cancelable64",
+                  "do_futex_wait", "__new_sem_wait_slow64.constprop.0"), "waiting thread")
