@@ -14,7 +14,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -51,14 +53,23 @@ struct record_opts {
 	enum out_format format;
 	const char *title;
 	bool verbose;
+	bool threads;               /* process and thread root frames */
+	bool no_lines;              /* aggregate per function */
+	char **command;             /* launch mode: argv to run, NULL-terminated */
 };
 
-/* One distinct stack id as userspace knows it. */
+/* One distinct stack id as userspace knows it, symbolized. */
 struct stack_entry {
-	uint64_t count;
 	uint32_t flags;
 	uint32_t nlabels;
 	const char *labels[];       /* root first */
+};
+
+/* Samples of one stack (in one thread, with --threads). */
+struct count_entry {
+	const struct stack_entry *stack;
+	uint32_t tid;
+	uint64_t count;
 };
 
 struct recorder {
@@ -72,6 +83,10 @@ struct recorder {
 	struct frametab labels;
 	struct symbolizer *sym;
 	struct u64map stacks;       /* stack id -> struct stack_entry * */
+	struct u64map counts;       /* stack id (x tid with --threads) -> struct count_entry * */
+	struct u64map thread_roots; /* tid -> "thread NAME (TID)" label */
+	const char *process_root;   /* "process PID" label */
+	pid_t child;                /* launch mode: the command's PID */
 	struct u64map in_kernel;    /* stack ids this run saw inserted into the kernel map */
 	uint64_t samples;
 	uint64_t start_unix_ns, duration_ns;
@@ -103,12 +118,14 @@ static int libbpf_verbose(enum libbpf_print_level level, const char *fmt, va_lis
 
 static const char usage[] =
 	"usage: pyperf record -p PID [options]\n"
+	"       pyperf record [options] -- COMMAND [ARGS...]\n"
 	"\n"
-	"Samples the Python stacks of a running CPython process (3.8 to 3.15) on every\n"
-	"CPU and writes a flame graph or folded stacks. The process is not stopped.\n"
+	"Samples the Python stacks of a CPython process (3.8 to 3.15) on every CPU and\n"
+	"writes a flame graph or another profile. A running process is not stopped; a\n"
+	"launched COMMAND is profiled from its start, and its exit status is pyperf's.\n"
 	"\n"
 	"options:\n"
-	"  -p, --pid PID         process to profile (required)\n"
+	"  -p, --pid PID         process to profile\n"
 	"  -F, --frequency HZ    samples per second per CPU (default 99, at most 100000)\n"
 	"  -d, --duration SECS   stop after SECS seconds (default: until Ctrl-C or the\n"
 	"                        process exits); fractions allowed\n"
@@ -118,6 +135,8 @@ static const char usage[] =
 	"                        pprof, .speedscope.json speedscope\n"
 	"  -f, --format FMT      svg, folded, pprof or speedscope, whatever the extension\n"
 	"      --title TEXT      flame graph title\n"
+	"      --threads         put 'thread NAME (TID)' under a 'process PID' root frame\n"
+	"      --no-lines        one frame per function, not per line\n"
 	"  -v, --verbose         show libbpf's messages\n"
 	"  -h, --help            show this help\n"
 	"\n"
@@ -126,7 +145,8 @@ static const char usage[] =
 	"\n"
 	"examples:\n"
 	"  pyperf record -p 1234 -d 30 -o hot.svg\n"
-	"  pyperf record -p 1234 -F 999 -o stacks.folded\n";
+	"  pyperf record -p 1234 -F 999 -o stacks.folded\n"
+	"  pyperf record -o app.svg -- python3 app.py --port 8080\n";
 
 static int parse_int(const char *s, long min, long max, long *out)
 {
@@ -178,7 +198,7 @@ static const char *format_suffix(enum out_format f)
 
 static int parse_args(int argc, char **argv, struct record_opts *o, char *defname, size_t deflen)
 {
-	enum { OPT_TITLE = 256 };
+	enum { OPT_TITLE = 256, OPT_THREADS, OPT_NO_LINES, OPT_IDLE };
 	static const struct option longopts[] = {
 		{ "pid", required_argument, NULL, 'p' },
 		{ "frequency", required_argument, NULL, 'F' },
@@ -186,6 +206,9 @@ static int parse_args(int argc, char **argv, struct record_opts *o, char *defnam
 		{ "output", required_argument, NULL, 'o' },
 		{ "format", required_argument, NULL, 'f' },
 		{ "title", required_argument, NULL, OPT_TITLE },
+		{ "threads", no_argument, NULL, OPT_THREADS },
+		{ "no-lines", no_argument, NULL, OPT_NO_LINES },
+		{ "idle", no_argument, NULL, OPT_IDLE },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
@@ -196,7 +219,8 @@ static int parse_args(int argc, char **argv, struct record_opts *o, char *defnam
 	memset(o, 0, sizeof(*o));
 	o->hz = DEFAULT_HZ;
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "p:F:d:o:f:vh", longopts, NULL)) != -1) {
+	/* '+': options end at the command to launch. */
+	while ((c = getopt_long(argc, argv, "+p:F:d:o:f:vh", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'p':
 			if (parse_int(optarg, 1, INT_MAX, &v)) {
@@ -242,6 +266,16 @@ static int parse_args(int argc, char **argv, struct record_opts *o, char *defnam
 		case OPT_TITLE:
 			o->title = optarg;
 			break;
+		case OPT_THREADS:
+			o->threads = true;
+			break;
+		case OPT_NO_LINES:
+			o->no_lines = true;
+			break;
+		case OPT_IDLE:
+			fprintf(stderr, "pyperf record: --idle does not apply: CPU sampling only sees threads "
+				"running on a CPU, so idle threads never appear\n");
+			return 2;
 		case 'v':
 			o->verbose = true;
 			break;
@@ -253,12 +287,15 @@ static int parse_args(int argc, char **argv, struct record_opts *o, char *defnam
 			return 2;
 		}
 	}
-	if (optind < argc) {
-		fprintf(stderr, "pyperf record: unexpected argument '%s'; run 'pyperf record --help'\n", argv[optind]);
+	if (optind < argc)
+		o->command = argv + optind;
+	if (o->command && o->pid) {
+		fprintf(stderr, "pyperf record: give either -p PID or a command to run, not both\n");
 		return 2;
 	}
-	if (!o->pid) {
-		fprintf(stderr, "pyperf record: which process? give -p PID (see 'pyperf record --help')\n");
+	if (!o->pid && !o->command) {
+		fprintf(stderr, "pyperf record: which process? give -p PID or a command after -- "
+			"(see 'pyperf record --help')\n");
 		return 2;
 	}
 	if (!o->output) {
@@ -268,7 +305,7 @@ static int parse_args(int argc, char **argv, struct record_opts *o, char *defnam
 
 		localtime_r(&now, &tm);
 		strftime(stamp, sizeof(stamp), "%Y%m%d-%H%M%S", &tm);
-		snprintf(defname, deflen, "pyperf-%d-%s%s", (int)o->pid, stamp,
+		snprintf(defname, deflen, "pyperf-%d-%s%s", o->pid ? (int)o->pid : (int)getpid(), stamp,
 			 format_suffix(o->format == FMT_AUTO ? FMT_SVG : o->format));
 		o->output = defname;
 	}
@@ -319,7 +356,6 @@ static struct stack_entry *resolve_stack(struct recorder *r, uint64_t stack_id)
 
 	if (!e)
 		return NULL;
-	e->count = 0;
 	e->flags = sf->flags;
 	e->nlabels = (uint32_t)nl;
 	for (size_t i = 0; i < nl; i++)
@@ -341,6 +377,15 @@ static void clear_kernel_stacks(struct recorder *r)
 	u64map_free(&r->in_kernel);
 }
 
+static uint64_t count_key(const struct recorder *r, uint64_t stack_id, uint32_t tid)
+{
+	if (!r->opts.threads)
+		return stack_id;
+	uint64_t k = stack_id ^ ((uint64_t)tid * 0x9e3779b97f4a7c15ull);
+
+	return k ^ (k >> 31);
+}
+
 static int handle_event(void *ctx, void *data, size_t size)
 {
 	struct recorder *r = ctx;
@@ -350,21 +395,46 @@ static int handle_event(void *ctx, void *data, size_t size)
 		return 0;
 	r->samples++;
 	uint64_t *slot = u64map_get(&r->stacks, ev->stack_id);
-	struct stack_entry *e = slot ? (struct stack_entry *)(uintptr_t)*slot : NULL;
+	struct stack_entry *st = slot ? (struct stack_entry *)(uintptr_t)*slot : NULL;
 
-	if (!e) {
-		e = resolve_stack(r, ev->stack_id);
-		if (!e || u64map_put(&r->stacks, ev->stack_id, (uint64_t)(uintptr_t)e)) {
-			free(e);
+	if (!st) {
+		st = resolve_stack(r, ev->stack_id);
+		if (!st || u64map_put(&r->stacks, ev->stack_id, (uint64_t)(uintptr_t)st)) {
+			free(st);
 			r->unresolved++;
 			return 0;
 		}
 	}
-	e->count++;
 	if (ev->flags & SAMPLE_NEW_STACK) {
 		u64map_put(&r->in_kernel, ev->stack_id, 1);
 		if (r->in_kernel.len >= STACKMAP_CLEAR_AT)
 			clear_kernel_stacks(r);
+	}
+	uint64_t key = count_key(r, ev->stack_id, ev->tid);
+	uint64_t *cslot = u64map_get(&r->counts, key);
+	struct count_entry *ce = cslot ? (struct count_entry *)(uintptr_t)*cslot : NULL;
+
+	if (!ce) {
+		ce = calloc(1, sizeof(*ce));
+		if (!ce || u64map_put(&r->counts, key, (uint64_t)(uintptr_t)ce)) {
+			free(ce);
+			r->unresolved++;
+			return 0;
+		}
+		ce->stack = st;
+		ce->tid = ev->tid;
+	}
+	ce->count++;
+	if (r->opts.threads && !u64map_get(&r->thread_roots, ev->tid)) {
+		/* Named at first sight, while the thread still exists. */
+		char name[64] = "", label[128];
+
+		proc_thread_name(r->target.pid, (pid_t)ev->tid, name, sizeof(name));
+		snprintf(label, sizeof(label), "thread %s (%u)", name[0] ? name : "?", ev->tid);
+		const char *l = frametab_pseudo(&r->labels, label);
+
+		if (l)
+			u64map_put(&r->thread_roots, ev->tid, (uint64_t)(uintptr_t)l);
 	}
 	return 0;
 }
@@ -456,6 +526,17 @@ static int load_bpf(struct recorder *r)
 				strerror(-err));
 		return -1;
 	}
+	r->rb = ring_buffer__new(bpf_map__fd(r->skel->maps.events), handle_event, r, NULL);
+	if (!r->rb) {
+		fprintf(stderr, "pyperf record: failed to create the ring buffer reader: %s\n", strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+/* Symbolizer and BPF map entry for the target found in r->target. */
+static int register_target(struct recorder *r)
+{
 	struct py_proc proc = {
 		.runtime_addr = r->target.runtime_addr,
 		.start_time = r->target.start_time,
@@ -463,17 +544,117 @@ static int load_bpf(struct recorder *r)
 	};
 	__u32 key = (__u32)r->target.pid;
 
+	r->sym = symbolizer_new(&r->target, &r->labels);
+	if (!r->sym) {
+		fprintf(stderr, "pyperf record: out of memory\n");
+		return -1;
+	}
+	symbolizer_set_lines(r->sym, !r->opts.no_lines);
+	char root[64];
+
+	snprintf(root, sizeof(root), "process %d", (int)r->target.pid);
+	r->process_root = frametab_pseudo(&r->labels, root);
 	if (bpf_map_update_elem(bpf_map__fd(r->skel->maps.procs), &key, &proc, BPF_ANY)) {
 		fprintf(stderr, "pyperf record: failed to register PID %d with the sampler: %s\n",
 			(int)key, strerror(errno));
 		return -1;
 	}
-	r->rb = ring_buffer__new(bpf_map__fd(r->skel->maps.events), handle_event, r, NULL);
-	if (!r->rb) {
-		fprintf(stderr, "pyperf record: failed to create the ring buffer reader: %s\n", strerror(errno));
+	return 0;
+}
+
+/*
+ * Launch mode: fork the command, holding it before exec on a pipe until
+ * sampling runs; returns the write end that releases it, or -1.
+ */
+static int spawn_held(struct recorder *r)
+{
+	int fds[2];
+
+	if (pipe2(fds, O_CLOEXEC)) {
+		fprintf(stderr, "pyperf record: failed to create a pipe: %s\n", strerror(errno));
 		return -1;
 	}
-	return 0;
+	fflush(NULL);
+	r->child = fork();
+	if (r->child < 0) {
+		fprintf(stderr, "pyperf record: failed to fork: %s\n", strerror(errno));
+		close(fds[0]);
+		close(fds[1]);
+		return -1;
+	}
+	if (r->child == 0) {
+		char go;
+
+		close(fds[1]);
+		signal(SIGINT, SIG_DFL);
+		signal(SIGTERM, SIG_DFL);
+		if (read(fds[0], &go, 1) != 1)
+			_exit(127); /* pyperf gave up before starting it */
+		execvp(r->opts.command[0], r->opts.command);
+		fprintf(stderr, "pyperf record: failed to run %s: %s\n", r->opts.command[0], strerror(errno));
+		_exit(127);
+	}
+	close(fds[0]);
+	return fds[1];
+}
+
+/* Exit status of the launched command, shell style. */
+static int child_status(struct recorder *r, bool wait)
+{
+	int status;
+	pid_t got;
+
+	if (r->child <= 0)
+		return -1;
+	bool forwarded = false;
+
+	for (;;) {
+		got = waitpid(r->child, &status, wait ? 0 : WNOHANG);
+		if (got >= 0 || errno != EINTR)
+			break;
+		/* Interrupted while waiting for the command to end: pass the
+		 * signal on once (a terminal's Ctrl-C reached it already). */
+		if (stop_signal && !forwarded) {
+			kill(r->child, stop_signal);
+			forwarded = true;
+		}
+	}
+	if (got != r->child)
+		return -1;
+	r->child = -r->child; /* reaped */
+	if (WIFEXITED(status))
+		return WEXITSTATUS(status);
+	return WIFSIGNALED(status) ? 128 + WTERMSIG(status) : 1;
+}
+
+/*
+ * Waits until the launched process runs an initialized CPython (it may exec
+ * through wrappers first). Returns 0, 1 when the command ended first (its
+ * status in *status), or -1 on an error worth stopping for.
+ */
+static int wait_for_interpreter(struct recorder *r, int *status)
+{
+	char err[512];
+	pid_t pid = r->child;
+
+	for (;;) {
+		int rc = py_target_open(pid, &r->target, err, sizeof(err));
+
+		if (rc == 0)
+			return 0;
+		if (rc != -PYPROC_ENOTPY && rc != -PYPROC_ENOTREADY && rc != -PYPROC_ENOPROC) {
+			fprintf(stderr, "pyperf record: %s\n", err);
+			return -1;
+		}
+		*status = child_status(r, false);
+		if (*status >= 0)
+			return 1;
+		if (stop_signal)
+			return -1;
+		struct timespec ts = { 0, 1000000 }; /* 1 ms: startup to user code takes longer */
+
+		nanosleep(&ts, NULL);
+	}
 }
 
 static void read_counters(struct recorder *r, uint64_t *out)
@@ -504,13 +685,28 @@ static double now_seconds(void)
 
 enum stop_reason { STOP_DURATION, STOP_SIGNAL, STOP_EXITED, STOP_ERROR };
 
+static void show_status(struct recorder *r, double started)
+{
+	uint64_t c[CNT__MAX];
+
+	read_counters(r, c);
+	fprintf(stderr, "\rpyperf: %.0fs, %" PRIu64 " samples, %" PRIu64 " lost\033[K",
+		now_seconds() - started, r->samples, c[CNT_RINGBUF_FULL] + c[CNT_STACKMAP_FULL] + r->unresolved);
+}
+
 static enum stop_reason run_loop(struct recorder *r)
 {
 	int pidfd = (int)syscall(SYS_pidfd_open, r->target.pid, 0);
-	double deadline = r->opts.duration > 0 ? now_seconds() + r->opts.duration : 0;
+	double started = now_seconds(), last_status = started;
+	double deadline = r->opts.duration > 0 ? started + r->opts.duration : 0;
+	bool live = isatty(STDERR_FILENO);
 	enum stop_reason why = STOP_ERROR;
 
 	for (;;) {
+		if (live && now_seconds() - last_status >= 1.0) {
+			show_status(r, started);
+			last_status = now_seconds();
+		}
 		int timeout_ms = 100;
 
 		if (deadline) {
@@ -552,6 +748,8 @@ static enum stop_reason run_loop(struct recorder *r)
 	ring_buffer__consume(r->rb);
 	if (pidfd >= 0)
 		close(pidfd);
+	if (live)
+		fputs("\r\033[K", stderr);
 	return why;
 }
 
@@ -562,12 +760,24 @@ static int write_output(struct recorder *r, uint64_t *nstacks_out)
 	int err;
 
 	profile_init(&prof);
-	for (size_t i = 0; i < r->stacks.cap; i++) {
-		if (!r->stacks.used[i])
+	for (size_t i = 0; i < r->counts.cap; i++) {
+		if (!r->counts.used[i])
 			continue;
-		struct stack_entry *e = (struct stack_entry *)(uintptr_t)r->stacks.vals[i];
+		const struct count_entry *ce = (const struct count_entry *)(uintptr_t)r->counts.vals[i];
+		const struct stack_entry *st = ce->stack;
+		size_t n = 0;
 
-		if (e->count && e->nlabels && profile_add(&prof, e->labels, e->nlabels, e->count)) {
+		if (!ce->count || !st->nlabels)
+			continue;
+		if (r->opts.threads) {
+			uint64_t *tl = u64map_get(&r->thread_roots, ce->tid);
+
+			r->label_buf[n++] = r->process_root;
+			r->label_buf[n++] = tl ? (const char *)(uintptr_t)*tl : "thread ?";
+		}
+		memcpy(r->label_buf + n, st->labels, st->nlabels * sizeof(st->labels[0]));
+		n += st->nlabels;
+		if (profile_add(&prof, r->label_buf, n, ce->count)) {
 			profile_free(&prof);
 			fprintf(stderr, "pyperf record: out of memory while aggregating\n");
 			return -1;
@@ -674,6 +884,11 @@ static void recorder_destroy(struct recorder *r)
 		if (r->stacks.used[i])
 			free((void *)(uintptr_t)r->stacks.vals[i]);
 	u64map_free(&r->stacks);
+	for (size_t i = 0; i < r->counts.cap; i++)
+		if (r->counts.used[i])
+			free((void *)(uintptr_t)r->counts.vals[i]);
+	u64map_free(&r->counts);
+	u64map_free(&r->thread_roots);
 	u64map_free(&r->in_kernel);
 	symbolizer_free(r->sym);
 	frametab_free(&r->labels);
@@ -686,7 +901,7 @@ int cmd_record(int argc, char **argv)
 	static struct recorder rec;
 	struct recorder *r = &rec;
 	char defname[128], err[512], vbuf[32];
-	int ret = 1;
+	int ret = 1, exit_status = -1;
 
 	memset(r, 0, sizeof(*r));
 	int pa = parse_args(argc, argv, &r->opts, defname, sizeof(defname));
@@ -699,33 +914,61 @@ int cmd_record(int argc, char **argv)
 		fprintf(stderr, "pyperf record: cannot write %s: %s\n", r->opts.output, strerror(-w));
 		return 1;
 	}
-	if (py_target_open(r->opts.pid, &r->target, err, sizeof(err)) != 0) {
-		fprintf(stderr, "pyperf record: %s\n", err);
-		return 1;
-	}
-	frametab_init(&r->labels);
-	u64map_init(&r->stacks);
-	u64map_init(&r->in_kernel);
-	r->frames_buf = malloc(sizeof(*r->frames_buf));
-	r->label_buf = malloc((PYPERF_MAX_FRAMES + 1) * sizeof(*r->label_buf));
-	r->sym = symbolizer_new(&r->target, &r->labels);
-	if (!r->frames_buf || !r->label_buf || !r->sym) {
-		fprintf(stderr, "pyperf record: out of memory\n");
-		goto cleanup;
-	}
 	struct sigaction sa = { .sa_handler = on_signal };
 
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
 	stop_signal = 0;
-
+	if (!r->opts.command && py_target_open(r->opts.pid, &r->target, err, sizeof(err)) != 0) {
+		fprintf(stderr, "pyperf record: %s\n", err);
+		return 1;
+	}
+	frametab_init(&r->labels);
+	u64map_init(&r->stacks);
+	u64map_init(&r->counts);
+	u64map_init(&r->thread_roots);
+	u64map_init(&r->in_kernel);
+	r->frames_buf = malloc(sizeof(*r->frames_buf));
+	/* frames + a flag frame + process and thread roots */
+	r->label_buf = malloc((PYPERF_MAX_FRAMES + 3) * sizeof(*r->label_buf));
+	if (!r->frames_buf || !r->label_buf) {
+		fprintf(stderr, "pyperf record: out of memory\n");
+		goto cleanup;
+	}
 	if (load_bpf(r) || open_perf_events(r))
+		goto cleanup;
+	if (r->opts.command) {
+		int go = spawn_held(r);
+
+		if (go < 0)
+			goto cleanup;
+		/* Sampling is armed: let the command exec. */
+		if (write(go, "g", 1) != 1) {
+			fprintf(stderr, "pyperf record: failed to start %s\n", r->opts.command[0]);
+			close(go);
+			goto cleanup;
+		}
+		close(go);
+		int rc = wait_for_interpreter(r, &exit_status);
+
+		if (rc < 0) {
+			exit_status = child_status(r, true);
+			goto cleanup;
+		}
+		if (rc > 0) {
+			fprintf(stderr, "pyperf record: %s exited (status %d) without running a CPython "
+				"interpreter pyperf could find\n", r->opts.command[0], exit_status);
+			ret = exit_status > 0 ? exit_status : 1;
+			goto cleanup;
+		}
+	}
+	if (register_target(r))
 		goto cleanup;
 	fprintf(stderr, "pyperf: sampling PID %d (%s, CPython %s%s) at %d Hz%s\n", (int)r->target.pid,
 		r->target.comm, py_version_str(r->target.version_hex, vbuf, sizeof(vbuf)),
 		r->target.shared_lib ? ", libpython" : "", r->opts.hz,
-		r->opts.duration > 0 ? "" : "; Ctrl-C to stop");
+		r->opts.duration > 0 || r->opts.command ? "" : "; Ctrl-C to stop");
 
 	struct timespec t0;
 
@@ -753,6 +996,15 @@ int cmd_record(int argc, char **argv)
 	if (!r->samples)
 		fprintf(stderr, "pyperf: no Python samples: was the process running Python code on a CPU?\n");
 cleanup:
+	if (r->opts.command && r->child > 0) {
+		/* The command's exit status is pyperf's, once the profile is safe. */
+		int st = child_status(r, true);
+
+		if (ret == 0)
+			ret = st >= 0 ? st : 1;
+	} else if (r->opts.command && ret == 0 && exit_status >= 0) {
+		ret = exit_status;
+	}
 	recorder_destroy(r);
 	return ret;
 }

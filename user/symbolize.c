@@ -43,6 +43,7 @@ struct symbolizer {
 	struct u64map codes;        /* code address -> struct code_info * */
 	struct u64map labels;       /* frame (generator bit cleared) -> label */
 	struct symbolizer_stats stats;
+	bool no_lines;              /* labels name the function only */
 };
 
 struct symbolizer *symbolizer_new(const struct py_target *t, struct frametab *tab)
@@ -91,6 +92,11 @@ void symbolizer_free(struct symbolizer *s)
 	u64map_free(&s->codes);
 	u64map_free(&s->labels);
 	free(s);
+}
+
+void symbolizer_set_lines(struct symbolizer *s, bool lines)
+{
+	s->no_lines = !lines;
 }
 
 void symbolizer_stats(const struct symbolizer *s, struct symbolizer_stats *out)
@@ -276,7 +282,7 @@ static const char *make_label(struct symbolizer *s, uint64_t frame)
 	}
 	if (frame_hidden(s, ci, frame))
 		return (const char *)(uintptr_t)LABEL_HIDDEN;
-	int line = frame_line(s, ci, frame);
+	int line = s->no_lines ? -1 : frame_line(s, ci, frame);
 
 	return frametab_python(s->tab, ci->qualname, ci->filename, line, ci->firstlineno);
 }

@@ -1,6 +1,7 @@
 /* Code object address + instruction index -> "qualname (file:line)". */
 #ifndef PYPERF_SYMBOLIZE_H
 #define PYPERF_SYMBOLIZE_H
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "memsrc.h"
@@ -37,6 +38,10 @@ const char *symbolizer_frame(struct symbolizer *s, uint64_t frame);
  */
 int symbolizer_frame_parts(struct symbolizer *s, uint64_t frame, const char **qualname,
 			   const char **filename, int *line);
+
+/* Whether labels carry the line (default) or only name and file (--no-lines).
+ * Set before the first symbolizer_frame call. */
+void symbolizer_set_lines(struct symbolizer *s, bool lines);
 
 void symbolizer_stats(const struct symbolizer *s, struct symbolizer_stats *out);
 

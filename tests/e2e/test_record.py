@@ -115,3 +115,75 @@ def test_deeper_than_limit_is_marked(version):
         assert fr[0].startswith("[truncated"), "no truncation marker at the root: %s" % fr[0]
         assert len(fr) == 1024 + 1, "expected 1024 frames + marker, got %d" % len(fr)
     assert "truncated" in err
+
+
+@params(["3.10", "3.12", "debian3.11", "3.14"])
+def test_launch_mode_from_start_with_exit_status(version):
+    argv = harness.need_interpreter(version)
+    code = ("import sys\n"
+            "def early():\n"
+            "    return sum(i * i for i in range(2000000))\n"
+            "early()\n"
+            "sys.exit(7)\n")
+    with tempfile.TemporaryDirectory() as d:
+        script = os.path.join(d, "early.py")
+        with open(script, "w") as f:
+            f.write(code)
+        out = os.path.join(d, "out.folded")
+        p = harness.run_pyperf(["record", "-F", "999", "-o", out, "--"] + argv + [script], check=False)
+        assert p.returncode == 7, "exit status not forwarded: %d\n%s" % (p.returncode, p.stderr)
+        with open(out) as f:
+            stacks = harness.parse_folded(f.read())
+    # The only user function runs first thing, for ~0.2 s: it must be there.
+    early = [c for fr, c in stacks if any(x.startswith("early (%s:3)" % script) for x in fr)]
+    assert sum(early) > 20, "early() missing: %s" % stacks[:5]
+
+
+def test_launch_mode_errors():
+    p = harness.run_pyperf(["record", "-o", "/tmp/x.svg", "--", "/nonexistent/prog"], check=False)
+    assert p.returncode == 127, p.returncode
+    assert "failed to run /nonexistent/prog" in p.stderr, p.stderr
+    p = harness.run_pyperf(["record", "-o", "/tmp/x.svg", "--", "true"], check=False)
+    assert p.returncode == 1 and "without running a CPython interpreter" in p.stderr, p.stderr
+    p = harness.run_pyperf(["record", "-p", "1", "-o", "/tmp/x.svg", "--", "true"], check=False)
+    assert p.returncode == 2 and "not both" in p.stderr, p.stderr
+
+
+@params(["3.9", "3.12"])
+def test_threads_roots(version):
+    argv = harness.need_interpreter(version)
+    target = os.path.join(harness.TARGETS, "threads.py")
+    p = harness.start(argv + [target], ready_marker="ready")
+    stacks, err = record(p.pid, seconds=2, extra=["--threads"])
+    tids = set(os.listdir("/proc/%d/task" % p.pid))
+    harness.stop(p)
+    assert all(fr[0] == "process %d" % p.pid for fr, _ in stacks), stacks[0][0][:2]
+    seen = {}
+    for fr, c in stacks:
+        m = re.match(r"^thread (.*) \((\d+)\)$", fr[1])
+        assert m, fr[1]
+        assert m.group(2) in tids, "%s is not a thread of %d" % (m.group(2), p.pid)
+        for f in ("spin_alpha", "spin_beta", "spin_gamma"):
+            if frame_re(f, target).match(fr[-1]):
+                seen.setdefault(f, set()).add(m.group(2))
+    # Each worker function runs in exactly one thread, each in its own.
+    assert len(seen) == 3 and all(len(v) == 1 for v in seen.values()), seen
+    assert len(set.union(*seen.values())) == 3, seen
+
+
+def test_no_lines_aggregates_per_function():
+    argv = harness.need_interpreter("3.12")
+    target = os.path.join(harness.TARGETS, "split.py")
+    p = harness.start(argv + [target], ready_marker="ready")
+    stacks, err = record(p.pid, seconds=2, extra=["--no-lines"])
+    harness.stop(p)
+    labels = {x for fr, _ in stacks for x in fr}
+    assert "fifty (%s)" % target in labels, labels
+    assert not any(re.search(r":\d+\)$", x) for x in labels), labels
+    for f in ("fifty", "thirty", "twenty"):  # one stack per function, whatever the line
+        assert len([fr for fr, _ in stacks if fr[-1] == "%s (%s)" % (f, target)]) == 1, stacks
+
+
+def test_idle_is_refused():
+    p = harness.run_pyperf(["record", "-p", "1", "--idle"], check=False)
+    assert p.returncode == 2 and "CPU sampling" in p.stderr, p.stderr
