@@ -43,7 +43,7 @@ struct py_layout {
 	__u16 runtime_gilstate_tstate_current; /* 3.8-3.11: GIL holder */
 	/* PyInterpreterState */
 	__u16 interp_next;
-	__u16 interp_threads_head;    /* tstate_head (3.8-3.11), threads.head (3.12+) */
+	__u16 interp_threads_head;    /* tstate_head (3.8-3.10), threads.head (3.11+) */
 	__u16 interp_gil;             /* 3.12+: interp->ceval.gil (pointer) */
 	/* struct _gil_runtime_state */
 	__u16 gil_locked;

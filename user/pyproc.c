@@ -13,12 +13,7 @@
 #include <string.h>
 
 #include "elfsym.h"
-#if __has_include("layouts.h")
 #include "layouts.h"
-#else /* until layouts/ lands */
-const struct py_layout *py_layout_find(uint32_t version_hex, bool *exact);
-int py_layout_apply_debug_offsets(struct py_layout *layout, const void *buf, size_t len, char *err, size_t errlen);
-#endif
 #include "mem.h"
 #include "pyproc.h"
 
@@ -363,11 +358,18 @@ int py_target_open(pid_t pid, struct py_target *t, char *err, size_t errlen)
 		char why[256] = "";
 
 		if (!got || py_layout_apply_debug_offsets(&t->layout, buf, got, why, sizeof(why)) != 0) {
-			free(buf);
-			set_err(err, errlen, "PID %d runs CPython %s but its _Py_DebugOffsets are unusable: %s",
-				(int)pid, vbuf, got ? why : "unreadable");
-			ret = -PYPROC_EUNSUPPORTED;
-			goto out;
+			/* The committed table is only a safe fallback for the very
+			 * release it was generated from. */
+			if (!t->layout_exact) {
+				free(buf);
+				set_err(err, errlen, "PID %d runs CPython %s but its _Py_DebugOffsets are unusable "
+					"(%s) and pyperf has no table for this exact release", (int)pid, vbuf,
+					got ? why : "unreadable");
+				ret = -PYPROC_EUNSUPPORTED;
+				goto out;
+			}
+			snprintf(t->warning, sizeof(t->warning), "_Py_DebugOffsets unusable (%s); using the "
+				 "offsets table for %s", got ? why : "unreadable", vbuf);
 		}
 		free(buf);
 	}

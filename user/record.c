@@ -965,6 +965,8 @@ int cmd_record(int argc, char **argv)
 	}
 	if (register_target(r))
 		goto cleanup;
+	if (r->target.warning[0])
+		fprintf(stderr, "pyperf: warning: %s\n", r->target.warning);
 	fprintf(stderr, "pyperf: sampling PID %d (%s, CPython %s%s) at %d Hz%s\n", (int)r->target.pid,
 		r->target.comm, py_version_str(r->target.version_hex, vbuf, sizeof(vbuf)),
 		r->target.shared_lib ? ", libpython" : "", r->opts.hz,
