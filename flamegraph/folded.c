@@ -69,64 +69,78 @@ static int frames_reserve(char ***frames, size_t *cap, size_t need)
 	return 0;
 }
 
+/* Decodes the escape at p[0] == '\\' (p is NUL-terminated). Returns how
+ * many input bytes it used and stores the byte it stands for, or returns 0
+ * when it is no escape (the backslash is then literal). */
+static size_t unescape(const char *p, char *out)
+{
+	switch (p[1]) {
+	case '\\': *out = '\\'; return 2;
+	case ';':  *out = ';'; return 2;
+	case 'n':  *out = '\n'; return 2;
+	case 'r':  *out = '\r'; return 2;
+	case 't':  *out = '\t'; return 2;
+	case 'x': {
+		if (!p[2])
+			return 0;
+		int hi = hex_value(p[2]), lo = hex_value(p[3]);
+		/* \x00 would end the C string early: keep it literal. */
+		if (hi < 0 || lo < 0 || (hi | lo) == 0)
+			return 0;
+		*out = (char)(hi << 4 | lo);
+		return 4;
+	}
+	default:
+		return 0;
+	}
+}
+
 /*
  * Splits stack[0..len) on unescaped ';' and un-escapes each name in place
  * (an escape is never shorter than what it stands for, so writing behind the
- * read position is safe). Each name is NUL-terminated where its separator or
- * the end of the stack was.
+ * read position is safe). stack[len] is overwritten with the final NUL. Runs
+ * without ';' or '\' are found with strcspn and, while nothing was
+ * un-escaped yet, not even copied. A NUL byte inside the stack is malformed.
  */
 static int split_frames(char *stack, size_t len, char ***frames, size_t *cap, size_t *nframes)
 {
-	size_t n = 0, rd = 0, wr = 0;
+	size_t n = 0;
+	char *rd = stack, *wr = stack, *end = stack + len;
 	int err = frames_reserve(frames, cap, 1);
 
 	if (err)
 		return err;
+	*end = '\0';
 	(*frames)[n++] = stack;
-	while (rd < len) {
-		char c = stack[rd];
-		if (c == ';') {
-			stack[wr++] = '\0';
+	for (;;) {
+		size_t run = strcspn(rd, ";\\");
+		if (wr != rd)
+			memmove(wr, rd, run);
+		wr += run;
+		rd += run;
+		if (*rd == '\0')
+			break;
+		if (*rd == ';') {
+			*wr++ = '\0';
 			rd++;
 			err = frames_reserve(frames, cap, n + 1);
 			if (err)
 				return err;
-			(*frames)[n++] = stack + wr;
+			(*frames)[n++] = wr;
 			continue;
 		}
-		if (c == '\\' && rd + 1 < len) {
-			char next = stack[rd + 1];
-			char plain = 0;
-			switch (next) {
-			case '\\': plain = '\\'; break;
-			case ';':  plain = ';'; break;
-			case 'n':  plain = '\n'; break;
-			case 'r':  plain = '\r'; break;
-			case 't':  plain = '\t'; break;
-			case 'x':
-				if (rd + 3 < len) {
-					int hi = hex_value(stack[rd + 2]), lo = hex_value(stack[rd + 3]);
-					/* \x00 would end the C string early: keep it literal. */
-					if (hi >= 0 && lo >= 0 && (hi | lo) != 0) {
-						stack[wr++] = (char)(hi << 4 | lo);
-						rd += 4;
-						continue;
-					}
-				}
-				break;
-			default:
-				break;
-			}
-			if (plain) {
-				stack[wr++] = plain;
-				rd += 2;
-				continue;
-			}
+		char plain;
+		size_t used = unescape(rd, &plain);
+		if (used) {
+			*wr++ = plain;
+			rd += used;
+		} else {
+			*wr++ = *rd++;
 		}
-		stack[wr++] = c;
-		rd++;
 	}
-	stack[wr] = '\0';
+	if (rd != end)
+		return -EINVAL; /* stopped early: a NUL byte in the line */
+	*wr = '\0';
 	*nframes = n;
 	return 0;
 }
@@ -141,8 +155,6 @@ int folded_parse_line(char *line, size_t len, char ***frames, size_t *frames_cap
 		i++;
 	if (i == len)
 		return 0;
-	if (memchr(line, '\0', len))
-		return -EINVAL;
 
 	uint64_t last = 0, before_last = 0;
 	int found = take_trailing_count(line, &len, &last);

@@ -221,7 +221,8 @@ static int frame_y(const struct layout *l, uint32_t depth)
 static void write_frame(const struct layout *l, uint32_t id, uint64_t x_samples)
 {
 	const struct fg_node *n = &l->t->nodes[id];
-	const struct fg_name *nm = &l->t->names[n->name];
+	const char *name = n->name;
+	size_t name_len = strlen(name);
 	FILE *out = l->out;
 	double x = XPAD + (double)x_samples * l->px_per_sample;
 	double w = (double)n->total * l->px_per_sample;
@@ -232,11 +233,11 @@ static void write_frame(const struct layout *l, uint32_t id, uint64_t x_samples)
 	if (id == 0)
 		fill = fg_kind_color(FG_FRAME_PYPERF, "", 0);
 	else
-		fill = fg_frame_color(l->scheme, nm->str, nm->len);
+		fill = fg_frame_color(l->scheme, name, name_len);
 
 	fprintf(out, "<g data-s=\"%llu\" data-n=\"%llu\"><title>",
 		(unsigned long long)x_samples, (unsigned long long)n->total);
-	xml_name(out, nm->str, nm->len, SIZE_MAX);
+	xml_name(out, name, name_len, SIZE_MAX);
 	fprintf(out, " (%s ", group_digits(n->total, count));
 	xml_text(out, l->count_name);
 	fprintf(out, ", %.2f%%)</title><rect x=\"%.1f\" y=\"%d\" width=\"%.1f\" height=\"%d\" "
@@ -246,7 +247,7 @@ static void write_frame(const struct layout *l, uint32_t id, uint64_t x_samples)
 	double fit = (w - 3) / l->char_width; /* truncated below: floor for fit >= 0 */
 	if (fit >= 3) {
 		fprintf(out, "<text x=\"%.1f\" y=\"%.1f\">", x + 3, y + l->text_dy);
-		xml_label(out, nm->str, nm->len, fit > 1e6 ? 1000000 : (size_t)fit);
+		xml_label(out, name, name_len, fit > 1e6 ? 1000000 : (size_t)fit);
 		fputs("</text>", out);
 	}
 	fputs("</g>\n", out);
@@ -255,13 +256,7 @@ static void write_frame(const struct layout *l, uint32_t id, uint64_t x_samples)
 static int cmp_by_name(const void *a, const void *b, void *ctx)
 {
 	const struct fg_tree *t = ctx;
-	const struct fg_name *x = &t->names[t->nodes[*(const uint32_t *)a].name];
-	const struct fg_name *y = &t->names[t->nodes[*(const uint32_t *)b].name];
-	size_t common = x->len < y->len ? x->len : y->len;
-	int c = memcmp(x->str, y->str, common);
-	if (c)
-		return c;
-	return (x->len > y->len) - (x->len < y->len);
+	return strcmp(t->nodes[*(const uint32_t *)a].name, t->nodes[*(const uint32_t *)b].name);
 }
 
 struct pending {

@@ -1,8 +1,10 @@
 /* The stack trie behind a flame graph: frames merged by common prefix,
- * children found through one hash table keyed by (parent, name). */
+ * every frame found through one hash table keyed by its path's hash. */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <time.h>
 
 #include "fg_tree.h"
@@ -10,6 +12,7 @@
 #define ARENA_CHUNK  (1u << 20)
 #define MAX_NODES    (UINT32_MAX - 1u)
 #define MAX_NAMES    (UINT32_MAX - 1u)
+#define HUGE_PAGE_MIN (2u << 20) /* tables this big ask for transparent huge pages */
 
 static uint64_t mix64(uint64_t x)
 {
@@ -40,9 +43,69 @@ static uint64_t hash_bytes(const char *s, size_t len, uint64_t seed)
 	return mix64(h ^ tail);
 }
 
-static uint64_t edge_hash(const struct fg_tree *t, uint32_t parent, uint32_t name)
+/* The hash of a path one frame longer than the path hashed `parent`. */
+static uint64_t path_extend(uint64_t parent, uint64_t name_hash)
 {
-	return mix64(((uint64_t)parent << 32 | name) ^ t->seed);
+	return mix64(parent * 0x9e3779b97f4a7c15ULL ^ name_hash);
+}
+
+/*
+ * Big tables are mmap'd: zero-filled for free, grown with mremap without a
+ * copy, and given huge pages so random probes do not miss the TLB. Under
+ * AddressSanitizer they come from malloc instead, so the tests still catch
+ * an access out of bounds.
+ */
+#if defined(__SANITIZE_ADDRESS__)
+#define TABLES_FROM_MALLOC 1
+#else
+#define TABLES_FROM_MALLOC 0
+#endif
+
+static void table_free(struct fg_table *tb)
+{
+	if (!tb->mem)
+		return;
+	if (TABLES_FROM_MALLOC)
+		free(tb->mem);
+	else
+		munmap(tb->mem, tb->bytes);
+	tb->mem = NULL;
+	tb->bytes = 0;
+}
+
+/* Resizes to `bytes`, keeping the contents; new bytes are zero. */
+static int table_resize(struct fg_table *tb, size_t bytes)
+{
+	void *p;
+
+	if (TABLES_FROM_MALLOC) {
+		p = realloc(tb->mem, bytes);
+		if (!p)
+			return -ENOMEM;
+		if (bytes > tb->bytes)
+			memset((char *)p + tb->bytes, 0, bytes - tb->bytes);
+	} else {
+		if (tb->mem)
+			p = mremap(tb->mem, tb->bytes, bytes, MREMAP_MAYMOVE);
+		else
+			p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (p == MAP_FAILED)
+			return -ENOMEM;
+		if (bytes >= HUGE_PAGE_MIN)
+			madvise(p, bytes, MADV_HUGEPAGE); /* a hint; failure changes nothing */
+	}
+	tb->mem = p;
+	tb->bytes = bytes;
+	return 0;
+}
+
+/* A new zero-filled table of `count` entries of `elem` bytes. */
+static int table_new(struct fg_table *tb, size_t count, size_t elem)
+{
+	*tb = (struct fg_table){ 0 };
+	if (count > SIZE_MAX / elem)
+		return -ENOMEM;
+	return table_resize(tb, count * elem);
 }
 
 static const char *arena_copy(struct fg_tree *t, const char *s, size_t len)
@@ -66,7 +129,7 @@ static const char *arena_copy(struct fg_tree *t, const char *s, size_t len)
 	return dst;
 }
 
-/* Grows an array of `elem` bytes per entry to hold at least `need`. */
+/* Grows a malloc'd array of `elem` bytes per entry to hold at least `need`. */
 static int grow_array(void **arr, size_t *cap, size_t need, size_t elem)
 {
 	if (need <= *cap)
@@ -86,111 +149,136 @@ static int grow_array(void **arr, size_t *cap, size_t need, size_t elem)
 
 static int name_slots_rehash(struct fg_tree *t, size_t new_cap)
 {
-	uint32_t *slots = calloc(new_cap, sizeof(*slots));
-	if (!slots)
-		return -ENOMEM;
+	struct fg_table mem;
+	int err = table_new(&mem, new_cap, sizeof(struct fg_name_slot));
+	if (err)
+		return err;
+	struct fg_name_slot *slots = mem.mem;
 	size_t mask = new_cap - 1;
-	for (size_t id = 0; id < t->nnames; id++) {
-		size_t i = t->names[id].hash & mask;
-		while (slots[i])
+	for (size_t j = 0; j < t->name_slots_cap; j++) {
+		const struct fg_name_slot *old = &t->name_slots[j];
+		if (!old->str)
+			continue;
+		size_t i = old->hash & mask;
+		while (slots[i].str)
 			i = (i + 1) & mask;
-		slots[i] = (uint32_t)id + 1;
+		slots[i] = *old;
 	}
-	free(t->name_slots);
+	table_free(&t->name_slots_mem);
+	t->name_slots_mem = mem;
 	t->name_slots = slots;
 	t->name_slots_cap = new_cap;
 	return 0;
 }
 
-/* The index of `s` in the name table, adding it when new. */
-static int name_intern(struct fg_tree *t, const char *s, size_t len, uint32_t *id_out)
+/* The interned copy of s[0..len) (whose hash_bytes is `hash64`), added when
+ * new. Only new frames get here, so each distinct name is stored once
+ * however many paths it appears on. */
+static int name_intern(struct fg_tree *t, const char *s, size_t len, uint64_t hash64,
+		       const char **out)
 {
 	if (len > UINT32_MAX)
 		return -EOVERFLOW;
-	uint32_t hash = (uint32_t)hash_bytes(s, len, t->seed);
+	uint32_t hash = (uint32_t)hash64;
 	size_t mask = t->name_slots_cap - 1;
 	size_t i = hash & mask;
 
-	for (; t->name_slots[i]; i = (i + 1) & mask) {
-		const struct fg_name *n = &t->names[t->name_slots[i] - 1];
+	for (; t->name_slots[i].str; i = (i + 1) & mask) {
+		const struct fg_name_slot *n = &t->name_slots[i];
 		if (n->hash == hash && n->len == len && memcmp(n->str, s, len) == 0) {
-			*id_out = t->name_slots[i] - 1;
+			*out = n->str;
 			return 0;
 		}
 	}
 	if (t->nnames >= MAX_NAMES)
 		return -EOVERFLOW;
-	int err = grow_array((void **)&t->names, &t->names_cap, t->nnames + 1, sizeof(*t->names));
-	if (err)
-		return err;
 	/* Keep the load at most 1/2 so probes stay short; grow before adding,
 	 * so a failed grow leaves the table as it was. */
 	if ((t->nnames + 1) * 2 > t->name_slots_cap) {
-		err = name_slots_rehash(t, t->name_slots_cap * 2);
+		int err = name_slots_rehash(t, t->name_slots_cap * 2);
 		if (err)
 			return err;
 		mask = t->name_slots_cap - 1;
-		for (i = hash & mask; t->name_slots[i]; i = (i + 1) & mask)
+		for (i = hash & mask; t->name_slots[i].str; i = (i + 1) & mask)
 			;
 	}
 	const char *copy = arena_copy(t, s, len);
 	if (!copy)
 		return -ENOMEM;
-	uint32_t id = (uint32_t)t->nnames++;
-	t->names[id] = (struct fg_name){ .str = copy, .len = (uint32_t)len, .hash = hash };
-	t->name_slots[i] = id + 1;
-	*id_out = id;
+	t->name_slots[i] = (struct fg_name_slot){ .str = copy, .len = (uint32_t)len, .hash = hash };
+	t->nnames++;
+	*out = copy;
 	return 0;
 }
 
 static int edge_slots_rehash(struct fg_tree *t, size_t new_cap)
 {
-	uint32_t *slots = calloc(new_cap, sizeof(*slots));
-	if (!slots)
-		return -ENOMEM;
+	struct fg_table mem;
+	int err = table_new(&mem, new_cap, sizeof(uint32_t));
+	if (err)
+		return err;
+	uint32_t *slots = mem.mem;
 	size_t mask = new_cap - 1;
 	for (size_t id = 1; id < t->nnodes; id++) {
-		const struct fg_node *n = &t->nodes[id];
-		size_t i = edge_hash(t, n->parent, n->name) & mask;
+		size_t i = t->nodes[id].path_hash & mask;
 		while (slots[i])
 			i = (i + 1) & mask;
 		slots[i] = (uint32_t)id;
 	}
-	free(t->edge_slots);
+	table_free(&t->edge_slots_mem);
+	t->edge_slots_mem = mem;
 	t->edge_slots = slots;
 	t->edge_slots_cap = new_cap;
 	return 0;
 }
 
-/* The child of `parent` called `name`, created when missing. */
-static int child_get(struct fg_tree *t, uint32_t parent, uint32_t name, uint32_t *child_out)
+/* The child of `parent` called `name` (len bytes), whose path hashes to
+ * `path_hash`; 0 when there is none. */
+static uint32_t child_find(const struct fg_tree *t, uint32_t parent, const char *name, uint32_t len,
+			   uint64_t path_hash)
 {
 	size_t mask = t->edge_slots_cap - 1;
-	size_t i = edge_hash(t, parent, name) & mask;
 
-	for (; t->edge_slots[i]; i = (i + 1) & mask) {
-		const struct fg_node *n = &t->nodes[t->edge_slots[i]];
-		if (n->parent == parent && n->name == name) {
-			*child_out = t->edge_slots[i];
-			return 0;
-		}
+	for (size_t i = path_hash & mask; t->edge_slots[i]; i = (i + 1) & mask) {
+		uint32_t id = t->edge_slots[i];
+		const struct fg_node *n = &t->nodes[id];
+		/* len + 1 compares the terminating NULs too: equal lengths. */
+		if (n->path_hash == path_hash && n->parent == parent &&
+		    memcmp(n->name, name, (size_t)len + 1) == 0)
+			return id;
 	}
-	if (t->nnodes >= MAX_NODES)
-		return -EOVERFLOW;
-	int err = grow_array((void **)&t->nodes, &t->nodes_cap, t->nnodes + 1, sizeof(*t->nodes));
+	return 0;
+}
+
+/* Adds a child of `parent` (known to be missing). */
+static int child_add(struct fg_tree *t, uint32_t parent, const char *name, uint32_t len,
+		     uint64_t name_hash, uint64_t path_hash, uint32_t *child_out)
+{
+	const char *interned;
+	int err = name_intern(t, name, len, name_hash, &interned);
 	if (err)
 		return err;
+	if (t->nnodes >= MAX_NODES)
+		return -EOVERFLOW;
+	if (t->nnodes == t->nodes_cap) {
+		err = table_resize(&t->nodes_mem, t->nodes_cap * 2 * sizeof(*t->nodes));
+		if (err)
+			return err;
+		t->nodes = t->nodes_mem.mem;
+		t->nodes_cap *= 2;
+	}
 	if ((t->nnodes + 1) * 2 > t->edge_slots_cap) {
 		err = edge_slots_rehash(t, t->edge_slots_cap * 2);
 		if (err)
 			return err;
-		mask = t->edge_slots_cap - 1;
-		for (i = edge_hash(t, parent, name) & mask; t->edge_slots[i]; i = (i + 1) & mask)
-			;
 	}
+	size_t mask = t->edge_slots_cap - 1, i = path_hash & mask;
+	while (t->edge_slots[i])
+		i = (i + 1) & mask;
 	uint32_t id = (uint32_t)t->nnodes++;
 	t->nodes[id] = (struct fg_node){
-		.name = name, .parent = parent, .depth = t->nodes[parent].depth + 1, .total = 0,
+		.name = interned, .parent = parent, .depth = t->nodes[parent].depth + 1,
+		.total = 0, .path_hash = path_hash,
 	};
 	t->edge_slots[i] = id;
 	*child_out = id;
@@ -206,18 +294,26 @@ struct fg_tree *fg_tree_new(void)
 	clock_gettime(CLOCK_MONOTONIC, &now);
 	t->seed = mix64((uint64_t)(uintptr_t)t ^ (uint64_t)now.tv_nsec ^ ((uint64_t)now.tv_sec << 32));
 
+	t->nodes_cap = 1024;
 	t->name_slots_cap = 1024;
 	t->edge_slots_cap = 4096;
-	t->name_slots = calloc(t->name_slots_cap, sizeof(*t->name_slots));
-	t->edge_slots = calloc(t->edge_slots_cap, sizeof(*t->edge_slots));
-	uint32_t root_name;
-	if (!t->name_slots || !t->edge_slots ||
-	    grow_array((void **)&t->nodes, &t->nodes_cap, 1, sizeof(*t->nodes)) ||
-	    name_intern(t, "all", 3, &root_name)) {
+	const char *root_name;
+	if (table_new(&t->nodes_mem, t->nodes_cap, sizeof(*t->nodes)) ||
+	    table_new(&t->name_slots_mem, t->name_slots_cap, sizeof(*t->name_slots)) ||
+	    table_new(&t->edge_slots_mem, t->edge_slots_cap, sizeof(*t->edge_slots))) {
 		fg_tree_free(t);
 		return NULL;
 	}
-	t->nodes[0] = (struct fg_node){ .name = root_name, .parent = 0, .depth = 0, .total = 0 };
+	t->nodes = t->nodes_mem.mem;
+	t->name_slots = t->name_slots_mem.mem;
+	t->edge_slots = t->edge_slots_mem.mem;
+	if (name_intern(t, "all", 3, hash_bytes("all", 3, t->seed), &root_name)) {
+		fg_tree_free(t);
+		return NULL;
+	}
+	t->nodes[0] = (struct fg_node){
+		.name = root_name, .parent = 0, .depth = 0, .total = 0, .path_hash = t->seed,
+	};
 	t->nnodes = 1;
 	return t;
 }
@@ -231,11 +327,12 @@ void fg_tree_free(struct fg_tree *t)
 		free(t->arena);
 		t->arena = next;
 	}
-	free(t->nodes);
-	free(t->names);
-	free(t->name_slots);
-	free(t->edge_slots);
+	table_free(&t->nodes_mem);
+	table_free(&t->name_slots_mem);
+	table_free(&t->edge_slots_mem);
 	free(t->path);
+	free(t->scratch_len);
+	free(t->scratch_hash);
 	free(t);
 }
 
@@ -248,25 +345,52 @@ int fg_tree_add(struct fg_tree *t, const char *const *frames, size_t nframes, ui
 	int err = grow_array((void **)&t->path, &t->path_cap, nframes, sizeof(*t->path));
 	if (err)
 		return err;
+	size_t scratch_cap = t->scratch_cap;
+	err = grow_array((void **)&t->scratch_len, &scratch_cap, nframes, sizeof(*t->scratch_len));
+	if (!err) {
+		scratch_cap = t->scratch_cap;
+		err = grow_array((void **)&t->scratch_hash, &scratch_cap, nframes,
+				 sizeof(*t->scratch_hash));
+	}
+	if (err)
+		return err;
+	t->scratch_cap = scratch_cap;
 
-	/* Reuse the previous stack's prefix while the names agree. */
-	uint32_t parent = 0;
+	/* Sorted input repeats the previous stack's prefix: a string compare
+	 * per frame finds it, no hashing. */
 	size_t depth = 0;
 	size_t reusable = t->path_len < nframes ? t->path_len : nframes;
-	for (; depth < reusable; depth++) {
-		uint32_t id = t->path[depth];
-		if (strcmp(t->names[t->nodes[id].name].str, frames[depth]) != 0)
+	for (; depth < reusable; depth++)
+		if (strcmp(t->nodes[t->path[depth]].name, frames[depth]) != 0)
 			break;
-		parent = id;
+	uint32_t parent = depth ? t->path[depth - 1] : 0;
+
+	/* Hash the rest first and touch each frame's slot, then look them up:
+	 * the lookups no longer wait on each other's cache misses. */
+	uint64_t path_hash = t->nodes[parent].path_hash;
+	size_t mask = t->edge_slots_cap - 1;
+	for (size_t i = depth; i < nframes; i++) {
+		size_t len = strlen(frames[i]);
+		if (len > UINT32_MAX)
+			return -EOVERFLOW;
+		t->scratch_len[i] = (uint32_t)len;
+		path_hash = path_extend(path_hash, hash_bytes(frames[i], len, t->seed));
+		t->scratch_hash[i] = path_hash;
+		__builtin_prefetch(&t->edge_slots[path_hash & mask]);
 	}
+	bool found = true;
 	for (; depth < nframes; depth++) {
-		uint32_t name, child;
-		err = name_intern(t, frames[depth], strlen(frames[depth]), &name);
-		if (!err)
-			err = child_get(t, parent, name, &child);
-		if (err) {
-			t->path_len = depth; /* what is in path[] is still right */
-			return err;
+		uint32_t len = t->scratch_len[depth];
+		uint32_t child = found ? child_find(t, parent, frames[depth], len, t->scratch_hash[depth]) : 0;
+		if (!child) {
+			/* Below a new frame everything is new: no more lookups. */
+			found = false;
+			err = child_add(t, parent, frames[depth], len, hash_bytes(frames[depth], len, t->seed),
+					t->scratch_hash[depth], &child);
+			if (err) {
+				t->path_len = depth; /* what is in path[] is still right */
+				return err;
+			}
 		}
 		t->path[depth] = child;
 		parent = child;
