@@ -280,7 +280,7 @@ static void note_malformed(struct folded_stats *st)
 
 int folded_parse(FILE *in, folded_stack_cb cb, void *ctx, struct folded_stats *stats)
 {
-	struct folded_stats local;
+	struct folded_stats local = { 0 };
 	struct folded_stats *st = stats ? stats : &local;
 	struct line_reader r = { .in = in, .cap = READ_BLOCK };
 	char **frames = NULL;

@@ -522,3 +522,22 @@ def test_sigint_while_writing_leaves_no_file():
         assert sorted(os.listdir(d)) == ["in.folded"], os.listdir(d)
     finally:
         shutil.rmtree(d, ignore_errors=True)
+
+
+def test_random_bytes_always_give_well_formed_svg():
+    # Property: whatever bytes the names hold, the SVG parses as XML, has
+    # only our one script, and every accepted sample is drawn.
+    rng = random.Random(20240)
+    alphabet = b";\\\\;<>&\"'x n\t\r\x00\x01\x1b\x7f\x80\xbf\xc3\xa9\xe2\x82\xac\xed\xa0\x80\xef\xbf\xbe\xf4\x90]]>0123456789 "
+    lines = []
+    for _ in range(3000):
+        name = bytes(rng.choice(alphabet) for _ in range(rng.randint(0, 40))).replace(b"\n", b"")
+        lines.append(name + b" %d\n" % rng.randint(0, 9))
+    p, svg = render(b"".join(lines))
+    root, frames = parse_svg(svg)
+    assert len(root.findall(".//" + SVG + "script")) == 1
+    m = re.search(r"skipped (\d+) of (\d+) lines", p.stderr)
+    assert m and int(m.group(2)) == 3000, p.stderr
+    total = max(f.n for f in frames)
+    assert total > 0
+    tree_of(frames)  # consistent geometry: every frame has exactly one parent
