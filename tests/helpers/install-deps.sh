@@ -17,3 +17,4 @@ if [ ${#missing[@]} -gt 0 ]; then
 	apt-get install -y -qq "${missing[@]}" >&2
 fi
 "$(dirname "${BASH_SOURCE[0]}")/install-browser.sh" # chromium + playwright-core for the flame graph browser test; never fails
+"$(dirname "${BASH_SOURCE[0]}")/install-go.sh" # golang-go for the pprof format tests (go tool pprof); never fails
