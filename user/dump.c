@@ -87,6 +87,7 @@ struct dump {
 	size_t ntasks;
 	struct dthread *th;
 	size_t nth;
+	uint64_t *gil_holder;        /* per thread: its interpreter's GIL holder */
 	size_t vanished;            /* threads that exited while being read */
 	uint64_t *buf_a, *buf_b;    /* frame walks */
 	uint8_t *ent_a, *ent_b;
@@ -575,7 +576,8 @@ static int collect(struct dump *d)
 		return n;
 	d->nts = (size_t)n;
 	d->th = calloc(d->nts ? d->nts : 1, sizeof(*d->th));
-	if (!d->th)
+	d->gil_holder = calloc(d->nts ? d->nts : 1, sizeof(*d->gil_holder));
+	if (!d->th || !d->gil_holder)
 		return -ENOMEM;
 	for (size_t i = 0; i < d->nts; i++) {
 		struct dthread *th = &d->th[d->nth++];
@@ -616,12 +618,24 @@ static int collect(struct dump *d)
 		free(again);
 	}
 	map_tids(d);
-	/* The GIL: one per process before 3.12, one per interpreter since. */
+	/* The GIL: one per process before 3.12, one per interpreter since.
+	 * Read once per interpreter, so one snapshot names one holder. */
 	for (size_t i = 0; i < d->nth; i++) {
 		uint64_t holder;
+		size_t j;
 
-		if (pywalk_gil_holder(&d->src, L, d->t.runtime_addr, d->th[i].ts.interp, &holder) == 0)
+		for (j = 0; j < i; j++)
+			if (d->th[j].ts.interp == d->th[i].ts.interp)
+				break;
+		if (j < i) {
+			d->th[i].gil = d->th[j].gil < 0 ? -1 : d->gil_holder[j] == d->th[i].ts.addr;
+			d->gil_holder[i] = d->gil_holder[j];
+			continue;
+		}
+		if (pywalk_gil_holder(&d->src, L, d->t.runtime_addr, d->th[i].ts.interp, &holder) == 0) {
+			d->gil_holder[i] = holder;
 			d->th[i].gil = holder == d->th[i].ts.addr;
+		}
 	}
 	for (size_t i = 0; i < d->nth; i++) {
 		struct dthread *th = &d->th[i];
@@ -1039,6 +1053,7 @@ static void dump_free(struct dump *d)
 		native_stack_free(&d->th[i].native);
 	}
 	free(d->th);
+	free(d->gil_holder);
 	free(d->ts);
 	free(d->tasks);
 	free(d->buf_a);
