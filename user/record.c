@@ -20,28 +20,19 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <bpf/bpf.h>
-#include <bpf/libbpf.h>
 
 #include "commands.h"
 #include "flamegraph.h"
 #include "outfile.h"
 #include "profile.h"
+#include "session.h"
 #include "pyperf.h"
-#include "pyperf.skel.h"
 #include "pyproc.h"
 #include "frametab.h"
-#include "symbolize.h"
-#include "u64map.h"
 #include "writers.h"
 
-#define STR_(x) #x
-#define PYPERF_STR(x) STR_(x)
 #define DEFAULT_HZ 99
 #define MAX_HZ 100000
-/* Once this many stacks sit in the kernel map, userspace (which has copies)
- * clears them, so long runs never fill it. Map capacity is 16384. */
-#define STACKMAP_CLEAR_AT 12000
 
 enum out_format { FMT_AUTO, FMT_SVG, FMT_FOLDED, FMT_PPROF, FMT_SPEEDSCOPE };
 
@@ -58,63 +49,11 @@ struct record_opts {
 	char **command;             /* launch mode: argv to run, NULL-terminated */
 };
 
-/* One distinct stack id as userspace knows it, symbolized. */
-struct stack_entry {
-	uint32_t flags;
-	uint32_t nlabels;
-	const char *labels[];       /* root first */
-};
-
-/* Samples of one stack (in one thread, with --threads). */
-struct count_entry {
-	const struct stack_entry *stack;
-	uint32_t tid;
-	uint64_t count;
-};
-
 struct recorder {
 	struct record_opts opts;
-	struct py_target target;
-	struct pyperf *skel;
-	struct ring_buffer *rb;
-	int *perf_fds;
-	struct bpf_link **links;
-	int ncpus;
-	struct frametab labels;
-	struct symbolizer *sym;
-	struct u64map stacks;       /* stack id -> struct stack_entry * */
-	struct u64map counts;       /* stack id (x tid with --threads) -> struct count_entry * */
-	struct u64map thread_roots; /* tid -> "thread NAME (TID)" label */
-	const char *process_root;   /* "process PID" label */
-	pid_t child;                /* launch mode: the command's PID */
-	struct u64map in_kernel;    /* stack ids this run saw inserted into the kernel map */
-	uint64_t samples;
+	struct session s;
 	uint64_t start_unix_ns, duration_ns;
-	uint64_t unresolved;        /* samples whose stack could not be read back */
-	uint64_t stacks_deleted;
-	const char *stack_buf_err;
-	struct stack_frames *frames_buf;
-	const char **label_buf;
 };
-
-static volatile sig_atomic_t stop_signal;
-
-static void on_signal(int sig)
-{
-	stop_signal = sig;
-}
-
-static int libbpf_quiet(enum libbpf_print_level level, const char *fmt, va_list ap)
-{
-	(void)level; (void)fmt; (void)ap;
-	return 0;
-}
-
-static int libbpf_verbose(enum libbpf_print_level level, const char *fmt, va_list ap)
-{
-	(void)level;
-	return vfprintf(stderr, fmt, ap);
-}
 
 static const char usage[] =
 	"usage: pyperf record -p PID [options]\n"
@@ -319,362 +258,6 @@ static int parse_args(int argc, char **argv, struct record_opts *o, char *defnam
 	return 0;
 }
 
-/* Pseudo-frame put at the root of a stack whose root side is missing. */
-static const char *stack_flag_label(uint32_t flags)
-{
-	if (flags & STACK_TRUNCATED)
-		return "[truncated: deeper than " PYPERF_STR(PYPERF_MAX_FRAMES) " frames]";
-	if (flags & STACK_READ_FAULT)
-		return "[unreadable frame]";
-	if (flags & STACK_BAD_CHAIN)
-		return "[broken frame chain]";
-	return NULL;
-}
-
-/* Reads a new stack id's frames from the kernel and symbolizes them. */
-static struct stack_entry *resolve_stack(struct recorder *r, uint64_t stack_id)
-{
-	int fd = bpf_map__fd(r->skel->maps.stacks);
-	struct stack_frames *sf = r->frames_buf;
-
-	if (bpf_map_lookup_elem(fd, &stack_id, sf) != 0)
-		return NULL;
-	uint32_t n = sf->nframes < PYPERF_MAX_FRAMES ? sf->nframes : PYPERF_MAX_FRAMES;
-	size_t nl = 0;
-	const char *flag_label = stack_flag_label(sf->flags);
-
-	if (flag_label)
-		r->label_buf[nl++] = frametab_pseudo(&r->labels, flag_label);
-	/* The kernel stores the leaf first; profiles want the root first. */
-	for (uint32_t i = n; i-- > 0;) {
-		const char *l = symbolizer_frame(r->sym, sf->frames[i]);
-
-		if (l)
-			r->label_buf[nl++] = l;
-	}
-	struct stack_entry *e = malloc(sizeof(*e) + nl * sizeof(e->labels[0]));
-
-	if (!e)
-		return NULL;
-	e->flags = sf->flags;
-	e->nlabels = (uint32_t)nl;
-	for (size_t i = 0; i < nl; i++)
-		e->labels[i] = r->label_buf[i];
-	return e;
-}
-
-/* Userspace has copies of every stack it saw: empty the kernel map. */
-static void clear_kernel_stacks(struct recorder *r)
-{
-	int fd = bpf_map__fd(r->skel->maps.stacks);
-
-	for (size_t i = 0; i < r->in_kernel.cap; i++) {
-		if (!r->in_kernel.used[i])
-			continue;
-		if (bpf_map_delete_elem(fd, &r->in_kernel.keys[i]) == 0)
-			r->stacks_deleted++;
-	}
-	u64map_free(&r->in_kernel);
-}
-
-static uint64_t count_key(const struct recorder *r, uint64_t stack_id, uint32_t tid)
-{
-	if (!r->opts.threads)
-		return stack_id;
-	uint64_t k = stack_id ^ ((uint64_t)tid * 0x9e3779b97f4a7c15ull);
-
-	return k ^ (k >> 31);
-}
-
-static int handle_event(void *ctx, void *data, size_t size)
-{
-	struct recorder *r = ctx;
-	const struct sample_event *ev = data;
-
-	if (size < sizeof(*ev))
-		return 0;
-	r->samples++;
-	uint64_t *slot = u64map_get(&r->stacks, ev->stack_id);
-	struct stack_entry *st = slot ? (struct stack_entry *)(uintptr_t)*slot : NULL;
-
-	if (!st) {
-		st = resolve_stack(r, ev->stack_id);
-		if (!st || u64map_put(&r->stacks, ev->stack_id, (uint64_t)(uintptr_t)st)) {
-			free(st);
-			r->unresolved++;
-			return 0;
-		}
-	}
-	if (ev->flags & SAMPLE_NEW_STACK) {
-		u64map_put(&r->in_kernel, ev->stack_id, 1);
-		if (r->in_kernel.len >= STACKMAP_CLEAR_AT)
-			clear_kernel_stacks(r);
-	}
-	uint64_t key = count_key(r, ev->stack_id, ev->tid);
-	uint64_t *cslot = u64map_get(&r->counts, key);
-	struct count_entry *ce = cslot ? (struct count_entry *)(uintptr_t)*cslot : NULL;
-
-	if (!ce) {
-		ce = calloc(1, sizeof(*ce));
-		if (!ce || u64map_put(&r->counts, key, (uint64_t)(uintptr_t)ce)) {
-			free(ce);
-			r->unresolved++;
-			return 0;
-		}
-		ce->stack = st;
-		ce->tid = ev->tid;
-	}
-	ce->count++;
-	if (r->opts.threads && !u64map_get(&r->thread_roots, ev->tid)) {
-		/* Named at first sight, while the thread still exists. */
-		char name[64] = "", label[128];
-
-		proc_thread_name(r->target.pid, (pid_t)ev->tid, name, sizeof(name));
-		snprintf(label, sizeof(label), "thread %s (%u)", name[0] ? name : "?", ev->tid);
-		const char *l = frametab_pseudo(&r->labels, label);
-
-		if (l)
-			u64map_put(&r->thread_roots, ev->tid, (uint64_t)(uintptr_t)l);
-	}
-	return 0;
-}
-
-static int open_perf_events(struct recorder *r)
-{
-	r->ncpus = libbpf_num_possible_cpus();
-	if (r->ncpus <= 0) {
-		fprintf(stderr, "pyperf record: failed to count CPUs: %s\n", strerror(-r->ncpus));
-		return -1;
-	}
-	r->perf_fds = calloc((size_t)r->ncpus, sizeof(int));
-	r->links = calloc((size_t)r->ncpus, sizeof(*r->links));
-	if (!r->perf_fds || !r->links) {
-		fprintf(stderr, "pyperf record: out of memory\n");
-		return -1;
-	}
-	int opened = 0;
-
-	for (int cpu = 0; cpu < r->ncpus; cpu++) {
-		struct perf_event_attr attr = {
-			.type = PERF_TYPE_SOFTWARE,
-			.config = PERF_COUNT_SW_CPU_CLOCK,
-			.size = sizeof(attr),
-			.freq = 1,
-			.sample_freq = (uint64_t)r->opts.hz,
-		};
-		int fd = (int)syscall(SYS_perf_event_open, &attr, -1, cpu, -1, PERF_FLAG_FD_CLOEXEC);
-
-		r->perf_fds[cpu] = -1;
-		if (fd < 0) {
-			if (errno == ENODEV)
-				continue; /* offline CPU */
-			int e = errno;
-
-			if (e == EINVAL)
-				fprintf(stderr, "pyperf record: failed to open the cpu-clock event at %d Hz: %s "
-					"(is it above /proc/sys/kernel/perf_event_max_sample_rate?)\n",
-					r->opts.hz, strerror(e));
-			else if (e == EACCES || e == EPERM)
-				fprintf(stderr, "pyperf record: not allowed to open perf events: run as root "
-					"or grant CAP_PERFMON\n");
-			else
-				fprintf(stderr, "pyperf record: failed to open the cpu-clock event on CPU %d: %s\n",
-					cpu, strerror(e));
-			return -1;
-		}
-		r->perf_fds[cpu] = fd;
-		r->links[cpu] = bpf_program__attach_perf_event(r->skel->progs.pyperf_sample, fd);
-		if (!r->links[cpu]) {
-			int e = errno;
-
-			r->links[cpu] = NULL;
-			fprintf(stderr, "pyperf record: failed to attach the sampler to CPU %d: %s\n", cpu,
-				strerror(e));
-			return -1;
-		}
-		opened++;
-	}
-	if (!opened) {
-		fprintf(stderr, "pyperf record: no CPU accepted a cpu-clock event\n");
-		return -1;
-	}
-	return 0;
-}
-
-static int load_bpf(struct recorder *r)
-{
-	if (access("/sys/kernel/btf/vmlinux", R_OK) != 0) {
-		fprintf(stderr, "pyperf record: this kernel has no BTF (/sys/kernel/btf/vmlinux): "
-			"use a kernel built with CONFIG_DEBUG_INFO_BTF=y\n");
-		return -1;
-	}
-	libbpf_set_print(r->opts.verbose ? libbpf_verbose : libbpf_quiet);
-	r->skel = pyperf__open();
-	if (!r->skel) {
-		fprintf(stderr, "pyperf record: failed to open the BPF program: %s\n", strerror(errno));
-		return -1;
-	}
-	int err = pyperf__load(r->skel);
-
-	if (err) {
-		if (err == -EPERM || err == -EACCES)
-			fprintf(stderr, "pyperf record: not allowed to load BPF programs: run as root "
-				"or grant CAP_BPF and CAP_PERFMON\n");
-		else
-			fprintf(stderr, "pyperf record: failed to load the BPF program: %s "
-				"(kernel 5.17+ with BTF needed; run with -v for the verifier's log)\n",
-				strerror(-err));
-		return -1;
-	}
-	r->rb = ring_buffer__new(bpf_map__fd(r->skel->maps.events), handle_event, r, NULL);
-	if (!r->rb) {
-		fprintf(stderr, "pyperf record: failed to create the ring buffer reader: %s\n", strerror(errno));
-		return -1;
-	}
-	return 0;
-}
-
-/* Symbolizer and BPF map entry for the target found in r->target. */
-static int register_target(struct recorder *r)
-{
-	struct py_proc proc = {
-		.runtime_addr = r->target.runtime_addr,
-		.start_time = r->target.start_time,
-		.layout = r->target.layout,
-	};
-	__u32 key = (__u32)r->target.pid;
-
-	r->sym = symbolizer_new(&r->target, &r->labels);
-	if (!r->sym) {
-		fprintf(stderr, "pyperf record: out of memory\n");
-		return -1;
-	}
-	symbolizer_set_lines(r->sym, !r->opts.no_lines);
-	char root[64];
-
-	snprintf(root, sizeof(root), "process %d", (int)r->target.pid);
-	r->process_root = frametab_pseudo(&r->labels, root);
-	if (bpf_map_update_elem(bpf_map__fd(r->skel->maps.procs), &key, &proc, BPF_ANY)) {
-		fprintf(stderr, "pyperf record: failed to register PID %d with the sampler: %s\n",
-			(int)key, strerror(errno));
-		return -1;
-	}
-	return 0;
-}
-
-/*
- * Launch mode: fork the command, holding it before exec on a pipe until
- * sampling runs; returns the write end that releases it, or -1.
- */
-static int spawn_held(struct recorder *r)
-{
-	int fds[2];
-
-	if (pipe2(fds, O_CLOEXEC)) {
-		fprintf(stderr, "pyperf record: failed to create a pipe: %s\n", strerror(errno));
-		return -1;
-	}
-	fflush(NULL);
-	r->child = fork();
-	if (r->child < 0) {
-		fprintf(stderr, "pyperf record: failed to fork: %s\n", strerror(errno));
-		close(fds[0]);
-		close(fds[1]);
-		return -1;
-	}
-	if (r->child == 0) {
-		char go;
-
-		close(fds[1]);
-		signal(SIGINT, SIG_DFL);
-		signal(SIGTERM, SIG_DFL);
-		if (read(fds[0], &go, 1) != 1)
-			_exit(127); /* pyperf gave up before starting it */
-		execvp(r->opts.command[0], r->opts.command);
-		fprintf(stderr, "pyperf record: failed to run %s: %s\n", r->opts.command[0], strerror(errno));
-		_exit(127);
-	}
-	close(fds[0]);
-	return fds[1];
-}
-
-/* Exit status of the launched command, shell style. */
-static int child_status(struct recorder *r, bool wait)
-{
-	int status;
-	pid_t got;
-
-	if (r->child <= 0)
-		return -1;
-	bool forwarded = false;
-
-	for (;;) {
-		got = waitpid(r->child, &status, wait ? 0 : WNOHANG);
-		if (got >= 0 || errno != EINTR)
-			break;
-		/* Interrupted while waiting for the command to end: pass the
-		 * signal on once (a terminal's Ctrl-C reached it already). */
-		if (stop_signal && !forwarded) {
-			kill(r->child, stop_signal);
-			forwarded = true;
-		}
-	}
-	if (got != r->child)
-		return -1;
-	r->child = -r->child; /* reaped */
-	if (WIFEXITED(status))
-		return WEXITSTATUS(status);
-	return WIFSIGNALED(status) ? 128 + WTERMSIG(status) : 1;
-}
-
-/*
- * Waits until the launched process runs an initialized CPython (it may exec
- * through wrappers first). Returns 0, 1 when the command ended first (its
- * status in *status), or -1 on an error worth stopping for.
- */
-static int wait_for_interpreter(struct recorder *r, int *status)
-{
-	char err[512];
-	pid_t pid = r->child;
-
-	for (;;) {
-		int rc = py_target_open(pid, &r->target, err, sizeof(err));
-
-		if (rc == 0)
-			return 0;
-		if (rc != -PYPROC_ENOTPY && rc != -PYPROC_ENOTREADY && rc != -PYPROC_ENOPROC) {
-			fprintf(stderr, "pyperf record: %s\n", err);
-			return -1;
-		}
-		*status = child_status(r, false);
-		if (*status >= 0)
-			return 1;
-		if (stop_signal)
-			return -1;
-		struct timespec ts = { 0, 1000000 }; /* 1 ms: startup to user code takes longer */
-
-		nanosleep(&ts, NULL);
-	}
-}
-
-static void read_counters(struct recorder *r, uint64_t *out)
-{
-	int fd = bpf_map__fd(r->skel->maps.counters);
-	int ncpu = libbpf_num_possible_cpus();
-	uint64_t *vals = calloc(ncpu > 0 ? (size_t)ncpu : 1, sizeof(uint64_t));
-
-	memset(out, 0, CNT__MAX * sizeof(*out));
-	if (!vals)
-		return;
-	for (__u32 k = 0; k < CNT__MAX; k++) {
-		if (bpf_map_lookup_elem(fd, &k, vals) != 0)
-			continue;
-		for (int c = 0; c < ncpu; c++)
-			out[k] += vals[c];
-	}
-	free(vals);
-}
-
 static double now_seconds(void)
 {
 	struct timespec ts;
@@ -689,14 +272,14 @@ static void show_status(struct recorder *r, double started)
 {
 	uint64_t c[CNT__MAX];
 
-	read_counters(r, c);
+	session_counters(&r->s, c);
 	fprintf(stderr, "\rpyperf: %.0fs, %" PRIu64 " samples, %" PRIu64 " lost\033[K",
-		now_seconds() - started, r->samples, c[CNT_RINGBUF_FULL] + c[CNT_STACKMAP_FULL] + r->unresolved);
+		now_seconds() - started, r->s.samples, c[CNT_RINGBUF_FULL] + c[CNT_STACKMAP_FULL] + r->s.unresolved);
 }
 
 static enum stop_reason run_loop(struct recorder *r)
 {
-	int pidfd = (int)syscall(SYS_pidfd_open, r->target.pid, 0);
+	int pidfd = (int)syscall(SYS_pidfd_open, r->s.target.pid, 0);
 	double started = now_seconds(), last_status = started;
 	double deadline = r->opts.duration > 0 ? started + r->opts.duration : 0;
 	bool live = isatty(STDERR_FILENO);
@@ -719,9 +302,9 @@ static enum stop_reason run_loop(struct recorder *r)
 			if (left * 1000 < timeout_ms)
 				timeout_ms = (int)(left * 1000) + 1;
 		}
-		int err = ring_buffer__poll(r->rb, timeout_ms);
+		int err = session_poll(&r->s, timeout_ms);
 
-		if (stop_signal) {
+		if (session_stop_signal) {
 			why = STOP_SIGNAL;
 			break;
 		}
@@ -737,15 +320,13 @@ static enum stop_reason run_loop(struct recorder *r)
 
 			exited = poll(&pfd, 1, 0) > 0;
 		} else {
-			exited = proc_start_time(r->target.pid) != r->target.start_time;
+			exited = proc_start_time(r->s.target.pid) != r->s.target.start_time;
 		}
 		if (exited) {
 			why = STOP_EXITED;
 			break;
 		}
 	}
-	/* Samples already in the ring buffer still count. */
-	ring_buffer__consume(r->rb);
 	if (pidfd >= 0)
 		close(pidfd);
 	if (live)
@@ -760,28 +341,10 @@ static int write_output(struct recorder *r, uint64_t *nstacks_out)
 	int err;
 
 	profile_init(&prof);
-	for (size_t i = 0; i < r->counts.cap; i++) {
-		if (!r->counts.used[i])
-			continue;
-		const struct count_entry *ce = (const struct count_entry *)(uintptr_t)r->counts.vals[i];
-		const struct stack_entry *st = ce->stack;
-		size_t n = 0;
-
-		if (!ce->count || !st->nlabels)
-			continue;
-		if (r->opts.threads) {
-			uint64_t *tl = u64map_get(&r->thread_roots, ce->tid);
-
-			r->label_buf[n++] = r->process_root;
-			r->label_buf[n++] = tl ? (const char *)(uintptr_t)*tl : "thread ?";
-		}
-		memcpy(r->label_buf + n, st->labels, st->nlabels * sizeof(st->labels[0]));
-		n += st->nlabels;
-		if (profile_add(&prof, r->label_buf, n, ce->count)) {
-			profile_free(&prof);
-			fprintf(stderr, "pyperf record: out of memory while aggregating\n");
-			return -1;
-		}
+	if (session_profile(&r->s, &prof)) {
+		profile_free(&prof);
+		fprintf(stderr, "pyperf record: out of memory while aggregating\n");
+		return -1;
 	}
 	*nstacks_out = prof.len;
 	err = outfile_open(&out, r->opts.output);
@@ -800,17 +363,17 @@ static int write_output(struct recorder *r, uint64_t *nstacks_out)
 	if (r->opts.format == FMT_FOLDED) {
 		err = profile_write_folded(&prof, out.f);
 	} else if (r->opts.format == FMT_PPROF) {
-		err = profile_write_pprof(&prof, &r->labels, &meta, out.f);
+		err = profile_write_pprof(&prof, &r->s.labels, &meta, out.f);
 	} else if (r->opts.format == FMT_SPEEDSCOPE) {
-		err = profile_write_speedscope(&prof, &r->labels, &meta, out.f);
+		err = profile_write_speedscope(&prof, &r->s.labels, &meta, out.f);
 	} else {
 		struct fg_options fo;
 		char title[128], subtitle[256];
 
 		fg_options_init(&fo);
 		snprintf(title, sizeof(title), "%s", r->opts.title ? r->opts.title : "pyperf: CPU flame graph");
-		snprintf(subtitle, sizeof(subtitle), "PID %d (%s), CPython %u.%u, %d Hz", (int)r->target.pid,
-			 r->target.comm, (r->target.version_hex >> 24) & 0xff, (r->target.version_hex >> 16) & 0xff,
+		snprintf(subtitle, sizeof(subtitle), "PID %d (%s), CPython %u.%u, %d Hz", (int)r->s.target.pid,
+			 r->s.target.comm, (r->s.target.version_hex >> 24) & 0xff, (r->s.target.version_hex >> 16) & 0xff,
 			 r->opts.hz);
 		fo.title = title;
 		fo.subtitle = subtitle;
@@ -835,20 +398,20 @@ static void print_summary(struct recorder *r, enum stop_reason why, uint64_t nst
 	uint64_t c[CNT__MAX];
 	struct symbolizer_stats ss = { 0 };
 
-	read_counters(r, c);
-	if (r->sym)
-		symbolizer_stats(r->sym, &ss);
+	session_counters(&r->s, c);
+	if (r->s.sym)
+		symbolizer_stats(r->s.sym, &ss);
 	const char *reason = why == STOP_EXITED ? "the process exited" :
 			     why == STOP_SIGNAL ? "interrupted" : why == STOP_DURATION ? "duration reached" : "error";
 
 	fprintf(stderr, "pyperf: %" PRIu64 " samples, %" PRIu64 " distinct stacks (%s)\n",
-		r->samples, nstacks, reason);
-	uint64_t lost = c[CNT_RINGBUF_FULL] + c[CNT_STACKMAP_FULL] + r->unresolved;
+		r->s.samples, nstacks, reason);
+	uint64_t lost = c[CNT_RINGBUF_FULL] + c[CNT_STACKMAP_FULL] + r->s.unresolved;
 
 	if (lost)
 		fprintf(stderr, "pyperf: lost %" PRIu64 " samples: %" PRIu64 " ring buffer full, %" PRIu64
 			" stack map full, %" PRIu64 " stacks unreadable from the map\n",
-			lost, c[CNT_RINGBUF_FULL], c[CNT_STACKMAP_FULL], r->unresolved);
+			lost, c[CNT_RINGBUF_FULL], c[CNT_STACKMAP_FULL], r->s.unresolved);
 	else
 		fprintf(stderr, "pyperf: lost 0 samples\n");
 	if (c[CNT_NO_TSTATE] + c[CNT_NO_FRAMES])
@@ -865,35 +428,6 @@ static void print_summary(struct recorder *r, enum stop_reason why, uint64_t nst
 	if (ss.unreadable)
 		fprintf(stderr, "pyperf: %" PRIu64 " of %" PRIu64 " code objects unreadable (freed before "
 			"symbolization), shown as [unknown code]\n", ss.unreadable, ss.code_objects);
-}
-
-static void recorder_destroy(struct recorder *r)
-{
-	if (r->links)
-		for (int i = 0; i < r->ncpus; i++)
-			bpf_link__destroy(r->links[i]);
-	if (r->perf_fds)
-		for (int i = 0; i < r->ncpus; i++)
-			if (r->perf_fds[i] >= 0)
-				close(r->perf_fds[i]);
-	free(r->links);
-	free(r->perf_fds);
-	ring_buffer__free(r->rb);
-	pyperf__destroy(r->skel);
-	for (size_t i = 0; i < r->stacks.cap; i++)
-		if (r->stacks.used[i])
-			free((void *)(uintptr_t)r->stacks.vals[i]);
-	u64map_free(&r->stacks);
-	for (size_t i = 0; i < r->counts.cap; i++)
-		if (r->counts.used[i])
-			free((void *)(uintptr_t)r->counts.vals[i]);
-	u64map_free(&r->counts);
-	u64map_free(&r->thread_roots);
-	u64map_free(&r->in_kernel);
-	symbolizer_free(r->sym);
-	frametab_free(&r->labels);
-	free(r->frames_buf);
-	free(r->label_buf);
 }
 
 int cmd_record(int argc, char **argv)
@@ -914,46 +448,25 @@ int cmd_record(int argc, char **argv)
 		fprintf(stderr, "pyperf record: cannot write %s: %s\n", r->opts.output, strerror(-w));
 		return 1;
 	}
-	struct sigaction sa = { .sa_handler = on_signal };
+	struct session_config cfg = {
+		.hz = r->opts.hz, .verbose = r->opts.verbose, .threads = r->opts.threads,
+		.no_lines = r->opts.no_lines, .command = r->opts.command, .who = "pyperf record",
+	};
 
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
-	stop_signal = 0;
-	if (!r->opts.command && py_target_open(r->opts.pid, &r->target, err, sizeof(err)) != 0) {
+	session_install_signals();
+	if (session_init(&r->s, &cfg))
+		goto cleanup;
+	if (!r->opts.command && py_target_open(r->opts.pid, &r->s.target, err, sizeof(err)) != 0) {
 		fprintf(stderr, "pyperf record: %s\n", err);
-		return 1;
-	}
-	frametab_init(&r->labels);
-	u64map_init(&r->stacks);
-	u64map_init(&r->counts);
-	u64map_init(&r->thread_roots);
-	u64map_init(&r->in_kernel);
-	r->frames_buf = malloc(sizeof(*r->frames_buf));
-	/* frames + a flag frame + process and thread roots */
-	r->label_buf = malloc((PYPERF_MAX_FRAMES + 3) * sizeof(*r->label_buf));
-	if (!r->frames_buf || !r->label_buf) {
-		fprintf(stderr, "pyperf record: out of memory\n");
 		goto cleanup;
 	}
-	if (load_bpf(r) || open_perf_events(r))
+	if (session_load(&r->s))
 		goto cleanup;
 	if (r->opts.command) {
-		int go = spawn_held(r);
-
-		if (go < 0)
-			goto cleanup;
-		/* Sampling is armed: let the command exec. */
-		if (write(go, "g", 1) != 1) {
-			fprintf(stderr, "pyperf record: failed to start %s\n", r->opts.command[0]);
-			close(go);
-			goto cleanup;
-		}
-		close(go);
-		int rc = wait_for_interpreter(r, &exit_status);
+		int rc = session_launch(&r->s, &exit_status);
 
 		if (rc < 0) {
-			exit_status = child_status(r, true);
+			exit_status = session_child_status(&r->s, true);
 			goto cleanup;
 		}
 		if (rc > 0) {
@@ -963,13 +476,13 @@ int cmd_record(int argc, char **argv)
 			goto cleanup;
 		}
 	}
-	if (register_target(r))
+	if (session_attach(&r->s))
 		goto cleanup;
-	if (r->target.warning[0])
-		fprintf(stderr, "pyperf: warning: %s\n", r->target.warning);
-	fprintf(stderr, "pyperf: sampling PID %d (%s, CPython %s%s) at %d Hz%s\n", (int)r->target.pid,
-		r->target.comm, py_version_str(r->target.version_hex, vbuf, sizeof(vbuf)),
-		r->target.shared_lib ? ", libpython" : "", r->opts.hz,
+	if (r->s.target.warning[0])
+		fprintf(stderr, "pyperf: warning: %s\n", r->s.target.warning);
+	fprintf(stderr, "pyperf: sampling PID %d (%s, CPython %s%s) at %d Hz%s\n", (int)r->s.target.pid,
+		r->s.target.comm, py_version_str(r->s.target.version_hex, vbuf, sizeof(vbuf)),
+		r->s.target.shared_lib ? ", libpython" : "", r->opts.hz,
 		r->opts.duration > 0 || r->opts.command ? "" : "; Ctrl-C to stop");
 
 	struct timespec t0;
@@ -983,11 +496,7 @@ int cmd_record(int argc, char **argv)
 	uint64_t nstacks = 0;
 
 	/* Stop sampling before writing so the summary and the file agree. */
-	for (int i = 0; i < r->ncpus; i++) {
-		bpf_link__destroy(r->links[i]);
-		r->links[i] = NULL;
-	}
-	ring_buffer__consume(r->rb);
+	session_stop_sampling(&r->s);
 	if (why == STOP_ERROR)
 		goto cleanup;
 	if (write_output(r, &nstacks))
@@ -995,18 +504,16 @@ int cmd_record(int argc, char **argv)
 	print_summary(r, why, nstacks);
 	fprintf(stderr, "pyperf: wrote %s\n", r->opts.output);
 	ret = 0;
-	if (!r->samples)
+	if (!r->s.samples)
 		fprintf(stderr, "pyperf: no Python samples: was the process running Python code on a CPU?\n");
 cleanup:
-	if (r->opts.command && r->child > 0) {
+	if (r->opts.command && r->s.child > 0) {
 		/* The command's exit status is pyperf's, once the profile is safe. */
-		int st = child_status(r, true);
+		int st = session_child_status(&r->s, true);
 
 		if (ret == 0)
 			ret = st >= 0 ? st : 1;
-	} else if (r->opts.command && ret == 0 && exit_status >= 0) {
-		ret = exit_status;
 	}
-	recorder_destroy(r);
+	session_destroy(&r->s);
 	return ret;
 }

@@ -68,7 +68,7 @@ def test_bad_arguments():
         (["record", "-p", "1", "-d", "-3"], "invalid duration"),
         (["record", "-p", "1", "-o", "out.pdf"], "cannot tell the format"),
         (["record", "-p", "1", "--format", "xml"], "unknown format"),
-        (["record", "-p", "1", "stray"], "unexpected argument"),
+        (["record", "-p", "1", "stray"], "not both"),
         (["nosuchcommand"], "unknown command"),
     ]
     for args, needle in cases:

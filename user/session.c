@@ -1,0 +1,541 @@
+/*
+ * The sampling session behind record and top: loads the BPF sampler, opens
+ * a cpu-clock perf event per CPU, registers the target, and turns ring
+ * buffer records into symbolized, counted stacks.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <fcntl.h>
+#include <linux/perf_event.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include "pyperf.skel.h"
+#include "session.h"
+#include "symbolize.h"
+
+#define STR_(x) #x
+#define PYPERF_STR(x) STR_(x)
+/* Once this many stacks sit in the kernel map, userspace (which has copies)
+ * clears them, so long runs never fill it. Map capacity is 16384. */
+#define STACKMAP_CLEAR_AT 12000
+
+volatile sig_atomic_t session_stop_signal;
+
+/* One-line error prefixed with the command's name. */
+__attribute__((format(printf, 2, 3)))
+static void serr(const struct session *r, const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "%s: ", r->cfg.who ? r->cfg.who : "pyperf");
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+}
+
+static void on_signal(int sig)
+{
+	session_stop_signal = sig;
+}
+
+void session_install_signals(void)
+{
+	struct sigaction sa = { .sa_handler = on_signal };
+
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	session_stop_signal = 0;
+}
+
+static int libbpf_quiet(enum libbpf_print_level level, const char *fmt, va_list ap)
+{
+	(void)level; (void)fmt; (void)ap;
+	return 0;
+}
+
+static int libbpf_verbose(enum libbpf_print_level level, const char *fmt, va_list ap)
+{
+	(void)level;
+	return vfprintf(stderr, fmt, ap);
+}
+
+/* Pseudo-frame put at the root of a stack whose root side is missing. */
+static const char *stack_flag_label(uint32_t flags)
+{
+	if (flags & STACK_TRUNCATED)
+		return "[truncated: deeper than " PYPERF_STR(PYPERF_MAX_FRAMES) " frames]";
+	if (flags & STACK_READ_FAULT)
+		return "[unreadable frame]";
+	if (flags & STACK_BAD_CHAIN)
+		return "[broken frame chain]";
+	return NULL;
+}
+
+/* Reads a new stack id's frames from the kernel and symbolizes them. */
+static struct stack_entry *resolve_stack(struct session *r, uint64_t stack_id)
+{
+	int fd = bpf_map__fd(r->skel->maps.stacks);
+	struct stack_frames *sf = r->frames_buf;
+
+	if (bpf_map_lookup_elem(fd, &stack_id, sf) != 0)
+		return NULL;
+	uint32_t n = sf->nframes < PYPERF_MAX_FRAMES ? sf->nframes : PYPERF_MAX_FRAMES;
+	size_t nl = 0;
+	const char *flag_label = stack_flag_label(sf->flags);
+
+	if (flag_label)
+		r->label_buf[nl++] = frametab_pseudo(&r->labels, flag_label);
+	/* The kernel stores the leaf first; profiles want the root first. */
+	for (uint32_t i = n; i-- > 0;) {
+		const char *l = symbolizer_frame(r->sym, sf->frames[i]);
+
+		if (l)
+			r->label_buf[nl++] = l;
+	}
+	struct stack_entry *e = malloc(sizeof(*e) + nl * sizeof(e->labels[0]));
+
+	if (!e)
+		return NULL;
+	e->flags = sf->flags;
+	e->nlabels = (uint32_t)nl;
+	for (size_t i = 0; i < nl; i++)
+		e->labels[i] = r->label_buf[i];
+	return e;
+}
+
+/* Userspace has copies of every stack it saw: empty the kernel map. */
+static void clear_kernel_stacks(struct session *r)
+{
+	int fd = bpf_map__fd(r->skel->maps.stacks);
+
+	for (size_t i = 0; i < r->in_kernel.cap; i++) {
+		if (!r->in_kernel.used[i])
+			continue;
+		if (bpf_map_delete_elem(fd, &r->in_kernel.keys[i]) == 0)
+			r->stacks_deleted++;
+	}
+	u64map_free(&r->in_kernel);
+}
+
+static uint64_t count_key(const struct session *r, uint64_t stack_id, uint32_t tid)
+{
+	if (!r->cfg.threads)
+		return stack_id;
+	uint64_t k = stack_id ^ ((uint64_t)tid * 0x9e3779b97f4a7c15ull);
+
+	return k ^ (k >> 31);
+}
+
+static int handle_event(void *ctx, void *data, size_t size)
+{
+	struct session *r = ctx;
+	const struct sample_event *ev = data;
+
+	if (size < sizeof(*ev))
+		return 0;
+	r->samples++;
+	uint64_t *slot = u64map_get(&r->stacks, ev->stack_id);
+	struct stack_entry *st = slot ? (struct stack_entry *)(uintptr_t)*slot : NULL;
+
+	if (!st) {
+		st = resolve_stack(r, ev->stack_id);
+		if (!st || u64map_put(&r->stacks, ev->stack_id, (uint64_t)(uintptr_t)st)) {
+			free(st);
+			r->unresolved++;
+			return 0;
+		}
+	}
+	if (ev->flags & SAMPLE_NEW_STACK) {
+		u64map_put(&r->in_kernel, ev->stack_id, 1);
+		if (r->in_kernel.len >= STACKMAP_CLEAR_AT)
+			clear_kernel_stacks(r);
+	}
+	uint64_t key = count_key(r, ev->stack_id, ev->tid);
+	uint64_t *cslot = u64map_get(&r->counts, key);
+	struct count_entry *ce = cslot ? (struct count_entry *)(uintptr_t)*cslot : NULL;
+
+	if (!ce) {
+		ce = calloc(1, sizeof(*ce));
+		if (!ce || u64map_put(&r->counts, key, (uint64_t)(uintptr_t)ce)) {
+			free(ce);
+			r->unresolved++;
+			return 0;
+		}
+		ce->stack = st;
+		ce->tid = ev->tid;
+	}
+	ce->count++;
+	if (r->on_sample)
+		r->on_sample(r->on_sample_ctx, ce);
+	if (r->cfg.threads && !u64map_get(&r->thread_roots, ev->tid)) {
+		/* Named at first sight, while the thread still exists. */
+		char name[64] = "", label[128];
+
+		proc_thread_name(r->target.pid, (pid_t)ev->tid, name, sizeof(name));
+		snprintf(label, sizeof(label), "thread %s (%u)", name[0] ? name : "?", ev->tid);
+		const char *l = frametab_pseudo(&r->labels, label);
+
+		if (l)
+			u64map_put(&r->thread_roots, ev->tid, (uint64_t)(uintptr_t)l);
+	}
+	return 0;
+}
+
+static int open_perf_events(struct session *r)
+{
+	r->ncpus = libbpf_num_possible_cpus();
+	if (r->ncpus <= 0) {
+		serr(r, "failed to count CPUs: %s\n", strerror(-r->ncpus));
+		return -1;
+	}
+	r->perf_fds = calloc((size_t)r->ncpus, sizeof(int));
+	r->links = calloc((size_t)r->ncpus, sizeof(*r->links));
+	if (!r->perf_fds || !r->links) {
+		serr(r, "out of memory\n");
+		return -1;
+	}
+	int opened = 0;
+
+	for (int cpu = 0; cpu < r->ncpus; cpu++) {
+		struct perf_event_attr attr = {
+			.type = PERF_TYPE_SOFTWARE,
+			.config = PERF_COUNT_SW_CPU_CLOCK,
+			.size = sizeof(attr),
+			.freq = 1,
+			.sample_freq = (uint64_t)r->cfg.hz,
+		};
+		int fd = (int)syscall(SYS_perf_event_open, &attr, -1, cpu, -1, PERF_FLAG_FD_CLOEXEC);
+
+		r->perf_fds[cpu] = -1;
+		if (fd < 0) {
+			if (errno == ENODEV)
+				continue; /* offline CPU */
+			int e = errno;
+
+			if (e == EINVAL)
+				serr(r, "failed to open the cpu-clock event at %d Hz: %s "
+					"(is it above /proc/sys/kernel/perf_event_max_sample_rate?)\n",
+					r->cfg.hz, strerror(e));
+			else if (e == EACCES || e == EPERM)
+				serr(r, "not allowed to open perf events: run as root "
+					"or grant CAP_PERFMON\n");
+			else
+				serr(r, "failed to open the cpu-clock event on CPU %d: %s\n",
+					cpu, strerror(e));
+			return -1;
+		}
+		r->perf_fds[cpu] = fd;
+		r->links[cpu] = bpf_program__attach_perf_event(r->skel->progs.pyperf_sample, fd);
+		if (!r->links[cpu]) {
+			int e = errno;
+
+			r->links[cpu] = NULL;
+			serr(r, "failed to attach the sampler to CPU %d: %s\n", cpu,
+				strerror(e));
+			return -1;
+		}
+		opened++;
+	}
+	if (!opened) {
+		serr(r, "no CPU accepted a cpu-clock event\n");
+		return -1;
+	}
+	return 0;
+}
+
+static int load_bpf(struct session *r)
+{
+	if (access("/sys/kernel/btf/vmlinux", R_OK) != 0) {
+		serr(r, "this kernel has no BTF (/sys/kernel/btf/vmlinux): "
+			"use a kernel built with CONFIG_DEBUG_INFO_BTF=y\n");
+		return -1;
+	}
+	libbpf_set_print(r->cfg.verbose ? libbpf_verbose : libbpf_quiet);
+	r->skel = pyperf__open();
+	if (!r->skel) {
+		serr(r, "failed to open the BPF program: %s\n", strerror(errno));
+		return -1;
+	}
+	int err = pyperf__load(r->skel);
+
+	if (err) {
+		if (err == -EPERM || err == -EACCES)
+			serr(r, "not allowed to load BPF programs: run as root "
+				"or grant CAP_BPF and CAP_PERFMON\n");
+		else
+			serr(r, "failed to load the BPF program: %s "
+				"(kernel 5.17+ with BTF needed; run with -v for the verifier's log)\n",
+				strerror(-err));
+		return -1;
+	}
+	r->rb = ring_buffer__new(bpf_map__fd(r->skel->maps.events), handle_event, r, NULL);
+	if (!r->rb) {
+		serr(r, "failed to create the ring buffer reader: %s\n", strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+/* Symbolizer and BPF map entry for the target found in r->target. */
+int session_attach(struct session *r)
+{
+	struct py_proc proc = {
+		.runtime_addr = r->target.runtime_addr,
+		.start_time = r->target.start_time,
+		.layout = r->target.layout,
+	};
+	__u32 key = (__u32)r->target.pid;
+
+	r->sym = symbolizer_new(&r->target, &r->labels);
+	if (!r->sym) {
+		serr(r, "out of memory\n");
+		return -1;
+	}
+	symbolizer_set_lines(r->sym, !r->cfg.no_lines);
+	char root[64];
+
+	snprintf(root, sizeof(root), "process %d", (int)r->target.pid);
+	r->process_root = frametab_pseudo(&r->labels, root);
+	if (bpf_map_update_elem(bpf_map__fd(r->skel->maps.procs), &key, &proc, BPF_ANY)) {
+		serr(r, "failed to register PID %d with the sampler: %s\n",
+			(int)key, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * Launch mode: fork the command, holding it before exec on a pipe until
+ * sampling runs; returns the write end that releases it, or -1.
+ */
+static int spawn_held(struct session *r)
+{
+	int fds[2];
+
+	if (pipe2(fds, O_CLOEXEC)) {
+		serr(r, "failed to create a pipe: %s\n", strerror(errno));
+		return -1;
+	}
+	fflush(NULL);
+	r->child = fork();
+	if (r->child < 0) {
+		serr(r, "failed to fork: %s\n", strerror(errno));
+		close(fds[0]);
+		close(fds[1]);
+		return -1;
+	}
+	if (r->child == 0) {
+		char go;
+
+		close(fds[1]);
+		signal(SIGINT, SIG_DFL);
+		signal(SIGTERM, SIG_DFL);
+		if (read(fds[0], &go, 1) != 1)
+			_exit(127); /* pyperf gave up before starting it */
+		execvp(r->cfg.command[0], r->cfg.command);
+		serr(r, "failed to run %s: %s\n", r->cfg.command[0], strerror(errno));
+		_exit(127);
+	}
+	close(fds[0]);
+	return fds[1];
+}
+
+/* Exit status of the launched command, shell style. */
+int session_child_status(struct session *r, bool wait)
+{
+	int status;
+	pid_t got;
+
+	if (r->child <= 0)
+		return -1;
+	bool forwarded = false;
+
+	for (;;) {
+		got = waitpid(r->child, &status, wait ? 0 : WNOHANG);
+		if (got >= 0 || errno != EINTR)
+			break;
+		/* Interrupted while waiting for the command to end: pass the
+		 * signal on once (a terminal's Ctrl-C reached it already). */
+		if (session_stop_signal && !forwarded) {
+			kill(r->child, session_stop_signal);
+			forwarded = true;
+		}
+	}
+	if (got != r->child)
+		return -1;
+	r->child = -r->child; /* reaped */
+	if (WIFEXITED(status))
+		return WEXITSTATUS(status);
+	return WIFSIGNALED(status) ? 128 + WTERMSIG(status) : 1;
+}
+
+/*
+ * Waits until the launched process runs an initialized CPython (it may exec
+ * through wrappers first). Returns 0, 1 when the command ended first (its
+ * status in *status), or -1 on an error worth stopping for.
+ */
+static int wait_for_interpreter(struct session *r, int *status)
+{
+	char err[512];
+	pid_t pid = r->child;
+
+	for (;;) {
+		int rc = py_target_open(pid, &r->target, err, sizeof(err));
+
+		if (rc == 0)
+			return 0;
+		if (rc != -PYPROC_ENOTPY && rc != -PYPROC_ENOTREADY && rc != -PYPROC_ENOPROC) {
+			serr(r, "%s\n", err);
+			return -1;
+		}
+		*status = session_child_status(r, false);
+		if (*status >= 0)
+			return 1;
+		if (session_stop_signal)
+			return -1;
+		struct timespec ts = { 0, 1000000 }; /* 1 ms: startup to user code takes longer */
+
+		nanosleep(&ts, NULL);
+	}
+}
+
+void session_counters(struct session *r, uint64_t out[CNT__MAX])
+{
+	int fd = bpf_map__fd(r->skel->maps.counters);
+	int ncpu = libbpf_num_possible_cpus();
+	uint64_t *vals = calloc(ncpu > 0 ? (size_t)ncpu : 1, sizeof(uint64_t));
+
+	memset(out, 0, CNT__MAX * sizeof(*out));
+	if (!vals)
+		return;
+	for (__u32 k = 0; k < CNT__MAX; k++) {
+		if (bpf_map_lookup_elem(fd, &k, vals) != 0)
+			continue;
+		for (int c = 0; c < ncpu; c++)
+			out[k] += vals[c];
+	}
+	free(vals);
+}
+
+
+void session_destroy(struct session *r)
+{
+	if (r->links)
+		for (int i = 0; i < r->ncpus; i++)
+			bpf_link__destroy(r->links[i]);
+	if (r->perf_fds)
+		for (int i = 0; i < r->ncpus; i++)
+			if (r->perf_fds[i] >= 0)
+				close(r->perf_fds[i]);
+	free(r->links);
+	free(r->perf_fds);
+	ring_buffer__free(r->rb);
+	pyperf__destroy(r->skel);
+	for (size_t i = 0; i < r->stacks.cap; i++)
+		if (r->stacks.used[i])
+			free((void *)(uintptr_t)r->stacks.vals[i]);
+	u64map_free(&r->stacks);
+	for (size_t i = 0; i < r->counts.cap; i++)
+		if (r->counts.used[i])
+			free((void *)(uintptr_t)r->counts.vals[i]);
+	u64map_free(&r->counts);
+	u64map_free(&r->thread_roots);
+	u64map_free(&r->in_kernel);
+	symbolizer_free(r->sym);
+	frametab_free(&r->labels);
+	free(r->frames_buf);
+	free(r->label_buf);
+}
+
+
+int session_init(struct session *r, const struct session_config *cfg)
+{
+	memset(r, 0, sizeof(*r));
+	r->cfg = *cfg;
+	frametab_init(&r->labels);
+	u64map_init(&r->stacks);
+	u64map_init(&r->counts);
+	u64map_init(&r->thread_roots);
+	u64map_init(&r->in_kernel);
+	r->frames_buf = malloc(sizeof(*r->frames_buf));
+	/* frames + a flag frame + process and thread roots */
+	r->label_buf = malloc((PYPERF_MAX_FRAMES + 3) * sizeof(*r->label_buf));
+	if (!r->frames_buf || !r->label_buf) {
+		serr(r, "out of memory\n");
+		return -1;
+	}
+	return 0;
+}
+
+int session_load(struct session *r)
+{
+	return load_bpf(r) || open_perf_events(r) ? -1 : 0;
+}
+
+int session_launch(struct session *r, int *status)
+{
+	int go = spawn_held(r);
+
+	*status = -1;
+	if (go < 0)
+		return -1;
+	/* Sampling is armed: let the command exec. */
+	if (write(go, "g", 1) != 1) {
+		serr(r, "failed to start %s\n", r->cfg.command[0]);
+		close(go);
+		return -1;
+	}
+	close(go);
+	return wait_for_interpreter(r, status);
+}
+
+int session_poll(struct session *r, int timeout_ms)
+{
+	return ring_buffer__poll(r->rb, timeout_ms);
+}
+
+void session_stop_sampling(struct session *r)
+{
+	for (int i = 0; r->links && i < r->ncpus; i++) {
+		bpf_link__destroy(r->links[i]);
+		r->links[i] = NULL;
+	}
+	/* Samples already in the ring buffer still count. */
+	if (r->rb)
+		ring_buffer__consume(r->rb);
+}
+
+int session_profile(struct session *r, struct profile *prof)
+{
+	for (size_t i = 0; i < r->counts.cap; i++) {
+		if (!r->counts.used[i])
+			continue;
+		const struct count_entry *ce = (const struct count_entry *)(uintptr_t)r->counts.vals[i];
+		const struct stack_entry *st = ce->stack;
+		size_t n = 0;
+
+		if (!ce->count || !st->nlabels)
+			continue;
+		if (r->cfg.threads) {
+			uint64_t *tl = u64map_get(&r->thread_roots, ce->tid);
+
+			r->label_buf[n++] = r->process_root;
+			r->label_buf[n++] = tl ? (const char *)(uintptr_t)*tl : "thread ?";
+		}
+		memcpy(r->label_buf + n, st->labels, st->nlabels * sizeof(st->labels[0]));
+		n += st->nlabels;
+		if (profile_add(prof, r->label_buf, n, ce->count))
+			return -1;
+	}
+	return 0;
+}

@@ -1,0 +1,90 @@
+/*
+ * A sampling session: the loaded BPF sampler, its perf events, the target
+ * process, and the samples aggregated per stack. record and top are two
+ * front ends over it.
+ */
+#ifndef PYPERF_SESSION_H
+#define PYPERF_SESSION_H
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "frametab.h"
+#include "profile.h"
+#include "pyperf.h"
+#include "pyproc.h"
+#include "u64map.h"
+
+struct session_config {
+	int hz;
+	bool verbose;               /* libbpf's messages on stderr */
+	bool threads;               /* process and thread root frames */
+	bool no_lines;              /* labels per function */
+	char **command;             /* launch mode: argv, NULL-terminated */
+	const char *who;            /* "pyperf record": prefix of error messages */
+};
+
+/* One distinct stack id as userspace knows it, symbolized. */
+struct stack_entry {
+	uint32_t flags;
+	uint32_t nlabels;
+	const char *labels[];       /* root first */
+};
+
+/* Samples of one stack (in one thread, with threads on). */
+struct count_entry {
+	const struct stack_entry *stack;
+	uint32_t tid;
+	uint64_t count;
+};
+
+struct session {
+	struct session_config cfg;
+	struct py_target target;
+	struct pyperf *skel;
+	struct ring_buffer *rb;
+	int *perf_fds;
+	struct bpf_link **links;
+	int ncpus;
+	struct frametab labels;
+	struct symbolizer *sym;
+	struct u64map stacks;       /* stack id -> struct stack_entry * */
+	struct u64map counts;       /* stack id (x tid with threads) -> struct count_entry * */
+	struct u64map thread_roots; /* tid -> "thread NAME (TID)" label */
+	const char *process_root;   /* "process PID" label */
+	pid_t child;                /* launch mode: the command's PID (negated once reaped) */
+	struct u64map in_kernel;    /* stack ids this run saw inserted into the kernel map */
+	uint64_t samples;
+	uint64_t unresolved;        /* samples whose stack could not be read back */
+	uint64_t stacks_deleted;
+	struct stack_frames *frames_buf;
+	const char **label_buf;
+	/* Called for every sample after aggregation (top uses it). */
+	void (*on_sample)(void *ctx, const struct count_entry *ce);
+	void *on_sample_ctx;
+};
+
+/* Set by SIGINT/SIGTERM once session_install_signals() ran. */
+extern volatile sig_atomic_t session_stop_signal;
+void session_install_signals(void);
+
+/* Each returns 0, or -1 after printing a one-line error. */
+int session_init(struct session *s, const struct session_config *cfg);
+int session_load(struct session *s);            /* BPF program + perf events on every CPU */
+int session_attach(struct session *s);          /* s->target -> sampler map, symbolizer */
+/* Launch mode: start cfg.command held before exec, release it once sampling
+ * runs, wait for its interpreter. Returns 0 when attached-ready in
+ * s->target, 1 when the command ended first (*status), -1 on error. */
+int session_launch(struct session *s, int *status);
+/* The launched command's exit status (128+signal if killed), waiting for it
+ * when wait is set; -1 when there is none or it has not ended. */
+int session_child_status(struct session *s, bool wait);
+int session_poll(struct session *s, int timeout_ms); /* >= 0, or -errno */
+void session_stop_sampling(struct session *s);  /* detach; drain the ring buffer */
+void session_counters(struct session *s, uint64_t out[CNT__MAX]);
+/* Every aggregated stack into p (thread roots first with threads on). */
+int session_profile(struct session *s, struct profile *p);
+void session_destroy(struct session *s);
+
+#endif
