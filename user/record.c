@@ -26,6 +26,7 @@
 #include "outfile.h"
 #include "profile.h"
 #include "session.h"
+#include "symbolize.h"
 #include "pyperf.h"
 #include "pyproc.h"
 #include "frametab.h"
