@@ -14,6 +14,7 @@ static const char usage[] =
 	"commands:\n"
 	"  record      sample a Python process and write a flame graph or folded stacks\n"
 	"  dump        print every thread's Python stack now, without stopping the process\n"
+	"  top         live view of the hottest functions of a process\n"
 	"  flamegraph  turn folded stacks into an interactive SVG flame graph\n"
 	"\n"
 	"Run 'pyperf COMMAND --help' for the options of a command.\n";
@@ -35,6 +36,8 @@ int main(int argc, char **argv)
 	}
 	if (!strcmp(cmd, "record"))
 		return cmd_record(argc - 1, argv + 1);
+	if (!strcmp(cmd, "top"))
+		return cmd_top(argc - 1, argv + 1);
 	if (!strcmp(cmd, "dump"))
 		return cmd_dump(argc - 1, argv + 1);
 	if (!strcmp(cmd, "flamegraph"))

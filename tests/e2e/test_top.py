@@ -1,0 +1,72 @@
+"""pyperf top in a real terminal (tmux): live rows, q and Ctrl-C quit cleanly."""
+import os
+import re
+import shutil
+import subprocess
+import time
+
+import harness
+from harness import Skip
+
+SESSION = "pyperf-test-top"
+
+
+def tmux(*args):
+    return subprocess.run(["tmux"] + list(args), capture_output=True, text=True, timeout=10)
+
+
+def pane():
+    return tmux("capture-pane", "-p", "-t", SESSION).stdout
+
+
+def wait_pane(pred, timeout=30):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        text = pane()
+        if pred(text):
+            return text
+        time.sleep(0.2)
+    raise AssertionError("terminal never showed what was expected:\n" + pane())
+
+
+def run_top(quit_keys):
+    if not shutil.which("tmux"):
+        raise Skip("tmux is not installed")
+    argv = harness.need_interpreter("3.12")
+    target = os.path.join(harness.TARGETS, "split.py")
+    p = harness.start(argv + [target], ready_marker="ready")
+    tmux("kill-session", "-t", SESSION)
+    cmd = "%s top -p %d -F 499; echo EXIT=$?; sleep 60" % (harness.PYPERF, p.pid)
+    tmux("new-session", "-d", "-s", SESSION, "-x", "150", "-y", "30", cmd)
+    try:
+        # Live rows: all three hot functions, and main's TOTAL at 100%.
+        text = wait_pane(lambda t: all(("%s (%s)" % (f, target)) in t for f in ("fifty", "thirty", "twenty")))
+        assert "OWN%" in text and "TOTAL%" in text, text
+        rows = {m.group(3): (float(m.group(1)), float(m.group(2)))
+                for m in re.finditer(r"^\s*([\d.]+)%\s+([\d.]+)%\s+[\d.]+\s+[\d.]+\s+(\w+) \(", text, re.M)}
+        assert rows.get("main", (0, 0))[1] >= 90, rows
+        tmux("send-keys", "-t", SESSION, *quit_keys)
+        text = wait_pane(lambda t: "EXIT=" in t, timeout=15)
+        assert "EXIT=0" in text, text
+        # The terminal is usable again: typed keys echo (raw mode was undone).
+        assert "AddressSanitizer" not in text
+    finally:
+        tmux("kill-session", "-t", SESSION)
+        harness.stop(p)
+
+
+def test_top_quits_on_q():
+    run_top(["q"])
+
+
+def test_top_quits_on_ctrl_c():
+    run_top(["C-c"])
+
+
+def test_top_errors():
+    p = harness.run_pyperf(["top"], check=False)
+    assert p.returncode == 2 and "give -p PID" in p.stderr, p.stderr
+    p = harness.run_pyperf(["top", "-p", "4194303"], check=False)
+    assert p.returncode == 1 and "no process with PID 4194303" in p.stderr, p.stderr
+    p = harness.run_pyperf(["top", "--help"])
+    assert "--rows" in p.stdout and "--frequency" in p.stdout
