@@ -465,33 +465,44 @@ static bool walks_agree(const uint64_t *a, size_t na, uint32_t fa, const uint64_
 	return na < 2 || memcmp(a + 1, b + 1, (na - 1) * sizeof(*a)) == 0;
 }
 
+/*
+ * A live thread may change its stack while it is read: walk until two walks
+ * in a row agree and neither met a broken chain or an unreadable frame
+ * (a torn read's usual signs). When that never happens the stack is marked
+ * as changing, unless every walk saw exactly the same thing (a chain that
+ * is broken for good: its marker says so).
+ */
 static int walk_thread(struct dump *d, struct dthread *th)
 {
 	const struct py_layout *L = &d->t.layout;
+	const uint32_t bad = STACK_READ_FAULT | STACK_BAD_CHAIN;
 	uint32_t fa = 0, fb = 0;
 	size_t na, nb = 0;
-	bool agreed = false;
+	bool clean = false, all_same = true;
 
 	na = pywalk_frames(&d->src, L, th->ts.addr, d->buf_a, d->ent_a, PYPERF_MAX_FRAMES, &fa);
 	/* A core file does not change under us: one walk is the truth. */
 	for (int i = 1; i < WALK_TRIES && !d->core; i++) {
 		nb = pywalk_frames(&d->src, L, th->ts.addr, d->buf_b, d->ent_b, PYPERF_MAX_FRAMES, &fb);
-		if (walks_agree(d->buf_a, na, fa, d->buf_b, nb, fb)) {
-			agreed = true;
-			break;
-		}
+		bool same = walks_agree(d->buf_a, na, fa, d->buf_b, nb, fb);
 		uint64_t *t = d->buf_a;
 		uint8_t *e = d->ent_a;
 
+		/* Keep the latest walk in buf_a. */
 		d->buf_a = d->buf_b;
 		d->buf_b = t;
 		d->ent_a = d->ent_b;
 		d->ent_b = e;
 		na = nb;
 		fa = fb;
+		if (same && !(fb & bad)) {
+			clean = true;
+			break;
+		}
+		all_same &= same;
 		sched_yield();
 	}
-	th->changing = !d->core && !agreed;
+	th->changing = !d->core && !clean && !all_same;
 	th->flags = fa;
 	th->n = na;
 	th->frames = malloc((na ? na : 1) * sizeof(*th->frames));

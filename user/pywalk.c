@@ -183,6 +183,19 @@ size_t pywalk_frames(const struct memsrc *m, const struct py_layout *L, uint64_t
 			*flags |= STACK_READ_FAULT;
 			break;
 		}
+		/* Userspace only (the BPF walker reads a stopped-for-the-sample
+		 * thread; we race a running one): a 3.8-3.10 frame object with
+		 * no reference is not executing but sits on a free list or as a
+		 * code object's zombie frame, where f_back links the free list.
+		 * Following it would print a plausible but false stack. */
+		if (L->flags & PYL_FRAME_OBJECT) {
+			int64_t refcnt = (int64_t)buf_u64(buf, got, 0, &ok);
+
+			if (!ok || refcnt <= 0) {
+				*flags |= ok ? STACK_BAD_CHAIN : STACK_READ_FAULT;
+				break;
+			}
+		}
 		if (L->flags & PYL_CODE_TAGGED)
 			code &= ~3ull;
 		bool skip = false, is_gen = false;

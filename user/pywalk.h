@@ -48,8 +48,10 @@ int pywalk_tstates(const struct memsrc *m, const struct py_layout *L, uint64_t r
  * every frame is its own evaluation call (always 1); on 3.11, whose entry
  * frames are flagged differently, always 0.
  * Returns the number of frames; *flags gets STACK_* bits (bpf/pyperf.h):
- * STACK_TRUNCATED, STACK_READ_FAULT, STACK_BAD_CHAIN (bad code pointer or a
- * loop in the chain). 0 frames with no flag: the thread runs no Python code.
+ * STACK_TRUNCATED, STACK_READ_FAULT, STACK_BAD_CHAIN (bad code pointer, a
+ * loop in the chain, or on 3.8-3.10 a frame object with no reference, i.e.
+ * freed: a read that raced the thread). 0 frames with no flag: the thread
+ * runs no Python code.
  */
 size_t pywalk_frames(const struct memsrc *m, const struct py_layout *L, uint64_t tstate,
 		     uint64_t *frames, uint8_t *entry, size_t cap, uint32_t *flags);

@@ -312,6 +312,7 @@ static void test_frames_frame_object(uint32_t version_hex, bool bytes)
 	for (int i = 0; i < 3; i++) {
 		uint8_t *f = region(&fm, FRAME(i), 0x400);
 
+		put64(f, 0, 1); /* ob_refcnt: alive */
 		put64(f, L.frame_code, CODE(i));
 		put64(f, L.frame_previous, i < 2 ? FRAME(i + 1) : 0);
 		put32(f, L.frame_instr, lasti[i]);
@@ -325,6 +326,13 @@ static void test_frames_frame_object(uint32_t version_hex, bool bytes)
 	CHECK_EQ_INT(frames[2] & 0xffff, PYPERF_LASTI_UNKNOWN); /* does not fit 16 bits */
 	/* Every frame object is its own evaluation call. */
 	CHECK(entry[0] == 1 && entry[1] == 1 && entry[2] == 1);
+	/* A freed frame object (on a free list, f_back linking the list): the
+	 * walk stops there rather than follow it. */
+	put64(region_at(&fm, FRAME(2)), 0, 0);
+	n = pywalk_frames(&m, &L, TS(0), frames, NULL, 8, &flags);
+	CHECK_EQ_INT(n, 2);
+	CHECK_EQ_INT(flags, STACK_BAD_CHAIN);
+	put64(region_at(&fm, FRAME(2)), 0, 1);
 	/* A frame that is its own caller. */
 	put64(region_at(&fm, FRAME(1)), L.frame_previous, FRAME(1));
 	n = pywalk_frames(&m, &L, TS(0), frames, NULL, 8, &flags);
