@@ -344,3 +344,34 @@ def test_native_frames_core(version):
     check_native(thread_by_tid(doc, waiter_tid), version,
                  ("__futex_abstimed_wait_common", "futex_wait", "__GI___futex_abstimed_wait_cancelable64",
                   "do_futex_wait", "__new_sem_wait_slow64.constprop.0"), "waiting thread")
+
+
+CHURN = os.path.join(harness.TARGETS, "dump_churn.py")
+
+
+@params(VERSIONS)
+def test_changing_stacks_never_garbage(version):
+    argv = harness.need_interpreter(version)
+    p = harness.start(argv + [CHURN], ready_marker="ready")
+    allowed = {"f", "g", "h", "churn"}
+    changing = 0
+    try:
+        for _ in range(15):
+            doc = dump_json(["-p", str(p.pid)])
+            for th in doc["threads"]:
+                if th["tid"] == p.pid:
+                    continue
+                funcs = [fr["function"] for fr in th["frames"]]
+                ours = [fn for fn in funcs if fn is not None and not fn.endswith(("run", "_bootstrap", "_bootstrap_inner"))]
+                # Whatever the timing: no frame that is not one of these.
+                assert None not in funcs and set(ours) <= allowed, "unexpected frames: %s" % funcs
+                assert all(fr["file"] == CHURN for fr in th["frames"] if fr["function"] in allowed)
+                flagged = th["broken_chain"] or th["read_fault"] or th["truncated"]
+                if th["consistent"] and not flagged:
+                    # A stack given as consistent is whole: down to the thread's start.
+                    assert funcs and funcs[-1].endswith("_bootstrap"), th
+                    assert funcs[-2].endswith("_bootstrap_inner") and funcs[-3].endswith("run"), funcs
+                    assert funcs[-4] == "churn", funcs
+                changing += not th["consistent"]
+    finally:
+        harness.stop(p)
