@@ -28,7 +28,7 @@ SKELS     := $(patsubst bpf/%.bpf.c,$(BUILD)/%.skel.h,$(BPF_SRCS))
 
 .DELETE_ON_ERROR:
 .SECONDARY:
-.PHONY: all deps test unit demo clean bench fuzz
+.PHONY: all deps test unit demo clean bench fuzz install
 
 all: $(BUILD)/pyperf
 
@@ -80,6 +80,13 @@ test: deps
 demo: deps
 	$(Q)$(MAKE) --no-print-directory all
 	$(Q)tests/helpers/demo.sh
+
+PREFIX  ?= /usr/local
+DESTDIR ?=
+
+install: all
+	install -D -m 0755 $(BUILD)/pyperf $(DESTDIR)$(PREFIX)/bin/pyperf
+	install -D -m 0644 user/pyperf.1 $(DESTDIR)$(PREFIX)/share/man/man1/pyperf.1
 
 clean:
 	rm -rf $(BUILD)
