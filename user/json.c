@@ -5,6 +5,13 @@
 
 #include "json.h"
 
+/* The error of a failed stdio call: its errno (ENOSPC, EFBIG...) when it set
+ * one, so the user reads why, else EIO. */
+static int io_error(void)
+{
+	return errno > 0 ? -errno : -EIO;
+}
+
 size_t utf8_next(const unsigned char *s, size_t n, uint32_t *cp)
 {
 	unsigned char b = s[0];
@@ -170,8 +177,9 @@ int json_write_stringn(FILE *f, const char *s, size_t n)
 
 	if (!s)
 		n = 0;
+	errno = 0; /* so io_error reads the errno of a failed write, not an old one */
 	if (fputc('"', f) == EOF)
-		return -EIO;
+		return io_error();
 	while (i < n) {
 		size_t end = i;
 		uint32_t cp;
@@ -183,11 +191,11 @@ int json_write_stringn(FILE *f, const char *s, size_t n)
 
 		/* escape_into adds quotes; write only what is between them. */
 		if (fwrite(buf + 1, 1, len - 2, f) != len - 2)
-			return -EIO;
+			return io_error();
 		i = end;
 	}
 	if (fputc('"', f) == EOF)
-		return -EIO;
+		return io_error();
 	return ferror(f) ? -EIO : 0;
 }
 

@@ -30,7 +30,7 @@ size_t utf8_sanitize(const char *s, size_t n, char *out);
  * characters escaped (\n \r \t \b \f or \u00XX, DEL too), U+2028/U+2029
  * escaped so the text is also safe inside JavaScript, invalid UTF-8 as
  * \ufffd; valid non-ASCII passes through as UTF-8. NULL writes "".
- * Returns 0 or -EIO if the stream has an error. */
+ * Returns 0 or -errno (-EIO when the stream gives no errno) on a write error. */
 int json_write_string(FILE *f, const char *s);
 int json_write_stringn(FILE *f, const char *s, size_t n);
 

@@ -31,6 +31,13 @@
 #include "u64map.h"
 #include "writers.h"
 
+/* The error of a failed stdio call: its errno (ENOSPC, EFBIG...) when it set
+ * one, so the user reads why, else EIO. */
+static int io_error(void)
+{
+	return errno > 0 ? -errno : -EIO;
+}
+
 /* profile.proto field numbers. */
 enum {
 	PROFILE_SAMPLE_TYPE = 1,
@@ -263,7 +270,7 @@ static int gz_write(struct gz *g, const uint8_t *p, size_t n, int flush)
 			size_t have = sizeof(g->out) - g->zs.avail_out;
 
 			if (have && fwrite(g->out, 1, have, g->f) != have)
-				return -EIO;
+				return io_error();
 		} while (g->zs.avail_out == 0 || (fl == Z_FINISH && rc != Z_STREAM_END));
 		if (g->zs.avail_in)
 			return -EIO; /* deflate always consumes all input given room */
@@ -393,6 +400,7 @@ int profile_write_pprof(const struct profile *p, const struct frametab *ft, cons
 	bool gz_ready = false;
 	int err = 0;
 
+	errno = 0; /* so io_error reads the errno of a failed write, not an old one */
 	pb_buf_init(&b);
 	pb_buf_init(&sub);
 	pb_buf_init(&line);
@@ -438,8 +446,10 @@ int profile_write_pprof(const struct profile *p, const struct frametab *ft, cons
 		err = encode(p, m, &t, stack_locs, &b, &sub, &line, g);
 	if (!err)
 		err = gz_write(g, NULL, 0, Z_FINISH);
-	if (!err && (fflush(out) || ferror(out)))
-		err = -EIO;
+	if (!err && fflush(out))
+		err = io_error();
+	if (!err && ferror(out))
+		err = -EIO; /* an earlier failure we were not told of */
 
 	if (gz_ready)
 		deflateEnd(&g->zs);

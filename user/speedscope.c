@@ -25,6 +25,13 @@
 #include "u64map.h"
 #include "writers.h"
 
+/* The error of a failed stdio call: its errno (ENOSPC, EFBIG...) when it set
+ * one, so the user reads why, else EIO. */
+static int io_error(void)
+{
+	return errno > 0 ? -errno : -EIO;
+}
+
 /* Writes the frames array, numbering labels in first-seen order into idx. */
 static int write_frames(const struct profile *p, const struct frametab *ft, struct u64map *idx, FILE *out)
 {
@@ -45,7 +52,7 @@ static int write_frames(const struct profile *p, const struct frametab *ft, stru
 			const struct frame_meta *m = frametab_meta(ft, label);
 
 			if (fputs(n++ ? ",\n{\"name\":" : "\n{\"name\":", out) == EOF)
-				return -EIO;
+				return io_error();
 			if (!m || !m->name || !m->file || !*m->file) {
 				/* Pseudo-frame (or, unexpectedly, no meta): the whole
 				 * label is the name; no file, no line. */
@@ -53,14 +60,14 @@ static int write_frames(const struct profile *p, const struct frametab *ft, stru
 			} else {
 				err = json_write_string(out, m->name);
 				if (!err && fputs(",\"file\":", out) == EOF)
-					err = -EIO;
+					err = io_error();
 				if (!err)
 					err = json_write_string(out, m->file);
 				if (!err && m->line >= 0 && fprintf(out, ",\"line\":%d", m->line) < 0)
-					err = -EIO;
+					err = io_error();
 			}
 			if (err || fputc('}', out) == EOF)
-				return err ? err : -EIO;
+				return err ? err : io_error();
 		}
 	}
 	return 0;
@@ -98,48 +105,51 @@ int profile_write_speedscope(const struct profile *p, const struct frametab *ft,
 		unit = "none";
 	}
 
+	errno = 0; /* so io_error reads the errno of a failed write, not an old one */
 	u64map_init(&idx);
 	if (fputs("{\"$schema\":\"https://www.speedscope.app/file-format-schema.json\",\n"
 		  "\"shared\":{\"frames\":[", out) == EOF)
-		err = -EIO;
+		err = io_error();
 	if (!err)
 		err = write_frames(p, ft, &idx, out);
 	if (!err && fputs("\n]},\n\"profiles\":[{\"type\":\"sampled\",\"name\":", out) == EOF)
-		err = -EIO;
+		err = io_error();
 	if (!err)
 		err = json_write_string(out, name);
 	if (!err && fprintf(out, ",\"unit\":\"%s\",\"startValue\":0,\"endValue\":%" PRIu64 ",\n\"samples\":[",
 			    unit, total) < 0)
-		err = -EIO;
+		err = io_error();
 	for (size_t i = 0; i < p->len && !err; i++) {
 		const struct profile_stack *s = &p->stacks[i];
 
 		if (fputs(i ? ",\n[" : "\n[", out) == EOF)
-			err = -EIO;
+			err = io_error();
 		for (size_t j = 0; j < s->nframes && !err; j++) {
 			uint64_t *v = u64map_get(&idx, (uint64_t)(uintptr_t)s->frames[j]);
 
 			if (!v)
 				err = -EINVAL; /* cannot happen: every label was numbered */
 			else if (fprintf(out, j ? ",%" PRIu64 : "%" PRIu64, *v) < 0)
-				err = -EIO;
+				err = io_error();
 		}
 		if (!err && fputc(']', out) == EOF)
-			err = -EIO;
+			err = io_error();
 	}
 	if (!err && fputs("\n],\n\"weights\":[", out) == EOF)
-		err = -EIO;
+		err = io_error();
 	for (size_t i = 0; i < p->len && !err; i++)
 		if (fprintf(out, i ? ",%" PRIu64 : "%" PRIu64, p->stacks[i].count * mult) < 0)
-			err = -EIO;
+			err = io_error();
 	if (!err && fputs("]}],\n\"name\":", out) == EOF)
-		err = -EIO;
+		err = io_error();
 	if (!err)
 		err = json_write_string(out, name);
 	if (!err && fputs(",\"activeProfileIndex\":0,\"exporter\":\"pyperf\"}\n", out) == EOF)
-		err = -EIO;
-	if (!err && (fflush(out) || ferror(out)))
-		err = -EIO;
+		err = io_error();
+	if (!err && fflush(out))
+		err = io_error();
+	if (!err && ferror(out))
+		err = -EIO; /* an earlier failure we were not told of */
 	u64map_free(&idx);
 	return err;
 }

@@ -624,7 +624,15 @@ static void test_write_error(void)
 	CHECK_EQ_INT(profile_add(&p, &l, 1, 1), 0);
 	CHECK(f != NULL);
 	if (f) {
-		CHECK_EQ_INT(profile_write_pprof(&p, &ft, &m, f), -EIO);
+		/* Buffered: the failure shows at the final flush. */
+		CHECK_EQ_INT(profile_write_pprof(&p, &ft, &m, f), -ENOSPC);
+		fclose(f);
+	}
+	f = fopen("/dev/full", "w");
+	if (f) {
+		/* Unbuffered: the first write of compressed bytes fails. */
+		setvbuf(f, NULL, _IONBF, 0);
+		CHECK_EQ_INT(profile_write_pprof(&p, &ft, &m, f), -ENOSPC);
 		fclose(f);
 	}
 	/* count * period past int64 (3 * 2^62): refused, not wrapped. */

@@ -176,8 +176,18 @@ static void test_small_profile(void)
 
 	CHECK(f != NULL);
 	if (f) {
+		/* Buffered: the failure shows at the final flush. */
 		m.period_ns = 1000;
-		CHECK_EQ_INT(profile_write_speedscope(&p, &ft, &m, f), -EIO);
+		CHECK_EQ_INT(profile_write_speedscope(&p, &ft, &m, f), -ENOSPC);
+		fclose(f);
+	}
+	f = fopen("/dev/full", "w");
+	if (f) {
+		/* Unbuffered: the very first write fails, and so does a lone string. */
+		setvbuf(f, NULL, _IONBF, 0);
+		CHECK_EQ_INT(profile_write_speedscope(&p, &ft, &m, f), -ENOSPC);
+		clearerr(f);
+		CHECK_EQ_INT(json_write_string(f, "x"), -ENOSPC);
 		fclose(f);
 	}
 	profile_free(&p);
