@@ -90,3 +90,7 @@ install: all
 
 clean:
 	rm -rf $(BUILD)
+
+# Benchmarks (bench/run.py --help); e.g. make bench BENCH_ARGS=--quick
+bench: all
+	$(Q)python3 bench/run.py $(BENCH_ARGS)

@@ -1,0 +1,921 @@
+#!/usr/bin/env python3
+"""pyperf benchmarks (issue #8, and the CPython 3.15 comparison of #9).
+
+usage: bench/run.py [--quick] [--only NAME[,NAME...]] [--python PATH]
+                    [--pyperf PATH] [--json FILE] [--write-results]
+
+Benchmarks (NAME for --only):
+  slowdown    a fixed amount of Python work, CPU time inside the target,
+              unprofiled vs pyperf at 99/999/9999 Hz, interleaved rounds,
+              median ratio; an unprofiled A/A pair shows the noise floor
+  bpf         BPF run time per sample at stack depth 10/100/1000
+              (kernel.bpf_stats_enabled), ns per sample and per frame
+  self        pyperf's own CPU per 1000 samples and peak RSS, 1 and 8
+              target threads
+  lost        samples lost at 9999 Hz over 30 s on a busy 4-thread target
+  symbolize   time to resolve 10,000 distinct code objects
+  flamegraph  bench/flamegraph_bench.py (1,000,000-line folded file), if present
+  cpython315  python3.15 -m profiling.sampling vs pyperf on the same 3.15
+              target: profiler CPU per sample and achieved rate
+
+Every number is a ratio or a cost per unit measured side by side in one run:
+the machines are noisy, so no lone absolute wall time is reported. The final
+table lists each number with its target and PASS/MISS. --quick shrinks
+every benchmark to finish in under 3 minutes; the full run takes ~10-15.
+--write-results replaces the generated part of bench/RESULTS.md.
+
+Needs root (BPF, ptrace, sysctl), bpftool, and `make` done (build/pyperf,
+build/libpyperf.a). Uses a private copy of build/pyperf, so a rebuild by
+someone else during the run changes nothing.
+"""
+import argparse
+import datetime
+import gzip
+import json
+import os
+import platform
+import queue
+import re
+import shlex
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BENCH = os.path.join(ROOT, "bench")
+TARGETS = os.path.join(BENCH, "targets")
+DEEP = os.path.join(ROOT, "tests", "targets", "deep.py")
+SID = os.path.join(ROOT, "tests", "helpers", "sid-python.sh")
+RESULTS_MD = os.path.join(BENCH, "RESULTS.md")
+STATS_SYSCTL = "/proc/sys/kernel/bpf_stats_enabled"
+ALL = ["slowdown", "bpf", "self", "lost", "symbolize", "flamegraph", "cpython315"]
+
+
+def log(msg):
+    print("[bench] " + msg, file=sys.stderr, flush=True)
+
+
+def median(xs):
+    return statistics.median(xs) if xs else float("nan")
+
+
+# ---------------------------------------------------------------------------
+# Child processes: every one is registered so that an error or Ctrl-C never
+# leaves a spinning target or a sampler behind.
+
+_children = []
+
+
+def spawn(argv, **kw):
+    p = subprocess.Popen(argv, **kw)
+    _children.append(p)
+    return p
+
+
+def reap(p, sig=signal.SIGKILL):
+    """Ends a child started by spawn() (by its PID only) and reaps it."""
+    if p.poll() is None:
+        try:
+            p.send_signal(sig)
+        except ProcessLookupError:
+            pass
+        try:
+            p.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+    if p in _children:
+        _children.remove(p)
+
+
+def reap_all():
+    for p in list(_children):
+        reap(p)
+
+
+class Target:
+    """A benchmark target: a Python script that prints "ready" once it runs
+    the code to be sampled. Stdin and stdout are pipes (work.py takes
+    commands)."""
+
+    def __init__(self, argv, ready_timeout=60):
+        self.proc = spawn(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                          stderr=subprocess.DEVNULL, text=True, bufsize=1)
+        self.pid = self.proc.pid
+        line = self._readline(ready_timeout)
+        if line.strip() != "ready":
+            reap(self.proc)
+            raise RuntimeError("target %s did not start (said %r)" % (argv, line))
+
+    def _readline(self, timeout):
+        q = queue.Queue()
+        threading.Thread(target=lambda: q.put(self.proc.stdout.readline()), daemon=True).start()
+        try:
+            return q.get(timeout=timeout)
+        except queue.Empty:
+            raise RuntimeError("target PID %d: no answer within %d s" % (self.pid, timeout))
+
+    def ask(self, line, timeout=600):
+        self.proc.stdin.write(line + "\n")
+        self.proc.stdin.flush()
+        return self._readline(timeout)
+
+    def stop(self):
+        reap(self.proc)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
+
+
+# ---------------------------------------------------------------------------
+# What the kernel knows about a process and a BPF program.
+
+def schedstat_ns(pid):
+    """CPU time of a process (all threads) in ns: the sum of its threads'
+    /proc/PID/task/TID/schedstat run times (ns resolution, unlike utime)."""
+    total = 0
+    try:
+        tids = os.listdir("/proc/%d/task" % pid)
+    except FileNotFoundError:
+        return None
+    for tid in tids:
+        try:
+            with open("/proc/%d/task/%s/schedstat" % (pid, tid)) as f:
+                total += int(f.read().split()[0])
+        except (FileNotFoundError, ProcessLookupError):
+            pass
+    return total
+
+
+def fdinfo(pid, fd):
+    out = {}
+    with open("/proc/%d/fdinfo/%s" % (pid, fd)) as f:
+        for line in f:
+            k, _, v = line.partition(":")
+            out[k.strip()] = v.strip()
+    return out
+
+
+def counter_indices():
+    """enum pyperf_counter from bpf/pyperf.h: name -> index (kept in sync
+    with the header rather than copied)."""
+    with open(os.path.join(ROOT, "bpf", "pyperf.h")) as f:
+        text = f.read()
+    body = re.search(r"enum\s+pyperf_counter\s*{(.*?)}", text, re.S).group(1)
+    names = re.findall(r"^\s*(CNT_\w+)\s*(?:=\s*(\d+))?\s*,?", body, re.M)
+    idx, out = 0, {}
+    for name, val in names:
+        idx = int(val) if val else idx
+        out[name] = idx
+        idx += 1
+    return out
+
+
+class BpfHandles:
+    """The sampler program and its counters map, found through the file
+    descriptors of one pyperf process (other pyperf runs on the machine
+    have their own)."""
+
+    def __init__(self, pyperf_pid):
+        self.pid = pyperf_pid
+        self.prog_fd = None
+        self.counters_id = None
+        self.cnt = counter_indices()
+        for fd in os.listdir("/proc/%d/fd" % pyperf_pid):
+            try:
+                link = os.readlink("/proc/%d/fd/%s" % (pyperf_pid, fd))
+            except OSError:
+                continue
+            if link == "anon_inode:bpf-prog":
+                self.prog_fd = fd
+            elif link == "anon_inode:bpf-map" and self.counters_id is None:
+                info = fdinfo(pyperf_pid, fd)
+                # BPF_MAP_TYPE_PERCPU_ARRAY with one slot per counter
+                if info.get("map_type") == "6" and int(info.get("max_entries", 0)) == self.cnt["CNT__MAX"]:
+                    self.counters_id = info["map_id"]
+        if self.prog_fd is None or self.counters_id is None:
+            raise RuntimeError("pyperf PID %d: sampler program or counters map not found" % pyperf_pid)
+
+    def prog_stats(self):
+        info = fdinfo(self.pid, self.prog_fd)
+        return int(info.get("run_time_ns", 0)), int(info.get("run_cnt", 0))
+
+    def counters(self):
+        """Sums over CPUs of the counters map: {CNT_NAME: value}."""
+        out = subprocess.run(["bpftool", "-j", "map", "dump", "id", self.counters_id],
+                             capture_output=True, text=True, check=True).stdout
+        vals = {}
+        for entry in json.loads(out):
+            f = entry.get("formatted")
+            if f:
+                key, total = f["key"], sum(v["value"] for v in f["values"])
+            else:  # no BTF: little-endian byte lists
+                key = int.from_bytes(bytes(int(b, 16) for b in entry["key"]), "little")
+                total = sum(int.from_bytes(bytes(int(b, 16) for b in v["value"]), "little")
+                            for v in entry["values"])
+            vals[key] = total
+        return {name: vals.get(i, 0) for name, i in self.cnt.items() if name != "CNT__MAX"}
+
+
+class BpfStats:
+    """kernel.bpf_stats_enabled=1 for the duration of a with block; the old
+    value comes back whatever happens."""
+
+    def __enter__(self):
+        with open(STATS_SYSCTL) as f:
+            self.old = f.read().strip()
+        with open(STATS_SYSCTL, "w") as f:
+            f.write("1")
+        return self
+
+    def __exit__(self, *exc):
+        with open(STATS_SYSCTL, "w") as f:
+            f.write(self.old)
+
+
+# ---------------------------------------------------------------------------
+# pyperf record, watched from outside.
+
+SUMMARY_RE = re.compile(r"pyperf: (\d+) samples, (\d+) distinct stacks")
+LOST_RE = re.compile(r"pyperf: lost (\d+) samples")
+NOTPY_RE = re.compile(r"pyperf: (\d+) samples not in Python code")
+
+
+class Recording:
+    """`pyperf record -p PID` in the background. start() returns once it says
+    it is sampling; snapshot() reads its costs so far; stop() sends SIGINT
+    (pyperf writes its profile and summary) and returns the summary and the
+    process's rusage."""
+
+    def __init__(self, env, pid, hz, output=None, duration=None, extra=()):
+        self.env = env
+        self.output = output or os.path.join(env.tmp, "rec.folded")
+        argv = [env.pyperf, "record", "-p", str(pid), "-F", str(hz), "-o", self.output]
+        if duration:
+            argv += ["-d", str(duration)]
+        argv += list(extra)
+        self.target_pid = pid
+        self.proc = spawn(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        self.lines = []
+        self._sampling = threading.Event()
+        self._reader = threading.Thread(target=self._read_stderr, daemon=True)
+        self._reader.start()
+        self.bpf = None
+
+    def _read_stderr(self):
+        for line in self.proc.stderr:
+            self.lines.append(line.rstrip("\n"))
+            if line.startswith("pyperf: sampling PID"):
+                self._sampling.set()
+        self._sampling.set()  # ended: do not wait forever
+
+    def start(self, timeout=60):
+        if not self._sampling.wait(timeout) or self.proc.poll() is not None:
+            raise RuntimeError("pyperf did not start sampling:\n  " + "\n  ".join(self.lines))
+        return self
+
+    def snapshot(self, want_counters=True):
+        """Costs so far: pyperf CPU, target CPU, BPF run time/count, counters."""
+        if self.bpf is None:
+            self.bpf = BpfHandles(self.proc.pid)
+        run_ns, run_cnt = self.bpf.prog_stats()
+        return {
+            "t": time.monotonic(),
+            "pyperf_cpu_ns": schedstat_ns(self.proc.pid),
+            "target_cpu_ns": schedstat_ns(self.target_pid),
+            "bpf_run_ns": run_ns,
+            "bpf_run_cnt": run_cnt,
+            "cnt": self.bpf.counters() if want_counters else {},
+        }
+
+    def wait(self, timeout=None):
+        """Waits for pyperf to end by itself; returns the summary."""
+        return self._finish(timeout)
+
+    def stop(self, timeout=120):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+        return self._finish(timeout)
+
+    def _finish(self, timeout):
+        deadline = time.monotonic() + (timeout or 1e9)
+        while True:  # os.wait4 gives the rusage Popen.wait throws away
+            pid, status, ru = os.wait4(self.proc.pid, os.WNOHANG)
+            if pid:
+                break
+            if time.monotonic() > deadline:
+                reap(self.proc)
+                raise RuntimeError("pyperf did not stop:\n  " + "\n  ".join(self.lines))
+            time.sleep(0.02)
+        self.proc.returncode = os.waitstatus_to_exitcode(status)
+        if self.proc in _children:
+            _children.remove(self.proc)
+        self._reader.join(10)
+        text = "\n".join(self.lines)
+        s = {"rc": self.proc.returncode, "stderr": text,
+             "cpu_s": ru.ru_utime + ru.ru_stime, "maxrss_kib": ru.ru_maxrss}
+        m = SUMMARY_RE.search(text)
+        s["samples"] = int(m.group(1)) if m else None
+        s["stacks"] = int(m.group(2)) if m else None
+        m = LOST_RE.search(text)
+        s["lost"] = int(m.group(1)) if m else None
+        m = NOTPY_RE.search(text)
+        s["not_python"] = int(m.group(1)) if m else 0
+        if s["samples"] is None:
+            raise RuntimeError("pyperf gave no summary (exit %d):\n  %s" % (s["rc"], text.replace("\n", "\n  ")))
+        return s
+
+
+def delta(a, b):
+    d = {k: b[k] - a[k] for k in ("t", "pyperf_cpu_ns", "target_cpu_ns", "bpf_run_ns", "bpf_run_cnt")}
+    d["cnt"] = {k: b["cnt"][k] - a["cnt"].get(k, 0) for k in b["cnt"]}
+    return d
+
+
+def record_window(env, pid, hz, seconds, settle=0.5, extra=()):
+    """Runs pyperf on pid and measures a steady-state window of `seconds`,
+    after `settle` seconds of warm-up (start-up, BPF verification and the
+    first symbolizations stay outside). Returns (window deltas, summary)."""
+    rec = Recording(env, pid, hz, extra=extra).start()
+    try:
+        time.sleep(settle)
+        a = rec.snapshot()
+        time.sleep(seconds)
+        b = rec.snapshot()
+    finally:
+        summary = rec.stop()
+    return delta(a, b), summary
+
+
+def folded_frames(path):
+    """Average frames per sample in a folded file (weighted by count)."""
+    frames = samples = 0
+    with open(path, encoding="utf-8", errors="replace") as f:
+        for line in f:
+            stack, _, n = line.rstrip("\n").rpartition(" ")
+            if not n.isdigit():
+                continue
+            depth = len(re.split(r"(?<!\\);", stack))
+            frames += depth * int(n)
+            samples += int(n)
+    return frames / samples if samples else float("nan")
+
+
+# ---------------------------------------------------------------------------
+# Results: every benchmark adds rows (name, value, unit, target, verdict)
+# and free-form details.
+
+class Results:
+    def __init__(self):
+        self.rows = []
+        self.details = {}
+        self.notes = []
+
+    def add(self, bench, name, value, unit, target=None, ok=None, fmt="%.3g"):
+        verdict = "" if ok is None else ("PASS" if ok else "MISS")
+        if isinstance(value, str):
+            shown = value
+        elif value is None or value != value:
+            shown = "n/a"
+        else:
+            shown = fmt % value
+        self.rows.append({"bench": bench, "name": name, "value": value, "shown": shown,
+                          "unit": unit, "target": target or "", "verdict": verdict})
+
+    def table(self, markdown=False):
+        cols = ["benchmark", "measure", "value", "unit", "target", ""]
+        data = [[r["bench"], r["name"], r["shown"], r["unit"], r["target"], r["verdict"]] for r in self.rows]
+        if markdown:
+            out = ["| " + " | ".join(c or "verdict" for c in cols) + " |",
+                   "|" + "|".join(["---"] * len(cols)) + "|"]
+            out += ["| " + " | ".join(d) + " |" for d in data]
+            return "\n".join(out)
+        widths = [max(len(str(x)) for x in [c] + [d[i] for d in data]) for i, c in enumerate(cols)]
+        line = lambda d: "  ".join(str(x).ljust(w) for x, w in zip(d, widths)).rstrip()
+        return "\n".join([line(cols), line(["-" * w for w in widths])] + [line(d) for d in data])
+
+
+# ---------------------------------------------------------------------------
+# The benchmarks.
+
+def bench_slowdown(env, res):
+    """Target slowdown: the CPU time (time.process_time() inside the target)
+    of a fixed chunk of Python work (bench/targets/work.py), with and
+    without pyperf.
+
+    Two identical target processes (twins X and Y) run the same chunk at
+    the same time, so both see the same machine: on a shared, busy machine
+    the CPU time of one chunk drifts by 5-10% from one second to the next,
+    far more than the effect measured, but much less between two processes
+    running side by side. A measurement is two passes: pyperf on X (ratio
+    X/Y), then pyperf on Y (ratio Y/X); their geometric mean cancels any
+    difference between the twins themselves. The configurations (no
+    profiler at all, which gives the noise floor; pyperf at 99, 999 and
+    9999 Hz) run in a shuffled order in every round; the table gives the
+    median over rounds. pyperf attaches with -p and is sampling before the
+    chunk starts, so its start-up and profile writing are not in the
+    target's time (they are in pyperf's own, see "self").
+
+    The sampler's per-sample cost in the target is also derived from the
+    9999 Hz runs, where it stands far above the noise, and scaled to 99 and
+    999 Hz ("implied"): the direct 99 Hz figure cannot resolve 0.5% on a
+    noisy machine, the scaled one can, if the cost per sample does not
+    depend on the rate."""
+    import random
+    q = env.quick
+    rounds = 4 if q else 12
+    chunk_cpu = 0.12 if q else 0.3
+    freqs = [99, 999, 9999]
+    configs = ["A/A"] + freqs
+    with Target(env.python + [os.path.join(TARGETS, "work.py")]) as x, \
+            Target(env.python + [os.path.join(TARGETS, "work.py")]) as y:
+        float(x.ask("run 20"))  # warm-up
+        per_unit = float(x.ask("run 50")) / 50
+        n = max(10, int(chunk_cpu / per_unit))
+        log("slowdown: %d units per chunk (%.2f s CPU), %d rounds" % (n, n * per_unit, rounds))
+
+        def both(profiled, hz):
+            """Runs the chunk in both twins at once; returns (CPU time of
+            `profiled`, CPU time of the other, pyperf's sample count)."""
+            other = y if profiled is x else x
+            rec = Recording(env, profiled.pid, hz).start() if hz else None
+            try:
+                for t in (x, y):
+                    t.proc.stdin.write("run %d\n" % n)
+                    t.proc.stdin.flush()
+                tp, to = float(profiled._readline(600)), float(other._readline(600))
+            finally:
+                s = rec.stop() if rec else None
+            return tp, to, s["samples"] if s else 0
+
+        both(x, None)  # warm-up of both
+        ratios = {c: [] for c in configs}
+        rates = {f: [] for f in freqs}
+        base = []
+        rng = random.Random(8)
+        for r in range(rounds):
+            order = list(configs)
+            rng.shuffle(order)
+            for c in order:
+                hz = None if c == "A/A" else c
+                tx, ty, nx = both(x, hz)
+                ty2, tx2, ny = both(y, hz)
+                ratios[c].append(((tx / ty) * (ty2 / tx2)) ** 0.5)
+                base.append((ty + tx2) / 2)
+                if hz:
+                    rates[hz].append((nx + ny) / (tx + ty2))
+            log("slowdown round %d/%d: %s" % (r + 1, rounds, " ".join(
+                "%s=%+.2f%%" % (c, 100 * (ratios[c][-1] - 1)) for c in configs)))
+    noise = median([abs(v - 1) for v in ratios["A/A"]])
+    spread = lambda c: (statistics.quantiles(ratios[c], n=4) if len(ratios[c]) >= 4 else [float("nan")] * 3)
+    res.details["slowdown"] = {"units": n, "unit_cpu_s": per_unit, "ratios": ratios,
+                               "samples_per_cpu_s": rates, "unprofiled_chunk_s": median(base)}
+    res.add("slowdown", "no profiler, A/A: ratio - 1 (median)", 100 * (median(ratios["A/A"]) - 1), "%",
+            fmt="%+.2f")
+    res.add("slowdown", "no profiler, A/A: median |ratio - 1| (noise)", 100 * noise, "%", fmt="%.2f")
+    limits = {99: 0.5, 999: 2.0}
+    for f in freqs:
+        slow = 100 * (median(ratios[f]) - 1)
+        q1, _, q3 = spread(f)
+        lim = limits.get(f)
+        res.add("slowdown", "%d Hz: CPU time ratio - 1 (median; IQR %+.1f..%+.1f)"
+                % (f, 100 * (q1 - 1), 100 * (q3 - 1)), slow, "%",
+                "<= %.1f%%" % lim if lim else None, slow <= lim if lim else None, fmt="%+.2f")
+    # Cost of one sample to the target, from the 9999 Hz runs, scaled.
+    per_sample = (median(ratios[9999]) - 1) / median(rates[9999])
+    res.details["slowdown"]["target_cpu_per_sample_s"] = per_sample
+    res.add("slowdown", "target CPU per sample (from 9999 Hz)", per_sample * 1e6, "us", fmt="%.1f")
+    for f in (99, 999):
+        implied = 100 * per_sample * median(rates[f])
+        res.add("slowdown", "%d Hz: implied slowdown (per-sample cost x %.0f samples/s)" % (f, median(rates[f])),
+                implied, "%", "<= %.1f%%" % limits[f], implied <= limits[f], fmt="%+.2f")
+
+
+def nontarget_cost(env):
+    """BPF ns per run for a sample outside any target (the procs lookup
+    miss): the program runs on every CPU's timer, target or not. Measured
+    with the target asleep, so every run is a miss. Cached per session."""
+    if env.nontarget_ns is None:
+        with Target(env.python + ["-c", "import time; print('ready', flush=True); time.sleep(1e6)"]) as t:
+            d, _ = record_window(env, t.pid, 9999, 1.5 if env.quick else 3)
+        env.nontarget_ns = d["bpf_run_ns"] / max(1, d["bpf_run_cnt"])
+        env.nontarget_runs = d["bpf_run_cnt"]
+    return env.nontarget_ns
+
+
+def bpf_per_sample(env, d):
+    """BPF ns per emitted sample from a window: total run time, minus the
+    runs that were not in the target (each at the non-target cost)."""
+    target_runs = d["cnt"]["CNT_SAMPLES"]
+    other = d["bpf_run_cnt"] - target_runs
+    ns = d["bpf_run_ns"] - other * nontarget_cost(env)
+    emitted = max(1, d["cnt"]["CNT_EMITTED"])
+    return ns / emitted, d["bpf_run_ns"] / emitted
+
+
+def bench_bpf(env, res):
+    """BPF cost per sample: kernel.bpf_stats_enabled on, the sampler's
+    run_time_ns/run_cnt (from fdinfo of pyperf's program fd) and its own
+    counters (CNT_SAMPLES, CNT_EMITTED) read at both ends of a window, on a
+    target spinning at the bottom of a recursion of depth 10, 100, 1000.
+    The program also runs (briefly) for every timer tick on a CPU where the
+    target is not running; that cost, measured separately, is subtracted,
+    and the raw quotient is kept in the details."""
+    secs = 2 if env.quick else 5
+    out = {}
+    with BpfStats():
+        nt = nontarget_cost(env)
+        res.add("bpf", "non-target run (procs lookup miss)", nt, "ns/run", fmt="%.0f")
+        for depth in (10, 100, 1000):
+            with Target(env.python + [DEEP, str(depth)]) as t:
+                d, s = record_window(env, t.pid, 9999, secs)
+                frames = folded_frames(os.path.join(env.tmp, "rec.folded"))
+            per_sample, raw = bpf_per_sample(env, d)
+            out[depth] = {"ns_per_sample": per_sample, "raw_ns_per_sample": raw, "frames": frames,
+                          "emitted": d["cnt"]["CNT_EMITTED"], "runs": d["bpf_run_cnt"],
+                          "run_ns": d["bpf_run_ns"], "counters": d["cnt"]}
+            log("bpf depth %d: %d samples, %.1f frames, %.0f ns/sample (raw %.0f)"
+                % (depth, d["cnt"]["CNT_EMITTED"], frames, per_sample, raw))
+    res.details["bpf"] = {"nontarget_ns": nt, "depths": out}
+    for depth, o in out.items():
+        per_frame = o["ns_per_sample"] / o["frames"]
+        res.add("bpf", "depth %d: per sample" % depth, o["ns_per_sample"], "ns",
+                "< 2000" if depth == 10 else None, o["ns_per_sample"] < 2000 if depth == 10 else None,
+                fmt="%.0f")
+        res.add("bpf", "depth %d: per frame (%.0f frames)" % (depth, o["frames"]), per_frame, "ns",
+                "< 150", per_frame < 150, fmt="%.1f")
+    if 10 in out and 1000 in out:
+        slope = (out[1000]["ns_per_sample"] - out[10]["ns_per_sample"]) / (out[1000]["frames"] - out[10]["frames"])
+        fixed = out[10]["ns_per_sample"] - slope * out[10]["frames"]
+        res.add("bpf", "marginal per frame (depth 10 -> 1000)", slope, "ns", "< 150", slope < 150, fmt="%.1f")
+        res.add("bpf", "fixed per sample (intercept)", fixed, "ns", fmt="%.0f")
+
+
+def bench_self(env, res):
+    """pyperf's own CPU and memory, on bench/targets/busy.py with 1 and 8
+    threads, each thread either on a few stacks (1 call path: every stack
+    known after the first second, the steady state of a long profile) or on
+    many (256 paths per thread: thousands of distinct stacks, so many
+    samples bring a stack pyperf has not seen, which it copies from the
+    kernel map and symbolizes).
+
+    CPU: pyperf's CPU time (schedstat, ns) over a window after a warm-up,
+    divided by the samples the sampler emitted in that window. The whole
+    run's utime+stime over all samples (start-up, BPF load and
+    verification, writing the profile included) is in the details. Peak
+    RSS: wait4's ru_maxrss."""
+    secs = 3 if env.quick else 10
+    out = {}
+    configs = [(1, 1, 999), (8, 1, 999), (1, 256, 999), (8, 256, 999), (8, 256, 9999)]
+    for nthreads, paths, hz in configs:
+        with Target(env.python + [os.path.join(TARGETS, "busy.py"), str(nthreads), str(paths)]) as t:
+            d, s = record_window(env, t.pid, hz, secs, settle=1.5)
+        emitted = max(1, d["cnt"]["CNT_EMITTED"])
+        steady = d["pyperf_cpu_ns"] / 1e6 / emitted * 1000
+        whole = s["cpu_s"] * 1e3 / max(1, s["samples"]) * 1000
+        kind = "few stacks" if paths == 1 else "many stacks"
+        name = "%d thr, %s, %d Hz" % (nthreads, kind, hz)
+        out[name] = {"steady_ms_per_1000": steady, "whole_ms_per_1000": whole, "window_samples": emitted,
+                     "maxrss_kib": s["maxrss_kib"], "samples": s["samples"], "stacks": s["stacks"],
+                     "cpu_s": s["cpu_s"]}
+        log("self %s: %d samples, %d stacks, %.2f ms/1000 steady, %.2f whole, %d KiB"
+            % (name, s["samples"], s["stacks"], steady, whole, s["maxrss_kib"]))
+        res.add("self", "%s: CPU per 1000 samples" % name, steady, "ms", fmt="%.2f")
+        res.add("self", "%s: peak RSS (%d stacks)" % (name, s["stacks"]), s["maxrss_kib"] / 1024, "MiB",
+                fmt="%.1f")
+    res.details["self"] = out
+
+
+def bench_lost(env, res):
+    """Lost samples: pyperf record -F 9999 -d 30 on bench/targets/busy.py
+    with 4 threads; the count comes from pyperf's summary line."""
+    secs = 8 if env.quick else 30
+    with Target(env.python + [os.path.join(TARGETS, "busy.py"), "4"]) as t:
+        s = Recording(env, t.pid, 9999, duration=secs).start().wait(timeout=secs + 120)
+    res.details["lost"] = {k: s[k] for k in ("samples", "stacks", "lost", "not_python", "stderr")}
+    log("lost: %s samples, %s stacks, lost %s" % (s["samples"], s["stacks"], s["lost"]))
+    res.add("lost", "9999 Hz, %d s, 4 threads: samples lost" % secs, s["lost"], "", "0", s["lost"] == 0,
+            fmt="%d")
+    res.add("lost", "  of samples taken", s["samples"], "", fmt="%d")
+
+
+def bench_symbolize(env, res):
+    """Symbolization: bench/symbolize_bench.c (linked with libpyperf.a)
+    resolves the 10,000 code objects of a generated module
+    (bench/targets/many_codes.py) in a live target, through the same
+    symbolizer_frame() call `pyperf record` makes at a frame's first
+    sight: the code object, its name and file strings and its line table
+    are read with process_vm_readv and the line computed. A second pass
+    over the same frames shows the cached cost."""
+    ncodes = 10000
+    frames_file = os.path.join(env.tmp, "codes.txt")
+    runs = []
+    with Target(env.python + [os.path.join(TARGETS, "many_codes.py"), str(ncodes), frames_file]) as t:
+        for _ in range(3 if env.quick else 5):  # a new symbolizer each time: all cold
+            out = subprocess.run([env.symbolize_bench, str(t.pid), frames_file],
+                                 capture_output=True, text=True, check=True).stdout
+            kv = dict(x.split("=", 1) for x in out.split("\n")[0].split())
+            runs.append({k: int(v) for k, v in kv.items()})
+            first = out.split("\n")[1]
+    cold = median([r["cold_cpu_ns"] for r in runs])
+    warm = median([r["warm_cpu_ns"] for r in runs])
+    bad = max(r["unknown"] for r in runs) + max(ncodes - r["labels"] for r in runs)
+    res.details["symbolize"] = {"runs": runs, "example": first}
+    log("symbolize: %s ... %.1f ms cold, %.2f ms warm" % (first, cold / 1e6, warm / 1e6))
+    res.add("symbolize", "10,000 code objects, first sight (CPU)", cold / 1e6, "ms", fmt="%.1f")
+    res.add("symbolize", "  per code object", cold / ncodes / 1e3, "us", fmt="%.1f")
+    res.add("symbolize", "  cached lookup per frame", warm / ncodes, "ns", fmt="%.0f")
+    res.add("symbolize", "  frames not resolved", bad, "", "0", bad == 0, fmt="%d")
+
+
+def bench_flamegraph(env, res):
+    """Flame graph writer: runs bench/flamegraph_bench.py (another
+    engineer's; 1,000,000 lines in a full run) and keeps its table."""
+    script = os.path.join(BENCH, "flamegraph_bench.py")
+    if not os.path.exists(script):
+        res.add("flamegraph", "bench/flamegraph_bench.py", "absent", "")
+        return
+    lines = 20000 if env.quick else 1000000
+    p = subprocess.run([sys.executable, script, "--lines", str(lines), "--pyperf", env.pyperf],
+                       capture_output=True, text=True)
+    res.details["flamegraph"] = {"lines": lines, "stdout": p.stdout, "rc": p.returncode}
+    if p.returncode != 0:
+        res.add("flamegraph", "flamegraph_bench.py failed", "exit %d" % p.returncode, "")
+        log("flamegraph_bench.py failed:\n" + p.stdout + p.stderr)
+        return
+    # Its table: a header of columns separated by 2+ spaces, one row per command.
+    rows = p.stdout.splitlines()
+    head = next((i for i, l in enumerate(rows) if l.startswith("command")), None)
+    if head is None:
+        res.add("flamegraph", "(table not recognised; see details)", "", "")
+        return
+    cols = re.split(r"\s{2,}", rows[head].strip())
+    for l in rows[head + 1:]:
+        cells = re.split(r"\s{2,}", l.strip())
+        if len(cells) != len(cols) or not cells[0].startswith("pyperf flamegraph (unsorted"):
+            continue
+        for c, v in zip(cols[1:], cells[1:]):
+            num, _, unit = v.partition(" ")
+            if not unit and c.endswith(" s"):  # "wall s", "CPU s"
+                c, unit = c[:-2], "s"
+            res.add("flamegraph", "%d lines, pyperf: %s" % (lines, c), num, unit)
+    for who in ("A", "B"):
+        m = re.search(r"baseline %s / pyperf = ([\d.]+)x" % who, p.stdout)
+        if m:
+            res.add("flamegraph", "baseline %s / pyperf (%s)" % (who, "sort|awk" if who == "A" else "Python"),
+                    m.group(1), "x")
+
+
+def sid_python(env):
+    """tests/helpers/sid-python.sh fetch; True if 3.15 can run."""
+    p = subprocess.run([SID, "fetch"], capture_output=True, text=True)
+    if p.returncode != 0:
+        env.sid_error = (p.stderr.strip().splitlines() or ["fetch failed"])[-1]
+        return False
+    return "3.15" in subprocess.run([SID, "versions"], capture_output=True, text=True).stdout.split()
+
+
+CAPTURED_RE = re.compile(r"Captured (\d+) samples in ([\d.]+) seconds")
+
+
+def run_profiling_sampling(env, pid, rate, seconds):
+    """One `python3.15 -m profiling.sampling attach` run; returns (CPU s of
+    the whole run, samples, seconds it says it sampled, target CPU s)."""
+    out = os.path.join(env.tmp, "ps.collapsed")
+    t0 = schedstat_ns(pid)
+    p = spawn([SID, "run", "3.15", "-m", "profiling.sampling", "attach", "-r", str(rate), "-d", str(seconds),
+               "--collapsed", "-o", out, str(pid)],
+              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    text = p.stdout.read()
+    _, status, ru = os.wait4(p.pid, 0)
+    _children.remove(p)
+    t1 = schedstat_ns(pid)
+    m = CAPTURED_RE.search(text)
+    if not m:
+        raise RuntimeError("profiling.sampling said:\n" + text)
+    return ru.ru_utime + ru.ru_stime, int(m.group(1)), float(m.group(2)), (t1 - t0) / 1e9
+
+
+def bench_cpython315(env, res):
+    """CPython 3.15's own sampler against pyperf, on one 3.15 process
+    spinning in tests/targets/deep.py 10 (one thread, always runnable).
+
+    profiling.sampling is a separate process that reads the target's
+    memory; its cost is all in its own CPU time. Its per-sample CPU comes
+    from two runs of different lengths (difference of CPU over difference
+    of samples: start-up and output cancel). pyperf's cost per sample is
+    its own process's CPU in a steady-state window plus the BPF program's
+    run time per sample (charged to the target's CPU, not to pyperf).
+
+    Achieved rate: samples per wall second. profiling.sampling (default
+    wall mode) samples the thread whether it runs or not; pyperf samples it
+    only when it is on a CPU, so its rate is also shown per second of
+    target CPU time: on a busy machine the target does not have a CPU all
+    the time."""
+    if not sid_python(env):
+        res.add("cpython315", "skipped: " + env.sid_error, "", "")
+        return
+    short, long_ = (1, 3) if env.quick else (2, 8)
+    secs = 3 if env.quick else 8
+    out = {}
+    with BpfStats(), Target([SID, "run", "3.15", DEEP, "10"]) as t:
+        for rate in (1000, 10000):
+            c1, n1, s1, _ = run_profiling_sampling(env, t.pid, rate, short)
+            c2, n2, s2, tcpu = run_profiling_sampling(env, t.pid, rate, long_)
+            ps_cpu = (c2 - c1) / max(1, n2 - n1)
+            ps_rate = n2 / s2
+            d, s = record_window(env, t.pid, rate, secs)
+            emitted = max(1, d["cnt"]["CNT_EMITTED"])
+            pp_user = d["pyperf_cpu_ns"] / emitted
+            pp_bpf, _ = bpf_per_sample(env, d)
+            pp_rate = emitted / d["t"]
+            pp_rate_cpu = emitted / (d["target_cpu_ns"] / 1e9)
+            out[rate] = {"ps_cpu_per_sample_us": ps_cpu * 1e6, "ps_samples": [n1, n2], "ps_cpu_s": [c1, c2],
+                         "ps_rate": ps_rate, "ps_rate_per_target_cpu_s": n2 / tcpu if tcpu else None,
+                         "pp_user_ns": pp_user, "pp_bpf_ns": pp_bpf, "pp_rate": pp_rate,
+                         "pp_rate_per_target_cpu_s": pp_rate_cpu, "pp_samples": emitted}
+            total = (pp_user + pp_bpf) / 1e3
+            log("3.15 @%d Hz: profiling.sampling %.1f us/sample %.0f/s; pyperf %.2f us/sample (user %.2f + bpf %.2f)"
+                " %.0f/s (%.0f per target CPU s)" % (rate, ps_cpu * 1e6, ps_rate, total, pp_user / 1e3,
+                                                     pp_bpf / 1e3, pp_rate, pp_rate_cpu))
+            res.add("cpython315", "%d Hz: profiling.sampling CPU per sample" % rate, ps_cpu * 1e6, "us", fmt="%.1f")
+            res.add("cpython315", "%d Hz: pyperf CPU per sample (user+BPF)" % rate, total, "us", fmt="%.2f")
+            res.add("cpython315", "%d Hz: CPU per sample, profiling.sampling / pyperf" % rate,
+                    ps_cpu * 1e6 / total, "x", fmt="%.1f")
+            res.add("cpython315", "%d Hz: profiling.sampling achieved rate" % rate, ps_rate / rate * 100,
+                    "% of asked", fmt="%.1f")
+            res.add("cpython315", "%d Hz: pyperf achieved rate per wall s" % rate, pp_rate / rate * 100,
+                    "% of asked", fmt="%.1f")
+            res.add("cpython315", "%d Hz: pyperf achieved rate per target CPU s" % rate, pp_rate_cpu / rate * 100,
+                    "% of asked", fmt="%.1f")
+    res.details["cpython315"] = out
+
+
+# ---------------------------------------------------------------------------
+
+def machine():
+    def first(path, key):
+        try:
+            with open(path) as f:
+                for line in f:
+                    if line.startswith(key):
+                        return line.split(":", 1)[1].strip()
+        except OSError:
+            pass
+        return "?"
+    irq_acct = "?"
+    try:
+        with gzip.open("/proc/config.gz", "rt") as f:
+            irq_acct = "y" if "CONFIG_IRQ_TIME_ACCOUNTING=y" in f.read() else "n"
+    except OSError:
+        pass
+    commit = subprocess.run(["git", "-C", ROOT, "log", "-1", "--format=%h %s"], capture_output=True,
+                            text=True).stdout.strip()
+    dirty = subprocess.run(["git", "-C", ROOT, "status", "--porcelain", "--untracked-files=no", "--", "bpf", "user"],
+                           capture_output=True, text=True).stdout.strip()
+    return {
+        "date": datetime.datetime.now().strftime("%Y-%m-%d %H:%M"),
+        "nproc": os.cpu_count(),
+        "cpu": first("/proc/cpuinfo", "model name"),
+        "kernel": platform.release(),
+        "mem": first("/proc/meminfo", "MemTotal"),
+        "load": "%.1f %.1f %.1f" % os.getloadavg(),
+        "irq_time_accounting": irq_acct,
+        "commit": commit + (" (+ uncommitted changes in bpf/ user/)" if dirty else ""),
+    }
+
+
+class Env:
+    def __init__(self, args):
+        self.quick = args.quick
+        self.python = shlex.split(args.python)  # a command: may be a wrapper with arguments
+        self.tmp = tempfile.mkdtemp(prefix="pyperf-bench-")
+        self.nontarget_ns = None
+        self.sid_error = ""
+        # Private copies: a rebuild during the run must not change the binary.
+        src = args.pyperf
+        if not os.access(src, os.X_OK):
+            sys.exit("bench: no %s: run 'make' first" % src)
+        self.pyperf = os.path.join(self.tmp, "pyperf")
+        shutil.copy2(src, self.pyperf)
+        self.symbolize_bench = None
+        self.version = subprocess.run(self.python + ["-c", "import sys; print(sys.version.split()[0])"],
+                                      capture_output=True, text=True).stdout.strip()
+
+    def build_symbolize_bench(self):
+        lib = os.path.join(self.tmp, "libpyperf.a")
+        shutil.copy2(os.path.join(ROOT, "build", "libpyperf.a"), lib)
+        exe = os.path.join(self.tmp, "symbolize_bench")
+        cc = os.environ.get("CC", "cc")
+        subprocess.run([cc, "-O2", "-std=c11", "-D_GNU_SOURCE", "-Wall", "-I" + os.path.join(ROOT, "build"),
+                        "-I" + os.path.join(ROOT, "bpf"), "-I" + os.path.join(ROOT, "user"),
+                        os.path.join(BENCH, "symbolize_bench.c"), lib, "-lbpf", "-lelf", "-lz", "-o", exe],
+                       check=True)
+        self.symbolize_bench = exe
+
+
+GEN_BEGIN = "<!-- bench/run.py --write-results: generated, do not edit below -->"
+GEN_END = "<!-- end of generated part -->"
+
+
+def write_results(res, mach, args, elapsed):
+    gen = [GEN_BEGIN, "",
+           "Run of %s (%s mode, %.0f s): `%s`" % (mach["date"], "quick" if args.quick else "full", elapsed,
+                                                 " ".join(["bench/run.py"] + sys.argv[1:])),
+           "",
+           "- machine: %d CPUs, %s, kernel %s, %s RAM, load average at start %s" % (
+               mach["nproc"], mach["cpu"], mach["kernel"], mach["mem"], mach["load"]),
+           "- kernel IRQ time accounting: %s (n: BPF time in the timer interrupt is charged to the "
+           "interrupted task, so the target's CPU time includes it)" % mach["irq_time_accounting"],
+           "- pyperf at %s; target interpreter %s %s" % (mach["commit"], args.python, mach["python"]),
+           "", res.table(markdown=True), "", GEN_END]
+    text = ""
+    if os.path.exists(RESULTS_MD):
+        with open(RESULTS_MD) as f:
+            text = f.read()
+    if GEN_BEGIN in text and GEN_END in text:
+        head, rest = text.split(GEN_BEGIN, 1)
+        tail = rest.split(GEN_END, 1)[1]
+    else:
+        head, tail = text or "# pyperf benchmark results\n\n", ""
+    with open(RESULTS_MD, "w") as f:
+        f.write(head + "\n".join(gen) + tail)
+    log("wrote " + RESULTS_MD)
+
+
+def on_sigterm(sig, frame):
+    raise KeyboardInterrupt
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0],
+                                 formatter_class=argparse.RawDescriptionHelpFormatter,
+                                 epilog="\n".join(__doc__.splitlines()[2:]))
+    ap.add_argument("--quick", action="store_true", help="short runs, under 3 minutes in all")
+    ap.add_argument("--only", help="comma-separated benchmarks: " + ",".join(ALL))
+    ap.add_argument("--python", default="/usr/bin/python3", help="target interpreter, a command (default %(default)s; e.g. "
+                    "'tests/helpers/sid-python.sh run 3.15')")
+    ap.add_argument("--pyperf", default=os.path.join(ROOT, "build", "pyperf"),
+                    help="pyperf binary to measure (default build/pyperf), e.g. an experimental build")
+    ap.add_argument("--json", help="write every number and detail to this file")
+    ap.add_argument("--write-results", action="store_true", help="update the generated part of bench/RESULTS.md")
+    args = ap.parse_args()
+    which = args.only.split(",") if args.only else ALL
+    for w in which:
+        if w not in ALL:
+            ap.error("unknown benchmark %r (have: %s)" % (w, ", ".join(ALL)))
+    if os.geteuid() != 0:
+        sys.exit("bench: needs root (BPF, ptrace, kernel.bpf_stats_enabled)")
+
+    env = Env(args)
+    mach = machine()
+    mach["python"] = env.version
+    res = Results()
+    # SIGTERM ends the run like Ctrl-C: children reaped, sysctl restored.
+    signal.signal(signal.SIGTERM, on_sigterm)
+    started = time.monotonic()
+    log("%s: %d CPUs, %s, kernel %s, load %s; target %s %s" % (
+        mach["date"], mach["nproc"], mach["cpu"], mach["kernel"], mach["load"], args.python, env.version))
+    funcs = {"slowdown": bench_slowdown, "bpf": bench_bpf, "self": bench_self, "lost": bench_lost,
+             "symbolize": bench_symbolize, "flamegraph": bench_flamegraph, "cpython315": bench_cpython315}
+    try:
+        if "symbolize" in which:
+            env.build_symbolize_bench()
+        for w in which:
+            t0 = time.monotonic()
+            try:
+                funcs[w](env, res)
+            except Exception as e:  # one broken benchmark does not stop the others
+                log("%s failed: %s" % (w, e))
+                res.add(w, "FAILED: %s" % str(e).splitlines()[0][:70], "", "", "runs", False)
+            log("%s done in %.0f s" % (w, time.monotonic() - t0))
+    except KeyboardInterrupt:
+        log("interrupted")
+        return 130
+    finally:
+        reap_all()
+        shutil.rmtree(env.tmp, ignore_errors=True)
+    elapsed = time.monotonic() - started
+    print()
+    print("pyperf benchmarks, %s mode, %.0f s; %d CPUs, %s, kernel %s, load %s at start" % (
+        "quick" if args.quick else "full", elapsed, mach["nproc"], mach["cpu"], mach["kernel"], mach["load"]))
+    print(res.table())
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"machine": mach, "rows": res.rows, "details": res.details}, f, indent=1, default=str)
+    if args.write_results:
+        write_results(res, mach, args, elapsed)
+    # Misses are results, not errors; a benchmark that could not run is one.
+    return 1 if any(r["name"].startswith("FAILED") for r in res.rows) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
