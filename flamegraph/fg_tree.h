@@ -65,9 +65,12 @@ struct fg_tree {
 	uint32_t *path;
 	size_t path_len, path_cap;
 
-	/* Per-stack scratch: each frame's name length and path hash. */
-	uint32_t *scratch_len;
-	uint64_t *scratch_hash;
+	/* Per-stack scratch, one entry per frame. */
+	struct fg_frame_scratch {
+		uint64_t path_hash;
+		uint64_t name_hash;
+		uint32_t len;
+	} *scratch;
 	size_t scratch_cap;
 
 	uint64_t seed;          /* per-tree hash seed: crafted names cannot

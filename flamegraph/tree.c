@@ -331,9 +331,17 @@ void fg_tree_free(struct fg_tree *t)
 	table_free(&t->name_slots_mem);
 	table_free(&t->edge_slots_mem);
 	free(t->path);
-	free(t->scratch_len);
-	free(t->scratch_hash);
+	free(t->scratch);
 	free(t);
+}
+
+/* Prefetches the name-table slot of each frame from `from` on: they are
+ * about to be interned (all frames below a new one are new). */
+static void prefetch_name_slots(const struct fg_tree *t, size_t from, size_t nframes)
+{
+	size_t mask = t->name_slots_cap - 1;
+	for (size_t i = from; i < nframes; i++)
+		__builtin_prefetch(&t->name_slots[(uint32_t)t->scratch[i].name_hash & mask]);
 }
 
 int fg_tree_add(struct fg_tree *t, const char *const *frames, size_t nframes, uint64_t count)
@@ -343,18 +351,10 @@ int fg_tree_add(struct fg_tree *t, const char *const *frames, size_t nframes, ui
 	if (t->nodes[0].total > UINT64_MAX - count)
 		return -EOVERFLOW;
 	int err = grow_array((void **)&t->path, &t->path_cap, nframes, sizeof(*t->path));
+	if (!err)
+		err = grow_array((void **)&t->scratch, &t->scratch_cap, nframes, sizeof(*t->scratch));
 	if (err)
 		return err;
-	size_t scratch_cap = t->scratch_cap;
-	err = grow_array((void **)&t->scratch_len, &scratch_cap, nframes, sizeof(*t->scratch_len));
-	if (!err) {
-		scratch_cap = t->scratch_cap;
-		err = grow_array((void **)&t->scratch_hash, &scratch_cap, nframes,
-				 sizeof(*t->scratch_hash));
-	}
-	if (err)
-		return err;
-	t->scratch_cap = scratch_cap;
 
 	/* Sorted input repeats the previous stack's prefix: a string compare
 	 * per frame finds it, no hashing. */
@@ -370,23 +370,33 @@ int fg_tree_add(struct fg_tree *t, const char *const *frames, size_t nframes, ui
 	uint64_t path_hash = t->nodes[parent].path_hash;
 	size_t mask = t->edge_slots_cap - 1;
 	for (size_t i = depth; i < nframes; i++) {
+		struct fg_frame_scratch *f = &t->scratch[i];
 		size_t len = strlen(frames[i]);
 		if (len > UINT32_MAX)
 			return -EOVERFLOW;
-		t->scratch_len[i] = (uint32_t)len;
-		path_hash = path_extend(path_hash, hash_bytes(frames[i], len, t->seed));
-		t->scratch_hash[i] = path_hash;
+		f->len = (uint32_t)len;
+		f->name_hash = hash_bytes(frames[i], len, t->seed);
+		path_hash = path_extend(path_hash, f->name_hash);
+		f->path_hash = path_hash;
 		__builtin_prefetch(&t->edge_slots[path_hash & mask]);
+	}
+	/* Then the node in each slot (likely the frame itself). */
+	for (size_t i = depth; i < nframes; i++) {
+		uint32_t id = t->edge_slots[t->scratch[i].path_hash & mask];
+		__builtin_prefetch(&t->nodes[id]);
 	}
 	bool found = true;
 	for (; depth < nframes; depth++) {
-		uint32_t len = t->scratch_len[depth];
-		uint32_t child = found ? child_find(t, parent, frames[depth], len, t->scratch_hash[depth]) : 0;
+		const struct fg_frame_scratch *f = &t->scratch[depth];
+		uint32_t child = found ? child_find(t, parent, frames[depth], f->len, f->path_hash) : 0;
 		if (!child) {
-			/* Below a new frame everything is new: no more lookups. */
-			found = false;
-			err = child_add(t, parent, frames[depth], len, hash_bytes(frames[depth], len, t->seed),
-					t->scratch_hash[depth], &child);
+			if (found) {
+				/* Below a new frame everything is new: no more
+				 * lookups, but every name gets interned. */
+				found = false;
+				prefetch_name_slots(t, depth, nframes);
+			}
+			err = child_add(t, parent, frames[depth], f->len, f->name_hash, f->path_hash, &child);
 			if (err) {
 				t->path_len = depth; /* what is in path[] is still right */
 				return err;
