@@ -18,6 +18,8 @@ char LICENSE[] SEC("license") = "GPL";
 
 /* Frames kept per stack; at most PYPERF_MAX_FRAMES (set by userspace). */
 const volatile __u32 max_frames = PYPERF_MAX_FRAMES;
+/* Forked children of a target become targets (--subprocesses). */
+const volatile bool follow_forks = false;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -295,7 +297,9 @@ int pyperf_sample(struct bpf_perf_event_data *ctx)
 	s->frame = frame;
 	s->n = 0;
 	s->flags = 0;
-	s->hash = 0xcbf29ce484222325ull;
+	/* Seeded with the process: the same code addresses in a forked child
+	 * must not share a stack id with the parent's. */
+	s->hash = (0xcbf29ce484222325ull ^ tgid) * 0x100000001b3ull;
 	/* Shim frames do not count against the limit, so allow a few extra steps. */
 	bpf_loop(PYPERF_MAX_FRAMES + 64, walk_frame_step, NULL, 0);
 	if (s->frame && s->n >= PYPERF_MAX_FRAMES)
@@ -343,5 +347,32 @@ int pyperf_sample(struct bpf_perf_event_data *ctx)
 	e->nframes = s->n;
 	bpf_ringbuf_submit(e, 0);
 	count(CNT_EMITTED);
+	return 0;
+}
+
+/* A forked child has the parent's memory image, so the parent's entry is
+ * right for it from its first instruction. */
+SEC("tp_btf/sched_process_fork")
+int BPF_PROG(pyperf_fork, struct task_struct *parent, struct task_struct *child)
+{
+	__u32 ptgid = parent->tgid, ctgid = child->tgid;
+
+	if (!follow_forks || ptgid == ctgid)
+		return 0;
+	struct py_proc *p = bpf_map_lookup_elem(&procs, &ptgid);
+
+	if (p)
+		bpf_map_update_elem(&procs, &ctgid, p, BPF_NOEXIST);
+	return 0;
+}
+
+/* exec replaces the image: the offsets and addresses no longer apply.
+ * Userspace notices the missing entry and looks at the new image. */
+SEC("tp_btf/sched_process_exec")
+int BPF_PROG(pyperf_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm *bprm)
+{
+	__u32 tgid = p->tgid;
+
+	bpf_map_delete_elem(&procs, &tgid);
 	return 0;
 }

@@ -19,7 +19,7 @@ struct py_target {
 	uint32_t version_hex;       /* PY_VERSION_HEX of the target */
 	bool layout_exact;          /* table generated from this very patch release */
 	struct py_layout layout;
-	char warning[256];          /* something the user should know, or "" */
+	char warning[512];          /* something the user should know, or "" */
 };
 
 /* Error kinds py_target_open reports (negative return values). */

@@ -47,6 +47,7 @@ struct record_opts {
 	bool verbose;
 	bool threads;               /* process and thread root frames */
 	bool no_lines;              /* aggregate per function */
+	bool subprocesses;          /* follow Python children */
 	char **command;             /* launch mode: argv to run, NULL-terminated */
 };
 
@@ -77,6 +78,8 @@ static const char usage[] =
 	"      --title TEXT      flame graph title\n"
 	"      --threads         put 'thread NAME (TID)' under a 'process PID' root frame\n"
 	"      --no-lines        one frame per function, not per line\n"
+	"      --subprocesses    also sample Python child processes (fork or exec), each\n"
+	"                        under a 'process PID' root frame\n"
 	"  -v, --verbose         show libbpf's messages\n"
 	"  -h, --help            show this help\n"
 	"\n"
@@ -138,7 +141,7 @@ static const char *format_suffix(enum out_format f)
 
 static int parse_args(int argc, char **argv, struct record_opts *o, char *defname, size_t deflen)
 {
-	enum { OPT_TITLE = 256, OPT_THREADS, OPT_NO_LINES, OPT_IDLE };
+	enum { OPT_TITLE = 256, OPT_THREADS, OPT_NO_LINES, OPT_IDLE, OPT_SUBPROCESSES };
 	static const struct option longopts[] = {
 		{ "pid", required_argument, NULL, 'p' },
 		{ "frequency", required_argument, NULL, 'F' },
@@ -148,6 +151,7 @@ static int parse_args(int argc, char **argv, struct record_opts *o, char *defnam
 		{ "title", required_argument, NULL, OPT_TITLE },
 		{ "threads", no_argument, NULL, OPT_THREADS },
 		{ "no-lines", no_argument, NULL, OPT_NO_LINES },
+		{ "subprocesses", no_argument, NULL, OPT_SUBPROCESSES },
 		{ "idle", no_argument, NULL, OPT_IDLE },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
@@ -211,6 +215,9 @@ static int parse_args(int argc, char **argv, struct record_opts *o, char *defnam
 			break;
 		case OPT_NO_LINES:
 			o->no_lines = true;
+			break;
+		case OPT_SUBPROCESSES:
+			o->subprocesses = true;
 			break;
 		case OPT_IDLE:
 			fprintf(stderr, "pyperf record: --idle does not apply: CPU sampling only sees threads "
@@ -281,7 +288,7 @@ static void show_status(struct recorder *r, double started)
 static enum stop_reason run_loop(struct recorder *r)
 {
 	int pidfd = (int)syscall(SYS_pidfd_open, r->s.target.pid, 0);
-	double started = now_seconds(), last_status = started;
+	double started = now_seconds(), last_status = started, last_scan = started;
 	double deadline = r->opts.duration > 0 ? started + r->opts.duration : 0;
 	bool live = isatty(STDERR_FILENO);
 	enum stop_reason why = STOP_ERROR;
@@ -292,6 +299,11 @@ static enum stop_reason run_loop(struct recorder *r)
 			last_status = now_seconds();
 		}
 		int timeout_ms = 100;
+
+		if (r->opts.subprocesses && now_seconds() - last_scan >= 0.1) {
+			session_scan_children(&r->s);
+			last_scan = now_seconds();
+		}
 
 		if (deadline) {
 			double left = deadline - now_seconds();
@@ -400,8 +412,15 @@ static void print_summary(struct recorder *r, enum stop_reason why, uint64_t nst
 	struct symbolizer_stats ss = { 0 };
 
 	session_counters(&r->s, c);
-	if (r->s.sym)
-		symbolizer_stats(r->s.sym, &ss);
+	for (size_t i = 0; i < r->s.procs.cap; i++) {
+		struct symbolizer_stats one;
+
+		if (!r->s.procs.used[i])
+			continue;
+		symbolizer_stats(((struct session_proc *)(uintptr_t)r->s.procs.vals[i])->sym, &one);
+		ss.code_objects += one.code_objects;
+		ss.unreadable += one.unreadable;
+	}
 	const char *reason = why == STOP_EXITED ? "the process exited" :
 			     why == STOP_SIGNAL ? "interrupted" : why == STOP_DURATION ? "duration reached" : "error";
 
@@ -452,6 +471,7 @@ int cmd_record(int argc, char **argv)
 	struct session_config cfg = {
 		.hz = r->opts.hz, .verbose = r->opts.verbose, .threads = r->opts.threads,
 		.no_lines = r->opts.no_lines, .command = r->opts.command, .who = "pyperf record",
+		.subprocesses = r->opts.subprocesses,
 	};
 
 	session_install_signals();

@@ -3,6 +3,7 @@
  * a cpu-clock perf event per CPU, registers the target, and turns ring
  * buffer records into symbolized, counted stacks.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <fcntl.h>
@@ -82,7 +83,7 @@ static const char *stack_flag_label(uint32_t flags)
 }
 
 /* Reads a new stack id's frames from the kernel and symbolizes them. */
-static struct stack_entry *resolve_stack(struct session *r, uint64_t stack_id)
+static struct stack_entry *resolve_stack(struct session *r, struct session_proc *proc, uint64_t stack_id)
 {
 	int fd = bpf_map__fd(r->skel->maps.stacks);
 	struct stack_frames *sf = r->frames_buf;
@@ -97,7 +98,7 @@ static struct stack_entry *resolve_stack(struct session *r, uint64_t stack_id)
 		r->label_buf[nl++] = frametab_pseudo(&r->labels, flag_label);
 	/* The kernel stores the leaf first; profiles want the root first. */
 	for (uint32_t i = n; i-- > 0;) {
-		const char *l = symbolizer_frame(r->sym, sf->frames[i]);
+		const char *l = symbolizer_frame(proc->sym, sf->frames[i]);
 
 		if (l)
 			r->label_buf[nl++] = l;
@@ -127,13 +128,18 @@ static void clear_kernel_stacks(struct session *r)
 	u64map_free(&r->in_kernel);
 }
 
-static uint64_t count_key(const struct session *r, uint64_t stack_id, uint32_t tid)
+static uint64_t mix(uint64_t a, uint64_t b)
 {
-	if (!r->cfg.threads)
-		return stack_id;
-	uint64_t k = stack_id ^ ((uint64_t)tid * 0x9e3779b97f4a7c15ull);
+	uint64_t k = a ^ (b * 0x9e3779b97f4a7c15ull);
 
 	return k ^ (k >> 31);
+}
+
+static struct session_proc *find_proc(struct session *r, uint32_t pid)
+{
+	uint64_t *slot = u64map_get(&r->procs, pid);
+
+	return slot ? (struct session_proc *)(uintptr_t)*slot : NULL;
 }
 
 static int handle_event(void *ctx, void *data, size_t size)
@@ -144,12 +150,29 @@ static int handle_event(void *ctx, void *data, size_t size)
 	if (size < sizeof(*ev))
 		return 0;
 	r->samples++;
-	uint64_t *slot = u64map_get(&r->stacks, ev->stack_id);
+	struct session_proc *proc = find_proc(r, ev->pid);
+
+	if (!proc && r->cfg.subprocesses) {
+		/* A fork the kernel already follows: set it up now, not at the next scan. */
+		struct py_target t;
+		char err[256];
+
+		if (py_target_open((pid_t)ev->pid, &t, err, sizeof(err)) == 0 && session_add_process(r, &t) == 0)
+			proc = find_proc(r, ev->pid);
+	}
+	if (!proc) {
+		r->unresolved++;
+		return 0;
+	}
+	/* Stack ids are per process image: after an exec the same pid is a new
+	 * session_proc with a new generation, so old stacks are not reused. */
+	uint64_t skey = mix(mix(ev->stack_id, ev->pid), proc->generation);
+	uint64_t *slot = u64map_get(&r->stacks, skey);
 	struct stack_entry *st = slot ? (struct stack_entry *)(uintptr_t)*slot : NULL;
 
 	if (!st) {
-		st = resolve_stack(r, ev->stack_id);
-		if (!st || u64map_put(&r->stacks, ev->stack_id, (uint64_t)(uintptr_t)st)) {
+		st = resolve_stack(r, proc, ev->stack_id);
+		if (!st || u64map_put(&r->stacks, skey, (uint64_t)(uintptr_t)st)) {
 			free(st);
 			r->unresolved++;
 			return 0;
@@ -160,7 +183,7 @@ static int handle_event(void *ctx, void *data, size_t size)
 		if (r->in_kernel.len >= STACKMAP_CLEAR_AT)
 			clear_kernel_stacks(r);
 	}
-	uint64_t key = count_key(r, ev->stack_id, ev->tid);
+	uint64_t key = r->cfg.threads ? mix(skey, ev->tid) : skey;
 	uint64_t *cslot = u64map_get(&r->counts, key);
 	struct count_entry *ce = cslot ? (struct count_entry *)(uintptr_t)*cslot : NULL;
 
@@ -172,6 +195,7 @@ static int handle_event(void *ctx, void *data, size_t size)
 			return 0;
 		}
 		ce->stack = st;
+		ce->proc = proc;
 		ce->tid = ev->tid;
 	}
 	ce->count++;
@@ -181,7 +205,7 @@ static int handle_event(void *ctx, void *data, size_t size)
 		/* Named at first sight, while the thread still exists. */
 		char name[64] = "", label[128];
 
-		proc_thread_name(r->target.pid, (pid_t)ev->tid, name, sizeof(name));
+		proc_thread_name((pid_t)ev->pid, (pid_t)ev->tid, name, sizeof(name));
 		snprintf(label, sizeof(label), "thread %s (%u)", name[0] ? name : "?", ev->tid);
 		const char *l = frametab_pseudo(&r->labels, label);
 
@@ -266,6 +290,7 @@ static int load_bpf(struct session *r)
 		serr(r, "failed to open the BPF program: %s\n", strerror(errno));
 		return -1;
 	}
+	r->skel->rodata->follow_forks = r->cfg.subprocesses;
 	int err = pyperf__load(r->skel);
 
 	if (err) {
@@ -287,31 +312,156 @@ static int load_bpf(struct session *r)
 }
 
 /* Symbolizer and BPF map entry for the target found in r->target. */
-int session_attach(struct session *r)
+int session_add_process(struct session *r, const struct py_target *t)
 {
-	struct py_proc proc = {
-		.runtime_addr = r->target.runtime_addr,
-		.start_time = r->target.start_time,
-		.layout = r->target.layout,
+	struct py_proc bp = {
+		.runtime_addr = t->runtime_addr,
+		.start_time = t->start_time,
+		.layout = t->layout,
 	};
-	__u32 key = (__u32)r->target.pid;
+	__u32 key = (__u32)t->pid;
+	struct session_proc *p = calloc(1, sizeof(*p));
+	char root[64];
 
-	r->sym = symbolizer_new(&r->target, &r->labels);
-	if (!r->sym) {
+	if (!p) {
 		serr(r, "out of memory\n");
 		return -1;
 	}
-	symbolizer_set_lines(r->sym, !r->cfg.no_lines);
-	char root[64];
-
-	snprintf(root, sizeof(root), "process %d", (int)r->target.pid);
-	r->process_root = frametab_pseudo(&r->labels, root);
-	if (bpf_map_update_elem(bpf_map__fd(r->skel->maps.procs), &key, &proc, BPF_ANY)) {
-		serr(r, "failed to register PID %d with the sampler: %s\n",
-			(int)key, strerror(errno));
+	p->target = *t;
+	p->generation = ++r->generations;
+	p->sym = symbolizer_new(&p->target, &r->labels);
+	snprintf(root, sizeof(root), "process %d", (int)t->pid);
+	p->root = frametab_pseudo(&r->labels, root);
+	if (!p->sym || !p->root || u64map_put(&r->procs, key, (uint64_t)(uintptr_t)p)) {
+		symbolizer_free(p->sym);
+		free(p);
+		serr(r, "out of memory\n");
+		return -1;
+	}
+	symbolizer_set_lines(p->sym, !r->cfg.no_lines);
+	if (bpf_map_update_elem(bpf_map__fd(r->skel->maps.procs), &key, &bp, BPF_ANY)) {
+		serr(r, "failed to register PID %d with the sampler: %s\n", (int)key, strerror(errno));
 		return -1;
 	}
 	return 0;
+}
+
+int session_attach(struct session *r)
+{
+	return session_add_process(r, &r->target);
+}
+
+struct session_proc *session_main_proc(struct session *r)
+{
+	return find_proc(r, (uint32_t)r->target.pid);
+}
+
+/* Parent PID from /proc/PID/stat, or -1. */
+static pid_t parent_of(pid_t pid, uint64_t *start_time)
+{
+	char path[64], buf[1024];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	f = fopen(path, "re");
+	if (!f)
+		return -1;
+	size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+
+	fclose(f);
+	buf[n] = '\0';
+	char *p = strrchr(buf, ')');
+	int ppid;
+	unsigned long long st = 0;
+
+	/* fields after comm: state ppid ... starttime is the 20th after ')' */
+	if (!p || sscanf(p + 1, " %*c %d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d %*d %*d %*d %*d %llu",
+			  &ppid, &st) != 2)
+		return -1;
+	*start_time = st;
+	return ppid;
+}
+
+/* What identifies a process image: its start time and its executable. */
+static uint64_t image_id(pid_t pid, uint64_t start_time)
+{
+	char path[64], exe[512];
+	uint64_t h = start_time * 0x100000001b3ull;
+
+	snprintf(path, sizeof(path), "/proc/%d/exe", (int)pid);
+	ssize_t n = readlink(path, exe, sizeof(exe));
+
+	for (ssize_t i = 0; i < n; i++)
+		h = (h ^ (unsigned char)exe[i]) * 0x100000001b3ull;
+	return h | 1; /* never 0 */
+}
+
+/* A process whose kernel entry is gone exec'd: forget it, so the scan
+ * below looks at its new image. Its stacks stay counted under it. */
+static void retire_execed(struct session *r)
+{
+	int fd = bpf_map__fd(r->skel->maps.procs);
+
+	for (size_t i = 0; i < r->procs.cap; i++) {
+		struct py_proc bp;
+		__u32 key;
+
+		if (!r->procs.used[i])
+			continue;
+		key = (__u32)r->procs.keys[i];
+		if (bpf_map_lookup_elem(fd, &key, &bp) == 0)
+			continue;
+		struct session_proc *p = (struct session_proc *)(uintptr_t)r->procs.vals[i];
+
+		if (u64map_put(&r->retired, (uint64_t)(uintptr_t)p, 1) == 0) {
+			u64map_del(&r->procs, key);
+			u64map_del(&r->tried, key);
+		}
+	}
+}
+
+void session_scan_children(struct session *r)
+{
+	DIR *d;
+	struct dirent *de;
+
+	retire_execed(r);
+	d = opendir("/proc");
+	if (!d)
+		return;
+	while ((de = readdir(d)) != NULL) {
+		char *end;
+		long v = strtol(de->d_name, &end, 10);
+		uint64_t st;
+
+		if (*end || v <= 0 || find_proc(r, (uint32_t)v))
+			continue;
+		/* Is it a descendant of a sampled process? Walk up a bounded chain. */
+		pid_t pid = (pid_t)v, up = parent_of(pid, &st);
+		uint64_t start = st;
+		bool ours = false;
+
+		for (int depth = 0; up > 1 && depth < 64 && !ours; depth++) {
+			ours = find_proc(r, (uint32_t)up) != NULL;
+			up = parent_of(up, &st);
+		}
+		if (!ours)
+			continue;
+		uint64_t id = image_id(pid, start);
+		uint64_t *tried = u64map_get(&r->tried, (uint64_t)pid);
+
+		if (tried && *tried == id)
+			continue; /* same image already found not to be Python */
+		struct py_target t;
+		char err[256];
+		int rc = py_target_open(pid, &t, err, sizeof(err));
+
+		if (rc == 0)
+			session_add_process(r, &t);
+		else if (rc != -PYPROC_ENOTREADY)
+			u64map_put(&r->tried, (uint64_t)pid, id);
+	}
+	closedir(d);
 }
 
 /*
@@ -451,7 +601,25 @@ void session_destroy(struct session *r)
 	u64map_free(&r->counts);
 	u64map_free(&r->thread_roots);
 	u64map_free(&r->in_kernel);
-	symbolizer_free(r->sym);
+	for (size_t i = 0; i < r->procs.cap; i++) {
+		if (!r->procs.used[i])
+			continue;
+		struct session_proc *p = (struct session_proc *)(uintptr_t)r->procs.vals[i];
+
+		symbolizer_free(p->sym);
+		free(p);
+	}
+	u64map_free(&r->procs);
+	u64map_free(&r->tried);
+	for (size_t i = 0; i < r->retired.cap; i++) {
+		if (!r->retired.used[i])
+			continue;
+		struct session_proc *p = (struct session_proc *)(uintptr_t)r->retired.keys[i];
+
+		symbolizer_free(p->sym);
+		free(p);
+	}
+	u64map_free(&r->retired);
 	frametab_free(&r->labels);
 	free(r->frames_buf);
 	free(r->label_buf);
@@ -467,6 +635,9 @@ int session_init(struct session *r, const struct session_config *cfg)
 	u64map_init(&r->counts);
 	u64map_init(&r->thread_roots);
 	u64map_init(&r->in_kernel);
+	u64map_init(&r->procs);
+	u64map_init(&r->tried);
+	u64map_init(&r->retired);
 	r->frames_buf = malloc(sizeof(*r->frames_buf));
 	/* frames + a flag frame + process and thread roots */
 	r->label_buf = malloc((PYPERF_MAX_FRAMES + 3) * sizeof(*r->label_buf));
@@ -526,10 +697,11 @@ int session_profile(struct session *r, struct profile *prof)
 
 		if (!ce->count || !st->nlabels)
 			continue;
+		if (r->cfg.threads || r->cfg.subprocesses)
+			r->label_buf[n++] = ce->proc->root;
 		if (r->cfg.threads) {
 			uint64_t *tl = u64map_get(&r->thread_roots, ce->tid);
 
-			r->label_buf[n++] = r->process_root;
 			r->label_buf[n++] = tl ? (const char *)(uintptr_t)*tl : "thread ?";
 		}
 		memcpy(r->label_buf + n, st->labels, st->nlabels * sizeof(st->labels[0]));

@@ -22,6 +22,7 @@ struct session_config {
 	bool threads;               /* process and thread root frames */
 	bool no_lines;              /* labels per function */
 	char **command;             /* launch mode: argv, NULL-terminated */
+	bool subprocesses;          /* also sample Python descendants of the target */
 	const char *who;            /* "pyperf record": prefix of error messages */
 };
 
@@ -35,24 +36,35 @@ struct stack_entry {
 /* Samples of one stack (in one thread, with threads on). */
 struct count_entry {
 	const struct stack_entry *stack;
+	const struct session_proc *proc;
 	uint32_t tid;
 	uint64_t count;
 };
 
+/* One sampled process. */
+struct session_proc {
+	struct py_target target;
+	struct symbolizer *sym;
+	const char *root;           /* "process PID" label */
+	uint64_t generation;        /* unique per process image in this session */
+};
+
 struct session {
 	struct session_config cfg;
-	struct py_target target;
+	struct py_target target;    /* the first process (input to session_attach) */
+	struct u64map procs;        /* pid -> struct session_proc * */
+	struct u64map tried;        /* pid -> start time ^ exe identity of a failed look */
+	uint64_t generations;
+	struct u64map retired;      /* struct session_proc * of processes that exec'd (kept for their counts) */
 	struct pyperf *skel;
 	struct ring_buffer *rb;
 	int *perf_fds;
 	struct bpf_link **links;
 	int ncpus;
 	struct frametab labels;
-	struct symbolizer *sym;
-	struct u64map stacks;       /* stack id -> struct stack_entry * */
-	struct u64map counts;       /* stack id (x tid with threads) -> struct count_entry * */
+	struct u64map stacks;       /* stack id ^ pid -> struct stack_entry * */
+	struct u64map counts;       /* stack id x pid (x tid with threads) -> struct count_entry * */
 	struct u64map thread_roots; /* tid -> "thread NAME (TID)" label */
-	const char *process_root;   /* "process PID" label */
 	pid_t child;                /* launch mode: the command's PID (negated once reaped) */
 	struct u64map in_kernel;    /* stack ids this run saw inserted into the kernel map */
 	uint64_t samples;
@@ -73,6 +85,12 @@ void session_install_signals(void);
 int session_init(struct session *s, const struct session_config *cfg);
 int session_load(struct session *s);            /* BPF program + perf events on every CPU */
 int session_attach(struct session *s);          /* s->target -> sampler map, symbolizer */
+/* Starts sampling one more process; 0, or -1 after an error message. */
+int session_add_process(struct session *s, const struct py_target *t);
+/* Subprocess mode: finds new Python descendants of the sampled processes
+ * and adds them; notices exits. Cheap enough to call a few times a second. */
+void session_scan_children(struct session *s);
+struct session_proc *session_main_proc(struct session *s);
 /* Launch mode: start cfg.command held before exec, release it once sampling
  * runs, wait for its interpreter. Returns 0 when attached-ready in
  * s->target, 1 when the command ended first (*status), -1 on error. */

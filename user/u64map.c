@@ -89,3 +89,32 @@ int u64map_put(struct u64map *m, uint64_t key, uint64_t val)
 	m->len++;
 	return 0;
 }
+
+bool u64map_del(struct u64map *m, uint64_t key)
+{
+	uint64_t *v = u64map_get(m, key);
+
+	if (!v)
+		return false;
+	size_t hole = (size_t)(v - m->vals), mask = m->cap - 1;
+
+	m->used[hole] = 0;
+	m->len--;
+	/* Backward-shift: move later entries of the probe run into the hole so
+	 * lookups never stop early at it. */
+	for (size_t i = (hole + 1) & mask; m->used[i]; i = (i + 1) & mask) {
+		size_t home = slot_of(m->keys[i], m->cap);
+
+		/* Move i into hole unless its home lies cyclically in (hole, i]. */
+		bool stays = hole <= i ? (home > hole && home <= i) : (home > hole || home <= i);
+
+		if (stays)
+			continue;
+		m->keys[hole] = m->keys[i];
+		m->vals[hole] = m->vals[i];
+		m->used[hole] = 1;
+		m->used[i] = 0;
+		hole = i;
+	}
+	return true;
+}

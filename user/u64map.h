@@ -19,6 +19,9 @@ void u64map_free(struct u64map *m);
 uint64_t *u64map_get(const struct u64map *m, uint64_t key);
 /* Inserts or overwrites; returns 0 or -ENOMEM. */
 int u64map_put(struct u64map *m, uint64_t key, uint64_t val);
+/* Removes key if present; returns whether it was. Pointers from
+ * u64map_get are invalid afterwards. */
+bool u64map_del(struct u64map *m, uint64_t key);
 /* Iteration: for (size_t i = 0; i < m->cap; i++) if (m->used[i]) ... */
 
 #endif

@@ -200,3 +200,33 @@ def test_no_lines_aggregates_per_function():
 def test_idle_is_refused():
     p = harness.run_pyperf(["record", "-p", "1", "--idle"], check=False)
     assert p.returncode == 2 and "CPU sampling" in p.stderr, p.stderr
+
+
+# Not 3.14/3.15: sid's interpreters re-executed through sys.executable need
+# their own loader, which a plain subprocess does not use.
+@params(["3.9", "3.12", "debian3.11"])
+def test_subprocesses_each_under_own_root(version):
+    argv = harness.need_interpreter(version)
+    target = os.path.join(harness.TARGETS, "family.py")
+    lines = marker_lines(target)
+    with tempfile.TemporaryDirectory() as d:
+        out = os.path.join(d, "out.folded")
+        p = harness.run_pyperf(["record", "--subprocesses", "-F", "999", "-o", out, "--"] + argv + [target],
+                               timeout=120)
+        with open(out) as f:
+            stacks = harness.parse_folded(f.read())
+    by_func = {}
+    for fr, c in stacks:
+        assert re.match(r"^process \d+$", fr[0]), fr[0]
+        for func in ("forked_child", "execed_child", "parent"):
+            want = "%s (%s:%d)" % (func, target, lines[func.split("_")[0]])
+            if want in fr:
+                by_func.setdefault(func, {}).setdefault(fr[0], 0)
+                by_func[func][fr[0]] += c
+    assert set(by_func) == {"forked_child", "execed_child", "parent"}, (by_func, p.stderr)
+    roots = {func: max(v, key=v.get) for func, v in by_func.items()}
+    # Three processes, each function under its own process's root.
+    assert len(set(roots.values())) == 3, roots
+    for func, v in by_func.items():
+        assert v[roots[func]] >= 0.95 * sum(v.values()), (func, v)
+        assert v[roots[func]] > 20, (func, v, p.stderr)

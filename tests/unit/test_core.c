@@ -33,6 +33,20 @@ static void test_u64map(void)
 	}
 	CHECK_EQ_INT(bad, 0);
 	CHECK(u64map_get(&m, 3) == NULL);
+	/* Delete every third key; the rest must stay reachable. */
+	bad = 0;
+	for (uint64_t k = 0; k < 20000; k += 3)
+		bad += !u64map_del(&m, k * 7919);
+	for (uint64_t k = 0; k < 20000; k++) {
+		uint64_t *v = u64map_get(&m, k * 7919);
+
+		bad += (k % 3 == 0) ? v != NULL : (!v || *v != k);
+	}
+	CHECK_EQ_INT(bad, 0);
+	CHECK(!u64map_del(&m, 0));
+	CHECK_EQ_INT(m.len, 20000 - 6667);
+	for (uint64_t k = 0; k < 20000; k += 3)
+		u64map_put(&m, k * 7919, k);
 	u64map_put(&m, 0, 42); /* key 0 is an ordinary key */
 	CHECK_EQ_INT(*u64map_get(&m, 0), 42);
 	CHECK_EQ_INT(m.len, 20000);
