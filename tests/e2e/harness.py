@@ -139,3 +139,51 @@ def share(stacks, pred):
     total = sum(c for _, c in stacks)
     assert total > 0, "no samples"
     return sum(c for f, c in stacks if pred(f)) / total
+
+
+def unescape_frame(s):
+    """Inverse of pyperf's folded escaping (flamegraph/folded.h)."""
+    out, i = [], 0
+    while i < len(s):
+        c = s[i]
+        if c == "\\" and i + 1 < len(s):
+            n = s[i + 1]
+            if n in "\\;":
+                out.append(n)
+                i += 2
+                continue
+            if n in "nrt":
+                out.append({"n": "\n", "r": "\r", "t": "\t"}[n])
+                i += 2
+                continue
+            if n == "x" and i + 3 < len(s):
+                out.append(chr(int(s[i + 2:i + 4], 16)))
+                i += 4
+                continue
+        out.append(c)
+        i += 1
+    return "".join(out)
+
+
+def parse_folded_escaped(text):
+    """Folded text with escaped names -> list of (frames, count), names unescaped."""
+    stacks = []
+    for line in text.split("\n"):
+        if not line:
+            continue
+        body, _, count = line.rpartition(" ")
+        frames, cur, i = [], [], 0
+        while i < len(body):
+            if body[i] == "\\" and i + 1 < len(body):
+                cur.append(body[i:i + 2])
+                i += 2
+                continue
+            if body[i] == ";":
+                frames.append(unescape_frame("".join(cur)))
+                cur = []
+            else:
+                cur.append(body[i])
+            i += 1
+        frames.append(unescape_frame("".join(cur)))
+        stacks.append((frames, int(count)))
+    return stacks
