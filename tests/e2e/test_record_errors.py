@@ -148,3 +148,19 @@ def test_sigint_keeps_profile():
         assert "interrupted" in rest, rest
         assert _folded_total(out) > 100, rest
         assert os.listdir(d) == ["out.folded"], os.listdir(d)
+
+
+def test_kernel_without_btf():
+    """A kernel without BTF, simulated by hiding /sys/kernel/btf in a private mount namespace."""
+    exe = harness.need_interpreter("debian3.11")[0]
+    t = harness.start([exe, os.path.join(harness.TARGETS, "split.py")], ready_marker="ready")
+    try:
+        p = subprocess.run(["unshare", "--mount", "sh", "-c",
+                            "mount -t tmpfs none /sys/kernel/btf && exec \"$0\" \"$@\"",
+                            harness.PYPERF, "record", "-p", str(t.pid), "-d", "1", "-o", "/tmp/nobtf.svg"],
+                           capture_output=True, text=True, timeout=60)
+    finally:
+        harness.stop(t)
+    if "unshare:" in p.stderr or "mount:" in p.stderr:
+        raise Skip("cannot make a mount namespace here: " + p.stderr.strip().splitlines()[0])
+    assert_error(p, "no BTF", "CONFIG_DEBUG_INFO_BTF", code=1)
