@@ -3,6 +3,7 @@
 #include <getopt.h>
 #include <math.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,7 +35,7 @@ static const char usage[] =
 	"options:\n"
 	"  -o, --output OUT      write to OUT: a temporary file in the same directory\n"
 	"                        is renamed to OUT once complete, so OUT is never\n"
-	"                        half written\n"
+	"                        half written ('-': standard output)\n"
 	"      --title TEXT      title (default \"Flame Graph\"; \"Icicle Graph\" with --icicle)\n"
 	"      --subtitle TEXT   a second line under the title (default: none)\n"
 	"      --width PX        image width in pixels, 100..100000 (default 1200)\n"
@@ -186,11 +187,16 @@ static bool parse_minwidth(const char *arg, double *value, bool *percent)
 	return true;
 }
 
-static int usage_error(const char *fmt, const char *arg)
+/* Prints "pyperf flamegraph: <message>; see ...--help" and returns exit code 2. */
+__attribute__((format(printf, 1, 2)))
+static int usage_error(const char *fmt, ...)
 {
-	fprintf(stderr, PROG ": ");
-	fprintf(stderr, fmt, arg);
-	fprintf(stderr, "; see 'pyperf flamegraph --help'\n");
+	va_list ap;
+	va_start(ap, fmt);
+	fputs(PROG ": ", stderr);
+	vfprintf(stderr, fmt, ap);
+	fputs("; see 'pyperf flamegraph --help'\n", stderr);
+	va_end(ap);
 	return 2;
 }
 

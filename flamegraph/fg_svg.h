@@ -3,7 +3,7 @@
 #ifndef PYPERF_FG_SVG_H
 #define PYPERF_FG_SVG_H
 
-/* A printf format with one %d, the font size in px. */
+/* Static CSS; the font size is set by a rule written before it. */
 extern const char fg_svg_style[];
 /* Static JavaScript; contains no "]]>" so it can sit in a CDATA section. */
 extern const char fg_svg_script[];

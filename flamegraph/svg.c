@@ -416,7 +416,8 @@ int fg_write_svg(const struct fg_tree *t, const struct fg_options *o, FILE *out)
 		"<stop offset=\"95%%\" stop-color=\"rgb(238,238,176)\"/></linearGradient></defs>\n"
 		"<style type=\"text/css\"><![CDATA[\n",
 		o->width, height, o->width, height);
-	fprintf(out, fg_svg_style, fs);
+	fprintf(out, "text { font-size: %dpx; }\n", fs);
+	fputs(fg_svg_style, out);
 	fprintf(out, "]]></style>\n"
 		"<rect x=\"0\" y=\"0\" width=\"%d\" height=\"%d\" fill=\"url(#background)\"/>\n"
 		"<text id=\"title\" x=\"%d\" y=\"%d\">",

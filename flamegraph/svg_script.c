@@ -12,9 +12,9 @@
  */
 #include "fg_svg.h"
 
-/* %d: font size in px (the only substitution). */
+/* The font size comes in a rule of its own, written before this. */
 const char fg_svg_style[] =
-	"text { font-family: Verdana, 'DejaVu Sans', sans-serif; font-size: %dpx; fill: rgb(0,0,0); }\n"
+	"text { font-family: Verdana, 'DejaVu Sans', sans-serif; fill: rgb(0,0,0); }\n"
 	"#title { text-anchor: middle; font-size: 17px; }\n"
 	"#subtitle { text-anchor: middle; fill: rgb(100,100,100); }\n"
 	"#nosamples { text-anchor: middle; }\n"
