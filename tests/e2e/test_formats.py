@@ -105,7 +105,14 @@ def marker_lines(path):
     return out
 
 
-def record(pid, outs, seconds=3, hz=499, extra=()):
+# Long enough for a few hundred samples even when the test machine is so
+# loaded that the target gets a fraction of a CPU; fewer than MIN_SAMPLES
+# would make the 7-point share check a coin toss.
+SECONDS = 5
+MIN_SAMPLES = 150
+
+
+def record(pid, outs, seconds=SECONDS, hz=499, extra=()):
     """Records pid into each output path at the same time (one pyperf per
     output, so every format covers the same seconds); returns the stderrs."""
     procs = [subprocess.Popen([harness.PYPERF, "record", "-p", str(pid), "-d", str(seconds), "-F", str(hz),
@@ -281,7 +288,7 @@ def test_pprof_go_tool(version):
                 "sample types: %r\n%s" % (header, raw[:2000])
             assert "PeriodType: cpu nanoseconds" in raw, raw[:2000]
             total = sum(v[0] for v, _ in samples)
-            assert total >= 200, "only %d samples\n%s" % (total, errs)
+            assert total >= MIN_SAMPLES, "only %d samples\n%s" % (total, errs)
             period = int(re.search(r"^Period: (\d+)$", raw, re.M).group(1))
             assert period == 1000000000 // 499, period
             for v, ids in samples:
@@ -347,7 +354,7 @@ def test_speedscope_matches_folded(version):
     period = 1000000000 // 499
     assert all(w % period == 0 for w in prof["weights"]), "weights are not whole samples"
     total = prof["endValue"]
-    assert total // period >= 200, "only %d samples\n%s" % (total // period, errs)
+    assert total // period >= MIN_SAMPLES, "only %d samples\n%s" % (total // period, errs)
     # Frames: one per label, with file and line; stacks root first.
     for fr in frames:
         assert fr.get("file") == target and isinstance(fr.get("line"), int), fr
@@ -369,9 +376,11 @@ def test_speedscope_matches_folded(version):
         fo_shares[name] = fo_shares.get(name, 0) + c / fo_total
     check_shares(ss_shares, "speedscope")
     check_shares(fo_shares, "folded")
-    # Both recordings watched the same seconds of the same process.
+    # Both recordings watched the same seconds of the same process, but each
+    # took its own samples: the difference of two estimates spreads sqrt(2)
+    # times wider than one, hence 10 points rather than 7.
     for f in FUNCS:
-        assert abs(ss_shares[f] - fo_shares[f]) < TOLERANCE, "speedscope %s vs folded %s" % (ss_shares, fo_shares)
+        assert abs(ss_shares[f] - fo_shares[f]) < 0.10, "speedscope %s vs folded %s" % (ss_shares, fo_shares)
     # Every frequent folded label is a speedscope frame, spelled the same.
     fo_labels = {}
     for fr, c in stacks:
@@ -429,7 +438,7 @@ def test_hostile_names(version):
         ss = os.path.join(d, "out.speedscope.json")
         title = "t\u00edtle \"<x>\"\n;"
         p = harness.start(argv + [target], ready_marker="ready")
-        errs = record(p.pid, [pb, ss], extra=["--title", title])
+        errs = record(p.pid, [pb, ss], seconds=3, extra=["--title", title])
         harness.stop(p)
         doc = load_speedscope(ss)
         prof = read_pprof(pb)
