@@ -372,26 +372,27 @@ static int parse_notes(struct coredump *c, const GElf_Phdr *ph)
 	return 0;
 }
 
-/* The mapping that holds the entry point is the executable: read it from exe. */
+/*
+ * Which mapped file exe stands for: the one with the same file name, else
+ * the one holding the entry point (AT_ENTRY). The name comes first because
+ * a program started through the dynamic loader (ld.so PROGRAM) has the
+ * loader's entry point.
+ */
 static void substitute_exe(struct coredump *c, const char *exe)
 {
+	const char *base = strrchr(exe, '/');
 	const char *orig = NULL;
 
-	for (size_t i = 0; i < c->nfiles && c->at_entry; i++)
+	base = base ? base + 1 : exe;
+	for (size_t i = 0; i < c->nfiles && !orig; i++) {
+		const char *b = strrchr(c->files[i].path, '/');
+
+		if (strcmp(b ? b + 1 : c->files[i].path, base) == 0)
+			orig = c->files[i].path;
+	}
+	for (size_t i = 0; i < c->nfiles && c->at_entry && !orig; i++)
 		if (c->files[i].start <= c->at_entry && c->at_entry < c->files[i].end)
 			orig = c->files[i].path;
-	if (!orig) {
-		/* No auxiliary vector: fall back to the file name. */
-		const char *base = strrchr(exe, '/');
-
-		base = base ? base + 1 : exe;
-		for (size_t i = 0; i < c->nfiles && !orig; i++) {
-			const char *b = strrchr(c->files[i].path, '/');
-
-			if (b && strcmp(b + 1, base) == 0)
-				orig = c->files[i].path;
-		}
-	}
 	if (!orig)
 		return;
 	char keep[PATH_MAX];

@@ -39,7 +39,8 @@ struct core_file {
 
 /*
  * Opens path. exe, when not NULL, is the executable to read in place of the
- * one the core names (the mapping that holds the program's entry point).
+ * one the core names (the mapped file with exe's file name, else the one
+ * holding the program's entry point).
  * Returns 0, or -errno with a one-line reason in err.
  */
 int coredump_open(const char *path, const char *exe, struct coredump **out, char *err, size_t errlen);
