@@ -35,7 +35,8 @@ if [ ! -f "$browser_dir/node_modules/playwright-core/package.json" ]; then
 	if command -v npm >/dev/null 2>&1; then
 		warn "installing playwright-core in tests/browser"
 		# Bounded: an unreachable registry must not hang the test run.
-		(cd "$browser_dir" && timeout 300 npm install --no-audit --no-fund --loglevel=error >&2) ||
+		(cd "$browser_dir" && timeout 180 npm install --no-audit --no-fund --loglevel=error \
+			--fetch-retries=1 --fetch-retry-mintimeout=2000 --fetch-retry-maxtimeout=5000 >&2) ||
 			warn "npm install failed (registry unreachable?); the browser test will skip"
 	fi
 fi
