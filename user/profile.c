@@ -21,23 +21,29 @@ void profile_free(struct profile *p)
 	memset(p, 0, sizeof(*p));
 }
 
-static uint64_t hash_frames(const char *const *frames, size_t n)
+static uint64_t hash_frames(const char *const *frames, size_t n, const void *origin)
 {
-	uint64_t h = 0x9e3779b97f4a7c15ull ^ n;
+	uint64_t h = (0x9e3779b97f4a7c15ull ^ n ^ (uint64_t)(uintptr_t)origin) * 0x100000001b3ull;
 
 	for (size_t i = 0; i < n; i++)
 		h = (h ^ (uint64_t)(uintptr_t)frames[i]) * 0x100000001b3ull;
 	return h;
 }
 
-static bool same_frames(const struct profile_stack *s, const char *const *frames, size_t n)
+static bool same_frames(const struct profile_stack *s, const char *const *frames, size_t n, const void *origin)
 {
-	return s->nframes == n && memcmp(s->frames, frames, n * sizeof(*frames)) == 0;
+	return s->origin == origin && s->nframes == n && memcmp(s->frames, frames, n * sizeof(*frames)) == 0;
 }
 
 int profile_add(struct profile *p, const char *const *frames, size_t nframes, uint64_t count)
 {
-	uint64_t h = hash_frames(frames, nframes);
+	return profile_add_origin(p, frames, nframes, count, NULL);
+}
+
+int profile_add_origin(struct profile *p, const char *const *frames, size_t nframes, uint64_t count,
+		       const void *origin)
+{
+	uint64_t h = hash_frames(frames, nframes, origin);
 
 	/* Collisions of the 64-bit hash are resolved by probing h, h+1, ... */
 	for (uint64_t k = h;; k++) {
@@ -47,7 +53,7 @@ int profile_add(struct profile *p, const char *const *frames, size_t nframes, ui
 			break;
 		struct profile_stack *s = &p->stacks[*slot - 1];
 
-		if (same_frames(s, frames, nframes)) {
+		if (same_frames(s, frames, nframes, origin)) {
 			s->count += count;
 			p->total += count;
 			return 0;
@@ -75,7 +81,7 @@ int profile_add(struct profile *p, const char *const *frames, size_t nframes, ui
 		free(copy);
 		return -ENOMEM;
 	}
-	p->stacks[p->len++] = (struct profile_stack){ count, nframes, copy };
+	p->stacks[p->len++] = (struct profile_stack){ origin, count, nframes, copy };
 	p->total += count;
 	return 0;
 }
@@ -99,7 +105,7 @@ int profile_write_folded(struct profile *p, FILE *out)
 	qsort(p->stacks, p->len, sizeof(*p->stacks), cmp_stacks);
 	u64map_free(&p->index);
 	for (size_t i = 0; i < p->len; i++) {
-		uint64_t k = hash_frames(p->stacks[i].frames, p->stacks[i].nframes);
+		uint64_t k = hash_frames(p->stacks[i].frames, p->stacks[i].nframes, p->stacks[i].origin);
 
 		while (u64map_get(&p->index, k))
 			k++;

@@ -10,6 +10,7 @@
 struct fg_options;
 
 struct profile_stack {
+	const void *origin;      /* where the samples came from (pprof labels), or NULL */
 	uint64_t count;
 	size_t nframes;
 	const char **frames;     /* root first; interned labels (not owned) */
@@ -27,6 +28,10 @@ void profile_free(struct profile *p);
 /* Adds count samples of a stack (root first, interned labels); identical
  * stacks merge. Returns 0 or -ENOMEM. */
 int profile_add(struct profile *p, const char *const *frames, size_t nframes, uint64_t count);
+/* The same, keeping stacks of different origins apart (origin is opaque
+ * here; user/session.h's struct sample_origin for pprof labels). */
+int profile_add_origin(struct profile *p, const char *const *frames, size_t nframes, uint64_t count,
+		       const void *origin);
 /* Folded stacks sorted by frames, names escaped (flamegraph/folded.h). */
 int profile_write_folded(struct profile *p, FILE *out);
 int profile_write_svg(const struct profile *p, const struct fg_options *opts, FILE *out);

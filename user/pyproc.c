@@ -90,9 +90,17 @@ int proc_thread_name(pid_t pid, pid_t tid, char *buf, size_t len)
 	return 0;
 }
 
-/* Files whose names say "python" are tried first, libpython before all. */
+/* Files whose names say "python" are tried first, libpython before all;
+ * common system libraries never hold an interpreter and are not opened,
+ * which keeps scanning every process on a host (-a) cheap. */
 static int rank_path(const char *path)
 {
+	static const char *const system_libs[] = {
+		"libc.", "libc-", "libm.", "libm-", "ld-linux", "ld-musl", "libpthread", "libdl.", "librt.",
+		"libz.", "libgcc_s", "libstdc++", "libssl", "libcrypto", "libffi", "libexpat", "libutil",
+		"libresolv", "libnss_", "libselinux", "libpcre", "liblzma", "libbz2", "libsystemd", "libcap",
+		"libtinfo", "libreadline", "libncurses", "libuuid", "libzstd", "liblz4", "libgcrypt",
+	};
 	const char *base = strrchr(path, '/');
 
 	base = base ? base + 1 : path;
@@ -100,6 +108,9 @@ static int rank_path(const char *path)
 		return 0;
 	if (strstr(base, "python"))
 		return 1;
+	for (size_t i = 0; i < sizeof(system_libs) / sizeof(system_libs[0]); i++)
+		if (strncmp(base, system_libs[i], strlen(system_libs[i])) == 0)
+			return 3;
 	return 2;
 }
 
@@ -287,7 +298,7 @@ int py_target_open(pid_t pid, struct py_target *t, char *err, size_t errlen)
 	const struct mapped_file *mf = NULL;
 
 	for (size_t i = 0; i < nfiles; i++) {
-		if (!files[i].executable && files[i].rank == 2)
+		if (files[i].rank == 3 || (!files[i].executable && files[i].rank == 2))
 			continue;
 		if (probe_file(pid, &files[i], &ef, &fr)) {
 			mf = &files[i];

@@ -14,7 +14,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -49,17 +51,26 @@ struct record_opts {
 	bool no_lines;              /* aggregate per function */
 	bool subprocesses;          /* follow Python children */
 	char **command;             /* launch mode: argv to run, NULL-terminated */
+	bool all;                   /* -a: every Python process on the host */
+	double every;               /* seconds per period file; 0 = one file */
+	long keep;                  /* period files kept in the directory; 0 = all */
+	uint64_t max_disk;          /* bytes of period files kept; 0 = no limit */
+	bool hz_given;
 };
 
 struct recorder {
 	struct record_opts opts;
 	struct session s;
 	uint64_t start_unix_ns, duration_ns;
+	uint64_t period_start_unix_ns;
+	uint64_t period_samples_base;   /* session samples when the period began */
+	uint64_t periods, pruned;
 };
 
 static const char usage[] =
 	"usage: pyperf record -p PID [options]\n"
 	"       pyperf record [options] -- COMMAND [ARGS...]\n"
+	"       pyperf record -a [--every 60s -o DIR/] [options]\n"
 	"\n"
 	"Samples the Python stacks of a CPython process (3.8 to 3.15) on every CPU and\n"
 	"writes a flame graph or another profile. A running process is not stopped; a\n"
@@ -67,6 +78,12 @@ static const char usage[] =
 	"\n"
 	"options:\n"
 	"  -p, --pid PID         process to profile\n"
+	"  -a, --all             every Python process on the host, including ones that\n"
+	"                        start later (default 19 Hz, pprof, 'process PID' roots)\n"
+	"      --every DURATION  with -o DIR/: one profile per period (10s, 1m, 1h),\n"
+	"                        written into DIR named by time\n"
+	"      --keep N          keep only the newest N period files\n"
+	"      --max-disk SIZE   keep period files under SIZE in all (500M, 2G)\n"
 	"  -F, --frequency HZ    samples per second per CPU (default 99, at most 100000)\n"
 	"  -d, --duration SECS   stop after SECS seconds (default: until Ctrl-C or the\n"
 	"                        process exits); fractions allowed\n"
@@ -89,7 +106,8 @@ static const char usage[] =
 	"examples:\n"
 	"  pyperf record -p 1234 -d 30 -o hot.svg\n"
 	"  pyperf record -p 1234 -F 999 -o stacks.folded\n"
-	"  pyperf record -o app.svg -- python3 app.py --port 8080\n";
+	"  pyperf record -o app.svg -- python3 app.py --port 8080\n"
+	"  pyperf record -a --every 60s --keep 1440 -o /var/lib/pyperf/\n";
 
 static int parse_int(const char *s, long min, long max, long *out)
 {
@@ -122,6 +140,65 @@ static const struct {
 	{ "speedscope", FMT_SPEEDSCOPE, { ".speedscope.json", ".json" } },
 };
 
+#define ALL_DEFAULT_HZ 19
+
+static bool is_dir_name(const char *path)
+{
+	size_t n = strlen(path);
+
+	return n > 0 && path[n - 1] == '/';
+}
+
+/* "10s", "1m", "2h", "500ms" or plain seconds. */
+static int parse_duration(const char *s, double *out)
+{
+	char *end;
+
+	errno = 0;
+	double v = strtod(s, &end);
+
+	if (errno || end == s || !(v >= 0))
+		return -EINVAL;
+	if (!strcmp(end, "") || !strcmp(end, "s"))
+		*out = v;
+	else if (!strcmp(end, "ms"))
+		*out = v / 1000;
+	else if (!strcmp(end, "m"))
+		*out = v * 60;
+	else if (!strcmp(end, "h"))
+		*out = v * 3600;
+	else
+		return -EINVAL;
+	return *out <= 1e7 ? 0 : -EINVAL;
+}
+
+/* "500M", "2G", "100K" or plain bytes. */
+static int parse_size(const char *s, uint64_t *out)
+{
+	char *end;
+
+	errno = 0;
+	unsigned long long v = strtoull(s, &end, 10);
+	uint64_t mult = 1;
+
+	if (errno || end == s || *s == '-')
+		return -EINVAL;
+	if (*end == 'K' || *end == 'k')
+		mult = 1ull << 10;
+	else if (*end == 'M' || *end == 'm')
+		mult = 1ull << 20;
+	else if (*end == 'G' || *end == 'g')
+		mult = 1ull << 30;
+	else if (*end)
+		return -EINVAL;
+	if (*end && end[1] && strcmp(end + 1, "B") && strcmp(end + 1, "iB"))
+		return -EINVAL;
+	if (v > UINT64_MAX / mult)
+		return -EINVAL;
+	*out = v * mult;
+	return 0;
+}
+
 static enum out_format format_from_name(const char *path)
 {
 	for (size_t i = 0; i < sizeof(formats) / sizeof(formats[0]); i++)
@@ -141,7 +218,8 @@ static const char *format_suffix(enum out_format f)
 
 static int parse_args(int argc, char **argv, struct record_opts *o, char *defname, size_t deflen)
 {
-	enum { OPT_TITLE = 256, OPT_THREADS, OPT_NO_LINES, OPT_IDLE, OPT_SUBPROCESSES };
+	enum { OPT_TITLE = 256, OPT_THREADS, OPT_NO_LINES, OPT_IDLE, OPT_SUBPROCESSES, OPT_EVERY, OPT_KEEP,
+	       OPT_MAX_DISK };
 	static const struct option longopts[] = {
 		{ "pid", required_argument, NULL, 'p' },
 		{ "frequency", required_argument, NULL, 'F' },
@@ -152,6 +230,10 @@ static int parse_args(int argc, char **argv, struct record_opts *o, char *defnam
 		{ "threads", no_argument, NULL, OPT_THREADS },
 		{ "no-lines", no_argument, NULL, OPT_NO_LINES },
 		{ "subprocesses", no_argument, NULL, OPT_SUBPROCESSES },
+		{ "all", no_argument, NULL, 'a' },
+		{ "every", required_argument, NULL, OPT_EVERY },
+		{ "keep", required_argument, NULL, OPT_KEEP },
+		{ "max-disk", required_argument, NULL, OPT_MAX_DISK },
 		{ "idle", no_argument, NULL, OPT_IDLE },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
@@ -164,7 +246,7 @@ static int parse_args(int argc, char **argv, struct record_opts *o, char *defnam
 	o->hz = DEFAULT_HZ;
 	optind = 1;
 	/* '+': options end at the command to launch. */
-	while ((c = getopt_long(argc, argv, "+p:F:d:o:f:vh", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "+ap:F:d:o:f:vh", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'p':
 			if (parse_int(optarg, 1, INT_MAX, &v)) {
@@ -180,6 +262,7 @@ static int parse_args(int argc, char **argv, struct record_opts *o, char *defnam
 				return 2;
 			}
 			o->hz = (int)v;
+			o->hz_given = true;
 			break;
 		case 'd': {
 			char *end;
@@ -219,6 +302,29 @@ static int parse_args(int argc, char **argv, struct record_opts *o, char *defnam
 		case OPT_SUBPROCESSES:
 			o->subprocesses = true;
 			break;
+		case 'a':
+			o->all = true;
+			break;
+		case OPT_EVERY:
+			if (parse_duration(optarg, &o->every) || o->every < 1) {
+				fprintf(stderr, "pyperf record: invalid period '%s': give e.g. 10s, 1m, 1h (at least 1s)\n",
+					optarg);
+				return 2;
+			}
+			break;
+		case OPT_KEEP:
+			if (parse_int(optarg, 1, 1000000, &v)) {
+				fprintf(stderr, "pyperf record: invalid --keep '%s': give a number of files\n", optarg);
+				return 2;
+			}
+			o->keep = v;
+			break;
+		case OPT_MAX_DISK:
+			if (parse_size(optarg, &o->max_disk) || !o->max_disk) {
+				fprintf(stderr, "pyperf record: invalid --max-disk '%s': give e.g. 500M or 2G\n", optarg);
+				return 2;
+			}
+			break;
 		case OPT_IDLE:
 			fprintf(stderr, "pyperf record: --idle does not apply: CPU sampling only sees threads "
 				"running on a CPU, so idle threads never appear\n");
@@ -236,15 +342,30 @@ static int parse_args(int argc, char **argv, struct record_opts *o, char *defnam
 	}
 	if (optind < argc)
 		o->command = argv + optind;
-	if (o->command && o->pid) {
-		fprintf(stderr, "pyperf record: give either -p PID or a command to run, not both\n");
+	if ((o->command != NULL) + (o->pid != 0) + o->all > 1) {
+		fprintf(stderr, "pyperf record: give one of -p PID, -a or a command to run, not both\n");
 		return 2;
 	}
-	if (!o->pid && !o->command) {
-		fprintf(stderr, "pyperf record: which process? give -p PID or a command after -- "
+	if (!o->pid && !o->command && !o->all) {
+		fprintf(stderr, "pyperf record: which process? give -p PID, -a, or a command after -- "
 			"(see 'pyperf record --help')\n");
 		return 2;
 	}
+	if (o->all && !o->hz_given)
+		o->hz = ALL_DEFAULT_HZ; /* always-on: cheap by default */
+	if (o->all && o->format == FMT_AUTO && (!o->output || is_dir_name(o->output)))
+		o->format = FMT_PPROF;
+	if (o->every > 0 && (!o->output || !is_dir_name(o->output))) {
+		fprintf(stderr, "pyperf record: --every writes one file per period: give a directory "
+			"with -o DIR/\n");
+		return 2;
+	}
+	if ((o->keep || o->max_disk) && !o->every) {
+		fprintf(stderr, "pyperf record: --keep and --max-disk apply to --every's period files\n");
+		return 2;
+	}
+	if (o->every > 0)
+		return 0; /* file names are made per period */
 	if (!o->output) {
 		time_t now = time(NULL);
 		struct tm tm;
@@ -252,7 +373,8 @@ static int parse_args(int argc, char **argv, struct record_opts *o, char *defnam
 
 		localtime_r(&now, &tm);
 		strftime(stamp, sizeof(stamp), "%Y%m%d-%H%M%S", &tm);
-		snprintf(defname, deflen, "pyperf-%d-%s%s", o->pid ? (int)o->pid : (int)getpid(), stamp,
+		snprintf(defname, deflen, "pyperf-%s%d-%s%s", o->all ? "all-" : "", o->pid ? (int)o->pid : (int)getpid(),
+			 stamp,
 			 format_suffix(o->format == FMT_AUTO ? FMT_SVG : o->format));
 		o->output = defname;
 	}
@@ -285,10 +407,113 @@ static void show_status(struct recorder *r, double started)
 		now_seconds() - started, r->s.samples, c[CNT_RINGBUF_FULL] + c[CNT_STACKMAP_FULL] + r->s.unresolved);
 }
 
+static int write_output(struct recorder *r, const char *path, uint64_t *nstacks_out);
+
+/* Period files are DIR/pyperf-YYYYmmddTHHMMSSZ<suffix>: names sort by time. */
+static bool is_period_file(const char *name, const char *suffix)
+{
+	size_t n = strlen(name), m = strlen(suffix);
+
+	return strncmp(name, "pyperf-", 7) == 0 && n == 7 + 16 + m && strcmp(name + n - m, suffix) == 0;
+}
+
+static int cmp_names(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* --keep and --max-disk: removes the oldest period files. */
+static void prune_periods(struct recorder *r)
+{
+	const char *dir = r->opts.output, *suffix = format_suffix(r->opts.format);
+	DIR *d = opendir(dir);
+	char **names = NULL;
+	size_t n = 0, cap = 0;
+	struct dirent *de;
+
+	if (!d)
+		return;
+	while ((de = readdir(d)) != NULL) {
+		if (!is_period_file(de->d_name, suffix))
+			continue;
+		if (n == cap) {
+			size_t ncap = cap ? cap * 2 : 64;
+			char **nn = realloc(names, ncap * sizeof(*nn));
+
+			if (!nn)
+				break;
+			names = nn;
+			cap = ncap;
+		}
+		if (!(names[n] = strdup(de->d_name)))
+			break;
+		n++;
+	}
+	closedir(d);
+	qsort(names, n, sizeof(*names), cmp_names);
+	uint64_t total = 0;
+	size_t keep_from = 0;
+
+	/* Walk newest to oldest, keeping while within both limits. */
+	for (size_t i = n; i-- > 0;) {
+		char path[PATH_MAX];
+		struct stat st;
+
+		snprintf(path, sizeof(path), "%s%s", dir, names[i]);
+		total += stat(path, &st) == 0 ? (uint64_t)st.st_size : 0;
+		if ((r->opts.keep && n - i > (size_t)r->opts.keep) || (r->opts.max_disk && total > r->opts.max_disk)) {
+			keep_from = i + 1;
+			break;
+		}
+	}
+	for (size_t i = 0; i < keep_from; i++) {
+		char path[PATH_MAX];
+
+		snprintf(path, sizeof(path), "%s%s", dir, names[i]);
+		if (unlink(path) == 0)
+			r->pruned++;
+	}
+	for (size_t i = 0; i < n; i++)
+		free(names[i]);
+	free(names);
+}
+
+/* Writes the period that just ended as its own file and starts the next. */
+static int write_period(struct recorder *r, uint64_t *nstacks)
+{
+	char path[PATH_MAX], stamp[32];
+	time_t t = (time_t)(r->period_start_unix_ns / 1000000000ull);
+	struct tm tm;
+	struct timespec now;
+
+	clock_gettime(CLOCK_REALTIME, &now);
+	uint64_t now_ns = (uint64_t)now.tv_sec * 1000000000ull + (uint64_t)now.tv_nsec;
+
+	gmtime_r(&t, &tm);
+	strftime(stamp, sizeof(stamp), "%Y%m%dT%H%M%SZ", &tm);
+	snprintf(path, sizeof(path), "%spyperf-%s%s", r->opts.output, stamp, format_suffix(r->opts.format));
+	r->start_unix_ns = r->period_start_unix_ns;
+	r->duration_ns = now_ns - r->period_start_unix_ns;
+	uint64_t before = r->s.samples;
+
+	if (write_output(r, path, nstacks))
+		return -1;
+	fprintf(stderr, "pyperf: %" PRIu64 " samples from %zu processes in %.0fs -> %s\n",
+		before - r->period_samples_base, r->s.procs.len, (double)r->duration_ns / 1e9, path);
+	r->period_samples_base = before;
+	r->periods++;
+	session_reset_counts(&r->s);
+	r->period_start_unix_ns = now_ns;
+	if (r->opts.keep || r->opts.max_disk)
+		prune_periods(r);
+	return 0;
+}
+
 static enum stop_reason run_loop(struct recorder *r)
 {
-	int pidfd = (int)syscall(SYS_pidfd_open, r->s.target.pid, 0);
+	int pidfd = r->opts.all ? -1 : (int)syscall(SYS_pidfd_open, r->s.target.pid, 0);
 	double started = now_seconds(), last_status = started, last_scan = started;
+	double period_end = r->opts.every > 0 ? started + r->opts.every : 0;
 	double deadline = r->opts.duration > 0 ? started + r->opts.duration : 0;
 	bool live = isatty(STDERR_FILENO);
 	enum stop_reason why = STOP_ERROR;
@@ -303,6 +528,22 @@ static enum stop_reason run_loop(struct recorder *r)
 		if (r->opts.subprocesses && now_seconds() - last_scan >= 0.1) {
 			session_scan_children(&r->s);
 			last_scan = now_seconds();
+		}
+		/* New processes are found within a second; /proc is not read more often. */
+		if (r->opts.all && now_seconds() - last_scan >= 1.0) {
+			session_scan_all(&r->s);
+			last_scan = now_seconds();
+		}
+		if (period_end && now_seconds() >= period_end) {
+			uint64_t n;
+
+			if (write_period(r, &n)) {
+				why = STOP_ERROR;
+				break;
+			}
+			period_end += r->opts.every;
+			if (period_end < now_seconds()) /* a slow write: skip, do not burst */
+				period_end = now_seconds() + r->opts.every;
 		}
 
 		if (deadline) {
@@ -328,7 +569,9 @@ static enum stop_reason run_loop(struct recorder *r)
 		}
 		bool exited;
 
-		if (pidfd >= 0) {
+		if (r->opts.all) {
+			exited = false;
+		} else if (pidfd >= 0) {
 			struct pollfd pfd = { .fd = pidfd, .events = POLLIN };
 
 			exited = poll(&pfd, 1, 0) > 0;
@@ -347,22 +590,22 @@ static enum stop_reason run_loop(struct recorder *r)
 	return why;
 }
 
-static int write_output(struct recorder *r, uint64_t *nstacks_out)
+static int write_output(struct recorder *r, const char *path, uint64_t *nstacks_out)
 {
 	struct profile prof;
 	struct outfile out;
 	int err;
 
 	profile_init(&prof);
-	if (session_profile(&r->s, &prof)) {
+	if (session_profile(&r->s, &prof, r->opts.format == FMT_PPROF && r->opts.all)) {
 		profile_free(&prof);
 		fprintf(stderr, "pyperf record: out of memory while aggregating\n");
 		return -1;
 	}
 	*nstacks_out = prof.len;
-	err = outfile_open(&out, r->opts.output);
+	err = outfile_open(&out, path);
 	if (err) {
-		fprintf(stderr, "pyperf record: failed to create %s: %s\n", r->opts.output, strerror(-err));
+		fprintf(stderr, "pyperf record: failed to create %s: %s\n", path, strerror(-err));
 		profile_free(&prof);
 		return -1;
 	}
@@ -385,9 +628,12 @@ static int write_output(struct recorder *r, uint64_t *nstacks_out)
 
 		fg_options_init(&fo);
 		snprintf(title, sizeof(title), "%s", r->opts.title ? r->opts.title : "pyperf: CPU flame graph");
-		snprintf(subtitle, sizeof(subtitle), "PID %d (%s), CPython %u.%u, %d Hz", (int)r->s.target.pid,
-			 r->s.target.comm, (r->s.target.version_hex >> 24) & 0xff, (r->s.target.version_hex >> 16) & 0xff,
-			 r->opts.hz);
+		if (r->opts.all)
+			snprintf(subtitle, sizeof(subtitle), "all Python processes, %d Hz", r->opts.hz);
+		else
+			snprintf(subtitle, sizeof(subtitle), "PID %d (%s), CPython %u.%u, %d Hz", (int)r->s.target.pid,
+				 r->s.target.comm, (r->s.target.version_hex >> 24) & 0xff,
+				 (r->s.target.version_hex >> 16) & 0xff, r->opts.hz);
 		fo.title = title;
 		fo.subtitle = subtitle;
 		err = profile_write_svg(&prof, &fo, out.f);
@@ -395,12 +641,12 @@ static int write_output(struct recorder *r, uint64_t *nstacks_out)
 	profile_free(&prof);
 	if (err) {
 		outfile_abort(&out);
-		fprintf(stderr, "pyperf record: failed to write %s: %s\n", r->opts.output, strerror(-err));
+		fprintf(stderr, "pyperf record: failed to write %s: %s\n", path, strerror(-err));
 		return -1;
 	}
 	err = outfile_commit(&out);
 	if (err) {
-		fprintf(stderr, "pyperf record: failed to write %s: %s\n", r->opts.output, strerror(-err));
+		fprintf(stderr, "pyperf record: failed to write %s: %s\n", path, strerror(-err));
 		return -1;
 	}
 	return 0;
@@ -462,22 +708,36 @@ int cmd_record(int argc, char **argv)
 
 	if (pa)
 		return pa < 0 ? 0 : pa;
-	int w = outfile_check_writable(r->opts.output);
+	if (r->opts.every > 0) {
+		/* The spool directory is made if missing (one level, like mkdir). */
+		if (mkdir(r->opts.output, 0755) != 0 && errno != EEXIST) {
+			fprintf(stderr, "pyperf record: cannot create %s: %s\n", r->opts.output, strerror(errno));
+			return 1;
+		}
+		if (access(r->opts.output, W_OK | X_OK) != 0) {
+			fprintf(stderr, "pyperf record: cannot write into %s: %s\n", r->opts.output, strerror(errno));
+			return 1;
+		}
+	} else {
+		int w = outfile_check_writable(r->opts.output);
 
-	if (w) {
-		fprintf(stderr, "pyperf record: cannot write %s: %s\n", r->opts.output, strerror(-w));
-		return 1;
+		if (w) {
+			fprintf(stderr, "pyperf record: cannot write %s: %s\n", r->opts.output, strerror(-w));
+			return 1;
+		}
 	}
 	struct session_config cfg = {
 		.hz = r->opts.hz, .verbose = r->opts.verbose, .threads = r->opts.threads,
 		.no_lines = r->opts.no_lines, .command = r->opts.command, .who = "pyperf record",
-		.subprocesses = r->opts.subprocesses,
+		.subprocesses = r->opts.subprocesses, .all = r->opts.all,
+		/* pprof labels name the thread of every sample */
+		.per_thread = r->opts.all && r->opts.format == FMT_PPROF,
 	};
 
 	session_install_signals();
 	if (session_init(&r->s, &cfg))
 		goto cleanup;
-	if (!r->opts.command && py_target_open(r->opts.pid, &r->s.target, err, sizeof(err)) != 0) {
+	if (r->opts.pid && py_target_open(r->opts.pid, &r->s.target, err, sizeof(err)) != 0) {
 		fprintf(stderr, "pyperf record: %s\n", err);
 		goto cleanup;
 	}
@@ -497,19 +757,27 @@ int cmd_record(int argc, char **argv)
 			goto cleanup;
 		}
 	}
-	if (session_attach(&r->s))
-		goto cleanup;
-	if (r->s.target.warning[0])
-		fprintf(stderr, "pyperf: warning: %s\n", r->s.target.warning);
-	fprintf(stderr, "pyperf: sampling PID %d (%s, CPython %s%s) at %d Hz%s\n", (int)r->s.target.pid,
-		r->s.target.comm, py_version_str(r->s.target.version_hex, vbuf, sizeof(vbuf)),
-		r->s.target.shared_lib ? ", libpython" : "", r->opts.hz,
-		r->opts.duration > 0 || r->opts.command ? "" : "; Ctrl-C to stop");
+	if (r->opts.all) {
+		size_t n = session_scan_all(&r->s);
+
+		fprintf(stderr, "pyperf: sampling every Python process (%zu now) at %d Hz%s\n", n, r->opts.hz,
+			r->opts.every > 0 ? "" : "; Ctrl-C to stop");
+	} else {
+		if (session_attach(&r->s))
+			goto cleanup;
+		if (r->s.target.warning[0])
+			fprintf(stderr, "pyperf: warning: %s\n", r->s.target.warning);
+		fprintf(stderr, "pyperf: sampling PID %d (%s, CPython %s%s) at %d Hz%s\n", (int)r->s.target.pid,
+			r->s.target.comm, py_version_str(r->s.target.version_hex, vbuf, sizeof(vbuf)),
+			r->s.target.shared_lib ? ", libpython" : "", r->opts.hz,
+			r->opts.duration > 0 || r->opts.command ? "" : "; Ctrl-C to stop");
+	}
 
 	struct timespec t0;
 
 	clock_gettime(CLOCK_REALTIME, &t0);
 	r->start_unix_ns = (uint64_t)t0.tv_sec * 1000000000ull + (uint64_t)t0.tv_nsec;
+	r->period_start_unix_ns = r->start_unix_ns;
 	double mono0 = now_seconds();
 	enum stop_reason why = run_loop(r);
 
@@ -520,10 +788,18 @@ int cmd_record(int argc, char **argv)
 	session_stop_sampling(&r->s);
 	if (why == STOP_ERROR)
 		goto cleanup;
-	if (write_output(r, &nstacks))
+	if (r->opts.every > 0) {
+		if (write_period(r, &nstacks))
+			goto cleanup;
+	} else if (write_output(r, r->opts.output, &nstacks)) {
 		goto cleanup;
+	}
 	print_summary(r, why, nstacks);
-	fprintf(stderr, "pyperf: wrote %s\n", r->opts.output);
+	if (r->opts.every > 0)
+		fprintf(stderr, "pyperf: wrote %" PRIu64 " period files into %s%s\n", r->periods, r->opts.output,
+			r->pruned ? " (oldest pruned)" : "");
+	else
+		fprintf(stderr, "pyperf: wrote %s\n", r->opts.output);
 	ret = 0;
 	if (!r->s.samples)
 		fprintf(stderr, "pyperf: no Python samples: was the process running Python code on a CPU?\n");

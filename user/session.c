@@ -107,6 +107,7 @@ static struct stack_entry *resolve_stack(struct session *r, struct session_proc 
 
 	if (!e)
 		return NULL;
+	e->generation = proc->generation;
 	e->flags = sf->flags;
 	e->nlabels = (uint32_t)nl;
 	for (size_t i = 0; i < nl; i++)
@@ -140,6 +141,33 @@ static struct session_proc *find_proc(struct session *r, uint32_t pid)
 	uint64_t *slot = u64map_get(&r->procs, pid);
 
 	return slot ? (struct session_proc *)(uintptr_t)*slot : NULL;
+}
+
+/* The interned origin of samples from one thread of one process image. */
+static const struct sample_origin *origin_of(struct session *r, struct session_proc *proc, uint32_t tid)
+{
+	uint64_t key = mix(proc->generation, tid);
+	uint64_t *slot = u64map_get(&r->origins, key);
+
+	if (slot)
+		return (const struct sample_origin *)(uintptr_t)*slot;
+	struct sample_origin *o = calloc(1, sizeof(*o));
+	char name[64] = "";
+
+	if (!o)
+		return NULL;
+	proc_thread_name(proc->target.pid, (pid_t)tid, name, sizeof(name));
+	o->pid = (uint32_t)proc->target.pid;
+	o->tid = tid;
+	o->comm = strtab_intern(&r->labels.strings, proc->target.comm);
+	o->cmdline = proc->cmdline;
+	o->thread = strtab_intern(&r->labels.strings, name);
+	o->container = proc->container;
+	if (!o->comm || !o->thread || u64map_put(&r->origins, key, (uint64_t)(uintptr_t)o)) {
+		free(o);
+		return NULL;
+	}
+	return o;
 }
 
 static int handle_event(void *ctx, void *data, size_t size)
@@ -183,7 +211,8 @@ static int handle_event(void *ctx, void *data, size_t size)
 		if (r->in_kernel.len >= STACKMAP_CLEAR_AT)
 			clear_kernel_stacks(r);
 	}
-	uint64_t key = r->cfg.threads ? mix(skey, ev->tid) : skey;
+	bool per_thread = r->cfg.threads || r->cfg.per_thread;
+	uint64_t key = per_thread ? mix(skey, ev->tid) : skey;
 	uint64_t *cslot = u64map_get(&r->counts, key);
 	struct count_entry *ce = cslot ? (struct count_entry *)(uintptr_t)*cslot : NULL;
 
@@ -195,8 +224,10 @@ static int handle_event(void *ctx, void *data, size_t size)
 			return 0;
 		}
 		ce->stack = st;
-		ce->proc = proc;
+		ce->root = proc->root;
 		ce->tid = ev->tid;
+		if (per_thread)
+			ce->origin = origin_of(r, proc, ev->tid);
 	}
 	ce->count++;
 	if (r->on_sample)
@@ -312,8 +343,63 @@ static int load_bpf(struct session *r)
 }
 
 /* Symbolizer and BPF map entry for the target found in r->target. */
+/* The start of a process's command line, arguments joined by spaces. */
+static void read_cmdline(pid_t pid, char *buf, size_t len)
+{
+	char path[64];
+	FILE *f;
+	size_t n = 0;
+
+	buf[0] = '\0';
+	snprintf(path, sizeof(path), "/proc/%d/cmdline", (int)pid);
+	f = fopen(path, "re");
+	if (f) {
+		n = fread(buf, 1, len - 1, f);
+		fclose(f);
+	}
+	while (n > 0 && buf[n - 1] == '\0')
+		n--;
+	for (size_t i = 0; i < n; i++)
+		if (buf[i] == '\0' || buf[i] == '\n')
+			buf[i] = ' ';
+	buf[n] = '\0';
+}
+
+/*
+ * Container id from /proc/PID/cgroup: the 64-hex-digit id that docker,
+ * containerd, CRI-O and podman put in the cgroup path
+ * (.../docker-<id>.scope, /docker/<id>, cri-containerd-<id>, crio-<id>,
+ * libpod-<id>). "" for a process outside containers.
+ */
+static void proc_container_id(pid_t pid, char *out, size_t len)
+{
+	char path[64], line[1024];
+	FILE *f;
+
+	out[0] = '\0';
+	snprintf(path, sizeof(path), "/proc/%d/cgroup", (int)pid);
+	f = fopen(path, "re");
+	if (!f)
+		return;
+	while (!out[0] && fgets(line, sizeof(line), f)) {
+		size_t run = 0;
+
+		for (char *c = line; *c; c++) {
+			bool hex = (*c >= '0' && *c <= '9') || (*c >= 'a' && *c <= 'f');
+
+			run = hex ? run + 1 : 0;
+			if (run == 64 && !((c[1] >= '0' && c[1] <= '9') || (c[1] >= 'a' && c[1] <= 'f'))) {
+				snprintf(out, len, "%.64s", c - 63);
+				break;
+			}
+		}
+	}
+	fclose(f);
+}
+
 int session_add_process(struct session *r, const struct py_target *t)
 {
+	char cmdline[160], container[80];
 	struct py_proc bp = {
 		.runtime_addr = t->runtime_addr,
 		.start_time = t->start_time,
@@ -329,10 +415,15 @@ int session_add_process(struct session *r, const struct py_target *t)
 	}
 	p->target = *t;
 	p->generation = ++r->generations;
+	read_cmdline(t->pid, cmdline, sizeof(cmdline));
+	proc_container_id(t->pid, container, sizeof(container));
+	p->cmdline = strtab_intern(&r->labels.strings, cmdline);
+	p->container = strtab_intern(&r->labels.strings, container);
 	p->sym = symbolizer_new(&p->target, &r->labels);
 	snprintf(root, sizeof(root), "process %d", (int)t->pid);
 	p->root = frametab_pseudo(&r->labels, root);
-	if (!p->sym || !p->root || u64map_put(&r->procs, key, (uint64_t)(uintptr_t)p)) {
+	if (!p->sym || !p->root || !p->cmdline || !p->container ||
+	    u64map_put(&r->procs, key, (uint64_t)(uintptr_t)p)) {
 		symbolizer_free(p->sym);
 		free(p);
 		serr(r, "out of memory\n");
@@ -595,10 +686,10 @@ void session_destroy(struct session *r)
 		if (r->stacks.used[i])
 			free((void *)(uintptr_t)r->stacks.vals[i]);
 	u64map_free(&r->stacks);
-	for (size_t i = 0; i < r->counts.cap; i++)
-		if (r->counts.used[i])
-			free((void *)(uintptr_t)r->counts.vals[i]);
+	session_reset_counts(r);
 	u64map_free(&r->counts);
+	u64map_free(&r->origins);
+	u64map_free(&r->dead);
 	u64map_free(&r->thread_roots);
 	u64map_free(&r->in_kernel);
 	for (size_t i = 0; i < r->procs.cap; i++) {
@@ -638,6 +729,8 @@ int session_init(struct session *r, const struct session_config *cfg)
 	u64map_init(&r->procs);
 	u64map_init(&r->tried);
 	u64map_init(&r->retired);
+	u64map_init(&r->origins);
+	u64map_init(&r->dead);
 	r->frames_buf = malloc(sizeof(*r->frames_buf));
 	/* frames + a flag frame + process and thread roots */
 	r->label_buf = malloc((PYPERF_MAX_FRAMES + 3) * sizeof(*r->label_buf));
@@ -686,7 +779,7 @@ void session_stop_sampling(struct session *r)
 		ring_buffer__consume(r->rb);
 }
 
-int session_profile(struct session *r, struct profile *prof)
+int session_profile(struct session *r, struct profile *prof, bool origins)
 {
 	for (size_t i = 0; i < r->counts.cap; i++) {
 		if (!r->counts.used[i])
@@ -697,8 +790,8 @@ int session_profile(struct session *r, struct profile *prof)
 
 		if (!ce->count || !st->nlabels)
 			continue;
-		if (r->cfg.threads || r->cfg.subprocesses)
-			r->label_buf[n++] = ce->proc->root;
+		if (r->cfg.threads || r->cfg.subprocesses || r->cfg.all)
+			r->label_buf[n++] = ce->root;
 		if (r->cfg.threads) {
 			uint64_t *tl = u64map_get(&r->thread_roots, ce->tid);
 
@@ -706,8 +799,130 @@ int session_profile(struct session *r, struct profile *prof)
 		}
 		memcpy(r->label_buf + n, st->labels, st->nlabels * sizeof(st->labels[0]));
 		n += st->nlabels;
-		if (profile_add(prof, r->label_buf, n, ce->count))
+		if (profile_add_origin(prof, r->label_buf, n, ce->count, origins ? ce->origin : NULL))
 			return -1;
 	}
 	return 0;
+}
+
+static void free_values(struct u64map *m)
+{
+	for (size_t i = 0; i < m->cap; i++)
+		if (m->used[i])
+			free((void *)(uintptr_t)m->vals[i]);
+	u64map_free(m);
+}
+
+void session_reset_counts(struct session *r)
+{
+	free_values(&r->counts);
+	free_values(&r->origins);
+	/* Thread names are looked up again for the next period's threads. */
+	u64map_free(&r->thread_roots);
+	if (!r->dead.len)
+		return;
+	/* No count refers to stacks any more: drop those of ended processes. */
+	struct u64map keep;
+
+	u64map_init(&keep);
+	for (size_t i = 0; i < r->stacks.cap; i++) {
+		if (!r->stacks.used[i])
+			continue;
+		struct stack_entry *st = (struct stack_entry *)(uintptr_t)r->stacks.vals[i];
+
+		if (u64map_get(&r->dead, st->generation))
+			free(st);
+		else if (u64map_put(&keep, r->stacks.keys[i], r->stacks.vals[i]))
+			free(st); /* out of memory: it is only a cache */
+	}
+	u64map_free(&r->stacks);
+	r->stacks = keep;
+	u64map_free(&r->dead);
+}
+
+/* Stops sampling a process that ended; its counts stay until the next reset. */
+static void forget_process(struct session *r, uint32_t pid)
+{
+	struct session_proc *p = find_proc(r, pid);
+	__u32 key = pid;
+
+	if (!p)
+		return;
+	bpf_map_delete_elem(bpf_map__fd(r->skel->maps.procs), &key);
+	u64map_put(&r->dead, p->generation, 1);
+	u64map_del(&r->procs, pid);
+	symbolizer_free(p->sym);
+	free(p);
+}
+
+size_t session_scan_all(struct session *r)
+{
+	DIR *d;
+	struct dirent *de;
+	struct u64map seen;
+
+	/* Ended (or exec'd) processes first, so a reused PID starts afresh. */
+	struct u64map gone;
+
+	u64map_init(&gone);
+	for (size_t i = 0; i < r->procs.cap; i++) {
+		if (!r->procs.used[i])
+			continue;
+		struct session_proc *p = (struct session_proc *)(uintptr_t)r->procs.vals[i];
+		__u32 key = (__u32)r->procs.keys[i];
+		struct py_proc bp;
+
+		if (proc_start_time(p->target.pid) != p->target.start_time ||
+		    bpf_map_lookup_elem(bpf_map__fd(r->skel->maps.procs), &key, &bp) != 0)
+			u64map_put(&gone, key, 1);
+	}
+	for (size_t i = 0; i < gone.cap; i++)
+		if (gone.used[i])
+			forget_process(r, (uint32_t)gone.keys[i]);
+	u64map_free(&gone);
+	d = opendir("/proc");
+	if (!d)
+		return r->procs.len;
+	u64map_init(&seen);
+	while ((de = readdir(d)) != NULL) {
+		char *end;
+		long v = strtol(de->d_name, &end, 10);
+
+		if (*end || v <= 0 || v == getpid())
+			continue;
+		pid_t pid = (pid_t)v;
+		uint64_t start = proc_start_time(pid);
+
+		if (!start)
+			continue;
+		uint64_t id = image_id(pid, start);
+
+		u64map_put(&seen, (uint64_t)pid, id);
+		if (find_proc(r, (uint32_t)pid))
+			continue;
+		uint64_t *tried = u64map_get(&r->tried, (uint64_t)pid);
+
+		if (tried && *tried == id)
+			continue;
+		struct py_target t;
+		char err[256];
+		int rc = py_target_open(pid, &t, err, sizeof(err));
+
+		if (rc == 0)
+			session_add_process(r, &t);
+		else if (rc != -PYPROC_ENOTREADY)
+			u64map_put(&r->tried, (uint64_t)pid, id);
+	}
+	closedir(d);
+	/* Remember failed looks only for processes that still exist. */
+	struct u64map still;
+
+	u64map_init(&still);
+	for (size_t i = 0; i < r->tried.cap; i++)
+		if (r->tried.used[i] && u64map_get(&seen, r->tried.keys[i]))
+			u64map_put(&still, r->tried.keys[i], r->tried.vals[i]);
+	u64map_free(&r->tried);
+	r->tried = still;
+	u64map_free(&seen);
+	return r->procs.len;
 }

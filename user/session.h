@@ -23,20 +23,34 @@ struct session_config {
 	bool no_lines;              /* labels per function */
 	char **command;             /* launch mode: argv, NULL-terminated */
 	bool subprocesses;          /* also sample Python descendants of the target */
+	bool all;                   /* every Python process on the host (-a) */
+	bool per_thread;            /* count per thread even without root frames (labels) */
 	const char *who;            /* "pyperf record": prefix of error messages */
 };
 
 /* One distinct stack id as userspace knows it, symbolized. */
 struct stack_entry {
+	uint64_t generation;        /* of the process it belongs to */
 	uint32_t flags;
 	uint32_t nlabels;
 	const char *labels[];       /* root first */
 };
 
+/* What identifies where samples came from, for pprof labels; interned. */
+struct sample_origin {
+	uint32_t pid;
+	uint32_t tid;
+	const char *comm;           /* process name */
+	const char *cmdline;        /* start of the command line */
+	const char *thread;         /* thread name */
+	const char *container;      /* container id from the cgroup path, or "" */
+};
+
 /* Samples of one stack (in one thread, with threads on). */
 struct count_entry {
 	const struct stack_entry *stack;
-	const struct session_proc *proc;
+	const char *root;           /* the process's "process PID" label */
+	const struct sample_origin *origin;
 	uint32_t tid;
 	uint64_t count;
 };
@@ -46,6 +60,8 @@ struct session_proc {
 	struct py_target target;
 	struct symbolizer *sym;
 	const char *root;           /* "process PID" label */
+	const char *cmdline;        /* interned */
+	const char *container;      /* interned, "" outside containers */
 	uint64_t generation;        /* unique per process image in this session */
 };
 
@@ -55,6 +71,7 @@ struct session {
 	struct u64map procs;        /* pid -> struct session_proc * */
 	struct u64map tried;        /* pid -> start time ^ exe identity of a failed look */
 	uint64_t generations;
+	struct u64map dead;         /* generations of ended processes, whose stacks go at the next reset */
 	struct u64map retired;      /* struct session_proc * of processes that exec'd (kept for their counts) */
 	struct pyperf *skel;
 	struct ring_buffer *rb;
@@ -65,6 +82,7 @@ struct session {
 	struct u64map stacks;       /* stack id ^ pid -> struct stack_entry * */
 	struct u64map counts;       /* stack id x pid (x tid with threads) -> struct count_entry * */
 	struct u64map thread_roots; /* tid -> "thread NAME (TID)" label */
+	struct u64map origins;      /* mix(pid generation, tid) -> struct sample_origin * */
 	pid_t child;                /* launch mode: the command's PID (negated once reaped) */
 	struct u64map in_kernel;    /* stack ids this run saw inserted into the kernel map */
 	uint64_t samples;
@@ -90,6 +108,11 @@ int session_add_process(struct session *s, const struct py_target *t);
 /* Subprocess mode: finds new Python descendants of the sampled processes
  * and adds them; notices exits. Cheap enough to call a few times a second. */
 void session_scan_children(struct session *s);
+/* -a: finds new Python processes anywhere on the host, forgets ended ones.
+ * Meant to run about once a second. Returns how many are sampled. */
+size_t session_scan_all(struct session *s);
+/* Forgets the counts gathered so far (a new period), keeping caches. */
+void session_reset_counts(struct session *s);
 struct session_proc *session_main_proc(struct session *s);
 /* Launch mode: start cfg.command held before exec, release it once sampling
  * runs, wait for its interpreter. Returns 0 when attached-ready in
@@ -101,8 +124,9 @@ int session_child_status(struct session *s, bool wait);
 int session_poll(struct session *s, int timeout_ms); /* >= 0, or -errno */
 void session_stop_sampling(struct session *s);  /* detach; drain the ring buffer */
 void session_counters(struct session *s, uint64_t out[CNT__MAX]);
-/* Every aggregated stack into p (thread roots first with threads on). */
-int session_profile(struct session *s, struct profile *p);
+/* Every aggregated stack into p (thread roots first with threads on);
+ * with origins set, stacks keep their struct sample_origin (pprof labels). */
+int session_profile(struct session *s, struct profile *p, bool origins);
 void session_destroy(struct session *s);
 
 #endif
