@@ -102,7 +102,8 @@ static int cmp_stacks(const void *a, const void *b)
 int profile_write_folded(struct profile *p, FILE *out)
 {
 	/* Sorting invalidates the index, which is rebuilt below. */
-	qsort(p->stacks, p->len, sizeof(*p->stacks), cmp_stacks);
+	if (p->len > 1)
+		qsort(p->stacks, p->len, sizeof(*p->stacks), cmp_stacks);
 	u64map_free(&p->index);
 	for (size_t i = 0; i < p->len; i++) {
 		uint64_t k = hash_frames(p->stacks[i].frames, p->stacks[i].nframes, p->stacks[i].origin);

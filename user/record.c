@@ -450,7 +450,8 @@ static void prune_periods(struct recorder *r)
 		n++;
 	}
 	closedir(d);
-	qsort(names, n, sizeof(*names), cmp_names);
+	if (n > 1)
+		qsort(names, n, sizeof(*names), cmp_names);
 	uint64_t total = 0;
 	size_t keep_from = 0;
 

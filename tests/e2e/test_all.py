@@ -1,0 +1,82 @@
+"""record -a: every Python process on the host, several versions at once, periods."""
+import os
+import re
+import tempfile
+import time
+
+import harness
+from harness import Skip
+
+VERSIONS = ["3.8", "debian3.11", "3.12", "3.13"]
+
+
+def test_all_processes_several_versions():
+    procs = {}
+    for v in VERSIONS:
+        argv = harness.interpreter(v)
+        if argv is None:
+            continue
+        name = "spin_" + re.sub(r"\W", "_", v)
+        procs[name] = harness.start(argv + [os.path.join(harness.TARGETS, "named_spin.py"), name],
+                                    ready_marker="ready")
+    if len(procs) < 2:
+        raise Skip("fewer than two Python versions installed here")
+    try:
+        with tempfile.TemporaryDirectory() as d:
+            out = os.path.join(d, "all.folded")
+            r = harness.run_pyperf(["record", "-a", "-F", "199", "-d", "3", "-o", out], timeout=120)
+            with open(out) as f:
+                stacks = harness.parse_folded(f.read())
+    finally:
+        for p in procs.values():
+            harness.stop(p)
+    for name, p in procs.items():
+        mine = [(fr, c) for fr, c in stacks if any(x.startswith(name + " (") for x in fr)]
+        assert mine, "%s (pid %d) missing:\n%s" % (name, p.pid, r.stderr)
+        roots = {fr[0] for fr, _ in mine}
+        assert roots == {"process %d" % p.pid}, (name, roots)
+        assert sum(c for _, c in mine) > 20, (name, sum(c for _, c in mine))
+
+
+def test_every_period_files_and_late_start():
+    argv = harness.need_interpreter("3.12")
+    with tempfile.TemporaryDirectory() as d:
+        spool = os.path.join(d, "spool") + "/"
+        import subprocess
+        rec = subprocess.Popen([harness.PYPERF, "record", "-a", "-F", "99", "--every", "1s", "--keep", "3",
+                                "-d", "6", "-o", spool, "-f", "folded"],
+                               stderr=subprocess.PIPE, text=True)
+        # Start a process once the first period file exists: it must show up
+        # in a later period, found by the once-a-second scan.
+        deadline = time.monotonic() + 30
+        while not (os.path.isdir(spool) and os.listdir(spool)) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        late = harness.start(argv + [os.path.join(harness.TARGETS, "named_spin.py"), "late_starter"],
+                             ready_marker="ready")
+        try:
+            err = rec.communicate(timeout=60)[1]
+        finally:
+            harness.stop(late)
+        assert rec.returncode == 0, err
+        files = sorted(os.listdir(spool))
+        assert len(files) == 3, "--keep 3 left %s\n%s" % (files, err)
+        assert all(re.match(r"^pyperf-\d{8}T\d{6}Z\.folded$", f) for f in files), files
+        hits = 0
+        for f in files:
+            with open(os.path.join(spool, f)) as fh:
+                for fr, c in harness.parse_folded(fh.read()):
+                    if any(x.startswith("late_starter (") for x in fr):
+                        assert fr[0] == "process %d" % late.pid, fr[0]
+                        hits += c
+        assert hits > 10, "late process not in the last periods:\n" + err
+        assert len(re.findall(r"samples from \d+ processes", err)) >= 6, err
+
+
+def test_all_argument_errors():
+    for args, needle in [(["record", "-a", "-p", "1"], "not both"),
+                         (["record", "-a", "--every", "10s", "-o", "x.pb.gz"], "give a directory"),
+                         (["record", "-a", "--every", "0.1s", "-o", "/tmp/d/"], "invalid period"),
+                         (["record", "-a", "--keep", "3", "-o", "x.pb.gz"], "apply to --every"),
+                         (["record", "-a", "--max-disk", "lots", "-o", "x.pb.gz"], "invalid --max-disk")]:
+        p = harness.run_pyperf(args, check=False)
+        assert p.returncode == 2 and needle in p.stderr, (args, p.stderr)
