@@ -19,7 +19,8 @@
  *                 "[vdso]", marks it as nothing to symbolize.
  *
  * The encoded bytes go through deflate in 64 KiB batches, so memory is the
- * tables (linear in distinct labels) plus one batch, not the whole file. */
+ * tables (linear in distinct labels), one batch and one stack of ids, not
+ * the whole file nor a copy of the stacks. */
 #include <errno.h>
 #include <limits.h>
 #include <stdbool.h>
@@ -303,8 +304,7 @@ static void put_value_type(struct pb_buf *b, struct pb_buf *sub, uint32_t field,
 }
 
 static int encode(const struct profile *p, const struct profile_meta *m, struct tables *t,
-		  uint64_t *const *stack_locs, struct pb_buf *b, struct pb_buf *sub, struct pb_buf *line,
-		  struct gz *g)
+		  uint64_t *ids, struct pb_buf *b, struct pb_buf *sub, struct pb_buf *line, struct gz *g)
 {
 	uint64_t comment = S_EMPTY;
 	int err;
@@ -325,8 +325,16 @@ static int encode(const struct profile *p, const struct profile_meta *m, struct 
 			return -EOVERFLOW;
 		int64_t values[2] = { (int64_t)s->count, (int64_t)ns };
 
+		/* Leaf first, as pprof wants; every label got its id in pass 1. */
+		for (size_t j = 0; j < s->nframes; j++) {
+			uint64_t *v = u64map_get(&t->label_locs, (uint64_t)(uintptr_t)s->frames[j]);
+
+			if (!v)
+				return -EINVAL;
+			ids[s->nframes - 1 - j] = *v;
+		}
 		pb_buf_reset(sub);
-		pb_put_packed_uint64(sub, SAMPLE_LOCATION_ID, stack_locs[i], s->nframes);
+		pb_put_packed_uint64(sub, SAMPLE_LOCATION_ID, ids, s->nframes);
 		pb_put_packed_int64(sub, SAMPLE_VALUE, values, 2);
 		pb_put_message(b, PROFILE_SAMPLE, sub);
 		if ((err = drain(b, g, false)))
@@ -394,7 +402,8 @@ int profile_write_pprof(const struct profile *p, const struct frametab *ft, cons
 			FILE *out)
 {
 	struct tables t = { 0 };
-	uint64_t **stack_locs = NULL;
+	uint64_t *ids = NULL, id;
+	size_t maxdepth = 0;
 	struct pb_buf b, sub, line;
 	struct gz *g = NULL;
 	bool gz_ready = false;
@@ -410,25 +419,20 @@ int profile_write_pprof(const struct profile *p, const struct frametab *ft, cons
 		err = -ENOMEM;
 	else
 		t.strings[t.nstrings++] = fixed_strings[S_EMPTY];
-	for (size_t i = S_EMPTY + 1; i < S_NFIXED && !err; i++) {
-		uint64_t id;
-
+	for (size_t i = S_EMPTY + 1; i < S_NFIXED && !err; i++)
 		err = string_id(&t, fixed_strings[i], &id);
-	}
-	/* Pass 1: every label's location, and each stack's ids leaf first. */
-	if (!err && p->len && !(stack_locs = calloc(p->len, sizeof(*stack_locs))))
-		err = -ENOMEM;
+	/* Pass 1: every label's Function and Location, and the deepest stack
+	 * (the size of the one scratch array of ids the samples need). */
 	for (size_t i = 0; i < p->len && !err; i++) {
 		const struct profile_stack *s = &p->stacks[i];
 
-		stack_locs[i] = malloc((s->nframes ? s->nframes : 1) * sizeof(**stack_locs));
-		if (!stack_locs[i]) {
-			err = -ENOMEM;
-			break;
-		}
+		if (s->nframes > maxdepth)
+			maxdepth = s->nframes;
 		for (size_t j = 0; j < s->nframes && !err; j++)
-			err = label_loc(&t, ft, s->frames[j], &stack_locs[i][s->nframes - 1 - j]);
+			err = label_loc(&t, ft, s->frames[j], &id);
 	}
+	if (!err && (maxdepth > SIZE_MAX / sizeof(*ids) || !(ids = malloc((maxdepth ? maxdepth : 1) * sizeof(*ids)))))
+		err = -ENOMEM;
 	if (!err && !(g = malloc(sizeof(*g))))
 		err = -ENOMEM;
 	if (!err) {
@@ -443,7 +447,7 @@ int profile_write_pprof(const struct profile *p, const struct frametab *ft, cons
 			err = rc == Z_MEM_ERROR ? -ENOMEM : -EINVAL;
 	}
 	if (!err)
-		err = encode(p, m, &t, stack_locs, &b, &sub, &line, g);
+		err = encode(p, m, &t, ids, &b, &sub, &line, g);
 	if (!err)
 		err = gz_write(g, NULL, 0, Z_FINISH);
 	if (!err && fflush(out))
@@ -454,10 +458,7 @@ int profile_write_pprof(const struct profile *p, const struct frametab *ft, cons
 	if (gz_ready)
 		deflateEnd(&g->zs);
 	free(g);
-	if (stack_locs)
-		for (size_t i = 0; i < p->len; i++)
-			free(stack_locs[i]);
-	free(stack_locs);
+	free(ids);
 	pb_buf_free(&b);
 	pb_buf_free(&sub);
 	pb_buf_free(&line);
