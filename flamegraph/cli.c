@@ -54,9 +54,11 @@ static const char usage[] =
 	"  -h, --help            show this help and exit\n"
 	"\n"
 	"Lines that are not folded stacks are skipped and counted (a summary goes\n"
-	"to standard error). A second count column (flamegraph.pl's differential\n"
-	"input) is accepted: frames are sized by the last column. In names,\n"
-	"\\\\ \\; \\n \\r \\t and \\xNN are read as the escapes pyperf writes.\n"
+	"to standard error). The count is the last number on a line; a number\n"
+	"before it belongs to the last frame's name, so names ending in numbers\n"
+	"read back exactly, and flamegraph.pl's two-count (differential) lines\n"
+	"are sized by their last count. In names, \\\\ \\; \\n \\r \\t and \\xNN\n"
+	"are read as the escapes pyperf writes.\n"
 	"\n"
 	"exit status: 0 success; 1 nothing written (unreadable input, no stacks,\n"
 	"output not writable); 2 bad usage\n"
@@ -152,8 +154,9 @@ static void report_skipped(const char *in_name, const struct folded_stats *st)
 		fputc('\n', stderr);
 	}
 	if (st->differential)
-		fprintf(stderr, PROG ": %llu lines in %s have two counts (differential form); "
-			"frames are sized by the last one\n",
+		fprintf(stderr, PROG ": %llu lines in %s end in two numbers (flamegraph.pl's "
+			"differential form?): frames are sized by the last, the other is read as "
+			"the end of the last frame's name\n",
 			(unsigned long long)st->differential, in_name);
 }
 

@@ -156,18 +156,14 @@ int folded_parse_line(char *line, size_t len, char ***frames, size_t *frames_cap
 	if (i == len)
 		return 0;
 
-	uint64_t last = 0, before_last = 0;
-	int found = take_trailing_count(line, &len, &last);
-	if (found <= 0)
+	uint64_t last = 0, before_last;
+	if (take_trailing_count(line, &len, &last) <= 0)
 		return -EINVAL;
-	*differential = 0;
-	found = take_trailing_count(line, &len, &before_last);
-	if (found < 0)
-		return -EINVAL;
-	if (found > 0)
-		*differential = 1;
 	if (len == 0)
 		return -EINVAL;
+	/* Only noticed: a number before the count stays in the name. */
+	size_t probe = len;
+	*differential = take_trailing_count(line, &probe, &before_last) != 0;
 
 	int err = split_frames(line, len, frames, frames_cap, nframes);
 	if (err)

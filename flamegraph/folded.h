@@ -20,12 +20,12 @@
  * - The count is the run of decimal digits at the end of the line, after
  *   exactly one space or tab; everything before that separator is the stack
  *   (so a name may end in spaces). A trailing CR (CRLF files) is ignored.
- * - Differential input (flamegraph.pl's "stack COUNT1 COUNT2"): when the
- *   stack itself ends in a separator and digits, that column is dropped and
- *   COUNT2 (the last column, the one flamegraph.pl sizes frames by) is the
- *   count. Consequence: the last frame of a stack cannot end in a space or
- *   tab followed by digits. pyperf's own labels end in ')' or ']' so this
- *   never bites them.
+ * - Only the last number is the count, so a name ending in a number reads
+ *   back exactly ("retry 3 2": one frame "retry 3", 2 samples). A line of
+ *   flamegraph.pl's differential form ("stack COUNT1 COUNT2") is therefore
+ *   sized by COUNT2, as flamegraph.pl sizes it, and COUNT1 stays at the end
+ *   of the last frame's name; such lines are counted (stats.differential)
+ *   so the CLI can say so. Differential colouring is not supported.
  * - Counts are unsigned 64-bit integers; a decimal count ("1.5") is not
  *   accepted (pyperf never writes one) and the line counts as malformed.
  * - Blank lines are ignored. Malformed lines (no count, a count that does
@@ -56,7 +56,8 @@ struct folded_stats {
 	uint64_t too_long;         /* of which: longer than FOLDED_MAX_LINE or
 	                              deeper than FOLDED_MAX_FRAMES */
 	uint64_t first_malformed;  /* 1-based number of the first skipped line, 0 if none */
-	uint64_t differential;     /* lines in the two-count form */
+	uint64_t differential;     /* lines whose last frame ends in " DIGITS": maybe
+	                              flamegraph.pl's differential form */
 	uint64_t samples;          /* sum of the accepted counts, saturating at UINT64_MAX */
 };
 
@@ -82,7 +83,8 @@ int folded_parse(FILE *in, folded_stack_cb cb, void *ctx, struct folded_stats *s
  * Parses one line held in memory (without its '\n'); `line` is modified in
  * place and the frames point into it. Same rules as folded_parse.
  * Returns 1 and fills *frames (malloc'd array, grown as needed, reused across
- * calls: free it once at the end), *nframes, *count and *differential for a
+ * calls: free it once at the end), *nframes, *count and *differential (1 if
+ * the last frame ends in a separator and digits) for a
  * stack; 0 for a blank line; -EINVAL for a malformed line; -E2BIG for too
  * many frames; -ENOMEM.
  */

@@ -216,6 +216,7 @@ HOSTILE = [
     "]]><!-- -->",
     "café — 日本語 😀 Ω",
     "ends with space ",
+    "ends with a number 42",
     "<module> (/tmp/<evil>&.py:1)",
     "new\nline\ttab\rcr\x01bell\x7f",
 ]
@@ -307,7 +308,8 @@ def test_differential_and_other_tools_input():
     assert "1 lines in" in p.stderr and "differential" in p.stderr, p.stderr
     root, frames = parse_svg(svg)
     paths = tree_of(frames)
-    assert paths[("java", "start_thread", "read_[k]")].n == 7
+    # sized by the last count, as flamegraph.pl does; the first stays in the name
+    assert paths[("java", "start_thread", "read_[k] 3")].n == 7
     assert paths[("java",)].n == 12
     # a backslash that is no pyperf escape stays as written
     assert paths[("C:\\Program Files\\x.dll", "f")].n == 2

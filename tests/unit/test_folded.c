@@ -134,13 +134,19 @@ static void test_parse_line(void)
 	CHECK_EQ_INT(p.count, 5);
 	parsed_free(&p);
 
-	/* differential: the last count sizes the frame */
+	/* two numbers (flamegraph.pl's differential form, or a name ending in a
+	 * number): the last is the count, the other stays in the name */
 	p = parse_one("a;b 10 25");
 	CHECK_EQ_INT(p.ret, 1);
 	CHECK_EQ_INT(p.n, 2);
-	CHECK_STR(p.frames[1], "b");
+	CHECK_STR(p.frames[1], "b 10");
 	CHECK_EQ_INT(p.count, 25);
 	CHECK_EQ_INT(p.differential, 1);
+	parsed_free(&p);
+	p = parse_one("worker 99999999999999999999 1");
+	CHECK_EQ_INT(p.ret, 1);
+	CHECK_STR(p.frames[0], "worker 99999999999999999999");
+	CHECK_EQ_INT(p.count, 1);
 	parsed_free(&p);
 
 	/* a number inside a name is part of the name */
@@ -179,7 +185,7 @@ static void test_parse_line(void)
 	/* malformed */
 	static const char *const bad[] = {
 		"a;b", "a;b x", "a;b 12x", "a;b 1.5", "123", " 5", "\t5",
-		"a;b 18446744073709551616", "a 99999999999999999999 1", "a;b -3",
+		"a;b 18446744073709551616", "a;b -3",
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		p = parse_one(bad[i]);
