@@ -74,7 +74,7 @@ $(BUILD)/tests/%: tests/unit/%.c tests/unit/unit.h $(BUILD)/libpyperf-asan.a
 unit: $(UNIT_BINS)
 
 test: deps
-	$(Q)$(MAKE) --no-print-directory all $(BUILD)/pyperf-asan unit
+	$(Q)$(MAKE) --no-print-directory all $(BUILD)/pyperf-asan unit fuzz-build
 	$(Q)python3 tests/run.py
 
 demo: deps
@@ -94,3 +94,56 @@ clean:
 # Benchmarks (bench/run.py --help); e.g. make bench BENCH_ARGS=--quick
 bench: all
 	$(Q)python3 bench/run.py $(BENCH_ARGS)
+
+# Fuzzing and soak test (tests/fuzz/, tests/soak/; issue #7). The libFuzzer
+# targets are built with clang, ASan and UBSan straight from the sources they
+# test (not the gcc-built library); make test builds them (fuzz-build, a no-op
+# with a note when clang cannot link libFuzzer) and tests/e2e/test_fuzz.py
+# runs each briefly. make fuzz runs each FUZZ_TIME seconds on the corpus kept
+# in build/fuzz/corpus/. make soak records a thread-churning program for
+# SOAK_SECONDS (not run by make test).
+FUZZ_TIME     ?= 60
+SOAK_SECONDS  ?= 600
+FUZZ_CFLAGS   := -g -O1 -std=c11 -D_GNU_SOURCE $(WARN) -Ibpf -Iuser -Iflamegraph -Ilayouts \
+		 -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
+FUZZ_LIB_SRCS := user/pyline.c user/pystr.c user/elfsym.c $(filter-out flamegraph/cli.c,$(wildcard flamegraph/*.c)) \
+		 $(wildcard layouts/*.c)
+FUZZ_BINS     := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_SEEDS    := $(addprefix $(BUILD)/fuzz/seed_elf,_exe _pie _so _stripped)
+FUZZ_PROBE    := printf 'int LLVMFuzzerTestOneInput(const char *d, unsigned long n) { (void)d; (void)n; return 0; }\n' | \
+		 $(CLANG) -x c -fsanitize=fuzzer - -o $(BUILD)/fuzz/.probe 2>/dev/null
+.PHONY: fuzz-build fuzz-bins soak
+
+$(BUILD)/fuzz/obj/%.o: %.c $(wildcard */*.h)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CLANG) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c $< -o $@
+
+$(BUILD)/fuzz/libfuzzed.a: $(patsubst %.c,$(BUILD)/fuzz/obj/%.o,$(FUZZ_LIB_SRCS))
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+$(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(BUILD)/fuzz/libfuzzed.a
+	$(Q)$(CLANG) $(FUZZ_CFLAGS) -fsanitize=fuzzer $< $(BUILD)/fuzz/libfuzzed.a -lelf -o $@
+
+$(BUILD)/fuzz/seed_elf_exe: tests/fuzz/seed_elf.c
+	$(Q)$(CC) -O1 -no-pie $< -o $@
+$(BUILD)/fuzz/seed_elf_pie: tests/fuzz/seed_elf.c
+	$(Q)$(CC) -O1 -fPIE -pie -rdynamic $< -o $@
+$(BUILD)/fuzz/seed_elf_so: tests/fuzz/seed_elf.c
+	$(Q)$(CC) -O1 -fPIC -shared $< -o $@
+$(BUILD)/fuzz/seed_elf_stripped: tests/fuzz/seed_elf.c
+	$(Q)$(CC) -O1 -s $< -o $@
+
+fuzz-build:
+	$(Q)mkdir -p $(BUILD)/fuzz && rm -f $(BUILD)/fuzz/.probe.failed
+	$(Q)if $(FUZZ_PROBE); then $(MAKE) --no-print-directory fuzz-bins; \
+	else touch $(BUILD)/fuzz/.probe.failed; \
+	echo "fuzz-build: $(CLANG) cannot link -fsanitize=fuzzer (install libclang-rt-14-dev); fuzz targets not built"; fi
+
+fuzz-bins: $(FUZZ_BINS) $(FUZZ_SEEDS)
+	@:
+
+fuzz: fuzz-build
+	$(Q)python3 tests/fuzz/run.py --time $(FUZZ_TIME)
+
+soak: all
+	$(Q)SOAK_SECONDS=$(SOAK_SECONDS) python3 tests/soak/soak.py

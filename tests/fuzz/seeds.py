@@ -1,0 +1,216 @@
+#!/usr/bin/env python3
+"""Seed corpora for the fuzz targets in tests/fuzz/ (see each fuzz_*.c).
+
+Usage: tests/fuzz/seeds.py OUTDIR
+Writes OUTDIR/<target>/seed-* for every target, from what this machine has:
+  pyline   real line tables of every installed interpreter (pyenv 3.8+,
+           python3), plus a few hand-made ones
+  pystr    str headers of a CPython 3.12-like layout, every kind
+  folded   folded lines: plain, escaped, differential, CRLF, malformed
+  elfsym   the seed ELF files the Makefile builds (build/fuzz/seed_elf*)
+           and /bin/true
+  layouts  the head of .PyRuntime (_Py_DebugOffsets) of every 3.13+
+           interpreter found (pyenv, build/sid)
+Existing files are overwritten; nothing else in OUTDIR is touched.
+"""
+import glob
+import hashlib
+import os
+import shutil
+import struct
+import subprocess
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+BUILD = os.path.join(ROOT, "build")
+
+
+def put(outdir, target, data):
+    d = os.path.join(outdir, target)
+    os.makedirs(d, exist_ok=True)
+    name = "seed-" + hashlib.sha1(data).hexdigest()[:16]
+    with open(os.path.join(d, name), "wb") as f:
+        f.write(data)
+
+
+def interpreters():
+    """(minor, argv) of the interpreters installed here."""
+    found = {}
+    root = os.environ.get("PYENV_ROOT") or os.path.expanduser("~/.pyenv")
+    for minor in range(8, 16):
+        for d in sorted(glob.glob(os.path.join(root, "versions", "3.%d.*" % minor)), reverse=True):
+            exe = os.path.join(d, "bin", "python3.%d" % minor)
+            if os.access(exe, os.X_OK):
+                found[minor] = exe
+                break
+    found.setdefault(sys.version_info[1], sys.executable)
+    return sorted(found.items())
+
+
+# Prints firstlineno, a few offsets and the table of every code object in
+# a varied piece of source, one "first offs... hex" line each.
+TABLES = r'''
+import sys
+src = """
+def f(a, b=1, *c, **d):
+    x = [i * 2 for i in range(10)
+         if i % 3]
+    try:
+        y = {k: v for k, v in d.items()}
+    except KeyError as e:
+        raise ValueError("no") from e
+    finally:
+        pass
+    while a:
+        a -= 1
+        if a > 100000:
+            break
+    return lambda q: (q,
+                      x,
+                      y)
+
+class C:
+    def m(self):
+        async def g():
+            async with self as s:
+                await s
+        return g
+""" + "\n" * 300 + "def far():\n    return 1\n"
+def walk(co):
+    yield co
+    for c in co.co_consts:
+        if hasattr(c, "co_code"):
+            yield from walk(c)
+for co in walk(compile(src, "seed.py", "exec")):
+    t = co.co_linetable if sys.version_info >= (3, 10) else co.co_lnotab
+    n = len(co.co_code)
+    print(co.co_firstlineno, 0, n // 2 & ~1, max(n - 2, 0), t.hex())
+'''
+
+
+def pyline_seeds(outdir):
+    for minor, exe in interpreters():
+        fmt = 0 if minor < 10 else 1 if minor == 10 else 2
+        try:
+            out = subprocess.run([exe, "-c", TABLES], capture_output=True, text=True, timeout=60).stdout
+        except (OSError, subprocess.SubprocessError):
+            continue
+        for line in out.splitlines():
+            parts = line.split()
+            if len(parts) != 5:
+                continue
+            first, offs, table = int(parts[0]), parts[1:4], bytes.fromhex(parts[4])
+            for off in offs:
+                put(outdir, "pyline", bytes([fmt]) + struct.pack("<ii", first, int(off)) + table)
+    # Hand-made: lnotab with a big jump, 3.10 with "no line", 3.11 long form.
+    put(outdir, "pyline", bytes([0]) + struct.pack("<ii", 1, 8) + bytes([0, 1, 4, 127, 0, 127, 2, 0x80]))
+    put(outdir, "pyline", bytes([1]) + struct.pack("<ii", 10, 4) + bytes([2, 0, 2, 0x80, 4, 3]))
+    put(outdir, "pyline", bytes([2]) + struct.pack("<ii", 5, 2) +
+        bytes([0xF0 | 1, 0x2A, 0x00, 0x02, 0x04, 0x80 | (10 << 3), 0, 4, 0xF8]))
+
+
+def pystr_seeds(outdir):
+    # CPython 3.12 (x86_64): length at 16, state at 32, PyASCIIObject 40
+    # bytes, PyCompactUnicodeObject 56; state: interned 2 bits, kind 3,
+    # compact 1, ascii 1.
+    layout = struct.pack("<HHHHBBB", 32, 16, 40, 56, 2, 5, 6)
+
+    def header(text, kind, ascii):
+        state = (kind << 2) | (1 << 5) | (int(ascii) << 6)
+        h = bytearray(56 if not ascii else 40)
+        struct.pack_into("<q", h, 16, len(text))
+        struct.pack_into("<I", h, 32, state)
+        enc = {1: "latin-1", 2: "utf-16-le", 4: "utf-32-le"}[kind]
+        return bytes(h) + text.encode(enc, "surrogatepass") + b"\0" * kind
+
+    for text, kind, ascii in (("main", 1, True), ("caf\xe9", 1, False), ("\u20ac\ud800x", 2, False),
+                              ("\U0001f600\0z", 4, False), ("", 1, True)):
+        h = header(text, kind, ascii)
+        for cap in (0, 3, 8, 200):
+            put(outdir, "pystr", bytes([0]) + layout + bytes([cap]) + h)
+        for idx in range(12):
+            put(outdir, "pystr", bytes([1, idx, 200]) + h)
+        data = h[56 if not ascii else 40:]
+        for nchars in (len(text), len(text) + 2):
+            put(outdir, "pystr", bytes([2, kind]) + struct.pack("<qH", nchars, 6) + data)
+
+
+FOLDED = [
+    b"main (app.py:10);work (app.py:4);parse (json/decoder.py:353) 1234\n",
+    b"a;b;c 1\na;b 2\na;b;d 3\nx 18446744073709551615\n",
+    b"esc\\\\aped;semi\\;colon;nl\\n cr\\r tab\\t;hex\\x01\\x7f\\x41 5\n",
+    b"diff;stack 10 20\r\nother 1\t2\r\n",
+    b"\n   \n\t\nno count\n;;empty;; 3\ntrailing space  4\n1.5 2\na\\x00b 1\n",
+    b"process 7;thread main (7);[truncated: deeper than 1024 frames];f (a.py:1) 9\n",
+    "unicode \u00e9\u20ac\U0001f600;invalid \xff\xfe 2\n".encode("utf-8", "surrogateescape"),
+    b"a;b 99999999999999999999\nlast line without newline 7",
+]
+
+
+def folded_seeds(outdir):
+    for text in FOLDED:
+        put(outdir, "folded", text)
+
+
+def elfsym_seeds(outdir):
+    for path in sorted(glob.glob(os.path.join(BUILD, "fuzz", "seed_elf*"))) + ["/bin/true"]:
+        if os.path.isfile(path) and not path.endswith((".c", ".o")):
+            d = os.path.join(outdir, "elfsym")
+            os.makedirs(d, exist_ok=True)
+            shutil.copyfile(path, os.path.join(d, "seed-" + os.path.basename(path)))
+
+
+def section(path, name):
+    """Bytes of an ELF64 little-endian file's section, or None."""
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except OSError:
+        return None
+    if data[:4] != b"\x7fELF" or data[4] != 2 or data[5] != 1:
+        return None
+    shoff, = struct.unpack_from("<Q", data, 0x28)
+    shentsize, shnum, shstrndx = struct.unpack_from("<HHH", data, 0x3A)
+    if not shoff or shstrndx >= shnum:
+        return None
+
+    def shdr(i):
+        return struct.unpack_from("<IIQQQQIIQQ", data, shoff + i * shentsize)
+
+    stroff = shdr(shstrndx)[4]
+    for i in range(shnum):
+        h = shdr(i)
+        end = data.index(b"\0", stroff + h[0])
+        if data[stroff + h[0]:end].decode("latin-1") == name:
+            return data[h[4]:h[4] + h[5]] if h[1] != 8 else None  # not SHT_NOBITS
+    return None
+
+
+def layouts_seeds(outdir):
+    root = os.environ.get("PYENV_ROOT") or os.path.expanduser("~/.pyenv")
+    files = sorted(glob.glob(os.path.join(root, "versions", "3.1[3-9]*", "lib", "libpython3.*.so.1.0")))
+    files += sorted(glob.glob(os.path.join(BUILD, "sid", "root", "usr", "bin", "python3.1[3-9]")))
+    for path in files:
+        sec = section(path, ".PyRuntime")
+        if sec and sec[:8] == b"xdebugpy":
+            head = sec[:2048]
+            put(outdir, "layouts", bytes([6]) + head)  # as is, a full error buffer
+            put(outdir, "layouts", bytes([7]) + head)  # head rewritten per table entry
+    # Without a real one: a cookie and zeros, for each mode.
+    for mode in range(8):
+        put(outdir, "layouts", bytes([mode]) + b"xdebugpy" + bytes(600))
+
+
+def main():
+    if len(sys.argv) != 2:
+        sys.exit(__doc__)
+    outdir = sys.argv[1]
+    pyline_seeds(outdir)
+    pystr_seeds(outdir)
+    folded_seeds(outdir)
+    elfsym_seeds(outdir)
+    layouts_seeds(outdir)
+
+
+if __name__ == "__main__":
+    main()
