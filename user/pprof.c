@@ -57,6 +57,10 @@ enum {
 	VALUETYPE_UNIT = 2,
 	SAMPLE_LOCATION_ID = 1,
 	SAMPLE_VALUE = 2,
+	SAMPLE_LABEL = 3,
+	LABEL_KEY = 1,
+	LABEL_STR = 2,
+	LABEL_NUM = 3,
 	MAPPING_ID = 1,
 	MAPPING_FILENAME = 5,
 	MAPPING_HAS_FUNCTIONS = 7,
@@ -303,6 +307,45 @@ static void put_value_type(struct pb_buf *b, struct pb_buf *sub, uint32_t field,
 	pb_put_message(b, field, sub);
 }
 
+static int put_label(struct tables *t, struct pb_buf *sample, struct pb_buf *lb, const char *key,
+		     const char *str, int64_t num)
+{
+	uint64_t k, v = 0;
+	int err = string_id(t, key, &k);
+
+	if (!err && str)
+		err = string_id(t, str, &v);
+	if (err)
+		return err;
+	pb_buf_reset(lb);
+	pb_put_uint64(lb, LABEL_KEY, k);
+	if (str)
+		pb_put_uint64(lb, LABEL_STR, v);
+	else
+		pb_put_int64(lb, LABEL_NUM, num);
+	pb_put_message(sample, SAMPLE_LABEL, lb);
+	return 0;
+}
+
+/* Sample labels of one origin: which process and thread (record -a). */
+static int put_origin_labels(struct tables *t, struct pb_buf *sample, struct pb_buf *lb,
+			     const struct sample_origin *o)
+{
+	int err = put_label(t, sample, lb, "pid", NULL, o->pid);
+
+	if (!err)
+		err = put_label(t, sample, lb, "tid", NULL, o->tid);
+	if (!err && o->comm && *o->comm)
+		err = put_label(t, sample, lb, "process", o->comm, 0);
+	if (!err && o->cmdline && *o->cmdline)
+		err = put_label(t, sample, lb, "cmdline", o->cmdline, 0);
+	if (!err && o->thread && *o->thread)
+		err = put_label(t, sample, lb, "thread", o->thread, 0);
+	if (!err && o->container && *o->container)
+		err = put_label(t, sample, lb, "container", o->container, 0);
+	return err;
+}
+
 static int encode(const struct profile *p, const struct profile_meta *m, struct tables *t,
 		  uint64_t *ids, struct pb_buf *b, struct pb_buf *sub, struct pb_buf *line, struct gz *g)
 {
@@ -336,6 +379,8 @@ static int encode(const struct profile *p, const struct profile_meta *m, struct 
 		pb_buf_reset(sub);
 		pb_put_packed_uint64(sub, SAMPLE_LOCATION_ID, ids, s->nframes);
 		pb_put_packed_int64(sub, SAMPLE_VALUE, values, 2);
+		if (s->origin && (err = put_origin_labels(t, sub, line, s->origin)))
+			return err;
 		pb_put_message(b, PROFILE_SAMPLE, sub);
 		if ((err = drain(b, g, false)))
 			return err;

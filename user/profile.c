@@ -21,7 +21,7 @@ void profile_free(struct profile *p)
 	memset(p, 0, sizeof(*p));
 }
 
-static uint64_t hash_frames(const char *const *frames, size_t n, const void *origin)
+static uint64_t hash_frames(const char *const *frames, size_t n, const struct sample_origin *origin)
 {
 	uint64_t h = (0x9e3779b97f4a7c15ull ^ n ^ (uint64_t)(uintptr_t)origin) * 0x100000001b3ull;
 
@@ -30,7 +30,8 @@ static uint64_t hash_frames(const char *const *frames, size_t n, const void *ori
 	return h;
 }
 
-static bool same_frames(const struct profile_stack *s, const char *const *frames, size_t n, const void *origin)
+static bool same_frames(const struct profile_stack *s, const char *const *frames, size_t n,
+			const struct sample_origin *origin)
 {
 	return s->origin == origin && s->nframes == n && memcmp(s->frames, frames, n * sizeof(*frames)) == 0;
 }
@@ -41,7 +42,7 @@ int profile_add(struct profile *p, const char *const *frames, size_t nframes, ui
 }
 
 int profile_add_origin(struct profile *p, const char *const *frames, size_t nframes, uint64_t count,
-		       const void *origin)
+		       const struct sample_origin *origin)
 {
 	uint64_t h = hash_frames(frames, nframes, origin);
 

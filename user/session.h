@@ -36,15 +36,6 @@ struct stack_entry {
 	const char *labels[];       /* root first */
 };
 
-/* What identifies where samples came from, for pprof labels; interned. */
-struct sample_origin {
-	uint32_t pid;
-	uint32_t tid;
-	const char *comm;           /* process name */
-	const char *cmdline;        /* start of the command line */
-	const char *thread;         /* thread name */
-	const char *container;      /* container id from the cgroup path, or "" */
-};
 
 /* Samples of one stack (in one thread, with threads on). */
 struct count_entry {

@@ -80,3 +80,38 @@ def test_all_argument_errors():
                          (["record", "-a", "--max-disk", "lots", "-o", "x.pb.gz"], "invalid --max-disk")]:
         p = harness.run_pyperf(args, check=False)
         assert p.returncode == 2 and needle in p.stderr, (args, p.stderr)
+
+
+def test_all_pprof_periods_with_labels():
+    import test_formats  # go_pprof: go tool pprof run offline
+    procs = {}
+    for v in ("3.9", "debian3.11", "3.13"):
+        argv = harness.interpreter(v)
+        if argv:
+            name = "lab_" + re.sub(r"\W", "_", v)
+            procs[name] = harness.start(argv + [os.path.join(harness.TARGETS, "named_spin.py"), name],
+                                        ready_marker="ready")
+    if len(procs) < 2:
+        raise Skip("fewer than two Python versions installed here")
+    with tempfile.TemporaryDirectory() as d:
+        spool = os.path.join(d, "spool") + "/"
+        try:
+            r = harness.run_pyperf(["record", "-a", "-F", "199", "--every", "2s", "-d", "6.5", "-o", spool],
+                                   timeout=120)
+        finally:
+            for p in procs.values():
+                harness.stop(p)
+        files = sorted(os.listdir(spool))
+        assert len(files) >= 3 and all(f.endswith(".pb.gz") for f in files), files
+        home = os.path.join(d, "home")
+        os.makedirs(home)
+        for f in files[:3]:  # the full periods
+            path = os.path.join(spool, f)
+            tags = test_formats.go_pprof(["-tags"], path, home)
+            for name, p in procs.items():
+                assert str(p.pid) in tags, "pid %d not a label in %s:\n%s" % (p.pid, f, tags)
+                # Only this process's samples: its own function dominates.
+                top = test_formats.go_pprof(["-top", "-tagfocus=cmdline=" + name], path, home)
+                focused = float(re.search(r"accounting for \S+, ([\d.]+)% of", top).group(1))
+                m = re.search(r"^\s*\S+\s+([\d.]+)%\s+\S+%\s+\S+\s+\S+%\s+(\S+)", top.split("flat%")[1], re.M)
+                assert m and m.group(2) == name and float(m.group(1)) >= 0.9 * focused > 0, (name, f, top[-1500:])
