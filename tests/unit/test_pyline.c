@@ -413,7 +413,7 @@ static void enc_311(struct buf *b, const struct prog *p, int first)
 static void test_roundtrip(void)
 {
 	static struct prog p;
-	for (int iter = 0; iter < 60; iter++) {
+	for (int iter = 0; iter < 24; iter++) {
 		int first = 1 + (int)(rnd() % 100000);
 		for (int f = 0; f < 3; f++) {
 			struct buf b = {0};
@@ -428,8 +428,8 @@ static void test_roundtrip(void)
 			for (int i = 0; i < p.n; i++)
 				total += 2 * p.units[i];
 			int bad = 0;
-			/* Probe a few hundred offsets, including the ends. */
-			for (int k = 0; k < 300 && !bad; k++) {
+			/* Probe a hundred offsets, including the ends. */
+			for (int k = 0; k < 100 && !bad; k++) {
 				int off = k == 0 ? 0 : k == 1 ? total - 1 : k == 2 ? total : (int)(rnd() % (unsigned)total);
 				int want = prog_line(&p, first, off);
 				if (f == PYLINE_LNOTAB && off >= total)
@@ -504,6 +504,53 @@ static uint8_t *parse_hex(const char *s, size_t *len)
 	return p;
 }
 
+/* What the checked tables contain, so the e2e test can assert it exercised
+ * each encoding feature (counted here independently of the decoder). */
+enum { F_NEG, F_ZERO_LEN, F_SPLIT_JUMP, F_NOLINE310, F_SHORT, F_ONELINE, F_NOCOL, F_LONG,
+       F_NONE, F_VARINT2, F_VARINT5, F__N };
+static long feat[F__N];
+static const char *const feat_names[F__N] = {
+	"negative-delta", "zero-length", "split-jump", "no-line-128", "short-form",
+	"one-line-form", "no-column-form", "long-form", "no-location", "varint-2-chunks",
+	"varint-5-chunks"};
+
+static void table_features(enum pyline_format fmt, const uint8_t *t, size_t len)
+{
+	if (fmt != PYLINE_311) {
+		for (size_t i = 0; i + 1 < len; i += 2) {
+			int d = t[i + 1] < 128 ? t[i + 1] : t[i + 1] - 256;
+			if (t[i] == 0)
+				feat[F_ZERO_LEN]++;
+			/* A line jump too big for one pair continues in zero-length pairs. */
+			if (t[i] == 0 && (d == 127 || d == -127 || d == -128))
+				feat[F_SPLIT_JUMP]++;
+			if (fmt == PYLINE_310 && d == -128)
+				feat[F_NOLINE310]++;
+			else if (d < 0)
+				feat[F_NEG]++;
+		}
+		return;
+	}
+	for (size_t i = 0; i < len; i++) {
+		if (!(t[i] & 0x80))
+			continue;
+		unsigned code = (t[i] >> 3) & 15;
+		feat[code <= 9 ? F_SHORT : code <= 12 ? F_ONELINE : code == 13 ? F_NOCOL :
+		     code == 14 ? F_LONG : F_NONE]++;
+		if ((code == 13 || code == 14) && i + 1 < len) {
+			size_t chunks = 1;
+			while (i + chunks < len && (t[i + chunks] & 64) && !(t[i + chunks] & 0x80))
+				chunks++;
+			if (chunks >= 2)
+				feat[F_VARINT2]++;
+			if (chunks >= 5)
+				feat[F_VARINT5]++;
+			if (t[i + 1] & 1) /* svarint sign bit */
+				feat[F_NEG]++;
+		}
+	}
+}
+
 /*
  * Input, one record per line:
  *   V <PY_VERSION_HEX in hex>
@@ -511,6 +558,9 @@ static uint8_t *parse_hex(const char *s, size_t *len)
  * C records come from code objects (every instruction), F records from live
  * frames (f_lasti with f_lineno). Each pair is checked with pyline_lookup.
  */
+/* Table bytes walked per code object in --check before sampling offsets. */
+#define CHECK_BUDGET 4e7
+
 static int check_file(const char *path)
 {
 	FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "r");
@@ -521,7 +571,9 @@ static int check_file(const char *path)
 	char *line = NULL;
 	size_t linecap = 0;
 	long lineno = 0, codes = 0, frames = 0, checked = 0, noline = 0, mismatches = 0;
-	long max_table = 0;
+	long max_table = 0, sampled = 0, skipped = 0;
+	int *offs = NULL, *wants = NULL;
+	size_t npairs = 0, pairs_cap = 0;
 	int maxline = 0;
 	bool have_version = false;
 	enum pyline_format fmt = PYLINE_311;
@@ -567,15 +619,56 @@ static int check_file(const char *path)
 			frames++;
 		if ((long)tlen > max_table)
 			max_table = (long)tlen;
+		if (tag[0] == 'C')
+			table_features(fmt, table, tlen);
 		int first = atoi(first_s);
+		npairs = 0;
 		char *pair;
 		while ((pair = strtok_r(NULL, " ", &save))) {
-			int off, want;
-			if (sscanf(pair, "%d:%d", &off, &want) != 2) {
+			if (npairs == pairs_cap) {
+				pairs_cap = pairs_cap ? 2 * pairs_cap : 1024;
+				offs = realloc(offs, pairs_cap * sizeof(*offs));
+				wants = realloc(wants, pairs_cap * sizeof(*wants));
+				if (!offs || !wants)
+					abort();
+			}
+			if (sscanf(pair, "%d:%d", &offs[npairs], &wants[npairs]) != 2) {
 				fprintf(stderr, "%s:%ld: bad pair %s\n", path, lineno, pair);
 				rc = 2;
 				break;
 			}
+			npairs++;
+		}
+		/*
+		 * Each lookup walks the table from its start, so checking all n
+		 * offsets of a huge code object costs n * len: the 3.11+ long
+		 * function alone would take minutes under ASan. Above a budget
+		 * (and 4096 offsets, so the wandering-line functions with huge
+		 * tables but few instructions are checked whole),
+		 * check evenly spaced line changes (both sides), evenly spaced
+		 * offsets, and the first and last 16 (deepest and past-the-end).
+		 */
+		size_t per = tlen / 2 + 1;
+		size_t stride = 1, bstride = 1, nb = 0;
+		if (npairs > 4096 && (double)npairs * (double)per > CHECK_BUDGET) {
+			size_t half = (size_t)(CHECK_BUDGET / per / 2) + 1;
+			for (size_t i = 1; i < npairs; i++)
+				nb += wants[i] != wants[i - 1];
+			stride = npairs / half + 1;
+			bstride = nb / half + 1;
+			sampled++;
+		}
+		for (size_t i = 0, b = 0; i < npairs && !rc; i++) {
+			bool pick = stride == 1 || i % stride == 0 || i < 16 || i + 16 >= npairs;
+			if (i > 0 && wants[i] != wants[i - 1] && b++ % bstride == 0)
+				pick = true;
+			if (!pick && i + 1 < npairs && wants[i + 1] != wants[i] && b % bstride == 0)
+				pick = true; /* the last offset before a sampled change */
+			if (!pick) {
+				skipped++;
+				continue;
+			}
+			int off = offs[i], want = wants[i];
 			int got = pyline_lookup(fmt, table, tlen, first, off);
 			checked++;
 			if (want == -1)
@@ -595,10 +688,17 @@ static int check_file(const char *path)
 			break;
 	}
 	free(line);
+	free(offs);
+	free(wants);
 	if (f != stdin)
 		fclose(f);
-	printf("codes %ld frames %ld offsets %ld no-line %ld max-line %d max-table %ld mismatches %ld\n",
-	       codes, frames, checked, noline, maxline, max_table, mismatches);
+	printf("features");
+	for (int i = 0; i < F__N; i++)
+		printf(" %s=%ld", feat_names[i], feat[i]);
+	printf("\n");
+	printf("codes %ld frames %ld offsets %ld no-line %ld max-line %d max-table %ld sampled-codes %ld "
+	       "skipped-offsets %ld mismatches %ld\n",
+	       codes, frames, checked, noline, maxline, max_table, sampled, skipped, mismatches);
 	if (rc)
 		return rc;
 	if (!have_version || codes == 0) {
