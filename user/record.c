@@ -27,6 +27,7 @@
 #include "flamegraph.h"
 #include "outfile.h"
 #include "profile.h"
+#include "push.h"
 #include "session.h"
 #include "symbolize.h"
 #include "pyperf.h"
@@ -55,6 +56,7 @@ struct record_opts {
 	double every;               /* seconds per period file; 0 = one file */
 	long keep;                  /* period files kept in the directory; 0 = all */
 	uint64_t max_disk;          /* bytes of period files kept; 0 = no limit */
+	const char *push_url;       /* Pyroscope-compatible server, or NULL */
 	bool hz_given;
 };
 
@@ -65,6 +67,7 @@ struct recorder {
 	uint64_t period_start_unix_ns;
 	uint64_t period_samples_base;   /* session samples when the period began */
 	uint64_t periods, pruned;
+	struct pusher *pusher;
 };
 
 static const char usage[] =
@@ -84,6 +87,9 @@ static const char usage[] =
 	"                        written into DIR named by time\n"
 	"      --keep N          keep only the newest N period files\n"
 	"      --max-disk SIZE   keep period files under SIZE in all (500M, 2G)\n"
+	"      --push URL        also send each profile (pprof) to a Pyroscope-compatible\n"
+	"                        server's /ingest, from a queue that retries and, when\n"
+	"                        full, drops the oldest (counted)\n"
 	"  -F, --frequency HZ    samples per second per CPU (default 99, at most 100000)\n"
 	"  -d, --duration SECS   stop after SECS seconds (default: until Ctrl-C or the\n"
 	"                        process exits); fractions allowed\n"
@@ -141,6 +147,8 @@ static const struct {
 };
 
 #define ALL_DEFAULT_HZ 19
+#define PUSH_QUEUE 64          /* periods waiting for the server; then the oldest goes */
+#define PUSH_FINISH_MS 10000
 
 static bool is_dir_name(const char *path)
 {
@@ -219,7 +227,7 @@ static const char *format_suffix(enum out_format f)
 static int parse_args(int argc, char **argv, struct record_opts *o, char *defname, size_t deflen)
 {
 	enum { OPT_TITLE = 256, OPT_THREADS, OPT_NO_LINES, OPT_IDLE, OPT_SUBPROCESSES, OPT_EVERY, OPT_KEEP,
-	       OPT_MAX_DISK };
+	       OPT_MAX_DISK, OPT_PUSH };
 	static const struct option longopts[] = {
 		{ "pid", required_argument, NULL, 'p' },
 		{ "frequency", required_argument, NULL, 'F' },
@@ -234,6 +242,7 @@ static int parse_args(int argc, char **argv, struct record_opts *o, char *defnam
 		{ "every", required_argument, NULL, OPT_EVERY },
 		{ "keep", required_argument, NULL, OPT_KEEP },
 		{ "max-disk", required_argument, NULL, OPT_MAX_DISK },
+		{ "push", required_argument, NULL, OPT_PUSH },
 		{ "idle", no_argument, NULL, OPT_IDLE },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
@@ -319,6 +328,9 @@ static int parse_args(int argc, char **argv, struct record_opts *o, char *defnam
 			}
 			o->keep = v;
 			break;
+		case OPT_PUSH:
+			o->push_url = optarg;
+			break;
 		case OPT_MAX_DISK:
 			if (parse_size(optarg, &o->max_disk) || !o->max_disk) {
 				fprintf(stderr, "pyperf record: invalid --max-disk '%s': give e.g. 500M or 2G\n", optarg);
@@ -353,8 +365,9 @@ static int parse_args(int argc, char **argv, struct record_opts *o, char *defnam
 	}
 	if (o->all && !o->hz_given)
 		o->hz = ALL_DEFAULT_HZ; /* always-on: cheap by default */
-	if (o->all && o->format == FMT_AUTO && (!o->output || is_dir_name(o->output)))
+	if ((o->all || o->push_url) && o->format == FMT_AUTO && (!o->output || is_dir_name(o->output)))
 		o->format = FMT_PPROF;
+
 	if (o->every > 0 && (!o->output || !is_dir_name(o->output))) {
 		fprintf(stderr, "pyperf record: --every writes one file per period: give a directory "
 			"with -o DIR/\n");
@@ -380,6 +393,10 @@ static int parse_args(int argc, char **argv, struct record_opts *o, char *defnam
 	}
 	if (o->format == FMT_AUTO)
 		o->format = format_from_name(o->output);
+	if (o->push_url && o->format != FMT_AUTO && o->format != FMT_PPROF) {
+		fprintf(stderr, "pyperf record: --push sends pprof: use a .pb.gz output or --format pprof\n");
+		return 2;
+	}
 	if (o->format == FMT_AUTO) {
 		fprintf(stderr, "pyperf record: cannot tell the format of '%s' from its extension: "
 			"use .svg, .folded, .txt, .pb.gz, .pprof or .speedscope.json, or give --format\n", o->output);
@@ -408,6 +425,24 @@ static void show_status(struct recorder *r, double started)
 }
 
 static int write_output(struct recorder *r, const char *path, uint64_t *nstacks_out);
+
+/* Hands the profile just written to the push queue. */
+static void push_file(struct recorder *r, const char *path)
+{
+	FILE *f = fopen(path, "re");
+	char *buf = NULL;
+	long len = -1;
+
+	if (f && fseek(f, 0, SEEK_END) == 0 && (len = ftell(f)) >= 0 && fseek(f, 0, SEEK_SET) == 0 &&
+	    (buf = malloc((size_t)len + 1)) && fread(buf, 1, (size_t)len, f) == (size_t)len)
+		pusher_submit(r->pusher, buf, (size_t)len, r->start_unix_ns / 1000000000ull,
+			      (r->start_unix_ns + r->duration_ns) / 1000000000ull + 1);
+	else
+		fprintf(stderr, "pyperf record: failed to read %s back for --push\n", path);
+	free(buf);
+	if (f)
+		fclose(f);
+}
 
 /* Period files are DIR/pyperf-YYYYmmddTHHMMSSZ<suffix>: names sort by time. */
 static bool is_period_file(const char *name, const char *suffix)
@@ -650,6 +685,8 @@ static int write_output(struct recorder *r, const char *path, uint64_t *nstacks_
 		fprintf(stderr, "pyperf record: failed to write %s: %s\n", path, strerror(-err));
 		return -1;
 	}
+	if (r->pusher)
+		push_file(r, path);
 	return 0;
 }
 
@@ -738,6 +775,21 @@ int cmd_record(int argc, char **argv)
 	session_install_signals();
 	if (session_init(&r->s, &cfg))
 		goto cleanup;
+	if (r->opts.push_url) {
+		char host[128] = "localhost", labels[256], perr[256];
+
+		gethostname(host, sizeof(host) - 1);
+		if (r->opts.pid)
+			snprintf(labels, sizeof(labels), "{host=%s,pid=%d}", host, (int)r->opts.pid);
+		else
+			snprintf(labels, sizeof(labels), "{host=%s}", host);
+		r->pusher = pusher_new(r->opts.push_url, "pyperf.cpu", labels, r->opts.hz, PUSH_QUEUE, perr,
+				       sizeof(perr));
+		if (!r->pusher) {
+			fprintf(stderr, "pyperf record: %s\n", perr);
+			goto cleanup;
+		}
+	}
 	if (r->opts.pid && py_target_open(r->opts.pid, &r->s.target, err, sizeof(err)) != 0) {
 		fprintf(stderr, "pyperf record: %s\n", err);
 		goto cleanup;
@@ -805,6 +857,18 @@ int cmd_record(int argc, char **argv)
 	if (!r->s.samples)
 		fprintf(stderr, "pyperf: no Python samples: was the process running Python code on a CPU?\n");
 cleanup:
+	if (r->pusher) {
+		struct push_stats ps;
+
+		/* What the server has not taken yet gets a few seconds more. */
+		pusher_finish(r->pusher, PUSH_FINISH_MS, &ps);
+		if (ret == 0 || ps.sent || ps.dropped || ps.pending)
+			fprintf(stderr, "pyperf: pushed %" PRIu64 " profiles to %s; %" PRIu64 " dropped, %" PRIu64
+				" not delivered, %" PRIu64 " retries\n", ps.sent, r->opts.push_url, ps.dropped,
+				ps.pending, ps.retries);
+		if (ret == 0 && (ps.dropped || ps.pending))
+			ret = 1;
+	}
 	if (r->opts.command && r->s.child > 0) {
 		/* The command's exit status is pyperf's, once the profile is safe. */
 		int st = session_child_status(&r->s, true);
