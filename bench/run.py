@@ -189,18 +189,26 @@ class BpfHandles:
         self.prog_fd = None
         self.counters_id = None
         self.cnt = counter_indices()
+        progs = {}  # fd -> prog id, perf_event programs only (pyperf has tracing ones too)
         for fd in os.listdir("/proc/%d/fd" % pyperf_pid):
             try:
                 link = os.readlink("/proc/%d/fd/%s" % (pyperf_pid, fd))
             except OSError:
                 continue
             if link == "anon_inode:bpf-prog":
-                self.prog_fd = fd
+                info = fdinfo(pyperf_pid, fd)
+                if info.get("prog_type") == "7":  # BPF_PROG_TYPE_PERF_EVENT
+                    progs[fd] = info["prog_id"]
             elif link == "anon_inode:bpf-map" and self.counters_id is None:
                 info = fdinfo(pyperf_pid, fd)
                 # BPF_MAP_TYPE_PERCPU_ARRAY with one slot per counter
                 if info.get("map_type") == "6" and int(info.get("max_entries", 0)) == self.cnt["CNT__MAX"]:
                     self.counters_id = info["map_id"]
+        for fd, prog_id in progs.items():
+            if len(progs) == 1 or json.loads(subprocess.run(
+                    ["bpftool", "-j", "prog", "show", "id", prog_id], capture_output=True,
+                    text=True).stdout or "{}").get("name") == "pyperf_sample":
+                self.prog_fd = fd
         if self.prog_fd is None or self.counters_id is None:
             raise RuntimeError("pyperf PID %d: sampler program or counters map not found" % pyperf_pid)
 
@@ -383,8 +391,8 @@ class Results:
         verdict = "" if ok is None else ("PASS" if ok else "MISS")
         if isinstance(value, str):
             shown = value
-        elif value is None or value != value:
-            shown = "n/a"
+        elif value is None or value != value:  # None or NaN: no verdict either
+            shown, verdict = "n/a", ""
         else:
             shown = fmt % value
         self.rows.append({"bench": bench, "name": name, "value": value, "shown": shown,
@@ -490,7 +498,7 @@ def bench_slowdown(env, res):
                 % (f, 100 * (q1 - 1), 100 * (q3 - 1)), slow, "%",
                 "<= %.1f%%" % lim if lim else None, slow <= lim if lim else None, fmt="%+.2f")
     # Cost of one sample to the target, from the 9999 Hz runs, scaled.
-    per_sample = (median(ratios[9999]) - 1) / median(rates[9999])
+    per_sample = (median(ratios[9999]) - 1) / median(rates[9999]) if median(rates[9999]) else float("nan")
     res.details["slowdown"]["target_cpu_per_sample_s"] = per_sample
     res.add("slowdown", "target CPU per sample (from 9999 Hz)", per_sample * 1e6, "us", fmt="%.1f")
     for f in (99, 999):
@@ -514,6 +522,8 @@ def nontarget_cost(env):
 def bpf_per_sample(env, d):
     """BPF ns per emitted sample from a window: total run time, minus the
     runs that were not in the target (each at the non-target cost)."""
+    if d["cnt"]["CNT_SAMPLES"] and not (d["bpf_run_cnt"] and d["bpf_run_ns"]):
+        raise RuntimeError("no BPF run time: kernel.bpf_stats_enabled went off during the measurement")
     target_runs = d["cnt"]["CNT_SAMPLES"]
     other = d["bpf_run_cnt"] - target_runs
     ns = d["bpf_run_ns"] - other * nontarget_cost(env)
@@ -525,7 +535,8 @@ def bench_bpf(env, res):
     """BPF cost per sample: kernel.bpf_stats_enabled on, the sampler's
     run_time_ns/run_cnt (from fdinfo of pyperf's program fd) and its own
     counters (CNT_SAMPLES, CNT_EMITTED) read at both ends of a window, on a
-    target spinning at the bottom of a recursion of depth 10, 100, 1000.
+    target spinning at the bottom of a recursion of depth 10, 100, 1000,
+    and on a busy target whose samples keep finding new stacks.
     The program also runs (briefly) for every timer tick on a CPU where the
     target is not running; that cost, measured separately, is subtracted,
     and the raw quotient is kept in the details."""
@@ -534,19 +545,31 @@ def bench_bpf(env, res):
     with BpfStats():
         nt = nontarget_cost(env)
         res.add("bpf", "non-target run (procs lookup miss)", nt, "ns/run", fmt="%.0f")
-        for depth in (10, 100, 1000):
-            with Target(env.python + [DEEP, str(depth)]) as t:
+        # deep.py spins in one loop: a handful of stack ids, all known after
+        # the first samples. busy.py (one thread, 256 call paths) keeps
+        # bringing stack ids the sampler has not stored yet: a stack id
+        # covers each frame's instruction offset, not only its line.
+        cases = [(10, DEEP, ["10"]), (100, DEEP, ["100"]), (1000, DEEP, ["1000"]),
+                 ("busy", os.path.join(TARGETS, "busy.py"), ["1", "256"])]
+        for depth, script, argv in cases:
+            with Target(env.python + [script] + argv) as t:
                 d, s = record_window(env, t.pid, 9999, secs)
                 frames = folded_frames(os.path.join(env.tmp, "rec.folded"))
             per_sample, raw = bpf_per_sample(env, d)
             out[depth] = {"ns_per_sample": per_sample, "raw_ns_per_sample": raw, "frames": frames,
                           "emitted": d["cnt"]["CNT_EMITTED"], "runs": d["bpf_run_cnt"],
                           "run_ns": d["bpf_run_ns"], "counters": d["cnt"]}
-            log("bpf depth %d: %d samples, %.1f frames, %.0f ns/sample (raw %.0f)"
+            log("bpf depth %s: %d samples, %.1f frames, %.0f ns/sample (raw %.0f)"
                 % (depth, d["cnt"]["CNT_EMITTED"], frames, per_sample, raw))
     res.details["bpf"] = {"nontarget_ns": nt, "depths": out}
     for depth, o in out.items():
         per_frame = o["ns_per_sample"] / o["frames"]
+        if depth == "busy":
+            res.add("bpf", "busy.py, new stack ids: per sample (%.0f frames)" % o["frames"], o["ns_per_sample"],
+                    "ns", fmt="%.0f")
+            res.add("bpf", "busy.py, new stack ids: per frame", per_frame, "ns", "< 150", per_frame < 150,
+                    fmt="%.1f")
+            continue
         res.add("bpf", "depth %d: per sample" % depth, o["ns_per_sample"], "ns",
                 "< 2000" if depth == 10 else None, o["ns_per_sample"] < 2000 if depth == 10 else None,
                 fmt="%.0f")
