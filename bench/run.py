@@ -655,6 +655,9 @@ def bench_symbolize(env, res):
     log("symbolize: %s ... %.1f ms cold, %.2f ms warm" % (first, cold / 1e6, warm / 1e6))
     res.add("symbolize", "10,000 code objects, first sight (CPU)", cold / 1e6, "ms", fmt="%.1f")
     res.add("symbolize", "  per code object", cold / ncodes / 1e3, "us", fmt="%.1f")
+    read = median([r["read_cpu_ns"] for r in runs])
+    res.add("symbolize", "  per code object, in 64-byte process_vm_readv calls", cold / ncodes / read, "reads",
+            fmt="%.1f")
     res.add("symbolize", "  cached lookup per frame", warm / ncodes, "ns", fmt="%.0f")
     res.add("symbolize", "  frames not resolved", bad, "", "0", bad == 0, fmt="%d")
 
@@ -689,6 +692,9 @@ def bench_flamegraph(env, res):
             num, _, unit = v.partition(" ")
             if not unit and c.endswith(" s"):  # "wall s", "CPU s"
                 c, unit = c[:-2], "s"
+            if c == "wall":
+                continue  # no lone wall times: CPU time and the ratios below
+
             res.add("flamegraph", "%d lines, pyperf: %s" % (lines, c), num, unit)
     for who in ("A", "B"):
         m = re.search(r"baseline %s / pyperf = ([\d.]+)x" % who, p.stdout)
