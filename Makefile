@@ -87,6 +87,8 @@ DESTDIR ?=
 install: all
 	install -D -m 0755 $(BUILD)/pyperf $(DESTDIR)$(PREFIX)/bin/pyperf
 	install -D -m 0644 user/pyperf.1 $(DESTDIR)$(PREFIX)/share/man/man1/pyperf.1
+	install -d $(DESTDIR)$(PREFIX)/lib/systemd/system
+	sed 's|@PREFIX@|$(PREFIX)|g' user/pyperf.service > $(DESTDIR)$(PREFIX)/lib/systemd/system/pyperf.service
 
 clean:
 	rm -rf $(BUILD)

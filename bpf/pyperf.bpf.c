@@ -160,12 +160,23 @@ static long find_tstate_step(__u64 i, void *unused)
 
 static __always_inline __u64 thread_id_key(struct scratch *s, __u32 tid)
 {
-	if (s->L.flags & PYL_NATIVE_TID)
-		return tid;
-	/* Before 3.11 a thread state only knows its pthread_t, which on
-	 * x86_64 is the thread pointer: the task's fsbase. */
 	struct task_struct *task = bpf_get_current_task_btf();
 
+	if (s->L.flags & PYL_NATIVE_TID) {
+		/* native_thread_id is what gettid() said inside the process's
+		 * own PID namespace (a container), not the host's TID. */
+		struct pid *tp = BPF_CORE_READ(task, thread_pid);
+		unsigned int level = BPF_CORE_READ(tp, level);
+		struct upid up = {};
+
+		if (level == 0)
+			return tid;
+		if (bpf_core_read(&up, sizeof(up), &tp->numbers[level & 31]))
+			return 0;
+		return (__u32)up.nr;
+	}
+	/* Before 3.11 a thread state only knows its pthread_t, which on
+	 * x86_64 is the thread pointer: the task's fsbase. */
 	return BPF_CORE_READ(task, thread.fsbase);
 }
 

@@ -57,7 +57,10 @@ struct record_opts {
 	long keep;                  /* period files kept in the directory; 0 = all */
 	uint64_t max_disk;          /* bytes of period files kept; 0 = no limit */
 	const char *push_url;       /* Pyroscope-compatible server, or NULL */
+	double cpu_budget;          /* percent of the host's CPU for pyperf + its BPF; 0 = none */
+	const char *log;            /* messages go to this file (SIGHUP reopens it) */
 	bool hz_given;
+	bool budget_given;
 };
 
 struct recorder {
@@ -87,6 +90,10 @@ static const char usage[] =
 	"                        written into DIR named by time\n"
 	"      --keep N          keep only the newest N period files\n"
 	"      --max-disk SIZE   keep period files under SIZE in all (500M, 2G)\n"
+	"      --cpu-budget PCT  keep pyperf's own CPU time plus its BPF run time under\n"
+	"                        PCT percent of the host's CPUs by lowering the rate\n"
+	"                        (default 1 with -a, none otherwise)\n"
+	"      --log FILE        write messages to FILE; SIGHUP reopens it\n"
 	"      --push URL        also send each profile (pprof) to a Pyroscope-compatible\n"
 	"                        server's /ingest, from a queue that retries and, when\n"
 	"                        full, drops the oldest (counted)\n"
@@ -147,6 +154,8 @@ static const struct {
 };
 
 #define ALL_DEFAULT_HZ 19
+#define ALL_DEFAULT_BUDGET 1.0  /* percent of the host's CPU */
+#define BUDGET_CHECK_S 5.0
 #define PUSH_QUEUE 64          /* periods waiting for the server; then the oldest goes */
 #define PUSH_FINISH_MS 10000
 
@@ -227,7 +236,7 @@ static const char *format_suffix(enum out_format f)
 static int parse_args(int argc, char **argv, struct record_opts *o, char *defname, size_t deflen)
 {
 	enum { OPT_TITLE = 256, OPT_THREADS, OPT_NO_LINES, OPT_IDLE, OPT_SUBPROCESSES, OPT_EVERY, OPT_KEEP,
-	       OPT_MAX_DISK, OPT_PUSH };
+	       OPT_MAX_DISK, OPT_PUSH, OPT_CPU_BUDGET, OPT_LOG };
 	static const struct option longopts[] = {
 		{ "pid", required_argument, NULL, 'p' },
 		{ "frequency", required_argument, NULL, 'F' },
@@ -243,6 +252,8 @@ static int parse_args(int argc, char **argv, struct record_opts *o, char *defnam
 		{ "keep", required_argument, NULL, OPT_KEEP },
 		{ "max-disk", required_argument, NULL, OPT_MAX_DISK },
 		{ "push", required_argument, NULL, OPT_PUSH },
+		{ "cpu-budget", required_argument, NULL, OPT_CPU_BUDGET },
+		{ "log", required_argument, NULL, OPT_LOG },
 		{ "idle", no_argument, NULL, OPT_IDLE },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
@@ -331,6 +342,23 @@ static int parse_args(int argc, char **argv, struct record_opts *o, char *defnam
 		case OPT_PUSH:
 			o->push_url = optarg;
 			break;
+		case OPT_CPU_BUDGET: {
+			char *end;
+
+			errno = 0;
+			o->cpu_budget = strtod(optarg, &end);
+			if (errno || end == optarg || (*end && strcmp(end, "%")) || !(o->cpu_budget > 0) ||
+			    o->cpu_budget > 100) {
+				fprintf(stderr, "pyperf record: invalid --cpu-budget '%s': give a percentage, e.g. 1 "
+					"or 0.5\n", optarg);
+				return 2;
+			}
+			o->budget_given = true;
+			break;
+		}
+		case OPT_LOG:
+			o->log = optarg;
+			break;
 		case OPT_MAX_DISK:
 			if (parse_size(optarg, &o->max_disk) || !o->max_disk) {
 				fprintf(stderr, "pyperf record: invalid --max-disk '%s': give e.g. 500M or 2G\n", optarg);
@@ -365,6 +393,8 @@ static int parse_args(int argc, char **argv, struct record_opts *o, char *defnam
 	}
 	if (o->all && !o->hz_given)
 		o->hz = ALL_DEFAULT_HZ; /* always-on: cheap by default */
+	if (o->all && !o->budget_given)
+		o->cpu_budget = ALL_DEFAULT_BUDGET;
 	if ((o->all || o->push_url) && o->format == FMT_AUTO && (!o->output || is_dir_name(o->output)))
 		o->format = FMT_PPROF;
 
@@ -545,8 +575,62 @@ static int write_period(struct recorder *r, uint64_t *nstacks)
 	return 0;
 }
 
+static volatile sig_atomic_t reopen_log;
+
+static void on_hup(int sig)
+{
+	(void)sig;
+	reopen_log = 1;
+}
+
+static uint64_t self_cpu_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+struct budget {
+	double last_wall;
+	uint64_t last_self, last_bpf;
+};
+
+/*
+ * --cpu-budget: pyperf's CPU time plus the sampler's kernel run time, as a
+ * share of all online CPUs over the last interval. Over budget, the rate
+ * drops in proportion (with a margin); far under it, it climbs back toward
+ * the rate asked for.
+ */
+static void check_budget(struct recorder *r, struct budget *b)
+{
+	double wall = now_seconds();
+	uint64_t self = self_cpu_ns(), bpf = session_bpf_ns(&r->s);
+	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+	double used = 100.0 * (double)((self - b->last_self) + (bpf - b->last_bpf)) /
+		      ((wall - b->last_wall) * 1e9 * (double)(ncpu > 0 ? ncpu : 1));
+	int hz = r->s.cfg.hz, want = hz;
+
+	b->last_wall = wall;
+	b->last_self = self;
+	b->last_bpf = bpf;
+	if (used > r->opts.cpu_budget && hz > 1)
+		want = (int)((double)hz * r->opts.cpu_budget / used * 0.8);
+	else if (used < r->opts.cpu_budget / 4 && hz < r->opts.hz)
+		want = hz * 2;
+	if (want < 1)
+		want = 1;
+	if (want > r->opts.hz)
+		want = r->opts.hz;
+	if (want != hz && session_set_hz(&r->s, want) == 0)
+		fprintf(stderr, "pyperf: %s the CPU budget (%.2f%% used, %.2f%% allowed): sampling at %d Hz now\n",
+			want < hz ? "over" : "well under", used, r->opts.cpu_budget, want);
+}
+
 static enum stop_reason run_loop(struct recorder *r)
 {
+	struct budget budget = { now_seconds(), self_cpu_ns(), session_bpf_ns(&r->s) };
+	double last_budget = budget.last_wall;
 	int pidfd = r->opts.all ? -1 : (int)syscall(SYS_pidfd_open, r->s.target.pid, 0);
 	double started = now_seconds(), last_status = started, last_scan = started;
 	double period_end = r->opts.every > 0 ? started + r->opts.every : 0;
@@ -569,6 +653,17 @@ static enum stop_reason run_loop(struct recorder *r)
 		if (r->opts.all && now_seconds() - last_scan >= 1.0) {
 			session_scan_all(&r->s);
 			last_scan = now_seconds();
+		}
+		if (r->opts.cpu_budget > 0 && now_seconds() - last_budget >= BUDGET_CHECK_S) {
+			check_budget(r, &budget);
+			last_budget = now_seconds();
+		}
+		if (reopen_log && r->opts.log) {
+			reopen_log = 0;
+			if (!freopen(r->opts.log, "a", stderr))
+				why = STOP_ERROR; /* nowhere left to say so */
+			else
+				setvbuf(stderr, NULL, _IOLBF, 0);
 		}
 		if (period_end && now_seconds() >= period_end) {
 			uint64_t n;
@@ -770,9 +865,18 @@ int cmd_record(int argc, char **argv)
 		.subprocesses = r->opts.subprocesses, .all = r->opts.all,
 		/* pprof labels name the thread of every sample */
 		.per_thread = r->opts.all && r->opts.format == FMT_PPROF,
+		.measure_cost = r->opts.cpu_budget > 0,
 	};
 
+	if (r->opts.log) {
+		if (!freopen(r->opts.log, "a", stderr)) {
+			fprintf(stdout, "pyperf record: cannot open log %s: %s\n", r->opts.log, strerror(errno));
+			return 1;
+		}
+		setvbuf(stderr, NULL, _IOLBF, 0);
+	}
 	session_install_signals();
+	signal(SIGHUP, on_hup);
 	if (session_init(&r->s, &cfg))
 		goto cleanup;
 	if (r->opts.push_url) {

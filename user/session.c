@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -680,6 +681,8 @@ void session_destroy(struct session *r)
 				close(r->perf_fds[i]);
 	free(r->links);
 	free(r->perf_fds);
+	if (r->stats_fd >= 0)
+		close(r->stats_fd);
 	ring_buffer__free(r->rb);
 	pyperf__destroy(r->skel);
 	for (size_t i = 0; i < r->stacks.cap; i++)
@@ -721,6 +724,7 @@ int session_init(struct session *r, const struct session_config *cfg)
 {
 	memset(r, 0, sizeof(*r));
 	r->cfg = *cfg;
+	r->stats_fd = -1;
 	frametab_init(&r->labels);
 	u64map_init(&r->stacks);
 	u64map_init(&r->counts);
@@ -743,7 +747,12 @@ int session_init(struct session *r, const struct session_config *cfg)
 
 int session_load(struct session *r)
 {
-	return load_bpf(r) || open_perf_events(r) ? -1 : 0;
+	if (load_bpf(r) || open_perf_events(r))
+		return -1;
+	/* Statistics cost a little on every run: only when asked (a budget). */
+	if (r->cfg.measure_cost)
+		r->stats_fd = bpf_enable_stats(BPF_STATS_RUN_TIME);
+	return 0;
 }
 
 int session_launch(struct session *r, int *status)
@@ -925,4 +934,26 @@ size_t session_scan_all(struct session *r)
 	r->tried = still;
 	u64map_free(&seen);
 	return r->procs.len;
+}
+
+int session_set_hz(struct session *r, int hz)
+{
+	uint64_t freq = (uint64_t)hz;
+
+	for (int i = 0; r->perf_fds && i < r->ncpus; i++)
+		if (r->perf_fds[i] >= 0 && ioctl(r->perf_fds[i], PERF_EVENT_IOC_PERIOD, &freq) != 0)
+			return -errno;
+	r->cfg.hz = hz;
+	return 0;
+}
+
+uint64_t session_bpf_ns(struct session *r)
+{
+	struct bpf_prog_info info;
+	__u32 len = sizeof(info);
+
+	memset(&info, 0, sizeof(info));
+	if (r->stats_fd < 0 || bpf_obj_get_info_by_fd(bpf_program__fd(r->skel->progs.pyperf_sample), &info, &len))
+		return 0;
+	return info.run_time_ns;
 }

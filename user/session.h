@@ -25,6 +25,7 @@ struct session_config {
 	bool subprocesses;          /* also sample Python descendants of the target */
 	bool all;                   /* every Python process on the host (-a) */
 	bool per_thread;            /* count per thread even without root frames (labels) */
+	bool measure_cost;          /* keep the kernel's BPF run-time statistics on */
 	const char *who;            /* "pyperf record": prefix of error messages */
 };
 
@@ -65,6 +66,7 @@ struct session {
 	struct u64map dead;         /* generations of ended processes, whose stacks go at the next reset */
 	struct u64map retired;      /* struct session_proc * of processes that exec'd (kept for their counts) */
 	struct pyperf *skel;
+	int stats_fd;               /* holds BPF run-time statistics on, or -1 */
 	struct ring_buffer *rb;
 	int *perf_fds;
 	struct bpf_link **links;
@@ -115,6 +117,11 @@ int session_child_status(struct session *s, bool wait);
 int session_poll(struct session *s, int timeout_ms); /* >= 0, or -errno */
 void session_stop_sampling(struct session *s);  /* detach; drain the ring buffer */
 void session_counters(struct session *s, uint64_t out[CNT__MAX]);
+/* Changes the sampling rate of the running perf events; 0 or -errno. */
+int session_set_hz(struct session *s, int hz);
+/* Nanoseconds the sampler has run in the kernel so far (0 unless
+ * measure_cost is set and the kernel keeps statistics). */
+uint64_t session_bpf_ns(struct session *s);
 /* Every aggregated stack into p (thread roots first with threads on);
  * with origins set, stacks keep their struct sample_origin (pprof labels). */
 int session_profile(struct session *s, struct profile *p, bool origins);

@@ -115,3 +115,58 @@ def test_all_pprof_periods_with_labels():
                 focused = float(re.search(r"accounting for \S+, ([\d.]+)% of", top).group(1))
                 m = re.search(r"^\s*\S+\s+([\d.]+)%\s+\S+%\s+\S+\s+\S+%\s+(\S+)", top.split("flat%")[1], re.M)
                 assert m and m.group(2) == name and float(m.group(1)) >= 0.9 * focused > 0, (name, f, top[-1500:])
+
+
+def test_cpu_budget_lowers_the_rate():
+    argv = harness.need_interpreter("3.12")
+    t = harness.start(argv + [os.path.join(harness.TARGETS, "threads.py")], ready_marker="ready")
+    try:
+        with tempfile.TemporaryDirectory() as d:
+            r = harness.run_pyperf(["record", "-a", "-F", "2999", "--cpu-budget", "0.0001", "-d", "6",
+                                    "-o", os.path.join(d, "x.pb.gz")], timeout=60)
+    finally:
+        harness.stop(t)
+    m = re.search(r"over the CPU budget \(([\d.]+)% used, 0\.00% allowed\): sampling at (\d+) Hz now", r.stderr)
+    assert m and int(m.group(2)) < 2999 and float(m.group(1)) > 0.0001, r.stderr
+
+
+def test_log_file_and_sighup_reopen():
+    import signal
+    import subprocess
+    with tempfile.TemporaryDirectory() as d:
+        log, spool = os.path.join(d, "pyperf.log"), os.path.join(d, "spool") + "/"
+        p = subprocess.Popen([harness.PYPERF, "record", "-a", "--every", "1s", "-d", "4", "-o", spool,
+                              "--log", log], stderr=subprocess.PIPE, text=True)
+        deadline = time.monotonic() + 30
+        while "samples from" not in (open(log).read() if os.path.exists(log) else "") \
+                and time.monotonic() < deadline:
+            time.sleep(0.1)
+        os.rename(log, log + ".1")          # what logrotate does
+        p.send_signal(signal.SIGHUP)
+        err = p.communicate(timeout=60)[1]
+        assert p.returncode == 0, err
+        assert err == "", "messages went to stderr despite --log: %r" % err
+        with open(log + ".1") as f:
+            old = f.read()
+        with open(log) as f:
+            new = f.read()
+        assert "sampling every Python process" in old and "samples from" in old, old
+        assert "wrote" in new and "samples from" in new, "nothing in the reopened log: %r" % new
+
+
+def test_systemd_unit_installed():
+    import subprocess
+    with tempfile.TemporaryDirectory() as d:
+        p = subprocess.run(["make", "-s", "install", "DESTDIR=" + d, "PREFIX=/opt/pp"], cwd=harness.ROOT,
+                           capture_output=True, text=True, timeout=300)
+        assert p.returncode == 0, p.stderr
+        with open(os.path.join(d, "opt/pp/lib/systemd/system/pyperf.service")) as f:
+            unit = f.read()
+    m = re.search(r"^ExecStart=(\S+) (.*)$", unit, re.M)
+    assert m and m.group(1) == "/opt/pp/bin/pyperf", unit
+    args = m.group(2).split()
+    assert args[:2] == ["record", "-a"] and "--every" in args and "StateDirectory=pyperf" in unit, unit
+    # The unit's own command line is valid: the same arguments pass pyperf's parser
+    # (checked with --help appended, which parses everything before it).
+    p = harness.run_pyperf(args + ["--help"], check=False)
+    assert p.returncode == 0 and "usage" in p.stdout, p.stderr
