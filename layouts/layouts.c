@@ -279,7 +279,7 @@ static __u16 rd_off(struct dbg_reader *r, size_t off, uint64_t struct_size, unsi
 	return (__u16)v;
 }
 
-static __u16 frame_size_of(const struct py_layout *l)
+static unsigned frame_size_of(const struct py_layout *l)
 {
 	unsigned m = 0;
 	const unsigned ends[] = {
@@ -289,7 +289,7 @@ static __u16 frame_size_of(const struct py_layout *l)
 	for (size_t i = 0; i < sizeof(ends) / sizeof(ends[0]); i++)
 		if (ends[i] > m)
 			m = ends[i];
-	return (__u16)((m + 7u) & ~7u);
+	return (m + 7u) & ~7u;
 }
 
 int py_layout_apply_debug_offsets(struct py_layout *layout, const void *buf, size_t len,
@@ -409,12 +409,14 @@ int py_layout_apply_debug_offsets(struct py_layout *layout, const void *buf, siz
 
 	if (r.failed)
 		return -EINVAL;
-	l.frame_size = frame_size_of(&l);
-	if (l.frame_size > PYPERF_FRAME_BUF) {
-		fail(&r, "_Py_DebugOffsets: frame fields need %u bytes, more than %u", l.frame_size,
+	/* Checked before narrowing: fields near 64 KiB must not wrap to a small size. */
+	unsigned frame_size = frame_size_of(&l);
+	if (frame_size > PYPERF_FRAME_BUF) {
+		fail(&r, "_Py_DebugOffsets: frame fields need %u bytes, more than %u", frame_size,
 		     PYPERF_FRAME_BUF);
 		return -EINVAL;
 	}
+	l.frame_size = (__u16)frame_size;
 	l.flags |= PYL_FROM_DEBUG_OFFSETS;
 	*layout = l;
 	return 0;
