@@ -307,27 +307,6 @@ static bool has_task(const struct dump *d, int32_t tid)
 	return tid > 0 && bsearch(&tid, d->tasks, d->ntasks, sizeof(*d->tasks), cmp_i32) != NULL;
 }
 
-/* /proc/PID/cmdline with arguments separated by spaces. */
-static void read_cmdline(pid_t pid, char *out, size_t cap)
-{
-	char path[64];
-	FILE *f;
-	size_t n = 0;
-
-	out[0] = '\0';
-	snprintf(path, sizeof(path), "/proc/%d/cmdline", (int)pid);
-	f = fopen(path, "re");
-	if (f) {
-		n = fread(out, 1, cap - 1, f);
-		fclose(f);
-	}
-	while (n > 0 && out[n - 1] == '\0')
-		n--;
-	out[n] = '\0';
-	for (size_t i = 0; i < n; i++)
-		if (out[i] == '\0')
-			out[i] = ' ';
-}
 
 /* ----------------------------------------------------------- source lines */
 
@@ -1125,7 +1104,7 @@ static int open_target(struct dump *d, char *err, size_t errlen)
 	if (py_target_open(d->o.pid, &d->t, err, errlen) != 0)
 		return -1;
 	d->src = memsrc_pid(d->o.pid);
-	read_cmdline(d->o.pid, d->cmdline, sizeof(d->cmdline));
+	proc_cmdline(d->o.pid, d->cmdline, sizeof(d->cmdline));
 	int r = read_tasks(d);
 
 	if (r) {

@@ -40,6 +40,10 @@ const char *py_version_str(uint32_t version_hex, char *buf, size_t len);
 /* /proc/PID/stat start time, or 0 when the process is gone. */
 uint64_t proc_start_time(pid_t pid);
 
+/* The start of /proc/PID/cmdline, arguments joined by spaces (newlines too),
+ * NUL-terminated; "" when unreadable. */
+void proc_cmdline(pid_t pid, char *buf, size_t len);
+
 /* Reads /proc/PID/task/TID/comm into buf (NUL-terminated, newline stripped). */
 int proc_thread_name(pid_t pid, pid_t tid, char *buf, size_t len);
 
