@@ -394,14 +394,14 @@ int py_layout_apply_debug_offsets(struct py_layout *layout, const void *buf, siz
 	l.unicode_state = rd_off(&r, d->un_state, un, 4, "unicode_object.state");
 	l.unicode_length = rd_off(&r, d->un_length, un, 8, "unicode_object.length");
 	uint64_t ascii = rd_size(&r, d->un_ascii_size, "unicode_object.asciiobject_size");
-	if (!r.failed && (ascii > un || ascii < l.unicode_state + 4u))
+	if (!r.failed && (ascii > un || ascii < l.unicode_state + 4u || ascii >= PY_OFF_NONE))
 		fail(&r, "_Py_DebugOffsets: implausible unicode_object.asciiobject_size %llu",
 		     (unsigned long long)ascii);
 	l.unicode_ascii_size = (__u16)ascii;
 	if (d->un_compact_size != NOFIELD) {
 		uint64_t compact = rd_size(&r, d->un_compact_size,
 					   "unicode_object.compactunicodeobject_size");
-		if (!r.failed && (compact > un || compact < ascii))
+		if (!r.failed && (compact > un || compact < ascii || compact >= PY_OFF_NONE))
 			fail(&r, "_Py_DebugOffsets: implausible compactunicodeobject_size %llu",
 			     (unsigned long long)compact);
 		l.unicode_compact_size = (__u16)compact;
