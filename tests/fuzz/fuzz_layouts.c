@@ -18,10 +18,15 @@
  * is at most PYPERF_FRAME_BUF, every offset the debug offsets set is below
  * PY_OFF_NONE, the GIL fields are within 1024 bytes, and the unicode sizes
  * are ordered (state + 4 <= ascii size <= compact size when it was set).
+ * And no value is narrowed silently: for an accepted buffer, each 64-bit
+ * slot after the head whose value v matters (v + 1 changes the layout or is
+ * refused) must not be accepted as v + 65536 with the same layout, which is
+ * what a field truncated to 16 bits would give.
  * Seeds: real _PyRuntime heads from installed 3.13+ interpreters
  * (tests/fuzz/seeds.py).
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -66,6 +71,39 @@ static void check_ok(const struct py_layout *before, const struct py_layout *l)
 		die("co_code_adaptive %u past the code object (%u)", l->code_code_adaptive, l->code_size);
 }
 
+/* Result of applying buf to a copy of *start: 0 and *out, or -EINVAL. */
+static int apply(const struct py_layout *start, const uint8_t *buf, size_t len, struct py_layout *out)
+{
+	*out = *start;
+	return py_layout_apply_debug_offsets(out, buf, len, NULL, 0);
+}
+
+static void check_no_wrap(const struct py_layout *start, uint8_t *buf, size_t len,
+			  const struct py_layout *accepted)
+{
+	size_t end = py_debug_offsets_size(start->version_hex);
+	if (end > len)
+		end = len;
+	for (size_t off = 24; off + 8 <= end; off += 8) {
+		uint64_t v, w;
+		struct py_layout plus1, wrapped;
+		memcpy(&v, buf + off, 8);
+		if (v >= 65536)
+			continue;
+		w = v + 1;
+		memcpy(buf + off, &w, 8);
+		int rc1 = apply(start, buf, len, &plus1);
+		w = v + 65536;
+		memcpy(buf + off, &w, 8);
+		int rcw = apply(start, buf, len, &wrapped);
+		memcpy(buf + off, &v, 8);
+		bool used = rc1 != 0 || memcmp(&plus1, accepted, sizeof(plus1)) != 0;
+		if (used && rcw == 0 && memcmp(&wrapped, accepted, sizeof(wrapped)) == 0)
+			die("the u64 at +%zu (%llu) was accepted as %llu with the same layout: narrowed to 16 bits",
+			    off, (unsigned long long)v, (unsigned long long)(v + 65536));
+	}
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	if (size < 1)
@@ -93,6 +131,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		int rc = py_layout_apply_debug_offsets(&l, buf, len, err, errlen);
 		if (rc == 0) {
 			check_ok(&before, &l);
+			check_no_wrap(&before, buf, len, &l);
 			if (len < py_debug_offsets_size(l.version_hex))
 				die("accepted %zu bytes, less than the structure's %zu", len,
 				    py_debug_offsets_size(l.version_hex));
