@@ -154,9 +154,12 @@ def test_asyncio_event_loop(version):
 def test_gil_holder(version):
     argv = harness.need_interpreter(version)
     p = harness.start(argv + [SPIN], ready_marker="ready")
-    seen_holder = 0
+    seen_holder = dumps = 0
     try:
-        for _ in range(6):
+        # Up to 30 dumps until three name a holder: a loaded machine can
+        # catch the GIL between holders now and then.
+        while dumps < 30 and seen_holder < 3:
+            dumps += 1
             doc = dump_json(["-p", str(p.pid)])
             holders = [t for t in doc["threads"] if t["holds_gil"]]
             assert all(t["holds_gil"] is not None for t in doc["threads"]), "GIL unknown on %s" % version
@@ -169,7 +172,7 @@ def test_gil_holder(version):
     finally:
         harness.stop(p)
     # Three threads spin: the GIL is nearly always held by one of them.
-    assert seen_holder >= 3, "a GIL holder in only %d of 6 dumps" % seen_holder
+    assert seen_holder >= 3, "a GIL holder in only %d of %d dumps" % (seen_holder, dumps)
 
 
 def test_errors():
