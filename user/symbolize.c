@@ -287,26 +287,6 @@ static const char *make_label(struct symbolizer *s, uint64_t frame)
 	return frametab_python(s->tab, ci->qualname, ci->filename, line, ci->firstlineno);
 }
 
-int symbolizer_frame_parts(struct symbolizer *s, uint64_t frame, const char **qualname,
-			   const char **filename, int *line)
-{
-	struct code_info *ci = get_code(s, PYPERF_FRAME_CODE(frame));
-
-	*qualname = NULL;
-	*filename = NULL;
-	*line = -1;
-	if (!ci)
-		return -ENOMEM;
-	if (!ci->ok)
-		return -EINVAL;
-	if (frame_hidden(s, ci, frame))
-		return 0;
-	*qualname = ci->qualname;
-	*filename = ci->filename;
-	*line = frame_line(s, ci, frame);
-	return 1;
-}
-
 const char *symbolizer_frame(struct symbolizer *s, uint64_t frame)
 {
 	uint64_t *cached = u64map_get(&s->labels, frame);

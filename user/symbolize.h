@@ -30,15 +30,6 @@ void symbolizer_free(struct symbolizer *s);
  */
 const char *symbolizer_frame(struct symbolizer *s, uint64_t frame);
 
-/*
- * The parts of the same frame's label: qualname and filename (interned, as
- * in the label) and line (-1 when unknown). Returns 1, 0 when the frame is
- * hidden (symbolizer_frame gives NULL), -EINVAL when the code object is
- * unreadable (its label is "[unknown code 0x...]"), -ENOMEM.
- */
-int symbolizer_frame_parts(struct symbolizer *s, uint64_t frame, const char **qualname,
-			   const char **filename, int *line);
-
 /* Whether labels carry the line (default) or only name and file (--no-lines).
  * Set before the first symbolizer_frame call. */
 void symbolizer_set_lines(struct symbolizer *s, bool lines);
