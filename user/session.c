@@ -171,44 +171,12 @@ static const struct sample_origin *origin_of(struct session *r, struct session_p
 	return o;
 }
 
-/* The stack with a leaf pseudo-frame naming why the thread waited. */
-static struct stack_entry *with_wait_leaf(struct session *r, const struct stack_entry *base, uint32_t reason,
-					  uint64_t *skey)
-{
-	static const char *const names[] = { NULL, "[sleep]", "[lock]", "[io]", "[poll]" };
-
-	if (reason >= sizeof(names) / sizeof(names[0]))
-		return (struct stack_entry *)base;
-	*skey = mix(*skey, 0x5a17000000000000ull + reason);
-	uint64_t *slot = u64map_get(&r->stacks, *skey);
-
-	if (slot)
-		return (struct stack_entry *)(uintptr_t)*slot;
-	const char *leaf = frametab_pseudo(&r->labels, names[reason]);
-	struct stack_entry *e = malloc(sizeof(*e) + (base->nlabels + 1) * sizeof(e->labels[0]));
-
-	if (!leaf || !e) {
-		free(e);
-		return NULL;
-	}
-	e->generation = base->generation;
-	e->flags = base->flags;
-	e->nlabels = base->nlabels + 1;
-	memcpy(e->labels, base->labels, base->nlabels * sizeof(e->labels[0]));
-	e->labels[base->nlabels] = leaf;
-	if (u64map_put(&r->stacks, *skey, (uint64_t)(uintptr_t)e)) {
-		free(e);
-		return NULL;
-	}
-	return e;
-}
-
 static int handle_event(void *ctx, void *data, size_t size)
 {
 	struct session *r = ctx;
 	const struct sample_event *ev = data;
 
-	if (size < sizeof(*ev) || (ev->kind != EVENT_CPU && ev->kind != EVENT_OFFCPU))
+	if (size < sizeof(*ev))
 		return 0;
 	r->samples++;
 	struct session_proc *proc = find_proc(r, ev->pid);
@@ -244,13 +212,6 @@ static int handle_event(void *ctx, void *data, size_t size)
 		if (r->in_kernel.len >= STACKMAP_CLEAR_AT)
 			clear_kernel_stacks(r);
 	}
-	if (ev->kind == EVENT_OFFCPU && ev->reason != WAIT_NONE && !r->cfg.no_wait_reason) {
-		st = with_wait_leaf(r, st, ev->reason, &skey);
-		if (!st) {
-			r->unresolved++;
-			return 0;
-		}
-	}
 	bool per_thread = r->cfg.threads || r->cfg.per_thread;
 	uint64_t key = per_thread ? mix(skey, ev->tid) : skey;
 	uint64_t *cslot = u64map_get(&r->counts, key);
@@ -269,13 +230,7 @@ static int handle_event(void *ctx, void *data, size_t size)
 		if (per_thread)
 			ce->origin = origin_of(r, proc, ev->tid);
 	}
-	if (ev->kind == EVENT_CPU) {
-		ce->count++;
-		if (r->cfg.mode == MODE_WALL && r->cfg.hz > 0)
-			ce->weight_ns += 1000000000ull / (uint64_t)r->cfg.hz;
-	} else {
-		ce->weight_ns += ev->weight_ns;
-	}
+	ce->count++;
 	if (r->on_sample)
 		r->on_sample(r->on_sample_ctx, ce);
 	if (r->cfg.threads && !u64map_get(&r->thread_roots, ev->tid)) {
@@ -368,11 +323,6 @@ static int load_bpf(struct session *r)
 		return -1;
 	}
 	r->skel->rodata->follow_forks = r->cfg.subprocesses;
-	r->skel->rodata->min_block_ns = r->cfg.min_block_ns;
-	r->skel->rodata->with_wait_reason = !r->cfg.no_wait_reason;
-	/* CPU mode pays nothing for off-CPU time: the switch program is not
-	 * even loaded. */
-	bpf_program__set_autoload(r->skel->progs.pyperf_switch, r->cfg.mode != MODE_CPU);
 	int err = pyperf__load(r->skel);
 
 	if (err) {
@@ -705,7 +655,6 @@ void session_counters(struct session *r, uint64_t out[CNT__MAX])
 
 void session_destroy(struct session *r)
 {
-	bpf_link__destroy(r->switch_link);
 	if (r->links)
 		for (int i = 0; i < r->ncpus; i++)
 			bpf_link__destroy(r->links[i]);
@@ -771,17 +720,8 @@ int session_init(struct session *r, const struct session_config *cfg)
 
 int session_load(struct session *r)
 {
-	if (load_bpf(r))
+	if (load_bpf(r) || open_perf_events(r))
 		return -1;
-	if (r->cfg.mode != MODE_OFFCPU && open_perf_events(r))
-		return -1;
-	if (r->cfg.mode != MODE_CPU) {
-		r->switch_link = bpf_program__attach(r->skel->progs.pyperf_switch);
-		if (!r->switch_link) {
-			serr(r, "failed to attach to the sched_switch tracepoint: %s\n", strerror(errno));
-			return -1;
-		}
-	}
 	/* Statistics cost a little on every run: only when asked (a budget). */
 	if (r->cfg.measure_cost)
 		r->stats_fd = bpf_enable_stats(BPF_STATS_RUN_TIME);
@@ -810,58 +750,15 @@ int session_poll(struct session *r, int timeout_ms)
 	return ring_buffer__poll(r->rb, timeout_ms);
 }
 
-/* Threads still blocked when recording ends count up to now: a deadlocked
- * thread shows its whole wait, not nothing. */
-static void flush_blocked(struct session *r)
-{
-	int fd = bpf_map__fd(r->skel->maps.offcpu);
-	struct timespec ts;
-	__u32 key, next;
-	bool first = true;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts); /* bpf_ktime_get_ns()'s clock */
-	uint64_t now = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-
-	while (bpf_map_get_next_key(fd, first ? NULL : &key, &next) == 0) {
-		struct offcpu_start st;
-
-		first = false;
-		key = next;
-		if (bpf_map_lookup_elem(fd, &key, &st) != 0)
-			continue;
-		struct sample_event ev = {
-			.pid = st.pid, .tid = key, .stack_id = st.stack_id, .time_ns = now,
-			.flags = st.flags, .nframes = st.nframes, .kind = EVENT_OFFCPU, .reason = st.reason,
-		};
-		uint64_t d = now > st.start_ns ? now - st.start_ns : 0;
-
-		ev.weight_ns = d >= r->cfg.min_block_ns ? d : 0;
-		handle_event(r, &ev, sizeof(ev));
-	}
-	/* Emptied after the walk: deleting while iterating restarts the walk. */
-	while (bpf_map_get_next_key(fd, NULL, &next) == 0)
-		if (bpf_map_delete_elem(fd, &next) != 0)
-			break;
-}
-
 void session_stop_sampling(struct session *r)
 {
 	for (int i = 0; r->links && i < r->ncpus; i++) {
 		bpf_link__destroy(r->links[i]);
 		r->links[i] = NULL;
 	}
-	bpf_link__destroy(r->switch_link);
-	r->switch_link = NULL;
 	/* Samples already in the ring buffer still count. */
 	if (r->rb)
 		ring_buffer__consume(r->rb);
-	if (r->cfg.mode != MODE_CPU && r->skel)
-		flush_blocked(r);
-}
-
-uint64_t session_unit_ns(const struct session *r)
-{
-	return r->cfg.mode == MODE_CPU ? 1 : 1000;
 }
 
 int session_profile(struct session *r, struct profile *prof, bool origins)
@@ -873,9 +770,7 @@ int session_profile(struct session *r, struct profile *prof, bool origins)
 		const struct stack_entry *st = ce->stack;
 		size_t n = 0;
 
-		uint64_t value = r->cfg.mode == MODE_CPU ? ce->count : (ce->weight_ns + 500) / 1000;
-
-		if (!value || !st->nlabels)
+		if (!ce->count || !st->nlabels)
 			continue;
 		if (r->cfg.threads || r->cfg.subprocesses || r->cfg.all)
 			r->label_buf[n++] = ce->root;
@@ -886,7 +781,7 @@ int session_profile(struct session *r, struct profile *prof, bool origins)
 		}
 		memcpy(r->label_buf + n, st->labels, st->nlabels * sizeof(st->labels[0]));
 		n += st->nlabels;
-		if (profile_add_origin(prof, r->label_buf, n, value, origins ? ce->origin : NULL))
+		if (profile_add_origin(prof, r->label_buf, n, ce->count, origins ? ce->origin : NULL))
 			return -1;
 	}
 	return 0;
@@ -1029,18 +924,8 @@ uint64_t session_bpf_ns(struct session *r)
 	struct bpf_prog_info info;
 	__u32 len = sizeof(info);
 
-	uint64_t ns = 0;
-
 	memset(&info, 0, sizeof(info));
-	if (r->stats_fd < 0)
+	if (r->stats_fd < 0 || bpf_obj_get_info_by_fd(bpf_program__fd(r->skel->progs.pyperf_sample), &info, &len))
 		return 0;
-	if (bpf_obj_get_info_by_fd(bpf_program__fd(r->skel->progs.pyperf_sample), &info, &len) == 0)
-		ns += info.run_time_ns;
-	if (r->switch_link) {
-		memset(&info, 0, sizeof(info));
-		len = sizeof(info);
-		if (bpf_obj_get_info_by_fd(bpf_program__fd(r->skel->progs.pyperf_switch), &info, &len) == 0)
-			ns += info.run_time_ns;
-	}
-	return ns;
+	return info.run_time_ns;
 }
