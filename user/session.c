@@ -11,7 +11,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/ioctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -247,6 +246,19 @@ static int handle_event(void *ctx, void *data, size_t size)
 	return 0;
 }
 
+static void close_perf_events(struct session *r)
+{
+	for (int i = 0; r->links && i < r->ncpus; i++)
+		bpf_link__destroy(r->links[i]);
+	for (int i = 0; r->perf_fds && i < r->ncpus; i++)
+		if (r->perf_fds[i] >= 0)
+			close(r->perf_fds[i]);
+	free(r->links);
+	free(r->perf_fds);
+	r->links = NULL;
+	r->perf_fds = NULL;
+}
+
 static int open_perf_events(struct session *r)
 {
 	r->ncpus = libbpf_num_possible_cpus();
@@ -260,6 +272,8 @@ static int open_perf_events(struct session *r)
 		serr(r, "out of memory\n");
 		return -1;
 	}
+	for (int cpu = 0; cpu < r->ncpus; cpu++)
+		r->perf_fds[cpu] = -1; /* so a failure part way closes only what opened */
 	int opened = 0;
 
 	for (int cpu = 0; cpu < r->ncpus; cpu++) {
@@ -655,15 +669,7 @@ void session_counters(struct session *r, uint64_t out[CNT__MAX])
 
 void session_destroy(struct session *r)
 {
-	if (r->links)
-		for (int i = 0; i < r->ncpus; i++)
-			bpf_link__destroy(r->links[i]);
-	if (r->perf_fds)
-		for (int i = 0; i < r->ncpus; i++)
-			if (r->perf_fds[i] >= 0)
-				close(r->perf_fds[i]);
-	free(r->links);
-	free(r->perf_fds);
+	close_perf_events(r);
 	if (r->stats_fd >= 0)
 		close(r->stats_fd);
 	ring_buffer__free(r->rb);
@@ -910,13 +916,19 @@ size_t session_scan_all(struct session *r)
 
 int session_set_hz(struct session *r, int hz)
 {
-	uint64_t freq = (uint64_t)hz;
+	int old = r->cfg.hz;
 
-	for (int i = 0; r->perf_fds && i < r->ncpus; i++)
-		if (r->perf_fds[i] >= 0 && ioctl(r->perf_fds[i], PERF_EVENT_IOC_PERIOD, &freq) != 0)
-			return -errno;
+	/* New events rather than PERF_EVENT_IOC_PERIOD: on a frequency-mode
+	 * cpu-clock event that ioctl left the kernel sampling far faster than
+	 * asked (a flood that filled the ring buffer). A few milliseconds
+	 * without samples is the price. */
+	close_perf_events(r);
 	r->cfg.hz = hz;
-	return 0;
+	if (open_perf_events(r) == 0)
+		return 0;
+	close_perf_events(r);
+	r->cfg.hz = old;
+	return open_perf_events(r) == 0 ? -EAGAIN : -EIO;
 }
 
 uint64_t session_bpf_ns(struct session *r)

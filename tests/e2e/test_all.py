@@ -170,3 +170,62 @@ def test_systemd_unit_installed():
     # (checked with --help appended, which parses everything before it).
     p = harness.run_pyperf(args + ["--help"], check=False)
     assert p.returncode == 0 and "usage" in p.stdout, p.stderr
+
+
+def rss_kb(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+def test_churn_memory_flat_no_period_lost_no_misattribution():
+    """-a --every 1s while short-lived Python processes come and go."""
+    import subprocess
+    seconds = float(os.environ.get("PYPERF_CHURN_SECONDS", "20"))
+    argv = harness.need_interpreter("debian3.11")
+    plain = os.path.join(harness.BUILD, "pyperf")  # ASan's quarantine would hide a flat RSS
+    with tempfile.TemporaryDirectory() as d:
+        spool = os.path.join(d, "spool") + "/"
+        rec = subprocess.Popen([plain, "record", "-a", "-F", "499", "--cpu-budget", "50", "--every", "1s", "-d", str(seconds),
+                                "-o", spool, "-f", "folded"], stderr=subprocess.PIPE, text=True)
+        names, live, rss = {}, [], []
+        start = time.monotonic()
+        n = 0
+        while time.monotonic() - start < seconds - 1:
+            name = "churn_%d" % n
+            # Each lives 1.5 s: /proc is scanned once a second, so it is alive
+            # at some scan (shorter-lived processes may be missed by design).
+            p = subprocess.Popen(argv + [os.path.join(harness.TARGETS, "named_spin.py"), name, "1.5"],
+                                 stdout=subprocess.DEVNULL)
+            names[p.pid] = name
+            live.append(p)
+            n += 1
+            time.sleep(0.3)
+            live = [q for q in live if q.poll() is None]
+            if rec.poll() is None:
+                rss.append((time.monotonic() - start, rss_kb(rec.pid)))
+        for q in live:
+            q.wait()
+        err = rec.communicate(timeout=60)[1]
+        assert rec.returncode == 0, err
+        files = sorted(os.listdir(spool))
+        # One file a second, none lost (the last period may be partial).
+        assert len(files) >= int(seconds) - 1, (len(files), err)
+        seen = {}
+        for f in files:
+            with open(os.path.join(spool, f)) as fh:
+                for fr, c in harness.parse_folded(fh.read()):
+                    churn = [x for x in fr if x.startswith("churn_")]
+                    if not churn:
+                        continue
+                    name = churn[-1].split(" ")[0]
+                    pid = int(fr[0].split()[1])
+                    assert names.get(pid) == name, "%s counted under pid %d (%s)" % (name, pid, names.get(pid))
+                    seen[name] = seen.get(name, 0) + c
+    assert len(seen) >= 0.9 * n, "only %d of %d short-lived processes seen\n%s" % (len(seen), n, err[-2000:])
+    warm = [kb for t, kb in rss if t >= seconds / 4]
+    assert warm, rss
+    # Flat after warm-up: the end is within 25% (or 4 MiB) of the warm-up level.
+    assert warm[-1] <= max(warm[0] * 1.25, warm[0] + 4096), "RSS grew: %s" % rss
