@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """pyperf benchmarks (issue #8, and the CPython 3.15 comparison of #9).
 
-usage: bench/run.py [--quick] [--only NAME[,NAME...]] [--python PATH]
+usage: bench/run.py [--quick] [--only NAME[,NAME...]] [--python CMD]
                     [--pyperf PATH] [--json FILE] [--write-results]
+       bench/run.py --results-from FILE.json
 
 Benchmarks (NAME for --only):
   slowdown    a fixed amount of Python work, CPU time inside the target,
@@ -22,7 +23,8 @@ Every number is a ratio or a cost per unit measured side by side in one run:
 the machines are noisy, so no lone absolute wall time is reported. The final
 table lists each number with its target and PASS/MISS. --quick shrinks
 every benchmark to finish in under 3 minutes; the full run takes ~10-15.
---write-results replaces the generated part of bench/RESULTS.md.
+--write-results replaces the generated part of bench/RESULTS.md (the text
+before it is kept); --results-from redoes that from a saved --json file.
 
 Needs root (BPF, ptrace, sysctl), bpftool, and `make` done (build/pyperf,
 build/libpyperf.a). Uses a private copy of build/pyperf, so a rebuild by
@@ -179,6 +181,17 @@ def counter_indices():
     return out
 
 
+def bpf_name(kind, obj_id):
+    """Name of a BPF map or program by id ("map"/"prog"), through bpftool."""
+    out = subprocess.run(["bpftool", "-j", kind, "show", "id", str(obj_id)], capture_output=True, text=True).stdout
+    return json.loads(out or "{}").get("name")
+
+
+# Read once, when the pyperf binary is copied (see Env): the header and the
+# binary must agree, and others may edit the header during a long run.
+COUNTERS = None
+
+
 class BpfHandles:
     """The sampler program and its counters map, found through the file
     descriptors of one pyperf process (other pyperf runs on the machine
@@ -188,7 +201,7 @@ class BpfHandles:
         self.pid = pyperf_pid
         self.prog_fd = None
         self.counters_id = None
-        self.cnt = counter_indices()
+        self.cnt = COUNTERS
         progs = {}  # fd -> prog id, perf_event programs only (pyperf has tracing ones too)
         for fd in os.listdir("/proc/%d/fd" % pyperf_pid):
             try:
@@ -201,13 +214,10 @@ class BpfHandles:
                     progs[fd] = info["prog_id"]
             elif link == "anon_inode:bpf-map" and self.counters_id is None:
                 info = fdinfo(pyperf_pid, fd)
-                # BPF_MAP_TYPE_PERCPU_ARRAY with one slot per counter
-                if info.get("map_type") == "6" and int(info.get("max_entries", 0)) == self.cnt["CNT__MAX"]:
-                    self.counters_id = info["map_id"]
+                if info.get("map_type") == "6" and bpf_name("map", info["map_id"]) == "counters":
+                    self.counters_id = info["map_id"]  # a BPF_MAP_TYPE_PERCPU_ARRAY
         for fd, prog_id in progs.items():
-            if len(progs) == 1 or json.loads(subprocess.run(
-                    ["bpftool", "-j", "prog", "show", "id", prog_id], capture_output=True,
-                    text=True).stdout or "{}").get("name") == "pyperf_sample":
+            if len(progs) == 1 or bpf_name("prog", prog_id) == "pyperf_sample":
                 self.prog_fd = fd
         if self.prog_fd is None or self.counters_id is None:
             raise RuntimeError("pyperf PID %d: sampler program or counters map not found" % pyperf_pid)
@@ -745,7 +755,7 @@ def bench_cpython315(env, res):
     profiling.sampling is a separate process that reads the target's
     memory; its cost is all in its own CPU time. Its per-sample CPU comes
     from two runs of different lengths (difference of CPU over difference
-    of samples: start-up and output cancel). pyperf's cost per sample is
+    of samples: start-up and output cancel), median of three such pairs. pyperf's cost per sample is
     its own process's CPU in a steady-state window plus the BPF program's
     run time per sample (charged to the target's CPU, not to pyperf).
 
@@ -762,18 +772,21 @@ def bench_cpython315(env, res):
     out = {}
     with BpfStats(), Target([SID, "run", "3.15", DEEP, "10"]) as t:
         for rate in (1000, 10000):
-            c1, n1, s1, _ = run_profiling_sampling(env, t.pid, rate, short)
-            c2, n2, s2, tcpu = run_profiling_sampling(env, t.pid, rate, long_)
-            ps_cpu = (c2 - c1) / max(1, n2 - n1)
-            ps_rate = n2 / s2
+            pairs = []
+            for _ in range(1 if env.quick else 3):  # the difference of two runs is noisy: median of pairs
+                c1, n1, s1, _ = run_profiling_sampling(env, t.pid, rate, short)
+                c2, n2, s2, tcpu = run_profiling_sampling(env, t.pid, rate, long_)
+                pairs.append(((c2 - c1) / max(1, n2 - n1), n2 / s2, n2 / tcpu if tcpu else None))
+            ps_cpu = median([p[0] for p in pairs])
+            ps_rate = median([p[1] for p in pairs])
             d, s = record_window(env, t.pid, rate, secs)
             emitted = max(1, d["cnt"]["CNT_EMITTED"])
             pp_user = d["pyperf_cpu_ns"] / emitted
             pp_bpf, _ = bpf_per_sample(env, d)
             pp_rate = emitted / d["t"]
             pp_rate_cpu = emitted / (d["target_cpu_ns"] / 1e9)
-            out[rate] = {"ps_cpu_per_sample_us": ps_cpu * 1e6, "ps_samples": [n1, n2], "ps_cpu_s": [c1, c2],
-                         "ps_rate": ps_rate, "ps_rate_per_target_cpu_s": n2 / tcpu if tcpu else None,
+            out[rate] = {"ps_cpu_per_sample_us": ps_cpu * 1e6, "ps_pairs": pairs,
+                         "ps_rate": ps_rate,
                          "pp_user_ns": pp_user, "pp_bpf_ns": pp_bpf, "pp_rate": pp_rate,
                          "pp_rate_per_target_cpu_s": pp_rate_cpu, "pp_samples": emitted}
             total = (pp_user + pp_bpf) / 1e3
@@ -840,6 +853,8 @@ class Env:
             sys.exit("bench: no %s: run 'make' first" % src)
         self.pyperf = os.path.join(self.tmp, "pyperf")
         shutil.copy2(src, self.pyperf)
+        global COUNTERS
+        COUNTERS = counter_indices()
         self.symbolize_bench = None
         self.version = subprocess.run(self.python + ["-c", "import sys; print(sys.version.split()[0])"],
                                       capture_output=True, text=True).stdout.strip()
@@ -860,16 +875,17 @@ GEN_BEGIN = "<!-- bench/run.py --write-results: generated, do not edit below -->
 GEN_END = "<!-- end of generated part -->"
 
 
-def write_results(res, mach, args, elapsed):
+def write_results(res, mach):
     gen = [GEN_BEGIN, "",
-           "Run of %s (%s mode, %.0f s): `%s`" % (mach["date"], "quick" if args.quick else "full", elapsed,
-                                                 " ".join(["bench/run.py"] + sys.argv[1:])),
+           "Run of %s (%s mode, %.0f s): `%s`" % (mach["date"], mach.get("mode", "full"), mach.get("elapsed", 0),
+                                                 mach.get("argv", "bench/run.py")),
            "",
            "- machine: %d CPUs, %s, kernel %s, %s RAM, load average at start %s" % (
                mach["nproc"], mach["cpu"], mach["kernel"], mach["mem"], mach["load"]),
            "- kernel IRQ time accounting: %s (n: BPF time in the timer interrupt is charged to the "
            "interrupted task, so the target's CPU time includes it)" % mach["irq_time_accounting"],
-           "- pyperf at %s; target interpreter %s %s" % (mach["commit"], args.python, mach["python"]),
+           "- pyperf at %s; target interpreter %s %s" % (mach["commit"], mach.get("python_cmd", "/usr/bin/python3"),
+                                                               mach["python"]),
            "", res.table(markdown=True), "", GEN_END]
     text = ""
     if os.path.exists(RESULTS_MD):
@@ -901,7 +917,16 @@ def main():
                     help="pyperf binary to measure (default build/pyperf), e.g. an experimental build")
     ap.add_argument("--json", help="write every number and detail to this file")
     ap.add_argument("--write-results", action="store_true", help="update the generated part of bench/RESULTS.md")
+    ap.add_argument("--results-from", metavar="JSON",
+                    help="only rewrite bench/RESULTS.md from the --json file of an earlier run")
     args = ap.parse_args()
+    if args.results_from:
+        with open(args.results_from) as f:
+            saved = json.load(f)
+        res = Results()
+        res.rows = saved["rows"]
+        write_results(res, saved["machine"])
+        return 0
     which = args.only.split(",") if args.only else ALL
     for w in which:
         if w not in ALL:
@@ -938,6 +963,8 @@ def main():
         reap_all()
         shutil.rmtree(env.tmp, ignore_errors=True)
     elapsed = time.monotonic() - started
+    mach.update(mode="quick" if args.quick else "full", elapsed=elapsed, python_cmd=args.python,
+                argv=" ".join(["bench/run.py"] + sys.argv[1:]))
     print()
     print("pyperf benchmarks, %s mode, %.0f s; %d CPUs, %s, kernel %s, load %s at start" % (
         "quick" if args.quick else "full", elapsed, mach["nproc"], mach["cpu"], mach["kernel"], mach["load"]))
@@ -946,7 +973,7 @@ def main():
         with open(args.json, "w") as f:
             json.dump({"machine": mach, "rows": res.rows, "details": res.details}, f, indent=1, default=str)
     if args.write_results:
-        write_results(res, mach, args, elapsed)
+        write_results(res, mach)
     # Misses are results, not errors; a benchmark that could not run is one.
     return 1 if any(r["name"].startswith("FAILED") for r in res.rows) else 0
 
