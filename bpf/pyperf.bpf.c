@@ -20,6 +20,12 @@ char LICENSE[] SEC("license") = "GPL";
 const volatile __u32 max_frames = PYPERF_MAX_FRAMES;
 /* Forked children of a target become targets (--subprocesses). */
 const volatile bool follow_forks = false;
+/* Off-CPU waits shorter than this are dropped in the kernel (--min-block). */
+const volatile __u64 min_block_ns = 0;
+/* Off-CPU waits carry the blocking syscall's WAIT_* reason. */
+const volatile bool with_wait_reason = true;
+/* Wall mode: time runnable but not running (preempted) counts too. */
+const volatile bool track_runnable = false;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -44,6 +50,14 @@ struct {
 	__type(key, __u64);
 	__type(value, struct stack_frames);
 } stacks SEC(".maps");
+
+/* host TID -> a blocked target thread's stack and when it blocked. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u32);
+	__type(value, struct offcpu_start);
+} offcpu SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
@@ -272,17 +286,18 @@ static long walk_frame_step(__u64 i, void *unused)
 	return 0;
 }
 
-SEC("perf_event")
-int pyperf_sample(struct bpf_perf_event_data *ctx)
+/*
+ * Walks the Python stack of the current thread (tgid/tid of a target
+ * process) and makes sure its frames are in the stacks map. Returns the
+ * 1 with the stack id in *id, or 0 when there is no Python stack (counted); *flags gets the
+ * STACK_* flags plus SAMPLE_NEW_STACK when this call inserted the stack.
+ * With reserve set, a ring-buffer record is reserved before the insert (a
+ * stack inserted for a dropped sample would never be announced) and
+ * returned in *ev; the caller fills and submits it.
+ */
+static __always_inline int walk_current(struct py_proc *proc, __u32 tgid, __u32 tid, bool reserve,
+					struct sample_event **ev, __u64 *id, __u32 *flags, __u32 *nframes)
 {
-	__u64 pid_tgid = bpf_get_current_pid_tgid();
-	__u32 tgid = pid_tgid >> 32, tid = (__u32)pid_tgid;
-	struct py_proc *proc = bpf_map_lookup_elem(&procs, &tgid);
-
-	if (!proc)
-		return 0;
-	count(CNT_SAMPLES);
-
 	struct scratch *s = get_scratch();
 
 	if (!s)
@@ -327,13 +342,14 @@ int pyperf_sample(struct bpf_perf_event_data *ctx)
 	}
 
 	__u64 stack_id = (s->hash ^ ((__u64)s->flags << 56) ^ s->n) * 0x9e3779b97f4a7c15ull;
-	/* Reserve first: a stack inserted for a sample that is then dropped
-	 * would never be announced, so userspace could not delete it. */
-	struct sample_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+	struct sample_event *e = NULL;
 
-	if (!e) {
-		count(CNT_RINGBUF_FULL);
-		return 0;
+	if (reserve) {
+		e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+		if (!e) {
+			count(CNT_RINGBUF_FULL);
+			return 0;
+		}
 	}
 	__u32 sample_flags = s->flags;
 
@@ -345,19 +361,149 @@ int pyperf_sample(struct bpf_perf_event_data *ctx)
 		if (err == 0) {
 			sample_flags |= SAMPLE_NEW_STACK;
 		} else if (err != -17 /* EEXIST: another CPU won the race */) {
-			bpf_ringbuf_discard(e, 0);
+			if (e)
+				bpf_ringbuf_discard(e, 0);
 			count(CNT_STACKMAP_FULL);
 			return 0;
 		}
 	}
+	*ev = e;
+	*flags = sample_flags;
+	*nframes = s->n;
+	*id = stack_id;
+	return 1;
+}
+
+SEC("perf_event")
+int pyperf_sample(struct bpf_perf_event_data *ctx)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	__u32 tgid = pid_tgid >> 32, tid = (__u32)pid_tgid;
+	struct py_proc *proc = bpf_map_lookup_elem(&procs, &tgid);
+
+	if (!proc)
+		return 0;
+	count(CNT_SAMPLES);
+
+	struct sample_event *e = NULL;
+	__u32 flags = 0, nframes = 0;
+	__u64 stack_id = 0;
+
+	if (!walk_current(proc, tgid, tid, true, &e, &stack_id, &flags, &nframes) || !e)
+		return 0;
 	e->pid = tgid;
 	e->tid = tid;
 	e->stack_id = stack_id;
 	e->time_ns = bpf_ktime_get_ns();
-	e->flags = sample_flags;
-	e->nframes = s->n;
+	e->flags = flags;
+	e->nframes = nframes;
+	e->weight_ns = 0;
+	e->kind = EVENT_CPU;
+	e->reason = WAIT_NONE;
 	bpf_ringbuf_submit(e, 0);
 	count(CNT_EMITTED);
+	return 0;
+}
+
+/* Why prev waits, from the syscall it is in (its saved user registers). */
+static __always_inline __u32 wait_reason_of(struct task_struct *prev)
+{
+#if defined(__TARGET_ARCH_x86)
+	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(prev);
+	long nr;
+
+	if (!regs)
+		return WAIT_NONE;
+	nr = BPF_CORE_READ(regs, orig_ax);
+	switch (nr) {
+	case 35:  /* nanosleep */
+	case 230: /* clock_nanosleep */
+		return WAIT_SLEEP;
+	case 202: /* futex */
+	case 449: /* futex_waitv */
+		return WAIT_LOCK;
+	case 0: case 1: case 17: case 18: case 19: case 20: /* read write pread64 pwrite64 readv writev */
+	case 42: case 43: case 44: case 45: case 46: case 47: /* connect accept sendto recvfrom sendmsg recvmsg */
+	case 288: case 299: case 307: /* accept4 recvmmsg sendmmsg */
+		return WAIT_IO;
+	case 23: case 270: /* select, pselect6: with no descriptors, a sleep (time.sleep before 3.11) */
+		return BPF_CORE_READ(regs, di) == 0 ? WAIT_SLEEP : WAIT_POLL;
+	case 7: case 271: /* poll, ppoll: likewise */
+		return BPF_CORE_READ(regs, si) == 0 ? WAIT_SLEEP : WAIT_POLL;
+	case 232: case 281: case 441: /* epoll_wait epoll_pwait epoll_pwait2 */
+		return WAIT_POLL;
+	}
+#endif
+	return WAIT_NONE;
+}
+
+/*
+ * Off-CPU time: a target thread that blocks has its stack walked as it
+ * switches out (it is still current, so its memory is readable) and kept
+ * with a timestamp; when it runs again, the time it was off the CPU goes
+ * to the ring buffer as that stack's weight. Preempted threads (still
+ * runnable) are not waiting and are skipped. Only attached in offcpu and
+ * wall modes.
+ */
+SEC("tp_btf/sched_switch")
+int BPF_PROG(pyperf_switch, bool preempt, struct task_struct *prev, struct task_struct *next)
+{
+	__u32 ntid = next->pid;
+	struct offcpu_start *st = bpf_map_lookup_elem(&offcpu, &ntid);
+
+	if (st) {
+		__u64 now = bpf_ktime_get_ns();
+		__u64 d = now > st->start_ns ? now - st->start_ns : 0;
+
+		if (d < min_block_ns && !(st->flags & SAMPLE_NEW_STACK)) {
+			/* Too short to show; a stack it inserted must still be
+			 * announced, or userspace could not delete it. */
+			count(CNT_OFFCPU_SHORT);
+		} else {
+			struct sample_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+
+			if (e) {
+				e->pid = st->pid;
+				e->tid = ntid;
+				e->stack_id = st->stack_id;
+				e->time_ns = now;
+				e->flags = st->flags;
+				e->nframes = st->nframes;
+				e->weight_ns = d < min_block_ns ? 0 : d;
+				e->kind = EVENT_OFFCPU;
+				e->reason = st->reason;
+				bpf_ringbuf_submit(e, 0);
+				count(CNT_EMITTED);
+			} else {
+				count(CNT_RINGBUF_FULL);
+			}
+		}
+		bpf_map_delete_elem(&offcpu, &ntid);
+	}
+
+	unsigned int state = BPF_CORE_READ(prev, __state);
+
+	/* TASK_DEAD: never runs again. TASK_RUNNING (or preempted): not
+	 * waiting for anything but a CPU, which is wall time, not off-CPU. */
+	bool runnable = preempt || state == 0;
+
+	if ((state & 0x80) || (runnable && !track_runnable))
+		return 0;
+	__u32 tgid = prev->tgid, tid = prev->pid;
+	struct py_proc *proc = bpf_map_lookup_elem(&procs, &tgid);
+
+	if (!proc)
+		return 0;
+	count(CNT_SAMPLES);
+	struct sample_event *unused = NULL;
+	struct offcpu_start rec = {};
+
+	if (!walk_current(proc, tgid, tid, false, &unused, &rec.stack_id, &rec.flags, &rec.nframes))
+		return 0;
+	rec.pid = tgid;
+	rec.reason = !with_wait_reason ? WAIT_NONE : runnable ? WAIT_RUNNABLE : wait_reason_of(prev);
+	rec.start_ns = bpf_ktime_get_ns();
+	bpf_map_update_elem(&offcpu, &tid, &rec, BPF_ANY);
 	return 0;
 }
 

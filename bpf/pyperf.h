@@ -120,7 +120,20 @@ struct stack_frames {
 	__u64 frames[PYPERF_MAX_FRAMES];
 };
 
-/* One ring-buffer record per sample. */
+/* sample_event.kind: userspace ignores kinds it does not know. */
+#define EVENT_CPU    0u /* a perf-event sample: one sampling period on a CPU */
+#define EVENT_OFFCPU 1u /* a wait: weight_ns off the CPU, stack as it blocked */
+
+/* sample_event.reason / offcpu_start.reason: why an off-CPU thread waited,
+ * from the syscall it blocked in (x86_64 only; WAIT_NONE elsewhere). */
+#define WAIT_NONE  0u
+#define WAIT_SLEEP 1u /* nanosleep, clock_nanosleep */
+#define WAIT_LOCK  2u /* futex */
+#define WAIT_IO    3u /* read, write, recv*, send*, accept, connect */
+#define WAIT_POLL  4u /* poll, ppoll, select, pselect6, epoll_wait, epoll_pwait(2) */
+#define WAIT_RUNNABLE 5u /* wall mode: preempted, waiting for a CPU */
+
+/* One ring-buffer record per sample (EVENT_CPU) or per wait (EVENT_OFFCPU). */
 struct sample_event {
 	__u32 pid;
 	__u32 tid;
@@ -128,6 +141,21 @@ struct sample_event {
 	__u64 time_ns;
 	__u32 flags;
 	__u32 nframes;
+	__u64 weight_ns;               /* EVENT_OFFCPU: nanoseconds off the CPU */
+	__u32 kind;                    /* EVENT_* */
+	__u32 reason;                  /* WAIT_* */
+};
+
+/* Value of the offcpu map (key: host TID): a target thread that blocked,
+ * its stack walked as it switched out. Userspace reads what is left at the
+ * end of a recording: threads still blocked count up to then. */
+struct offcpu_start {
+	__u64 stack_id;
+	__u64 start_ns;                /* bpf_ktime_get_ns() at switch-out */
+	__u32 pid;                     /* tgid */
+	__u32 flags;                   /* STACK_* | SAMPLE_NEW_STACK */
+	__u32 nframes;
+	__u32 reason;                  /* WAIT_* */
 };
 
 /* Index into the per-CPU counters array. */
@@ -141,6 +169,7 @@ enum pyperf_counter {
 	CNT_STACKMAP_FULL,    /* sample dropped: stack map full */
 	CNT_TRUNCATED,        /* stack deeper than PYPERF_MAX_FRAMES */
 	CNT_BAD_CHAIN,        /* frame chain failed validation */
+	CNT_OFFCPU_SHORT,     /* wait shorter than --min-block, dropped */
 	CNT__MAX
 };
 

@@ -352,10 +352,18 @@ static int encode(const struct profile *p, const struct profile_meta *m, struct 
 	uint64_t comment = S_EMPTY;
 	int err;
 
+	/* Off-CPU and wall profiles have one sample type, in nanoseconds. */
+	uint64_t vtype = S_CPU;
+	bool timed = m->value_type && *m->value_type;
+	size_t nvalues = timed ? 1 : 2;
+
 	if (m->name && *m->name && (err = string_id(t, m->name, &comment)))
 		return err;
-	put_value_type(b, sub, PROFILE_SAMPLE_TYPE, S_SAMPLES, S_COUNT);
-	put_value_type(b, sub, PROFILE_SAMPLE_TYPE, S_CPU, S_NANOSECONDS);
+	if (timed && (err = string_id(t, m->value_type, &vtype)))
+		return err;
+	if (!timed)
+		put_value_type(b, sub, PROFILE_SAMPLE_TYPE, S_SAMPLES, S_COUNT);
+	put_value_type(b, sub, PROFILE_SAMPLE_TYPE, vtype, S_NANOSECONDS);
 
 	for (size_t i = 0; i < p->len; i++) {
 		const struct profile_stack *s = &p->stacks[i];
@@ -368,6 +376,9 @@ static int encode(const struct profile *p, const struct profile_meta *m, struct 
 			return -EOVERFLOW;
 		int64_t values[2] = { (int64_t)s->count, (int64_t)ns };
 
+		if (timed)
+			values[0] = (int64_t)ns;
+
 		/* Leaf first, as pprof wants; every label got its id in pass 1. */
 		for (size_t j = 0; j < s->nframes; j++) {
 			uint64_t *v = u64map_get(&t->label_locs, (uint64_t)(uintptr_t)s->frames[j]);
@@ -378,7 +389,7 @@ static int encode(const struct profile *p, const struct profile_meta *m, struct 
 		}
 		pb_buf_reset(sub);
 		pb_put_packed_uint64(sub, SAMPLE_LOCATION_ID, ids, s->nframes);
-		pb_put_packed_int64(sub, SAMPLE_VALUE, values, 2);
+		pb_put_packed_int64(sub, SAMPLE_VALUE, values, nvalues);
 		if (s->origin && (err = put_origin_labels(t, sub, line, s->origin)))
 			return err;
 		pb_put_message(b, PROFILE_SAMPLE, sub);
@@ -435,11 +446,11 @@ static int encode(const struct profile *p, const struct profile_meta *m, struct 
 		pb_put_int64(b, PROFILE_TIME_NANOS, (int64_t)m->start_unix_ns);
 	if (m->duration_ns)
 		pb_put_int64(b, PROFILE_DURATION_NANOS, (int64_t)m->duration_ns);
-	put_value_type(b, sub, PROFILE_PERIOD_TYPE, S_CPU, S_NANOSECONDS);
+	put_value_type(b, sub, PROFILE_PERIOD_TYPE, vtype, S_NANOSECONDS);
 	pb_put_int64(b, PROFILE_PERIOD, (int64_t)m->period_ns);
 	if (comment)
 		pb_put_packed_int64(b, PROFILE_COMMENT, (const int64_t[]){ (int64_t)comment }, 1);
-	pb_put_int64(b, PROFILE_DEFAULT_SAMPLE_TYPE, S_CPU);
+	pb_put_int64(b, PROFILE_DEFAULT_SAMPLE_TYPE, (int64_t)vtype);
 	return drain(b, g, true);
 }
 

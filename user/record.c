@@ -59,6 +59,9 @@ struct record_opts {
 	const char *push_url;       /* Pyroscope-compatible server, or NULL */
 	double cpu_budget;          /* percent of the host's CPU for pyperf + its BPF; 0 = none */
 	const char *log;            /* messages go to this file (SIGHUP reopens it) */
+	enum session_mode mode;     /* --mode cpu|offcpu|wall */
+	uint64_t min_block_ns;      /* --min-block */
+	bool no_wait_reason;
 	bool hz_given;
 	bool budget_given;
 };
@@ -97,6 +100,14 @@ static const char usage[] =
 	"      --push URL        also send each profile (pprof) to a Pyroscope-compatible\n"
 	"                        server's /ingest, from a queue that retries and, when\n"
 	"                        full, drops the oldest (counted)\n"
+	"  -m, --mode MODE       cpu: samples of threads on a CPU (default); offcpu:\n"
+	"                        exact time threads spend blocked (sleep, locks, I/O,\n"
+	"                        select, the GIL), at the line that waits; wall: both,\n"
+	"                        in one unit (microseconds), CPU samples weighing 1/HZ s\n"
+	"      --min-block DURATION  offcpu/wall: drop waits shorter than DURATION\n"
+	"                        (e.g. 100us, 1ms), in the kernel\n"
+	"      --no-wait-reason  offcpu/wall: no [sleep], [lock], [io] or [poll] leaf\n"
+	"                        frame naming the syscall a thread waits in\n"
 	"  -F, --frequency HZ    samples per second per CPU (default 99, at most 100000)\n"
 	"  -d, --duration SECS   stop after SECS seconds (default: until Ctrl-C or the\n"
 	"                        process exits); fractions allowed\n"
@@ -119,6 +130,7 @@ static const char usage[] =
 	"examples:\n"
 	"  pyperf record -p 1234 -d 30 -o hot.svg\n"
 	"  pyperf record -p 1234 -F 999 -o stacks.folded\n"
+	"  pyperf record -p 1234 --mode offcpu -d 10 -o waits.svg\n"
 	"  pyperf record -o app.svg -- python3 app.py --port 8080\n"
 	"  pyperf record -a --every 60s --keep 1440 -o /var/lib/pyperf/\n";
 
@@ -236,7 +248,7 @@ static const char *format_suffix(enum out_format f)
 static int parse_args(int argc, char **argv, struct record_opts *o, char *defname, size_t deflen)
 {
 	enum { OPT_TITLE = 256, OPT_THREADS, OPT_NO_LINES, OPT_IDLE, OPT_SUBPROCESSES, OPT_EVERY, OPT_KEEP,
-	       OPT_MAX_DISK, OPT_PUSH, OPT_CPU_BUDGET, OPT_LOG };
+	       OPT_MAX_DISK, OPT_PUSH, OPT_CPU_BUDGET, OPT_LOG, OPT_MIN_BLOCK, OPT_NO_WAIT_REASON };
 	static const struct option longopts[] = {
 		{ "pid", required_argument, NULL, 'p' },
 		{ "frequency", required_argument, NULL, 'F' },
@@ -255,6 +267,9 @@ static int parse_args(int argc, char **argv, struct record_opts *o, char *defnam
 		{ "cpu-budget", required_argument, NULL, OPT_CPU_BUDGET },
 		{ "log", required_argument, NULL, OPT_LOG },
 		{ "idle", no_argument, NULL, OPT_IDLE },
+		{ "mode", required_argument, NULL, 'm' },
+		{ "min-block", required_argument, NULL, OPT_MIN_BLOCK },
+		{ "no-wait-reason", no_argument, NULL, OPT_NO_WAIT_REASON },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
@@ -266,7 +281,7 @@ static int parse_args(int argc, char **argv, struct record_opts *o, char *defnam
 	o->hz = DEFAULT_HZ;
 	optind = 1;
 	/* '+': options end at the command to launch. */
-	while ((c = getopt_long(argc, argv, "+ap:F:d:o:f:vh", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "+ap:F:d:o:f:m:vh", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'p':
 			if (parse_int(optarg, 1, INT_MAX, &v)) {
@@ -358,6 +373,37 @@ static int parse_args(int argc, char **argv, struct record_opts *o, char *defnam
 		}
 		case OPT_LOG:
 			o->log = optarg;
+			break;
+		case 'm':
+			if (!strcmp(optarg, "cpu")) {
+				o->mode = MODE_CPU;
+			} else if (!strcmp(optarg, "offcpu") || !strcmp(optarg, "off-cpu")) {
+				o->mode = MODE_OFFCPU;
+			} else if (!strcmp(optarg, "wall")) {
+				o->mode = MODE_WALL;
+			} else {
+				fprintf(stderr, "pyperf record: unknown mode '%s': use cpu, offcpu or wall\n", optarg);
+				return 2;
+			}
+			break;
+		case OPT_MIN_BLOCK: {
+			char *end;
+
+			errno = 0;
+			double v = strtod(optarg, &end);
+			double mult = !strcmp(end, "ns") ? 1 : !strcmp(end, "us") ? 1e3 : !strcmp(end, "ms") ? 1e6 :
+				      (!strcmp(end, "s") || !*end) ? 1e9 : -1;
+
+			if (errno || end == optarg || mult < 0 || !(v >= 0) || v * mult > 1e15) {
+				fprintf(stderr, "pyperf record: invalid --min-block '%s': give e.g. 100us, 1ms or "
+					"0.5s\n", optarg);
+				return 2;
+			}
+			o->min_block_ns = (uint64_t)(v * mult);
+			break;
+		}
+		case OPT_NO_WAIT_REASON:
+			o->no_wait_reason = true;
 			break;
 		case OPT_MAX_DISK:
 			if (parse_size(optarg, &o->max_disk) || !o->max_disk) {
@@ -721,6 +767,12 @@ static enum stop_reason run_loop(struct recorder *r)
 	return why;
 }
 
+/* pprof's sample type for a mode's values; NULL for CPU sample counts. */
+static const char *mode_value_type(enum session_mode m)
+{
+	return m == MODE_OFFCPU ? "off_cpu" : m == MODE_WALL ? "wall" : NULL;
+}
+
 static int write_output(struct recorder *r, const char *path, uint64_t *nstacks_out)
 {
 	struct profile prof;
@@ -741,7 +793,8 @@ static int write_output(struct recorder *r, const char *path, uint64_t *nstacks_
 		return -1;
 	}
 	struct profile_meta meta = {
-		.period_ns = 1000000000ull / (uint64_t)r->opts.hz,
+		.period_ns = r->opts.mode == MODE_CPU ? 1000000000ull / (uint64_t)r->opts.hz : session_unit_ns(&r->s),
+		.value_type = mode_value_type(r->opts.mode),
 		.start_unix_ns = r->start_unix_ns,
 		.duration_ns = r->duration_ns,
 		.name = r->opts.title,
@@ -758,13 +811,23 @@ static int write_output(struct recorder *r, const char *path, uint64_t *nstacks_
 		char title[128], subtitle[256];
 
 		fg_options_init(&fo);
-		snprintf(title, sizeof(title), "%s", r->opts.title ? r->opts.title : "pyperf: CPU flame graph");
+		char rate[32] = "off-CPU";
+
+		if (r->opts.mode != MODE_OFFCPU)
+			snprintf(rate, sizeof(rate), "%d Hz", r->opts.hz);
+		snprintf(title, sizeof(title), "%s", r->opts.title ? r->opts.title :
+			 r->opts.mode == MODE_OFFCPU ? "pyperf: off-CPU flame graph" :
+			 r->opts.mode == MODE_WALL ? "pyperf: wall-clock flame graph" : "pyperf: CPU flame graph");
 		if (r->opts.all)
-			snprintf(subtitle, sizeof(subtitle), "all Python processes, %d Hz", r->opts.hz);
+			snprintf(subtitle, sizeof(subtitle), "all Python processes, %s", rate);
 		else
-			snprintf(subtitle, sizeof(subtitle), "PID %d (%s), CPython %u.%u, %d Hz", (int)r->s.target.pid,
+			snprintf(subtitle, sizeof(subtitle), "PID %d (%s), CPython %u.%u, %s", (int)r->s.target.pid,
 				 r->s.target.comm, (r->s.target.version_hex >> 24) & 0xff,
-				 (r->s.target.version_hex >> 16) & 0xff, r->opts.hz);
+				 (r->s.target.version_hex >> 16) & 0xff, rate);
+		if (r->opts.mode == MODE_OFFCPU)
+			fo.count_name = "µs of off-CPU time";
+		else if (r->opts.mode == MODE_WALL)
+			fo.count_name = "µs of wall time";
 		fo.title = title;
 		fo.subtitle = subtitle;
 		err = profile_write_svg(&prof, &fo, out.f);
@@ -805,6 +868,14 @@ static void print_summary(struct recorder *r, enum stop_reason why, uint64_t nst
 
 	fprintf(stderr, "pyperf: %" PRIu64 " samples, %" PRIu64 " distinct stacks (%s)\n",
 		r->s.samples, nstacks, reason);
+	if (r->opts.mode == MODE_OFFCPU)
+		fputs("pyperf: counts are microseconds of off-CPU (blocked) time\n", stderr);
+	else if (r->opts.mode == MODE_WALL)
+		fprintf(stderr, "pyperf: counts are microseconds of wall time: on-CPU samples at %d us "
+			"each plus off-CPU (blocked) time\n", 1000000 / r->opts.hz);
+	if (c[CNT_OFFCPU_SHORT])
+		fprintf(stderr, "pyperf: %" PRIu64 " waits shorter than --min-block dropped\n",
+			c[CNT_OFFCPU_SHORT]);
 	uint64_t lost = c[CNT_RINGBUF_FULL] + c[CNT_STACKMAP_FULL] + r->s.unresolved;
 
 	if (lost)
@@ -866,6 +937,8 @@ int cmd_record(int argc, char **argv)
 		/* pprof labels name the thread of every sample */
 		.per_thread = r->opts.all && r->opts.format == FMT_PPROF,
 		.measure_cost = r->opts.cpu_budget > 0,
+		.mode = r->opts.mode, .min_block_ns = r->opts.min_block_ns,
+		.no_wait_reason = r->opts.no_wait_reason,
 	};
 
 	if (r->opts.log) {
@@ -887,7 +960,8 @@ int cmd_record(int argc, char **argv)
 			snprintf(labels, sizeof(labels), "{host=%s,pid=%d}", host, (int)r->opts.pid);
 		else
 			snprintf(labels, sizeof(labels), "{host=%s}", host);
-		r->pusher = pusher_new(r->opts.push_url, "pyperf.cpu", labels, r->opts.hz, PUSH_QUEUE, perr,
+		r->pusher = pusher_new(r->opts.push_url, r->opts.mode == MODE_OFFCPU ? "pyperf.off_cpu" :
+				       r->opts.mode == MODE_WALL ? "pyperf.wall" : "pyperf.cpu", labels, r->opts.hz, PUSH_QUEUE, perr,
 				       sizeof(perr));
 		if (!r->pusher) {
 			fprintf(stderr, "pyperf record: %s\n", perr);
@@ -924,9 +998,17 @@ int cmd_record(int argc, char **argv)
 			goto cleanup;
 		if (r->s.target.warning[0])
 			fprintf(stderr, "pyperf: warning: %s\n", r->s.target.warning);
-		fprintf(stderr, "pyperf: sampling PID %d (%s, CPython %s%s) at %d Hz%s\n", (int)r->s.target.pid,
+		char what[64];
+
+		if (r->opts.mode == MODE_OFFCPU)
+			snprintf(what, sizeof(what), "off-CPU time");
+		else
+			snprintf(what, sizeof(what), "%sat %d Hz", r->opts.mode == MODE_WALL ? "wall time " : "",
+				 r->opts.hz);
+		fprintf(stderr, "pyperf: %s PID %d (%s, CPython %s%s) %s%s\n",
+			r->opts.mode == MODE_CPU ? "sampling" : "recording", (int)r->s.target.pid,
 			r->s.target.comm, py_version_str(r->s.target.version_hex, vbuf, sizeof(vbuf)),
-			r->s.target.shared_lib ? ", libpython" : "", r->opts.hz,
+			r->s.target.shared_lib ? ", libpython" : "", what,
 			r->opts.duration > 0 || r->opts.command ? "" : "; Ctrl-C to stop");
 	}
 
@@ -959,7 +1041,8 @@ int cmd_record(int argc, char **argv)
 		fprintf(stderr, "pyperf: wrote %s\n", r->opts.output);
 	ret = 0;
 	if (!r->s.samples)
-		fprintf(stderr, "pyperf: no Python samples: was the process running Python code on a CPU?\n");
+		fprintf(stderr, "pyperf: no Python samples: %s\n", r->opts.mode == MODE_OFFCPU ?
+			"did a Python thread block while recording?" : "was the process running Python code on a CPU?");
 cleanup:
 	if (r->pusher) {
 		struct push_stats ps;

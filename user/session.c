@@ -19,7 +19,9 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
+#include "memsrc.h"
 #include "pyperf.skel.h"
+#include "pywalk.h"
 #include "session.h"
 #include "symbolize.h"
 
@@ -170,12 +172,44 @@ static const struct sample_origin *origin_of(struct session *r, struct session_p
 	return o;
 }
 
+/* The stack with a leaf pseudo-frame naming why the thread waited. */
+static struct stack_entry *with_wait_leaf(struct session *r, const struct stack_entry *base, uint32_t reason,
+					  uint64_t *skey)
+{
+	static const char *const names[] = { NULL, "[sleep]", "[lock]", "[io]", "[poll]", "[runnable]" };
+
+	if (reason >= sizeof(names) / sizeof(names[0]))
+		return (struct stack_entry *)base;
+	*skey = mix(*skey, 0x5a17000000000000ull + reason);
+	uint64_t *slot = u64map_get(&r->stacks, *skey);
+
+	if (slot)
+		return (struct stack_entry *)(uintptr_t)*slot;
+	const char *leaf = frametab_pseudo(&r->labels, names[reason]);
+	struct stack_entry *e = malloc(sizeof(*e) + (base->nlabels + 1) * sizeof(e->labels[0]));
+
+	if (!leaf || !e) {
+		free(e);
+		return NULL;
+	}
+	e->generation = base->generation;
+	e->flags = base->flags;
+	e->nlabels = base->nlabels + 1;
+	memcpy(e->labels, base->labels, base->nlabels * sizeof(e->labels[0]));
+	e->labels[base->nlabels] = leaf;
+	if (u64map_put(&r->stacks, *skey, (uint64_t)(uintptr_t)e)) {
+		free(e);
+		return NULL;
+	}
+	return e;
+}
+
 static int handle_event(void *ctx, void *data, size_t size)
 {
 	struct session *r = ctx;
 	const struct sample_event *ev = data;
 
-	if (size < sizeof(*ev))
+	if (size < sizeof(*ev) || (ev->kind != EVENT_CPU && ev->kind != EVENT_OFFCPU))
 		return 0;
 	r->samples++;
 	struct session_proc *proc = find_proc(r, ev->pid);
@@ -211,6 +245,13 @@ static int handle_event(void *ctx, void *data, size_t size)
 		if (r->in_kernel.len >= STACKMAP_CLEAR_AT)
 			clear_kernel_stacks(r);
 	}
+	if (ev->kind == EVENT_OFFCPU && ev->reason != WAIT_NONE && !r->cfg.no_wait_reason) {
+		st = with_wait_leaf(r, st, ev->reason, &skey);
+		if (!st) {
+			r->unresolved++;
+			return 0;
+		}
+	}
 	bool per_thread = r->cfg.threads || r->cfg.per_thread;
 	uint64_t key = per_thread ? mix(skey, ev->tid) : skey;
 	uint64_t *cslot = u64map_get(&r->counts, key);
@@ -229,7 +270,13 @@ static int handle_event(void *ctx, void *data, size_t size)
 		if (per_thread)
 			ce->origin = origin_of(r, proc, ev->tid);
 	}
-	ce->count++;
+	if (ev->kind == EVENT_CPU) {
+		ce->count++;
+		if (r->cfg.mode == MODE_WALL && r->cfg.hz > 0)
+			ce->weight_ns += 1000000000ull / (uint64_t)r->cfg.hz;
+	} else {
+		ce->weight_ns += ev->weight_ns;
+	}
 	if (r->on_sample)
 		r->on_sample(r->on_sample_ctx, ce);
 	if (r->cfg.threads && !u64map_get(&r->thread_roots, ev->tid)) {
@@ -337,6 +384,12 @@ static int load_bpf(struct session *r)
 		return -1;
 	}
 	r->skel->rodata->follow_forks = r->cfg.subprocesses;
+	r->skel->rodata->min_block_ns = r->cfg.min_block_ns;
+	r->skel->rodata->with_wait_reason = !r->cfg.no_wait_reason;
+	r->skel->rodata->track_runnable = r->cfg.mode == MODE_WALL;
+	/* CPU mode pays nothing for off-CPU time: the switch program is not
+	 * even loaded. */
+	bpf_program__set_autoload(r->skel->progs.pyperf_switch, r->cfg.mode != MODE_CPU);
 	int err = pyperf__load(r->skel);
 
 	if (err) {
@@ -396,6 +449,159 @@ static void free_proc(struct session_proc *p)
 	free(p);
 }
 
+/* The WAIT_* reason of a blocked thread, from /proc/PID/task/TID/syscall. */
+static uint32_t proc_wait_reason(pid_t pid, pid_t tid)
+{
+	char path[96];
+	long nr = -1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/task/%d/syscall", (int)pid, (int)tid);
+	f = fopen(path, "re");
+	if (!f)
+		return WAIT_NONE;
+	unsigned long long a0 = 1, a1 = 1;
+
+	if (fscanf(f, "%ld %llx %llx", &nr, &a0, &a1) < 1)
+		nr = -1;
+	fclose(f);
+	switch (nr) { /* x86_64 numbers, as in the BPF program */
+	case 35: case 230:
+		return WAIT_SLEEP;
+	case 202: case 449:
+		return WAIT_LOCK;
+	case 0: case 1: case 17: case 18: case 19: case 20: case 42: case 43: case 44: case 45: case 46:
+	case 47: case 288: case 299: case 307:
+		return WAIT_IO;
+	case 23: case 270: /* select, pselect6 with no descriptors: a sleep */
+		return a0 == 0 ? WAIT_SLEEP : WAIT_POLL;
+	case 7: case 271:
+		return a1 == 0 ? WAIT_SLEEP : WAIT_POLL;
+	case 232: case 281: case 441:
+		return WAIT_POLL;
+	}
+	return WAIT_NONE;
+}
+
+/* 'S' or 'D' when the thread sleeps in the kernel. */
+static bool task_blocked(pid_t pid, pid_t tid)
+{
+	char path[96], buf[512];
+	FILE *f;
+	size_t n;
+
+	snprintf(path, sizeof(path), "/proc/%d/task/%d/stat", (int)pid, (int)tid);
+	f = fopen(path, "re");
+	if (!f)
+		return false;
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	char *p = strrchr(buf, ')');
+
+	return p && p[1] == ' ' && (p[2] == 'S' || p[2] == 'D');
+}
+
+/* The stack id the BPF walker gives these frames (same hash). */
+static uint64_t bpf_stack_id(uint32_t tgid, const uint64_t *frames, uint32_t n, uint32_t flags)
+{
+	uint64_t h = (0xcbf29ce484222325ull ^ tgid) * 0x100000001b3ull;
+
+	for (uint32_t i = 0; i < n; i++) {
+		h = (h ^ frames[i]) * 0x100000001b3ull;
+		h ^= h >> 29;
+	}
+	return (h ^ ((uint64_t)flags << 56) ^ n) * 0x9e3779b97f4a7c15ull;
+}
+
+/*
+ * Off-CPU modes: threads already blocked when sampling starts never switch
+ * out while it runs, so the kernel would not see them until they wake (a
+ * deadlocked thread: never). Their stacks are read here, from userspace,
+ * and entered into the kernel's off-CPU map as blocked since now.
+ */
+static void seed_blocked(struct session *r, const struct py_target *t)
+{
+	const struct py_layout *L = &t->layout;
+	struct memsrc m = memsrc_pid(t->pid);
+	struct pywalk_tstate *ts = calloc(PYPERF_MAX_THREADS, sizeof(*ts));
+	int32_t *tids = calloc(PYPERF_MAX_THREADS, sizeof(*tids));
+	uint64_t *ptids = calloc(PYPERF_MAX_THREADS, sizeof(*ptids));
+	uint64_t *fr = calloc(PYPERF_MAX_FRAMES, sizeof(*fr));
+	size_t ntids = 0;
+	uint32_t tflags;
+	char path[64];
+	DIR *d;
+	struct dirent *de;
+
+	if (!ts || !tids || !ptids || !fr)
+		goto out;
+	int n = pywalk_tstates(&m, L, t->runtime_addr, ts, PYPERF_MAX_THREADS, &tflags);
+
+	if (n <= 0)
+		goto out;
+	snprintf(path, sizeof(path), "/proc/%d/task", (int)t->pid);
+	d = opendir(path);
+	if (!d)
+		goto out;
+	while ((de = readdir(d)) != NULL && ntids < PYPERF_MAX_THREADS) {
+		long v = strtol(de->d_name, NULL, 10);
+
+		if (v > 0)
+			tids[ntids++] = (int32_t)v;
+	}
+	closedir(d);
+	int off = -1;
+
+	if (!(L->flags & PYL_NATIVE_TID)) {
+		for (int i = 0; i < n; i++)
+			ptids[i] = ts[i].thread_id;
+		off = pywalk_pthread_tid_offset(&m, ptids, (size_t)n, tids, ntids);
+		if (off < 0)
+			goto out;
+	}
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	for (int i = 0; i < n; i++) {
+		int32_t tid = 0;
+
+		if (L->flags & PYL_NATIVE_TID)
+			tid = ts[i].native_tid <= INT32_MAX ? (int32_t)ts[i].native_tid : 0;
+		else if (memsrc_read(&m, ts[i].thread_id + (uint64_t)off, &tid, sizeof(tid)))
+			tid = 0;
+		if (tid <= 0 || !task_blocked(t->pid, tid))
+			continue;
+		uint32_t flags = 0;
+		size_t nf = pywalk_frames(&m, L, ts[i].addr, fr, NULL, PYPERF_MAX_FRAMES, &flags);
+
+		if (!nf || nf > PYPERF_MAX_FRAMES)
+			continue;
+		struct stack_frames *sf = r->frames_buf;
+
+		for (size_t k = 0; k < nf; k++)
+			sf->frames[k] = fr[k];
+		sf->nframes = (uint32_t)nf;
+		sf->flags = flags;
+		struct offcpu_start st = {
+			.stack_id = bpf_stack_id((uint32_t)t->pid, fr, (uint32_t)nf, flags),
+			.start_ns = (uint64_t)now.tv_sec * 1000000000ull + (uint64_t)now.tv_nsec,
+			.pid = (uint32_t)t->pid, .flags = flags, .nframes = (uint32_t)nf,
+			.reason = r->cfg.no_wait_reason ? WAIT_NONE : proc_wait_reason(t->pid, tid),
+		};
+		__u32 key = (__u32)tid;
+
+		if (bpf_map_update_elem(bpf_map__fd(r->skel->maps.stacks), &st.stack_id, sf, BPF_NOEXIST) == 0)
+			st.flags |= SAMPLE_NEW_STACK;
+		bpf_map_update_elem(bpf_map__fd(r->skel->maps.offcpu), &key, &st, BPF_NOEXIST);
+	}
+out:
+	free(ts);
+	free(tids);
+	free(ptids);
+	free(fr);
+}
+
 int session_add_process(struct session *r, const struct py_target *t)
 {
 	char cmdline[160], container[80];
@@ -432,6 +638,8 @@ int session_add_process(struct session *r, const struct py_target *t)
 		serr(r, "failed to register PID %d with the sampler: %s\n", (int)key, strerror(errno));
 		return -1;
 	}
+	if (r->cfg.mode != MODE_CPU)
+		seed_blocked(r, t);
 	return 0;
 }
 
@@ -669,6 +877,7 @@ void session_counters(struct session *r, uint64_t out[CNT__MAX])
 
 void session_destroy(struct session *r)
 {
+	bpf_link__destroy(r->switch_link);
 	close_perf_events(r);
 	if (r->stats_fd >= 0)
 		close(r->stats_fd);
@@ -726,8 +935,17 @@ int session_init(struct session *r, const struct session_config *cfg)
 
 int session_load(struct session *r)
 {
-	if (load_bpf(r) || open_perf_events(r))
+	if (load_bpf(r))
 		return -1;
+	if (r->cfg.mode != MODE_OFFCPU && open_perf_events(r))
+		return -1;
+	if (r->cfg.mode != MODE_CPU) {
+		r->switch_link = bpf_program__attach(r->skel->progs.pyperf_switch);
+		if (!r->switch_link) {
+			serr(r, "failed to attach to the sched_switch tracepoint: %s\n", strerror(errno));
+			return -1;
+		}
+	}
 	/* Statistics cost a little on every run: only when asked (a budget). */
 	if (r->cfg.measure_cost)
 		r->stats_fd = bpf_enable_stats(BPF_STATS_RUN_TIME);
@@ -756,15 +974,58 @@ int session_poll(struct session *r, int timeout_ms)
 	return ring_buffer__poll(r->rb, timeout_ms);
 }
 
+/* Threads still blocked when recording ends count up to now: a deadlocked
+ * thread shows its whole wait, not nothing. */
+static void flush_blocked(struct session *r)
+{
+	int fd = bpf_map__fd(r->skel->maps.offcpu);
+	struct timespec ts;
+	__u32 key, next;
+	bool first = true;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts); /* bpf_ktime_get_ns()'s clock */
+	uint64_t now = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+
+	while (bpf_map_get_next_key(fd, first ? NULL : &key, &next) == 0) {
+		struct offcpu_start st;
+
+		first = false;
+		key = next;
+		if (bpf_map_lookup_elem(fd, &key, &st) != 0)
+			continue;
+		struct sample_event ev = {
+			.pid = st.pid, .tid = key, .stack_id = st.stack_id, .time_ns = now,
+			.flags = st.flags, .nframes = st.nframes, .kind = EVENT_OFFCPU, .reason = st.reason,
+		};
+		uint64_t d = now > st.start_ns ? now - st.start_ns : 0;
+
+		ev.weight_ns = d >= r->cfg.min_block_ns ? d : 0;
+		handle_event(r, &ev, sizeof(ev));
+	}
+	/* Emptied after the walk: deleting while iterating restarts the walk. */
+	while (bpf_map_get_next_key(fd, NULL, &next) == 0)
+		if (bpf_map_delete_elem(fd, &next) != 0)
+			break;
+}
+
 void session_stop_sampling(struct session *r)
 {
 	for (int i = 0; r->links && i < r->ncpus; i++) {
 		bpf_link__destroy(r->links[i]);
 		r->links[i] = NULL;
 	}
+	bpf_link__destroy(r->switch_link);
+	r->switch_link = NULL;
 	/* Samples already in the ring buffer still count. */
 	if (r->rb)
 		ring_buffer__consume(r->rb);
+	if (r->cfg.mode != MODE_CPU && r->skel)
+		flush_blocked(r);
+}
+
+uint64_t session_unit_ns(const struct session *r)
+{
+	return r->cfg.mode == MODE_CPU ? 1 : 1000;
 }
 
 int session_profile(struct session *r, struct profile *prof, bool origins)
@@ -776,7 +1037,9 @@ int session_profile(struct session *r, struct profile *prof, bool origins)
 		const struct stack_entry *st = ce->stack;
 		size_t n = 0;
 
-		if (!ce->count || !st->nlabels)
+		uint64_t value = r->cfg.mode == MODE_CPU ? ce->count : (ce->weight_ns + 500) / 1000;
+
+		if (!value || !st->nlabels)
 			continue;
 		if (r->cfg.threads || r->cfg.subprocesses || r->cfg.all)
 			r->label_buf[n++] = ce->root;
@@ -787,7 +1050,7 @@ int session_profile(struct session *r, struct profile *prof, bool origins)
 		}
 		memcpy(r->label_buf + n, st->labels, st->nlabels * sizeof(st->labels[0]));
 		n += st->nlabels;
-		if (profile_add_origin(prof, r->label_buf, n, ce->count, origins ? ce->origin : NULL))
+		if (profile_add_origin(prof, r->label_buf, n, value, origins ? ce->origin : NULL))
 			return -1;
 	}
 	return 0;
@@ -936,8 +1199,18 @@ uint64_t session_bpf_ns(struct session *r)
 	struct bpf_prog_info info;
 	__u32 len = sizeof(info);
 
+	uint64_t ns = 0;
+
 	memset(&info, 0, sizeof(info));
-	if (r->stats_fd < 0 || bpf_obj_get_info_by_fd(bpf_program__fd(r->skel->progs.pyperf_sample), &info, &len))
+	if (r->stats_fd < 0)
 		return 0;
-	return info.run_time_ns;
+	if (bpf_obj_get_info_by_fd(bpf_program__fd(r->skel->progs.pyperf_sample), &info, &len) == 0)
+		ns += info.run_time_ns;
+	if (r->switch_link) {
+		memset(&info, 0, sizeof(info));
+		len = sizeof(info);
+		if (bpf_obj_get_info_by_fd(bpf_program__fd(r->skel->progs.pyperf_switch), &info, &len) == 0)
+			ns += info.run_time_ns;
+	}
+	return ns;
 }

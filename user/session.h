@@ -16,8 +16,18 @@
 #include "pyproc.h"
 #include "u64map.h"
 
+/* What a session measures. */
+enum session_mode {
+	MODE_CPU = 0,               /* perf-event samples on the CPU (counts) */
+	MODE_OFFCPU,                /* time blocked off the CPU (weights in ns) */
+	MODE_WALL,                  /* both, each CPU sample weighing 1e9/Hz ns */
+};
+
 struct session_config {
 	int hz;
+	enum session_mode mode;
+	uint64_t min_block_ns;      /* offcpu/wall: shorter waits are dropped in the kernel */
+	bool no_wait_reason;        /* offcpu/wall: no [sleep]/[lock]/[io]/[poll] leaf */
 	bool verbose;               /* libbpf's messages on stderr */
 	bool threads;               /* process and thread root frames */
 	bool no_lines;              /* labels per function */
@@ -44,7 +54,8 @@ struct count_entry {
 	const char *root;           /* the process's "process PID" label */
 	const struct sample_origin *origin;
 	uint32_t tid;
-	uint64_t count;
+	uint64_t count;             /* CPU samples */
+	uint64_t weight_ns;         /* offcpu/wall: nanoseconds (CPU samples at 1e9/Hz each in wall) */
 };
 
 /* One sampled process. */
@@ -70,6 +81,7 @@ struct session {
 	struct ring_buffer *rb;
 	int *perf_fds;
 	struct bpf_link **links;
+	struct bpf_link *switch_link; /* offcpu/wall: the sched_switch program */
 	int ncpus;
 	struct frametab labels;
 	struct u64map stacks;       /* stack id ^ pid -> struct stack_entry * */
@@ -122,6 +134,9 @@ int session_set_hz(struct session *s, int hz);
 /* Nanoseconds the sampler has run in the kernel so far (0 unless
  * measure_cost is set and the kernel keeps statistics). */
 uint64_t session_bpf_ns(struct session *s);
+/* The unit of profile values for the session's mode: 1 for CPU samples
+ * (counts), else nanoseconds per profile unit (values are microseconds). */
+uint64_t session_unit_ns(const struct session *s);
 /* Every aggregated stack into p (thread roots first with threads on);
  * with origins set, stacks keep their struct sample_origin (pprof labels). */
 int session_profile(struct session *s, struct profile *p, bool origins);

@@ -12,6 +12,9 @@ struct profile_meta {
 	uint64_t start_unix_ns;  /* when recording started (wall clock) */
 	uint64_t duration_ns;    /* how long it ran */
 	const char *name;        /* human title, e.g. "pyperf: PID 1234 (python3)" */
+	const char *value_type;  /* NULL: counts of CPU samples (samples/count, cpu/nanoseconds);
+				  * else one sample type VALUE_TYPE/nanoseconds ("off_cpu",
+				  * "wall") with values count * period_ns */
 };
 
 /* pprof: gzip-compressed profile.proto (zlib), sample types samples/count and
