@@ -132,7 +132,36 @@ def test_no_wait_reason_and_pprof():
     import gzip
     raw = gzip.decompress(pb)
     assert b"\x04wall" in raw and b"nanoseconds" in raw, raw[:300]
+    import test_formats
+    with tempfile.TemporaryDirectory() as home:
+        path = os.path.join(home, "wall.pb.gz")
+        with open(path, "wb") as f:
+            f.write(pb)
+        out = test_formats.go_pprof(["-raw"], path, home)
+        assert re.search(r"wall/nanoseconds", out), out[:2000]
+        top = test_formats.go_pprof(["-top", "-nodefraction=0"], path, home)
+        # About a second of wall time, nearly all at the sleep line.
+        m = re.search(r"of ([\d.]+)(ms|s) total", top)
+        assert m, top[:2000]
+        total_s = float(m.group(1)) / (1000 if m.group(2) == "ms" else 1)
+        assert 0.8 <= total_s <= 1.5, top[:2000]
+        assert "snooze" in top, top[:2000]
     assert "s of off-CPU time" in svg.decode(), svg[-2000:]
+
+
+def test_min_block():
+    argv = harness.need_interpreter("3.12")
+    target = os.path.join(harness.TARGETS, "offcpu_alternate.py")
+    p = harness.start(argv + [target], ready_marker="ready")
+    try:
+        stacks, err = record(p.pid, "offcpu", seconds=1.5, extra=["--min-block", "1s"])
+    finally:
+        harness.stop(p)
+    # The worker's 50 ms sleeps are dropped in the kernel; the main thread's
+    # join (blocked all along) is longer than 1 s and stays.
+    assert not any(has_func("worker")(fr) for fr, _ in stacks), stacks
+    assert sum(c for _, c in stacks) >= 1.3e6, stacks
+    assert re.search(r"\d+ waits shorter than --min-block dropped", err), err
 
 
 def test_mode_errors():
