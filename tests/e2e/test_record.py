@@ -104,7 +104,7 @@ def test_deep_recursion_whole(version):
     argv = harness.need_interpreter(version)
     target = os.path.join(harness.TARGETS, "deep.py")
     p = harness.start(argv + [target, "1000"], ready_marker="ready")
-    stacks, err = record(p.pid, seconds=2)
+    stacks, err = record(p.pid, seconds=1.5)
     harness.stop(p)
     leafs = [(fr, c) for fr, c in stacks if leaf_is("leaf", target)(fr)]
     total = sum(c for _, c in stacks)
@@ -120,7 +120,7 @@ def test_deeper_than_limit_is_marked(version):
     argv = harness.need_interpreter(version)
     target = os.path.join(harness.TARGETS, "deep.py")
     p = harness.start(argv + [target, "1500"], ready_marker="ready")
-    stacks, err = record(p.pid, seconds=2)
+    stacks, err = record(p.pid, seconds=1.5)
     harness.stop(p)
     leafs = [fr for fr, _ in stacks if leaf_is("leaf", target)(fr)]
     assert leafs, "no samples in leaf:\n%s" % err
