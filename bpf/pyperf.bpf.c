@@ -481,7 +481,7 @@ int BPF_PROG(pyperf_switch, bool preempt, struct task_struct *prev, struct task_
 		bpf_map_delete_elem(&offcpu, &ntid);
 	}
 
-	unsigned int state = BPF_CORE_READ(prev, __state);
+	unsigned int state = prev->__state; /* a trusted BTF pointer: a plain load */
 
 	/* TASK_DEAD: never runs again. TASK_RUNNING (or preempted): not
 	 * waiting for anything but a CPU, which is wall time, not off-CPU. */
