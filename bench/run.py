@@ -415,7 +415,7 @@ class Results:
         if markdown:
             out = ["| " + " | ".join(c or "verdict" for c in cols) + " |",
                    "|" + "|".join(["---"] * len(cols)) + "|"]
-            out += ["| " + " | ".join(d) + " |" for d in data]
+            out += ["| " + " | ".join(str(x).replace("|", "\\|") for x in d) + " |" for d in data]
             return "\n".join(out)
         widths = [max(len(str(x)) for x in [c] + [d[i] for d in data]) for i, c in enumerate(cols)]
         line = lambda d: "  ".join(str(x).ljust(w) for x, w in zip(d, widths)).rstrip()
@@ -824,7 +824,7 @@ def machine():
             irq_acct = "y" if "CONFIG_IRQ_TIME_ACCOUNTING=y" in f.read() else "n"
     except OSError:
         pass
-    commit = subprocess.run(["git", "-C", ROOT, "log", "-1", "--format=%h %s"], capture_output=True,
+    commit = subprocess.run(["git", "-C", ROOT, "log", "-1", "--format=%h (%cs)"], capture_output=True,
                             text=True).stdout.strip()
     dirty = subprocess.run(["git", "-C", ROOT, "status", "--porcelain", "--untracked-files=no", "--", "bpf", "user"],
                            capture_output=True, text=True).stdout.strip()
@@ -876,7 +876,7 @@ GEN_END = "<!-- end of generated part -->"
 
 
 def write_results(res, mach):
-    gen = [GEN_BEGIN, "",
+    gen = [GEN_BEGIN, "", "### Last run of bench/run.py", "",
            "Run of %s (%s mode, %.0f s): `%s`" % (mach["date"], mach.get("mode", "full"), mach.get("elapsed", 0),
                                                  mach.get("argv", "bench/run.py")),
            "",
@@ -897,7 +897,8 @@ def write_results(res, mach):
     else:
         head, tail = text or "# pyperf benchmark results\n\n", ""
     with open(RESULTS_MD, "w") as f:
-        f.write(head + "\n".join(gen) + tail)
+        f.write(head.rstrip("\n") + "\n\n" + "\n".join(gen) + "\n"
+                + ("\n" + tail.lstrip("\n") if tail.strip() else ""))
     log("wrote " + RESULTS_MD)
 
 
