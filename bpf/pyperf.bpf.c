@@ -406,7 +406,7 @@ int pyperf_sample(struct bpf_perf_event_data *ctx)
 }
 
 /* Why prev waits, from the syscall it is in (its saved user registers). */
-static __always_inline __u32 wait_reason_of(struct task_struct *prev)
+static __always_inline __u32 wait_reason_of(struct task_struct *prev, struct py_proc *proc)
 {
 #if defined(__TARGET_ARCH_x86)
 	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(prev);
@@ -419,7 +419,11 @@ static __always_inline __u32 wait_reason_of(struct task_struct *prev)
 	case 35:  /* nanosleep */
 	case 230: /* clock_nanosleep */
 		return WAIT_SLEEP;
-	case 202: /* futex */
+	case 202: { /* futex: on the GIL's condition variable or mutex, a GIL wait */
+		__u64 uaddr = BPF_CORE_READ(regs, di);
+
+		return uaddr >= proc->gil_lo && uaddr < proc->gil_hi ? WAIT_GIL : WAIT_LOCK;
+	}
 	case 449: /* futex_waitv */
 		return WAIT_LOCK;
 	case 0: case 1: case 17: case 18: case 19: case 20: /* read write pread64 pwrite64 readv writev */
@@ -501,7 +505,7 @@ int BPF_PROG(pyperf_switch, bool preempt, struct task_struct *prev, struct task_
 	if (!walk_current(proc, tgid, tid, false, &unused, &rec.stack_id, &rec.flags, &rec.nframes))
 		return 0;
 	rec.pid = tgid;
-	rec.reason = !with_wait_reason ? WAIT_NONE : runnable ? WAIT_RUNNABLE : wait_reason_of(prev);
+	rec.reason = !with_wait_reason ? WAIT_NONE : runnable ? WAIT_RUNNABLE : wait_reason_of(prev, proc);
 	rec.start_ns = bpf_ktime_get_ns();
 	bpf_map_update_elem(&offcpu, &tid, &rec, BPF_ANY);
 	return 0;

@@ -94,6 +94,9 @@ struct py_proc {
 	__u64 runtime_addr;            /* address of _PyRuntime in the target */
 	__u64 start_time;              /* /proc/PID/stat starttime, guards PID reuse */
 	struct py_layout layout;
+	/* The main interpreter's struct _gil_runtime_state lies in
+	 * [gil_lo, gil_hi): a futex wait there is a GIL wait. 0, 0 if unknown. */
+	__u64 gil_lo, gil_hi;
 };
 
 /*
@@ -132,6 +135,7 @@ struct stack_frames {
 #define WAIT_IO    3u /* read, write, recv*, send*, accept, connect */
 #define WAIT_POLL  4u /* poll, ppoll, select, pselect6, epoll_wait, epoll_pwait(2) */
 #define WAIT_RUNNABLE 5u /* wall mode: preempted, waiting for a CPU */
+#define WAIT_GIL   6u /* futex inside the GIL's state: waiting to take the GIL */
 
 /* One ring-buffer record per sample (EVENT_CPU) or per wait (EVENT_OFFCPU). */
 struct sample_event {

@@ -176,7 +176,7 @@ static const struct sample_origin *origin_of(struct session *r, struct session_p
 static struct stack_entry *with_wait_leaf(struct session *r, const struct stack_entry *base, uint32_t reason,
 					  uint64_t *skey)
 {
-	static const char *const names[] = { NULL, "[sleep]", "[lock]", "[io]", "[poll]", "[runnable]" };
+	static const char *const names[] = { NULL, "[sleep]", "[lock]", "[io]", "[poll]", "[runnable]", "[gil]" };
 
 	if (reason >= sizeof(names) / sizeof(names[0]))
 		return (struct stack_entry *)base;
@@ -450,7 +450,7 @@ static void free_proc(struct session_proc *p)
 }
 
 /* The WAIT_* reason of a blocked thread, from /proc/PID/task/TID/syscall. */
-static uint32_t proc_wait_reason(pid_t pid, pid_t tid)
+static uint32_t proc_wait_reason(pid_t pid, pid_t tid, uint64_t gil_lo, uint64_t gil_hi)
 {
 	char path[96];
 	long nr = -1;
@@ -468,7 +468,9 @@ static uint32_t proc_wait_reason(pid_t pid, pid_t tid)
 	switch (nr) { /* x86_64 numbers, as in the BPF program */
 	case 35: case 230:
 		return WAIT_SLEEP;
-	case 202: case 449:
+	case 202:
+		return a0 >= gil_lo && a0 < gil_hi ? WAIT_GIL : WAIT_LOCK;
+	case 449:
 		return WAIT_LOCK;
 	case 0: case 1: case 17: case 18: case 19: case 20: case 42: case 43: case 44: case 45: case 46:
 	case 47: case 288: case 299: case 307:
@@ -520,7 +522,7 @@ static uint64_t bpf_stack_id(uint32_t tgid, const uint64_t *frames, uint32_t n, 
  * deadlocked thread: never). Their stacks are read here, from userspace,
  * and entered into the kernel's off-CPU map as blocked since now.
  */
-static void seed_blocked(struct session *r, const struct py_target *t)
+static void seed_blocked(struct session *r, const struct py_target *t, uint64_t gil_lo, uint64_t gil_hi)
 {
 	const struct py_layout *L = &t->layout;
 	struct memsrc m = memsrc_pid(t->pid);
@@ -587,7 +589,7 @@ static void seed_blocked(struct session *r, const struct py_target *t)
 			.stack_id = bpf_stack_id((uint32_t)t->pid, fr, (uint32_t)nf, flags),
 			.start_ns = (uint64_t)now.tv_sec * 1000000000ull + (uint64_t)now.tv_nsec,
 			.pid = (uint32_t)t->pid, .flags = flags, .nframes = (uint32_t)nf,
-			.reason = r->cfg.no_wait_reason ? WAIT_NONE : proc_wait_reason(t->pid, tid),
+			.reason = r->cfg.no_wait_reason ? WAIT_NONE : proc_wait_reason(t->pid, tid, gil_lo, gil_hi),
 		};
 		__u32 key = (__u32)tid;
 
@@ -602,6 +604,33 @@ out:
 	free(fr);
 }
 
+/*
+ * Where the main interpreter's GIL state lies, so futex waits inside it
+ * read as GIL waits. 3.12+: interp->ceval.gil (the main interpreter's own
+ * _gil); 3.8-3.11: _PyRuntime.ceval.gil, the last member of ceval, which
+ * ends just before gilstate (whose tstate_current follows an int): the
+ * 256 bytes before gilstate hold it, and no other futex word.
+ */
+static void gil_range(const struct py_target *t, uint64_t *lo, uint64_t *hi)
+{
+	const struct py_layout *L = &t->layout;
+	struct memsrc m = memsrc_pid(t->pid);
+	uint64_t interp = 0, gil = 0;
+
+	*lo = *hi = 0;
+	if (L->interp_gil != PY_OFF_NONE) {
+		if (L->runtime_interpreters_head != PY_OFF_NONE &&
+		    memsrc_read_u64(&m, t->runtime_addr + L->runtime_interpreters_head, &interp) == 0 && interp &&
+		    memsrc_read_u64(&m, interp + L->interp_gil, &gil) == 0 && gil) {
+			*lo = gil;
+			*hi = gil + 256;
+		}
+	} else if (L->runtime_gilstate_tstate_current != PY_OFF_NONE && L->runtime_gilstate_tstate_current >= 264) {
+		*hi = t->runtime_addr + L->runtime_gilstate_tstate_current - 8;
+		*lo = *hi - 256;
+	}
+}
+
 int session_add_process(struct session *r, const struct py_target *t)
 {
 	char cmdline[160], container[80];
@@ -612,6 +641,12 @@ int session_add_process(struct session *r, const struct py_target *t)
 	};
 	__u32 key = (__u32)t->pid;
 	struct session_proc *p = calloc(1, sizeof(*p));
+
+	uint64_t gil_lo, gil_hi;
+
+	gil_range(t, &gil_lo, &gil_hi);
+	bp.gil_lo = gil_lo;
+	bp.gil_hi = gil_hi;
 	char root[64];
 
 	if (!p) {
@@ -639,7 +674,7 @@ int session_add_process(struct session *r, const struct py_target *t)
 		return -1;
 	}
 	if (r->cfg.mode != MODE_CPU)
-		seed_blocked(r, t);
+		seed_blocked(r, t, bp.gil_lo, bp.gil_hi);
 	return 0;
 }
 

@@ -89,7 +89,7 @@ def test_alternate_modes(version):
     lines = marker_lines(target)
     p = harness.start(argv + [target], ready_marker="ready")
     try:
-        results = {m: record(p.pid, m, seconds=2, extra=["-F", "499"]) for m in ("wall", "cpu", "offcpu")}
+        results = {m: record(p.pid, m, seconds=1.5, extra=["-F", "499"]) for m in ("wall", "cpu", "offcpu")}
     finally:
         harness.stop(p)
     computing, sleeping = has_func("compute"), at_line("worker", target, lines["sleep"])
@@ -116,6 +116,23 @@ def test_asyncio_offcpu(version):
     polling = harness.share(stacks, lambda fr: fr[-1] == "[poll]" and has_func("select")(fr)
                             and has_func("run_forever")(fr))
     assert polling >= 0.95, "%.3f in the selector: %s\n%s" % (polling, stacks, err)
+
+
+@params(VERSIONS)
+def test_gil_wait(version):
+    argv = harness.need_interpreter(version)
+    target = os.path.join(harness.TARGETS, "offcpu_gil.py")
+    p = harness.start(argv + [target], ready_marker="ready")
+    stacks, err = record(p.pid, "offcpu")
+    harness.stop(p)
+    spinning = [(fr, c) for fr, c in stacks if has_func("spin")(fr)]
+    total = sum(c for _, c in spinning)
+    # Three threads, one GIL: most of their blocked time is GIL waits.
+    assert total >= 0.5 * SECONDS * 1e6, "only %d us\n%s\n%s" % (total, spinning, err)
+    gil = sum(c for fr, c in spinning if fr[-1] == "[gil]")
+    assert gil >= 0.9 * total, "%d of %d us in [gil]: %s" % (gil, total, spinning)
+    main = [(fr, c) for fr, c in stacks if not has_func("spin")(fr)]
+    assert main and all(fr[-1] == "[lock]" for fr, _ in main), main
 
 
 def test_no_wait_reason_and_pprof():
