@@ -14,11 +14,12 @@ call is read too (bpftool), split by what the target does:
 
 Measured on the 2-CPU test VM (kernel 6.18, load ~5 from other work; this
 VM's BPF probe reads cost ~150 ns a frame, see RESULTS.md), 3 rounds:
-  idle target: hook 245 ns per call; pipe round trip 11.78 -> 10.86 us
-               (within noise)
-  busy target: hook 2350 ns per call (most calls walk a ~25-frame stack);
-               pipe round trip 18.1 -> 25.1 us (x1.38: the target's own
-               80k switches/s now cost a walk each, on the same 2 CPUs)
+  idle target: hook 245 ns per call (182 ns once prev->__state became a
+               plain load, 134db20; both with the statistics' own clock
+               reads); pipe round trip 12.09 -> 11.98 us (within noise)
+  busy target: hook 2350-3240 ns per call (most calls walk a ~25-frame
+               stack); pipe round trip x1.4-x2.0 (the target's own 80k
+               switches/s now cost a walk each, on the same 2 loaded CPUs)
 CPU mode does not load the hook at all.
 
 usage: bench/offcpu_switch_cost.py [--rounds N] [--python CMD] [--pyperf PATH]
