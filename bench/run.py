@@ -109,12 +109,12 @@ class Target:
         self.proc = spawn(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                           stderr=subprocess.DEVNULL, text=True, bufsize=1)
         self.pid = self.proc.pid
-        line = self._readline(ready_timeout)
+        line = self.readline(ready_timeout)
         if line.strip() != "ready":
             reap(self.proc)
             raise RuntimeError("target %s did not start (said %r)" % (argv, line))
 
-    def _readline(self, timeout):
+    def readline(self, timeout):
         q = queue.Queue()
         threading.Thread(target=lambda: q.put(self.proc.stdout.readline()), daemon=True).start()
         try:
@@ -125,7 +125,7 @@ class Target:
     def ask(self, line, timeout=600):
         self.proc.stdin.write(line + "\n")
         self.proc.stdin.flush()
-        return self._readline(timeout)
+        return self.readline(timeout)
 
     def stop(self):
         reap(self.proc)
@@ -470,7 +470,7 @@ def bench_slowdown(env, res):
                 for t in (x, y):
                     t.proc.stdin.write("run %d\n" % n)
                     t.proc.stdin.flush()
-                tp, to = float(profiled._readline(600)), float(other._readline(600))
+                tp, to = float(profiled.readline(600)), float(other.readline(600))
             finally:
                 s = rec.stop() if rec else None
             return tp, to, s["samples"] if s else 0
