@@ -413,7 +413,7 @@ static int parse_args(int argc, char **argv, struct record_opts *o, char *defnam
 			break;
 		case OPT_IDLE:
 			fprintf(stderr, "pyperf record: --idle does not apply: CPU sampling only sees threads "
-				"running on a CPU, so idle threads never appear\n");
+				"running on a CPU; use --mode offcpu (where threads wait) or --mode wall (both)\n");
 			return 2;
 		case 'v':
 			o->verbose = true;
