@@ -1006,7 +1006,14 @@ int session_launch(struct session *r, int *status)
 
 int session_poll(struct session *r, int timeout_ms)
 {
-	return ring_buffer__poll(r->rb, timeout_ms);
+	/* The kernel side wakes us only when much is waiting, so the poll
+	 * mostly times out: then take what arrived meanwhile. */
+	int n = ring_buffer__poll(r->rb, timeout_ms);
+	int m = ring_buffer__consume(r->rb);
+
+	if (n < 0)
+		return n;
+	return m < 0 ? m : n + m;
 }
 
 /* Threads still blocked when recording ends count up to now: a deadlocked
