@@ -888,6 +888,9 @@ static void print_summary(struct recorder *r, enum stop_reason why, uint64_t nst
 		fprintf(stderr, "pyperf: %" PRIu64 " samples not in Python code (thread without a Python "
 			"thread state, or running no Python frame), not shown\n",
 			c[CNT_NO_TSTATE] + c[CNT_NO_FRAMES]);
+	if (r->s.hidden)
+		fprintf(stderr, "pyperf: %" PRIu64 " samples only in functions not yet started (3.11+ "
+			"prologue frames, hidden as CPython hides them), not shown\n", r->s.hidden);
 	if (c[CNT_TRUNCATED])
 		fprintf(stderr, "pyperf: %" PRIu64 " samples deeper than %d frames: root side cut, marked [truncated]\n",
 			c[CNT_TRUNCATED], PYPERF_MAX_FRAMES);

@@ -272,6 +272,8 @@ static int handle_event(void *ctx, void *data, size_t size)
 	}
 	if (ev->kind == EVENT_CPU) {
 		ce->count++;
+		if (!st->nlabels)
+			r->hidden++; /* only 3.11+ prologue frames: nothing to show */
 		if (r->cfg.mode == MODE_WALL && r->cfg.hz > 0)
 			ce->weight_ns += 1000000000ull / (uint64_t)r->cfg.hz;
 	} else {

@@ -92,6 +92,7 @@ struct session {
 	struct u64map in_kernel;    /* stack ids this run saw inserted into the kernel map */
 	uint64_t samples;
 	uint64_t unresolved;        /* samples whose stack could not be read back */
+	uint64_t hidden;            /* samples whose every frame is hidden (not yet started) */
 	uint64_t stacks_deleted;
 	struct stack_frames *frames_buf;
 	const char **label_buf;

@@ -116,6 +116,8 @@ def parse_summary(text):
         s["ringbuf"], s["stackmap"], s["unresolved"] = (int(g or 0) for g in m.group(2, 3, 4))
     m = re.search(r"^pyperf: (\d+) samples not in Python code", text, re.M)
     s["not_python"] = int(m.group(1)) if m else 0
+    m = re.search(r"^pyperf: (\d+) samples only in functions not yet started", text, re.M)
+    s["hidden"] = int(m.group(1)) if m else 0
     return s
 
 
@@ -263,7 +265,7 @@ def main():
         print("soak: of %d samples the kernel took in the target: %.2f%% written, %.2f%% lost, %.2f%% not in Python"
               % (kernel, 100.0 * total / max(kernel, 1), 100.0 * s["lost"] / max(kernel, 1),
                  100.0 * s["not_python"] / max(kernel, 1)))
-        if total + s["unresolved"] != s["samples"]:
+        if total + s["unresolved"] + s["hidden"] != s["samples"]:
             failures.append("accounting: %d in the file + %d unreadable != %d samples (%+d unreported)%s"
                             % (total, s["unresolved"], s["samples"], s["samples"] - total - s["unresolved"],
                                HIDDEN_HINT if total + s["unresolved"] < s["samples"] else ""))
