@@ -520,12 +520,14 @@ static void push_file(struct recorder *r, const char *path)
 		fclose(f);
 }
 
-/* Period files are DIR/pyperf-YYYYmmddTHHMMSSZ<suffix>: names sort by time. */
+/* Period files are DIR/pyperf-YYYYmmddTHHMMSS.mmmZ<suffix>: names sort by
+ * time, and milliseconds keep a short period after a slow write apart from
+ * the one before it. */
 static bool is_period_file(const char *name, const char *suffix)
 {
 	size_t n = strlen(name), m = strlen(suffix);
 
-	return strncmp(name, "pyperf-", 7) == 0 && n == 7 + 16 + m && strcmp(name + n - m, suffix) == 0;
+	return strncmp(name, "pyperf-", 7) == 0 && n == 7 + 20 + m && strcmp(name + n - m, suffix) == 0;
 }
 
 static int cmp_names(const void *a, const void *b)
@@ -602,8 +604,9 @@ static int write_period(struct recorder *r, uint64_t *nstacks)
 	uint64_t now_ns = (uint64_t)now.tv_sec * 1000000000ull + (uint64_t)now.tv_nsec;
 
 	gmtime_r(&t, &tm);
-	strftime(stamp, sizeof(stamp), "%Y%m%dT%H%M%SZ", &tm);
-	snprintf(path, sizeof(path), "%spyperf-%s%s", r->opts.output, stamp, format_suffix(r->opts.format));
+	strftime(stamp, sizeof(stamp), "%Y%m%dT%H%M%S", &tm);
+	snprintf(path, sizeof(path), "%spyperf-%s.%03uZ%s", r->opts.output, stamp,
+		 (unsigned)(r->period_start_unix_ns / 1000000ull % 1000), format_suffix(r->opts.format));
 	r->start_unix_ns = r->period_start_unix_ns;
 	r->duration_ns = now_ns - r->period_start_unix_ns;
 	uint64_t before = r->s.samples;

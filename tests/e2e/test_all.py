@@ -60,7 +60,7 @@ def test_every_period_files_and_late_start():
         assert rec.returncode == 0, err
         files = sorted(os.listdir(spool))
         assert len(files) == 3, "--keep 3 left %s\n%s" % (files, err)
-        assert all(re.match(r"^pyperf-\d{8}T\d{6}Z\.folded$", f) for f in files), files
+        assert all(re.match(r"^pyperf-\d{8}T\d{6}\.\d{3}Z\.folded$", f) for f in files), files
         hits = 0
         for f in files:
             with open(os.path.join(spool, f)) as fh:
