@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "coredump.h"
+#include "ranges.h"
 #include "elfsym.h"
 #include "layouts.h"
 #include "pyperf.h"
@@ -95,16 +96,8 @@ static int open_mapped(struct coredump *c, const char *path)
 
 static const struct segment *find_segment(const struct coredump *c, uint64_t addr)
 {
-	size_t lo = 0, hi = c->nsegs;
+	size_t lo = ranges_upper(c->segs, c->nsegs, sizeof(*c->segs), offsetof(struct segment, vaddr), addr);
 
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-
-		if (c->segs[mid].vaddr <= addr)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
 	if (lo == 0)
 		return NULL;
 	const struct segment *s = &c->segs[lo - 1];

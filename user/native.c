@@ -33,6 +33,7 @@
 #include "coredump.h"
 #include "elfsym.h"
 #include "native.h"
+#include "ranges.h"
 #include "pyperf.h"
 #include "u64map.h"
 
@@ -495,16 +496,8 @@ skip:
 
 static const struct fde *find_fde(const struct module *m, uint64_t pc)
 {
-	size_t lo = 0, hi = m->nfdes;
+	size_t lo = ranges_upper(m->fdes, m->nfdes, sizeof(*m->fdes), offsetof(struct fde, lo), pc);
 
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-
-		if (m->fdes[mid].lo <= pc)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
 	/* Ranges do not nest; the closest start below pc is the candidate. */
 	return lo && pc < m->fdes[lo - 1].hi ? &m->fdes[lo - 1] : NULL;
 }
@@ -675,16 +668,8 @@ static struct module *load_module(struct native_ctx *c, size_t mi)
 
 static const struct mapping *find_mapping(const struct native_ctx *c, uint64_t addr)
 {
-	size_t lo = 0, hi = c->nmaps;
+	size_t lo = ranges_upper(c->maps, c->nmaps, sizeof(*c->maps), offsetof(struct mapping, start), addr);
 
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-
-		if (c->maps[mid].start <= addr)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
 	return lo && addr < c->maps[lo - 1].end ? &c->maps[lo - 1] : NULL;
 }
 
