@@ -55,7 +55,7 @@ DEEP = os.path.join(ROOT, "tests", "targets", "deep.py")
 SID = os.path.join(ROOT, "tests", "helpers", "sid-python.sh")
 RESULTS_MD = os.path.join(BENCH, "RESULTS.md")
 STATS_SYSCTL = "/proc/sys/kernel/bpf_stats_enabled"
-ALL = ["slowdown", "bpf", "self", "lost", "symbolize", "flamegraph", "cpython315"]
+ALL = ["slowdown", "bpf", "self", "lost", "symbolize", "flamegraph", "cpython315", "all"]
 
 
 def log(msg):
@@ -632,6 +632,47 @@ def bench_self(env, res):
     res.details["self"] = out
 
 
+def bench_all(env, res):
+    """record -a (defaults: 19 Hz, --cpu-budget 1) over 10 and 50 Python
+    processes, idle (sleeping) and busy (spinning), for 60 s (10 s quick):
+    pyperf's CPU time (wait4 rusage, its whole life: start, /proc scans,
+    BPF load, writing) as a share of the host's CPUs over the run, and its
+    peak RSS. The BPF program's own time is in 'bpf' (per sample)."""
+    secs = 10 if env.quick else 60
+    ncpu = os.cpu_count() or 1
+    out = {}
+    for n in (10, 50):
+        for busy in (False, True):
+            argv = env.python + ([os.path.join(TARGETS, "busy.py"), "1"] if busy else
+                                 ["-c", "import time\nprint('ready', flush=True)\ntime.sleep(1e6)"])
+            targets = []
+            try:
+                for _ in range(n):
+                    targets.append(Target(argv))
+                out_file = os.path.join(env.tmp, "all.pb.gz")
+                t0 = time.monotonic()
+                p = spawn([env.pyperf, "record", "-a", "-d", str(secs), "-o", out_file],
+                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+                err = p.stderr.read()
+                _, status, ru = os.wait4(p.pid, 0)
+                wall = time.monotonic() - t0
+            finally:
+                for t in targets:
+                    t.stop()
+            cpu = ru.ru_utime + ru.ru_stime
+            share = 100.0 * cpu / (wall * ncpu)
+            m = re.search(r"^pyperf: (\d+) samples", err, re.M)
+            name = "%d processes, %s" % (n, "busy" if busy else "idle")
+            out[name] = {"cpu_s": cpu, "wall_s": wall, "share_pct": share, "maxrss_kib": ru.ru_maxrss,
+                         "samples": int(m.group(1)) if m else None, "status": status, "stderr": err[-2000:]}
+            log("all %s: %.3f s CPU in %.1f s (%.3f%% of %d CPUs), %d KiB" % (name, cpu, wall, share, ncpu,
+                                                                             ru.ru_maxrss))
+            res.add("all", "-a, %s: pyperf CPU share of the host" % name, share, "%", "< 1%", share < 1.0,
+                    fmt="%.3f")
+            res.add("all", "-a, %s: peak RSS" % name, ru.ru_maxrss / 1024, "MiB", fmt="%.1f")
+    res.details["all"] = out
+
+
 def bench_lost(env, res):
     """Lost samples: pyperf record -F 9999 -d 30 on bench/targets/busy.py
     with 4 threads; the count comes from pyperf's summary line."""
@@ -945,7 +986,8 @@ def main():
     log("%s: %d CPUs, %s, kernel %s, load %s; target %s %s" % (
         mach["date"], mach["nproc"], mach["cpu"], mach["kernel"], mach["load"], args.python, env.version))
     funcs = {"slowdown": bench_slowdown, "bpf": bench_bpf, "self": bench_self, "lost": bench_lost,
-             "symbolize": bench_symbolize, "flamegraph": bench_flamegraph, "cpython315": bench_cpython315}
+             "symbolize": bench_symbolize, "flamegraph": bench_flamegraph, "cpython315": bench_cpython315,
+             "all": bench_all}
     try:
         if "symbolize" in which:
             env.build_symbolize_bench()
