@@ -26,6 +26,8 @@ const volatile __u64 min_block_ns = 0;
 const volatile bool with_wait_reason = true;
 /* Wall mode: time runnable but not running (preempted) counts too. */
 const volatile bool track_runnable = false;
+/* --gil: CPU samples only of the thread that holds the GIL. */
+const volatile bool gil_only = false;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -306,6 +308,29 @@ static long walk_frame_step(__u64 i, void *unused)
  * stack inserted for a dropped sample would never be announced) and
  * returned in *ev; the caller fills and submits it.
  */
+/*
+ * Does tstate hold the GIL? 3.12+: the main interpreter's GIL state (at
+ * proc->gil_lo) is locked and names it as last holder; 3.8-3.11:
+ * _PyRuntime.gilstate.tstate_current is it. Unknown counts as holding, so
+ * a missing offset never empties a profile.
+ */
+static __always_inline bool holds_gil(struct py_proc *proc, struct scratch *s, __u64 tstate)
+{
+	if (s->L.interp_gil != PY_OFF_NONE) {
+		__u64 gil = proc->gil_lo;
+		__s32 locked = 0;
+
+		if (!gil || s->L.gil_locked == PY_OFF_NONE || s->L.gil_last_holder == PY_OFF_NONE)
+			return true;
+		if (bpf_probe_read_user(&locked, sizeof(locked), (const void *)(gil + s->L.gil_locked)))
+			return true;
+		return locked && read_ptr(gil, s->L.gil_last_holder) == tstate;
+	}
+	if (s->L.runtime_gilstate_tstate_current == PY_OFF_NONE)
+		return true;
+	return read_ptr(s->runtime, s->L.runtime_gilstate_tstate_current) == tstate;
+}
+
 static __always_inline int walk_current(struct py_proc *proc, __u32 tgid, __u32 tid, bool reserve,
 					struct sample_event **ev, __u64 *id, __u32 *flags, __u32 *nframes)
 {
@@ -320,6 +345,11 @@ static __always_inline int walk_current(struct py_proc *proc, __u32 tgid, __u32 
 
 	if (!tstate) {
 		count(CNT_NO_TSTATE);
+		return 0;
+	}
+	/* reserve is set only for CPU samples: off-CPU walks never filter. */
+	if (gil_only && reserve && !holds_gil(proc, s, tstate)) {
+		count(CNT_NOT_GIL_HOLDER);
 		return 0;
 	}
 	__u64 frame = read_ptr(tstate, s->L.tstate_frame);

@@ -174,6 +174,7 @@ enum pyperf_counter {
 	CNT_TRUNCATED,        /* stack deeper than PYPERF_MAX_FRAMES */
 	CNT_BAD_CHAIN,        /* frame chain failed validation */
 	CNT_OFFCPU_SHORT,     /* wait shorter than --min-block, dropped */
+	CNT_NOT_GIL_HOLDER,   /* --gil: CPU sample of a thread not holding the GIL, dropped */
 	CNT__MAX
 };
 

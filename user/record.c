@@ -62,6 +62,8 @@ struct record_opts {
 	enum session_mode mode;     /* --mode cpu|offcpu|wall */
 	uint64_t min_block_ns;      /* --min-block */
 	bool no_wait_reason;
+	bool gil_only;              /* --gil */
+	bool gil_wait;              /* --mode gil-wait */
 	bool hz_given;
 	bool budget_given;
 };
@@ -103,7 +105,10 @@ static const char usage[] =
 	"  -m, --mode MODE       cpu: samples of threads on a CPU (default); offcpu:\n"
 	"                        exact time threads spend blocked (sleep, locks, I/O,\n"
 	"                        select, the GIL), at the line that waits; wall: both,\n"
-	"                        in one unit (microseconds), CPU samples weighing 1/HZ s\n"
+	"                        in one unit (microseconds), CPU samples weighing 1/HZ s;\n"
+	"                        gil-wait: only the time threads wait to take the GIL\n"
+	"      --gil             CPU samples only of the thread holding the GIL (the view\n"
+	"                        when threads do not scale)\n"
 	"      --min-block DURATION  offcpu/wall: drop waits shorter than DURATION\n"
 	"                        (e.g. 100us, 1ms), in the kernel\n"
 	"      --no-wait-reason  offcpu/wall: no [sleep], [lock], [gil], [io] or [poll]\n"
@@ -248,7 +253,8 @@ static const char *format_suffix(enum out_format f)
 static int parse_args(int argc, char **argv, struct record_opts *o, char *defname, size_t deflen)
 {
 	enum { OPT_TITLE = 256, OPT_THREADS, OPT_NO_LINES, OPT_IDLE, OPT_SUBPROCESSES, OPT_EVERY, OPT_KEEP,
-	       OPT_MAX_DISK, OPT_PUSH, OPT_CPU_BUDGET, OPT_LOG, OPT_MIN_BLOCK, OPT_NO_WAIT_REASON };
+	       OPT_MAX_DISK, OPT_PUSH, OPT_CPU_BUDGET, OPT_LOG, OPT_MIN_BLOCK, OPT_NO_WAIT_REASON,
+	       OPT_GIL };
 	static const struct option longopts[] = {
 		{ "pid", required_argument, NULL, 'p' },
 		{ "frequency", required_argument, NULL, 'F' },
@@ -270,6 +276,7 @@ static int parse_args(int argc, char **argv, struct record_opts *o, char *defnam
 		{ "mode", required_argument, NULL, 'm' },
 		{ "min-block", required_argument, NULL, OPT_MIN_BLOCK },
 		{ "no-wait-reason", no_argument, NULL, OPT_NO_WAIT_REASON },
+		{ "gil", no_argument, NULL, OPT_GIL },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
@@ -381,8 +388,13 @@ static int parse_args(int argc, char **argv, struct record_opts *o, char *defnam
 				o->mode = MODE_OFFCPU;
 			} else if (!strcmp(optarg, "wall")) {
 				o->mode = MODE_WALL;
+			} else if (!strcmp(optarg, "gil-wait")) {
+				/* off-CPU time, only of waits to take the GIL */
+				o->mode = MODE_OFFCPU;
+				o->gil_wait = true;
 			} else {
-				fprintf(stderr, "pyperf record: unknown mode '%s': use cpu, offcpu or wall\n", optarg);
+				fprintf(stderr, "pyperf record: unknown mode '%s': use cpu, offcpu, wall or gil-wait\n",
+					optarg);
 				return 2;
 			}
 			break;
@@ -402,6 +414,9 @@ static int parse_args(int argc, char **argv, struct record_opts *o, char *defnam
 			o->min_block_ns = (uint64_t)(v * mult);
 			break;
 		}
+		case OPT_GIL:
+			o->gil_only = true;
+			break;
 		case OPT_NO_WAIT_REASON:
 			o->no_wait_reason = true;
 			break;
@@ -819,6 +834,7 @@ static int write_output(struct recorder *r, const char *path, uint64_t *nstacks_
 		if (r->opts.mode != MODE_OFFCPU)
 			snprintf(rate, sizeof(rate), "%d Hz", r->opts.hz);
 		snprintf(title, sizeof(title), "%s", r->opts.title ? r->opts.title :
+			 r->opts.gil_wait ? "pyperf: GIL-wait flame graph" :
 			 r->opts.mode == MODE_OFFCPU ? "pyperf: off-CPU flame graph" :
 			 r->opts.mode == MODE_WALL ? "pyperf: wall-clock flame graph" : "pyperf: CPU flame graph");
 		if (r->opts.all)
@@ -827,7 +843,9 @@ static int write_output(struct recorder *r, const char *path, uint64_t *nstacks_
 			snprintf(subtitle, sizeof(subtitle), "PID %d (%s), CPython %u.%u, %s", (int)r->s.target.pid,
 				 r->s.target.comm, (r->s.target.version_hex >> 24) & 0xff,
 				 (r->s.target.version_hex >> 16) & 0xff, rate);
-		if (r->opts.mode == MODE_OFFCPU)
+		if (r->opts.gil_wait)
+			fo.count_name = "µs waiting for the GIL";
+		else if (r->opts.mode == MODE_OFFCPU)
 			fo.count_name = "µs of off-CPU time";
 		else if (r->opts.mode == MODE_WALL)
 			fo.count_name = "µs of wall time";
@@ -871,8 +889,14 @@ static void print_summary(struct recorder *r, enum stop_reason why, uint64_t nst
 
 	fprintf(stderr, "pyperf: %" PRIu64 " samples, %" PRIu64 " distinct stacks (%s)\n",
 		r->s.samples, nstacks, reason);
-	if (r->opts.mode == MODE_OFFCPU)
+	if (r->opts.gil_wait)
+		fprintf(stderr, "pyperf: counts are microseconds spent waiting to take the GIL (%" PRIu64
+			" other waits left out)\n", r->s.not_gil_wait);
+	else if (r->opts.mode == MODE_OFFCPU)
 		fputs("pyperf: counts are microseconds of off-CPU (blocked) time\n", stderr);
+	if (c[CNT_NOT_GIL_HOLDER])
+		fprintf(stderr, "pyperf: %" PRIu64 " samples of threads not holding the GIL left out (--gil)\n",
+			c[CNT_NOT_GIL_HOLDER]);
 	else if (r->opts.mode == MODE_WALL)
 		fprintf(stderr, "pyperf: counts are microseconds of wall time: on-CPU samples at %d us "
 			"each plus off-CPU (blocked) time\n", 1000000 / r->opts.hz);
@@ -945,6 +969,7 @@ int cmd_record(int argc, char **argv)
 		.measure_cost = r->opts.cpu_budget > 0,
 		.mode = r->opts.mode, .min_block_ns = r->opts.min_block_ns,
 		.no_wait_reason = r->opts.no_wait_reason,
+		.gil_only = r->opts.gil_only, .gil_wait = r->opts.gil_wait,
 	};
 
 	if (r->opts.log) {

@@ -211,6 +211,10 @@ static int handle_event(void *ctx, void *data, size_t size)
 
 	if (size < sizeof(*ev) || (ev->kind != EVENT_CPU && ev->kind != EVENT_OFFCPU))
 		return 0;
+	if (r->cfg.gil_wait && ev->kind == EVENT_OFFCPU && ev->reason != WAIT_GIL) {
+		r->not_gil_wait++;
+		return 0;
+	}
 	r->samples++;
 	struct session_proc *proc = find_proc(r, ev->pid);
 
@@ -387,7 +391,8 @@ static int load_bpf(struct session *r)
 	}
 	r->skel->rodata->follow_forks = r->cfg.subprocesses;
 	r->skel->rodata->min_block_ns = r->cfg.min_block_ns;
-	r->skel->rodata->with_wait_reason = !r->cfg.no_wait_reason;
+	r->skel->rodata->with_wait_reason = !r->cfg.no_wait_reason || r->cfg.gil_wait;
+	r->skel->rodata->gil_only = r->cfg.gil_only;
 	r->skel->rodata->track_runnable = r->cfg.mode == MODE_WALL;
 	/* CPU mode pays nothing for off-CPU time: the switch program is not
 	 * even loaded. */

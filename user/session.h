@@ -26,6 +26,8 @@ enum session_mode {
 struct session_config {
 	int hz;
 	enum session_mode mode;
+	bool gil_only;              /* --gil: CPU samples only of the GIL holder */
+	bool gil_wait;              /* --mode gil-wait: off-CPU time only of waits for the GIL */
 	uint64_t min_block_ns;      /* offcpu/wall: shorter waits are dropped in the kernel */
 	bool no_wait_reason;        /* offcpu/wall: no [sleep]/[lock]/[io]/[poll] leaf */
 	bool verbose;               /* libbpf's messages on stderr */
@@ -93,6 +95,7 @@ struct session {
 	uint64_t samples;
 	uint64_t unresolved;        /* samples whose stack could not be read back */
 	uint64_t hidden;            /* samples whose every frame is hidden (not yet started) */
+	uint64_t not_gil_wait;      /* gil-wait mode: off-CPU records of other waits, left out */
 	uint64_t stacks_deleted;
 	struct stack_frames *frames_buf;
 	const char **label_buf;
