@@ -707,7 +707,10 @@ static enum stop_reason run_loop(struct recorder *r)
 			show_status(r, started);
 			last_status = now_seconds();
 		}
-		int timeout_ms = 100;
+		/* Records wait at most this long to be symbolized (the kernel wakes us only
+		 * when much is queued): short, so code objects that live briefly
+		 * (exec, eval) are still there to be read. */
+		int timeout_ms = 20;
 
 		if (r->opts.subprocesses && now_seconds() - last_scan >= 0.1) {
 			session_scan_children(&r->s);

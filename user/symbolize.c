@@ -21,6 +21,8 @@
 #define NAME_MAX_BYTES 1024        /* UTF-8 bytes kept of a name or a path */
 #define NAME_READ_MAX (4 * 1024)   /* bytes of character data read for one string */
 #define LINETABLE_MAX (1u << 20)   /* larger line tables are not credible */
+#define MAX_CACHED_CODES (64u << 10)    /* code objects cached per process */
+#define MAX_CACHED_LABELS (256u << 10)  /* (code, instruction) labels cached per process */
 #define TYPE_TP_NAME 24            /* offsetof(PyTypeObject, tp_name), every 3.x */
 
 struct code_info {
@@ -77,10 +79,8 @@ struct symbolizer *symbolizer_new_src(const struct py_target *t, struct frametab
 	return s;
 }
 
-void symbolizer_free(struct symbolizer *s)
+static void flush_caches(struct symbolizer *s)
 {
-	if (!s)
-		return;
 	for (size_t i = 0; i < s->codes.cap; i++) {
 		if (!s->codes.used[i])
 			continue;
@@ -91,6 +91,13 @@ void symbolizer_free(struct symbolizer *s)
 	}
 	u64map_free(&s->codes);
 	u64map_free(&s->labels);
+}
+
+void symbolizer_free(struct symbolizer *s)
+{
+	if (!s)
+		return;
+	flush_caches(s);
 	free(s);
 }
 
@@ -240,6 +247,13 @@ static struct code_info *get_code(struct symbolizer *s, uint64_t code)
 
 	if (slot)
 		return (struct code_info *)(uintptr_t)*slot;
+	/* Bounded for days of profiling a process that keeps making code
+	 * (exec, eval): start over rather than grow. Labels already handed
+	 * out stay valid: they live in the frametab. */
+	if (s->codes.len >= MAX_CACHED_CODES || s->labels.len >= MAX_CACHED_LABELS) {
+		flush_caches(s);
+		s->stats.cache_flushes++;
+	}
 	ci = load_code(s, code);
 	if (!ci || u64map_put(&s->codes, code, (uint64_t)(uintptr_t)ci)) {
 		free(ci);

@@ -13,6 +13,7 @@ struct symbolizer;
 struct symbolizer_stats {
 	uint64_t code_objects;      /* distinct code objects read */
 	uint64_t unreadable;        /* code objects that could not be read or were not code */
+	uint64_t cache_flushes;     /* times the per-process caches hit their cap and restarted */
 };
 
 /* Symbolizes frames of target t; labels are interned in tab (not owned). */
