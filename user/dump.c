@@ -29,9 +29,6 @@
 #include "symbolize.h"
 #include "u64map.h"
 
-#define STR_(x) #x
-#define PYPERF_STR(x) STR_(x)
-
 /* Walks of one thread's frames until two in a row agree. */
 #define WALK_TRIES 8
 /* OS threads of the target considered (for TIDs and "other threads"). */
@@ -219,18 +216,6 @@ static const char *state_name(char st)
 	case 'K': return "wakekill";
 	default: return NULL;
 	}
-}
-
-/* Pseudo-frame shown below (callerward of) a stack whose root side is missing. */
-static const char *stack_flag_label(uint32_t flags)
-{
-	if (flags & STACK_TRUNCATED)
-		return "[truncated: deeper than " PYPERF_STR(PYPERF_MAX_FRAMES) " frames]";
-	if (flags & STACK_READ_FAULT)
-		return "[unreadable frame]";
-	if (flags & STACK_BAD_CHAIN)
-		return "[broken frame chain]";
-	return NULL;
 }
 
 /* ------------------------------------------------------------ /proc reads */
@@ -735,7 +720,7 @@ static void print_thread_text(struct dump *d, FILE *f, const struct dthread *th)
 		for (size_t i = 0; i < th->n; i++)
 			print_frame_text(d, f, th->frames[i]);
 	}
-	const char *flag = stack_flag_label(th->flags);
+	const char *flag = pywalk_stack_flag_label(th->flags);
 
 	if (flag)
 		fprintf(f, "    %s\n", flag);

@@ -350,3 +350,17 @@ out:
 	free(desc);
 	return best;
 }
+
+#define STR_(x) #x
+#define PYPERF_STR(x) STR_(x)
+
+const char *pywalk_stack_flag_label(uint32_t flags)
+{
+	if (flags & STACK_TRUNCATED)
+		return "[truncated: deeper than " PYPERF_STR(PYPERF_MAX_FRAMES) " frames]";
+	if (flags & STACK_READ_FAULT)
+		return "[unreadable frame]";
+	if (flags & STACK_BAD_CHAIN)
+		return "[broken frame chain]";
+	return NULL;
+}

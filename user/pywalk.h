@@ -83,4 +83,10 @@ int pywalk_gil_holder(const struct memsrc *m, const struct py_layout *L, uint64_
 int pywalk_pthread_tid_offset(const struct memsrc *m, const uint64_t *ptids, size_t n,
 			      const int32_t *tids, size_t ntids);
 
+/* The pseudo-frame that stands for the missing root side of a stack with
+ * these STACK_* flags ("[truncated: ...]", "[unreadable frame]",
+ * "[broken frame chain]"), or NULL when it is whole. Shared by record and
+ * dump so both name the same thing the same way. */
+const char *pywalk_stack_flag_label(uint32_t flags);
+
 #endif

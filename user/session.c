@@ -25,8 +25,6 @@
 #include "session.h"
 #include "symbolize.h"
 
-#define STR_(x) #x
-#define PYPERF_STR(x) STR_(x)
 /* Once this many stacks sit in the kernel map, userspace (which has copies)
  * clears them, so long runs never fill it. Map capacity is 16384. */
 #define STACKMAP_CLEAR_AT 12000
@@ -72,18 +70,6 @@ static int libbpf_verbose(enum libbpf_print_level level, const char *fmt, va_lis
 	return vfprintf(stderr, fmt, ap);
 }
 
-/* Pseudo-frame put at the root of a stack whose root side is missing. */
-static const char *stack_flag_label(uint32_t flags)
-{
-	if (flags & STACK_TRUNCATED)
-		return "[truncated: deeper than " PYPERF_STR(PYPERF_MAX_FRAMES) " frames]";
-	if (flags & STACK_READ_FAULT)
-		return "[unreadable frame]";
-	if (flags & STACK_BAD_CHAIN)
-		return "[broken frame chain]";
-	return NULL;
-}
-
 /* Reads a new stack id's frames from the kernel and symbolizes them. */
 static struct stack_entry *resolve_stack(struct session *r, struct session_proc *proc, uint64_t stack_id)
 {
@@ -94,7 +80,7 @@ static struct stack_entry *resolve_stack(struct session *r, struct session_proc 
 		return NULL;
 	uint32_t n = sf->nframes < PYPERF_MAX_FRAMES ? sf->nframes : PYPERF_MAX_FRAMES;
 	size_t nl = 0;
-	const char *flag_label = stack_flag_label(sf->flags);
+	const char *flag_label = pywalk_stack_flag_label(sf->flags);
 
 	if (flag_label)
 		r->label_buf[nl++] = frametab_pseudo(&r->labels, flag_label);
@@ -759,6 +745,27 @@ static void retire_execed(struct session *r)
 	}
 }
 
+/*
+ * Samples pid if it runs an initialized CPython; remembers an image (id:
+ * start time and executable) found not to be Python so it is not opened
+ * again. A not-yet-initialized interpreter is looked at again next time.
+ */
+static void try_add(struct session *r, pid_t pid, uint64_t id)
+{
+	uint64_t *tried = u64map_get(&r->tried, (uint64_t)pid);
+	struct py_target t;
+	char err[256];
+
+	if (tried && *tried == id)
+		return;
+	int rc = py_target_open(pid, &t, err, sizeof(err));
+
+	if (rc == 0)
+		session_add_process(r, &t);
+	else if (rc != -PYPROC_ENOTREADY)
+		u64map_put(&r->tried, (uint64_t)pid, id);
+}
+
 void session_scan_children(struct session *r)
 {
 	DIR *d;
@@ -786,19 +793,7 @@ void session_scan_children(struct session *r)
 		}
 		if (!ours)
 			continue;
-		uint64_t id = image_id(pid, start);
-		uint64_t *tried = u64map_get(&r->tried, (uint64_t)pid);
-
-		if (tried && *tried == id)
-			continue; /* same image already found not to be Python */
-		struct py_target t;
-		char err[256];
-		int rc = py_target_open(pid, &t, err, sizeof(err));
-
-		if (rc == 0)
-			session_add_process(r, &t);
-		else if (rc != -PYPROC_ENOTREADY)
-			u64map_put(&r->tried, (uint64_t)pid, id);
+		try_add(r, pid, image_id(pid, start));
 	}
 	closedir(d);
 }
@@ -1197,20 +1192,8 @@ size_t session_scan_all(struct session *r)
 		uint64_t id = image_id(pid, start);
 
 		u64map_put(&seen, (uint64_t)pid, id);
-		if (find_proc(r, (uint32_t)pid))
-			continue;
-		uint64_t *tried = u64map_get(&r->tried, (uint64_t)pid);
-
-		if (tried && *tried == id)
-			continue;
-		struct py_target t;
-		char err[256];
-		int rc = py_target_open(pid, &t, err, sizeof(err));
-
-		if (rc == 0)
-			session_add_process(r, &t);
-		else if (rc != -PYPROC_ENOTREADY)
-			u64map_put(&r->tried, (uint64_t)pid, id);
+		if (!find_proc(r, (uint32_t)pid))
+			try_add(r, pid, id);
 	}
 	closedir(d);
 	/* Remember failed looks only for processes that still exist. */
