@@ -223,23 +223,11 @@ static const char *state_name(char st)
 /* State letter of a thread from /proc/PID/task/TID/stat; 0 when unknown. */
 static char thread_state(pid_t pid, int32_t tid)
 {
-	char path[96], line[1024];
-	FILE *f;
+	char line[1024];
+	const char *p = proc_stat_fields(pid, (pid_t)tid, line, sizeof(line));
 
-	snprintf(path, sizeof(path), "/proc/%d/task/%d/stat", (int)pid, (int)tid);
-	f = fopen(path, "re");
-	if (!f)
-		return 0;
-	size_t n = fread(line, 1, sizeof(line) - 1, f);
-
-	fclose(f);
-	line[n] = '\0';
-	/* comm may hold spaces and parentheses: the state follows the last ')'. */
-	char *p = strrchr(line, ')');
-
-	return p && p[1] == ' ' && p[2] ? p[2] : 0;
+	return p && *p ? *p : 0;
 }
-
 static int cmp_i32(const void *a, const void *b)
 {
 	int32_t x = *(const int32_t *)a, y = *(const int32_t *)b;

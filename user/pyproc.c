@@ -45,32 +45,43 @@ const char *py_version_str(uint32_t v, char *buf, size_t len)
 	return buf;
 }
 
-uint64_t proc_start_time(pid_t pid)
+const char *proc_stat_fields(pid_t pid, pid_t tid, char *buf, size_t len)
 {
-	char path[64], line[4096];
+	char path[96];
 	FILE *f;
 
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	if (len < 2)
+		return NULL;
+	if (tid > 0)
+		snprintf(path, sizeof(path), "/proc/%d/task/%d/stat", (int)pid, (int)tid);
+	else
+		snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
 	f = fopen(path, "re");
 	if (!f)
-		return 0;
-	size_t n = fread(line, 1, sizeof(line) - 1, f);
+		return NULL;
+	size_t n = fread(buf, 1, len - 1, f);
 
 	fclose(f);
-	line[n] = '\0';
+	buf[n] = '\0';
 	/* comm may contain spaces and parentheses: fields resume after the last ')'. */
-	char *p = strrchr(line, ')');
+	char *p = strrchr(buf, ')');
 
-	if (!p)
-		return 0;
-	p++;
-	/* after ')': state is field 3, starttime is field 22 */
-	for (int field = 2; field < 22 && p; field++) {
-		p = strchr(p + 1, ' ');
-	}
-	return p ? strtoull(p + 1, NULL, 10) : 0;
+	return p && p[1] == ' ' ? p + 2 : NULL;
 }
 
+uint64_t proc_start_time(pid_t pid)
+{
+	char line[1024];
+	const char *p = proc_stat_fields(pid, 0, line, sizeof(line));
+
+	/* p is at field 3 (state); starttime is field 22 */
+	for (int field = 3; field < 22 && p; field++) {
+		p = strchr(p, ' ');
+		if (p)
+			p++;
+	}
+	return p ? strtoull(p, NULL, 10) : 0;
+}
 void proc_cmdline(pid_t pid, char *buf, size_t len)
 {
 	char path[64];

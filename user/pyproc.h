@@ -37,6 +37,11 @@ int py_target_open(pid_t pid, struct py_target *t, char *err, size_t errlen);
 /* "3.12.1" for a PY_VERSION_HEX. */
 const char *py_version_str(uint32_t version_hex, char *buf, size_t len);
 
+/* Reads /proc/PID/stat (or /proc/PID/task/TID/stat when tid > 0) into buf
+ * and returns where the fields after the command name start (the state
+ * letter, field 3), or NULL when it cannot be read. */
+const char *proc_stat_fields(pid_t pid, pid_t tid, char *buf, size_t len);
+
 /* /proc/PID/stat start time, or 0 when the process is gone. */
 uint64_t proc_start_time(pid_t pid);
 

@@ -684,29 +684,18 @@ struct session_proc *session_main_proc(struct session *r)
 /* Parent PID from /proc/PID/stat, or -1. */
 static pid_t parent_of(pid_t pid, uint64_t *start_time)
 {
-	char path[64], buf[1024];
-	FILE *f;
-
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	f = fopen(path, "re");
-	if (!f)
-		return -1;
-	size_t n = fread(buf, 1, sizeof(buf) - 1, f);
-
-	fclose(f);
-	buf[n] = '\0';
-	char *p = strrchr(buf, ')');
+	char buf[1024];
+	const char *p = proc_stat_fields(pid, 0, buf, sizeof(buf));
 	int ppid;
 	unsigned long long st = 0;
 
-	/* fields after comm: state ppid ... starttime is the 20th after ')' */
-	if (!p || sscanf(p + 1, " %*c %d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d %*d %*d %*d %*d %llu",
-			  &ppid, &st) != 2)
+	/* from the state: state ppid ... starttime is the 20th field here */
+	if (!p || sscanf(p, "%*c %d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d %*d %*d %*d %*d %llu",
+			 &ppid, &st) != 2)
 		return -1;
 	*start_time = st;
 	return ppid;
 }
-
 /* What identifies a process image: its start time and its executable. */
 static uint64_t image_id(pid_t pid, uint64_t start_time)
 {
