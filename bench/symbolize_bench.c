@@ -12,9 +12,13 @@
  * table from the target (process_vm_readv) and computes the line; the
  * second pass only hits the caches. For scale, it also times single 64-byte
  * process_vm_readv calls on the same process: the symbolizer's unit of work.
- * Output, one "key=value" line, then the first label:
+ * The symbolizer reads through a memsrc that counts its requests (reads:
+ * single reads plus vectored ones, each one process_vm_readv when nothing
+ * fails) and the bytes asked for.
+ * Output, one line of "key=value" pairs, then the first label:
  *
  *   codes=N labels=N unknown=N cold_cpu_ns=N cold_wall_ns=N warm_cpu_ns=N read_cpu_ns=N
+ *     reads=N readv=N read_bytes=N
  *   first=LABEL
  *
  * CPU time is the process's (user + system: the reads are system calls).
@@ -29,6 +33,7 @@
 #include <time.h>
 
 #include "frametab.h"
+#include "memsrc.h"
 #include "pyperf.h"
 #include "pyproc.h"
 #include "symbolize.h"
@@ -39,6 +44,32 @@ static uint64_t clock_ns(clockid_t clk)
 
 	clock_gettime(clk, &ts);
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* A live-process memsrc that counts what is asked of it. */
+struct counting {
+	struct memsrc inner;
+	uint64_t reads, readv, bytes;
+};
+
+static size_t counting_read(const struct memsrc *m, uint64_t addr, void *buf, size_t len)
+{
+	struct counting *c = m->ctx;
+
+	c->reads++;
+	c->bytes += len;
+	return memsrc_read_partial(&c->inner, addr, buf, len);
+}
+
+static void counting_readv(const struct memsrc *m, struct memsrc_iov *iov, size_t n)
+{
+	struct counting *c = m->ctx;
+
+	c->reads++;
+	c->readv++;
+	for (size_t i = 0; i < n; i++)
+		c->bytes += iov[i].len;
+	memsrc_readv(&c->inner, iov, n);
 }
 
 /* Reads FRAMES_FILE into packed frames; returns how many, or -1. */
@@ -92,7 +123,9 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	frametab_init(&tab);
-	struct symbolizer *sym = symbolizer_new(&target, &tab);
+	struct counting cnt = { .inner = memsrc_pid(target.pid) };
+	struct memsrc src = { .read = counting_read, .readv = counting_readv, .pid = target.pid, .ctx = &cnt };
+	struct symbolizer *sym = symbolizer_new_src(&target, &tab, &src);
 
 	if (!sym) {
 		fprintf(stderr, "symbolize_bench: out of memory\n");
@@ -116,6 +149,7 @@ int main(int argc, char **argv)
 			first = l;
 	}
 	uint64_t c1 = clock_ns(CLOCK_PROCESS_CPUTIME_ID), w1 = clock_ns(CLOCK_MONOTONIC);
+	uint64_t reads = cnt.reads, readv = cnt.readv, bytes = cnt.bytes;
 
 	/* Warm: the same frames again, from the caches. */
 	for (long i = 0; i < n; i++)
@@ -131,8 +165,10 @@ int main(int argc, char **argv)
 	uint64_t c3 = clock_ns(CLOCK_PROCESS_CPUTIME_ID);
 
 	printf("codes=%ld labels=%ld unknown=%ld cold_cpu_ns=%" PRIu64 " cold_wall_ns=%" PRIu64
-	       " warm_cpu_ns=%" PRIu64 " read_cpu_ns=%" PRIu64 "\nfirst=%s\n",
-	       n, labels, unknown, c1 - c0, w1 - w0, c2 - c1, (c3 - c2) / (uint64_t)n, first ? first : "");
+	       " warm_cpu_ns=%" PRIu64 " read_cpu_ns=%" PRIu64 " reads=%" PRIu64 " readv=%" PRIu64
+	       " read_bytes=%" PRIu64 "\nfirst=%s\n",
+	       n, labels, unknown, c1 - c0, w1 - w0, c2 - c1, (c3 - c2) / (uint64_t)n, reads, readv, bytes,
+	       first ? first : "");
 	symbolizer_free(sym);
 	frametab_free(&tab);
 	free(frames);

@@ -4,6 +4,13 @@
  * and cached by address; its type is checked against the interpreter's code
  * type (tp_name "code") so freed or garbage memory is reported as unknown
  * instead of named wrongly.
+ *
+ * First sight of a code object costs two requests to the memory source (on
+ * a live process, two process_vm_readv calls): the object itself, then in
+ * one vectored read its name, its filename unless already cached, and its
+ * line table, each with a window of its first bytes so short ones need
+ * nothing more. On a live process the cost is per call and per iovec, not
+ * per byte: a few hundred bytes more in a window are free, a read is not.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -21,8 +28,13 @@
 #define NAME_MAX_BYTES 1024        /* UTF-8 bytes kept of a name or a path */
 #define NAME_READ_MAX (4 * 1024)   /* bytes of character data read for one string */
 #define LINETABLE_MAX (1u << 20)   /* larger line tables are not credible */
+#define STR_HDR_MAX 128            /* largest str header (compact_size) a layout may give */
+#define STR_WINDOW 256             /* bytes of characters read with a str's header */
+#define BYTES_HDR_MAX 64           /* largest bytes header (bytes_sval) a layout may give */
+#define LINETABLE_WINDOW 512       /* bytes of a line table read with its header */
 #define MAX_CACHED_CODES (64u << 10)    /* code objects cached per process */
 #define MAX_CACHED_LABELS (256u << 10)  /* (code, instruction) labels cached per process */
+#define MAX_CACHED_STRS (64u << 10)     /* decoded str objects cached per process */
 #define TYPE_TP_NAME 24            /* offsetof(PyTypeObject, tp_name), every 3.x */
 
 struct code_info {
@@ -44,6 +56,16 @@ struct symbolizer {
 	uint64_t code_type;         /* address of PyCode_Type once verified */
 	struct u64map codes;        /* code address -> struct code_info * */
 	struct u64map labels;       /* frame (generator bit cleared) -> label */
+	/* str address -> its UTF-8, interned: a module's functions share one
+	 * filename object, read once. Keyed by address and NOT validated on a
+	 * hit (validating means reading the object again, the very cost this
+	 * saves): a cached str is trusted only within the life of the
+	 * code-object cache, and flushed with it. While a code object lives
+	 * the strings it names live at their addresses; the risk is a str
+	 * freed with all its code objects and another allocated at its address
+	 * and named by a new code object before the next flush, the same risk
+	 * the code cache takes with a freed code object's address. */
+	struct u64map strs;
 	struct symbolizer_stats stats;
 	bool no_lines;              /* labels name the function only */
 };
@@ -76,6 +98,7 @@ struct symbolizer *symbolizer_new_src(const struct py_target *t, struct frametab
 	s->linefmt = pyline_format_for_version(t->version_hex);
 	u64map_init(&s->codes);
 	u64map_init(&s->labels);
+	u64map_init(&s->strs);
 	return s;
 }
 
@@ -91,6 +114,7 @@ static void flush_caches(struct symbolizer *s)
 	}
 	u64map_free(&s->codes);
 	u64map_free(&s->labels);
+	u64map_free(&s->strs);
 }
 
 void symbolizer_free(struct symbolizer *s)
@@ -129,57 +153,112 @@ static int get_i32(const uint8_t *buf, size_t len, uint16_t off, int dflt)
 	return v;
 }
 
-/* Reads a str object as UTF-8 into out; returns 0 or -errno. */
-static int read_str(struct symbolizer *s, uint64_t addr, char *out, size_t cap)
+/*
+ * A str or bytes object is read in one piece together with its first
+ * characters (STR_WINDOW, LINETABLE_WINDOW bytes after the header): the
+ * header gives the real length, and only a longer object costs a second
+ * read for the rest. The bytes past a short object's end are someone
+ * else's and ignored; at the end of a mapping the piece is cut short to
+ * its readable head, which is fine as long as it covers the object.
+ */
+static size_t str_piece_len(const struct symbolizer *s)
 {
-	uint8_t hdr[128];
-	struct pystr_header h;
-	size_t hlen = s->strl.compact_size;
+	return (size_t)s->strl.compact_size + STR_WINDOW;
+}
 
-	out[0] = '\0';
-	if (!addr || hlen == 0 || hlen > sizeof(hdr))
-		return -EINVAL;
-	if (memsrc_read(&s->src, addr, hdr, hlen))
+static size_t bytes_piece_len(const struct symbolizer *s)
+{
+	return (size_t)s->t.layout.bytes_sval + LINETABLE_WINDOW;
+}
+
+/* Do the layout's str and bytes headers fit the fixed buffers? */
+static bool str_layout_fits(const struct symbolizer *s)
+{
+	return s->strl.compact_size > 0 && s->strl.compact_size <= STR_HDR_MAX;
+}
+
+static bool bytes_layout_fits(const struct symbolizer *s)
+{
+	const struct py_layout *L = &s->t.layout;
+
+	return (size_t)L->bytes_size + 8 <= L->bytes_sval && L->bytes_sval <= BYTES_HDR_MAX;
+}
+
+/*
+ * Decodes the str at addr from got bytes read there (header and first
+ * characters), reading the rest of its characters (up to NAME_READ_MAX
+ * bytes) if it is longer; interns the UTF-8 (at most NAME_MAX_BYTES) and
+ * caches it by address. Returns 0 with *val the interned string, or -errno.
+ */
+static int str_finish(struct symbolizer *s, uint64_t addr, const uint8_t *buf, size_t got,
+		      const char **val)
+{
+	struct pystr_header h;
+	uint8_t data[NAME_READ_MAX];
+	char out[NAME_MAX_BYTES];
+
+	*val = NULL;
+	if (got < s->strl.ascii_size)
 		return -EFAULT;
-	if (pystr_parse_header(&s->strl, hdr, hlen, &h))
+	/* Kind, compact and ascii bits, length bounds: see pystr.h. */
+	if (pystr_parse_header(&s->strl, buf, got, &h))
 		return -EINVAL;
-	uint64_t want = (uint64_t)h.length * h.kind;
+	uint64_t want = (uint64_t)h.length * h.kind; /* no overflow: pystr_parse_header bounds length */
 
 	if (want > NAME_READ_MAX)
 		want = NAME_READ_MAX;
-	uint8_t *data = malloc(want ? want : 1);
+	const uint8_t *chars = buf + h.data_offset;
+	size_t have = got - h.data_offset; /* got >= data_offset: pystr_parse_header checks */
 
-	if (!data)
-		return -ENOMEM;
-	if (want && memsrc_read(&s->src, addr + h.data_offset, data, want)) {
-		free(data);
-		return -EFAULT;
+	if (have < want) {
+		memcpy(data, chars, have);
+		if (memsrc_read(&s->src, addr + h.data_offset + have, data + have, (size_t)want - have))
+			return -EFAULT;
+		chars = data;
 	}
-	pystr_to_utf8(h.kind, data, want, h.length, out, cap);
-	free(data);
+	pystr_to_utf8(h.kind, chars, (size_t)want, h.length, out, sizeof(out));
+	const char *v = strtab_intern(&s->tab->strings, out);
+
+	if (!v)
+		return -ENOMEM;
+	u64map_put(&s->strs, addr, (uint64_t)(uintptr_t)v); /* a failed put only costs a re-read */
+	*val = v;
 	return 0;
 }
 
-static int read_bytes(struct symbolizer *s, uint64_t addr, uint8_t **out, size_t *len)
+/*
+ * The bytes object at addr from got bytes read there (header and first
+ * bytes), reading the rest if it is longer; sizes above LINETABLE_MAX are
+ * refused. *out is malloc'ed (never NULL on success). Returns 0 or -errno.
+ */
+static int bytes_finish(struct symbolizer *s, uint64_t addr, const uint8_t *buf, size_t got,
+			uint8_t **out, size_t *len)
 {
 	const struct py_layout *L = &s->t.layout;
-	int64_t size = 0;
+	int64_t size;
 
 	*out = NULL;
 	*len = 0;
-	if (!addr || memsrc_read(&s->src, addr + L->bytes_size, &size, sizeof(size)))
+	if (got < L->bytes_sval)
 		return -EFAULT;
+	memcpy(&size, buf + L->bytes_size, sizeof(size));
 	if (size < 0 || (uint64_t)size > LINETABLE_MAX)
 		return -EINVAL;
-	uint8_t *buf = malloc(size ? (size_t)size : 1);
+	uint8_t *data = malloc(size ? (size_t)size : 1);
 
-	if (!buf)
+	if (!data)
 		return -ENOMEM;
-	if (size && memsrc_read(&s->src, addr + L->bytes_sval, buf, (size_t)size)) {
-		free(buf);
+	size_t have = got - L->bytes_sval;
+
+	if (have > (size_t)size)
+		have = (size_t)size;
+	memcpy(data, buf + L->bytes_sval, have);
+	if ((size_t)size > have &&
+	    memsrc_read(&s->src, addr + L->bytes_sval + have, data + have, (size_t)size - have)) {
+		free(data);
 		return -EFAULT;
 	}
-	*out = buf;
+	*out = data;
 	*len = (size_t)size;
 	return 0;
 }
@@ -201,34 +280,85 @@ static bool is_code_type(struct symbolizer *s, uint64_t type)
 	return true;
 }
 
+/* One str a code object names: the name (or qualname) or the filename. */
+struct str_ref {
+	uint64_t addr;
+	const char *val;            /* interned, once known */
+	int piece;                  /* its piece in the gathered read, or -1 */
+	uint8_t buf[STR_HDR_MAX + STR_WINDOW];
+};
+
+/*
+ * Reads a code object: one read for the object itself, then one gathered
+ * read (memsrc_readv: a single process_vm_readv on a live process) of
+ * whatever it points to that is not cached yet: its name, its filename
+ * (usually cached: every function of a module shares it) and its line
+ * table, each with its first bytes. Only strings or line tables longer than
+ * those windows cost one more read each.
+ */
 static struct code_info *load_code(struct symbolizer *s, uint64_t code)
 {
 	const struct py_layout *L = &s->t.layout;
 	struct code_info *ci = calloc(1, sizeof(*ci));
 	uint8_t buf[CODE_READ_MAX];
 	size_t len = L->code_size && L->code_size < CODE_READ_MAX ? L->code_size : CODE_READ_MAX;
-	char name[NAME_MAX_BYTES], file[NAME_MAX_BYTES];
+	struct str_ref strs[2];
+	uint8_t ltbuf[BYTES_HDR_MAX + LINETABLE_WINDOW];
+	struct memsrc_iov iov[3];
+	size_t n = 0;
+	int lt_piece = -1;
 
 	if (!ci)
 		return NULL;
 	s->stats.code_objects++;
+	if (!str_layout_fits(s))
+		goto bad;
 	len = memsrc_read_partial(&s->src, code, buf, len);
 	if (len < 16 || !is_code_type(s, get_u64(buf, len, L->object_type)))
 		goto bad;
 	uint16_t name_off = (L->flags & PYL_HAS_QUALNAME) && L->code_qualname != PY_OFF_NONE ?
 			    L->code_qualname : L->code_name;
 
-	if (read_str(s, get_u64(buf, len, name_off), name, sizeof(name)) ||
-	    read_str(s, get_u64(buf, len, L->code_filename), file, sizeof(file)))
-		goto bad;
-	ci->qualname = strtab_intern(&s->tab->strings, name);
-	ci->filename = strtab_intern(&s->tab->strings, file);
-	if (!ci->qualname || !ci->filename)
-		goto bad;
+	strs[0].addr = get_u64(buf, len, name_off);
+	strs[1].addr = get_u64(buf, len, L->code_filename);
+	for (int i = 0; i < 2; i++) {
+		struct str_ref *r = &strs[i];
+		uint64_t *cached = r->addr ? u64map_get(&s->strs, r->addr) : NULL;
+
+		r->val = cached ? (const char *)(uintptr_t)*cached : NULL;
+		r->piece = -1;
+		if (!r->addr)
+			goto bad;
+		if (r->val || (i == 1 && r->addr == strs[0].addr))
+			continue;
+		r->piece = (int)n;
+		iov[n++] = (struct memsrc_iov){ .addr = r->addr, .buf = r->buf, .len = str_piece_len(s) };
+	}
+	/* --no-lines labels never use the line table: not read. */
+	uint64_t lt_addr = s->no_lines || !bytes_layout_fits(s) ? 0 : get_u64(buf, len, L->code_linetable);
+
+	if (lt_addr) {
+		lt_piece = (int)n;
+		iov[n++] = (struct memsrc_iov){ .addr = lt_addr, .buf = ltbuf, .len = bytes_piece_len(s) };
+	}
+	memsrc_readv(&s->src, iov, n);
+	for (int i = 0; i < 2; i++) {
+		struct str_ref *r = &strs[i];
+
+		if (r->piece >= 0)
+			str_finish(s, r->addr, r->buf, iov[r->piece].got, &r->val);
+		else if (!r->val) /* the same object as the name */
+			r->val = strs[0].val;
+		if (!r->val)
+			goto bad;
+	}
+	ci->qualname = strs[0].val;
+	ci->filename = strs[1].val;
 	ci->firstlineno = get_i32(buf, len, L->code_firstlineno, -1);
 	ci->firsttraceable = get_i32(buf, len, L->code_firsttraceable, 0);
 	/* Without a line table the frame keeps its name, only the line is lost. */
-	read_bytes(s, get_u64(buf, len, L->code_linetable), &ci->linetable, &ci->linetable_len);
+	if (lt_piece >= 0)
+		bytes_finish(s, lt_addr, ltbuf, iov[lt_piece].got, &ci->linetable, &ci->linetable_len);
 	ci->ok = true;
 	return ci;
 bad:
@@ -250,7 +380,8 @@ static struct code_info *get_code(struct symbolizer *s, uint64_t code)
 	/* Bounded for days of profiling a process that keeps making code
 	 * (exec, eval): start over rather than grow. Labels already handed
 	 * out stay valid: they live in the frametab. */
-	if (s->codes.len >= MAX_CACHED_CODES || s->labels.len >= MAX_CACHED_LABELS) {
+	if (s->codes.len >= MAX_CACHED_CODES || s->labels.len >= MAX_CACHED_LABELS ||
+	    s->strs.len >= MAX_CACHED_STRS) {
 		flush_caches(s);
 		s->stats.cache_flushes++;
 	}
