@@ -36,22 +36,36 @@ struct {
 	__type(value, struct py_proc);
 } procs SEC(".maps");
 
-/* tid -> PyThreadState address; validated on every use. */
+/* Per thread: its PyThreadState once found, validated on every use. Task
+ * storage is found from the task without hashing and goes with the task. */
+struct thread_cache {
+	__u64 tstate;
+	__u64 want_id;        /* the id that thread state stores for this thread */
+	__u64 seed;           /* py_proc.stack_seed it was found under: an exec or a new attach invalidates */
+};
+
 struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, 16384);
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct thread_cache);
+} thread_cache SEC(".maps");
+
+/*
+ * Stack ids whose frames went to userspace, direct-mapped by the id's low
+ * bits. A stack's frames travel once, inside the ring-buffer record of its
+ * first sample (sized to the stack); an id pushed out of its slot by
+ * another is just sent again. Inserting an 8 KiB map element per new id
+ * instead cost most of a sample (bench/RESULTS.md).
+ */
+#define SENT_SLOTS (1u << 16)
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, SENT_SLOTS);
 	__type(key, __u32);
 	__type(value, __u64);
-} tstates SEC(".maps");
-
-/* stack id -> frames. Userspace deletes entries once copied. */
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 16384);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__type(key, __u64);
-	__type(value, struct stack_frames);
-} stacks SEC(".maps");
+} sent_stacks SEC(".maps");
 
 /* host TID -> a blocked target thread's stack and when it blocked. */
 struct {
@@ -73,21 +87,33 @@ struct {
 	__type(value, __u64);
 } counters SEC(".maps");
 
+/*
+ * Bytes of a 3.11+ thread's data stack read at once. Its frames lie back to
+ * back, each caller just below its callee, so one read ending at the leaf
+ * frame usually holds several frames (a frame is its ~80-byte header plus
+ * 8 bytes per local and stack slot).
+ */
+#define FRAME_BLOCK 2048
+#define PAGE_BYTES 4096
+
 /* Per-CPU working memory: too large for the 512-byte BPF stack. */
 struct scratch {
-	struct py_layout L;
-	__u64 runtime;
 	__u64 frame;          /* next frame to visit */
 	__u64 hash;
 	__u32 n;              /* frames captured so far */
 	__u32 flags;          /* STACK_* */
+	__u64 block_base;     /* target address of buf[0] */
+	__u32 block_len;      /* bytes of buf holding target memory (0: none) */
+	__u32 pad;
 	/* thread-state search */
 	__u64 interp;
 	__u64 tstate;
 	__u64 want_id;        /* TID, or fsbase when matching pthread_t */
 	__u64 found;
-	__u8 buf[PYPERF_FRAME_BUF];
-	struct stack_frames st;
+	/* One frame header past the block's end: field reads at any offset
+	 * in the block stay inside buf for the verifier. */
+	__u8 buf[FRAME_BLOCK + PYPERF_FRAME_BUF];
+	struct py_stack_record rec;
 };
 
 struct {
@@ -96,6 +122,12 @@ struct {
 	__type(key, __u32);
 	__type(value, struct scratch);
 } scratch_map SEC(".maps");
+
+/* What the bpf_loop callbacks work on, passed in their context argument. */
+struct walk_ctx {
+	struct scratch *s;
+	const struct py_layout *L;     /* in the procs map value: no copy */
+};
 
 /* Waking userspace for every record costs an interrupt per sample (most of
  * the per-sample cost measured in bench/); userspace polls every 100 ms
@@ -135,65 +167,72 @@ static __always_inline __u64 read_ptr(__u64 addr, __u16 off)
 	return v;
 }
 
-static __always_inline __u64 buf_u64(const __u8 *buf, __u16 off)
+/* Fields of a header copied to p (at most PYPERF_FRAME_BUF bytes). */
+static __always_inline __u64 buf_u64(const __u8 *p, __u16 off)
 {
 	if (off > PYPERF_FRAME_BUF - 8)
 		return 0;
-	return *(const __u64 *)(buf + off);
+	return *(const __u64 *)(p + off);
 }
 
-static __always_inline __s32 buf_s32(const __u8 *buf, __u16 off)
+static __always_inline __s32 buf_s32(const __u8 *p, __u16 off)
 {
 	if (off > PYPERF_FRAME_BUF - 4)
 		return -1;
-	return *(const __s32 *)(buf + off);
+	return *(const __s32 *)(p + off);
 }
 
-static __always_inline __u8 buf_u8(const __u8 *buf, __u16 off)
+static __always_inline __u8 buf_u8(const __u8 *p, __u16 off)
 {
 	if (off > PYPERF_FRAME_BUF - 1)
 		return 0;
-	return buf[off];
+	return p[off];
+}
+
+static __always_inline __u16 tstate_id_off(const struct py_layout *L)
+{
+	return (L->flags & PYL_NATIVE_TID) ? L->tstate_native_thread_id : L->tstate_thread_id;
 }
 
 /*
  * One step of the search for the sampled thread's PyThreadState: visits one
  * thread state, or moves on to the next interpreter when a list ends.
  */
-static long find_tstate_step(__u64 i, void *unused)
+static long find_tstate_step(__u64 i, void *ctx)
 {
-	struct scratch *s = get_scratch();
+	struct walk_ctx *c = ctx;
+	struct scratch *s = c->s;
+	const struct py_layout *L = c->L;
 
-	if (!s)
-		return 1;
 	if (!s->tstate) {
-		s->interp = read_ptr(s->interp, s->L.interp_next);
+		s->interp = read_ptr(s->interp, L->interp_next);
 		if (!s->interp)
 			return 1;
-		s->tstate = read_ptr(s->interp, s->L.interp_threads_head);
+		s->tstate = read_ptr(s->interp, L->interp_threads_head);
 		return 0;
 	}
-	__u64 id = (s->L.flags & PYL_NATIVE_TID) ?
-		read_ptr(s->tstate, s->L.tstate_native_thread_id) :
-		read_ptr(s->tstate, s->L.tstate_thread_id);
+	__u64 id = read_ptr(s->tstate, tstate_id_off(L));
+
 	if (id && id == s->want_id) {
 		s->found = s->tstate;
 		return 1;
 	}
-	__u64 next = read_ptr(s->tstate, s->L.tstate_next);
+	__u64 next = read_ptr(s->tstate, L->tstate_next);
 	s->tstate = next == s->tstate ? 0 : next; /* a self-loop ends the list */
 	return 0;
 }
 
-static __always_inline __u64 thread_id_key(struct scratch *s, __u32 tid)
+/* What the current thread's PyThreadState stores as its id. Plain loads
+ * from the trusted task pointer: no helper call on the common path. */
+static __always_inline __u64 thread_id_key(const struct py_layout *L, __u32 tid)
 {
 	struct task_struct *task = bpf_get_current_task_btf();
 
-	if (s->L.flags & PYL_NATIVE_TID) {
+	if (L->flags & PYL_NATIVE_TID) {
 		/* native_thread_id is what gettid() said inside the process's
 		 * own PID namespace (a container), not the host's TID. */
-		struct pid *tp = BPF_CORE_READ(task, thread_pid);
-		unsigned int level = BPF_CORE_READ(tp, level);
+		struct pid *tp = task->thread_pid;
+		unsigned int level = tp->level;
 		struct upid up = {};
 
 		if (level == 0)
@@ -204,64 +243,143 @@ static __always_inline __u64 thread_id_key(struct scratch *s, __u32 tid)
 	}
 	/* Before 3.11 a thread state only knows its pthread_t, which on
 	 * x86_64 is the thread pointer: the task's fsbase. */
-	return BPF_CORE_READ(task, thread.fsbase);
+	return task->thread.fsbase;
 }
 
-static __always_inline __u64 find_tstate(struct scratch *s, __u32 tid)
+/*
+ * The current thread's innermost frame (0 if none), its thread state in
+ * *tstate_out (0 if none). A cached thread state is checked (it still
+ * names this thread) and its frame pointer taken with one read of the
+ * start of PyThreadState, where both fields lie on every supported version.
+ */
+static __always_inline __u64 find_frame(struct walk_ctx *c, const struct py_proc *proc, __u32 tid,
+					__u64 *tstate_out)
 {
-	__u64 *cached = bpf_map_lookup_elem(&tstates, &tid);
-	__u16 id_off = (s->L.flags & PYL_NATIVE_TID) ? s->L.tstate_native_thread_id :
-						       s->L.tstate_thread_id;
+	struct scratch *s = c->s;
+	const struct py_layout *L = c->L;
+	__u16 id_off = tstate_id_off(L), frame_off = L->tstate_frame;
+	struct thread_cache *tc = bpf_task_storage_get(&thread_cache, bpf_get_current_task_btf(), NULL,
+						       BPF_LOCAL_STORAGE_GET_F_CREATE);
+	__u64 tstate = 0, frame = 0;
 
-	s->want_id = thread_id_key(s, tid);
-	if (!s->want_id)
+	*tstate_out = 0;
+	if (id_off == PY_OFF_NONE || frame_off == PY_OFF_NONE)
 		return 0;
-	if (cached && read_ptr(*cached, id_off) == s->want_id)
-		return *cached;
+	if (tc && tc->tstate && tc->seed == proc->stack_seed) {
+		__u32 hdr = (id_off > frame_off ? id_off : frame_off) + 8;
 
-	s->interp = read_ptr(s->runtime, s->L.runtime_interpreters_head);
-	s->tstate = read_ptr(s->interp, s->L.interp_threads_head);
-	s->found = 0;
-	if (!s->interp)
-		return 0;
-	bpf_loop(PYPERF_MAX_THREADS + PYPERF_MAX_INTERPRETERS, find_tstate_step, NULL, 0);
-	if (s->found)
-		bpf_map_update_elem(&tstates, &tid, &s->found, BPF_ANY);
-	return s->found;
+		if (hdr <= PYPERF_FRAME_BUF) {
+			if (bpf_probe_read_user(s->buf, hdr, (const void *)tc->tstate) == 0 &&
+			    buf_u64(s->buf, id_off) == tc->want_id) {
+				tstate = tc->tstate;
+				frame = buf_u64(s->buf, frame_off);
+			}
+		} else if (read_ptr(tc->tstate, id_off) == tc->want_id) {
+			tstate = tc->tstate;
+			frame = read_ptr(tstate, frame_off);
+		}
+	}
+	if (!tstate) {
+		s->want_id = thread_id_key(L, tid);
+		if (!s->want_id)
+			return 0;
+		s->interp = read_ptr(proc->runtime_addr, L->runtime_interpreters_head);
+		s->tstate = read_ptr(s->interp, L->interp_threads_head);
+		s->found = 0;
+		if (!s->interp)
+			return 0;
+		bpf_loop(PYPERF_MAX_THREADS + PYPERF_MAX_INTERPRETERS, find_tstate_step, c, 0);
+		tstate = s->found;
+		if (!tstate)
+			return 0;
+		if (tc) {
+			tc->tstate = tstate;
+			tc->want_id = s->want_id;
+			tc->seed = proc->stack_seed;
+		}
+		frame = read_ptr(tstate, frame_off);
+	}
+	*tstate_out = tstate;
+	if (frame && (L->flags & PYL_HAS_CFRAME))
+		frame = read_ptr(frame, L->cframe_current_frame);
+	return frame;
+}
+
+/*
+ * Makes the header of frame s->frame readable in buf: from the block read
+ * last if it holds it, else with a new read. Returns its offset in buf,
+ * or -1 if the frame cannot be read.
+ */
+static __always_inline long fetch_frame(struct scratch *s, const struct py_layout *L, __u32 size)
+{
+	__u64 frame = s->frame;
+
+	if (s->block_len && frame >= s->block_base && frame - s->block_base + size <= s->block_len)
+		return (long)(frame - s->block_base);
+	if (!(L->flags & PYL_FRAME_OBJECT)) {
+		/* 3.11+: this frame and, below it, likely its callers; not below
+		 * the frame's page, which may be the first of its mapping (a
+		 * faulting read costs more than the reads it saves). */
+		__u64 end = frame + size;
+		__u64 base = frame & ~(__u64)(PAGE_BYTES - 1);
+
+		if (end - base > FRAME_BLOCK)
+			base = end - FRAME_BLOCK;
+		__u64 len = end - base;
+
+		barrier_var(len); /* the verifier must see the bounds checked below */
+		if (len > size && len <= FRAME_BLOCK &&
+		    bpf_probe_read_user(s->buf, len, (const void *)base) == 0) {
+			s->block_base = base;
+			s->block_len = len;
+			return (long)(frame - base);
+		}
+	}
+	s->block_len = 0;
+	if (bpf_probe_read_user(s->buf, size, (const void *)frame))
+		return -1;
+	s->block_base = frame;
+	s->block_len = size;
+	return 0;
 }
 
 /* Visits one frame: records it unless it is a shim, then moves to its caller. */
-static long walk_frame_step(__u64 i, void *unused)
+static long walk_frame_step(__u64 i, void *ctx)
 {
-	struct scratch *s = get_scratch();
+	struct walk_ctx *c = ctx;
+	struct scratch *s = c->s;
+	const struct py_layout *L = c->L;
 
-	if (!s || !s->frame)
+	if (!s->frame)
 		return 1;
 	if (s->n >= max_frames || s->n >= PYPERF_MAX_FRAMES) {
 		s->flags |= STACK_TRUNCATED;
 		return 1;
 	}
-	__u32 size = s->L.frame_size;
+	__u32 size = L->frame_size;
 
-	if (size == 0 || size > PYPERF_FRAME_BUF)
+	if (size < 8 || size > PYPERF_FRAME_BUF)
 		size = PYPERF_FRAME_BUF;
-	if (bpf_probe_read_user(s->buf, size, (const void *)s->frame)) {
+	long at = fetch_frame(s, L, size);
+
+	if (at < 0) {
 		s->flags |= STACK_READ_FAULT;
 		return 1;
 	}
-	__u64 code = buf_u64(s->buf, s->L.frame_code);
-	__u64 prev = buf_u64(s->buf, s->L.frame_previous);
+	const __u8 *p = s->buf + (at & (FRAME_BLOCK - 1));
+	__u64 code = buf_u64(p, L->frame_code);
+	__u64 prev = buf_u64(p, L->frame_previous);
 
-	if (s->L.flags & PYL_CODE_TAGGED)
+	if (L->flags & PYL_CODE_TAGGED)
 		code &= ~3ull;
 
 	int skip = 0, is_gen = 0;
 
-	if (s->L.frame_owner != PY_OFF_NONE) {
-		__u8 owner = buf_u8(s->buf, s->L.frame_owner);
+	if (L->frame_owner != PY_OFF_NONE) {
+		__u8 owner = buf_u8(p, L->frame_owner);
 
-		skip = owner >= s->L.owner_first_skipped;
-		is_gen = owner == s->L.owner_generator;
+		skip = owner >= L->owner_first_skipped;
+		is_gen = owner == L->owner_generator;
 	}
 	if (!skip) {
 		/* User space addresses fit in 47 bits; anything else is garbage. */
@@ -271,14 +389,14 @@ static long walk_frame_step(__u64 i, void *unused)
 		}
 		__s64 lasti;
 
-		if (s->L.flags & PYL_INSTR_POINTER) {
-			__u64 instr = buf_u64(s->buf, s->L.frame_instr);
+		if (L->flags & PYL_INSTR_POINTER) {
+			__u64 instr = buf_u64(p, L->frame_instr);
 
 			/* arithmetic shift: BPF has no signed division */
-			lasti = ((__s64)(instr - code) - (__s64)s->L.code_code_adaptive) >> 1;
+			lasti = ((__s64)(instr - code) - (__s64)L->code_code_adaptive) >> 1;
 		} else {
-			lasti = buf_s32(s->buf, s->L.frame_instr);
-			if ((s->L.flags & PYL_LASTI_BYTES) && lasti >= 0)
+			lasti = buf_s32(p, L->frame_instr);
+			if ((L->flags & PYL_LASTI_BYTES) && lasti >= 0)
 				lasti >>= 1;
 		}
 		__u64 packed_lasti = (lasti < -1 || lasti > 0xfffd) ? PYPERF_LASTI_UNKNOWN : (__u64)(lasti + 1);
@@ -286,7 +404,7 @@ static long walk_frame_step(__u64 i, void *unused)
 		__u32 n = s->n;
 
 		if (n < PYPERF_MAX_FRAMES)
-			s->st.frames[n] = f;
+			s->rec.frames[n] = f;
 		s->n = n + 1;
 		s->hash = (s->hash ^ f) * 0x100000001b3ull;
 		s->hash ^= s->hash >> 29;
@@ -300,62 +418,51 @@ static long walk_frame_step(__u64 i, void *unused)
 }
 
 /*
- * Walks the Python stack of the current thread (tgid/tid of a target
- * process) and makes sure its frames are in the stacks map. Returns the
- * 1 with the stack id in *id, or 0 when there is no Python stack (counted); *flags gets the
- * STACK_* flags plus SAMPLE_NEW_STACK when this call inserted the stack.
- * With reserve set, a ring-buffer record is reserved before the insert (a
- * stack inserted for a dropped sample would never be announced) and
- * returned in *ev; the caller fills and submits it.
- */
-/*
  * Does tstate hold the GIL? 3.12+: the main interpreter's GIL state (at
  * proc->gil_lo) is locked and names it as last holder; 3.8-3.11:
  * _PyRuntime.gilstate.tstate_current is it. Unknown counts as holding, so
  * a missing offset never empties a profile.
  */
-static __always_inline bool holds_gil(struct py_proc *proc, struct scratch *s, __u64 tstate)
+static __always_inline bool holds_gil(const struct py_proc *proc, __u64 tstate)
 {
-	if (s->L.interp_gil != PY_OFF_NONE) {
+	const struct py_layout *L = &proc->layout;
+
+	if (L->interp_gil != PY_OFF_NONE) {
 		__u64 gil = proc->gil_lo;
 		__s32 locked = 0;
 
-		if (!gil || s->L.gil_locked == PY_OFF_NONE || s->L.gil_last_holder == PY_OFF_NONE)
+		if (!gil || L->gil_locked == PY_OFF_NONE || L->gil_last_holder == PY_OFF_NONE)
 			return true;
-		if (bpf_probe_read_user(&locked, sizeof(locked), (const void *)(gil + s->L.gil_locked)))
+		if (bpf_probe_read_user(&locked, sizeof(locked), (const void *)(gil + L->gil_locked)))
 			return true;
-		return locked && read_ptr(gil, s->L.gil_last_holder) == tstate;
+		return locked && read_ptr(gil, L->gil_last_holder) == tstate;
 	}
-	if (s->L.runtime_gilstate_tstate_current == PY_OFF_NONE)
+	if (L->runtime_gilstate_tstate_current == PY_OFF_NONE)
 		return true;
-	return read_ptr(s->runtime, s->L.runtime_gilstate_tstate_current) == tstate;
+	return read_ptr(proc->runtime_addr, L->runtime_gilstate_tstate_current) == tstate;
 }
 
-static __always_inline int walk_current(struct py_proc *proc, __u32 tgid, __u32 tid, bool reserve,
-					struct sample_event **ev, __u64 *id, __u32 *flags, __u32 *nframes)
+/*
+ * Walks the Python stack of the current thread (tgid/tid of a target
+ * process) into s->rec: frames, and in the event its pid, tid, stack id,
+ * flags and nframes. Returns 0 when there is no Python stack to report
+ * (counted). cpu_sample: a perf-event sample (--gil filters those only).
+ */
+static __always_inline int walk_current(struct scratch *s, const struct py_proc *proc, __u32 tgid, __u32 tid,
+					bool cpu_sample)
 {
-	struct scratch *s = get_scratch();
-
-	if (!s)
-		return 0;
-	__builtin_memcpy(&s->L, &proc->layout, sizeof(s->L));
-	s->runtime = proc->runtime_addr;
-
-	__u64 tstate = find_tstate(s, tid);
+	struct walk_ctx c = { .s = s, .L = &proc->layout };
+	__u64 tstate = 0;
+	__u64 frame = find_frame(&c, proc, tid, &tstate);
 
 	if (!tstate) {
 		count(CNT_NO_TSTATE);
 		return 0;
 	}
-	/* reserve is set only for CPU samples: off-CPU walks never filter. */
-	if (gil_only && reserve && !holds_gil(proc, s, tstate)) {
+	if (gil_only && cpu_sample && !holds_gil(proc, tstate)) {
 		count(CNT_NOT_GIL_HOLDER);
 		return 0;
 	}
-	__u64 frame = read_ptr(tstate, s->L.tstate_frame);
-
-	if (s->L.flags & PYL_HAS_CFRAME)
-		frame = read_ptr(frame, s->L.cframe_current_frame);
 	if (!frame) {
 		count(CNT_NO_FRAMES);
 		return 0;
@@ -364,11 +471,12 @@ static __always_inline int walk_current(struct py_proc *proc, __u32 tgid, __u32 
 	s->frame = frame;
 	s->n = 0;
 	s->flags = 0;
-	/* Seeded with the process: the same code addresses in a forked child
-	 * must not share a stack id with the parent's. */
-	s->hash = (0xcbf29ce484222325ull ^ tgid) * 0x100000001b3ull;
+	s->block_len = 0;
+	/* Seeded with the process and its image: the same code addresses in
+	 * a forked child, a reused PID or after an exec give other ids. */
+	s->hash = (0xcbf29ce484222325ull ^ tgid ^ (proc->stack_seed << 32)) * 0x100000001b3ull;
 	/* Shim frames do not count against the limit, so allow a few extra steps. */
-	bpf_loop(PYPERF_MAX_FRAMES + 64, walk_frame_step, NULL, 0);
+	bpf_loop(PYPERF_MAX_FRAMES + 64, walk_frame_step, &c, 0);
 	if (s->frame && s->n >= PYPERF_MAX_FRAMES)
 		s->flags |= STACK_TRUNCATED;
 	if (s->flags & STACK_TRUNCATED)
@@ -381,38 +489,56 @@ static __always_inline int walk_current(struct py_proc *proc, __u32 tgid, __u32 
 		count(CNT_NO_FRAMES);
 		return 0;
 	}
+	struct sample_event *e = &s->rec.ev;
 
-	__u64 stack_id = (s->hash ^ ((__u64)s->flags << 56) ^ s->n) * 0x9e3779b97f4a7c15ull;
-	struct sample_event *e = NULL;
-
-	if (reserve) {
-		e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
-		if (!e) {
-			count(CNT_RINGBUF_FULL);
-			return 0;
-		}
-	}
-	__u32 sample_flags = s->flags;
-
-	if (!bpf_map_lookup_elem(&stacks, &stack_id)) {
-		s->st.nframes = s->n;
-		s->st.flags = s->flags;
-		long err = bpf_map_update_elem(&stacks, &stack_id, &s->st, BPF_NOEXIST);
-
-		if (err == 0) {
-			sample_flags |= SAMPLE_NEW_STACK;
-		} else if (err != -17 /* EEXIST: another CPU won the race */) {
-			if (e)
-				bpf_ringbuf_discard(e, 0);
-			count(CNT_STACKMAP_FULL);
-			return 0;
-		}
-	}
-	*ev = e;
-	*flags = sample_flags;
-	*nframes = s->n;
-	*id = stack_id;
+	e->pid = tgid;
+	e->tid = tid;
+	e->stack_id = (s->hash ^ ((__u64)s->flags << 56) ^ s->n) * 0x9e3779b97f4a7c15ull;
+	e->flags = s->flags;
+	e->nframes = s->n;
+	e->weight_ns = 0;
+	e->reason = WAIT_NONE;
 	return 1;
+}
+
+/*
+ * Sends s->rec.ev as a record of this kind, with the frames if userspace
+ * has not had this stack yet. 0 on success, -1 if the ring buffer is full
+ * (counted). only_if_new: send nothing for a stack already sent.
+ */
+static __always_inline int emit(struct scratch *s, __u32 kind, bool only_if_new)
+{
+	struct sample_event *e = &s->rec.ev;
+	__u64 id = e->stack_id;
+	__u32 slot = (__u32)id & (SENT_SLOTS - 1);
+	__u64 *sent_id = bpf_map_lookup_elem(&sent_stacks, &slot);
+	bool sent = sent_id && *sent_id == id && id;
+	long err;
+
+	if (sent && only_if_new)
+		return 0;
+	e->kind = kind;
+	e->time_ns = bpf_ktime_get_ns();
+	if (sent) {
+		e->flags &= ~SAMPLE_HAS_FRAMES;
+		err = bpf_ringbuf_output(&events, e, sizeof(*e), submit_flags());
+	} else {
+		__u32 n = e->nframes;
+
+		if (n > PYPERF_MAX_FRAMES)
+			n = PYPERF_MAX_FRAMES;
+		e->flags |= SAMPLE_HAS_FRAMES;
+		err = bpf_ringbuf_output(&events, e, sizeof(*e) + (__u64)n * sizeof(__u64), submit_flags());
+		/* Marked once sent: a dropped record never leaves an id
+		 * userspace cannot resolve. */
+		if (err == 0 && sent_id)
+			*sent_id = id;
+	}
+	if (err) {
+		count(CNT_RINGBUF_FULL);
+		return -1;
+	}
+	return 0;
 }
 
 SEC("perf_event")
@@ -421,28 +547,16 @@ int pyperf_sample(struct bpf_perf_event_data *ctx)
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	__u32 tgid = pid_tgid >> 32, tid = (__u32)pid_tgid;
 	struct py_proc *proc = bpf_map_lookup_elem(&procs, &tgid);
+	struct scratch *s;
 
 	if (!proc)
 		return 0;
 	count(CNT_SAMPLES);
-
-	struct sample_event *e = NULL;
-	__u32 flags = 0, nframes = 0;
-	__u64 stack_id = 0;
-
-	if (!walk_current(proc, tgid, tid, true, &e, &stack_id, &flags, &nframes) || !e)
+	s = get_scratch();
+	if (!s || !walk_current(s, proc, tgid, tid, true))
 		return 0;
-	e->pid = tgid;
-	e->tid = tid;
-	e->stack_id = stack_id;
-	e->time_ns = bpf_ktime_get_ns();
-	e->flags = flags;
-	e->nframes = nframes;
-	e->weight_ns = 0;
-	e->kind = EVENT_CPU;
-	e->reason = WAIT_NONE;
-	bpf_ringbuf_submit(e, submit_flags());
-	count(CNT_EMITTED);
+	if (emit(s, EVENT_CPU, false) == 0)
+		count(CNT_EMITTED);
 	return 0;
 }
 
@@ -500,9 +614,7 @@ int BPF_PROG(pyperf_switch, bool preempt, struct task_struct *prev, struct task_
 		__u64 now = bpf_ktime_get_ns();
 		__u64 d = now > st->start_ns ? now - st->start_ns : 0;
 
-		if (d < min_block_ns && !(st->flags & SAMPLE_NEW_STACK)) {
-			/* Too short to show; a stack it inserted must still be
-			 * announced, or userspace could not delete it. */
+		if (d < min_block_ns) {
 			count(CNT_OFFCPU_SHORT);
 		} else {
 			struct sample_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
@@ -514,7 +626,7 @@ int BPF_PROG(pyperf_switch, bool preempt, struct task_struct *prev, struct task_
 				e->time_ns = now;
 				e->flags = st->flags;
 				e->nframes = st->nframes;
-				e->weight_ns = d < min_block_ns ? 0 : d;
+				e->weight_ns = d;
 				e->kind = EVENT_OFFCPU;
 				e->reason = st->reason;
 				bpf_ringbuf_submit(e, submit_flags());
@@ -540,14 +652,24 @@ int BPF_PROG(pyperf_switch, bool preempt, struct task_struct *prev, struct task_
 	if (!proc)
 		return 0;
 	count(CNT_SAMPLES);
-	struct sample_event *unused = NULL;
-	struct offcpu_start rec = {};
+	struct scratch *s = get_scratch();
 
-	if (!walk_current(proc, tgid, tid, false, &unused, &rec.stack_id, &rec.flags, &rec.nframes))
+	if (!s || !walk_current(s, proc, tgid, tid, false))
 		return 0;
-	rec.pid = tgid;
-	rec.reason = !with_wait_reason ? WAIT_NONE : runnable ? WAIT_RUNNABLE : wait_reason_of(prev, proc);
-	rec.start_ns = bpf_ktime_get_ns();
+	/* The stack's frames go now, while they are in hand; the wait itself
+	 * is reported when the thread runs again. */
+	if (emit(s, EVENT_STACK, true))
+		return 0;
+
+	struct offcpu_start rec = {
+		.stack_id = s->rec.ev.stack_id,
+		.start_ns = bpf_ktime_get_ns(),
+		.pid = tgid,
+		.flags = s->rec.ev.flags & ~SAMPLE_HAS_FRAMES,
+		.nframes = s->rec.ev.nframes,
+		.reason = !with_wait_reason ? WAIT_NONE : runnable ? WAIT_RUNNABLE : wait_reason_of(prev, proc),
+	};
+
 	bpf_map_update_elem(&offcpu, &tid, &rec, BPF_ANY);
 	return 0;
 }

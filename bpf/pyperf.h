@@ -97,6 +97,9 @@ struct py_proc {
 	/* The main interpreter's struct _gil_runtime_state lies in
 	 * [gil_lo, gil_hi): a futex wait there is a GIL wait. 0, 0 if unknown. */
 	__u64 gil_lo, gil_hi;
+	/* Mixed into stack ids: unique per process image in a session, so a
+	 * reused PID or an exec never inherits ids the kernel already sent. */
+	__u64 stack_seed;
 };
 
 /*
@@ -110,22 +113,16 @@ struct py_proc {
 #define PYPERF_FRAME_IS_GEN(f) (((f) >> 16) & 1ull)
 #define PYPERF_FRAME_LASTI(f)  ((int)((f) & 0xffff) - 1) /* -2 for unknown */
 
-/* stack_frames.flags / sample_event.flags */
+/* sample_event.flags */
 #define STACK_TRUNCATED    (1u << 0) /* root side cut at PYPERF_MAX_FRAMES */
 #define STACK_READ_FAULT   (1u << 1) /* a frame could not be read; root side missing */
 #define STACK_BAD_CHAIN    (1u << 2) /* frame chain loops or is garbage */
-#define SAMPLE_NEW_STACK   (1u << 8) /* this sample inserted its stack into the map */
-
-/* Value of the stacks map (key: 64-bit stack id = hash of the frames). */
-struct stack_frames {
-	__u32 nframes;                 /* frames[0] is the leaf */
-	__u32 flags;
-	__u64 frames[PYPERF_MAX_FRAMES];
-};
+#define SAMPLE_HAS_FRAMES  (1u << 8) /* the record carries its stack's frames (see py_stack_record) */
 
 /* sample_event.kind: userspace ignores kinds it does not know. */
 #define EVENT_CPU    0u /* a perf-event sample: one sampling period on a CPU */
 #define EVENT_OFFCPU 1u /* a wait: weight_ns off the CPU, stack as it blocked */
+#define EVENT_STACK  2u /* no sample: only defines stack_id (frames follow) */
 
 /* sample_event.reason / offcpu_start.reason: why an off-CPU thread waited,
  * from the syscall it blocked in (x86_64 only; WAIT_NONE elsewhere). */
@@ -137,17 +134,29 @@ struct stack_frames {
 #define WAIT_RUNNABLE 5u /* wall mode: preempted, waiting for a CPU */
 #define WAIT_GIL   6u /* futex inside the GIL's state: waiting to take the GIL */
 
-/* One ring-buffer record per sample (EVENT_CPU) or per wait (EVENT_OFFCPU). */
+/* One ring-buffer record per sample (EVENT_CPU), per wait (EVENT_OFFCPU),
+ * or per stack first seen as a thread blocks (EVENT_STACK). */
 struct sample_event {
 	__u32 pid;
 	__u32 tid;
-	__u64 stack_id;
+	__u64 stack_id;                /* hash of the frames, seeded per process image */
 	__u64 time_ns;
-	__u32 flags;
+	__u32 flags;                   /* STACK_* | SAMPLE_HAS_FRAMES */
 	__u32 nframes;
 	__u64 weight_ns;               /* EVENT_OFFCPU: nanoseconds off the CPU */
 	__u32 kind;                    /* EVENT_* */
 	__u32 reason;                  /* WAIT_* */
+};
+
+/*
+ * A record with SAMPLE_HAS_FRAMES: the event followed by exactly nframes
+ * frames (leaf first), the record sized to them. The kernel sends a stack's
+ * frames the first time it sees its id (and again if it forgets it, so
+ * userspace may see a definition twice); later records carry only the id.
+ */
+struct py_stack_record {
+	struct sample_event ev;
+	__u64 frames[PYPERF_MAX_FRAMES];
 };
 
 /* Value of the offcpu map (key: host TID): a target thread that blocked,
@@ -157,7 +166,7 @@ struct offcpu_start {
 	__u64 stack_id;
 	__u64 start_ns;                /* bpf_ktime_get_ns() at switch-out */
 	__u32 pid;                     /* tgid */
-	__u32 flags;                   /* STACK_* | SAMPLE_NEW_STACK */
+	__u32 flags;                   /* STACK_* */
 	__u32 nframes;
 	__u32 reason;                  /* WAIT_* */
 };
@@ -170,7 +179,6 @@ enum pyperf_counter {
 	CNT_NO_FRAMES,        /* thread state has no Python frame (running C only) */
 	CNT_READ_FAULT,       /* a read of target memory failed */
 	CNT_RINGBUF_FULL,     /* sample dropped: ring buffer full */
-	CNT_STACKMAP_FULL,    /* sample dropped: stack map full */
 	CNT_TRUNCATED,        /* stack deeper than PYPERF_MAX_FRAMES */
 	CNT_BAD_CHAIN,        /* frame chain failed validation */
 	CNT_OFFCPU_SHORT,     /* wait shorter than --min-block, dropped */

@@ -512,7 +512,7 @@ static void show_status(struct recorder *r, double started)
 
 	session_counters(&r->s, c);
 	fprintf(stderr, "\rpyperf: %.0fs, %" PRIu64 " samples, %" PRIu64 " lost\033[K",
-		now_seconds() - started, r->s.samples, c[CNT_RINGBUF_FULL] + c[CNT_STACKMAP_FULL] + r->s.unresolved);
+		now_seconds() - started, r->s.samples, c[CNT_RINGBUF_FULL] + r->s.unresolved);
 }
 
 static int write_output(struct recorder *r, const char *path, uint64_t *nstacks_out);
@@ -906,12 +906,11 @@ static void print_summary(struct recorder *r, enum stop_reason why, uint64_t nst
 	if (c[CNT_OFFCPU_SHORT])
 		fprintf(stderr, "pyperf: %" PRIu64 " waits shorter than --min-block dropped\n",
 			c[CNT_OFFCPU_SHORT]);
-	uint64_t lost = c[CNT_RINGBUF_FULL] + c[CNT_STACKMAP_FULL] + r->s.unresolved;
+	uint64_t lost = c[CNT_RINGBUF_FULL] + r->s.unresolved;
 
 	if (lost)
 		fprintf(stderr, "pyperf: lost %" PRIu64 " samples: %" PRIu64 " ring buffer full, %" PRIu64
-			" stack map full, %" PRIu64 " stacks unreadable from the map\n",
-			lost, c[CNT_RINGBUF_FULL], c[CNT_STACKMAP_FULL], r->s.unresolved);
+			" stacks not resolved\n", lost, c[CNT_RINGBUF_FULL], r->s.unresolved);
 	else
 		fprintf(stderr, "pyperf: lost 0 samples\n");
 	if (c[CNT_NO_TSTATE] + c[CNT_NO_FRAMES])

@@ -25,10 +25,6 @@
 #include "session.h"
 #include "symbolize.h"
 
-/* Once this many stacks sit in the kernel map, userspace (which has copies)
- * clears them, so long runs never fill it. Map capacity is 16384. */
-#define STACKMAP_CLEAR_AT 12000
-
 volatile sig_atomic_t session_stop_signal;
 
 /* One-line error prefixed with the command's name. */
@@ -70,23 +66,20 @@ static int libbpf_verbose(enum libbpf_print_level level, const char *fmt, va_lis
 	return vfprintf(stderr, fmt, ap);
 }
 
-/* Reads a new stack id's frames from the kernel and symbolizes them. */
-static struct stack_entry *resolve_stack(struct session *r, struct session_proc *proc, uint64_t stack_id)
+/* Symbolizes a stack's frames (leaf first, as the kernel sends them). */
+static struct stack_entry *resolve_stack(struct session *r, struct session_proc *proc, const uint64_t *frames,
+					 uint32_t n, uint32_t flags)
 {
-	int fd = bpf_map__fd(r->skel->maps.stacks);
-	struct stack_frames *sf = r->frames_buf;
-
-	if (bpf_map_lookup_elem(fd, &stack_id, sf) != 0)
-		return NULL;
-	uint32_t n = sf->nframes < PYPERF_MAX_FRAMES ? sf->nframes : PYPERF_MAX_FRAMES;
 	size_t nl = 0;
-	const char *flag_label = pywalk_stack_flag_label(sf->flags);
+	const char *flag_label = pywalk_stack_flag_label(flags);
 
+	if (n > PYPERF_MAX_FRAMES)
+		return NULL;
 	if (flag_label)
 		r->label_buf[nl++] = frametab_pseudo(&r->labels, flag_label);
-	/* The kernel stores the leaf first; profiles want the root first. */
+	/* Profiles want the root first. */
 	for (uint32_t i = n; i-- > 0;) {
-		const char *l = symbolizer_frame(proc->sym, sf->frames[i]);
+		const char *l = symbolizer_frame(proc->sym, frames[i]);
 
 		if (l)
 			r->label_buf[nl++] = l;
@@ -96,25 +89,11 @@ static struct stack_entry *resolve_stack(struct session *r, struct session_proc 
 	if (!e)
 		return NULL;
 	e->generation = proc->generation;
-	e->flags = sf->flags;
+	e->flags = flags & ~SAMPLE_HAS_FRAMES;
 	e->nlabels = (uint32_t)nl;
 	for (size_t i = 0; i < nl; i++)
 		e->labels[i] = r->label_buf[i];
 	return e;
-}
-
-/* Userspace has copies of every stack it saw: empty the kernel map. */
-static void clear_kernel_stacks(struct session *r)
-{
-	int fd = bpf_map__fd(r->skel->maps.stacks);
-
-	for (size_t i = 0; i < r->in_kernel.cap; i++) {
-		if (!r->in_kernel.used[i])
-			continue;
-		if (bpf_map_delete_elem(fd, &r->in_kernel.keys[i]) == 0)
-			r->stacks_deleted++;
-	}
-	u64map_free(&r->in_kernel);
 }
 
 static uint64_t mix(uint64_t a, uint64_t b)
@@ -129,6 +108,38 @@ static struct session_proc *find_proc(struct session *r, uint32_t pid)
 	uint64_t *slot = u64map_get(&r->procs, pid);
 
 	return slot ? (struct session_proc *)(uintptr_t)*slot : NULL;
+}
+
+/* Stack ids are per process image: after an exec the same pid is a new
+ * session_proc with a new generation, so old stacks are not reused. */
+static uint64_t stack_key(const struct session_proc *proc, uint64_t stack_id)
+{
+	return mix(mix(stack_id, proc->target.pid), proc->generation);
+}
+
+static struct stack_entry *known_stack(struct session *r, uint64_t skey)
+{
+	uint64_t *slot = u64map_get(&r->stacks, skey);
+
+	return slot ? (struct stack_entry *)(uintptr_t)*slot : NULL;
+}
+
+/* Enters a stack the kernel (or seed_blocked) sent with its frames; a
+ * second definition of a known id is ignored. NULL if out of memory. */
+static struct stack_entry *define_stack(struct session *r, struct session_proc *proc, uint64_t stack_id,
+					const uint64_t *frames, uint32_t n, uint32_t flags)
+{
+	uint64_t skey = stack_key(proc, stack_id);
+	struct stack_entry *st = known_stack(r, skey);
+
+	if (st)
+		return st;
+	st = resolve_stack(r, proc, frames, n, flags);
+	if (!st || u64map_put(&r->stacks, skey, (uint64_t)(uintptr_t)st)) {
+		free(st);
+		return NULL;
+	}
+	return st;
 }
 
 /* The interned origin of samples from one thread of one process image. */
@@ -190,18 +201,37 @@ static struct stack_entry *with_wait_leaf(struct session *r, const struct stack_
 	return e;
 }
 
+/* Clears the kernel's record that stack_id's frames were sent. */
+static void forget_sent(struct session *r, uint64_t stack_id)
+{
+	int fd = bpf_map__fd(r->skel->maps.sent_stacks);
+	__u32 slot = (__u32)stack_id & (bpf_map__max_entries(r->skel->maps.sent_stacks) - 1);
+	__u64 id = 0, zero = 0;
+
+	if (bpf_map_lookup_elem(fd, &slot, &id) == 0 && id == stack_id)
+		bpf_map_update_elem(fd, &slot, &zero, BPF_ANY);
+}
+
 static int handle_event(void *ctx, void *data, size_t size)
 {
 	struct session *r = ctx;
 	const struct sample_event *ev = data;
 
-	if (size < sizeof(*ev) || (ev->kind != EVENT_CPU && ev->kind != EVENT_OFFCPU))
+	if (size < sizeof(*ev) || (ev->kind != EVENT_CPU && ev->kind != EVENT_OFFCPU && ev->kind != EVENT_STACK))
 		return 0;
 	if (r->cfg.gil_wait && ev->kind == EVENT_OFFCPU && ev->reason != WAIT_GIL) {
 		r->not_gil_wait++;
 		return 0;
 	}
-	r->samples++;
+	const uint64_t *frames = NULL;
+
+	if (ev->flags & SAMPLE_HAS_FRAMES) {
+		if (ev->nframes > PYPERF_MAX_FRAMES || size < sizeof(*ev) + ev->nframes * sizeof(uint64_t))
+			return 0;
+		frames = (const uint64_t *)(ev + 1);
+	}
+	if (ev->kind != EVENT_STACK)
+		r->samples++;
 	struct session_proc *proc = find_proc(r, ev->pid);
 
 	if (!proc && r->cfg.subprocesses) {
@@ -213,27 +243,22 @@ static int handle_event(void *ctx, void *data, size_t size)
 			proc = find_proc(r, ev->pid);
 	}
 	if (!proc) {
-		r->unresolved++;
+		if (ev->kind != EVENT_STACK)
+			r->unresolved++;
 		return 0;
 	}
-	/* Stack ids are per process image: after an exec the same pid is a new
-	 * session_proc with a new generation, so old stacks are not reused. */
-	uint64_t skey = mix(mix(ev->stack_id, ev->pid), proc->generation);
-	uint64_t *slot = u64map_get(&r->stacks, skey);
-	struct stack_entry *st = slot ? (struct stack_entry *)(uintptr_t)*slot : NULL;
+	uint64_t skey = stack_key(proc, ev->stack_id);
+	struct stack_entry *st = known_stack(r, skey);
 
+	if (!st && frames)
+		st = define_stack(r, proc, ev->stack_id, frames, ev->nframes, ev->flags);
+	if (ev->kind == EVENT_STACK)
+		return 0;
 	if (!st) {
-		st = resolve_stack(r, proc, ev->stack_id);
-		if (!st || u64map_put(&r->stacks, skey, (uint64_t)(uintptr_t)st)) {
-			free(st);
-			r->unresolved++;
-			return 0;
-		}
-	}
-	if (ev->flags & SAMPLE_NEW_STACK) {
-		u64map_put(&r->in_kernel, ev->stack_id, 1);
-		if (r->in_kernel.len >= STACKMAP_CLEAR_AT)
-			clear_kernel_stacks(r);
+		/* Its definition was lost: have the kernel send it again. */
+		forget_sent(r, ev->stack_id);
+		r->unresolved++;
+		return 0;
 	}
 	if (ev->kind == EVENT_OFFCPU && ev->reason != WAIT_NONE && !r->cfg.no_wait_reason) {
 		st = with_wait_leaf(r, st, ev->reason, &skey);
@@ -386,9 +411,13 @@ static int load_bpf(struct session *r)
 	int err = pyperf__load(r->skel);
 
 	if (err) {
-		if (err == -EPERM || err == -EACCES)
+		/* As root, EACCES is the verifier refusing the program. */
+		if (err == -EPERM || (err == -EACCES && geteuid() != 0))
 			serr(r, "not allowed to load BPF programs: run as root "
 				"or grant CAP_BPF and CAP_PERFMON\n");
+		else if (err == -EACCES)
+			serr(r, "this kernel's BPF verifier rejected the sampler program "
+				"(run with -v for the verifier's log and report it)\n");
 		else
 			serr(r, "failed to load the BPF program: %s "
 				"(kernel 5.17+ with BTF needed; run with -v for the verifier's log)\n",
@@ -498,9 +527,9 @@ static bool task_blocked(pid_t pid, pid_t tid)
 }
 
 /* The stack id the BPF walker gives these frames (same hash). */
-static uint64_t bpf_stack_id(uint32_t tgid, const uint64_t *frames, uint32_t n, uint32_t flags)
+static uint64_t bpf_stack_id(uint32_t tgid, uint64_t seed, const uint64_t *frames, uint32_t n, uint32_t flags)
 {
-	uint64_t h = (0xcbf29ce484222325ull ^ tgid) * 0x100000001b3ull;
+	uint64_t h = (0xcbf29ce484222325ull ^ tgid ^ (seed << 32)) * 0x100000001b3ull;
 
 	for (uint32_t i = 0; i < n; i++) {
 		h = (h ^ frames[i]) * 0x100000001b3ull;
@@ -519,6 +548,7 @@ static void seed_blocked(struct session *r, const struct py_target *t, uint64_t 
 {
 	const struct py_layout *L = &t->layout;
 	struct memsrc m = memsrc_pid(t->pid);
+	struct session_proc *proc = find_proc(r, (uint32_t)t->pid);
 	struct pywalk_tstate *ts = calloc(PYPERF_MAX_THREADS, sizeof(*ts));
 	int32_t *tids = calloc(PYPERF_MAX_THREADS, sizeof(*tids));
 	uint64_t *ptids = calloc(PYPERF_MAX_THREADS, sizeof(*ptids));
@@ -529,7 +559,7 @@ static void seed_blocked(struct session *r, const struct py_target *t, uint64_t 
 	DIR *d;
 	struct dirent *de;
 
-	if (!ts || !tids || !ptids || !fr)
+	if (!proc || !ts || !tids || !ptids || !fr)
 		goto out;
 	int n = pywalk_tstates(&m, L, t->runtime_addr, ts, PYPERF_MAX_THREADS, &tflags);
 
@@ -572,22 +602,16 @@ static void seed_blocked(struct session *r, const struct py_target *t, uint64_t 
 
 		if (!nf || nf > PYPERF_MAX_FRAMES)
 			continue;
-		struct stack_frames *sf = r->frames_buf;
-
-		for (size_t k = 0; k < nf; k++)
-			sf->frames[k] = fr[k];
-		sf->nframes = (uint32_t)nf;
-		sf->flags = flags;
 		struct offcpu_start st = {
-			.stack_id = bpf_stack_id((uint32_t)t->pid, fr, (uint32_t)nf, flags),
+			.stack_id = bpf_stack_id((uint32_t)t->pid, proc->generation, fr, (uint32_t)nf, flags),
 			.start_ns = (uint64_t)now.tv_sec * 1000000000ull + (uint64_t)now.tv_nsec,
 			.pid = (uint32_t)t->pid, .flags = flags, .nframes = (uint32_t)nf,
 			.reason = r->cfg.no_wait_reason ? WAIT_NONE : proc_wait_reason(t->pid, tid, gil_lo, gil_hi),
 		};
 		__u32 key = (__u32)tid;
 
-		if (bpf_map_update_elem(bpf_map__fd(r->skel->maps.stacks), &st.stack_id, sf, BPF_NOEXIST) == 0)
-			st.flags |= SAMPLE_NEW_STACK;
+		if (!define_stack(r, proc, st.stack_id, fr, (uint32_t)nf, flags))
+			continue;
 		bpf_map_update_elem(bpf_map__fd(r->skel->maps.offcpu), &key, &st, BPF_NOEXIST);
 	}
 out:
@@ -648,6 +672,7 @@ int session_add_process(struct session *r, const struct py_target *t)
 	}
 	p->target = *t;
 	p->generation = ++r->generations;
+	bp.stack_seed = p->generation;
 	proc_cmdline(t->pid, cmdline, sizeof(cmdline));
 	proc_container_id(t->pid, container, sizeof(container));
 	p->cmdline = strtab_intern(&r->labels.strings, cmdline);
@@ -918,7 +943,6 @@ void session_destroy(struct session *r)
 	u64map_free(&r->origins);
 	u64map_free(&r->dead);
 	u64map_free(&r->thread_roots);
-	u64map_free(&r->in_kernel);
 	for (size_t i = 0; i < r->procs.cap; i++)
 		if (r->procs.used[i])
 			free_proc((struct session_proc *)(uintptr_t)r->procs.vals[i]);
@@ -929,7 +953,6 @@ void session_destroy(struct session *r)
 			free_proc((struct session_proc *)(uintptr_t)r->retired.keys[i]);
 	u64map_free(&r->retired);
 	frametab_free(&r->labels);
-	free(r->frames_buf);
 	free(r->label_buf);
 }
 
@@ -943,16 +966,14 @@ int session_init(struct session *r, const struct session_config *cfg)
 	u64map_init(&r->stacks);
 	u64map_init(&r->counts);
 	u64map_init(&r->thread_roots);
-	u64map_init(&r->in_kernel);
 	u64map_init(&r->procs);
 	u64map_init(&r->tried);
 	u64map_init(&r->retired);
 	u64map_init(&r->origins);
 	u64map_init(&r->dead);
-	r->frames_buf = malloc(sizeof(*r->frames_buf));
 	/* frames + a flag frame + process and thread roots */
 	r->label_buf = malloc((PYPERF_MAX_FRAMES + 3) * sizeof(*r->label_buf));
-	if (!r->frames_buf || !r->label_buf) {
+	if (!r->label_buf) {
 		serr(r, "out of memory\n");
 		return -1;
 	}

@@ -91,13 +91,10 @@ struct session {
 	struct u64map thread_roots; /* tid -> "thread NAME (TID)" label */
 	struct u64map origins;      /* mix(pid generation, tid) -> struct sample_origin * */
 	pid_t child;                /* launch mode: the command's PID (negated once reaped) */
-	struct u64map in_kernel;    /* stack ids this run saw inserted into the kernel map */
 	uint64_t samples;
-	uint64_t unresolved;        /* samples whose stack could not be read back */
+	uint64_t unresolved;        /* samples of an unknown process or of a stack whose frames never arrived */
 	uint64_t hidden;            /* samples whose every frame is hidden (not yet started) */
 	uint64_t not_gil_wait;      /* gil-wait mode: off-CPU records of other waits, left out */
-	uint64_t stacks_deleted;
-	struct stack_frames *frames_buf;
 	const char **label_buf;
 	/* Called for every sample after aggregation (top uses it). */
 	void (*on_sample)(void *ctx, const struct count_entry *ce);

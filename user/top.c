@@ -164,7 +164,7 @@ static void render(struct top *t, double elapsed, double interval, const char *s
 	       py_version_str(t->s.target.version_hex, vbuf, sizeof(vbuf)), t->hz, elapsed, status);
 	printf("%.0f samples/s, %" PRIu64 " samples, %" PRIu64 " lost; q or Ctrl-C quits\n\n",
 	       interval > 0 ? (double)t->interval_samples / interval : 0.0, t->s.samples,
-	       c[CNT_RINGBUF_FULL] + c[CNT_STACKMAP_FULL] + t->s.unresolved);
+	       c[CNT_RINGBUF_FULL] + t->s.unresolved);
 	printf("%6s %7s %8s %9s  %s\n", "OWN%", "TOTAL%", "OWN(s)", "TOTAL(s)", "FUNCTION");
 	for (int i = 0; i < rows && (size_t)i < t->nfuncs; i++) {
 		const struct func_stat *fs = t->funcs[i];

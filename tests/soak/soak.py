@@ -35,14 +35,14 @@ over the post-warm-up samples is printed too (KB/min).
 
 Accounting. pyperf's summary line "N samples" counts the samples that
 reached userspace; those it could not turn into a stack are reported as
-"stacks unreadable from the map" within "lost L samples: R ring buffer
-full, S stack map full, U stacks unreadable". Ring-buffer-full,
-stack-map-full and "not in Python code" samples never reach userspace, so
+"stacks not resolved" within "lost L samples: R ring buffer full, U
+stacks not resolved". Ring-buffer-full and "not in Python code" samples
+never reach userspace, so
 they are not part of N: they are reported next to it. Hence the check:
     sum of the counts in the folded file + U == N
 (any difference is a sample pyperf dropped without saying so). Also: pyperf
 exits 0, the file names churn.py's functions, and losses are printed as a
-share of every sample the kernel took (N + R + S + not-in-Python).
+share of every sample the kernel took (N + R + not-in-Python).
 Prints a PASS/FAIL report; exits 0 on PASS.
 """
 import os
@@ -109,11 +109,11 @@ def parse_summary(text):
     m = re.search(r"^pyperf: (\d+) samples, (\d+) distinct stacks", text, re.M)
     if m:
         s["samples"], s["stacks"] = int(m.group(1)), int(m.group(2))
-    m = re.search(r"^pyperf: lost (\d+) samples(?:: (\d+) ring buffer full, (\d+) stack map full, "
-                  r"(\d+) stacks unreadable from the map)?", text, re.M)
+    m = re.search(r"^pyperf: lost (\d+) samples(?:: (\d+) ring buffer full, (\d+) stacks not resolved)?",
+                  text, re.M)
     if m:
         s["lost"] = int(m.group(1))
-        s["ringbuf"], s["stackmap"], s["unresolved"] = (int(g or 0) for g in m.group(2, 3, 4))
+        s["ringbuf"], s["unresolved"] = (int(g or 0) for g in m.group(2, 3))
     m = re.search(r"^pyperf: (\d+) samples not in Python code", text, re.M)
     s["not_python"] = int(m.group(1)) if m else 0
     m = re.search(r"^pyperf: (\d+) samples only in functions not yet started", text, re.M)
@@ -257,10 +257,10 @@ def main():
         failures.append("no output file")
     else:
         total, lines, names = folded_sum(out)
-        kernel = s["samples"] + s["ringbuf"] + s["stackmap"] + s["not_python"]
+        kernel = s["samples"] + s["ringbuf"] + s["not_python"]
         print("soak: folded file: %d stacks, %d samples; summary: %d samples, %d lost (%d ring buffer full, "
-              "%d stack map full, %d unreadable), %d not in Python code"
-              % (lines, total, s["samples"], s["lost"], s["ringbuf"], s["stackmap"], s["unresolved"],
+              "%d not resolved), %d not in Python code"
+              % (lines, total, s["samples"], s["lost"], s["ringbuf"], s["unresolved"],
                  s["not_python"]))
         print("soak: of %d samples the kernel took in the target: %.2f%% written, %.2f%% lost, %.2f%% not in Python"
               % (kernel, 100.0 * total / max(kernel, 1), 100.0 * s["lost"] / max(kernel, 1),
