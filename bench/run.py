@@ -444,13 +444,14 @@ def bench_slowdown(env, res):
     target's time (they are in pyperf's own, see "self").
 
     The sampler's per-sample cost in the target is also derived from the
-    9999 Hz runs, where it stands far above the noise, and scaled to 99 and
-    999 Hz ("implied"): the direct 99 Hz figure cannot resolve 0.5% on a
-    noisy machine, the scaled one can, if the cost per sample does not
-    depend on the rate."""
+    9999 Hz runs and scaled to 99 and 999 Hz ("implied"): the direct 99 Hz
+    figure cannot resolve 0.5% on a noisy machine, the scaled one can, if
+    the cost per sample does not depend on the rate. When even 9999 Hz is
+    inside the noise, the median is marked so, and the verdicts use the
+    upper quartile of the 9999 Hz ratios scaled the same way."""
     import random
     q = env.quick
-    rounds = 4 if q else 12
+    rounds = 4 if q else 20
     chunk_cpu = 0.12 if q else 0.3
     freqs = [99, 999, 9999]
     configs = ["A/A"] + freqs
@@ -512,14 +513,28 @@ def bench_slowdown(env, res):
         res.add("slowdown", "%d Hz: CPU time ratio - 1 (median; IQR %+.1f..%+.1f)"
                 % (f, 100 * (q1 - 1), 100 * (q3 - 1)), slow, "%",
                 "<= %.1f%%" % lim if lim else None, ok, fmt="%+.2f")
-    # Cost of one sample to the target, from the 9999 Hz runs, scaled.
-    per_sample = (median(ratios[9999]) - 1) / median(rates[9999]) if median(rates[9999]) else float("nan")
+    # Cost of one sample to the target, from the 9999 Hz runs, scaled. Once
+    # that cost is small even 9999 Hz sits inside the noise: the median then
+    # says little, so the verdict rests on the upper quartile of the 9999 Hz
+    # ratios, scaled the same way (a pessimistic bound).
+    rate = median(rates[9999])
+    _, _, q3 = spread(9999)
+    per_sample = (median(ratios[9999]) - 1) / rate if rate else float("nan")
+    per_sample_hi = (q3 - 1) / rate if rate else float("nan")
+    resolved = abs(median(ratios[9999]) - 1) > noise
     res.details["slowdown"]["target_cpu_per_sample_s"] = per_sample
-    res.add("slowdown", "target CPU per sample (from 9999 Hz)", per_sample * 1e6, "us", fmt="%.1f")
+    res.details["slowdown"]["target_cpu_per_sample_q3_s"] = per_sample_hi
+    res.add("slowdown", "target CPU per sample (from 9999 Hz, median%s)" % ("" if resolved else "; inside the noise"),
+            per_sample * 1e6, "us", fmt="%.1f")
+    res.add("slowdown", "target CPU per sample (from 9999 Hz, upper quartile)", per_sample_hi * 1e6, "us",
+            fmt="%.1f")
     for f in (99, 999):
         implied = 100 * per_sample * median(rates[f])
-        res.add("slowdown", "%d Hz: implied slowdown (per-sample cost x %.0f samples/s)" % (f, median(rates[f])),
-                implied, "%", "<= %.1f%%" % limits[f], implied <= limits[f], fmt="%+.2f")
+        upper = 100 * per_sample_hi * median(rates[f])
+        res.add("slowdown", "%d Hz: implied slowdown (median per-sample cost x %.0f samples/s)"
+                % (f, median(rates[f])), implied, "%", fmt="%+.2f")
+        res.add("slowdown", "%d Hz: implied slowdown, upper quartile" % f,
+                upper, "%", "<= %.1f%%" % limits[f], upper <= limits[f], fmt="%+.2f")
 
 
 def nontarget_cost(env):
@@ -588,8 +603,10 @@ def bench_bpf(env, res):
         res.add("bpf", "depth %d: per sample" % depth, o["ns_per_sample"], "ns",
                 "< 2000" if depth == 10 else None, o["ns_per_sample"] < 2000 if depth == 10 else None,
                 fmt="%.0f")
+        # At depth 10 this is mostly the fixed cost spread over a few frames
+        # (the 2 us per-sample target covers it): no per-frame verdict.
         res.add("bpf", "depth %d: per frame (%.0f frames)" % (depth, o["frames"]), per_frame, "ns",
-                "< 150", per_frame < 150, fmt="%.1f")
+                "< 150" if depth != 10 else None, per_frame < 150 if depth != 10 else None, fmt="%.1f")
     if 10 in out and 1000 in out:
         slope = (out[1000]["ns_per_sample"] - out[10]["ns_per_sample"]) / (out[1000]["frames"] - out[10]["frames"])
         fixed = out[10]["ns_per_sample"] - slope * out[10]["frames"]
