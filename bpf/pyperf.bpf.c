@@ -28,6 +28,8 @@ const volatile bool with_wait_reason = true;
 const volatile bool track_runnable = false;
 /* --gil: CPU samples only of the thread that holds the GIL. */
 const volatile bool gil_only = false;
+/* -a: tell userspace of every exec (EVENT_EXEC). */
+const volatile bool notify_exec = false;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -698,5 +700,28 @@ int BPF_PROG(pyperf_exec, struct task_struct *p, pid_t old_pid, struct linux_bin
 	__u32 tgid = p->tgid;
 
 	bpf_map_delete_elem(&procs, &tgid);
+	if (!notify_exec)
+		return 0;
+	struct exec_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+
+	if (!e)
+		return 0;
+	__builtin_memset(e, 0, sizeof(*e));
+	e->ev.pid = tgid;
+	e->ev.tid = p->pid;
+	e->ev.kind = EVENT_EXEC;
+	e->ev.time_ns = bpf_ktime_get_ns();
+	/* The interpreter of a script ("#!/usr/bin/python3"), else the file;
+	 * the end of the path, where the name is. */
+	const char *path = BPF_CORE_READ(bprm, interp);
+	char buf[256];
+	long n = bpf_probe_read_kernel_str(buf, sizeof(buf), path);
+
+	if (n > 1) {
+		long from = n - 1 > PYPERF_EXEC_NAME - 1 ? n - 1 - (PYPERF_EXEC_NAME - 1) : 0;
+
+		bpf_probe_read_kernel_str(e->name, sizeof(e->name), path + from);
+	}
+	bpf_ringbuf_submit(e, submit_flags());
 	return 0;
 }

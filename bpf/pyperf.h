@@ -123,6 +123,7 @@ struct py_proc {
 #define EVENT_CPU    0u /* a perf-event sample: one sampling period on a CPU */
 #define EVENT_OFFCPU 1u /* a wait: weight_ns off the CPU, stack as it blocked */
 #define EVENT_STACK  2u /* no sample: only defines stack_id (frames follow) */
+#define EVENT_EXEC   3u /* -a: process pid exec'd a program (a struct exec_event) */
 
 /* sample_event.reason / offcpu_start.reason: why an off-CPU thread waited,
  * from the syscall it blocked in (x86_64 only; WAIT_NONE elsewhere). */
@@ -157,6 +158,14 @@ struct sample_event {
 struct py_stack_record {
 	struct sample_event ev;
 	__u64 frames[PYPERF_MAX_FRAMES];
+};
+
+/* EVENT_EXEC: with -a, every exec on the host, so a new Python process is
+ * looked at at once rather than at the next /proc scan. */
+#define PYPERF_EXEC_NAME 64
+struct exec_event {
+	struct sample_event ev;
+	char name[PYPERF_EXEC_NAME];   /* end of the program's path (the interpreter of a script), NUL-terminated */
 };
 
 /* Value of the offcpu map (key: host TID): a target thread that blocked,

@@ -201,6 +201,8 @@ static struct stack_entry *with_wait_leaf(struct session *r, const struct stack_
 	return e;
 }
 
+static void note_exec(struct session *r, const struct exec_event *e);
+
 /* Clears the kernel's record that stack_id's frames were sent. */
 static void forget_sent(struct session *r, uint64_t stack_id)
 {
@@ -217,7 +219,14 @@ static int handle_event(void *ctx, void *data, size_t size)
 	struct session *r = ctx;
 	const struct sample_event *ev = data;
 
-	if (size < sizeof(*ev) || (ev->kind != EVENT_CPU && ev->kind != EVENT_OFFCPU && ev->kind != EVENT_STACK))
+	if (size < sizeof(*ev))
+		return 0;
+	if (ev->kind == EVENT_EXEC) {
+		if (size >= sizeof(struct exec_event))
+			note_exec(r, data);
+		return 0;
+	}
+	if (ev->kind != EVENT_CPU && ev->kind != EVENT_OFFCPU && ev->kind != EVENT_STACK)
 		return 0;
 	if (r->cfg.gil_wait && ev->kind == EVENT_OFFCPU && ev->reason != WAIT_GIL) {
 		r->not_gil_wait++;
@@ -404,6 +413,7 @@ static int load_bpf(struct session *r)
 	r->skel->rodata->min_block_ns = r->cfg.min_block_ns;
 	r->skel->rodata->with_wait_reason = !r->cfg.no_wait_reason || r->cfg.gil_wait;
 	r->skel->rodata->gil_only = r->cfg.gil_only;
+	r->skel->rodata->notify_exec = r->cfg.all;
 	r->skel->rodata->track_runnable = r->cfg.mode == MODE_WALL;
 	/* CPU mode pays nothing for off-CPU time: the switch program is not
 	 * even loaded. */
@@ -929,6 +939,8 @@ void session_counters(struct session *r, uint64_t out[CNT__MAX])
 void session_destroy(struct session *r)
 {
 	bpf_link__destroy(r->switch_link);
+	bpf_link__destroy(r->exec_link);
+	bpf_link__destroy(r->fork_link);
 	close_perf_events(r);
 	if (r->stats_fd >= 0)
 		close(r->stats_fd);
@@ -993,6 +1005,21 @@ int session_load(struct session *r)
 			return -1;
 		}
 	}
+	/* An exec makes a target's offsets wrong: the hook drops its entry
+	 * at once (and with -a reports the exec). Forks matter only when
+	 * children are followed. */
+	r->exec_link = bpf_program__attach(r->skel->progs.pyperf_exec);
+	if (!r->exec_link) {
+		serr(r, "failed to attach to the sched_process_exec tracepoint: %s\n", strerror(errno));
+		return -1;
+	}
+	if (r->cfg.subprocesses) {
+		r->fork_link = bpf_program__attach(r->skel->progs.pyperf_fork);
+		if (!r->fork_link) {
+			serr(r, "failed to attach to the sched_process_fork tracepoint: %s\n", strerror(errno));
+			return -1;
+		}
+	}
 	/* Statistics cost a little on every run: only when asked (a budget). */
 	if (r->cfg.measure_cost)
 		r->stats_fd = bpf_enable_stats(BPF_STATS_RUN_TIME);
@@ -1022,6 +1049,9 @@ int session_poll(struct session *r, int timeout_ms)
 	 * mostly times out: then take what arrived meanwhile. */
 	int n = ring_buffer__poll(r->rb, timeout_ms);
 	int m = ring_buffer__consume(r->rb);
+
+	if (r->npending)
+		session_pending_tick(r);
 
 	if (n < 0)
 		return n;
@@ -1070,6 +1100,8 @@ void session_stop_sampling(struct session *r)
 	}
 	bpf_link__destroy(r->switch_link);
 	r->switch_link = NULL;
+	bpf_link__destroy(r->fork_link);
+	r->fork_link = NULL;
 	/* Samples already in the ring buffer still count. */
 	if (r->rb)
 		ring_buffer__consume(r->rb);
@@ -1157,6 +1189,80 @@ static void forget_process(struct session *r, uint32_t pid)
 	u64map_put(&r->dead, p->generation, 1);
 	u64map_del(&r->procs, pid);
 	free_proc(p);
+}
+
+static uint64_t monotonic_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* Looks at a just-exec'd process over its first ~1.3 s: at once, then
+ * 10, 30, 70 ... 640 ms later. The /proc scan finds what this misses. */
+#define PENDING_TRIES 8
+#define PENDING_FIRST_DELAY_NS 10000000ull
+
+static void note_exec(struct session *r, const struct exec_event *e)
+{
+	char name[PYPERF_EXEC_NAME];
+
+	if (!r->cfg.all)
+		return;
+	memcpy(name, e->name, sizeof(name));
+	name[sizeof(name) - 1] = '\0';
+	/* Other programs (embedders too) wait for the scan: opening every
+	 * exec'd process several times would cost more than -a's budget. */
+	if (!strstr(name, "python"))
+		return;
+	uint64_t start = proc_start_time((pid_t)e->ev.pid);
+
+	if (!start || r->npending >= sizeof(r->pending) / sizeof(r->pending[0]))
+		return;
+	r->pending[r->npending++] = (struct pending_exec){
+		.pid = (pid_t)e->ev.pid, .start_time = start, .next_ns = monotonic_ns(),
+	};
+}
+
+/* One look at a just-exec'd process; true when nothing is left to do. */
+static bool look_at_exec(struct session *r, const struct pending_exec *pe)
+{
+	__u32 key = (__u32)pe->pid;
+	struct py_proc bp;
+
+	if (proc_start_time(pe->pid) != pe->start_time)
+		return true; /* gone */
+	if (find_proc(r, key)) {
+		if (bpf_map_lookup_elem(bpf_map__fd(r->skel->maps.procs), &key, &bp) == 0)
+			return true; /* sampled: its new image was added */
+		forget_process(r, key); /* the image before the exec */
+	}
+	struct py_target t;
+	char err[256];
+
+	if (py_target_open(pe->pid, &t, err, sizeof(err)) != 0)
+		return false; /* libpython not mapped yet, or not initialized */ /* libpython not mapped yet, or not initialized */
+	session_add_process(r, &t);
+	return true;
+}
+
+void session_pending_tick(struct session *r)
+{
+	uint64_t now = monotonic_ns();
+	size_t kept = 0;
+
+	for (size_t i = 0; i < r->npending; i++) {
+		struct pending_exec pe = r->pending[i];
+
+		if (pe.next_ns <= now) {
+			if (look_at_exec(r, &pe) || ++pe.tries >= PENDING_TRIES)
+				continue;
+			pe.next_ns = now + (PENDING_FIRST_DELAY_NS << (pe.tries - 1));
+		}
+		r->pending[kept++] = pe;
+	}
+	r->npending = kept;
 }
 
 size_t session_scan_all(struct session *r)

@@ -77,6 +77,16 @@ struct session {
 	struct u64map tried;        /* pid -> start time ^ exe identity of a failed look */
 	uint64_t generations;
 	struct u64map dead;         /* generations of ended processes, whose stacks go at the next reset */
+	/* -a: processes that just exec'd a program named like Python, looked
+	 * at again over their first second (while the loader maps libpython
+	 * and the interpreter starts) rather than at the next /proc scan. */
+	struct pending_exec {
+		pid_t pid;
+		uint64_t start_time;
+		uint64_t next_ns;   /* CLOCK_MONOTONIC of the next look */
+		unsigned tries;
+	} pending[64];
+	size_t npending;
 	struct u64map retired;      /* struct session_proc * of processes that exec'd (kept for their counts) */
 	struct pyperf *skel;
 	int stats_fd;               /* holds BPF run-time statistics on, or -1 */
@@ -84,6 +94,8 @@ struct session {
 	int *perf_fds;
 	struct bpf_link **links;
 	struct bpf_link *switch_link; /* offcpu/wall: the sched_switch program */
+	struct bpf_link *exec_link;   /* sched_process_exec: drops exec'd targets, -a hears of execs */
+	struct bpf_link *fork_link;   /* --subprocesses: forked children become targets in the kernel */
 	int ncpus;
 	struct frametab labels;
 	struct u64map stacks;       /* stack id ^ pid -> struct stack_entry * */
@@ -117,6 +129,8 @@ void session_scan_children(struct session *s);
 /* -a: finds new Python processes anywhere on the host, forgets ended ones.
  * Meant to run about once a second. Returns how many are sampled. */
 size_t session_scan_all(struct session *s);
+/* -a: looks again at processes that just exec'd Python (session_poll calls it). */
+void session_pending_tick(struct session *s);
 /* Forgets the counts gathered so far (a new period), keeping caches. */
 void session_reset_counts(struct session *s);
 struct session_proc *session_main_proc(struct session *s);
