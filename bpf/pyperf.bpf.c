@@ -106,7 +106,7 @@ struct scratch {
 	__u32 flags;          /* STACK_* */
 	__u64 block_base;     /* target address of buf[0] */
 	__u32 block_len;      /* bytes of buf holding target memory (0: none) */
-	__u32 pad;
+	__u32 small_records;  /* id-only records sent from this CPU */
 	/* thread-state search */
 	__u64 interp;
 	__u64 tstate;
@@ -520,10 +520,13 @@ static __always_inline int emit(struct scratch *s, __u32 kind, bool only_if_new)
 	if (sent && only_if_new)
 		return 0;
 	e->kind = kind;
-	e->time_ns = bpf_ktime_get_ns();
+	e->time_ns = 0; /* no reader needs it: a clock read saved per sample */
 	if (sent) {
+		/* Small records: whether to wake userspace (which polls every
+		 * 20-100 ms anyway) is asked only every 64th time on this CPU. */
 		e->flags &= ~SAMPLE_HAS_FRAMES;
-		err = bpf_ringbuf_output(&events, e, sizeof(*e), submit_flags());
+		err = bpf_ringbuf_output(&events, e, sizeof(*e),
+					 (++s->small_records & 63) ? BPF_RB_NO_WAKEUP : submit_flags());
 	} else {
 		__u32 n = e->nframes;
 
