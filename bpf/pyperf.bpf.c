@@ -28,7 +28,7 @@ const volatile bool with_wait_reason = true;
 const volatile bool track_runnable = false;
 /* --gil: CPU samples only of the thread that holds the GIL. */
 const volatile bool gil_only = false;
-/* -a: tell userspace of every exec (EVENT_EXEC). */
+/* -a: tell userspace of every exec (EVENT_EXEC), not only targets' execs. */
 const volatile bool notify_exec = false;
 
 struct {
@@ -696,14 +696,16 @@ int BPF_PROG(pyperf_fork, struct task_struct *parent, struct task_struct *child)
 }
 
 /* exec replaces the image: the offsets and addresses no longer apply.
- * Userspace notices the missing entry and looks at the new image. */
+ * Userspace hears of it (EVENT_EXEC) and looks at the new image. */
 SEC("tp_btf/sched_process_exec")
 int BPF_PROG(pyperf_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm *bprm)
 {
 	__u32 tgid = p->tgid;
+	bool was_target = bpf_map_delete_elem(&procs, &tgid) == 0;
 
-	bpf_map_delete_elem(&procs, &tgid);
-	if (!notify_exec)
+	/* A target's exec is always reported (its new image may be Python
+	 * again); with -a every exec is. */
+	if (!was_target && !notify_exec)
 		return 0;
 	struct exec_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
 

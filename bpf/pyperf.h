@@ -123,7 +123,7 @@ struct py_proc {
 #define EVENT_CPU    0u /* a perf-event sample: one sampling period on a CPU */
 #define EVENT_OFFCPU 1u /* a wait: weight_ns off the CPU, stack as it blocked */
 #define EVENT_STACK  2u /* no sample: only defines stack_id (frames follow) */
-#define EVENT_EXEC   3u /* -a: process pid exec'd a program (a struct exec_event) */
+#define EVENT_EXEC   3u /* target pid (with -a: any process) exec'd a program (a struct exec_event) */
 
 /* sample_event.reason / offcpu_start.reason: why an off-CPU thread waited,
  * from the syscall it blocked in (x86_64 only; WAIT_NONE elsewhere). */
@@ -160,8 +160,9 @@ struct py_stack_record {
 	__u64 frames[PYPERF_MAX_FRAMES];
 };
 
-/* EVENT_EXEC: with -a, every exec on the host, so a new Python process is
- * looked at at once rather than at the next /proc scan. */
+/* EVENT_EXEC: a target's exec, so its new image is sampled if it is Python
+ * again; with -a every exec on the host, so a new Python process is looked
+ * at at once rather than at the next /proc scan. */
 #define PYPERF_EXEC_NAME 64
 struct exec_event {
 	struct sample_event ev;

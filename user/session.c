@@ -745,28 +745,39 @@ static uint64_t image_id(pid_t pid, uint64_t start_time)
 	return h | 1; /* never 0 */
 }
 
-/* A process whose kernel entry is gone exec'd: forget it, so the scan
- * below looks at its new image. Its stacks stay counted under it. */
+/* Moves an exec'd process's image out of the way of its new one; its
+ * stacks stay counted under it, its symbolizer's figures in the summary. */
+static void retire_proc(struct session *r, uint32_t pid)
+{
+	struct session_proc *p = find_proc(r, pid);
+
+	if (p && u64map_put(&r->retired, (uint64_t)(uintptr_t)p, 1) == 0) {
+		u64map_del(&r->procs, pid);
+		u64map_del(&r->tried, pid);
+	}
+}
+
+/* A process whose kernel entry is gone exec'd: retire it, so the scan
+ * below looks at its new image. */
 static void retire_execed(struct session *r)
 {
 	int fd = bpf_map__fd(r->skel->maps.procs);
+	uint32_t gone[64];
+	size_t n = 0;
 
-	for (size_t i = 0; i < r->procs.cap; i++) {
+	for (size_t i = 0; i < r->procs.cap && n < sizeof(gone) / sizeof(gone[0]); i++) {
 		struct py_proc bp;
 		__u32 key;
 
 		if (!r->procs.used[i])
 			continue;
 		key = (__u32)r->procs.keys[i];
-		if (bpf_map_lookup_elem(fd, &key, &bp) == 0)
-			continue;
-		struct session_proc *p = (struct session_proc *)(uintptr_t)r->procs.vals[i];
-
-		if (u64map_put(&r->retired, (uint64_t)(uintptr_t)p, 1) == 0) {
-			u64map_del(&r->procs, key);
-			u64map_del(&r->tried, key);
-		}
+		if (bpf_map_lookup_elem(fd, &key, &bp) != 0)
+			gone[n++] = key;
 	}
+	/* Not while iterating: deleting moves entries of the open-addressed map. */
+	for (size_t i = 0; i < n; i++)
+		retire_proc(r, gone[i]);
 }
 
 /*
@@ -1208,13 +1219,12 @@ static void note_exec(struct session *r, const struct exec_event *e)
 {
 	char name[PYPERF_EXEC_NAME];
 
-	if (!r->cfg.all)
-		return;
 	memcpy(name, e->name, sizeof(name));
 	name[sizeof(name) - 1] = '\0';
-	/* Other programs (embedders too) wait for the scan: opening every
-	 * exec'd process several times would cost more than -a's budget. */
-	if (!strstr(name, "python"))
+	/* A target's new image is always looked at. With -a, other programs
+	 * (embedders too) wait for the scan: opening every exec'd process
+	 * several times would cost more than -a's budget. */
+	if (!find_proc(r, e->ev.pid) && !(r->cfg.all && strstr(name, "python")))
 		return;
 	uint64_t start = proc_start_time((pid_t)e->ev.pid);
 
@@ -1233,17 +1243,27 @@ static bool look_at_exec(struct session *r, const struct pending_exec *pe)
 
 	if (proc_start_time(pe->pid) != pe->start_time)
 		return true; /* gone */
+	bool execd = false;
+
 	if (find_proc(r, key)) {
 		if (bpf_map_lookup_elem(bpf_map__fd(r->skel->maps.procs), &key, &bp) == 0)
 			return true; /* sampled: its new image was added */
-		forget_process(r, key); /* the image before the exec */
+		/* the image before the exec: -a forgets it as it forgets ended
+		 * processes; otherwise it stays in the summary */
+		if (r->cfg.all)
+			forget_process(r, key);
+		else
+			retire_proc(r, key);
+		execd = true;
 	}
 	struct py_target t;
-	char err[256];
+	char err[256], ver[16];
 
 	if (py_target_open(pe->pid, &t, err, sizeof(err)) != 0)
-		return false; /* libpython not mapped yet, or not initialized */ /* libpython not mapped yet, or not initialized */
-	session_add_process(r, &t);
+		return false; /* libpython not mapped yet, or not initialized */
+	if (session_add_process(r, &t) == 0 && execd && !r->cfg.all)
+		fprintf(stderr, "pyperf: PID %d exec'd %s (CPython %s): sampling the new image\n", (int)t.pid,
+			t.comm, py_version_str(t.version_hex, ver, sizeof(ver)));
 	return true;
 }
 

@@ -152,6 +152,33 @@ def test_launch_mode_from_start_with_exit_status(version):
     assert sum(early) > 20, "early() missing: %s" % stacks[:5]
 
 
+@params(["3.9", "3.12", "debian3.11"])
+def test_follows_exec_of_the_target(version):
+    """A target that re-executes itself keeps being sampled: its new image
+    is looked at as it execs, both images' functions are in the profile."""
+    argv = harness.need_interpreter(version)
+    seconds, hz = 1.0, 499
+    target = harness.start(argv + [os.path.join(harness.TARGETS, "reexec.py"), str(seconds)],
+                           ready_marker="ready")
+    try:
+        with tempfile.TemporaryDirectory() as d:
+            out = os.path.join(d, "out.folded")
+            p = harness.run_pyperf(["record", "-p", str(target.pid), "-F", str(hz), "-o", out], timeout=60)
+            with open(out) as f:
+                stacks = harness.parse_folded(f.read())
+    finally:
+        harness.stop(target)
+    assert "PID %d exec'd" % target.pid in p.stderr, p.stderr
+    assert "(the process exited)" in p.stderr, p.stderr
+    got = {}
+    for func in ("before_exec", "after_exec"):
+        got[func] = sum(c for fr, c in stacks if any(x.startswith(func + " (") for x in fr))
+    # before_exec is joined after start-up, after_exec once the new
+    # interpreter is up: most of each second is sampled.
+    for func, n in got.items():
+        assert n >= 0.6 * seconds * hz, (func, got, p.stderr)
+
+
 def test_launch_mode_errors():
     p = harness.run_pyperf(["record", "-o", "/tmp/x.svg", "--", "/nonexistent/prog"], check=False)
     assert p.returncode == 127, p.returncode
