@@ -496,13 +496,6 @@ static int parse_args(int argc, char **argv, struct record_opts *o, char *defnam
 	return 0;
 }
 
-static double now_seconds(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 enum stop_reason { STOP_DURATION, STOP_SIGNAL, STOP_EXITED, STOP_ERROR };
 
@@ -512,7 +505,7 @@ static void show_status(struct recorder *r, double started)
 
 	session_counters(&r->s, c);
 	fprintf(stderr, "\rpyperf: %.0fs, %" PRIu64 " samples, %" PRIu64 " lost\033[K",
-		now_seconds() - started, r->s.samples, c[CNT_RINGBUF_FULL] + r->s.unresolved);
+		session_now() - started, r->s.samples, c[CNT_RINGBUF_FULL] + r->s.unresolved);
 }
 
 static int write_output(struct recorder *r, const char *path, uint64_t *nstacks_out);
@@ -668,7 +661,7 @@ struct budget {
  */
 static void check_budget(struct recorder *r, struct budget *b)
 {
-	double wall = now_seconds();
+	double wall = session_now();
 	uint64_t self = self_cpu_ns(), bpf = session_bpf_ns(&r->s);
 	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
 	double used = 100.0 * (double)((self - b->last_self) + (bpf - b->last_bpf)) /
@@ -693,37 +686,37 @@ static void check_budget(struct recorder *r, struct budget *b)
 
 static enum stop_reason run_loop(struct recorder *r)
 {
-	struct budget budget = { now_seconds(), self_cpu_ns(), session_bpf_ns(&r->s) };
+	struct budget budget = { session_now(), self_cpu_ns(), session_bpf_ns(&r->s) };
 	double last_budget = budget.last_wall;
 	int pidfd = r->opts.all ? -1 : (int)syscall(SYS_pidfd_open, r->s.target.pid, 0);
-	double started = now_seconds(), last_status = started, last_scan = started;
+	double started = session_now(), last_status = started, last_scan = started;
 	double period_end = r->opts.every > 0 ? started + r->opts.every : 0;
 	double deadline = r->opts.duration > 0 ? started + r->opts.duration : 0;
 	bool live = isatty(STDERR_FILENO);
 	enum stop_reason why = STOP_ERROR;
 
 	for (;;) {
-		if (live && now_seconds() - last_status >= 1.0) {
+		if (live && session_now() - last_status >= 1.0) {
 			show_status(r, started);
-			last_status = now_seconds();
+			last_status = session_now();
 		}
 		/* Records wait at most this long to be symbolized (the kernel wakes us only
 		 * when much is queued): short, so code objects that live briefly
 		 * (exec, eval) are still there to be read. */
 		int timeout_ms = 20;
 
-		if (r->opts.subprocesses && now_seconds() - last_scan >= 0.1) {
+		if (r->opts.subprocesses && session_now() - last_scan >= 0.1) {
 			session_scan_children(&r->s);
-			last_scan = now_seconds();
+			last_scan = session_now();
 		}
 		/* New processes are found within a second; /proc is not read more often. */
-		if (r->opts.all && now_seconds() - last_scan >= 1.0) {
+		if (r->opts.all && session_now() - last_scan >= 1.0) {
 			session_scan_all(&r->s);
-			last_scan = now_seconds();
+			last_scan = session_now();
 		}
-		if (r->opts.cpu_budget > 0 && now_seconds() - last_budget >= BUDGET_CHECK_S) {
+		if (r->opts.cpu_budget > 0 && session_now() - last_budget >= BUDGET_CHECK_S) {
 			check_budget(r, &budget);
-			last_budget = now_seconds();
+			last_budget = session_now();
 		}
 		if (reopen_log && r->opts.log) {
 			reopen_log = 0;
@@ -732,7 +725,7 @@ static enum stop_reason run_loop(struct recorder *r)
 			else
 				setvbuf(stderr, NULL, _IOLBF, 0);
 		}
-		if (period_end && now_seconds() >= period_end) {
+		if (period_end && session_now() >= period_end) {
 			uint64_t n;
 
 			if (write_period(r, &n)) {
@@ -740,12 +733,12 @@ static enum stop_reason run_loop(struct recorder *r)
 				break;
 			}
 			period_end += r->opts.every;
-			if (period_end < now_seconds()) /* a slow write: skip, do not burst */
-				period_end = now_seconds() + r->opts.every;
+			if (period_end < session_now()) /* a slow write: skip, do not burst */
+				period_end = session_now() + r->opts.every;
 		}
 
 		if (deadline) {
-			double left = deadline - now_seconds();
+			double left = deadline - session_now();
 
 			if (left <= 0) {
 				why = STOP_DURATION;
@@ -1050,10 +1043,10 @@ int cmd_record(int argc, char **argv)
 	clock_gettime(CLOCK_REALTIME, &t0);
 	r->start_unix_ns = (uint64_t)t0.tv_sec * 1000000000ull + (uint64_t)t0.tv_nsec;
 	r->period_start_unix_ns = r->start_unix_ns;
-	double mono0 = now_seconds();
+	double mono0 = session_now();
 	enum stop_reason why = run_loop(r);
 
-	r->duration_ns = (uint64_t)((now_seconds() - mono0) * 1e9);
+	r->duration_ns = (uint64_t)((session_now() - mono0) * 1e9);
 	uint64_t nstacks = 0;
 
 	/* Stop sampling before writing so the summary and the file agree. */

@@ -39,6 +39,20 @@ static void serr(const struct session *r, const char *fmt, ...)
 	va_end(ap);
 }
 
+/* CLOCK_MONOTONIC, the clock of bpf_ktime_get_ns() too. */
+static uint64_t monotonic_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+double session_now(void)
+{
+	return (double)monotonic_ns() / 1e9;
+}
+
 static void on_signal(int sig)
 {
 	session_stop_signal = sig;
@@ -595,9 +609,8 @@ static void seed_blocked(struct session *r, const struct py_target *t, uint64_t 
 		if (off < 0)
 			goto out;
 	}
-	struct timespec now;
+	uint64_t now = monotonic_ns();
 
-	clock_gettime(CLOCK_MONOTONIC, &now);
 	for (int i = 0; i < n; i++) {
 		int32_t tid = 0;
 
@@ -614,7 +627,7 @@ static void seed_blocked(struct session *r, const struct py_target *t, uint64_t 
 			continue;
 		struct offcpu_start st = {
 			.stack_id = bpf_stack_id((uint32_t)t->pid, proc->generation, fr, (uint32_t)nf, flags),
-			.start_ns = (uint64_t)now.tv_sec * 1000000000ull + (uint64_t)now.tv_nsec,
+			.start_ns = now,
 			.pid = (uint32_t)t->pid, .flags = flags, .nframes = (uint32_t)nf,
 			.reason = r->cfg.no_wait_reason ? WAIT_NONE : proc_wait_reason(t->pid, tid, gil_lo, gil_hi),
 		};
@@ -1074,12 +1087,9 @@ int session_poll(struct session *r, int timeout_ms)
 static void flush_blocked(struct session *r)
 {
 	int fd = bpf_map__fd(r->skel->maps.offcpu);
-	struct timespec ts;
 	__u32 key, next;
 	bool first = true;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts); /* bpf_ktime_get_ns()'s clock */
-	uint64_t now = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+	uint64_t now = monotonic_ns();
 
 	while (bpf_map_get_next_key(fd, first ? NULL : &key, &next) == 0) {
 		struct offcpu_start st;
@@ -1200,14 +1210,6 @@ static void forget_process(struct session *r, uint32_t pid)
 	u64map_put(&r->dead, p->generation, 1);
 	u64map_del(&r->procs, pid);
 	free_proc(p);
-}
-
-static uint64_t monotonic_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
 /* Looks at a just-exec'd process over its first ~1.3 s: at once, then

@@ -113,6 +113,9 @@ struct session {
 	void *on_sample_ctx;
 };
 
+/* Seconds on CLOCK_MONOTONIC. */
+double session_now(void);
+
 /* Set by SIGINT/SIGTERM once session_install_signals() ran. */
 extern volatile sig_atomic_t session_stop_signal;
 void session_install_signals(void);

@@ -58,13 +58,6 @@ static const char usage[] =
 	"  -v, --verbose         show libbpf's messages\n"
 	"  -h, --help            show this help\n";
 
-static double now_seconds(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 static struct func_stat *stat_for(struct top *t, const char *label)
 {
@@ -319,7 +312,7 @@ int cmd_top(int argc, char **argv)
 		fputs("\033[?1049h", stdout); /* alternate screen: the shell's screen comes back on exit */
 
 	int pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
-	double start = now_seconds(), last = start;
+	double start = session_now(), last = start;
 	const char *status = "";
 
 	for (;;) {
@@ -337,7 +330,7 @@ int cmd_top(int argc, char **argv)
 			status = ", the process exited";
 			break;
 		}
-		double now = now_seconds();
+		double now = session_now();
 
 		if (now - last >= 1.0) {
 			render(t, now - start, now - last, "");
@@ -352,7 +345,7 @@ int cmd_top(int argc, char **argv)
 	if (t->tty_out)
 		fputs("\033[?1049l", stdout);
 	/* The last view stays on the terminal after quitting. */
-	render(t, now_seconds() - start, now_seconds() - last, status);
+	render(t, session_now() - start, session_now() - last, status);
 	ret = 0;
 cleanup:
 	if (t->tty_in)
