@@ -27,6 +27,9 @@
 
 volatile sig_atomic_t session_stop_signal;
 
+#define REVALIDATE_EVERY_NS 100000000ull /* 100 ms */
+#define REVALIDATE_CODES 512             /* code objects checked per process per look */
+
 /* One-line error prefixed with the command's name. */
 __attribute__((format(printf, 2, 3)))
 static void serr(const struct session *r, const char *fmt, ...)
@@ -159,7 +162,7 @@ static struct stack_entry *define_stack(struct session *r, struct session_proc *
 /* The interned origin of samples from one thread of one process image. */
 static const struct sample_origin *origin_of(struct session *r, struct session_proc *proc, uint32_t tid)
 {
-	uint64_t key = mix(proc->generation, tid);
+	uint64_t key = mix(proc->image, tid);
 	uint64_t *slot = u64map_get(&r->origins, key);
 
 	if (slot)
@@ -275,6 +278,15 @@ static int handle_event(void *ctx, void *data, size_t size)
 
 	if (!st && frames)
 		st = define_stack(r, proc, ev->stack_id, frames, ev->nframes, ev->flags);
+	if (!st && proc->prev_generation) {
+		/* Sent under the seed before the last renewal (in flight then,
+		 * or a thread blocked since): its stack as it was defined. */
+		uint64_t pkey = mix(mix(ev->stack_id, proc->target.pid), proc->prev_generation);
+
+		st = known_stack(r, pkey);
+		if (st)
+			skey = pkey;
+	}
 	if (ev->kind == EVENT_STACK)
 		return 0;
 	if (!st) {
@@ -695,6 +707,9 @@ int session_add_process(struct session *r, const struct py_target *t)
 	}
 	p->target = *t;
 	p->generation = ++r->generations;
+	p->image = p->generation;
+	p->gil_lo = gil_lo;
+	p->gil_hi = gil_hi;
 	bp.stack_seed = p->generation;
 	proc_cmdline(t->pid, cmdline, sizeof(cmdline));
 	proc_container_id(t->pid, container, sizeof(container));
@@ -710,6 +725,8 @@ int session_add_process(struct session *r, const struct py_target *t)
 		return -1;
 	}
 	symbolizer_set_lines(p->sym, !r->cfg.no_lines);
+	if (!r->next_revalidate_ns)
+		r->next_revalidate_ns = monotonic_ns() + REVALIDATE_EVERY_NS;
 	if (bpf_map_update_elem(bpf_map__fd(r->skel->maps.procs), &key, &bp, BPF_ANY)) {
 		serr(r, "failed to register PID %d with the sampler: %s\n", (int)key, strerror(errno));
 		return -1;
@@ -1067,6 +1084,62 @@ int session_launch(struct session *r, int *status)
 	return wait_for_interpreter(r, status);
 }
 
+/*
+ * Code objects are known by address, and an address freed by one can be
+ * reused by another (exec or compile in a loop): the symbolizer's cache
+ * and the stacks already symbolized would lend the new one the old one's
+ * name. Each process's cached code objects are checked again in small
+ * slices (REVALIDATE_CODES every REVALIDATE_EVERY_NS: 64Ki code objects,
+ * the cache's cap, in about 13 s; a usual few hundred at every look). When
+ * one went stale, the symbolizer forgets it, and the process gets a new
+ * generation, which is a new stack seed in the kernel: its stacks get new
+ * ids, their frames are sent again and symbolized afresh. Counts already
+ * taken keep the stacks of their time; those go at the next reset.
+ */
+static void renew_generation(struct session *r, struct session_proc *p)
+{
+	__u32 key = (__u32)p->target.pid;
+	uint64_t gen = r->generations + 1;
+	struct py_proc bp = {
+		.runtime_addr = p->target.runtime_addr,
+		.start_time = p->target.start_time,
+		.layout = p->target.layout,
+		.gil_lo = p->gil_lo,
+		.gil_hi = p->gil_hi,
+		.stack_seed = gen,
+	};
+
+	if (u64map_put(&r->dead, p->generation, 1))
+		return; /* out of memory: tried again at the next look */
+	/* BPF_EXIST: an entry the exec hook just deleted stays deleted. */
+	if (bpf_map_update_elem(bpf_map__fd(r->skel->maps.procs), &key, &bp, BPF_EXIST)) {
+		u64map_del(&r->dead, p->generation);
+		return;
+	}
+	r->generations = gen;
+	p->prev_generation = p->generation;
+	p->generation = gen;
+	r->renewals++;
+}
+
+static void revalidate_codes(struct session *r)
+{
+	for (size_t i = 0; i < r->procs.cap; i++) {
+		if (!r->procs.used[i])
+			continue;
+		struct session_proc *p = (struct session_proc *)(uintptr_t)r->procs.vals[i];
+		struct symbolizer_stats st;
+		int dropped = symbolizer_revalidate(p->sym, REVALIDATE_CODES);
+
+		/* A full cache starts over: stacks symbolized before may name
+		 * code objects it no longer checks. */
+		symbolizer_stats(p->sym, &st);
+		if (dropped > 0 || st.cache_flushes != p->cache_flushes)
+			renew_generation(r, p);
+		p->cache_flushes = st.cache_flushes;
+	}
+}
+
 int session_poll(struct session *r, int timeout_ms)
 {
 	/* The kernel side wakes us only when much is waiting, so the poll
@@ -1076,6 +1149,10 @@ int session_poll(struct session *r, int timeout_ms)
 
 	if (r->npending)
 		session_pending_tick(r);
+	if (r->procs.len && monotonic_ns() >= r->next_revalidate_ns) {
+		revalidate_codes(r);
+		r->next_revalidate_ns = monotonic_ns() + REVALIDATE_EVERY_NS;
+	}
 
 	if (n < 0)
 		return n;

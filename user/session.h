@@ -67,7 +67,12 @@ struct session_proc {
 	const char *root;           /* "process PID" label */
 	const char *cmdline;        /* interned */
 	const char *container;      /* interned, "" outside containers */
-	uint64_t generation;        /* unique per process image in this session */
+	uint64_t generation;        /* unique per process image in this session, and renewed
+				     * (a new stack seed) when symbolized stacks may be stale */
+	uint64_t prev_generation;   /* the one before the last renewal, or 0 */
+	uint64_t image;             /* its first generation: keys its origins */
+	uint64_t gil_lo, gil_hi;    /* as registered with the sampler (struct py_proc) */
+	uint64_t cache_flushes;     /* the symbolizer's, at the last check */
 };
 
 struct session {
@@ -76,6 +81,8 @@ struct session {
 	struct u64map procs;        /* pid -> struct session_proc * */
 	struct u64map tried;        /* pid -> start time ^ exe identity of a failed look */
 	uint64_t generations;
+	uint64_t next_revalidate_ns; /* CLOCK_MONOTONIC of the next check of cached code objects */
+	uint64_t renewals;          /* generations renewed because code objects went stale */
 	struct u64map dead;         /* generations of ended processes, whose stacks go at the next reset */
 	/* -a: processes that just exec'd a program named like Python, looked
 	 * at again over their first second (while the loader maps libpython

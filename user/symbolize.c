@@ -37,8 +37,27 @@
 #define MAX_CACHED_STRS (64u << 10)     /* decoded str objects cached per process */
 #define TYPE_TP_NAME 24            /* offsetof(PyTypeObject, tp_name), every 3.x */
 
+/*
+ * What is checked again of a cached code object (symbolizer_revalidate):
+ * fields a live code object never changes. A different value, or an
+ * unreadable object, means it was freed and its address maybe reused.
+ * ob_refcnt is left out: it changes all the time.
+ */
+struct code_fp {
+	uint64_t type;
+	uint64_t name;              /* co_name */
+	uint64_t qualname;          /* co_qualname (3.11+), else 0 */
+	uint64_t filename;
+	uint64_t linetable;
+	int32_t firstlineno;
+};
+
 struct code_info {
 	bool ok;
+	bool fp_ok;                 /* fp was read (the object was readable when loaded) */
+	struct code_fp fp;
+	uint64_t name_addr;         /* the str objects qualname and filename were read from */
+	uint64_t file_addr;
 	const char *qualname;       /* interned */
 	const char *filename;       /* interned */
 	int firstlineno;
@@ -68,6 +87,7 @@ struct symbolizer {
 	struct u64map strs;
 	struct symbolizer_stats stats;
 	bool no_lines;              /* labels name the function only */
+	size_t reval_pos;           /* symbolizer_revalidate: next slot of codes to look at */
 };
 
 struct symbolizer *symbolizer_new(const struct py_target *t, struct frametab *tab)
@@ -280,6 +300,44 @@ static bool is_code_type(struct symbolizer *s, uint64_t type)
 	return true;
 }
 
+/* Bytes of a code object that hold every fingerprint field. */
+static size_t fp_len(const struct symbolizer *s)
+{
+	const struct py_layout *L = &s->t.layout;
+	const uint16_t offs[] = { L->object_type, L->code_name, L->code_qualname, L->code_filename,
+				  L->code_linetable, L->code_firstlineno };
+	size_t end = 16;
+
+	for (size_t i = 0; i < sizeof(offs) / sizeof(offs[0]); i++)
+		if (offs[i] != PY_OFF_NONE && (size_t)offs[i] + 8 > end)
+			end = (size_t)offs[i] + 8;
+	return end < CODE_READ_MAX ? end : CODE_READ_MAX;
+}
+
+/* The fingerprint from a code object's first len bytes; false when they do
+ * not cover it. */
+static bool code_fp_of(const struct symbolizer *s, const uint8_t *buf, size_t len, struct code_fp *fp)
+{
+	const struct py_layout *L = &s->t.layout;
+
+	memset(fp, 0, sizeof(*fp));
+	if (len < fp_len(s))
+		return false;
+	fp->type = get_u64(buf, len, L->object_type);
+	fp->name = get_u64(buf, len, L->code_name);
+	fp->qualname = get_u64(buf, len, L->code_qualname);
+	fp->filename = get_u64(buf, len, L->code_filename);
+	fp->linetable = get_u64(buf, len, L->code_linetable);
+	fp->firstlineno = get_i32(buf, len, L->code_firstlineno, -1);
+	return true;
+}
+
+static bool code_fp_eq(const struct code_fp *a, const struct code_fp *b)
+{
+	return a->type == b->type && a->name == b->name && a->qualname == b->qualname &&
+	       a->filename == b->filename && a->linetable == b->linetable && a->firstlineno == b->firstlineno;
+}
+
 /* One str a code object names: the name (or qualname) or the filename. */
 struct str_ref {
 	uint64_t addr;
@@ -314,6 +372,7 @@ static struct code_info *load_code(struct symbolizer *s, uint64_t code)
 	if (!str_layout_fits(s))
 		goto bad;
 	len = memsrc_read_partial(&s->src, code, buf, len);
+	ci->fp_ok = code_fp_of(s, buf, len, &ci->fp);
 	if (len < 16 || !is_code_type(s, get_u64(buf, len, L->object_type)))
 		goto bad;
 	uint16_t name_off = (L->flags & PYL_HAS_QUALNAME) && L->code_qualname != PY_OFF_NONE ?
@@ -354,6 +413,8 @@ static struct code_info *load_code(struct symbolizer *s, uint64_t code)
 	}
 	ci->qualname = strs[0].val;
 	ci->filename = strs[1].val;
+	ci->name_addr = strs[0].addr;
+	ci->file_addr = strs[1].addr;
 	ci->firstlineno = get_i32(buf, len, L->code_firstlineno, -1);
 	ci->firsttraceable = get_i32(buf, len, L->code_firsttraceable, 0);
 	/* Without a line table the frame keeps its name, only the line is lost. */
@@ -446,4 +507,147 @@ const char *symbolizer_frame(struct symbolizer *s, uint64_t frame)
 		u64map_put(&s->labels, frame, (uint64_t)(uintptr_t)label); /* a failed put only costs a re-read */
 	}
 	return label == (const char *)(uintptr_t)LABEL_HIDDEN ? NULL : label;
+}
+
+/* Bytes of a str's characters read again to check it still says the same. */
+#define STR_CHECK_WINDOW 64
+/* Code objects checked per gathered read. */
+#define REVAL_BATCH 128
+
+/* Does the str read in buf (got bytes) still begin as want does, and end
+ * where it does when all of it was read? */
+static bool str_still(const struct symbolizer *s, const uint8_t *buf, size_t got, const char *want)
+{
+	struct pystr_header h;
+	char out[4 * STR_CHECK_WINDOW + 8];
+
+	if (!want || got < s->strl.ascii_size || pystr_parse_header(&s->strl, buf, got, &h) ||
+	    h.data_offset > got)
+		return false;
+	size_t have = (got - h.data_offset) / h.kind;
+	bool whole = (uint64_t)h.length <= have;
+	size_t nchars = whole ? (size_t)h.length : have;
+
+	pystr_to_utf8(h.kind, buf + h.data_offset, nchars * h.kind, (int64_t)nchars, out, sizeof(out));
+	return whole ? strcmp(out, want) == 0 : strncmp(out, want, strlen(out)) == 0;
+}
+
+struct reval_slot {
+	uint64_t code;
+	struct code_info *ci;
+	int piece;                  /* first of its pieces in the gathered read */
+	int npieces;
+	uint8_t obj[CODE_READ_MAX];
+	uint8_t name[STR_HDR_MAX + STR_CHECK_WINDOW];
+	uint8_t file[STR_HDR_MAX + STR_CHECK_WINDOW];
+};
+
+/* Is the cached code object of slot (its pieces read into iov) gone? */
+static bool reval_stale(struct symbolizer *s, const struct reval_slot *r, const struct memsrc_iov *iov)
+{
+	const struct code_info *ci = r->ci;
+	struct code_fp now;
+	bool readable = code_fp_of(s, r->obj, iov[r->piece].got, &now);
+
+	if (!ci->ok) /* not a code object when read: stale once a code object is there */
+		return readable && s->code_type && now.type == s->code_type &&
+		       (!ci->fp_ok || !code_fp_eq(&now, &ci->fp));
+	if (!ci->fp_ok)
+		return false; /* nothing to compare with */
+	if (!readable || !code_fp_eq(&now, &ci->fp))
+		return true;
+	/* The same pointers, but a str freed with the old object can have
+	 * been reallocated at the same address for the new one. */
+	if (!str_still(s, r->name, iov[r->piece + 1].got, ci->qualname))
+		return true;
+	return r->npieces > 2 && !str_still(s, r->file, iov[r->piece + 2].got, ci->filename);
+}
+
+/* Forgets the code objects in drop (address -> struct code_info *), the strs
+ * they named and every label of their frames. */
+static void drop_codes(struct symbolizer *s, struct u64map *drop)
+{
+	for (size_t i = 0; i < drop->cap; i++) {
+		if (!drop->used[i])
+			continue;
+		struct code_info *ci = (struct code_info *)(uintptr_t)drop->vals[i];
+
+		u64map_del(&s->codes, drop->keys[i]);
+		if (ci->name_addr)
+			u64map_del(&s->strs, ci->name_addr);
+		if (ci->file_addr)
+			u64map_del(&s->strs, ci->file_addr);
+		free(ci->linetable);
+		free(ci);
+	}
+	/* Labels are keyed by frame: one sweep, rebuilt rather than deleted
+	 * from while iterating (deleting moves entries). */
+	struct u64map keep;
+
+	u64map_init(&keep);
+	for (size_t i = 0; i < s->labels.cap; i++) {
+		if (!s->labels.used[i] || u64map_get(drop, PYPERF_FRAME_CODE(s->labels.keys[i])))
+			continue;
+		if (u64map_put(&keep, s->labels.keys[i], s->labels.vals[i]))
+			break; /* out of memory: the rest are read again */
+	}
+	u64map_free(&s->labels);
+	s->labels = keep;
+}
+
+int symbolizer_revalidate(struct symbolizer *s, size_t max_codes)
+{
+	size_t n_fp = fp_len(s), str_len = (size_t)s->strl.compact_size + STR_CHECK_WINDOW;
+	struct reval_slot *slots;
+	struct memsrc_iov *iov;
+	struct u64map drop;
+	size_t checked = 0, visited = 0;
+	int dropped = 0;
+
+	if (!s->codes.len || !max_codes || !str_layout_fits(s))
+		return 0;
+	slots = malloc(REVAL_BATCH * sizeof(*slots));
+	iov = malloc(3 * REVAL_BATCH * sizeof(*iov));
+	u64map_init(&drop);
+	if (!slots || !iov)
+		goto out;
+	/* Round robin over the map's slots: one pass at most per call. */
+	while (checked < max_codes && visited < s->codes.cap) {
+		size_t n = 0, ni = 0;
+
+		for (; n < REVAL_BATCH && checked < max_codes && visited < s->codes.cap; visited++) {
+			size_t i = s->reval_pos++ % s->codes.cap;
+
+			if (!s->codes.used[i])
+				continue;
+			struct reval_slot *r = &slots[n++];
+
+			checked++;
+			r->code = s->codes.keys[i];
+			r->ci = (struct code_info *)(uintptr_t)s->codes.vals[i];
+			r->piece = (int)ni;
+			iov[ni++] = (struct memsrc_iov){ .addr = r->code, .buf = r->obj, .len = n_fp };
+			if (r->ci->ok) {
+				iov[ni++] = (struct memsrc_iov){ .addr = r->ci->name_addr, .buf = r->name, .len = str_len };
+				if (r->ci->file_addr != r->ci->name_addr)
+					iov[ni++] = (struct memsrc_iov){ .addr = r->ci->file_addr, .buf = r->file,
+									 .len = str_len };
+			}
+			r->npieces = (int)ni - r->piece;
+		}
+		memsrc_readv(&s->src, iov, ni);
+		for (size_t k = 0; k < n; k++)
+			if (reval_stale(s, &slots[k], iov) &&
+			    u64map_put(&drop, slots[k].code, (uint64_t)(uintptr_t)slots[k].ci) == 0)
+				dropped++;
+	}
+	if (s->codes.cap)
+		s->reval_pos %= s->codes.cap;
+	if (dropped)
+		drop_codes(s, &drop);
+out:
+	u64map_free(&drop);
+	free(slots);
+	free(iov);
+	return dropped;
 }

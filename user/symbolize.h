@@ -35,6 +35,16 @@ const char *symbolizer_frame(struct symbolizer *s, uint64_t frame);
  * Set before the first symbolizer_frame call. */
 void symbolizer_set_lines(struct symbolizer *s, bool lines);
 
+/*
+ * Checks again up to max_codes cached code objects (round robin over calls)
+ * that they still hold what they held when read: the fields a live code
+ * object never changes, and the characters of its name and filename. One
+ * that changed or became unreadable was freed, its address maybe reused by
+ * another: it is forgotten with its labels, and read afresh when next seen.
+ * Labels handed out before stay as they were. Returns how many were dropped.
+ */
+int symbolizer_revalidate(struct symbolizer *s, size_t max_codes);
+
 void symbolizer_stats(const struct symbolizer *s, struct symbolizer_stats *out);
 
 #endif

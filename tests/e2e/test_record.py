@@ -257,3 +257,37 @@ def test_subprocesses_each_under_own_root(version):
     for func, v in by_func.items():
         assert v[roots[func]] >= 0.95 * sum(v.values()), (func, v)
         assert v[roots[func]] > 20, (func, v, p.stderr)
+
+
+@params(["3.9", "3.12", "debian3.11"])
+def test_reused_code_addresses_keep_their_names(version):
+    """Functions compiled and dropped in a loop, each at the address the
+    one before was freed from: each keeps its own name, with its own
+    samples (a code object known by address alone lends the next one the
+    first one's name, stack and all)."""
+    argv = harness.need_interpreter(version)
+    seconds, hz, n = 0.3, 499, 6
+    target = harness.start(argv + [os.path.join(harness.TARGETS, "dyncode.py"), str(seconds)],
+                           ready_marker="ready")
+    try:
+        with tempfile.TemporaryDirectory() as d:
+            out = os.path.join(d, "out.folded")
+            p = harness.run_pyperf(["record", "-p", str(target.pid), "-F", str(hz), "-o", out], timeout=60)
+            with open(out) as f:
+                stacks = harness.parse_folded(f.read())
+        target.wait(timeout=30)
+        addrs = re.findall(r"^code (dyn_\d) (0x[0-9a-f]+)$", target.stdout.read(), re.M)
+    finally:
+        harness.stop(target)
+    assert len(addrs) == n, addrs
+    got = {"dyn_%d" % i: 0 for i in range(n)}
+    for fr, c in stacks:
+        for x in fr:
+            m = re.match(r"^(dyn_\d) \(", x)
+            if m:
+                got[m.group(1)] += c
+    want = seconds * hz
+    reused = len(addrs) - len(set(a for _, a in addrs))
+    for func, k in got.items():
+        assert 0.5 * want <= k <= 1.5 * want, (func, got, "want ~%d each" % want, addrs, p.stderr)
+    assert reused, "no address was reused: the test proves nothing (%s)" % addrs
