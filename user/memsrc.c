@@ -10,7 +10,7 @@ static size_t pid_read(const struct memsrc *m, uint64_t addr, void *buf, size_t 
 	return mem_read_partial(m->pid, addr, buf, len);
 }
 
-#define PID_READV_MAX 16 /* iovecs per process_vm_readv call (IOV_MAX is 1024) */
+#define PID_READV_MAX 128 /* iovecs per process_vm_readv call (IOV_MAX is 1024) */
 
 /*
  * process_vm_readv copies the iovecs in order and stops at the first byte it

@@ -27,8 +27,18 @@
 
 volatile sig_atomic_t session_stop_signal;
 
-#define REVALIDATE_EVERY_NS 100000000ull /* 100 ms */
-#define REVALIDATE_CODES 512             /* code objects checked per process per look */
+/* Code objects are checked again every 100 ms in a process that loaded a
+ * new one in the last 5 s (it compiles code: reuse is likely), else every
+ * second; REVALIDATE_CODES a look. */
+#define REVALIDATE_EVERY_NS 100000000ull
+#define REVALIDATE_QUIET_NS 1000000000ull
+#define REVALIDATE_CHURN_NS 5000000000ull
+#define REVALIDATE_CODES 512
+/* Renewals rebuild a process's stacks (the old ones stay until a reset):
+ * a burst of RENEW_BURST, then one per RENEW_REFILL_NS, so code churning
+ * for hours cannot grow memory without bound. */
+#define RENEW_BURST 8
+#define RENEW_REFILL_NS 5000000000ull
 
 /* One-line error prefixed with the command's name. */
 __attribute__((format(printf, 2, 3)))
@@ -1122,19 +1132,46 @@ static void renew_generation(struct session *r, struct session_proc *p)
 	r->renewals++;
 }
 
+/* Takes one renewal token, if any is left. */
+static bool renewal_allowed(struct session_proc *p, uint64_t now)
+{
+	uint64_t window = RENEW_BURST * RENEW_REFILL_NS;
+
+	if (!p->renew_at_ns || now - p->renew_at_ns > window)
+		p->renew_at_ns = now - window; /* a full bucket */
+	if (now - p->renew_at_ns < RENEW_REFILL_NS)
+		return false;
+	p->renew_at_ns += RENEW_REFILL_NS;
+	return true;
+}
+
 static void revalidate_codes(struct session *r)
 {
+	uint64_t now = monotonic_ns();
+
 	for (size_t i = 0; i < r->procs.cap; i++) {
 		if (!r->procs.used[i])
 			continue;
 		struct session_proc *p = (struct session_proc *)(uintptr_t)r->procs.vals[i];
 		struct symbolizer_stats st;
+
+		symbolizer_stats(p->sym, &st);
+		if (st.code_objects != p->code_objects) {
+			p->code_objects = st.code_objects;
+			p->last_new_code_ns = now;
+			if (p->next_check_ns > now + REVALIDATE_EVERY_NS)
+				p->next_check_ns = now + REVALIDATE_EVERY_NS;
+		}
+		if (now < p->next_check_ns)
+			continue;
+		p->next_check_ns = now + (now - p->last_new_code_ns < REVALIDATE_CHURN_NS ? REVALIDATE_EVERY_NS
+											   : REVALIDATE_QUIET_NS);
 		int dropped = symbolizer_revalidate(p->sym, REVALIDATE_CODES);
 
 		/* A full cache starts over: stacks symbolized before may name
 		 * code objects it no longer checks. */
 		symbolizer_stats(p->sym, &st);
-		if (dropped > 0 || st.cache_flushes != p->cache_flushes)
+		if ((dropped > 0 || st.cache_flushes != p->cache_flushes) && renewal_allowed(p, now))
 			renew_generation(r, p);
 		p->cache_flushes = st.cache_flushes;
 	}

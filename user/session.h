@@ -73,6 +73,10 @@ struct session_proc {
 	uint64_t image;             /* its first generation: keys its origins */
 	uint64_t gil_lo, gil_hi;    /* as registered with the sampler (struct py_proc) */
 	uint64_t cache_flushes;     /* the symbolizer's, at the last check */
+	uint64_t code_objects;      /* the symbolizer's count, at the last check */
+	uint64_t last_new_code_ns;  /* when that count last grew */
+	uint64_t next_check_ns;     /* next revalidation of its code objects */
+	uint64_t renew_at_ns;       /* renewals allowed: one token per RENEW_REFILL_NS since this */
 };
 
 struct session {

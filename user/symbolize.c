@@ -332,10 +332,14 @@ static bool code_fp_of(const struct symbolizer *s, const uint8_t *buf, size_t le
 	return true;
 }
 
+/* Not the line table: code compiled again and again from the same source
+ * (eval of one expression per request) gets a new one each time at a reused
+ * address, with the same names; calling that stale would rebuild the
+ * process's stacks for nothing. Its line numbers may then be the old ones'. */
 static bool code_fp_eq(const struct code_fp *a, const struct code_fp *b)
 {
 	return a->type == b->type && a->name == b->name && a->qualname == b->qualname &&
-	       a->filename == b->filename && a->linetable == b->linetable && a->firstlineno == b->firstlineno;
+	       a->filename == b->filename && a->firstlineno == b->firstlineno;
 }
 
 /* One str a code object names: the name (or qualname) or the filename. */
