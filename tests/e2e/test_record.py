@@ -21,9 +21,11 @@ def marker_lines(path):
 
 
 def record(pid, seconds=3, hz=499, extra=()):
+    """Records pid for seconds (None: until it exits); (stacks, stderr)."""
+    duration = ["-d", str(seconds)] if seconds is not None else []
     with tempfile.TemporaryDirectory() as d:
         out = os.path.join(d, "out.folded")
-        p = harness.run_pyperf(["record", "-p", str(pid), "-d", str(seconds), "-F", str(hz), "-o", out]
+        p = harness.run_pyperf(["record", "-p", str(pid)] + duration + ["-F", str(hz), "-o", out]
                                + list(extra))
         with open(out) as f:
             text = f.read()
@@ -161,22 +163,18 @@ def test_follows_exec_of_the_target(version):
     target = harness.start(argv + [os.path.join(harness.TARGETS, "reexec.py"), str(seconds)],
                            ready_marker="ready")
     try:
-        with tempfile.TemporaryDirectory() as d:
-            out = os.path.join(d, "out.folded")
-            p = harness.run_pyperf(["record", "-p", str(target.pid), "-F", str(hz), "-o", out], timeout=60)
-            with open(out) as f:
-                stacks = harness.parse_folded(f.read())
+        stacks, err = record(target.pid, seconds=None, hz=hz)
     finally:
         harness.stop(target)
-    assert "PID %d exec'd" % target.pid in p.stderr, p.stderr
-    assert "(the process exited)" in p.stderr, p.stderr
+    assert "PID %d exec'd" % target.pid in err, err
+    assert "(the process exited)" in err, err
     got = {}
     for func in ("before_exec", "after_exec"):
         got[func] = sum(c for fr, c in stacks if any(x.startswith(func + " (") for x in fr))
     # before_exec is joined after start-up, after_exec once the new
     # interpreter is up: most of each second is sampled.
     for func, n in got.items():
-        assert n >= 0.6 * seconds * hz, (func, got, p.stderr)
+        assert n >= 0.6 * seconds * hz, (func, got, err)
 
 
 def test_launch_mode_errors():
@@ -270,11 +268,7 @@ def test_reused_code_addresses_keep_their_names(version):
     target = harness.start(argv + [os.path.join(harness.TARGETS, "dyncode.py"), str(seconds)],
                            ready_marker="ready")
     try:
-        with tempfile.TemporaryDirectory() as d:
-            out = os.path.join(d, "out.folded")
-            p = harness.run_pyperf(["record", "-p", str(target.pid), "-F", str(hz), "-o", out], timeout=60)
-            with open(out) as f:
-                stacks = harness.parse_folded(f.read())
+        stacks, err = record(target.pid, seconds=None, hz=hz)
         target.wait(timeout=30)
         addrs = re.findall(r"^code (dyn_\d) (0x[0-9a-f]+)$", target.stdout.read(), re.M)
     finally:
@@ -289,5 +283,5 @@ def test_reused_code_addresses_keep_their_names(version):
     want = seconds * hz
     reused = len(addrs) - len(set(a for _, a in addrs))
     for func, k in got.items():
-        assert 0.5 * want <= k <= 1.5 * want, (func, got, "want ~%d each" % want, addrs, p.stderr)
+        assert 0.5 * want <= k <= 1.5 * want, (func, got, "want ~%d each" % want, addrs, err)
     assert reused, "no address was reused: the test proves nothing (%s)" % addrs
