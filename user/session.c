@@ -695,22 +695,24 @@ static void gil_range(const struct py_target *t, uint64_t *lo, uint64_t *hi)
 	}
 }
 
+/* A process's entry in the kernel's procs map, its generation the stack seed. */
+static struct py_proc kernel_entry(const struct session_proc *p, uint64_t generation)
+{
+	return (struct py_proc){
+		.runtime_addr = p->target.runtime_addr,
+		.start_time = p->target.start_time,
+		.layout = p->target.layout,
+		.gil_lo = p->gil_lo,
+		.gil_hi = p->gil_hi,
+		.stack_seed = generation,
+	};
+}
+
 int session_add_process(struct session *r, const struct py_target *t)
 {
 	char cmdline[160], container[80];
-	struct py_proc bp = {
-		.runtime_addr = t->runtime_addr,
-		.start_time = t->start_time,
-		.layout = t->layout,
-	};
 	__u32 key = (__u32)t->pid;
 	struct session_proc *p = calloc(1, sizeof(*p));
-
-	uint64_t gil_lo, gil_hi;
-
-	gil_range(t, &gil_lo, &gil_hi);
-	bp.gil_lo = gil_lo;
-	bp.gil_hi = gil_hi;
 	char root[64];
 
 	if (!p) {
@@ -720,9 +722,10 @@ int session_add_process(struct session *r, const struct py_target *t)
 	p->target = *t;
 	p->generation = ++r->generations;
 	p->image = p->generation;
-	p->gil_lo = gil_lo;
-	p->gil_hi = gil_hi;
-	bp.stack_seed = p->generation;
+	gil_range(t, &p->gil_lo, &p->gil_hi);
+
+	struct py_proc bp = kernel_entry(p, p->generation);
+
 	proc_cmdline(t->pid, cmdline, sizeof(cmdline));
 	proc_container_id(t->pid, container, sizeof(container));
 	p->cmdline = strtab_intern(&r->labels.strings, cmdline);
@@ -744,7 +747,7 @@ int session_add_process(struct session *r, const struct py_target *t)
 		return -1;
 	}
 	if (r->cfg.mode != MODE_CPU)
-		seed_blocked(r, t, bp.gil_lo, bp.gil_hi);
+		seed_blocked(r, t, p->gil_lo, p->gil_hi);
 	return 0;
 }
 
@@ -1112,14 +1115,7 @@ static void renew_generation(struct session *r, struct session_proc *p)
 {
 	__u32 key = (__u32)p->target.pid;
 	uint64_t gen = r->generations + 1;
-	struct py_proc bp = {
-		.runtime_addr = p->target.runtime_addr,
-		.start_time = p->target.start_time,
-		.layout = p->target.layout,
-		.gil_lo = p->gil_lo,
-		.gil_hi = p->gil_hi,
-		.stack_seed = gen,
-	};
+	struct py_proc bp = kernel_entry(p, gen);
 
 	if (u64map_put(&r->dead, p->generation, 1))
 		return; /* out of memory: tried again at the next look */
@@ -1345,14 +1341,16 @@ static void note_exec(struct session *r, const struct exec_event *e)
 	/* A target's new image is always looked at. With -a, other programs
 	 * (embedders too) wait for the scan: opening every exec'd process
 	 * several times would cost more than -a's budget. */
-	if (!find_proc(r, e->ev.pid) && !(r->cfg.all && strstr(name, "python")))
+	bool was_target = find_proc(r, e->ev.pid) != NULL;
+
+	if (!was_target && !(r->cfg.all && strstr(name, "python")))
 		return;
 	uint64_t start = proc_start_time((pid_t)e->ev.pid);
 
 	if (!start || r->npending >= sizeof(r->pending) / sizeof(r->pending[0]))
 		return;
 	r->pending[r->npending++] = (struct pending_exec){
-		.pid = (pid_t)e->ev.pid, .start_time = start, .next_ns = monotonic_ns(),
+		.pid = (pid_t)e->ev.pid, .start_time = start, .next_ns = monotonic_ns(), .was_target = was_target,
 	};
 }
 
@@ -1364,8 +1362,6 @@ static bool look_at_exec(struct session *r, const struct pending_exec *pe)
 
 	if (proc_start_time(pe->pid) != pe->start_time)
 		return true; /* gone */
-	bool execd = false;
-
 	if (find_proc(r, key)) {
 		if (bpf_map_lookup_elem(bpf_map__fd(r->skel->maps.procs), &key, &bp) == 0)
 			return true; /* sampled: its new image was added */
@@ -1375,14 +1371,14 @@ static bool look_at_exec(struct session *r, const struct pending_exec *pe)
 			forget_process(r, key);
 		else
 			retire_proc(r, key);
-		execd = true;
 	}
 	struct py_target t;
 	char err[256], ver[16];
 
 	if (py_target_open(pe->pid, &t, err, sizeof(err)) != 0)
 		return false; /* libpython not mapped yet, or not initialized */
-	if (session_add_process(r, &t) == 0 && execd && !r->cfg.all)
+	/* Said once the new image is sampled, which may be a later look. */
+	if (session_add_process(r, &t) == 0 && pe->was_target && !r->cfg.all)
 		fprintf(stderr, "pyperf: PID %d exec'd %s (CPython %s): sampling the new image\n", (int)t.pid,
 			t.comm, py_version_str(t.version_hex, ver, sizeof(ver)));
 	return true;

@@ -96,6 +96,7 @@ struct session {
 		uint64_t start_time;
 		uint64_t next_ns;   /* CLOCK_MONOTONIC of the next look */
 		unsigned tries;
+		bool was_target;    /* sampled before the exec */
 	} pending[64];
 	size_t npending;
 	struct u64map retired;      /* struct session_proc * of processes that exec'd (kept for their counts) */
