@@ -18,11 +18,13 @@ LDLIBS   := -lbpf -lelf -lz -lcurl -lpthread
 SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 
 # Everything but main() goes into a library the unit tests link against.
-LIB_SRCS  := $(filter-out user/main.c,$(wildcard user/*.c)) $(wildcard flamegraph/*.c) $(wildcard layouts/*.c)
+USER_SRCS := $(wildcard user/*/*.c)
+LIB_SRCS  := $(filter-out user/cmd/main.c,$(USER_SRCS)) $(wildcard flamegraph/*.c) $(wildcard layouts/*.c)
 LIB_OBJS  := $(patsubst %.c,$(BUILD)/obj/%.o,$(LIB_SRCS))
 ASAN_OBJS := $(patsubst %.c,$(BUILD)/asan/%.o,$(LIB_SRCS))
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRCS))
+HDRS      := $(wildcard bpf/*.h user/*/*.h flamegraph/*.h layouts/*.h)
 BPF_SRCS  := $(wildcard bpf/*.bpf.c)
 SKELS     := $(patsubst bpf/%.bpf.c,$(BUILD)/%.skel.h,$(BPF_SRCS))
 
@@ -45,11 +47,11 @@ $(BUILD)/%.bpf.o: bpf/%.bpf.c bpf/pyperf.h $(BUILD)/vmlinux.h
 $(BUILD)/%.skel.h: $(BUILD)/%.bpf.o
 	$(Q)$(BPFTOOL) gen skeleton $< name $* > $@
 
-$(BUILD)/obj/%.o: %.c $(SKELS) $(wildcard */*.h)
+$(BUILD)/obj/%.o: %.c $(SKELS) $(HDRS)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(CFLAGS) -c $< -o $@
 
-$(BUILD)/asan/%.o: %.c $(SKELS) $(wildcard */*.h)
+$(BUILD)/asan/%.o: %.c $(SKELS) $(HDRS)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(CFLAGS) -O1 $(SANFLAGS) -c $< -o $@
 
@@ -59,11 +61,11 @@ $(BUILD)/libpyperf.a: $(LIB_OBJS)
 $(BUILD)/libpyperf-asan.a: $(ASAN_OBJS)
 	$(Q)rm -f $@ && ar rcs $@ $^
 
-$(BUILD)/pyperf: $(BUILD)/obj/user/main.o $(BUILD)/libpyperf.a
+$(BUILD)/pyperf: $(BUILD)/obj/user/cmd/main.o $(BUILD)/libpyperf.a
 	$(Q)$(CC) $(CFLAGS) $^ $(LDLIBS) -o $@
 
 # The same program with ASan+UBSan, used by the end-to-end tests.
-$(BUILD)/pyperf-asan: $(BUILD)/asan/user/main.o $(BUILD)/libpyperf-asan.a
+$(BUILD)/pyperf-asan: $(BUILD)/asan/user/cmd/main.o $(BUILD)/libpyperf-asan.a
 	$(Q)$(CC) $(CFLAGS) $(SANFLAGS) $^ $(LDLIBS) -o $@
 
 # Unit tests always run under ASan+UBSan.
@@ -108,7 +110,7 @@ FUZZ_TIME     ?= 60
 SOAK_SECONDS  ?= 600
 FUZZ_CFLAGS   := -g -O1 -std=c11 -D_GNU_SOURCE $(WARN) -Ibpf -Iuser -Iflamegraph -Ilayouts \
 		 -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
-FUZZ_LIB_SRCS := user/pyline.c user/pystr.c user/elfsym.c $(filter-out flamegraph/cli.c,$(wildcard flamegraph/*.c)) \
+FUZZ_LIB_SRCS := user/python/pyline.c user/python/pystr.c user/target/elfsym.c $(filter-out flamegraph/cli.c,$(wildcard flamegraph/*.c)) \
 		 $(wildcard layouts/*.c)
 FUZZ_BINS     := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(wildcard tests/fuzz/fuzz_*.c))
 FUZZ_SEEDS    := $(addprefix $(BUILD)/fuzz/seed_elf,_exe _pie _so _stripped)
@@ -116,7 +118,7 @@ FUZZ_PROBE    := printf 'int LLVMFuzzerTestOneInput(const char *d, unsigned long
 		 $(CLANG) -x c -fsanitize=fuzzer - -o $(BUILD)/fuzz/.probe 2>/dev/null
 .PHONY: fuzz-build fuzz-bins soak
 
-$(BUILD)/fuzz/obj/%.o: %.c $(wildcard */*.h)
+$(BUILD)/fuzz/obj/%.o: %.c $(HDRS)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CLANG) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c $< -o $@
 

@@ -1,6 +1,6 @@
 /*
  * Symbolization speed: resolves a list of code objects of a live process
- * with pyperf's own symbolizer (user/symbolize.h), as `pyperf record` does
+ * with pyperf's own symbolizer (user/python/symbolize.h), as `pyperf record` does
  * on the first sight of each frame, and prints the CPU time it took.
  *
  *   symbolize_bench PID FRAMES_FILE
@@ -32,11 +32,11 @@
 #include <sys/uio.h>
 #include <time.h>
 
-#include "frametab.h"
-#include "memsrc.h"
+#include "output/frametab.h"
+#include "target/memsrc.h"
 #include "pyperf.h"
-#include "pyproc.h"
-#include "symbolize.h"
+#include "target/pyproc.h"
+#include "python/symbolize.h"
 
 static uint64_t clock_ns(clockid_t clk)
 {

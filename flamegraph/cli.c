@@ -10,10 +10,10 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "commands.h"
+#include "cmd/commands.h"
 #include "flamegraph.h"
 #include "folded.h"
-#include "outfile.h"
+#include "output/outfile.h"
 
 #define PROG "pyperf flamegraph"
 #define OUT_BUFFER (1u << 20)

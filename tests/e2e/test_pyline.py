@@ -1,4 +1,4 @@
-"""user/pyline.c against the interpreters themselves.
+"""user/python/pyline.c against the interpreters themselves.
 
 tests/targets/linetable_truth.py dumps, for every code object of a varied
 module, the line table and PyCode_Addr2Line()'s answer for every byte
@@ -17,7 +17,7 @@ import harness
 VERSIONS = ["3.8", "3.9", "3.10", "3.11", "3.12", "3.13", "debian3.11",
             "sid3.13", "sid3.14", "sid3.15"]
 
-SOURCES = ["tests/unit/test_pyline.c", "user/pyline.c", "user/pyline.h"]
+SOURCES = ["tests/unit/test_pyline.c", "user/python/pyline.c", "user/python/pyline.h"]
 SID = os.path.join(harness.ROOT, "tests", "helpers", "sid-python.sh")
 _sid_versions = None
 

@@ -1,4 +1,4 @@
-"""user/pystr.c on strings read out of the interpreters' own memory.
+"""user/python/pystr.c on strings read out of the interpreters' own memory.
 
 tests/targets/pystr_dump.py measures the str header layout of the running
 interpreter from its own objects, dumps the bytes at id(s) of strings of
@@ -13,7 +13,7 @@ import re
 import harness
 from test_pyline import VERSIONS, check, expected_minor, field, run_target
 
-SOURCES = ["tests/unit/test_pystr.c", "user/pystr.c", "user/pystr.h"]
+SOURCES = ["tests/unit/test_pystr.c", "user/python/pystr.c", "user/python/pystr.h"]
 
 
 @harness.params(VERSIONS)

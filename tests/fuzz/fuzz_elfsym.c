@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * libFuzzer target: the ELF reader (user/elfsym.c, over libelf).
+ * libFuzzer target: the ELF reader (user/target/elfsym.c, over libelf).
  *
  * Input: the whole file. It is written to a memfd and opened by path
  * (/proc/self/fd/N) the way pyperf opens a target's interpreter, then
@@ -28,7 +28,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "elfsym.h"
+#include "target/elfsym.h"
 
 #define die(...) do { fprintf(stderr, "fuzz_elfsym: " __VA_ARGS__); fputc('\n', stderr); abort(); } while (0)
 

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * libFuzzer target: the CPython line-table decoders (user/pyline.c).
+ * libFuzzer target: the CPython line-table decoders (user/python/pyline.c).
  *
  * Input: byte 0 picks the format (PYLINE_LNOTAB, PYLINE_310, PYLINE_311),
  * bytes 1-4 are co_firstlineno and bytes 5-8 a byte offset (both int32,
@@ -22,7 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "pyline.h"
+#include "python/pyline.h"
 
 /* Offsets compared per input beyond the fuzzed one: each lookup costs up to
  * the table's length, so keep the sweep small enough for fast iterations. */

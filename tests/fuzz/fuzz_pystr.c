@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * libFuzzer target: CPython str decoding (user/pystr.c).
+ * libFuzzer target: CPython str decoding (user/python/pystr.c).
  *
  * Input: byte 0 picks the mode.
  *   mode 0: pystr_parse_header with a layout taken from the input (11 bytes:
@@ -31,7 +31,7 @@
 #include <string.h>
 
 #include "layouts.h"
-#include "pystr.h"
+#include "python/pystr.h"
 
 static uint16_t rd16(const uint8_t *p)
 {

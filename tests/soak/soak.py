@@ -66,7 +66,7 @@ MB = 1024 * 1024
 # already counted the sample in "N samples".
 HIDDEN_HINT = ("; a likely cause: stacks whose every frame is hidden (3.11+ frames before their first "
                "traceable instruction, e.g. a thread just starting) are counted in N but neither written "
-               "nor reported (user/session.c session_profile skips stacks with no label)")
+               "nor reported (user/sampler/session.c session_profile skips stacks with no label)")
 
 
 def rss_parts(pid):

@@ -6,11 +6,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "elfsym.h"
-#include "outfile.h"
-#include "profile.h"
-#include "strtab.h"
-#include "u64map.h"
+#include "target/elfsym.h"
+#include "output/outfile.h"
+#include "output/profile.h"
+#include "util/strtab.h"
+#include "util/u64map.h"
 #include "unit.h"
 
 static void test_u64map(void)

@@ -7,12 +7,12 @@
 #include <time.h>
 #include <zlib.h>
 
-#include "frametab.h"
-#include "json.h"
-#include "profile.h"
-#include "protobuf.h"
+#include "output/frametab.h"
+#include "output/json.h"
+#include "output/profile.h"
+#include "output/protobuf.h"
 #include "unit.h"
-#include "writers.h"
+#include "output/writers.h"
 
 /* ---- a tiny protobuf reader ---- */
 

@@ -13,7 +13,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 
-#include "pyline.h"
+#include "python/pyline.h"
 #include "unit.h"
 
 /* Exact-size heap copy, so ASan flags any read past the table. */

@@ -11,7 +11,7 @@
 #include <stdlib.h>
 
 #include "layouts.h"
-#include "pystr.h"
+#include "python/pystr.h"
 #include "unit.h"
 
 /* 3.12+ and 3.8-3.11 on x86_64 (PyASCIIObject without / with wstr). */

@@ -1,5 +1,5 @@
 /*
- * Unit tests for user/pywalk.c on a fake target memory: thread lists
+ * Unit tests for user/python/pywalk.c on a fake target memory: thread lists
  * (order, cycles, bounds), frame packing and skipping per version, broken
  * chains, the GIL holder, and the glibc TID offset search.
  */
@@ -9,8 +9,8 @@
 #include <string.h>
 
 #include "layouts.h"
-#include "memsrc.h"
-#include "pywalk.h"
+#include "target/memsrc.h"
+#include "python/pywalk.h"
 #include "unit.h"
 
 /* ------------------------------------------------------- fake memory */

@@ -4,11 +4,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "frametab.h"
-#include "json.h"
-#include "profile.h"
+#include "output/frametab.h"
+#include "output/json.h"
+#include "output/profile.h"
 #include "unit.h"
-#include "writers.h"
+#include "output/writers.h"
 
 static char *esc_stream(const char *s, size_t n)
 {

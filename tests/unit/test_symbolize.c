@@ -1,5 +1,5 @@
 /*
- * Unit tests for user/symbolize.c and memsrc_readv (user/memsrc.c) on fake
+ * Unit tests for user/python/symbolize.c and memsrc_readv (user/target/memsrc.c) on fake
  * CPython objects built in this process's own memory, read two ways: through
  * memsrc_pid(getpid()) (real process_vm_readv, vectored) and through a
  * region-checking memsrc without readv (as a core file is read). Objects can
@@ -22,12 +22,12 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "frametab.h"
+#include "output/frametab.h"
 #include "layouts.h"
-#include "memsrc.h"
+#include "target/memsrc.h"
 #include "pyperf.h"
-#include "pyproc.h"
-#include "symbolize.h"
+#include "target/pyproc.h"
+#include "python/symbolize.h"
 #include "unit.h"
 
 /* ------------------------------------------------------- address space */

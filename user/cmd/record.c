@@ -1,0 +1,1094 @@
+/*
+ * pyperf record: load the sampler, point it at one process, aggregate what
+ * the ring buffer brings, and write a profile when the duration ends, the
+ * user interrupts, or the target exits.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <linux/perf_event.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+
+#include "cmd/commands.h"
+#include "flamegraph.h"
+#include "output/outfile.h"
+#include "output/profile.h"
+#include "output/push.h"
+#include "sampler/session.h"
+#include "python/symbolize.h"
+#include "pyperf.h"
+#include "target/pyproc.h"
+#include "output/frametab.h"
+#include "output/writers.h"
+
+#define DEFAULT_HZ 99
+#define MAX_HZ 100000
+
+enum out_format { FMT_AUTO, FMT_SVG, FMT_FOLDED, FMT_PPROF, FMT_SPEEDSCOPE };
+
+struct record_opts {
+	pid_t pid;
+	int hz;
+	double duration;            /* seconds; 0 = until Ctrl-C or exit */
+	const char *output;
+	enum out_format format;
+	const char *title;
+	bool verbose;
+	bool threads;               /* process and thread root frames */
+	bool no_lines;              /* aggregate per function */
+	bool subprocesses;          /* follow Python children */
+	char **command;             /* launch mode: argv to run, NULL-terminated */
+	bool all;                   /* -a: every Python process on the host */
+	double every;               /* seconds per period file; 0 = one file */
+	long keep;                  /* period files kept in the directory; 0 = all */
+	uint64_t max_disk;          /* bytes of period files kept; 0 = no limit */
+	const char *push_url;       /* Pyroscope-compatible server, or NULL */
+	double cpu_budget;          /* percent of the host's CPU for pyperf + its BPF; 0 = none */
+	const char *log;            /* messages go to this file (SIGHUP reopens it) */
+	enum session_mode mode;     /* --mode cpu|offcpu|wall */
+	uint64_t min_block_ns;      /* --min-block */
+	bool no_wait_reason;
+	bool gil_only;              /* --gil */
+	bool gil_wait;              /* --mode gil-wait */
+	bool hz_given;
+	bool budget_given;
+};
+
+struct recorder {
+	struct record_opts opts;
+	struct session s;
+	uint64_t start_unix_ns, duration_ns;
+	uint64_t period_start_unix_ns;
+	uint64_t period_samples_base;   /* session samples when the period began */
+	uint64_t periods, pruned;
+	struct pusher *pusher;
+};
+
+static const char usage[] =
+	"usage: pyperf record -p PID [options]\n"
+	"       pyperf record [options] -- COMMAND [ARGS...]\n"
+	"       pyperf record -a [--every 60s -o DIR/] [options]\n"
+	"\n"
+	"Samples the Python stacks of a CPython process (3.8 to 3.15) on every CPU and\n"
+	"writes a flame graph or another profile. A running process is not stopped; a\n"
+	"launched COMMAND is profiled from its start, and its exit status is pyperf's.\n"
+	"\n"
+	"options:\n"
+	"  -p, --pid PID         process to profile\n"
+	"  -a, --all             every Python process on the host, including ones that\n"
+	"                        start later (default 19 Hz, pprof, 'process PID' roots)\n"
+	"      --every DURATION  with -o DIR/: one profile per period (10s, 1m, 1h),\n"
+	"                        written into DIR named by time\n"
+	"      --keep N          keep only the newest N period files\n"
+	"      --max-disk SIZE   keep period files under SIZE in all (500M, 2G)\n"
+	"      --cpu-budget PCT  keep pyperf's own CPU time plus its BPF run time under\n"
+	"                        PCT percent of the host's CPUs by lowering the rate\n"
+	"                        (default 1 with -a, none otherwise)\n"
+	"      --log FILE        write messages to FILE; SIGHUP reopens it\n"
+	"      --push URL        also send each profile (pprof) to a Pyroscope-compatible\n"
+	"                        server's /ingest, from a queue that retries and, when\n"
+	"                        full, drops the oldest (counted)\n"
+	"  -m, --mode MODE       cpu: samples of threads on a CPU (default); offcpu:\n"
+	"                        exact time threads spend blocked (sleep, locks, I/O,\n"
+	"                        select, the GIL), at the line that waits; wall: both,\n"
+	"                        in one unit (microseconds), CPU samples weighing 1/HZ s;\n"
+	"                        gil-wait: only the time threads wait to take the GIL\n"
+	"      --gil             CPU samples only of the thread holding the GIL (the view\n"
+	"                        when threads do not scale)\n"
+	"      --min-block DURATION  offcpu/wall: drop waits shorter than DURATION\n"
+	"                        (e.g. 100us, 1ms), in the kernel\n"
+	"      --no-wait-reason  offcpu/wall: no [sleep], [lock], [gil], [io] or [poll]\n"
+	"                        leaf frame naming what a thread waits in\n"
+	"  -F, --frequency HZ    samples per second per CPU (default 99, at most 100000)\n"
+	"  -d, --duration SECS   stop after SECS seconds (default: until Ctrl-C or the\n"
+	"                        process exits); fractions allowed\n"
+	"  -o, --output FILE     where to write (default pyperf-PID-DATE-TIME.svg);\n"
+	"                        the format follows the extension: .svg flame graph,\n"
+	"                        .folded or .txt folded stacks, .pb.gz or .pprof\n"
+	"                        pprof, .speedscope.json speedscope\n"
+	"  -f, --format FMT      svg, folded, pprof or speedscope, whatever the extension\n"
+	"      --title TEXT      flame graph title\n"
+	"      --threads         put 'thread NAME (TID)' under a 'process PID' root frame\n"
+	"      --no-lines        one frame per function, not per line\n"
+	"      --subprocesses    also sample Python child processes (fork or exec), each\n"
+	"                        under a 'process PID' root frame\n"
+	"  -v, --verbose         show libbpf's messages\n"
+	"  -h, --help            show this help\n"
+	"\n"
+	"Frames are 'qualname (file:line)', root first. Needs root (or CAP_BPF and\n"
+	"CAP_PERFMON plus CAP_SYS_PTRACE) and a kernel with BTF (5.17 or later).\n"
+	"\n"
+	"examples:\n"
+	"  pyperf record -p 1234 -d 30 -o hot.svg\n"
+	"  pyperf record -p 1234 -F 999 -o stacks.folded\n"
+	"  pyperf record -p 1234 --mode offcpu -d 10 -o waits.svg\n"
+	"  pyperf record -o app.svg -- python3 app.py --port 8080\n"
+	"  pyperf record -a --every 60s --keep 1440 -o /var/lib/pyperf/\n";
+
+static int parse_int(const char *s, long min, long max, long *out)
+{
+	char *end;
+
+	errno = 0;
+	long v = strtol(s, &end, 10);
+
+	if (errno || end == s || *end || v < min || v > max)
+		return -EINVAL;
+	*out = v;
+	return 0;
+}
+
+static bool ends_with(const char *s, const char *suffix)
+{
+	size_t n = strlen(s), m = strlen(suffix);
+
+	return n >= m && strcmp(s + n - m, suffix) == 0;
+}
+
+static const struct {
+	const char *name;
+	enum out_format fmt;
+	const char *suffixes[3];
+} formats[] = {
+	{ "svg", FMT_SVG, { ".svg" } },
+	{ "folded", FMT_FOLDED, { ".folded", ".txt" } },
+	{ "pprof", FMT_PPROF, { ".pb.gz", ".pprof" } },
+	{ "speedscope", FMT_SPEEDSCOPE, { ".speedscope.json", ".json" } },
+};
+
+#define ALL_DEFAULT_HZ 19
+#define ALL_DEFAULT_BUDGET 1.0  /* percent of the host's CPU */
+#define BUDGET_CHECK_S 5.0
+#define PUSH_QUEUE 64          /* periods waiting for the server; then the oldest goes */
+#define PUSH_FINISH_MS 10000
+
+static bool is_dir_name(const char *path)
+{
+	size_t n = strlen(path);
+
+	return n > 0 && path[n - 1] == '/';
+}
+
+/* "10s", "1m", "2h", "500ms" or plain seconds. */
+static int parse_duration(const char *s, double *out)
+{
+	char *end;
+
+	errno = 0;
+	double v = strtod(s, &end);
+
+	if (errno || end == s || !(v >= 0))
+		return -EINVAL;
+	if (!strcmp(end, "") || !strcmp(end, "s"))
+		*out = v;
+	else if (!strcmp(end, "ms"))
+		*out = v / 1000;
+	else if (!strcmp(end, "m"))
+		*out = v * 60;
+	else if (!strcmp(end, "h"))
+		*out = v * 3600;
+	else
+		return -EINVAL;
+	return *out <= 1e7 ? 0 : -EINVAL;
+}
+
+/* "500M", "2G", "100K" or plain bytes. */
+static int parse_size(const char *s, uint64_t *out)
+{
+	char *end;
+
+	errno = 0;
+	unsigned long long v = strtoull(s, &end, 10);
+	uint64_t mult = 1;
+
+	if (errno || end == s || *s == '-')
+		return -EINVAL;
+	if (*end == 'K' || *end == 'k')
+		mult = 1ull << 10;
+	else if (*end == 'M' || *end == 'm')
+		mult = 1ull << 20;
+	else if (*end == 'G' || *end == 'g')
+		mult = 1ull << 30;
+	else if (*end)
+		return -EINVAL;
+	if (*end && end[1] && strcmp(end + 1, "B") && strcmp(end + 1, "iB"))
+		return -EINVAL;
+	if (v > UINT64_MAX / mult)
+		return -EINVAL;
+	*out = v * mult;
+	return 0;
+}
+
+static enum out_format format_from_name(const char *path)
+{
+	for (size_t i = 0; i < sizeof(formats) / sizeof(formats[0]); i++)
+		for (size_t k = 0; k < 3 && formats[i].suffixes[k]; k++)
+			if (ends_with(path, formats[i].suffixes[k]))
+				return formats[i].fmt;
+	return FMT_AUTO;
+}
+
+static const char *format_suffix(enum out_format f)
+{
+	for (size_t i = 0; i < sizeof(formats) / sizeof(formats[0]); i++)
+		if (formats[i].fmt == f)
+			return formats[i].suffixes[0];
+	return ".svg";
+}
+
+static int parse_args(int argc, char **argv, struct record_opts *o, char *defname, size_t deflen)
+{
+	enum { OPT_TITLE = 256, OPT_THREADS, OPT_NO_LINES, OPT_IDLE, OPT_SUBPROCESSES, OPT_EVERY, OPT_KEEP,
+	       OPT_MAX_DISK, OPT_PUSH, OPT_CPU_BUDGET, OPT_LOG, OPT_MIN_BLOCK, OPT_NO_WAIT_REASON,
+	       OPT_GIL };
+	static const struct option longopts[] = {
+		{ "pid", required_argument, NULL, 'p' },
+		{ "frequency", required_argument, NULL, 'F' },
+		{ "duration", required_argument, NULL, 'd' },
+		{ "output", required_argument, NULL, 'o' },
+		{ "format", required_argument, NULL, 'f' },
+		{ "title", required_argument, NULL, OPT_TITLE },
+		{ "threads", no_argument, NULL, OPT_THREADS },
+		{ "no-lines", no_argument, NULL, OPT_NO_LINES },
+		{ "subprocesses", no_argument, NULL, OPT_SUBPROCESSES },
+		{ "all", no_argument, NULL, 'a' },
+		{ "every", required_argument, NULL, OPT_EVERY },
+		{ "keep", required_argument, NULL, OPT_KEEP },
+		{ "max-disk", required_argument, NULL, OPT_MAX_DISK },
+		{ "push", required_argument, NULL, OPT_PUSH },
+		{ "cpu-budget", required_argument, NULL, OPT_CPU_BUDGET },
+		{ "log", required_argument, NULL, OPT_LOG },
+		{ "idle", no_argument, NULL, OPT_IDLE },
+		{ "mode", required_argument, NULL, 'm' },
+		{ "min-block", required_argument, NULL, OPT_MIN_BLOCK },
+		{ "no-wait-reason", no_argument, NULL, OPT_NO_WAIT_REASON },
+		{ "gil", no_argument, NULL, OPT_GIL },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 },
+	};
+	long v;
+	int c;
+
+	memset(o, 0, sizeof(*o));
+	o->hz = DEFAULT_HZ;
+	optind = 1;
+	/* '+': options end at the command to launch. */
+	while ((c = getopt_long(argc, argv, "+ap:F:d:o:f:m:vh", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'p':
+			if (parse_int(optarg, 1, INT_MAX, &v)) {
+				fprintf(stderr, "pyperf record: invalid PID '%s'\n", optarg);
+				return 2;
+			}
+			o->pid = (pid_t)v;
+			break;
+		case 'F':
+			if (parse_int(optarg, 1, MAX_HZ, &v)) {
+				fprintf(stderr, "pyperf record: invalid frequency '%s': give 1 to %d samples per second\n",
+					optarg, MAX_HZ);
+				return 2;
+			}
+			o->hz = (int)v;
+			o->hz_given = true;
+			break;
+		case 'd': {
+			char *end;
+
+			errno = 0;
+			o->duration = strtod(optarg, &end);
+			if (errno || end == optarg || *end || !(o->duration > 0) || o->duration > 1e7) {
+				fprintf(stderr, "pyperf record: invalid duration '%s': give seconds, e.g. 30 or 0.5\n",
+					optarg);
+				return 2;
+			}
+			break;
+		}
+		case 'o':
+			o->output = optarg;
+			break;
+		case 'f':
+			o->format = FMT_AUTO;
+			for (size_t i = 0; i < sizeof(formats) / sizeof(formats[0]); i++)
+				if (!strcmp(optarg, formats[i].name))
+					o->format = formats[i].fmt;
+			if (o->format == FMT_AUTO) {
+				fprintf(stderr, "pyperf record: unknown format '%s': use svg, folded, pprof or speedscope\n",
+					optarg);
+				return 2;
+			}
+			break;
+		case OPT_TITLE:
+			o->title = optarg;
+			break;
+		case OPT_THREADS:
+			o->threads = true;
+			break;
+		case OPT_NO_LINES:
+			o->no_lines = true;
+			break;
+		case OPT_SUBPROCESSES:
+			o->subprocesses = true;
+			break;
+		case 'a':
+			o->all = true;
+			break;
+		case OPT_EVERY:
+			if (parse_duration(optarg, &o->every) || o->every < 1) {
+				fprintf(stderr, "pyperf record: invalid period '%s': give e.g. 10s, 1m, 1h (at least 1s)\n",
+					optarg);
+				return 2;
+			}
+			break;
+		case OPT_KEEP:
+			if (parse_int(optarg, 1, 1000000, &v)) {
+				fprintf(stderr, "pyperf record: invalid --keep '%s': give a number of files\n", optarg);
+				return 2;
+			}
+			o->keep = v;
+			break;
+		case OPT_PUSH:
+			o->push_url = optarg;
+			break;
+		case OPT_CPU_BUDGET: {
+			char *end;
+
+			errno = 0;
+			o->cpu_budget = strtod(optarg, &end);
+			if (errno || end == optarg || (*end && strcmp(end, "%")) || !(o->cpu_budget > 0) ||
+			    o->cpu_budget > 100) {
+				fprintf(stderr, "pyperf record: invalid --cpu-budget '%s': give a percentage, e.g. 1 "
+					"or 0.5\n", optarg);
+				return 2;
+			}
+			o->budget_given = true;
+			break;
+		}
+		case OPT_LOG:
+			o->log = optarg;
+			break;
+		case 'm':
+			if (!strcmp(optarg, "cpu")) {
+				o->mode = MODE_CPU;
+			} else if (!strcmp(optarg, "offcpu") || !strcmp(optarg, "off-cpu")) {
+				o->mode = MODE_OFFCPU;
+			} else if (!strcmp(optarg, "wall")) {
+				o->mode = MODE_WALL;
+			} else if (!strcmp(optarg, "gil-wait")) {
+				/* off-CPU time, only of waits to take the GIL */
+				o->mode = MODE_OFFCPU;
+				o->gil_wait = true;
+			} else {
+				fprintf(stderr, "pyperf record: unknown mode '%s': use cpu, offcpu, wall or gil-wait\n",
+					optarg);
+				return 2;
+			}
+			break;
+		case OPT_MIN_BLOCK: {
+			char *end;
+
+			errno = 0;
+			double v = strtod(optarg, &end);
+			double mult = !strcmp(end, "ns") ? 1 : !strcmp(end, "us") ? 1e3 : !strcmp(end, "ms") ? 1e6 :
+				      (!strcmp(end, "s") || !*end) ? 1e9 : -1;
+
+			if (errno || end == optarg || mult < 0 || !(v >= 0) || v * mult > 1e15) {
+				fprintf(stderr, "pyperf record: invalid --min-block '%s': give e.g. 100us, 1ms or "
+					"0.5s\n", optarg);
+				return 2;
+			}
+			o->min_block_ns = (uint64_t)(v * mult);
+			break;
+		}
+		case OPT_GIL:
+			o->gil_only = true;
+			break;
+		case OPT_NO_WAIT_REASON:
+			o->no_wait_reason = true;
+			break;
+		case OPT_MAX_DISK:
+			if (parse_size(optarg, &o->max_disk) || !o->max_disk) {
+				fprintf(stderr, "pyperf record: invalid --max-disk '%s': give e.g. 500M or 2G\n", optarg);
+				return 2;
+			}
+			break;
+		case OPT_IDLE:
+			fprintf(stderr, "pyperf record: --idle does not apply: CPU sampling only sees threads "
+				"running on a CPU; use --mode offcpu (where threads wait) or --mode wall (both)\n");
+			return 2;
+		case 'v':
+			o->verbose = true;
+			break;
+		case 'h':
+			fputs(usage, stdout);
+			return -1;
+		default:
+			fputs("Run 'pyperf record --help' for usage.\n", stderr);
+			return 2;
+		}
+	}
+	if (optind < argc)
+		o->command = argv + optind;
+	if ((o->command != NULL) + (o->pid != 0) + o->all > 1) {
+		fprintf(stderr, "pyperf record: give one of -p PID, -a or a command to run, not both\n");
+		return 2;
+	}
+	if (!o->pid && !o->command && !o->all) {
+		fprintf(stderr, "pyperf record: which process? give -p PID, -a, or a command after -- "
+			"(see 'pyperf record --help')\n");
+		return 2;
+	}
+	if (o->all && !o->hz_given)
+		o->hz = ALL_DEFAULT_HZ; /* always-on: cheap by default */
+	if (o->all && !o->budget_given)
+		o->cpu_budget = ALL_DEFAULT_BUDGET;
+	if ((o->all || o->push_url) && o->format == FMT_AUTO && (!o->output || is_dir_name(o->output)))
+		o->format = FMT_PPROF;
+
+	if (o->every > 0 && (!o->output || !is_dir_name(o->output))) {
+		fprintf(stderr, "pyperf record: --every writes one file per period: give a directory "
+			"with -o DIR/\n");
+		return 2;
+	}
+	if ((o->keep || o->max_disk) && !o->every) {
+		fprintf(stderr, "pyperf record: --keep and --max-disk apply to --every's period files\n");
+		return 2;
+	}
+	if (o->every > 0)
+		return 0; /* file names are made per period */
+	if (!o->output) {
+		time_t now = time(NULL);
+		struct tm tm;
+		char stamp[32];
+
+		localtime_r(&now, &tm);
+		strftime(stamp, sizeof(stamp), "%Y%m%d-%H%M%S", &tm);
+		snprintf(defname, deflen, "pyperf-%s%d-%s%s", o->all ? "all-" : "", o->pid ? (int)o->pid : (int)getpid(),
+			 stamp,
+			 format_suffix(o->format == FMT_AUTO ? FMT_SVG : o->format));
+		o->output = defname;
+	}
+	if (o->format == FMT_AUTO)
+		o->format = format_from_name(o->output);
+	if (o->push_url && o->format != FMT_AUTO && o->format != FMT_PPROF) {
+		fprintf(stderr, "pyperf record: --push sends pprof: use a .pb.gz output or --format pprof\n");
+		return 2;
+	}
+	if (o->format == FMT_AUTO) {
+		fprintf(stderr, "pyperf record: cannot tell the format of '%s' from its extension: "
+			"use .svg, .folded, .txt, .pb.gz, .pprof or .speedscope.json, or give --format\n", o->output);
+		return 2;
+	}
+	return 0;
+}
+
+
+enum stop_reason { STOP_DURATION, STOP_SIGNAL, STOP_EXITED, STOP_ERROR };
+
+static void show_status(struct recorder *r, double started)
+{
+	uint64_t c[CNT__MAX];
+
+	session_counters(&r->s, c);
+	fprintf(stderr, "\rpyperf: %.0fs, %" PRIu64 " samples, %" PRIu64 " lost\033[K",
+		session_now() - started, r->s.samples, c[CNT_RINGBUF_FULL] + r->s.unresolved);
+}
+
+static int write_output(struct recorder *r, const char *path, uint64_t *nstacks_out);
+
+/* Hands the profile just written to the push queue. */
+static void push_file(struct recorder *r, const char *path)
+{
+	FILE *f = fopen(path, "re");
+	char *buf = NULL;
+	long len = -1;
+
+	if (f && fseek(f, 0, SEEK_END) == 0 && (len = ftell(f)) >= 0 && fseek(f, 0, SEEK_SET) == 0 &&
+	    (buf = malloc((size_t)len + 1)) && fread(buf, 1, (size_t)len, f) == (size_t)len)
+		pusher_submit(r->pusher, buf, (size_t)len, r->start_unix_ns / 1000000000ull,
+			      (r->start_unix_ns + r->duration_ns) / 1000000000ull + 1);
+	else
+		fprintf(stderr, "pyperf record: failed to read %s back for --push\n", path);
+	free(buf);
+	if (f)
+		fclose(f);
+}
+
+/* Period files are DIR/pyperf-YYYYmmddTHHMMSS.mmmZ<suffix>: names sort by
+ * time, and milliseconds keep a short period after a slow write apart from
+ * the one before it. */
+static bool is_period_file(const char *name, const char *suffix)
+{
+	size_t n = strlen(name), m = strlen(suffix);
+
+	return strncmp(name, "pyperf-", 7) == 0 && n == 7 + 20 + m && strcmp(name + n - m, suffix) == 0;
+}
+
+static int cmp_names(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* --keep and --max-disk: removes the oldest period files. */
+static void prune_periods(struct recorder *r)
+{
+	const char *dir = r->opts.output, *suffix = format_suffix(r->opts.format);
+	DIR *d = opendir(dir);
+	char **names = NULL;
+	size_t n = 0, cap = 0;
+	struct dirent *de;
+
+	if (!d)
+		return;
+	while ((de = readdir(d)) != NULL) {
+		if (!is_period_file(de->d_name, suffix))
+			continue;
+		if (n == cap) {
+			size_t ncap = cap ? cap * 2 : 64;
+			char **nn = realloc(names, ncap * sizeof(*nn));
+
+			if (!nn)
+				break;
+			names = nn;
+			cap = ncap;
+		}
+		if (!(names[n] = strdup(de->d_name)))
+			break;
+		n++;
+	}
+	closedir(d);
+	if (n > 1)
+		qsort(names, n, sizeof(*names), cmp_names);
+	uint64_t total = 0;
+	size_t keep_from = 0;
+
+	/* Walk newest to oldest, keeping while within both limits. */
+	for (size_t i = n; i-- > 0;) {
+		char path[PATH_MAX];
+		struct stat st;
+
+		snprintf(path, sizeof(path), "%s%s", dir, names[i]);
+		total += stat(path, &st) == 0 ? (uint64_t)st.st_size : 0;
+		if ((r->opts.keep && n - i > (size_t)r->opts.keep) || (r->opts.max_disk && total > r->opts.max_disk)) {
+			keep_from = i + 1;
+			break;
+		}
+	}
+	for (size_t i = 0; i < keep_from; i++) {
+		char path[PATH_MAX];
+
+		snprintf(path, sizeof(path), "%s%s", dir, names[i]);
+		if (unlink(path) == 0)
+			r->pruned++;
+	}
+	for (size_t i = 0; i < n; i++)
+		free(names[i]);
+	free(names);
+}
+
+/* Writes the period that just ended as its own file and starts the next. */
+static int write_period(struct recorder *r, uint64_t *nstacks)
+{
+	char path[PATH_MAX], stamp[32];
+	time_t t = (time_t)(r->period_start_unix_ns / 1000000000ull);
+	struct tm tm;
+	struct timespec now;
+
+	clock_gettime(CLOCK_REALTIME, &now);
+	uint64_t now_ns = (uint64_t)now.tv_sec * 1000000000ull + (uint64_t)now.tv_nsec;
+
+	gmtime_r(&t, &tm);
+	strftime(stamp, sizeof(stamp), "%Y%m%dT%H%M%S", &tm);
+	snprintf(path, sizeof(path), "%spyperf-%s.%03uZ%s", r->opts.output, stamp,
+		 (unsigned)(r->period_start_unix_ns / 1000000ull % 1000), format_suffix(r->opts.format));
+	r->start_unix_ns = r->period_start_unix_ns;
+	r->duration_ns = now_ns - r->period_start_unix_ns;
+	uint64_t before = r->s.samples;
+
+	if (write_output(r, path, nstacks))
+		return -1;
+	fprintf(stderr, "pyperf: %" PRIu64 " samples from %zu processes in %.0fs -> %s\n",
+		before - r->period_samples_base, r->s.procs.len, (double)r->duration_ns / 1e9, path);
+	r->period_samples_base = before;
+	r->periods++;
+	session_reset_counts(&r->s);
+	r->period_start_unix_ns = now_ns;
+	if (r->opts.keep || r->opts.max_disk)
+		prune_periods(r);
+	return 0;
+}
+
+static volatile sig_atomic_t reopen_log;
+
+static void on_hup(int sig)
+{
+	(void)sig;
+	reopen_log = 1;
+}
+
+static uint64_t self_cpu_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+struct budget {
+	double last_wall;
+	uint64_t last_self, last_bpf;
+};
+
+/*
+ * --cpu-budget: pyperf's CPU time plus the sampler's kernel run time, as a
+ * share of all online CPUs over the last interval. Over budget, the rate
+ * drops in proportion (with a margin); far under it, it climbs back toward
+ * the rate asked for.
+ */
+static void check_budget(struct recorder *r, struct budget *b)
+{
+	double wall = session_now();
+	uint64_t self = self_cpu_ns(), bpf = session_bpf_ns(&r->s);
+	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+	double used = 100.0 * (double)((self - b->last_self) + (bpf - b->last_bpf)) /
+		      ((wall - b->last_wall) * 1e9 * (double)(ncpu > 0 ? ncpu : 1));
+	int hz = r->s.cfg.hz, want = hz;
+
+	b->last_wall = wall;
+	b->last_self = self;
+	b->last_bpf = bpf;
+	if (used > r->opts.cpu_budget && hz > 1)
+		want = (int)((double)hz * r->opts.cpu_budget / used * 0.8);
+	else if (used < r->opts.cpu_budget / 4 && hz < r->opts.hz)
+		want = hz * 2;
+	if (want < 1)
+		want = 1;
+	if (want > r->opts.hz)
+		want = r->opts.hz;
+	if (want != hz && session_set_hz(&r->s, want) == 0)
+		fprintf(stderr, "pyperf: %s the CPU budget (%.2f%% used, %.2f%% allowed): sampling at %d Hz now\n",
+			want < hz ? "over" : "well under", used, r->opts.cpu_budget, want);
+}
+
+static enum stop_reason run_loop(struct recorder *r)
+{
+	struct budget budget = { session_now(), self_cpu_ns(), session_bpf_ns(&r->s) };
+	double last_budget = budget.last_wall;
+	int pidfd = r->opts.all ? -1 : (int)syscall(SYS_pidfd_open, r->s.target.pid, 0);
+	double started = session_now(), last_status = started, last_scan = started;
+	double period_end = r->opts.every > 0 ? started + r->opts.every : 0;
+	double deadline = r->opts.duration > 0 ? started + r->opts.duration : 0;
+	bool live = isatty(STDERR_FILENO);
+	enum stop_reason why = STOP_ERROR;
+
+	for (;;) {
+		if (live && session_now() - last_status >= 1.0) {
+			show_status(r, started);
+			last_status = session_now();
+		}
+		/* Records wait at most this long to be symbolized (the kernel wakes us only
+		 * when much is queued): short, so code objects that live briefly
+		 * (exec, eval) are still there to be read. */
+		int timeout_ms = 20;
+
+		if (r->opts.subprocesses && session_now() - last_scan >= 0.1) {
+			session_scan_children(&r->s);
+			last_scan = session_now();
+		}
+		/* New processes are found within a second; /proc is not read more often. */
+		if (r->opts.all && session_now() - last_scan >= 1.0) {
+			session_scan_all(&r->s);
+			last_scan = session_now();
+		}
+		if (r->opts.cpu_budget > 0 && session_now() - last_budget >= BUDGET_CHECK_S) {
+			check_budget(r, &budget);
+			last_budget = session_now();
+		}
+		if (reopen_log && r->opts.log) {
+			reopen_log = 0;
+			if (!freopen(r->opts.log, "a", stderr))
+				why = STOP_ERROR; /* nowhere left to say so */
+			else
+				setvbuf(stderr, NULL, _IOLBF, 0);
+		}
+		if (period_end && session_now() >= period_end) {
+			uint64_t n;
+
+			if (write_period(r, &n)) {
+				why = STOP_ERROR;
+				break;
+			}
+			period_end += r->opts.every;
+			if (period_end < session_now()) /* a slow write: skip, do not burst */
+				period_end = session_now() + r->opts.every;
+		}
+
+		if (deadline) {
+			double left = deadline - session_now();
+
+			if (left <= 0) {
+				why = STOP_DURATION;
+				break;
+			}
+			if (left * 1000 < timeout_ms)
+				timeout_ms = (int)(left * 1000) + 1;
+		}
+		int err = session_poll(&r->s, timeout_ms);
+
+		if (session_stop_signal) {
+			why = STOP_SIGNAL;
+			break;
+		}
+		if (err < 0 && err != -EINTR) {
+			fprintf(stderr, "pyperf record: failed to read samples: %s\n", strerror(-err));
+			why = STOP_ERROR;
+			break;
+		}
+		bool exited;
+
+		if (r->opts.all) {
+			exited = false;
+		} else if (pidfd >= 0) {
+			struct pollfd pfd = { .fd = pidfd, .events = POLLIN };
+
+			exited = poll(&pfd, 1, 0) > 0;
+		} else {
+			exited = proc_start_time(r->s.target.pid) != r->s.target.start_time;
+		}
+		if (exited) {
+			why = STOP_EXITED;
+			break;
+		}
+	}
+	if (pidfd >= 0)
+		close(pidfd);
+	if (live)
+		fputs("\r\033[K", stderr);
+	return why;
+}
+
+/* pprof's sample type for a mode's values; NULL for CPU sample counts. */
+static const char *mode_value_type(enum session_mode m)
+{
+	return m == MODE_OFFCPU ? "off_cpu" : m == MODE_WALL ? "wall" : NULL;
+}
+
+static int write_output(struct recorder *r, const char *path, uint64_t *nstacks_out)
+{
+	struct profile prof;
+	struct outfile out;
+	int err;
+
+	profile_init(&prof);
+	if (session_profile(&r->s, &prof, r->opts.format == FMT_PPROF && r->opts.all)) {
+		profile_free(&prof);
+		fprintf(stderr, "pyperf record: out of memory while aggregating\n");
+		return -1;
+	}
+	*nstacks_out = prof.len;
+	err = outfile_open(&out, path);
+	if (err) {
+		fprintf(stderr, "pyperf record: failed to create %s: %s\n", path, strerror(-err));
+		profile_free(&prof);
+		return -1;
+	}
+	struct profile_meta meta = {
+		.period_ns = r->opts.mode == MODE_CPU ? 1000000000ull / (uint64_t)r->opts.hz : session_unit_ns(&r->s),
+		.value_type = mode_value_type(r->opts.mode),
+		.start_unix_ns = r->start_unix_ns,
+		.duration_ns = r->duration_ns,
+		.name = r->opts.title,
+	};
+
+	if (r->opts.format == FMT_FOLDED) {
+		err = profile_write_folded(&prof, out.f);
+	} else if (r->opts.format == FMT_PPROF) {
+		err = profile_write_pprof(&prof, &r->s.labels, &meta, out.f);
+	} else if (r->opts.format == FMT_SPEEDSCOPE) {
+		err = profile_write_speedscope(&prof, &r->s.labels, &meta, out.f);
+	} else {
+		struct fg_options fo;
+		char title[128], subtitle[256];
+
+		fg_options_init(&fo);
+		char rate[32] = "off-CPU";
+
+		if (r->opts.mode != MODE_OFFCPU)
+			snprintf(rate, sizeof(rate), "%d Hz", r->opts.hz);
+		snprintf(title, sizeof(title), "%s", r->opts.title ? r->opts.title :
+			 r->opts.gil_wait ? "pyperf: GIL-wait flame graph" :
+			 r->opts.mode == MODE_OFFCPU ? "pyperf: off-CPU flame graph" :
+			 r->opts.mode == MODE_WALL ? "pyperf: wall-clock flame graph" : "pyperf: CPU flame graph");
+		if (r->opts.all)
+			snprintf(subtitle, sizeof(subtitle), "all Python processes, %s", rate);
+		else
+			snprintf(subtitle, sizeof(subtitle), "PID %d (%s), CPython %u.%u, %s", (int)r->s.target.pid,
+				 r->s.target.comm, (r->s.target.version_hex >> 24) & 0xff,
+				 (r->s.target.version_hex >> 16) & 0xff, rate);
+		if (r->opts.gil_wait)
+			fo.count_name = "µs waiting for the GIL";
+		else if (r->opts.mode == MODE_OFFCPU)
+			fo.count_name = "µs of off-CPU time";
+		else if (r->opts.mode == MODE_WALL)
+			fo.count_name = "µs of wall time";
+		fo.title = title;
+		fo.subtitle = subtitle;
+		err = profile_write_svg(&prof, &fo, out.f);
+	}
+	profile_free(&prof);
+	if (err) {
+		outfile_abort(&out);
+		fprintf(stderr, "pyperf record: failed to write %s: %s\n", path, strerror(-err));
+		return -1;
+	}
+	err = outfile_commit(&out);
+	if (err) {
+		fprintf(stderr, "pyperf record: failed to write %s: %s\n", path, strerror(-err));
+		return -1;
+	}
+	if (r->pusher)
+		push_file(r, path);
+	return 0;
+}
+
+static void print_summary(struct recorder *r, enum stop_reason why, uint64_t nstacks)
+{
+	uint64_t c[CNT__MAX];
+	struct symbolizer_stats ss = { 0 };
+
+	session_counters(&r->s, c);
+	for (size_t i = 0; i < r->s.procs.cap; i++) {
+		struct symbolizer_stats one;
+
+		if (!r->s.procs.used[i])
+			continue;
+		symbolizer_stats(((struct session_proc *)(uintptr_t)r->s.procs.vals[i])->sym, &one);
+		ss.code_objects += one.code_objects;
+		ss.unreadable += one.unreadable;
+	}
+	const char *reason = why == STOP_EXITED ? "the process exited" :
+			     why == STOP_SIGNAL ? "interrupted" : why == STOP_DURATION ? "duration reached" : "error";
+
+	fprintf(stderr, "pyperf: %" PRIu64 " samples, %" PRIu64 " distinct stacks (%s)\n",
+		r->s.samples, nstacks, reason);
+	if (r->opts.gil_wait)
+		fprintf(stderr, "pyperf: counts are microseconds spent waiting to take the GIL (%" PRIu64
+			" other waits left out)\n", r->s.not_gil_wait);
+	else if (r->opts.mode == MODE_OFFCPU)
+		fputs("pyperf: counts are microseconds of off-CPU (blocked) time\n", stderr);
+	if (c[CNT_NOT_GIL_HOLDER])
+		fprintf(stderr, "pyperf: %" PRIu64 " samples of threads not holding the GIL left out (--gil)\n",
+			c[CNT_NOT_GIL_HOLDER]);
+	else if (r->opts.mode == MODE_WALL)
+		fprintf(stderr, "pyperf: counts are microseconds of wall time: on-CPU samples at %d us "
+			"each plus off-CPU (blocked) time\n", 1000000 / r->opts.hz);
+	if (c[CNT_OFFCPU_SHORT])
+		fprintf(stderr, "pyperf: %" PRIu64 " waits shorter than --min-block dropped\n",
+			c[CNT_OFFCPU_SHORT]);
+	uint64_t lost = c[CNT_RINGBUF_FULL] + r->s.unresolved;
+
+	if (lost)
+		fprintf(stderr, "pyperf: lost %" PRIu64 " samples: %" PRIu64 " ring buffer full, %" PRIu64
+			" stacks not resolved\n", lost, c[CNT_RINGBUF_FULL], r->s.unresolved);
+	else
+		fprintf(stderr, "pyperf: lost 0 samples\n");
+	if (c[CNT_NO_TSTATE] + c[CNT_NO_FRAMES])
+		fprintf(stderr, "pyperf: %" PRIu64 " samples not in Python code (thread without a Python "
+			"thread state, or running no Python frame), not shown\n",
+			c[CNT_NO_TSTATE] + c[CNT_NO_FRAMES]);
+	if (r->s.hidden)
+		fprintf(stderr, "pyperf: %" PRIu64 " samples only in functions not yet started (3.11+ "
+			"prologue frames, hidden as CPython hides them), not shown\n", r->s.hidden);
+	if (c[CNT_TRUNCATED])
+		fprintf(stderr, "pyperf: %" PRIu64 " samples deeper than %d frames: root side cut, marked [truncated]\n",
+			c[CNT_TRUNCATED], PYPERF_MAX_FRAMES);
+	if (c[CNT_READ_FAULT] + c[CNT_BAD_CHAIN])
+		fprintf(stderr, "pyperf: %" PRIu64 " samples with unreadable frames and %" PRIu64
+			" with a broken frame chain (the stack changed while read), marked as such\n",
+			c[CNT_READ_FAULT], c[CNT_BAD_CHAIN]);
+	if (ss.unreadable)
+		fprintf(stderr, "pyperf: %" PRIu64 " of %" PRIu64 " code objects unreadable (freed before "
+			"symbolization), shown as [unknown code]\n", ss.unreadable, ss.code_objects);
+}
+
+int cmd_record(int argc, char **argv)
+{
+	static struct recorder rec;
+	struct recorder *r = &rec;
+	char defname[128], err[512], vbuf[32];
+	int ret = 1, exit_status = -1;
+
+	memset(r, 0, sizeof(*r));
+	int pa = parse_args(argc, argv, &r->opts, defname, sizeof(defname));
+
+	if (pa)
+		return pa < 0 ? 0 : pa;
+	if (r->opts.every > 0) {
+		/* The spool directory is made if missing (one level, like mkdir). */
+		if (mkdir(r->opts.output, 0755) != 0 && errno != EEXIST) {
+			fprintf(stderr, "pyperf record: cannot create %s: %s\n", r->opts.output, strerror(errno));
+			return 1;
+		}
+		if (access(r->opts.output, W_OK | X_OK) != 0) {
+			fprintf(stderr, "pyperf record: cannot write into %s: %s\n", r->opts.output, strerror(errno));
+			return 1;
+		}
+	} else {
+		int w = outfile_check_writable(r->opts.output);
+
+		if (w) {
+			fprintf(stderr, "pyperf record: cannot write %s: %s\n", r->opts.output, strerror(-w));
+			return 1;
+		}
+	}
+	struct session_config cfg = {
+		.hz = r->opts.hz, .verbose = r->opts.verbose, .threads = r->opts.threads,
+		.no_lines = r->opts.no_lines, .command = r->opts.command, .who = "pyperf record",
+		.subprocesses = r->opts.subprocesses, .all = r->opts.all,
+		/* pprof labels name the thread of every sample */
+		.per_thread = r->opts.all && r->opts.format == FMT_PPROF,
+		.measure_cost = r->opts.cpu_budget > 0,
+		.mode = r->opts.mode, .min_block_ns = r->opts.min_block_ns,
+		.no_wait_reason = r->opts.no_wait_reason,
+		.gil_only = r->opts.gil_only, .gil_wait = r->opts.gil_wait,
+	};
+
+	if (r->opts.log) {
+		if (!freopen(r->opts.log, "a", stderr)) {
+			fprintf(stdout, "pyperf record: cannot open log %s: %s\n", r->opts.log, strerror(errno));
+			return 1;
+		}
+		setvbuf(stderr, NULL, _IOLBF, 0);
+	}
+	session_install_signals();
+	signal(SIGHUP, on_hup);
+	if (session_init(&r->s, &cfg))
+		goto cleanup;
+	if (r->opts.push_url) {
+		char host[128] = "localhost", labels[256], perr[256];
+
+		gethostname(host, sizeof(host) - 1);
+		if (r->opts.pid)
+			snprintf(labels, sizeof(labels), "{host=%s,pid=%d}", host, (int)r->opts.pid);
+		else
+			snprintf(labels, sizeof(labels), "{host=%s}", host);
+		r->pusher = pusher_new(r->opts.push_url, r->opts.mode == MODE_OFFCPU ? "pyperf.off_cpu" :
+				       r->opts.mode == MODE_WALL ? "pyperf.wall" : "pyperf.cpu", labels, r->opts.hz, PUSH_QUEUE, perr,
+				       sizeof(perr));
+		if (!r->pusher) {
+			fprintf(stderr, "pyperf record: %s\n", perr);
+			goto cleanup;
+		}
+	}
+	if (r->opts.pid && py_target_open(r->opts.pid, &r->s.target, err, sizeof(err)) != 0) {
+		fprintf(stderr, "pyperf record: %s\n", err);
+		goto cleanup;
+	}
+	if (session_load(&r->s))
+		goto cleanup;
+	if (r->opts.command) {
+		int rc = session_launch(&r->s, &exit_status);
+
+		if (rc < 0) {
+			exit_status = session_child_status(&r->s, true);
+			goto cleanup;
+		}
+		if (rc > 0) {
+			fprintf(stderr, "pyperf record: %s exited (status %d) without running a CPython "
+				"interpreter pyperf could find\n", r->opts.command[0], exit_status);
+			ret = exit_status > 0 ? exit_status : 1;
+			goto cleanup;
+		}
+	}
+	if (r->opts.all) {
+		size_t n = session_scan_all(&r->s);
+
+		fprintf(stderr, "pyperf: sampling every Python process (%zu now) at %d Hz%s\n", n, r->opts.hz,
+			r->opts.every > 0 ? "" : "; Ctrl-C to stop");
+	} else {
+		if (session_attach(&r->s))
+			goto cleanup;
+		if (r->s.target.warning[0])
+			fprintf(stderr, "pyperf: warning: %s\n", r->s.target.warning);
+		char what[64];
+
+		if (r->opts.mode == MODE_OFFCPU)
+			snprintf(what, sizeof(what), "off-CPU time");
+		else
+			snprintf(what, sizeof(what), "%sat %d Hz", r->opts.mode == MODE_WALL ? "wall time " : "",
+				 r->opts.hz);
+		fprintf(stderr, "pyperf: %s PID %d (%s, CPython %s%s) %s%s\n",
+			r->opts.mode == MODE_CPU ? "sampling" : "recording", (int)r->s.target.pid,
+			r->s.target.comm, py_version_str(r->s.target.version_hex, vbuf, sizeof(vbuf)),
+			r->s.target.shared_lib ? ", libpython" : "", what,
+			r->opts.duration > 0 || r->opts.command ? "" : "; Ctrl-C to stop");
+	}
+
+	struct timespec t0;
+
+	clock_gettime(CLOCK_REALTIME, &t0);
+	r->start_unix_ns = (uint64_t)t0.tv_sec * 1000000000ull + (uint64_t)t0.tv_nsec;
+	r->period_start_unix_ns = r->start_unix_ns;
+	double mono0 = session_now();
+	enum stop_reason why = run_loop(r);
+
+	r->duration_ns = (uint64_t)((session_now() - mono0) * 1e9);
+	uint64_t nstacks = 0;
+
+	/* Stop sampling before writing so the summary and the file agree. */
+	session_stop_sampling(&r->s);
+	if (why == STOP_ERROR)
+		goto cleanup;
+	if (r->opts.every > 0) {
+		if (write_period(r, &nstacks))
+			goto cleanup;
+	} else if (write_output(r, r->opts.output, &nstacks)) {
+		goto cleanup;
+	}
+	print_summary(r, why, nstacks);
+	if (r->opts.every > 0)
+		fprintf(stderr, "pyperf: wrote %" PRIu64 " period files into %s%s\n", r->periods, r->opts.output,
+			r->pruned ? " (oldest pruned)" : "");
+	else
+		fprintf(stderr, "pyperf: wrote %s\n", r->opts.output);
+	ret = 0;
+	if (!r->s.samples)
+		fprintf(stderr, "pyperf: no Python samples: %s\n", r->opts.mode == MODE_OFFCPU ?
+			"did a Python thread block while recording?" : "was the process running Python code on a CPU?");
+cleanup:
+	if (r->pusher) {
+		struct push_stats ps;
+
+		/* What the server has not taken yet gets a few seconds more. */
+		pusher_finish(r->pusher, PUSH_FINISH_MS, &ps);
+		if (ret == 0 || ps.sent || ps.dropped || ps.pending)
+			fprintf(stderr, "pyperf: pushed %" PRIu64 " profiles to %s; %" PRIu64 " dropped, %" PRIu64
+				" not delivered, %" PRIu64 " retries\n", ps.sent, r->opts.push_url, ps.dropped,
+				ps.pending, ps.retries);
+		if (ret == 0 && (ps.dropped || ps.pending))
+			ret = 1;
+	}
+	if (r->opts.command && r->s.child > 0) {
+		/* The command's exit status is pyperf's, once the profile is safe. */
+		int st = session_child_status(&r->s, true);
+
+		if (ret == 0)
+			ret = st >= 0 ? st : 1;
+	}
+	session_destroy(&r->s);
+	return ret;
+}

@@ -1,0 +1,359 @@
+/*
+ * pyperf top: a live view of the hottest Python functions of a process,
+ * refreshed every second. Percentages are of the last refresh interval;
+ * seconds are cumulative since the start.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/syscall.h>
+#include <termios.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cmd/commands.h"
+#include "sampler/session.h"
+
+#define MAX_ROWS 200
+
+struct func_stat {
+	const char *func;         /* interned "name (file)" */
+	uint64_t own, total;      /* this interval */
+	uint64_t own_all, total_all;
+	uint64_t seen_in;         /* sample number that last counted total (dedups recursion) */
+};
+
+struct top {
+	struct session s;
+	int hz;
+	int rows;
+	double duration;
+	struct u64map func_of;    /* frame label -> struct func_stat * */
+	struct func_stat **funcs;
+	size_t nfuncs, cap;
+	uint64_t interval_samples, sample_no;
+	bool tty_in, tty_out;
+	struct termios saved;
+};
+
+static const char usage[] =
+	"usage: pyperf top -p PID [options]\n"
+	"\n"
+	"A live view of the hottest Python functions of a running CPython process,\n"
+	"refreshed every second: OWN% is time in the function itself, TOTAL% time in it\n"
+	"and what it calls, both over the last second; OWN(s) and TOTAL(s) add up since\n"
+	"the start. Quit with q or Ctrl-C.\n"
+	"\n"
+	"options:\n"
+	"  -p, --pid PID         process to watch (required)\n"
+	"  -F, --frequency HZ    samples per second per CPU (default 99)\n"
+	"  -n, --rows N          functions shown (default: what fits the terminal)\n"
+	"  -d, --duration SECS   quit after SECS seconds\n"
+	"  -v, --verbose         show libbpf's messages\n"
+	"  -h, --help            show this help\n";
+
+
+static struct func_stat *stat_for(struct top *t, const char *label)
+{
+	uint64_t *slot = u64map_get(&t->func_of, (uint64_t)(uintptr_t)label);
+
+	if (slot)
+		return (struct func_stat *)(uintptr_t)*slot;
+	const struct frame_meta *m = frametab_meta(&t->s.labels, label);
+	const char *func = m && m->file[0] ? frametab_python(&t->s.labels, m->name, m->file, -1, m->firstline)
+					   : label;
+
+	/* Labels of one function on different lines share its stat. */
+	for (size_t i = 0; func && i < t->nfuncs; i++) {
+		if (t->funcs[i]->func == func) {
+			u64map_put(&t->func_of, (uint64_t)(uintptr_t)label, (uint64_t)(uintptr_t)t->funcs[i]);
+			return t->funcs[i];
+		}
+	}
+	if (!func)
+		return NULL;
+	if (t->nfuncs == t->cap) {
+		size_t ncap = t->cap ? t->cap * 2 : 64;
+		struct func_stat **n = realloc(t->funcs, ncap * sizeof(*n));
+
+		if (!n)
+			return NULL;
+		t->funcs = n;
+		t->cap = ncap;
+	}
+	struct func_stat *fs = calloc(1, sizeof(*fs));
+
+	if (!fs)
+		return NULL;
+	fs->func = func;
+	t->funcs[t->nfuncs++] = fs;
+	u64map_put(&t->func_of, (uint64_t)(uintptr_t)label, (uint64_t)(uintptr_t)fs);
+	return fs;
+}
+
+static void on_sample(void *ctx, const struct count_entry *ce)
+{
+	struct top *t = ctx;
+	const struct stack_entry *st = ce->stack;
+
+	t->interval_samples++;
+	t->sample_no++;
+	for (uint32_t i = 0; i < st->nlabels; i++) {
+		struct func_stat *fs = stat_for(t, st->labels[i]);
+
+		if (!fs)
+			continue;
+		if (fs->seen_in != t->sample_no) {
+			fs->seen_in = t->sample_no;
+			fs->total++;
+			fs->total_all++;
+		}
+		if (i + 1 == st->nlabels) {
+			fs->own++;
+			fs->own_all++;
+		}
+	}
+}
+
+static int cmp_stats(const void *a, const void *b)
+{
+	const struct func_stat *x = *(const struct func_stat *const *)a, *y = *(const struct func_stat *const *)b;
+
+	if (x->own != y->own)
+		return x->own < y->own ? 1 : -1;
+	if (x->total != y->total)
+		return x->total < y->total ? 1 : -1;
+	if (x->own_all != y->own_all)
+		return x->own_all < y->own_all ? 1 : -1;
+	return strcmp(x->func, y->func);
+}
+
+static void render(struct top *t, double elapsed, double interval, const char *status)
+{
+	uint64_t c[CNT__MAX];
+	int width = 100, height = 24;
+	struct winsize ws;
+	char vbuf[32];
+
+	if (t->tty_out && ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 20 && ws.ws_row > 5) {
+		width = ws.ws_col;
+		height = ws.ws_row;
+	}
+	session_counters(&t->s, c);
+	qsort(t->funcs, t->nfuncs, sizeof(*t->funcs), cmp_stats);
+	int rows = t->rows ? t->rows : height - 5;
+
+	if (rows > MAX_ROWS)
+		rows = MAX_ROWS;
+	if (t->tty_out)
+		fputs("\033[H\033[2J", stdout);
+	printf("pyperf top: PID %d (%s, CPython %s), %d Hz, %.0fs%s\n", (int)t->s.target.pid, t->s.target.comm,
+	       py_version_str(t->s.target.version_hex, vbuf, sizeof(vbuf)), t->hz, elapsed, status);
+	printf("%.0f samples/s, %" PRIu64 " samples, %" PRIu64 " lost; q or Ctrl-C quits\n\n",
+	       interval > 0 ? (double)t->interval_samples / interval : 0.0, t->s.samples,
+	       c[CNT_RINGBUF_FULL] + t->s.unresolved);
+	printf("%6s %7s %8s %9s  %s\n", "OWN%", "TOTAL%", "OWN(s)", "TOTAL(s)", "FUNCTION");
+	for (int i = 0; i < rows && (size_t)i < t->nfuncs; i++) {
+		const struct func_stat *fs = t->funcs[i];
+		double denom = t->interval_samples ? (double)t->interval_samples : 1.0;
+		int room = width - 35;
+
+		if (!fs->total_all)
+			continue;
+		printf("%5.1f%% %6.1f%% %8.2f %9.2f  %.*s\n", 100.0 * (double)fs->own / denom,
+		       100.0 * (double)fs->total / denom, (double)fs->own_all / t->hz,
+		       (double)fs->total_all / t->hz, room > 10 ? room : 10, fs->func);
+	}
+	fflush(stdout);
+	for (size_t i = 0; i < t->nfuncs; i++)
+		t->funcs[i]->own = t->funcs[i]->total = 0;
+	t->interval_samples = 0;
+}
+
+static int parse_args(int argc, char **argv, struct top *t, pid_t *pid, bool *verbose)
+{
+	static const struct option longopts[] = {
+		{ "pid", required_argument, NULL, 'p' },
+		{ "frequency", required_argument, NULL, 'F' },
+		{ "rows", required_argument, NULL, 'n' },
+		{ "duration", required_argument, NULL, 'd' },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 },
+	};
+	int c;
+	char *end;
+
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "p:F:n:d:vh", longopts, NULL)) != -1) {
+		long v;
+
+		errno = 0;
+		switch (c) {
+		case 'p':
+			v = strtol(optarg, &end, 10);
+			if (errno || *end || end == optarg || v <= 0 || v > INT_MAX) {
+				fprintf(stderr, "pyperf top: invalid PID '%s'\n", optarg);
+				return 2;
+			}
+			*pid = (pid_t)v;
+			break;
+		case 'F':
+			v = strtol(optarg, &end, 10);
+			if (errno || *end || end == optarg || v < 1 || v > 100000) {
+				fprintf(stderr, "pyperf top: invalid frequency '%s': give 1 to 100000\n", optarg);
+				return 2;
+			}
+			t->hz = (int)v;
+			break;
+		case 'n':
+			v = strtol(optarg, &end, 10);
+			if (errno || *end || end == optarg || v < 1 || v > MAX_ROWS) {
+				fprintf(stderr, "pyperf top: invalid row count '%s': give 1 to %d\n", optarg, MAX_ROWS);
+				return 2;
+			}
+			t->rows = (int)v;
+			break;
+		case 'd':
+			t->duration = strtod(optarg, &end);
+			if (errno || *end || end == optarg || !(t->duration > 0)) {
+				fprintf(stderr, "pyperf top: invalid duration '%s'\n", optarg);
+				return 2;
+			}
+			break;
+		case 'v':
+			*verbose = true;
+			break;
+		case 'h':
+			fputs(usage, stdout);
+			return -1;
+		default:
+			fputs("Run 'pyperf top --help' for usage.\n", stderr);
+			return 2;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "pyperf top: unexpected argument '%s'; run 'pyperf top --help'\n", argv[optind]);
+		return 2;
+	}
+	if (!*pid) {
+		fprintf(stderr, "pyperf top: which process? give -p PID (see 'pyperf top --help')\n");
+		return 2;
+	}
+	return 0;
+}
+
+/* Raw keys without echo, so 'q' quits at once; restored on every exit path. */
+static void terminal_raw(struct top *t)
+{
+	struct termios raw;
+
+	t->tty_in = isatty(STDIN_FILENO) && tcgetattr(STDIN_FILENO, &t->saved) == 0;
+	if (!t->tty_in)
+		return;
+	raw = t->saved;
+	raw.c_lflag &= ~(tcflag_t)(ICANON | ECHO);
+	raw.c_cc[VMIN] = 0;
+	raw.c_cc[VTIME] = 0;
+	tcsetattr(STDIN_FILENO, TCSANOW, &raw);
+}
+
+static bool quit_key(const struct top *t)
+{
+	struct pollfd pfd = { .fd = STDIN_FILENO, .events = POLLIN };
+	char ch;
+
+	if (!t->tty_in || poll(&pfd, 1, 0) <= 0)
+		return false;
+	while (read(STDIN_FILENO, &ch, 1) == 1)
+		if (ch == 'q' || ch == 'Q')
+			return true;
+	return false;
+}
+
+int cmd_top(int argc, char **argv)
+{
+	static struct top top;
+	struct top *t = &top;
+	pid_t pid = 0;
+	bool verbose = false;
+	char err[512];
+	int ret = 1;
+
+	memset(t, 0, sizeof(*t));
+	t->hz = 99;
+	int pa = parse_args(argc, argv, t, &pid, &verbose);
+
+	if (pa)
+		return pa < 0 ? 0 : pa;
+	struct session_config cfg = { .hz = t->hz, .verbose = verbose, .who = "pyperf top" };
+
+	u64map_init(&t->func_of);
+	session_install_signals();
+	if (session_init(&t->s, &cfg))
+		goto cleanup;
+	if (py_target_open(pid, &t->s.target, err, sizeof(err)) != 0) {
+		fprintf(stderr, "pyperf top: %s\n", err);
+		goto cleanup;
+	}
+	t->s.on_sample = on_sample;
+	t->s.on_sample_ctx = t;
+	if (session_load(&t->s) || session_attach(&t->s))
+		goto cleanup;
+	t->tty_out = isatty(STDOUT_FILENO);
+	terminal_raw(t);
+	if (t->tty_out)
+		fputs("\033[?1049h", stdout); /* alternate screen: the shell's screen comes back on exit */
+
+	int pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+	double start = session_now(), last = start;
+	const char *status = "";
+
+	for (;;) {
+		int e = session_poll(&t->s, 100);
+
+		if (e < 0 && e != -EINTR) {
+			status = ", failed to read samples";
+			break;
+		}
+		if (session_stop_signal || quit_key(t))
+			break;
+		struct pollfd pfd = { .fd = pidfd, .events = POLLIN };
+
+		if (pidfd >= 0 && poll(&pfd, 1, 0) > 0) {
+			status = ", the process exited";
+			break;
+		}
+		double now = session_now();
+
+		if (now - last >= 1.0) {
+			render(t, now - start, now - last, "");
+			last = now;
+		}
+		if (t->duration > 0 && now - start >= t->duration)
+			break;
+	}
+	if (pidfd >= 0)
+		close(pidfd);
+	session_stop_sampling(&t->s);
+	if (t->tty_out)
+		fputs("\033[?1049l", stdout);
+	/* The last view stays on the terminal after quitting. */
+	render(t, session_now() - start, session_now() - last, status);
+	ret = 0;
+cleanup:
+	if (t->tty_in)
+		tcsetattr(STDIN_FILENO, TCSANOW, &t->saved);
+	for (size_t i = 0; i < t->nfuncs; i++)
+		free(t->funcs[i]);
+	free(t->funcs);
+	u64map_free(&t->func_of);
+	session_destroy(&t->s);
+	return ret;
+}

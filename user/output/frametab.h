@@ -1,0 +1,29 @@
+/* Frame labels ("qualname (file:line)") interned once, each with the parts
+ * it was made from, for writers that want them apart (pprof, speedscope). */
+#ifndef PYPERF_FRAMETAB_H
+#define PYPERF_FRAMETAB_H
+#include "util/strtab.h"
+#include "util/u64map.h"
+
+struct frame_meta {
+	const char *name;        /* qualname (3.11+) or co_name; interned */
+	const char *file;        /* co_filename; interned; "" for pseudo-frames */
+	int line;                /* line being executed, -1 if unknown */
+	int firstline;           /* co_firstlineno, -1 if unknown */
+};
+
+struct frametab {
+	struct strtab strings;   /* every label and every name/file */
+	struct u64map meta;      /* label pointer -> struct frame_meta * */
+};
+
+void frametab_init(struct frametab *t);
+void frametab_free(struct frametab *t);
+/* The interned label for a Python frame; NULL on out-of-memory. */
+const char *frametab_python(struct frametab *t, const char *name, const char *file, int line, int firstline);
+/* An interned pseudo-frame such as "[truncated: ...]"; its meta has name = label. */
+const char *frametab_pseudo(struct frametab *t, const char *label);
+/* The parts of an interned label; NULL for a string this table did not make. */
+const struct frame_meta *frametab_meta(const struct frametab *t, const char *label);
+
+#endif

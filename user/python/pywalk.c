@@ -1,0 +1,366 @@
+/*
+ * Thread states and frames read from target memory (see pywalk.h). The frame
+ * rules mirror walk_frame_step() in bpf/pyperf.bpf.c line for line: when one
+ * changes, change the other.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "python/pywalk.h"
+#include "util/u64map.h"
+
+/* User space addresses fit in 47 bits on x86_64. */
+#define USER_ADDR_LIMIT (1ull << 47)
+/* Shim frames do not count against the frame limit: allow a few extra steps. */
+#define EXTRA_STEPS 64
+
+static uint64_t rd_ptr(const struct memsrc *m, uint64_t addr, uint16_t off, bool *fault)
+{
+	uint64_t v = 0;
+
+	if (!addr || off == PY_OFF_NONE)
+		return 0;
+	if (memsrc_read_u64(m, addr + off, &v)) {
+		if (fault)
+			*fault = true;
+		return 0;
+	}
+	return v;
+}
+
+static bool plausible_ptr(uint64_t p)
+{
+	return p && p < USER_ADDR_LIMIT && !(p & 7);
+}
+
+int pywalk_tstates(const struct memsrc *m, const struct py_layout *L, uint64_t runtime,
+		   struct pywalk_tstate *out, size_t cap, uint32_t *flags)
+{
+	struct u64map seen;
+	bool fault = false;
+	size_t n = 0;
+	int ret;
+
+	*flags = 0;
+	if (cap > PYPERF_MAX_THREADS)
+		cap = PYPERF_MAX_THREADS;
+	uint64_t interp = rd_ptr(m, runtime, L->runtime_interpreters_head, &fault);
+
+	if (fault || !plausible_ptr(interp))
+		return -EFAULT;
+	u64map_init(&seen);
+	for (unsigned ii = 0; interp; ii++) {
+		if (ii >= PYPERF_MAX_INTERPRETERS) {
+			*flags |= PYWALK_INTERPS_TRUNCATED;
+			break;
+		}
+		if (!plausible_ptr(interp)) {
+			*flags |= PYWALK_THREADS_FAULT;
+			break;
+		}
+		/* Interpreters and thread states share one set: neither may
+		 * ever be visited twice. */
+		if (u64map_get(&seen, interp)) {
+			*flags |= PYWALK_THREADS_CYCLE;
+			break;
+		}
+		if (u64map_put(&seen, interp, 1)) {
+			ret = -ENOMEM;
+			goto out;
+		}
+		fault = false;
+		uint64_t ts = rd_ptr(m, interp, L->interp_threads_head, &fault);
+
+		for (size_t steps = 0; ts && !fault; steps++) {
+			if (n >= cap || steps >= PYPERF_MAX_THREADS) {
+				*flags |= PYWALK_THREADS_TRUNCATED;
+				break;
+			}
+			if (!plausible_ptr(ts)) {
+				fault = true;
+				break;
+			}
+			if (u64map_get(&seen, ts)) {
+				*flags |= PYWALK_THREADS_CYCLE;
+				break;
+			}
+			if (u64map_put(&seen, ts, 1)) {
+				ret = -ENOMEM;
+				goto out;
+			}
+			struct pywalk_tstate *t = &out[n];
+
+			memset(t, 0, sizeof(*t));
+			t->addr = ts;
+			t->interp = interp;
+			t->interp_index = ii;
+			t->thread_id = rd_ptr(m, ts, L->tstate_thread_id, &fault);
+			if (L->flags & PYL_NATIVE_TID)
+				t->native_tid = rd_ptr(m, ts, L->tstate_native_thread_id, &fault);
+			uint64_t next = rd_ptr(m, ts, L->tstate_next, &fault);
+
+			if (fault)
+				break;
+			n++;
+			ts = next;
+		}
+		if (fault)
+			*flags |= PYWALK_THREADS_FAULT;
+		if (n >= cap)
+			break;
+		fault = false;
+		interp = rd_ptr(m, interp, L->interp_next, &fault);
+		if (fault) {
+			*flags |= PYWALK_THREADS_FAULT;
+			break;
+		}
+	}
+	ret = (int)n;
+out:
+	u64map_free(&seen);
+	return ret;
+}
+
+static uint64_t buf_u64(const uint8_t *buf, size_t len, uint16_t off, bool *ok)
+{
+	uint64_t v = 0;
+
+	if (off == PY_OFF_NONE || (size_t)off + 8 > len) {
+		*ok = false;
+		return 0;
+	}
+	memcpy(&v, buf + off, 8);
+	return v;
+}
+
+size_t pywalk_frames(const struct memsrc *m, const struct py_layout *L, uint64_t tstate,
+		     uint64_t *frames, uint8_t *entry, size_t cap, uint32_t *flags)
+{
+	uint8_t buf[PYPERF_FRAME_BUF];
+	struct u64map seen;
+	bool fault = false;
+	size_t n = 0;
+
+	*flags = 0;
+	if (cap > PYPERF_MAX_FRAMES)
+		cap = PYPERF_MAX_FRAMES;
+	uint64_t frame = rd_ptr(m, tstate, L->tstate_frame, &fault);
+
+	if (L->flags & PYL_HAS_CFRAME)
+		frame = rd_ptr(m, frame, L->cframe_current_frame, &fault);
+	if (fault) {
+		*flags |= STACK_READ_FAULT;
+		return 0;
+	}
+	size_t size = L->frame_size;
+
+	if (size == 0 || size > PYPERF_FRAME_BUF)
+		size = PYPERF_FRAME_BUF;
+	u64map_init(&seen);
+	for (size_t step = 0; frame && step < PYPERF_MAX_FRAMES + EXTRA_STEPS; step++) {
+		if (n >= cap) {
+			*flags |= STACK_TRUNCATED;
+			break;
+		}
+		/* The BPF walker compares each frame with its caller only; a
+		 * set catches longer loops, which a live target in the middle
+		 * of changing its stack can show. */
+		if (u64map_get(&seen, frame)) {
+			*flags |= STACK_BAD_CHAIN;
+			break;
+		}
+		if (u64map_put(&seen, frame, 1)) {
+			*flags |= STACK_READ_FAULT; /* out of memory: stop here, say so */
+			break;
+		}
+		size_t got = memsrc_read_partial(m, frame, buf, size);
+		bool ok = true;
+		uint64_t code = buf_u64(buf, got, L->frame_code, &ok);
+		uint64_t prev = buf_u64(buf, got, L->frame_previous, &ok);
+
+		if (!ok) {
+			*flags |= STACK_READ_FAULT;
+			break;
+		}
+		/* Userspace only (the BPF walker reads a stopped-for-the-sample
+		 * thread; we race a running one): a 3.8-3.10 frame object with
+		 * no reference is not executing but sits on a free list or as a
+		 * code object's zombie frame, where f_back links the free list.
+		 * Following it would print a plausible but false stack. */
+		if (L->flags & PYL_FRAME_OBJECT) {
+			int64_t refcnt = (int64_t)buf_u64(buf, got, 0, &ok);
+
+			if (!ok || refcnt <= 0) {
+				*flags |= ok ? STACK_BAD_CHAIN : STACK_READ_FAULT;
+				break;
+			}
+		}
+		if (L->flags & PYL_CODE_TAGGED)
+			code &= ~3ull;
+		bool skip = false, is_gen = false;
+
+		if (L->frame_owner != PY_OFF_NONE) {
+			if ((size_t)L->frame_owner >= got) {
+				*flags |= STACK_READ_FAULT;
+				break;
+			}
+			uint8_t owner = buf[L->frame_owner];
+
+			skip = owner >= L->owner_first_skipped;
+			is_gen = owner == L->owner_generator;
+		}
+		if (skip) {
+			if (entry && n > 0 && L->frame_owner != PY_OFF_NONE)
+				entry[n - 1] = 1;
+		} else {
+			if (!plausible_ptr(code)) {
+				*flags |= STACK_BAD_CHAIN;
+				break;
+			}
+			int64_t lasti;
+
+			if (L->flags & PYL_INSTR_POINTER) {
+				uint64_t instr = buf_u64(buf, got, L->frame_instr, &ok);
+
+				/* Same arithmetic as the BPF program (arithmetic shift). */
+				lasti = ok ? ((int64_t)(instr - code) - (int64_t)L->code_code_adaptive) >> 1 : -2;
+			} else {
+				int32_t v = -2;
+
+				if (L->frame_instr != PY_OFF_NONE && (size_t)L->frame_instr + 4 <= got)
+					memcpy(&v, buf + L->frame_instr, 4);
+				lasti = v;
+				if ((L->flags & PYL_LASTI_BYTES) && lasti >= 0)
+					lasti >>= 1;
+			}
+			uint64_t packed = (lasti < -1 || lasti > 0xfffd) ? PYPERF_LASTI_UNKNOWN :
+									    (uint64_t)(lasti + 1);
+
+			frames[n] = ((code | (uint64_t)is_gen) << 16) | packed;
+			if (entry)
+				entry[n] = (L->flags & PYL_FRAME_OBJECT) ? 1 : 0;
+			n++;
+		}
+		if (prev == frame) {
+			*flags |= STACK_BAD_CHAIN;
+			break;
+		}
+		frame = prev;
+	}
+	if (frame && !*flags)
+		*flags |= STACK_TRUNCATED; /* steps exhausted (shim frames only) */
+	u64map_free(&seen);
+	return n;
+}
+
+int pywalk_gil_holder(const struct memsrc *m, const struct py_layout *L, uint64_t runtime,
+		      uint64_t interp, uint64_t *holder)
+{
+	bool fault = false;
+
+	*holder = 0;
+	if (L->runtime_gilstate_tstate_current != PY_OFF_NONE) {
+		/* 3.8-3.11: the thread state that holds the (one) GIL; the
+		 * interpreter sets it to NULL when it releases the GIL. */
+		*holder = rd_ptr(m, runtime, L->runtime_gilstate_tstate_current, &fault);
+		return fault ? -EFAULT : 0;
+	}
+	if (L->interp_gil == PY_OFF_NONE || L->gil_locked == PY_OFF_NONE || L->gil_last_holder == PY_OFF_NONE)
+		return -ENOTSUP;
+	uint64_t gil = rd_ptr(m, interp, L->interp_gil, &fault);
+	int32_t locked = 0;
+
+	if (fault || !plausible_ptr(gil) || memsrc_read(m, gil + L->gil_locked, &locked, sizeof(locked)))
+		return -EFAULT;
+	if (locked != 0 && locked != 1)
+		return -EFAULT; /* not a GIL */
+	uint64_t last = rd_ptr(m, gil, L->gil_last_holder, &fault);
+
+	if (fault)
+		return -EFAULT;
+	*holder = locked ? last : 0;
+	return 0;
+}
+
+int pywalk_pthread_tid_offset(const struct memsrc *m, const uint64_t *ptids, size_t n,
+			      const int32_t *tids, size_t ntids)
+{
+	enum { SLOTS = PYWALK_PTHREAD_SCAN / 4 };
+	/* good[k]: offset 4k so far gives a TID for every descriptor. */
+	uint8_t good[SLOTS];
+	int32_t *found = NULL;      /* [SLOTS][n]: the TID each descriptor gave */
+	int32_t *desc = NULL;
+	size_t ndesc = 0;
+	int best = -1;
+
+	if (!n || !ntids)
+		return -1;
+	found = calloc((size_t)SLOTS * n, sizeof(*found));
+	desc = malloc(PYWALK_PTHREAD_SCAN);
+	if (!found || !desc)
+		goto out;
+	memset(good, 1, sizeof(good));
+	for (size_t i = 0; i < n; i++) {
+		bool dup = false;
+
+		for (size_t j = 0; j < i && !dup; j++)
+			dup = ptids[j] == ptids[i];
+		if (dup)
+			continue;
+		size_t words = plausible_ptr(ptids[i]) ?
+			       memsrc_read_partial(m, ptids[i], desc, PYWALK_PTHREAD_SCAN) / 4 : 0;
+
+		if (!words)
+			goto out;
+
+		for (size_t k = 0; k < SLOTS; k++) {
+			bool hit = false;
+
+			if (!good[k] || k >= words) {
+				good[k] = 0;
+				continue;
+			}
+			for (size_t t = 0; t < ntids && !hit; t++)
+				hit = tids[t] > 0 && desc[k] == tids[t];
+			if (!hit) {
+				good[k] = 0;
+				continue;
+			}
+			/* Different descriptors must give different TIDs. */
+			for (size_t j = 0; j < ndesc; j++)
+				if (found[k * n + j] == desc[k])
+					good[k] = 0;
+			found[k * n + ndesc] = desc[k];
+		}
+		ndesc++;
+	}
+	for (size_t k = 0; k < SLOTS; k++) {
+		if (!good[k])
+			continue;
+		if (k * 4 == PYWALK_GLIBC_TID_OFFSET) {
+			best = (int)(k * 4);
+			break;
+		}
+		if (best < 0)
+			best = (int)(k * 4);
+	}
+out:
+	free(found);
+	free(desc);
+	return best;
+}
+
+#define STR_(x) #x
+#define PYPERF_STR(x) STR_(x)
+
+const char *pywalk_stack_flag_label(uint32_t flags)
+{
+	if (flags & STACK_TRUNCATED)
+		return "[truncated: deeper than " PYPERF_STR(PYPERF_MAX_FRAMES) " frames]";
+	if (flags & STACK_READ_FAULT)
+		return "[unreadable frame]";
+	if (flags & STACK_BAD_CHAIN)
+		return "[broken frame chain]";
+	return NULL;
+}

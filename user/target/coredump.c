@@ -1,0 +1,753 @@
+/*
+ * ELF core files (see coredump.h). What the kernel writes (fs/binfmt_elf.c):
+ * one PT_NOTE segment with, per thread, NT_PRSTATUS (TID, signal,
+ * registers) and for the process NT_PRPSINFO (name, arguments), NT_AUXV and
+ * NT_FILE (every file-backed mapping: start, end, file offset in pages, and
+ * the paths); then one PT_LOAD per mapping, whose p_filesz is what was
+ * dumped: everything for anonymous and written private memory, 0 or one page
+ * (the ELF header) for unwritten file mappings under the default
+ * coredump_filter. Those are read back from the mapped files.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <gelf.h>
+#include <libelf.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/procfs.h>
+#include <sys/reg.h>
+#include <unistd.h>
+
+#include "target/coredump.h"
+#include "util/ranges.h"
+#include "target/elfsym.h"
+#include "layouts.h"
+#include "pyperf.h"
+
+#define MAX_SEGMENTS (1u << 20)   /* PT_LOADs: one per mapping, a process has far fewer */
+#define MAX_NOTES_BYTES (256u << 20)
+#define MAX_FILES 65536           /* NT_FILE entries */
+#define MAX_THREADS 65536
+#define MAX_OPEN_FILES 1024       /* distinct mapped files opened for reading */
+#ifndef NT_FILE
+#define NT_FILE 0x46494c45
+#endif
+
+struct segment {
+	uint64_t vaddr, memsz, filesz, offset;
+};
+
+struct openfile {
+	char path[PATH_MAX];
+	int fd;                     /* -1: could not be opened */
+};
+
+struct coredump {
+	int fd;
+	Elf *elf;
+	uint64_t core_size;
+	struct segment *segs;       /* sorted by vaddr */
+	size_t nsegs;
+	struct core_file *files;    /* sorted by start */
+	size_t nfiles;
+	struct openfile *open;      /* lazily opened mapped files */
+	size_t nopen;
+	struct core_thread *threads; /* in note order: the dumping thread first */
+	size_t nthreads;
+	int pid;
+	int signal;
+	char fname[17];
+	char psargs[ELF_PRARGSZ + 1];
+	char psargs_full[ELF_PRARGSZ + 4]; /* with "..." when the kernel cut it */
+	uint64_t at_entry;
+};
+
+static void set_err(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+static void set_err(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!err || !errlen)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+}
+
+/* ------------------------------------------------------------ reading */
+
+static int open_mapped(struct coredump *c, const char *path)
+{
+	for (size_t i = 0; i < c->nopen; i++)
+		if (strcmp(c->open[i].path, path) == 0)
+			return c->open[i].fd;
+	if (c->nopen >= MAX_OPEN_FILES)
+		return -1;
+	struct openfile *of = &c->open[c->nopen++];
+
+	snprintf(of->path, sizeof(of->path), "%s", path);
+	of->fd = open(path, O_RDONLY | O_CLOEXEC);
+	return of->fd;
+}
+
+static const struct segment *find_segment(const struct coredump *c, uint64_t addr)
+{
+	size_t lo = ranges_upper(c->segs, c->nsegs, sizeof(*c->segs), offsetof(struct segment, vaddr), addr);
+
+	if (lo == 0)
+		return NULL;
+	const struct segment *s = &c->segs[lo - 1];
+
+	return addr - s->vaddr < s->memsz ? s : NULL;
+}
+
+static const struct core_file *find_file(const struct coredump *c, uint64_t addr)
+{
+	size_t lo = 0, hi = c->nfiles;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (c->files[mid].start <= addr)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (lo == 0)
+		return NULL;
+	const struct core_file *f = &c->files[lo - 1];
+
+	return addr < f->end ? f : NULL;
+}
+
+static size_t pread_all(int fd, void *buf, size_t len, uint64_t off)
+{
+	size_t done = 0;
+
+	while (done < len) {
+		ssize_t n = pread(fd, (char *)buf + done, len - done, (off_t)(off + done));
+
+		if (n <= 0)
+			break;
+		done += (size_t)n;
+	}
+	return done;
+}
+
+/* Reads from the one place that holds addr; returns bytes read (maybe short). */
+static size_t read_chunk(struct coredump *c, uint64_t addr, void *buf, size_t len)
+{
+	const struct segment *s = find_segment(c, addr);
+
+	if (s && addr - s->vaddr < s->filesz) {
+		uint64_t delta = addr - s->vaddr;
+		uint64_t avail = s->filesz - delta;
+
+		if (len > avail)
+			len = (size_t)avail;
+		return pread_all(c->fd, buf, len, s->offset + delta);
+	}
+	/* Not in the core: a file mapping the kernel left out. */
+	const struct core_file *f = find_file(c, addr);
+
+	if (!f || !f->local[0])
+		return 0;
+	if (s) {
+		uint64_t seg_end = s->vaddr + s->memsz;
+
+		if (len > seg_end - addr)
+			len = (size_t)(seg_end - addr);
+	}
+	if (len > f->end - addr)
+		len = (size_t)(f->end - addr);
+	int fd = open_mapped(c, f->local);
+
+	if (fd < 0)
+		return 0;
+	return pread_all(fd, buf, len, f->offset + (addr - f->start));
+}
+
+static size_t core_read(const struct memsrc *m, uint64_t addr, void *buf, size_t len)
+{
+	struct coredump *c = m->ctx;
+	size_t done = 0;
+
+	/* A read may span adjacent mappings; each step makes progress or stops. */
+	for (int steps = 0; done < len && steps < 64; steps++) {
+		if (addr + done < addr)
+			break; /* wrapped */
+		size_t n = read_chunk(c, addr + done, (char *)buf + done, len - done);
+
+		if (!n)
+			break;
+		done += n;
+	}
+	return done;
+}
+
+struct memsrc coredump_memsrc(struct coredump *c)
+{
+	return (struct memsrc){ .read = core_read, .pid = 0, .ctx = c };
+}
+
+/* -------------------------------------------------------------- notes */
+
+static int cmp_seg(const void *a, const void *b)
+{
+	const struct segment *x = a, *y = b;
+
+	return (x->vaddr > y->vaddr) - (x->vaddr < y->vaddr);
+}
+
+static int cmp_file(const void *a, const void *b)
+{
+	const struct core_file *x = a, *y = b;
+
+	return (x->start > y->start) - (x->start < y->start);
+}
+
+static int parse_prstatus(struct coredump *c, const uint8_t *desc, size_t len)
+{
+	struct elf_prstatus ps;
+
+	if (len < sizeof(ps) || c->nthreads >= MAX_THREADS)
+		return 0; /* not what this code knows: ignore */
+	memcpy(&ps, desc, sizeof(ps));
+	if (c->nthreads % 64 == 0) {
+		struct core_thread *t = realloc(c->threads, (c->nthreads + 64) * sizeof(*t));
+
+		if (!t)
+			return -ENOMEM;
+		c->threads = t;
+	}
+	struct core_thread *t = &c->threads[c->nthreads++];
+
+	memset(t, 0, sizeof(*t));
+	t->tid = ps.pr_pid;
+	t->signal = ps.pr_cursig;
+	t->regs.rip = ps.pr_reg[RIP];
+	t->regs.rsp = ps.pr_reg[RSP];
+	t->regs.rbp = ps.pr_reg[RBP];
+	t->regs.rbx = ps.pr_reg[RBX];
+	t->regs.r12 = ps.pr_reg[R12];
+	t->regs.r13 = ps.pr_reg[R13];
+	t->regs.r14 = ps.pr_reg[R14];
+	t->regs.r15 = ps.pr_reg[R15];
+	t->regs.fs_base = ps.pr_reg[FS_BASE];
+	return 0;
+}
+
+static void parse_prpsinfo(struct coredump *c, const uint8_t *desc, size_t len)
+{
+	struct elf_prpsinfo pi;
+
+	if (len < sizeof(pi))
+		return;
+	memcpy(&pi, desc, sizeof(pi));
+	c->pid = pi.pr_pid;
+	memcpy(c->fname, pi.pr_fname, sizeof(pi.pr_fname));
+	c->fname[sizeof(pi.pr_fname)] = '\0';
+	memcpy(c->psargs, pi.pr_psargs, sizeof(pi.pr_psargs));
+	c->psargs[sizeof(pi.pr_psargs)] = '\0';
+	/* The kernel keeps the arguments' separators as spaces but may end
+	 * the field with one. */
+	size_t n = strlen(c->psargs);
+
+	while (n > 0 && c->psargs[n - 1] == ' ')
+		c->psargs[--n] = '\0';
+	/* The kernel keeps at most ELF_PRARGSZ - 1 bytes: say when it cut. */
+	if (n == ELF_PRARGSZ - 1 && n + 3 < sizeof(c->psargs_full))
+		snprintf(c->psargs_full, sizeof(c->psargs_full), "%s...", c->psargs);
+	else
+		snprintf(c->psargs_full, sizeof(c->psargs_full), "%s", c->psargs);
+}
+
+static void parse_auxv(struct coredump *c, const uint8_t *desc, size_t len)
+{
+	for (size_t off = 0; off + 16 <= len; off += 16) {
+		uint64_t type, val;
+
+		memcpy(&type, desc + off, 8);
+		memcpy(&val, desc + off + 8, 8);
+		if (type == 9 /* AT_ENTRY */)
+			c->at_entry = val;
+		if (type == 0)
+			break;
+	}
+}
+
+/* NT_FILE: count, page size, count x (start, end, page offset), count paths. */
+static int parse_nt_file(struct coredump *c, const uint8_t *desc, size_t len)
+{
+	uint64_t count, page;
+
+	if (len < 16 || c->files)
+		return 0;
+	memcpy(&count, desc, 8);
+	memcpy(&page, desc + 8, 8);
+	if (count == 0 || count > MAX_FILES || page == 0 || page > (1u << 30) ||
+	    (len - 16) / 24 < count)
+		return 0;
+	c->files = calloc((size_t)count, sizeof(*c->files));
+	if (!c->files)
+		return -ENOMEM;
+	const char *names = (const char *)desc + 16 + 24 * count;
+	const char *end = (const char *)desc + len;
+
+	for (uint64_t i = 0; i < count; i++) {
+		uint64_t v[3];
+
+		memcpy(v, desc + 16 + 24 * i, 24);
+		const char *nul = memchr(names, '\0', (size_t)(end - names));
+
+		if (!nul)
+			break;
+		if (v[0] < v[1] && v[2] <= UINT64_MAX / page) {
+			struct core_file *f = &c->files[c->nfiles++];
+
+			f->start = v[0];
+			f->end = v[1];
+			f->offset = v[2] * page;
+			snprintf(f->path, sizeof(f->path), "%s", names);
+			snprintf(f->local, sizeof(f->local), "%s", names);
+		}
+		names = nul + 1;
+	}
+	qsort(c->files, c->nfiles, sizeof(*c->files), cmp_file);
+	return 0;
+}
+
+static int parse_notes(struct coredump *c, const GElf_Phdr *ph)
+{
+	if (ph->p_filesz > MAX_NOTES_BYTES || ph->p_offset > c->core_size ||
+	    ph->p_filesz > c->core_size - ph->p_offset)
+		return -EINVAL;
+	Elf_Data *data = elf_getdata_rawchunk(c->elf, (int64_t)ph->p_offset, (size_t)ph->p_filesz, ELF_T_NHDR);
+
+	if (!data)
+		return -EINVAL;
+	size_t off = 0, name_off, desc_off;
+	GElf_Nhdr nh;
+
+	while (off < data->d_size && (off = gelf_getnote(data, off, &nh, &name_off, &desc_off)) > 0) {
+		const uint8_t *desc = (const uint8_t *)data->d_buf + desc_off;
+		const char *name = (const char *)data->d_buf + name_off;
+		size_t dlen = nh.n_descsz;
+		int r = 0;
+
+		if (desc_off + dlen > data->d_size)
+			break;
+		if (nh.n_namesz < 5 || memcmp(name, "CORE", 5) != 0)
+			continue; /* "LINUX" notes: FP and extended registers */
+		switch (nh.n_type) {
+		case NT_PRSTATUS:
+			r = parse_prstatus(c, desc, dlen);
+			break;
+		case NT_PRPSINFO:
+			parse_prpsinfo(c, desc, dlen);
+			break;
+		case NT_AUXV:
+			parse_auxv(c, desc, dlen);
+			break;
+		case NT_FILE:
+			r = parse_nt_file(c, desc, dlen);
+			break;
+		default:
+			break;
+		}
+		if (r)
+			return r;
+	}
+	return 0;
+}
+
+/*
+ * Which mapped file exe stands for: the one with the same file name, else
+ * the one holding the entry point (AT_ENTRY). The name comes first because
+ * a program started through the dynamic loader (ld.so PROGRAM) has the
+ * loader's entry point.
+ */
+static void substitute_exe(struct coredump *c, const char *exe)
+{
+	const char *base = strrchr(exe, '/');
+	const char *orig = NULL;
+
+	base = base ? base + 1 : exe;
+	for (size_t i = 0; i < c->nfiles && !orig; i++) {
+		const char *b = strrchr(c->files[i].path, '/');
+
+		if (strcmp(b ? b + 1 : c->files[i].path, base) == 0)
+			orig = c->files[i].path;
+	}
+	for (size_t i = 0; i < c->nfiles && c->at_entry && !orig; i++)
+		if (c->files[i].start <= c->at_entry && c->at_entry < c->files[i].end)
+			orig = c->files[i].path;
+	if (!orig)
+		return;
+	char keep[PATH_MAX];
+
+	snprintf(keep, sizeof(keep), "%s", orig);
+	for (size_t i = 0; i < c->nfiles; i++)
+		if (strcmp(c->files[i].path, keep) == 0)
+			snprintf(c->files[i].local, sizeof(c->files[i].local), "%s", exe);
+}
+
+int coredump_open(const char *path, const char *exe, struct coredump **out, char *err, size_t errlen)
+{
+	struct coredump *c = calloc(1, sizeof(*c));
+	int ret;
+
+	*out = NULL;
+	if (!c) {
+		set_err(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	c->fd = -1;
+	c->open = calloc(MAX_OPEN_FILES, sizeof(*c->open));
+	if (!c->open) {
+		set_err(err, errlen, "out of memory");
+		ret = -ENOMEM;
+		goto fail;
+	}
+	if (exe && access(exe, R_OK) != 0) {
+		ret = -errno;
+		set_err(err, errlen, "cannot read %s: %s", exe, strerror(errno));
+		goto fail;
+	}
+	if (elf_version(EV_CURRENT) == EV_NONE) {
+		set_err(err, errlen, "libelf is unusable");
+		ret = -ENOSYS;
+		goto fail;
+	}
+	c->fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (c->fd < 0) {
+		ret = -errno;
+		set_err(err, errlen, "cannot open %s: %s", path, strerror(errno));
+		goto fail;
+	}
+	off_t size = lseek(c->fd, 0, SEEK_END);
+
+	c->core_size = size > 0 ? (uint64_t)size : 0;
+	c->elf = elf_begin(c->fd, ELF_C_READ, NULL);
+	GElf_Ehdr eh;
+
+	if (!c->elf || elf_kind(c->elf) != ELF_K_ELF || gelf_getclass(c->elf) != ELFCLASS64 ||
+	    !gelf_getehdr(c->elf, &eh) || eh.e_type != ET_CORE) {
+		set_err(err, errlen, "%s is not an ELF core file", path);
+		ret = -ENOEXEC;
+		goto fail;
+	}
+	if (eh.e_machine != EM_X86_64) {
+		set_err(err, errlen, "%s is a core file of another architecture (ELF machine %u); "
+			"only x86_64 is supported", path, (unsigned)eh.e_machine);
+		ret = -ENOEXEC;
+		goto fail;
+	}
+	size_t nph = 0;
+
+	if (elf_getphdrnum(c->elf, &nph) != 0 || nph > MAX_SEGMENTS) {
+		set_err(err, errlen, "%s: unreadable program headers", path);
+		ret = -EINVAL;
+		goto fail;
+	}
+	c->segs = calloc(nph ? nph : 1, sizeof(*c->segs));
+	if (!c->segs) {
+		set_err(err, errlen, "out of memory");
+		ret = -ENOMEM;
+		goto fail;
+	}
+	for (size_t i = 0; i < nph; i++) {
+		GElf_Phdr ph;
+
+		if (!gelf_getphdr(c->elf, (int)i, &ph))
+			continue;
+		if (ph.p_type == PT_NOTE) {
+			ret = parse_notes(c, &ph);
+			if (ret == -ENOMEM) {
+				set_err(err, errlen, "out of memory");
+				goto fail;
+			}
+		} else if (ph.p_type == PT_LOAD && ph.p_memsz) {
+			uint64_t filesz = ph.p_filesz;
+
+			/* A truncated core (disk full, size limit): keep what is there. */
+			if (ph.p_offset >= c->core_size)
+				filesz = 0;
+			else if (filesz > c->core_size - ph.p_offset)
+				filesz = c->core_size - ph.p_offset;
+			if (filesz > ph.p_memsz)
+				filesz = ph.p_memsz;
+			if (ph.p_vaddr + ph.p_memsz < ph.p_vaddr)
+				continue;
+			c->segs[c->nsegs++] = (struct segment){ ph.p_vaddr, ph.p_memsz, filesz, ph.p_offset };
+		}
+	}
+	qsort(c->segs, c->nsegs, sizeof(*c->segs), cmp_seg);
+	if (!c->nthreads) {
+		set_err(err, errlen, "%s has no thread (NT_PRSTATUS) notes: not a Linux process core?", path);
+		ret = -EINVAL;
+		goto fail;
+	}
+	if (!c->pid)
+		c->pid = c->threads[0].tid;
+	c->signal = c->threads[0].signal;
+	if (exe)
+		substitute_exe(c, exe);
+	*out = c;
+	return 0;
+fail:
+	coredump_close(c);
+	return ret < 0 ? ret : -EINVAL;
+}
+
+void coredump_close(struct coredump *c)
+{
+	if (!c)
+		return;
+	for (size_t i = 0; i < c->nopen; i++)
+		if (c->open[i].fd >= 0)
+			close(c->open[i].fd);
+	if (c->elf)
+		elf_end(c->elf);
+	if (c->fd >= 0)
+		close(c->fd);
+	free(c->open);
+	free(c->segs);
+	free(c->files);
+	free(c->threads);
+	free(c);
+}
+
+/* ---------------------------------------------------------- accessors */
+
+int coredump_pid(const struct coredump *c) { return c->pid; }
+const char *coredump_psargs(const struct coredump *c) { return c->psargs_full; }
+int coredump_signal(const struct coredump *c) { return c->signal; }
+size_t coredump_nthreads(const struct coredump *c) { return c->nthreads; }
+size_t coredump_nfiles(const struct coredump *c) { return c->nfiles; }
+
+const struct core_thread *coredump_thread(const struct coredump *c, size_t i)
+{
+	return i < c->nthreads ? &c->threads[i] : NULL;
+}
+
+const struct core_thread *coredump_thread_by_tid(const struct coredump *c, int32_t tid)
+{
+	for (size_t i = 0; i < c->nthreads; i++)
+		if (c->threads[i].tid == tid)
+			return &c->threads[i];
+	return NULL;
+}
+
+const struct core_file *coredump_file(const struct coredump *c, size_t i)
+{
+	return i < c->nfiles ? &c->files[i] : NULL;
+}
+
+int32_t coredump_tid_by_fsbase(const struct coredump *c, uint64_t fsbase)
+{
+	for (size_t i = 0; fsbase && i < c->nthreads; i++)
+		if (c->threads[i].regs.fs_base == fsbase)
+			return c->threads[i].tid;
+	return 0;
+}
+
+void coredump_thread_name(const struct coredump *c, int32_t tid, char *buf, size_t len)
+{
+	if (!len)
+		return;
+	snprintf(buf, len, "%s", tid == c->pid ? c->fname : "");
+}
+
+/* -------------------------------------------------- the interpreter */
+
+/* Files whose names say "python" are tried first, libpython before all. */
+static int rank_path(const char *path)
+{
+	const char *base = strrchr(path, '/');
+
+	base = base ? base + 1 : path;
+	if (strncmp(base, "libpython", 9) == 0)
+		return 0;
+	if (strstr(base, "python"))
+		return 1;
+	return 2;
+}
+
+/* Minor version from a name like libpython3.10.so.1.0 or python3.9; -1 if none. */
+static int minor_from_name(const char *path, bool *free_threaded)
+{
+	const char *base = strrchr(path, '/');
+
+	base = base ? base + 1 : path;
+	const char *p = strstr(base, "python3.");
+
+	if (!p)
+		return -1;
+	p += strlen("python3.");
+	if (*p < '0' || *p > '9')
+		return -1;
+	char *end;
+	long minor = strtol(p, &end, 10);
+
+	*free_threaded = *end == 't';
+	return minor > 99 ? -1 : (int)minor;
+}
+
+struct candidate {
+	const struct core_file *lowest; /* the file's mapping with the lowest offset */
+	int rank;
+};
+
+/* Is f the executable (its mappings hold the entry point)? */
+static bool is_main_exe(const struct coredump *c, const char *path)
+{
+	for (size_t i = 0; i < c->nfiles && c->at_entry; i++)
+		if (c->files[i].start <= c->at_entry && c->at_entry < c->files[i].end)
+			return strcmp(c->files[i].path, path) == 0;
+	return false;
+}
+
+int coredump_py_target(struct coredump *c, struct py_target *t, char *err, size_t errlen)
+{
+	struct memsrc m = coredump_memsrc(c);
+	struct candidate *cand = calloc(c->nfiles ? c->nfiles : 1, sizeof(*cand));
+	size_t ncand = 0;
+	int ret = -PYPROC_ENOTPY;
+	char vbuf[32];
+
+	memset(t, 0, sizeof(*t));
+	t->pid = c->pid;
+	snprintf(t->comm, sizeof(t->comm), "%s", c->fname);
+	if (!cand) {
+		set_err(err, errlen, "out of memory");
+		return -PYPROC_ENOPROC;
+	}
+	for (size_t i = 0; i < c->nfiles; i++) {
+		size_t k;
+
+		for (k = 0; k < ncand; k++)
+			if (strcmp(cand[k].lowest->path, c->files[i].path) == 0)
+				break;
+		if (k == ncand) {
+			int rank = rank_path(c->files[i].path);
+
+			if (rank == 2 && !is_main_exe(c, c->files[i].path))
+				continue; /* libc and friends do not hold an interpreter */
+			cand[ncand++] = (struct candidate){ &c->files[i], rank };
+		} else if (c->files[i].offset < cand[k].lowest->offset) {
+			cand[k].lowest = &c->files[i];
+		}
+	}
+	/* Stable order by rank. */
+	for (size_t i = 1; i < ncand; i++)
+		for (size_t j = i; j > 0 && cand[j].rank < cand[j - 1].rank; j--) {
+			struct candidate tmp = cand[j];
+
+			cand[j] = cand[j - 1];
+			cand[j - 1] = tmp;
+		}
+	struct elf_file ef;
+	const struct core_file *mf = NULL;
+	uint64_t vals[2] = { 0, 0 }, bias = 0;
+	static const char *const names[] = { "_PyRuntime", "Py_Version" };
+
+	for (size_t i = 0; i < ncand && !mf; i++) {
+		const struct core_file *f = cand[i].lowest;
+
+		if (elf_file_open(&ef, f->local) != 0)
+			continue;
+		elf_file_symbols(&ef, names, 2, vals, NULL);
+		if (!vals[0])
+			vals[0] = elf_file_section(&ef, ".PyRuntime", NULL);
+		if (vals[0] && elf_file_bias(&ef, f->start, f->offset, &bias) == 0) {
+			mf = f;
+			break;
+		}
+		elf_file_close(&ef);
+	}
+	free(cand);
+	if (!mf) {
+		set_err(err, errlen, "no CPython interpreter (_PyRuntime) in the files the core of PID %d maps "
+			"(%s); give the program that dumped it with --exe", c->pid,
+			c->nfiles ? "none of them readable here defines it" : "the core lists none");
+		return -PYPROC_ENOTPY;
+	}
+	snprintf(t->elf_path, sizeof(t->elf_path), "%s", mf->path);
+	t->shared_lib = strstr(mf->path, ".so") != NULL;
+	t->runtime_addr = vals[0] + bias;
+
+	bool free_threaded = false;
+	int minor = minor_from_name(mf->path, &free_threaded);
+	uint64_t v = 0;
+
+	if (vals[1]) {
+		if (memsrc_read_u64(&m, vals[1] + bias, &v))
+			v = 0;
+	}
+	if ((v >> 24) != 3) {
+		int patch = -1;
+
+		if (minor >= 0) {
+			patch = elf_file_find_py_patch(&ef, 3, minor);
+		} else {
+			for (int mm = 6; mm <= 16 && patch < 0; mm++) {
+				patch = elf_file_find_py_patch(&ef, 3, mm);
+				if (patch >= 0)
+					minor = mm;
+			}
+		}
+		v = minor < 0 ? 0 : (3u << 24) | ((uint32_t)minor << 16) | ((uint32_t)(patch < 0 ? 0 : patch) << 8) | 0xf0;
+	}
+	elf_file_close(&ef);
+	t->version_hex = (uint32_t)v;
+	if ((v >> 24) != 3) {
+		set_err(err, errlen, "cannot tell the CPython version of %s", mf->local);
+		return -PYPROC_EUNSUPPORTED;
+	}
+	py_version_str(t->version_hex, vbuf, sizeof(vbuf));
+	if (free_threaded) {
+		set_err(err, errlen, "the core's PID %d ran free-threaded CPython %s, which pyperf does not support yet",
+			c->pid, vbuf);
+		return -PYPROC_EUNSUPPORTED;
+	}
+	const struct py_layout *layout = py_layout_find(t->version_hex, &t->layout_exact);
+
+	if (!layout) {
+		set_err(err, errlen, "the core's PID %d ran CPython %s, which pyperf does not support (3.8 to 3.15 are)",
+			c->pid, vbuf);
+		return -PYPROC_EUNSUPPORTED;
+	}
+	t->layout = *layout;
+	if (PY_HEX_MINOR(t->version_hex) >= 13) {
+		uint8_t *buf = malloc(PY_DEBUG_OFFSETS_MAX);
+		size_t got = buf ? memsrc_read_partial(&m, t->runtime_addr, buf, PY_DEBUG_OFFSETS_MAX) : 0;
+		char why[256] = "";
+
+		if (!got || py_layout_apply_debug_offsets(&t->layout, buf, got, why, sizeof(why)) != 0) {
+			free(buf);
+			set_err(err, errlen, "the core's CPython %s has unusable _Py_DebugOffsets: %s", vbuf,
+				got ? why : "unreadable");
+			return -PYPROC_EUNSUPPORTED;
+		}
+		free(buf);
+	}
+	uint64_t interp = 0;
+
+	if (memsrc_read_u64(&m, t->runtime_addr + t->layout.runtime_interpreters_head, &interp)) {
+		set_err(err, errlen, "the core does not hold the interpreter state (_PyRuntime at 0x%llx unreadable)",
+			(unsigned long long)t->runtime_addr);
+		return -PYPROC_ENOTREADY;
+	}
+	if (!interp) {
+		set_err(err, errlen, "CPython %s was not initialized when PID %d dumped core (starting up or "
+			"shutting down)", vbuf, c->pid);
+		return -PYPROC_ENOTREADY;
+	}
+	ret = 0;
+	return ret;
+}
