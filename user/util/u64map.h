@@ -22,6 +22,50 @@ int u64map_put(struct u64map *m, uint64_t key, uint64_t val);
 /* Removes key if present; returns whether it was. Pointers from
  * u64map_get are invalid afterwards. */
 bool u64map_del(struct u64map *m, uint64_t key);
-/* Iteration: for (size_t i = 0; i < m->cap; i++) if (m->used[i]) ... */
+
+/* Pointer-valued and pointer-keyed use, without casts at every call site.
+ * A map holds either integers or pointers as values; these only convert. */
+static inline uint64_t u64map_key_of(const void *p) { return (uint64_t)(uintptr_t)p; }
+
+/* The pointer stored for key, or NULL when key is absent. */
+static inline void *u64map_get_ptr(const struct u64map *m, uint64_t key)
+{
+	uint64_t *v = u64map_get(m, key);
+	return v ? (void *)(uintptr_t)*v : NULL;
+}
+
+static inline int u64map_put_ptr(struct u64map *m, uint64_t key, const void *val)
+{
+	return u64map_put(m, key, (uint64_t)(uintptr_t)val);
+}
+
+/* Iteration over occupied slots, in no particular order:
+ *   for (size_t it = 0; u64map_next(m, &it, &key, &val); ) ...
+ * key or val may be NULL. The map must not change during the loop. */
+static inline bool u64map_next(const struct u64map *m, size_t *it, uint64_t *key, uint64_t *val)
+{
+	for (; *it < m->cap; (*it)++) {
+		if (m->used[*it]) {
+			if (key)
+				*key = m->keys[*it];
+			if (val)
+				*val = m->vals[*it];
+			(*it)++;
+			return true;
+		}
+	}
+	return false;
+}
+
+/* The same, for maps whose values are pointers. */
+static inline bool u64map_next_ptr(const struct u64map *m, size_t *it, uint64_t *key, void **val)
+{
+	uint64_t v;
+	if (!u64map_next(m, it, key, &v))
+		return false;
+	if (val)
+		*val = (void *)(uintptr_t)v;
+	return true;
+}
 
 #endif
