@@ -161,6 +161,19 @@ static char *url_encode(CURL *c, const char *s)
 	return out;
 }
 
+/* Frees a pusher whose thread never started (NULL and partial ones too). */
+static void discard_unstarted(struct pusher *p)
+{
+	if (!p)
+		return;
+	if (p->curl)
+		curl_easy_cleanup(p->curl);
+	free(p->base_url);
+	free(p->name_param);
+	free(p->queue);
+	free(p);
+}
+
 struct pusher *pusher_new(const char *url, const char *app, const char *labels, int hz, size_t max_queue,
 			  char *err, size_t errlen)
 {
@@ -197,24 +210,13 @@ struct pusher *pusher_new(const char *url, const char *app, const char *labels, 
 	pthread_cond_init(&p->cond, NULL);
 	if (pthread_create(&p->thread, NULL, worker, p) != 0) {
 		snprintf(err, errlen, "failed to start the push thread");
-		curl_easy_cleanup(p->curl);
-		free(p->base_url);
-		free(p->name_param);
-		free(p->queue);
-		free(p);
+		discard_unstarted(p);
 		return NULL;
 	}
 	return p;
 oom:
 	snprintf(err, errlen, "out of memory (or libcurl failed to start)");
-	if (p) {
-		if (p->curl)
-			curl_easy_cleanup(p->curl);
-		free(p->base_url);
-		free(p->name_param);
-		free(p->queue);
-		free(p);
-	}
+	discard_unstarted(p);
 	return NULL;
 }
 
