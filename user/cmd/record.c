@@ -516,6 +516,36 @@ static void on_hup(int sig)
 	reopen_log = 1;
 }
 
+/* Points stderr at the end of the file path, creating it; 0 or -errno. The
+ * file is opened before anything is closed, so on failure stderr is still
+ * where it was. */
+static int log_to(const char *path)
+{
+	int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0666);
+
+	if (fd < 0)
+		return -errno;
+	fflush(stderr);
+	if (fd == STDERR_FILENO) /* stderr was closed: the file took its place */
+		return fcntl(fd, F_SETFD, 0) < 0 ? -errno : 0;
+	int err = dup2(fd, STDERR_FILENO) < 0 ? -errno : 0;
+
+	close(fd);
+	return err;
+}
+
+/* SIGHUP with --log (logrotate moved the file): the new file. If it cannot be
+ * opened (its directory gone, the disk full), the old one says so and keeps
+ * the messages: a daemon does not stop recording over its log. */
+static void reopen_log_file(const char *path)
+{
+	int err = log_to(path);
+
+	if (err)
+		fprintf(stderr, "pyperf record: cannot reopen log %s: %s; still writing to the old one\n",
+			path, strerror(-err));
+}
+
 static uint64_t self_cpu_ns(void)
 {
 	struct timespec ts;
@@ -596,10 +626,7 @@ static enum stop_reason run_loop(struct recorder *r)
 		}
 		if (reopen_log && r->opts.log) {
 			reopen_log = 0;
-			if (!freopen(r->opts.log, "a", stderr))
-				why = STOP_ERROR; /* nowhere left to say so */
-			else
-				setvbuf(stderr, NULL, _IOLBF, 0);
+			reopen_log_file(r->opts.log);
 		}
 		if (period_end && session_now() >= period_end) {
 			uint64_t n;
@@ -801,36 +828,32 @@ static void print_summary(struct recorder *r, enum stop_reason why, uint64_t nst
 			"symbolization), shown as [unknown code]\n", ss.unreadable, ss.code_objects);
 }
 
-int cmd_record(int argc, char **argv)
+/* The output file, or with --every the directory (made if missing, one
+ * level, like mkdir), can be written; 0, or 1 after saying why. */
+static int check_output(const struct record_opts *o)
 {
-	static struct recorder rec;
-	struct recorder *r = &rec;
-	char defname[128], err[512], vbuf[32];
-	int ret = 1, exit_status = -1;
-
-	memset(r, 0, sizeof(*r));
-	int pa = parse_args(argc, argv, &r->opts, defname, sizeof(defname));
-
-	if (pa)
-		return pa < 0 ? 0 : pa;
-	if (r->opts.every > 0) {
-		/* The spool directory is made if missing (one level, like mkdir). */
-		if (mkdir(r->opts.output, 0755) != 0 && errno != EEXIST) {
-			fprintf(stderr, "pyperf record: cannot create %s: %s\n", r->opts.output, strerror(errno));
+	if (o->every > 0) {
+		if (mkdir(o->output, 0755) != 0 && errno != EEXIST) {
+			fprintf(stderr, "pyperf record: cannot create %s: %s\n", o->output, strerror(errno));
 			return 1;
 		}
-		if (access(r->opts.output, W_OK | X_OK) != 0) {
-			fprintf(stderr, "pyperf record: cannot write into %s: %s\n", r->opts.output, strerror(errno));
+		if (access(o->output, W_OK | X_OK) != 0) {
+			fprintf(stderr, "pyperf record: cannot write into %s: %s\n", o->output, strerror(errno));
 			return 1;
 		}
-	} else {
-		int w = outfile_check_writable(r->opts.output);
-
-		if (w) {
-			fprintf(stderr, "pyperf record: cannot write %s: %s\n", r->opts.output, strerror(-w));
-			return 1;
-		}
+		return 0;
 	}
+	int w = outfile_check_writable(o->output);
+
+	if (w) {
+		fprintf(stderr, "pyperf record: cannot write %s: %s\n", o->output, strerror(-w));
+		return 1;
+	}
+	return 0;
+}
+
+static int init_session(struct recorder *r)
+{
 	struct session_config cfg = {
 		.hz = r->opts.hz, .verbose = r->opts.verbose, .threads = r->opts.threads,
 		.no_lines = r->opts.no_lines, .command = r->opts.command, .who = "pyperf record",
@@ -843,77 +866,103 @@ int cmd_record(int argc, char **argv)
 		.gil_only = r->opts.gil_only, .gil_wait = r->opts.gil_wait,
 	};
 
-	if (r->opts.log) {
-		if (!freopen(r->opts.log, "a", stderr)) {
-			fprintf(stdout, "pyperf record: cannot open log %s: %s\n", r->opts.log, strerror(errno));
-			return 1;
-		}
-		setvbuf(stderr, NULL, _IOLBF, 0);
-	}
-	session_install_signals();
-	signal(SIGHUP, on_hup);
-	if (session_init(&r->s, &cfg))
-		goto cleanup;
-	if (r->opts.push_url) {
-		char host[128] = "localhost", labels[256], perr[256];
+	return session_init(&r->s, &cfg);
+}
 
-		gethostname(host, sizeof(host) - 1);
-		if (r->opts.pid)
-			snprintf(labels, sizeof(labels), "{host=%s,pid=%d}", host, (int)r->opts.pid);
-		else
-			snprintf(labels, sizeof(labels), "{host=%s}", host);
-		r->pusher = pusher_new(r->opts.push_url, r->opts.mode == MODE_OFFCPU ? "pyperf.off_cpu" :
-				       r->opts.mode == MODE_WALL ? "pyperf.wall" : "pyperf.cpu", labels, r->opts.hz, PUSH_QUEUE, perr,
-				       sizeof(perr));
-		if (!r->pusher) {
-			fprintf(stderr, "pyperf record: %s\n", perr);
-			goto cleanup;
-		}
+/* --push: the queue that sends each profile; 0, or -1 after saying why. */
+static int start_pusher(struct recorder *r)
+{
+	char host[128] = "localhost", labels[256], perr[256];
+
+	gethostname(host, sizeof(host) - 1);
+	if (r->opts.pid)
+		snprintf(labels, sizeof(labels), "{host=%s,pid=%d}", host, (int)r->opts.pid);
+	else
+		snprintf(labels, sizeof(labels), "{host=%s}", host);
+	r->pusher = pusher_new(r->opts.push_url, r->opts.mode == MODE_OFFCPU ? "pyperf.off_cpu" :
+			       r->opts.mode == MODE_WALL ? "pyperf.wall" : "pyperf.cpu", labels, r->opts.hz, PUSH_QUEUE, perr,
+			       sizeof(perr));
+	if (!r->pusher) {
+		fprintf(stderr, "pyperf record: %s\n", perr);
+		return -1;
 	}
+	return 0;
+}
+
+/* Runs the command to profile; 0 once its interpreter is found, else the exit code. */
+static int launch_command(struct recorder *r)
+{
+	int exit_status = -1;
+	int rc = session_launch(&r->s, &exit_status);
+
+	if (rc < 0) {
+		session_child_status(&r->s, true);
+		return 1;
+	}
+	if (rc > 0) {
+		fprintf(stderr, "pyperf record: %s exited (status %d) without running a CPython "
+			"interpreter pyperf could find\n", r->opts.command[0], exit_status);
+		return exit_status > 0 ? exit_status : 1;
+	}
+	return 0;
+}
+
+/* Attaches to the one target and says what is recorded; 0 or -1. */
+static int attach_target(struct recorder *r)
+{
+	char what[64], vbuf[32];
+
+	if (session_attach(&r->s))
+		return -1;
+	if (r->s.target.warning[0])
+		fprintf(stderr, "pyperf: warning: %s\n", r->s.target.warning);
+	if (r->opts.mode == MODE_OFFCPU)
+		snprintf(what, sizeof(what), "off-CPU time");
+	else
+		snprintf(what, sizeof(what), "%sat %d Hz", r->opts.mode == MODE_WALL ? "wall time " : "",
+			 r->opts.hz);
+	fprintf(stderr, "pyperf: %s PID %d (%s, CPython %s%s) %s%s\n",
+		r->opts.mode == MODE_CPU ? "sampling" : "recording", (int)r->s.target.pid,
+		r->s.target.comm, py_version_str(r->s.target.version_hex, vbuf, sizeof(vbuf)),
+		r->s.target.shared_lib ? ", libpython" : "", what,
+		r->opts.duration > 0 || r->opts.command ? "" : "; Ctrl-C to stop");
+	return 0;
+}
+
+/* Loads the sampler and points it at what to record; 0, or the exit code. */
+static int start(struct recorder *r)
+{
+	char err[512];
+
+	if (init_session(r))
+		return 1;
+	if (r->opts.push_url && start_pusher(r))
+		return 1;
 	if (r->opts.pid && py_target_open(r->opts.pid, &r->s.target, err, sizeof(err)) != 0) {
 		fprintf(stderr, "pyperf record: %s\n", err);
-		goto cleanup;
+		return 1;
 	}
 	if (session_load(&r->s))
-		goto cleanup;
+		return 1;
 	if (r->opts.command) {
-		int rc = session_launch(&r->s, &exit_status);
+		int rc = launch_command(r);
 
-		if (rc < 0) {
-			exit_status = session_child_status(&r->s, true);
-			goto cleanup;
-		}
-		if (rc > 0) {
-			fprintf(stderr, "pyperf record: %s exited (status %d) without running a CPython "
-				"interpreter pyperf could find\n", r->opts.command[0], exit_status);
-			ret = exit_status > 0 ? exit_status : 1;
-			goto cleanup;
-		}
+		if (rc)
+			return rc;
 	}
 	if (r->opts.all) {
 		size_t n = session_scan_all(&r->s);
 
 		fprintf(stderr, "pyperf: sampling every Python process (%zu now) at %d Hz%s\n", n, r->opts.hz,
 			r->opts.every > 0 ? "" : "; Ctrl-C to stop");
-	} else {
-		if (session_attach(&r->s))
-			goto cleanup;
-		if (r->s.target.warning[0])
-			fprintf(stderr, "pyperf: warning: %s\n", r->s.target.warning);
-		char what[64];
-
-		if (r->opts.mode == MODE_OFFCPU)
-			snprintf(what, sizeof(what), "off-CPU time");
-		else
-			snprintf(what, sizeof(what), "%sat %d Hz", r->opts.mode == MODE_WALL ? "wall time " : "",
-				 r->opts.hz);
-		fprintf(stderr, "pyperf: %s PID %d (%s, CPython %s%s) %s%s\n",
-			r->opts.mode == MODE_CPU ? "sampling" : "recording", (int)r->s.target.pid,
-			r->s.target.comm, py_version_str(r->s.target.version_hex, vbuf, sizeof(vbuf)),
-			r->s.target.shared_lib ? ", libpython" : "", what,
-			r->opts.duration > 0 || r->opts.command ? "" : "; Ctrl-C to stop");
+		return 0;
 	}
+	return attach_target(r) ? 1 : 0;
+}
 
+/* Samples until the end, writes the profile and the summary; 0 or 1. */
+static int record(struct recorder *r)
+{
 	struct timespec t0;
 
 	clock_gettime(CLOCK_REALTIME, &t0);
@@ -928,24 +977,24 @@ int cmd_record(int argc, char **argv)
 	/* Stop sampling before writing so the summary and the file agree. */
 	session_stop_sampling(&r->s);
 	if (why == STOP_ERROR)
-		goto cleanup;
-	if (r->opts.every > 0) {
-		if (write_period(r, &nstacks))
-			goto cleanup;
-	} else if (write_output(r, r->opts.output, &nstacks)) {
-		goto cleanup;
-	}
+		return 1;
+	if (r->opts.every > 0 ? write_period(r, &nstacks) : write_output(r, r->opts.output, &nstacks))
+		return 1;
 	print_summary(r, why, nstacks);
 	if (r->opts.every > 0)
 		fprintf(stderr, "pyperf: wrote %" PRIu64 " period files into %s%s\n", r->periods, r->opts.output,
 			r->pruned ? " (oldest pruned)" : "");
 	else
 		fprintf(stderr, "pyperf: wrote %s\n", r->opts.output);
-	ret = 0;
 	if (!r->s.samples)
 		fprintf(stderr, "pyperf: no Python samples: %s\n", r->opts.mode == MODE_OFFCPU ?
 			"did a Python thread block while recording?" : "was the process running Python code on a CPU?");
-cleanup:
+	return 0;
+}
+
+/* Lets the push queue drain and collects a launched command; the exit code. */
+static int finish(struct recorder *r, int ret)
+{
 	if (r->pusher) {
 		struct push_stats ps;
 
@@ -967,4 +1016,34 @@ cleanup:
 	}
 	session_destroy(&r->s);
 	return ret;
+}
+
+int cmd_record(int argc, char **argv)
+{
+	static struct recorder rec;
+	struct recorder *r = &rec;
+	char defname[128];
+
+	memset(r, 0, sizeof(*r));
+	int ret = parse_args(argc, argv, &r->opts, defname, sizeof(defname));
+
+	if (ret)
+		return ret < 0 ? 0 : ret;
+	if (check_output(&r->opts))
+		return 1;
+	if (r->opts.log) {
+		int err = log_to(r->opts.log);
+
+		if (err) {
+			fprintf(stdout, "pyperf record: cannot open log %s: %s\n", r->opts.log, strerror(-err));
+			return 1;
+		}
+		setvbuf(stderr, NULL, _IOLBF, 0);
+	}
+	session_install_signals();
+	signal(SIGHUP, on_hup);
+	ret = start(r);
+	if (ret == 0)
+		ret = record(r);
+	return finish(r, ret);
 }
