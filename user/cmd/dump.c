@@ -922,7 +922,7 @@ static const struct opt_spec dump_options[] = {
 	  "the files' call frame information and symbolized from their ELF symbol tables; in a live "
 	  "process only threads blocked in the kernel have readable registers (a running thread says "
 	  "so)" },
-	{ "help", 'h', NULL, "show this help" },
+	OPT_HELP_ROW,
 	{ NULL },
 };
 

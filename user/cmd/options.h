@@ -28,6 +28,9 @@ struct opt_spec {
 			     * with the same key, else not shown (kept for a message) */
 };
 
+/* The row every table ends with; opts_parse answers it. */
+#define OPT_HELP_ROW { "help", 'h', NULL, "show this help" }
+
 struct opt_cmd {
 	const char *name;            /* "record": messages start "pyperf record: " */
 	const char *head;            /* help text before the options (usage, description) */

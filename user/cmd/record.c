@@ -176,7 +176,7 @@ static const struct opt_spec record_options[] = {
 	  "exec), each under a 'process PID' root frame" },
 	{ "idle", OPT_IDLE, NULL, NULL }, /* not shown: says what to use instead */
 	{ "verbose", 'v', NULL, "show libbpf's messages" },
-	{ "help", 'h', NULL, "show this help" },
+	OPT_HELP_ROW,
 	{ NULL },
 };
 

@@ -51,7 +51,7 @@ static const struct opt_spec top_options[] = {
 	{ "duration", 'd', "SECS", "quit after SECS seconds (fractions and units allowed: 0.5, "
 	  "500ms, 2m, 1h)" },
 	{ "verbose", 'v', NULL, "show libbpf's messages" },
-	{ "help", 'h', NULL, "show this help" },
+	OPT_HELP_ROW,
 	{ NULL },
 };
 
