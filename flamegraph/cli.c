@@ -1,9 +1,7 @@
 /* pyperf flamegraph: folded stacks in, interactive SVG out. */
 #include <errno.h>
-#include <getopt.h>
-#include <math.h>
+#include <float.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,14 +9,51 @@
 #include <unistd.h>
 
 #include "cmd/commands.h"
+#include "cmd/options.h"
 #include "flamegraph.h"
 #include "folded.h"
 #include "output/outfile.h"
 
-#define PROG "pyperf flamegraph"
+#define PROG_NAME "flamegraph"
+#define PROG "pyperf " PROG_NAME
 #define OUT_BUFFER (1u << 20)
 
-static const char usage[] =
+#define SEE_HELP "; see 'pyperf flamegraph --help'"
+
+enum {
+	OPT_TITLE = OPT_LONG_ONLY,
+	OPT_SUBTITLE,
+	OPT_WIDTH,
+	OPT_MINWIDTH,
+	OPT_ICICLE,
+	OPT_COLORS,
+	OPT_COUNT_NAME,
+};
+
+static const struct opt_spec fg_cli_options[] = {
+	{ "output", 'o', "OUT", "write to OUT: a temporary file in the same directory is renamed to "
+	  "OUT once complete, so OUT is never half written ('-': standard output)" },
+	{ "title", OPT_TITLE, "TEXT", "title (default \"Flame Graph\"; \"Icicle Graph\" with --icicle)" },
+	{ "subtitle", OPT_SUBTITLE, "TEXT", "a second line under the title (default: none)" },
+	{ "width", OPT_WIDTH, "PX", "image width in pixels, 100..100000 (default 1200)" },
+	{ "minwidth", OPT_MINWIDTH, "PX", "leave out frames narrower than PX pixels, or than PX% of "
+	  "the width when PX ends in '%' (default 0.1); raise it to keep the SVG of a huge profile "
+	  "small" },
+	{ "icicle", OPT_ICICLE, NULL, "draw the root at the top with calls hanging down" },
+	{ "reverse", OPT_ICICLE, NULL, NULL },
+	{ "inverted", OPT_ICICLE, NULL, NULL },
+	{ "colors", OPT_COLORS, "SCHEME", "python (default): colour by file - warm for your code, "
+	  "blue for the standard library, green for site-packages/dist-packages, grey for pyperf's "
+	  "[pseudo-frames]; for frames not labelled 'name (file:line)' it falls back to hot.\n"
+	  "hot, cold, gray: colour by frame name" },
+	{ "count-name", OPT_COUNT_NAME, "UNIT", "unit of the counts in tooltips (default \"samples\")" },
+	{ "help", 'h', NULL, "show this help and exit" },
+	{ NULL },
+};
+
+static const struct opt_cmd fg_cli = {
+	.name = "flamegraph",
+	.head =
 	"usage: pyperf flamegraph [OPTIONS] [IN.folded]\n"
 	"\n"
 	"Draws folded stacks as an interactive SVG flame graph. Input is one line\n"
@@ -30,29 +65,9 @@ static const char usage[] =
 	"The SVG opens in any browser, offline: hover a frame for its name and\n"
 	"samples, click to zoom in, 'Reset Zoom' to go back, 'Search' (or Ctrl-F)\n"
 	"to highlight frames matching a regular expression with the share of\n"
-	"samples they cover.\n"
-	"\n"
-	"options:\n"
-	"  -o, --output OUT      write to OUT: a temporary file in the same directory\n"
-	"                        is renamed to OUT once complete, so OUT is never\n"
-	"                        half written ('-': standard output)\n"
-	"      --title TEXT      title (default \"Flame Graph\"; \"Icicle Graph\" with --icicle)\n"
-	"      --subtitle TEXT   a second line under the title (default: none)\n"
-	"      --width PX        image width in pixels, 100..100000 (default 1200)\n"
-	"      --minwidth PX     leave out frames narrower than PX pixels, or than PX%\n"
-	"                        of the width when PX ends in '%' (default 0.1);\n"
-	"                        raise it to keep the SVG of a huge profile small\n"
-	"      --icicle, --reverse, --inverted\n"
-	"                        draw the root at the top with calls hanging down\n"
-	"      --colors SCHEME   python (default): colour by file - warm for your\n"
-	"                        code, blue for the standard library, green for\n"
-	"                        site-packages/dist-packages, grey for pyperf's\n"
-	"                        [pseudo-frames]; for frames not labelled\n"
-	"                        'name (file:line)' it falls back to hot.\n"
-	"                        hot, cold, gray: colour by frame name\n"
-	"      --count-name UNIT unit of the counts in tooltips (default \"samples\")\n"
-	"  -h, --help            show this help and exit\n"
-	"\n"
+	"samples they cover.\n",
+	.opts = fg_cli_options,
+	.foot =
 	"Lines that are not folded stacks are skipped and counted (a summary goes\n"
 	"to standard error). The count is the last number on a line; a number\n"
 	"before it belongs to the last frame's name, so names ending in numbers\n"
@@ -66,31 +81,7 @@ static const char usage[] =
 	"examples:\n"
 	"  pyperf flamegraph profile.folded > profile.svg\n"
 	"  pyperf flamegraph --title 'checkout, 30 s' --minwidth 0.5 -o hot.svg hot.folded\n"
-	"  stackcollapse-perf.pl perf.txt | pyperf flamegraph --colors hot > perf.svg\n";
-
-enum {
-	OPT_TITLE = 256,
-	OPT_SUBTITLE,
-	OPT_WIDTH,
-	OPT_MINWIDTH,
-	OPT_ICICLE,
-	OPT_COLORS,
-	OPT_COUNT_NAME,
-};
-
-static const struct option long_options[] = {
-	{ "output",     required_argument, NULL, 'o' },
-	{ "title",      required_argument, NULL, OPT_TITLE },
-	{ "subtitle",   required_argument, NULL, OPT_SUBTITLE },
-	{ "width",      required_argument, NULL, OPT_WIDTH },
-	{ "minwidth",   required_argument, NULL, OPT_MINWIDTH },
-	{ "icicle",     no_argument,       NULL, OPT_ICICLE },
-	{ "reverse",    no_argument,       NULL, OPT_ICICLE },
-	{ "inverted",   no_argument,       NULL, OPT_ICICLE },
-	{ "colors",     required_argument, NULL, OPT_COLORS },
-	{ "count-name", required_argument, NULL, OPT_COUNT_NAME },
-	{ "help",       no_argument,       NULL, 'h' },
-	{ NULL, 0, NULL, 0 },
+	"  stackcollapse-perf.pl perf.txt | pyperf flamegraph --colors hot > perf.svg\n",
 };
 
 /* ---- output through a temporary file ------------------------------------ */
@@ -162,46 +153,12 @@ static void report_skipped(const char *in_name, const struct folded_stats *st)
 
 /* ---- options ------------------------------------------------------------ */
 
-static bool parse_width(const char *arg, int *width)
-{
-	char *end;
-	errno = 0;
-	long v = strtol(arg, &end, 10);
-	if (errno || end == arg || *end || v < FG_WIDTH_MIN || v > FG_WIDTH_MAX)
-		return false;
-	*width = (int)v;
-	return true;
-}
-
-/* "0.5" (px) or "0.5%" (of the frames' width). */
-static bool parse_minwidth(const char *arg, double *value, bool *percent)
-{
-	char *end;
-	errno = 0;
-	double v = strtod(arg, &end);
-	if (errno || end == arg || !isfinite(v) || v < 0)
-		return false;
-	*percent = *end == '%';
-	if (*percent)
-		end++;
-	if (*end || (*percent && v > 100))
-		return false;
-	*value = v;
-	return true;
-}
-
-/* Prints "pyperf flamegraph: <message>; see ...--help" and returns exit code 2. */
-__attribute__((format(printf, 1, 2)))
-static int usage_error(const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	fputs(PROG ": ", stderr);
-	vfprintf(stderr, fmt, ap);
-	fputs("; see 'pyperf flamegraph --help'\n", stderr);
-	va_end(ap);
-	return 2;
-}
+struct cli_args {
+	struct fg_options opt;
+	const char *out_path, *in_path;
+	double minwidth;
+	bool minwidth_set, minwidth_percent;
+};
 
 static void list_schemes(char *buf, size_t size)
 {
@@ -212,84 +169,85 @@ static void list_schemes(char *buf, size_t size)
 					 fg_color_schemes[i]);
 }
 
-int cmd_flamegraph(int argc, char **argv)
+/* One option: converts and range-checks it. */
+static int cli_opt(int key, const char *arg, void *ctx)
 {
-	struct fg_options opt;
-	const char *out_path = NULL, *in_path = NULL;
-	double minwidth = 0;
-	bool minwidth_set = false, minwidth_percent = false;
+	struct cli_args *a = ctx;
 	char schemes[128];
 
-	fg_options_init(&opt);
-	list_schemes(schemes, sizeof(schemes));
-	opterr = 0;   /* our own messages, with the command's name */
-	optind = 0;   /* full re-initialisation (glibc) */
-	for (;;) {
-		int c = getopt_long(argc, argv, ":o:h", long_options, NULL);
-		if (c == -1)
-			break;
-		switch (c) {
-		case 'o':
-			out_path = optarg;
-			break;
-		case OPT_TITLE:
-			opt.title = optarg;
-			break;
-		case OPT_SUBTITLE:
-			opt.subtitle = optarg;
-			break;
-		case OPT_WIDTH:
-			if (!parse_width(optarg, &opt.width))
-				return usage_error("--width takes whole pixels from 100 to 100000, not '%s'",
-						   optarg);
-			break;
-		case OPT_MINWIDTH:
-			if (!parse_minwidth(optarg, &minwidth, &minwidth_percent))
-				return usage_error("--minwidth takes pixels (e.g. 0.5) or a percentage "
-						   "(e.g. 0.1%%), not '%s'", optarg);
-			minwidth_set = true;
-			break;
-		case OPT_ICICLE:
-			opt.reverse = true;
-			break;
-		case OPT_COLORS:
-			if (!fg_color_scheme_valid(optarg)) {
-				fprintf(stderr, PROG ": unknown colour scheme '%s'; choose one of: %s\n",
-					optarg, schemes);
-				return 2;
-			}
-			opt.colors = optarg;
-			break;
-		case OPT_COUNT_NAME:
-			if (strstr(optarg, " (") || !optarg[0])
-				return usage_error("--count-name must be non-empty and not contain ' (', "
-						   "not '%s'", optarg);
-			opt.count_name = optarg;
-			break;
-		case 'h':
-			fputs(usage, stdout);
-			return 0;
-		case ':':
-			return usage_error("option '%s' needs a value", argv[optind - 1]);
-		default:
-			return usage_error("unknown option '%s'", argv[optind - 1]);
+	switch (key) {
+	case 'o': a->out_path = arg; break;
+	case OPT_TITLE: a->opt.title = arg; break;
+	case OPT_SUBTITLE: a->opt.subtitle = arg; break;
+	case OPT_ICICLE: a->opt.reverse = true; break;
+	case OPT_WIDTH:
+		if (opt_int(arg, FG_WIDTH_MIN, FG_WIDTH_MAX, &a->opt.width))
+			return opt_usage_error(PROG_NAME, "--width takes whole pixels from 100 to 100000, "
+					       "not '%s'" SEE_HELP, arg);
+		break;
+	case OPT_MINWIDTH:
+		/* "0.5" (px) or "0.5%" (of the frames' width) */
+		if (opt_percent(arg, 0, DBL_MAX, &a->minwidth, &a->minwidth_percent) ||
+		    (a->minwidth_percent && a->minwidth > 100))
+			return opt_usage_error(PROG_NAME, "--minwidth takes pixels (e.g. 0.5) or a percentage "
+					       "(e.g. 0.1%%), not '%s'" SEE_HELP, arg);
+		a->minwidth_set = true;
+		break;
+	case OPT_COLORS:
+		if (!fg_color_scheme_valid(arg)) {
+			list_schemes(schemes, sizeof(schemes));
+			return opt_usage_error(PROG_NAME, "unknown colour scheme '%s'; choose one of: %s",
+					       arg, schemes);
 		}
+		a->opt.colors = arg;
+		break;
+	case OPT_COUNT_NAME:
+		if (strstr(arg, " (") || !arg[0])
+			return opt_usage_error(PROG_NAME, "--count-name must be non-empty and not contain "
+					       "' (', not '%s'" SEE_HELP, arg);
+		a->opt.count_name = arg;
+		break;
+	default:
+		return opt_usage_error(PROG_NAME, "option %d not handled", key);
 	}
-	if (optind < argc)
-		in_path = argv[optind++];
-	if (optind < argc)
-		return usage_error("takes at most one input file; '%s' is one too many", argv[optind]);
-	if (minwidth_set)
-		opt.minwidth = minwidth_percent ? minwidth / 100.0 * (opt.width - 20) : minwidth;
+	return 0;
+}
 
-	/* Input. */
+/* 0 to draw, -1 after --help, or the exit code of bad usage. */
+static int parse_args(int argc, char **argv, struct cli_args *a)
+{
+	int first;
+
+	memset(a, 0, sizeof(*a));
+	fg_options_init(&a->opt);
+	int rc = opts_parse(&fg_cli, argc, argv, cli_opt, a, &first);
+
+	if (rc)
+		return rc;
+	if (first < argc)
+		a->in_path = argv[first++];
+	if (first < argc)
+		return opt_usage_error(PROG_NAME, "takes at most one input file; '%s' is one too many"
+				       SEE_HELP, argv[first]);
+	if (a->minwidth_set) /* a percentage needs the width, which may come after it */
+		a->opt.minwidth = a->minwidth_percent ? a->minwidth / 100.0 * (a->opt.width - 20) : a->minwidth;
+	return 0;
+}
+
+/* ---- the command ---------------------------------------------------------- */
+
+/* Reads folded stacks from in_path (NULL or "-": standard input) into a new
+ * tree; NULL after saying why. */
+static struct fg_tree *read_stacks(const char *in_path)
+{
 	FILE *in = stdin;
 	const char *in_name = "standard input";
+
 	if (in_path && strcmp(in_path, "-") != 0) {
 		in = fopen(in_path, "r");
 		if (!in) {
 			fprintf(stderr, PROG ": failed to open %s: %s\n", in_path, strerror(errno));
-			return 1;
+			return NULL;
 		}
 		in_name = in_path;
 	} else if (isatty(STDIN_FILENO)) {
@@ -302,7 +260,7 @@ int cmd_flamegraph(int argc, char **argv)
 		fprintf(stderr, PROG ": failed to allocate the stack tree: %s\n", strerror(ENOMEM));
 		if (in != stdin)
 			fclose(in);
-		return 1;
+		return NULL;
 	}
 	struct folded_stats st;
 	int err = folded_parse(in, add_stack, &b, &st);
@@ -315,48 +273,61 @@ int cmd_flamegraph(int argc, char **argv)
 		else
 			fprintf(stderr, PROG ": failed to read %s: %s\n", in_name, strerror(-err));
 		fg_tree_free(b.tree);
-		return 1;
+		return NULL;
 	}
 	report_skipped(in_name, &st);
 	if (fg_tree_total(b.tree) == 0) {
 		fprintf(stderr, PROG ": no samples in %s (lines read: %llu, stacks: %llu); nothing written\n",
 			in_name, (unsigned long long)st.lines, (unsigned long long)st.stacks);
 		fg_tree_free(b.tree);
-		return 1;
+		return NULL;
 	}
+	return b.tree;
+}
 
-	/* Output. */
-	if (!out_path || strcmp(out_path, "-") == 0) {
-		err = fg_write_svg(b.tree, &opt, stdout);
-		fg_tree_free(b.tree);
-		if (err) {
-			fprintf(stderr, PROG ": failed to write standard output: %s\n", strerror(-err));
-			return 1;
-		}
-		return 0;
-	}
+/* Writes the graph to out_path through a temporary file; 0 or -errno after saying why. */
+static int write_file(const struct fg_tree *tree, const struct fg_options *opt, const char *out_path)
+{
 	output_active = 1; /* before the file exists: no window without cleanup */
 	cleanup_on_signals(true);
-	err = outfile_open(&output, out_path);
+	int err = outfile_open(&output, out_path);
 	if (err) {
 		fprintf(stderr, PROG ": failed to create %s: %s\n", out_path, strerror(-err));
 		output_active = 0;
 		cleanup_on_signals(false);
-		fg_tree_free(b.tree);
-		return 1;
+		return err;
 	}
 	setvbuf(output.f, NULL, _IOFBF, OUT_BUFFER);
-	err = fg_write_svg(b.tree, &opt, output.f);
-	fg_tree_free(b.tree);
+	err = fg_write_svg(tree, opt, output.f);
 	if (err)
 		outfile_abort(&output);
 	else
 		err = outfile_commit(&output); /* fsync, rename; removes the temporary on failure */
 	output_active = 0;
 	cleanup_on_signals(false);
-	if (err) {
+	if (err)
 		fprintf(stderr, PROG ": failed to write %s: %s\n", out_path, strerror(-err));
+	return err;
+}
+
+int cmd_flamegraph(int argc, char **argv)
+{
+	struct cli_args a;
+	int err = parse_args(argc, argv, &a);
+
+	if (err)
+		return err < 0 ? 0 : err;
+	struct fg_tree *tree = read_stacks(a.in_path);
+
+	if (!tree)
 		return 1;
+	if (!a.out_path || strcmp(a.out_path, "-") == 0) {
+		err = fg_write_svg(tree, &a.opt, stdout);
+		if (err)
+			fprintf(stderr, PROG ": failed to write standard output: %s\n", strerror(-err));
+	} else {
+		err = write_file(tree, &a.opt, a.out_path);
 	}
-	return 0;
+	fg_tree_free(tree);
+	return err ? 1 : 0;
 }

@@ -231,6 +231,51 @@ def test_systemd_unit_installed():
     assert p.returncode == 0 and "usage" in p.stdout, p.stderr
 
 
+
+def _wait_for_text(path, needle, after="", timeout=30):
+    """Waits until needle is in the file at path, past the first occurrence of after."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        text = open(path).read() if os.path.exists(path) else ""
+        if after in text and needle in (text.split(after, 1)[1] if after else text):
+            return text
+        time.sleep(0.1)
+    raise AssertionError("%r never appeared in %s: %r" % (needle, path, text))
+
+
+def test_log_reopen_failure_keeps_the_old_log():
+    # logrotate moved the log's directory away: SIGHUP cannot open a new log.
+    # The old log says so and keeps the messages; recording goes on.
+    import signal
+    import subprocess
+    with tempfile.TemporaryDirectory() as d:
+        logdir, spool = os.path.join(d, "logs"), os.path.join(d, "spool") + "/"
+        os.makedirs(logdir)
+        log, moved = os.path.join(logdir, "x.log"), os.path.join(d, "logs.gone", "x.log")
+        p = subprocess.Popen([harness.PYPERF, "record", "-a", "--every", "1s", "-o", spool, "--log", log],
+                             stderr=subprocess.PIPE, text=True)
+        try:
+            _wait_for_text(log, "samples from")
+            os.rename(logdir, os.path.dirname(moved))
+            p.send_signal(signal.SIGHUP)
+            _wait_for_text(moved, "cannot reopen log %s: No such file or directory" % log)
+            # Still recording: a period written after the failure, into the old log.
+            _wait_for_text(moved, "samples from", after="cannot reopen log")
+            assert p.poll() is None, "pyperf stopped after the failed reopen"
+            p.send_signal(signal.SIGINT)
+            err = p.communicate(timeout=60)[1]
+        finally:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+        assert p.returncode == 0, err
+        assert err == "", "messages went to stderr despite --log: %r" % err
+        assert not os.path.exists(logdir), "a new log directory appeared"
+        with open(moved) as f:
+            after = f.read().split("cannot reopen log", 1)[1]
+        assert "samples from" in after and "wrote" in after, after
+        assert len(os.listdir(spool)) >= 2, os.listdir(spool)
+
 def rss_kb(pid):
     with open("/proc/%d/status" % pid) as f:
         for line in f:

@@ -7,7 +7,6 @@
 #include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
-#include <getopt.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <sched.h>
@@ -19,6 +18,7 @@
 #include <unistd.h>
 
 #include "cmd/commands.h"
+#include "cmd/options.h"
 #include "target/coredump.h"
 #include "target/memsrc.h"
 #include "native/native.h"
@@ -89,42 +89,6 @@ struct dump {
 	uint64_t *buf_a, *buf_b;    /* frame walks */
 	uint8_t *ent_a, *ent_b;
 };
-
-static const char usage[] =
-	"usage: pyperf dump -p PID [options]\n"
-	"       pyperf dump --core CORE [--exe PYTHON] [options]\n"
-	"\n"
-	"Prints the Python stack of every thread of a running CPython process (3.8 to\n"
-	"3.15), innermost frame first, like gdb's 'thread apply all py-bt' but without\n"
-	"stopping the process: its memory is read with process_vm_readv. Threads blocked\n"
-	"in time.sleep, a lock, Thread.join or epoll_wait show where they wait.\n"
-	"\n"
-	"options:\n"
-	"  -p, --pid PID       process to inspect\n"
-	"      --core CORE     read an ELF core file instead of a live process\n"
-	"      --exe PYTHON    the executable that dumped CORE (default: the path\n"
-	"                      recorded in the core; it replaces the mapped file of\n"
-	"                      the same name, else the program's); libraries are\n"
-	"                      read from the paths recorded in the core\n"
-	"  -j, --json          one JSON document on stdout instead of text\n"
-	"  -n, --native        add each thread's native (C) frames, unwound from its\n"
-	"                      registers with the files' call frame information and\n"
-	"                      symbolized from their ELF symbol tables; in a live\n"
-	"                      process only threads blocked in the kernel have\n"
-	"                      readable registers (a running thread says so)\n"
-	"  -h, --help          show this help\n"
-	"\n"
-	"For each thread: its TID, name, OS state (running, sleeping, disk wait, ...),\n"
-	"'holds the GIL' when the interpreter says so, then frames as\n"
-	"'qualname (file:line)' with the source line when the file is readable.\n"
-	"A stack that kept changing while read is marked '(stack changing; may be\n"
-	"inconsistent)'. A core file records no OS state and names only the main\n"
-	"thread. Needs root (or CAP_SYS_PTRACE) for other users' processes.\n"
-	"\n"
-	"examples:\n"
-	"  pyperf dump -p 1234\n"
-	"  pyperf dump -p 1234 --json > stacks.json\n"
-	"  pyperf dump --core core.1234 --exe /usr/bin/python3.11\n";
 
 /* ---------------------------------------------------------------- output */
 
@@ -943,73 +907,88 @@ static void print_json(struct dump *d, FILE *f)
 
 /* ---------------------------------------------------------------- main */
 
+#define WHO "dump"
+
+enum { OPT_CORE = OPT_LONG_ONLY, OPT_EXE };
+
+static const struct opt_spec dump_options[] = {
+	{ "pid", 'p', "PID", "process to inspect" },
+	{ "core", OPT_CORE, "CORE", "read an ELF core file instead of a live process" },
+	{ "exe", OPT_EXE, "PYTHON", "the executable that dumped CORE (default: the path recorded in "
+	  "the core; it replaces the mapped file of the same name, else the program's); libraries "
+	  "are read from the paths recorded in the core" },
+	{ "json", 'j', NULL, "one JSON document on stdout instead of text" },
+	{ "native", 'n', NULL, "add each thread's native (C) frames, unwound from its registers with "
+	  "the files' call frame information and symbolized from their ELF symbol tables; in a live "
+	  "process only threads blocked in the kernel have readable registers (a running thread says "
+	  "so)" },
+	OPT_HELP_ROW,
+	{ NULL },
+};
+
+static const struct opt_cmd dump_cmd = {
+	.name = WHO,
+	.head =
+	"usage: pyperf dump -p PID [options]\n"
+	"       pyperf dump --core CORE [--exe PYTHON] [options]\n"
+	"\n"
+	"Prints the Python stack of every thread of a running CPython process (3.8 to\n"
+	"3.15), innermost frame first, like gdb's 'thread apply all py-bt' but without\n"
+	"stopping the process: its memory is read with process_vm_readv. Threads blocked\n"
+	"in time.sleep, a lock, Thread.join or epoll_wait show where they wait.\n",
+	.opts = dump_options,
+	.foot =
+	"For each thread: its TID, name, OS state (running, sleeping, disk wait, ...),\n"
+	"'holds the GIL' when the interpreter says so, then frames as\n"
+	"'qualname (file:line)' with the source line when the file is readable.\n"
+	"A stack that kept changing while read is marked '(stack changing; may be\n"
+	"inconsistent)'. A core file records no OS state and names only the main\n"
+	"thread. Needs root (or CAP_SYS_PTRACE) for other users' processes.\n"
+	"\n"
+	"examples:\n"
+	"  pyperf dump -p 1234\n"
+	"  pyperf dump -p 1234 --json > stacks.json\n"
+	"  pyperf dump --core core.1234 --exe /usr/bin/python3.11\n",
+};
+
+/* One option: converts and range-checks it. */
+static int dump_opt(int key, const char *arg, void *ctx)
+{
+	struct dump_opts *o = ctx;
+
+	switch (key) {
+	case 'p':
+		if (opt_pid(arg, &o->pid))
+			return opt_usage_error(WHO, "invalid PID '%s'", arg);
+		break;
+	case OPT_CORE: o->core = arg; break;
+	case OPT_EXE: o->exe = arg; break;
+	case 'j': o->json = true; break;
+	case 'n': o->native = true; break;
+	default:
+		return opt_usage_error(WHO, "option %d not handled", key);
+	}
+	return 0;
+}
+
+/* 0 to dump, -1 after --help, or the exit code of bad usage. */
 static int parse_args(int argc, char **argv, struct dump_opts *o)
 {
-	enum { OPT_CORE = 256, OPT_EXE };
-	static const struct option longopts[] = {
-		{ "pid", required_argument, NULL, 'p' },
-		{ "core", required_argument, NULL, OPT_CORE },
-		{ "exe", required_argument, NULL, OPT_EXE },
-		{ "json", no_argument, NULL, 'j' },
-		{ "native", no_argument, NULL, 'n' },
-		{ "help", no_argument, NULL, 'h' },
-		{ 0 },
-	};
-	int c;
+	int first;
 
 	memset(o, 0, sizeof(*o));
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "p:jnh", longopts, NULL)) != -1) {
-		switch (c) {
-		case 'p': {
-			char *end;
+	int rc = opts_parse(&dump_cmd, argc, argv, dump_opt, o, &first);
 
-			errno = 0;
-			long v = strtol(optarg, &end, 10);
-
-			if (errno || end == optarg || *end || v < 1 || v > INT_MAX) {
-				fprintf(stderr, "pyperf dump: invalid PID '%s'\n", optarg);
-				return 2;
-			}
-			o->pid = (pid_t)v;
-			break;
-		}
-		case OPT_CORE:
-			o->core = optarg;
-			break;
-		case OPT_EXE:
-			o->exe = optarg;
-			break;
-		case 'j':
-			o->json = true;
-			break;
-		case 'n':
-			o->native = true;
-			break;
-		case 'h':
-			fputs(usage, stdout);
-			return -1;
-		default:
-			fputs("Run 'pyperf dump --help' for usage.\n", stderr);
-			return 2;
-		}
-	}
-	if (optind < argc) {
-		fprintf(stderr, "pyperf dump: unexpected argument '%s'; run 'pyperf dump --help'\n", argv[optind]);
-		return 2;
-	}
-	if (o->pid && o->core) {
-		fprintf(stderr, "pyperf dump: give either -p PID or --core CORE, not both\n");
-		return 2;
-	}
-	if (!o->pid && !o->core) {
-		fprintf(stderr, "pyperf dump: which process? give -p PID or --core CORE (see 'pyperf dump --help')\n");
-		return 2;
-	}
-	if (o->exe && !o->core) {
-		fprintf(stderr, "pyperf dump: --exe goes with --core\n");
-		return 2;
-	}
+	if (rc)
+		return rc;
+	if (first < argc)
+		return opt_usage_error(WHO, "unexpected argument '%s'; run 'pyperf dump --help'", argv[first]);
+	if (o->pid && o->core)
+		return opt_usage_error(WHO, "give either -p PID or --core CORE, not both");
+	if (!o->pid && !o->core)
+		return opt_usage_error(WHO, "which process? give -p PID or --core CORE (see 'pyperf dump --help')");
+	if (o->exe && !o->core)
+		return opt_usage_error(WHO, "--exe goes with --core");
 	return 0;
 }
 

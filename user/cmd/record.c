@@ -4,7 +4,6 @@
  * user interrupts, or the target exits.
  */
 #include <errno.h>
-#include <getopt.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <linux/perf_event.h>
@@ -24,6 +23,7 @@
 
 
 #include "cmd/commands.h"
+#include "cmd/options.h"
 #include "flamegraph.h"
 #include "output/outfile.h"
 #include "output/profile.h"
@@ -36,7 +36,8 @@
 #include "output/writers.h"
 
 #define DEFAULT_HZ 99
-#define MAX_HZ 100000
+#define KEEP_MAX 1000000       /* --keep: period files */
+#define MIN_BLOCK_MAX_S 1e6    /* --min-block: seconds */
 
 enum out_format { FMT_AUTO, FMT_SVG, FMT_FOLDED, FMT_PPROF, FMT_SPEEDSCOPE };
 
@@ -78,80 +79,6 @@ struct recorder {
 	struct pusher *pusher;
 };
 
-static const char usage[] =
-	"usage: pyperf record -p PID [options]\n"
-	"       pyperf record [options] -- COMMAND [ARGS...]\n"
-	"       pyperf record -a [--every 60s -o DIR/] [options]\n"
-	"\n"
-	"Samples the Python stacks of a CPython process (3.8 to 3.15) on every CPU and\n"
-	"writes a flame graph or another profile. A running process is not stopped; a\n"
-	"launched COMMAND is profiled from its start, and its exit status is pyperf's.\n"
-	"\n"
-	"options:\n"
-	"  -p, --pid PID         process to profile\n"
-	"  -a, --all             every Python process on the host, including ones that\n"
-	"                        start later (default 19 Hz, pprof, 'process PID' roots)\n"
-	"      --every DURATION  with -o DIR/: one profile per period (10s, 1m, 1h),\n"
-	"                        written into DIR named by time\n"
-	"      --keep N          keep only the newest N period files\n"
-	"      --max-disk SIZE   keep period files under SIZE in all (500M, 2G)\n"
-	"      --cpu-budget PCT  keep pyperf's own CPU time plus its BPF run time under\n"
-	"                        PCT percent of the host's CPUs by lowering the rate\n"
-	"                        (default 1 with -a, none otherwise)\n"
-	"      --log FILE        write messages to FILE; SIGHUP reopens it\n"
-	"      --push URL        also send each profile (pprof) to a Pyroscope-compatible\n"
-	"                        server's /ingest, from a queue that retries and, when\n"
-	"                        full, drops the oldest (counted)\n"
-	"  -m, --mode MODE       cpu: samples of threads on a CPU (default); offcpu:\n"
-	"                        exact time threads spend blocked (sleep, locks, I/O,\n"
-	"                        select, the GIL), at the line that waits; wall: both,\n"
-	"                        in one unit (microseconds), CPU samples weighing 1/HZ s;\n"
-	"                        gil-wait: only the time threads wait to take the GIL\n"
-	"      --gil             CPU samples only of the thread holding the GIL (the view\n"
-	"                        when threads do not scale)\n"
-	"      --min-block DURATION  offcpu/wall: drop waits shorter than DURATION\n"
-	"                        (e.g. 100us, 1ms), in the kernel\n"
-	"      --no-wait-reason  offcpu/wall: no [sleep], [lock], [gil], [io] or [poll]\n"
-	"                        leaf frame naming what a thread waits in\n"
-	"  -F, --frequency HZ    samples per second per CPU (default 99, at most 100000)\n"
-	"  -d, --duration SECS   stop after SECS seconds (default: until Ctrl-C or the\n"
-	"                        process exits); fractions allowed\n"
-	"  -o, --output FILE     where to write (default pyperf-PID-DATE-TIME.svg);\n"
-	"                        the format follows the extension: .svg flame graph,\n"
-	"                        .folded or .txt folded stacks, .pb.gz or .pprof\n"
-	"                        pprof, .speedscope.json speedscope\n"
-	"  -f, --format FMT      svg, folded, pprof or speedscope, whatever the extension\n"
-	"      --title TEXT      flame graph title\n"
-	"      --threads         put 'thread NAME (TID)' under a 'process PID' root frame\n"
-	"      --no-lines        one frame per function, not per line\n"
-	"      --subprocesses    also sample Python child processes (fork or exec), each\n"
-	"                        under a 'process PID' root frame\n"
-	"  -v, --verbose         show libbpf's messages\n"
-	"  -h, --help            show this help\n"
-	"\n"
-	"Frames are 'qualname (file:line)', root first. Needs root (or CAP_BPF and\n"
-	"CAP_PERFMON plus CAP_SYS_PTRACE) and a kernel with BTF (5.17 or later).\n"
-	"\n"
-	"examples:\n"
-	"  pyperf record -p 1234 -d 30 -o hot.svg\n"
-	"  pyperf record -p 1234 -F 999 -o stacks.folded\n"
-	"  pyperf record -p 1234 --mode offcpu -d 10 -o waits.svg\n"
-	"  pyperf record -o app.svg -- python3 app.py --port 8080\n"
-	"  pyperf record -a --every 60s --keep 1440 -o /var/lib/pyperf/\n";
-
-static int parse_int(const char *s, long min, long max, long *out)
-{
-	char *end;
-
-	errno = 0;
-	long v = strtol(s, &end, 10);
-
-	if (errno || end == s || *end || v < min || v > max)
-		return -EINVAL;
-	*out = v;
-	return 0;
-}
-
 static bool ends_with(const char *s, const char *suffix)
 {
 	size_t n = strlen(s), m = strlen(suffix);
@@ -171,7 +98,7 @@ static const struct {
 };
 
 #define ALL_DEFAULT_HZ 19
-#define ALL_DEFAULT_BUDGET 1.0  /* percent of the host's CPU */
+#define ALL_DEFAULT_BUDGET 1    /* percent of the host's CPU */
 #define BUDGET_CHECK_S 5.0
 #define PUSH_QUEUE 64          /* periods waiting for the server; then the oldest goes */
 #define PUSH_FINISH_MS 10000
@@ -181,56 +108,6 @@ static bool is_dir_name(const char *path)
 	size_t n = strlen(path);
 
 	return n > 0 && path[n - 1] == '/';
-}
-
-/* "10s", "1m", "2h", "500ms" or plain seconds. */
-static int parse_duration(const char *s, double *out)
-{
-	char *end;
-
-	errno = 0;
-	double v = strtod(s, &end);
-
-	if (errno || end == s || !(v >= 0))
-		return -EINVAL;
-	if (!strcmp(end, "") || !strcmp(end, "s"))
-		*out = v;
-	else if (!strcmp(end, "ms"))
-		*out = v / 1000;
-	else if (!strcmp(end, "m"))
-		*out = v * 60;
-	else if (!strcmp(end, "h"))
-		*out = v * 3600;
-	else
-		return -EINVAL;
-	return *out <= 1e7 ? 0 : -EINVAL;
-}
-
-/* "500M", "2G", "100K" or plain bytes. */
-static int parse_size(const char *s, uint64_t *out)
-{
-	char *end;
-
-	errno = 0;
-	unsigned long long v = strtoull(s, &end, 10);
-	uint64_t mult = 1;
-
-	if (errno || end == s || *s == '-')
-		return -EINVAL;
-	if (*end == 'K' || *end == 'k')
-		mult = 1ull << 10;
-	else if (*end == 'M' || *end == 'm')
-		mult = 1ull << 20;
-	else if (*end == 'G' || *end == 'g')
-		mult = 1ull << 30;
-	else if (*end)
-		return -EINVAL;
-	if (*end && end[1] && strcmp(end + 1, "B") && strcmp(end + 1, "iB"))
-		return -EINVAL;
-	if (v > UINT64_MAX / mult)
-		return -EINVAL;
-	*out = v * mult;
-	return 0;
 }
 
 static enum out_format format_from_name(const char *path)
@@ -250,252 +127,251 @@ static const char *format_suffix(enum out_format f)
 	return ".svg";
 }
 
-static int parse_args(int argc, char **argv, struct record_opts *o, char *defname, size_t deflen)
+#define WHO "record"
+#define STR_(x) #x
+#define STR(x) STR_(x)
+
+enum {
+	OPT_TITLE = OPT_LONG_ONLY, OPT_THREADS, OPT_NO_LINES, OPT_IDLE, OPT_SUBPROCESSES, OPT_EVERY, OPT_KEEP,
+	OPT_MAX_DISK, OPT_PUSH, OPT_CPU_BUDGET, OPT_LOG, OPT_MIN_BLOCK, OPT_NO_WAIT_REASON, OPT_GIL,
+};
+
+static const struct opt_spec record_options[] = {
+	{ "pid", 'p', "PID", "process to profile" },
+	{ "all", 'a', NULL, "every Python process on the host, including ones that start later "
+	  "(default " STR(ALL_DEFAULT_HZ) " Hz, pprof, 'process PID' roots)" },
+	{ "every", OPT_EVERY, "DURATION", "with -o DIR/: one profile per period (10s, 1m, 1h), "
+	  "written into DIR named by time" },
+	{ "keep", OPT_KEEP, "N", "keep only the newest N period files" },
+	{ "max-disk", OPT_MAX_DISK, "SIZE", "keep period files under SIZE in all (500M, 2G)" },
+	{ "cpu-budget", OPT_CPU_BUDGET, "PCT", "keep pyperf's own CPU time plus its BPF run time under "
+	  "PCT percent of the host's CPUs by lowering the rate (default " STR(ALL_DEFAULT_BUDGET)
+	  " with -a, none otherwise)" },
+	{ "log", OPT_LOG, "FILE", "write messages to FILE; SIGHUP reopens it (if that fails, the "
+	  "old file is kept and says why)" },
+	{ "push", OPT_PUSH, "URL", "also send each profile (pprof) to a Pyroscope-compatible server's "
+	  "/ingest, from a queue that retries and, when full, drops the oldest (counted)" },
+	{ "mode", 'm', "MODE", "cpu: samples of threads on a CPU (default); offcpu: exact time threads "
+	  "spend blocked (sleep, locks, I/O, select, the GIL), at the line that waits; wall: both, in "
+	  "one unit (microseconds), CPU samples weighing 1/HZ s; gil-wait: only the time threads wait "
+	  "to take the GIL" },
+	{ "gil", OPT_GIL, NULL, "CPU samples only of the thread holding the GIL (the view when "
+	  "threads do not scale)" },
+	{ "min-block", OPT_MIN_BLOCK, "DURATION", "offcpu/wall: drop waits shorter than DURATION "
+	  "(e.g. 100us, 1ms), in the kernel" },
+	{ "no-wait-reason", OPT_NO_WAIT_REASON, NULL, "offcpu/wall: no [sleep], [lock], [gil], [io] "
+	  "or [poll] leaf frame naming what a thread waits in" },
+	{ "frequency", 'F', "HZ", "samples per second per CPU (default " STR(DEFAULT_HZ) ", at most "
+	  STR(OPT_HZ_MAX) ")" },
+	{ "duration", 'd', "SECS", "stop after SECS seconds (default: until Ctrl-C or the process "
+	  "exits); fractions and units allowed (0.5, 500ms, 2m, 1h)" },
+	{ "output", 'o', "FILE", "where to write (default pyperf-PID-DATE-TIME.svg); the format "
+	  "follows the extension: .svg flame graph, .folded or .txt folded stacks, .pb.gz or .pprof "
+	  "pprof, .speedscope.json speedscope" },
+	{ "format", 'f', "FMT", "svg, folded, pprof or speedscope, whatever the extension" },
+	{ "title", OPT_TITLE, "TEXT", "flame graph title" },
+	{ "threads", OPT_THREADS, NULL, "put 'thread NAME (TID)' under a 'process PID' root frame" },
+	{ "no-lines", OPT_NO_LINES, NULL, "one frame per function, not per line" },
+	{ "subprocesses", OPT_SUBPROCESSES, NULL, "also sample Python child processes (fork or "
+	  "exec), each under a 'process PID' root frame" },
+	{ "idle", OPT_IDLE, NULL, NULL }, /* not shown: says what to use instead */
+	{ "verbose", 'v', NULL, "show libbpf's messages" },
+	OPT_HELP_ROW,
+	{ NULL },
+};
+
+static const struct opt_cmd record_cmd = {
+	.name = WHO,
+	.head =
+	"usage: pyperf record -p PID [options]\n"
+	"       pyperf record [options] -- COMMAND [ARGS...]\n"
+	"       pyperf record -a [--every 60s -o DIR/] [options]\n"
+	"\n"
+	"Samples the Python stacks of a CPython process (3.8 to 3.15) on every CPU and\n"
+	"writes a flame graph or another profile. A running process is not stopped; a\n"
+	"launched COMMAND is profiled from its start, and its exit status is pyperf's.\n",
+	.opts = record_options,
+	.foot =
+	"Frames are 'qualname (file:line)', root first. Needs root (or CAP_BPF and\n"
+	"CAP_PERFMON plus CAP_SYS_PTRACE) and a kernel with BTF (5.17 or later).\n"
+	"\n"
+	"examples:\n"
+	"  pyperf record -p 1234 -d 30 -o hot.svg\n"
+	"  pyperf record -p 1234 -F 999 -o stacks.folded\n"
+	"  pyperf record -p 1234 --mode offcpu -d 10 -o waits.svg\n"
+	"  pyperf record -o app.svg -- python3 app.py --port 8080\n"
+	"  pyperf record -a --every 60s --keep 1440 -o /var/lib/pyperf/\n",
+	.stop_at_operand = true, /* options end at the command to launch */
+};
+
+static const struct {
+	const char *name;
+	enum session_mode mode;
+	bool gil_wait;
+} modes[] = {
+	{ "cpu", MODE_CPU, false },
+	{ "offcpu", MODE_OFFCPU, false },
+	{ "off-cpu", MODE_OFFCPU, false },
+	{ "wall", MODE_WALL, false },
+	{ "gil-wait", MODE_OFFCPU, true }, /* off-CPU time, only of waits to take the GIL */
+};
+
+static int parse_mode(const char *arg, struct record_opts *o)
 {
-	enum { OPT_TITLE = 256, OPT_THREADS, OPT_NO_LINES, OPT_IDLE, OPT_SUBPROCESSES, OPT_EVERY, OPT_KEEP,
-	       OPT_MAX_DISK, OPT_PUSH, OPT_CPU_BUDGET, OPT_LOG, OPT_MIN_BLOCK, OPT_NO_WAIT_REASON,
-	       OPT_GIL };
-	static const struct option longopts[] = {
-		{ "pid", required_argument, NULL, 'p' },
-		{ "frequency", required_argument, NULL, 'F' },
-		{ "duration", required_argument, NULL, 'd' },
-		{ "output", required_argument, NULL, 'o' },
-		{ "format", required_argument, NULL, 'f' },
-		{ "title", required_argument, NULL, OPT_TITLE },
-		{ "threads", no_argument, NULL, OPT_THREADS },
-		{ "no-lines", no_argument, NULL, OPT_NO_LINES },
-		{ "subprocesses", no_argument, NULL, OPT_SUBPROCESSES },
-		{ "all", no_argument, NULL, 'a' },
-		{ "every", required_argument, NULL, OPT_EVERY },
-		{ "keep", required_argument, NULL, OPT_KEEP },
-		{ "max-disk", required_argument, NULL, OPT_MAX_DISK },
-		{ "push", required_argument, NULL, OPT_PUSH },
-		{ "cpu-budget", required_argument, NULL, OPT_CPU_BUDGET },
-		{ "log", required_argument, NULL, OPT_LOG },
-		{ "idle", no_argument, NULL, OPT_IDLE },
-		{ "mode", required_argument, NULL, 'm' },
-		{ "min-block", required_argument, NULL, OPT_MIN_BLOCK },
-		{ "no-wait-reason", no_argument, NULL, OPT_NO_WAIT_REASON },
-		{ "gil", no_argument, NULL, OPT_GIL },
-		{ "verbose", no_argument, NULL, 'v' },
-		{ "help", no_argument, NULL, 'h' },
-		{ 0 },
-	};
-	long v;
-	int c;
-
-	memset(o, 0, sizeof(*o));
-	o->hz = DEFAULT_HZ;
-	optind = 1;
-	/* '+': options end at the command to launch. */
-	while ((c = getopt_long(argc, argv, "+ap:F:d:o:f:m:vh", longopts, NULL)) != -1) {
-		switch (c) {
-		case 'p':
-			if (parse_int(optarg, 1, INT_MAX, &v)) {
-				fprintf(stderr, "pyperf record: invalid PID '%s'\n", optarg);
-				return 2;
-			}
-			o->pid = (pid_t)v;
-			break;
-		case 'F':
-			if (parse_int(optarg, 1, MAX_HZ, &v)) {
-				fprintf(stderr, "pyperf record: invalid frequency '%s': give 1 to %d samples per second\n",
-					optarg, MAX_HZ);
-				return 2;
-			}
-			o->hz = (int)v;
-			o->hz_given = true;
-			break;
-		case 'd': {
-			char *end;
-
-			errno = 0;
-			o->duration = strtod(optarg, &end);
-			if (errno || end == optarg || *end || !(o->duration > 0) || o->duration > 1e7) {
-				fprintf(stderr, "pyperf record: invalid duration '%s': give seconds, e.g. 30 or 0.5\n",
-					optarg);
-				return 2;
-			}
-			break;
-		}
-		case 'o':
-			o->output = optarg;
-			break;
-		case 'f':
-			o->format = FMT_AUTO;
-			for (size_t i = 0; i < sizeof(formats) / sizeof(formats[0]); i++)
-				if (!strcmp(optarg, formats[i].name))
-					o->format = formats[i].fmt;
-			if (o->format == FMT_AUTO) {
-				fprintf(stderr, "pyperf record: unknown format '%s': use svg, folded, pprof or speedscope\n",
-					optarg);
-				return 2;
-			}
-			break;
-		case OPT_TITLE:
-			o->title = optarg;
-			break;
-		case OPT_THREADS:
-			o->threads = true;
-			break;
-		case OPT_NO_LINES:
-			o->no_lines = true;
-			break;
-		case OPT_SUBPROCESSES:
-			o->subprocesses = true;
-			break;
-		case 'a':
-			o->all = true;
-			break;
-		case OPT_EVERY:
-			if (parse_duration(optarg, &o->every) || o->every < 1) {
-				fprintf(stderr, "pyperf record: invalid period '%s': give e.g. 10s, 1m, 1h (at least 1s)\n",
-					optarg);
-				return 2;
-			}
-			break;
-		case OPT_KEEP:
-			if (parse_int(optarg, 1, 1000000, &v)) {
-				fprintf(stderr, "pyperf record: invalid --keep '%s': give a number of files\n", optarg);
-				return 2;
-			}
-			o->keep = v;
-			break;
-		case OPT_PUSH:
-			o->push_url = optarg;
-			break;
-		case OPT_CPU_BUDGET: {
-			char *end;
-
-			errno = 0;
-			o->cpu_budget = strtod(optarg, &end);
-			if (errno || end == optarg || (*end && strcmp(end, "%")) || !(o->cpu_budget > 0) ||
-			    o->cpu_budget > 100) {
-				fprintf(stderr, "pyperf record: invalid --cpu-budget '%s': give a percentage, e.g. 1 "
-					"or 0.5\n", optarg);
-				return 2;
-			}
-			o->budget_given = true;
-			break;
-		}
-		case OPT_LOG:
-			o->log = optarg;
-			break;
-		case 'm':
-			if (!strcmp(optarg, "cpu")) {
-				o->mode = MODE_CPU;
-			} else if (!strcmp(optarg, "offcpu") || !strcmp(optarg, "off-cpu")) {
-				o->mode = MODE_OFFCPU;
-			} else if (!strcmp(optarg, "wall")) {
-				o->mode = MODE_WALL;
-			} else if (!strcmp(optarg, "gil-wait")) {
-				/* off-CPU time, only of waits to take the GIL */
-				o->mode = MODE_OFFCPU;
-				o->gil_wait = true;
-			} else {
-				fprintf(stderr, "pyperf record: unknown mode '%s': use cpu, offcpu, wall or gil-wait\n",
-					optarg);
-				return 2;
-			}
-			break;
-		case OPT_MIN_BLOCK: {
-			char *end;
-
-			errno = 0;
-			double v = strtod(optarg, &end);
-			double mult = !strcmp(end, "ns") ? 1 : !strcmp(end, "us") ? 1e3 : !strcmp(end, "ms") ? 1e6 :
-				      (!strcmp(end, "s") || !*end) ? 1e9 : -1;
-
-			if (errno || end == optarg || mult < 0 || !(v >= 0) || v * mult > 1e15) {
-				fprintf(stderr, "pyperf record: invalid --min-block '%s': give e.g. 100us, 1ms or "
-					"0.5s\n", optarg);
-				return 2;
-			}
-			o->min_block_ns = (uint64_t)(v * mult);
-			break;
-		}
-		case OPT_GIL:
-			o->gil_only = true;
-			break;
-		case OPT_NO_WAIT_REASON:
-			o->no_wait_reason = true;
-			break;
-		case OPT_MAX_DISK:
-			if (parse_size(optarg, &o->max_disk) || !o->max_disk) {
-				fprintf(stderr, "pyperf record: invalid --max-disk '%s': give e.g. 500M or 2G\n", optarg);
-				return 2;
-			}
-			break;
-		case OPT_IDLE:
-			fprintf(stderr, "pyperf record: --idle does not apply: CPU sampling only sees threads "
-				"running on a CPU; use --mode offcpu (where threads wait) or --mode wall (both)\n");
-			return 2;
-		case 'v':
-			o->verbose = true;
-			break;
-		case 'h':
-			fputs(usage, stdout);
-			return -1;
-		default:
-			fputs("Run 'pyperf record --help' for usage.\n", stderr);
-			return 2;
+	for (size_t i = 0; i < sizeof(modes) / sizeof(modes[0]); i++) {
+		if (!strcmp(arg, modes[i].name)) {
+			o->mode = modes[i].mode;
+			o->gil_wait = modes[i].gil_wait;
+			return 0;
 		}
 	}
-	if (optind < argc)
-		o->command = argv + optind;
-	if ((o->command != NULL) + (o->pid != 0) + o->all > 1) {
-		fprintf(stderr, "pyperf record: give one of -p PID, -a or a command to run, not both\n");
-		return 2;
+	return opt_usage_error(WHO, "unknown mode '%s': use cpu, offcpu, wall or gil-wait", arg);
+}
+
+static int parse_format(const char *arg, struct record_opts *o)
+{
+	for (size_t i = 0; i < sizeof(formats) / sizeof(formats[0]); i++) {
+		if (!strcmp(arg, formats[i].name)) {
+			o->format = formats[i].fmt;
+			return 0;
+		}
 	}
-	if (!o->pid && !o->command && !o->all) {
-		fprintf(stderr, "pyperf record: which process? give -p PID, -a, or a command after -- "
-			"(see 'pyperf record --help')\n");
-		return 2;
+	return opt_usage_error(WHO, "unknown format '%s': use svg, folded, pprof or speedscope", arg);
+}
+
+/* One option: converts and range-checks it. */
+static int record_opt(int key, const char *arg, void *ctx)
+{
+	struct record_opts *o = ctx;
+	double d;
+
+	switch (key) {
+	case 'p':
+		if (opt_pid(arg, &o->pid))
+			return opt_usage_error(WHO, "invalid PID '%s'", arg);
+		break;
+	case 'F':
+		if (opt_hz(arg, &o->hz))
+			return opt_usage_error(WHO, "invalid frequency '%s': give 1 to %d samples per second",
+					       arg, OPT_HZ_MAX);
+		o->hz_given = true;
+		break;
+	case 'd':
+		if (opt_duration(arg, OPT_ABOVE_ZERO, OPT_DURATION_MAX, &o->duration))
+			return opt_usage_error(WHO, "invalid duration '%s': give seconds, e.g. 30 or 0.5 "
+					       "(or 500ms, 2m, 1h)", arg);
+		break;
+	case OPT_EVERY:
+		if (opt_duration(arg, 1, OPT_DURATION_MAX, &o->every))
+			return opt_usage_error(WHO, "invalid period '%s': give e.g. 10s, 1m, 1h (at least 1s)",
+					       arg);
+		break;
+	case OPT_MIN_BLOCK:
+		if (opt_duration(arg, 0, MIN_BLOCK_MAX_S, &d))
+			return opt_usage_error(WHO, "invalid --min-block '%s': give e.g. 100us, 1ms or 0.5s",
+					       arg);
+		o->min_block_ns = (uint64_t)(d * 1e9 + 0.5);
+		break;
+	case OPT_KEEP:
+		if (opt_long(arg, 1, KEEP_MAX, &o->keep))
+			return opt_usage_error(WHO, "invalid --keep '%s': give a number of files", arg);
+		break;
+	case OPT_MAX_DISK:
+		if (opt_size(arg, 1, UINT64_MAX, &o->max_disk))
+			return opt_usage_error(WHO, "invalid --max-disk '%s': give e.g. 500M or 2G", arg);
+		break;
+	case OPT_CPU_BUDGET:
+		if (opt_percent(arg, OPT_ABOVE_ZERO, 100, &o->cpu_budget, NULL))
+			return opt_usage_error(WHO, "invalid --cpu-budget '%s': give a percentage, e.g. 1 "
+					       "or 0.5", arg);
+		o->budget_given = true;
+		break;
+	case 'm':
+		return parse_mode(arg, o);
+	case 'f':
+		return parse_format(arg, o);
+	case 'o': o->output = arg; break;
+	case OPT_TITLE: o->title = arg; break;
+	case OPT_PUSH: o->push_url = arg; break;
+	case OPT_LOG: o->log = arg; break;
+	case 'a': o->all = true; break;
+	case OPT_THREADS: o->threads = true; break;
+	case OPT_NO_LINES: o->no_lines = true; break;
+	case OPT_SUBPROCESSES: o->subprocesses = true; break;
+	case OPT_GIL: o->gil_only = true; break;
+	case OPT_NO_WAIT_REASON: o->no_wait_reason = true; break;
+	case 'v': o->verbose = true; break;
+	case OPT_IDLE:
+		return opt_usage_error(WHO, "--idle does not apply: CPU sampling only sees threads running "
+				       "on a CPU; use --mode offcpu (where threads wait) or --mode wall (both)");
+	default:
+		return opt_usage_error(WHO, "option %d not handled", key);
 	}
+	return 0;
+}
+
+/* "pyperf-[all-]PID-DATE-TIME.EXT" in the current directory. */
+static const char *default_output(const struct record_opts *o, char *buf, size_t len)
+{
+	time_t now = time(NULL);
+	struct tm tm;
+	char stamp[32];
+
+	localtime_r(&now, &tm);
+	strftime(stamp, sizeof(stamp), "%Y%m%d-%H%M%S", &tm);
+	snprintf(buf, len, "pyperf-%s%d-%s%s", o->all ? "all-" : "", o->pid ? (int)o->pid : (int)getpid(),
+		 stamp, format_suffix(o->format == FMT_AUTO ? FMT_SVG : o->format));
+	return buf;
+}
+
+/* The checks that relate options to each other, and the defaults that depend on others. */
+static int check_args(struct record_opts *o, char *defname, size_t deflen)
+{
+	if ((o->command != NULL) + (o->pid != 0) + o->all > 1)
+		return opt_usage_error(WHO, "give one of -p PID, -a or a command to run, not both");
+	if (!o->pid && !o->command && !o->all)
+		return opt_usage_error(WHO, "which process? give -p PID, -a, or a command after -- "
+				       "(see 'pyperf record --help')");
 	if (o->all && !o->hz_given)
 		o->hz = ALL_DEFAULT_HZ; /* always-on: cheap by default */
 	if (o->all && !o->budget_given)
 		o->cpu_budget = ALL_DEFAULT_BUDGET;
 	if ((o->all || o->push_url) && o->format == FMT_AUTO && (!o->output || is_dir_name(o->output)))
 		o->format = FMT_PPROF;
-
-	if (o->every > 0 && (!o->output || !is_dir_name(o->output))) {
-		fprintf(stderr, "pyperf record: --every writes one file per period: give a directory "
-			"with -o DIR/\n");
-		return 2;
-	}
-	if ((o->keep || o->max_disk) && !o->every) {
-		fprintf(stderr, "pyperf record: --keep and --max-disk apply to --every's period files\n");
-		return 2;
-	}
+	if (o->every > 0 && (!o->output || !is_dir_name(o->output)))
+		return opt_usage_error(WHO, "--every writes one file per period: give a directory with -o DIR/");
+	if ((o->keep || o->max_disk) && !o->every)
+		return opt_usage_error(WHO, "--keep and --max-disk apply to --every's period files");
 	if (o->every > 0)
 		return 0; /* file names are made per period */
-	if (!o->output) {
-		time_t now = time(NULL);
-		struct tm tm;
-		char stamp[32];
-
-		localtime_r(&now, &tm);
-		strftime(stamp, sizeof(stamp), "%Y%m%d-%H%M%S", &tm);
-		snprintf(defname, deflen, "pyperf-%s%d-%s%s", o->all ? "all-" : "", o->pid ? (int)o->pid : (int)getpid(),
-			 stamp,
-			 format_suffix(o->format == FMT_AUTO ? FMT_SVG : o->format));
-		o->output = defname;
-	}
+	if (!o->output)
+		o->output = default_output(o, defname, deflen);
 	if (o->format == FMT_AUTO)
 		o->format = format_from_name(o->output);
-	if (o->push_url && o->format != FMT_AUTO && o->format != FMT_PPROF) {
-		fprintf(stderr, "pyperf record: --push sends pprof: use a .pb.gz output or --format pprof\n");
-		return 2;
-	}
-	if (o->format == FMT_AUTO) {
-		fprintf(stderr, "pyperf record: cannot tell the format of '%s' from its extension: "
-			"use .svg, .folded, .txt, .pb.gz, .pprof or .speedscope.json, or give --format\n", o->output);
-		return 2;
-	}
+	if (o->push_url && o->format != FMT_AUTO && o->format != FMT_PPROF)
+		return opt_usage_error(WHO, "--push sends pprof: use a .pb.gz output or --format pprof");
+	if (o->format == FMT_AUTO)
+		return opt_usage_error(WHO, "cannot tell the format of '%s' from its extension: use .svg, "
+				       ".folded, .txt, .pb.gz, .pprof or .speedscope.json, or give --format",
+				       o->output);
 	return 0;
 }
 
+/* 0 to record, -1 after --help, or the exit code of bad usage. */
+static int parse_args(int argc, char **argv, struct record_opts *o, char *defname, size_t deflen)
+{
+	int first;
+
+	memset(o, 0, sizeof(*o));
+	o->hz = DEFAULT_HZ;
+	int rc = opts_parse(&record_cmd, argc, argv, record_opt, o, &first);
+
+	if (rc)
+		return rc;
+	if (first < argc)
+		o->command = argv + first;
+	return check_args(o, defname, deflen);
+}
 
 enum stop_reason { STOP_DURATION, STOP_SIGNAL, STOP_EXITED, STOP_ERROR };
 
@@ -640,6 +516,36 @@ static void on_hup(int sig)
 	reopen_log = 1;
 }
 
+/* Points stderr at the end of the file path, creating it; 0 or -errno. The
+ * file is opened before anything is closed, so on failure stderr is still
+ * where it was. */
+static int log_to(const char *path)
+{
+	int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0666);
+
+	if (fd < 0)
+		return -errno;
+	fflush(stderr);
+	if (fd == STDERR_FILENO) /* stderr was closed: the file took its place */
+		return fcntl(fd, F_SETFD, 0) < 0 ? -errno : 0;
+	int err = dup2(fd, STDERR_FILENO) < 0 ? -errno : 0;
+
+	close(fd);
+	return err;
+}
+
+/* SIGHUP with --log (logrotate moved the file): the new file. If it cannot be
+ * opened (its directory gone, the disk full), the old one says so and keeps
+ * the messages: a daemon does not stop recording over its log. */
+static void reopen_log_file(const char *path)
+{
+	int err = log_to(path);
+
+	if (err)
+		fprintf(stderr, "pyperf record: cannot reopen log %s: %s; still writing to the old one\n",
+			path, strerror(-err));
+}
+
 static uint64_t self_cpu_ns(void)
 {
 	struct timespec ts;
@@ -720,10 +626,7 @@ static enum stop_reason run_loop(struct recorder *r)
 		}
 		if (reopen_log && r->opts.log) {
 			reopen_log = 0;
-			if (!freopen(r->opts.log, "a", stderr))
-				why = STOP_ERROR; /* nowhere left to say so */
-			else
-				setvbuf(stderr, NULL, _IOLBF, 0);
+			reopen_log_file(r->opts.log);
 		}
 		if (period_end && session_now() >= period_end) {
 			uint64_t n;
@@ -925,36 +828,32 @@ static void print_summary(struct recorder *r, enum stop_reason why, uint64_t nst
 			"symbolization), shown as [unknown code]\n", ss.unreadable, ss.code_objects);
 }
 
-int cmd_record(int argc, char **argv)
+/* The output file, or with --every the directory (made if missing, one
+ * level, like mkdir), can be written; 0, or 1 after saying why. */
+static int check_output(const struct record_opts *o)
 {
-	static struct recorder rec;
-	struct recorder *r = &rec;
-	char defname[128], err[512], vbuf[32];
-	int ret = 1, exit_status = -1;
-
-	memset(r, 0, sizeof(*r));
-	int pa = parse_args(argc, argv, &r->opts, defname, sizeof(defname));
-
-	if (pa)
-		return pa < 0 ? 0 : pa;
-	if (r->opts.every > 0) {
-		/* The spool directory is made if missing (one level, like mkdir). */
-		if (mkdir(r->opts.output, 0755) != 0 && errno != EEXIST) {
-			fprintf(stderr, "pyperf record: cannot create %s: %s\n", r->opts.output, strerror(errno));
+	if (o->every > 0) {
+		if (mkdir(o->output, 0755) != 0 && errno != EEXIST) {
+			fprintf(stderr, "pyperf record: cannot create %s: %s\n", o->output, strerror(errno));
 			return 1;
 		}
-		if (access(r->opts.output, W_OK | X_OK) != 0) {
-			fprintf(stderr, "pyperf record: cannot write into %s: %s\n", r->opts.output, strerror(errno));
+		if (access(o->output, W_OK | X_OK) != 0) {
+			fprintf(stderr, "pyperf record: cannot write into %s: %s\n", o->output, strerror(errno));
 			return 1;
 		}
-	} else {
-		int w = outfile_check_writable(r->opts.output);
-
-		if (w) {
-			fprintf(stderr, "pyperf record: cannot write %s: %s\n", r->opts.output, strerror(-w));
-			return 1;
-		}
+		return 0;
 	}
+	int w = outfile_check_writable(o->output);
+
+	if (w) {
+		fprintf(stderr, "pyperf record: cannot write %s: %s\n", o->output, strerror(-w));
+		return 1;
+	}
+	return 0;
+}
+
+static int init_session(struct recorder *r)
+{
 	struct session_config cfg = {
 		.hz = r->opts.hz, .verbose = r->opts.verbose, .threads = r->opts.threads,
 		.no_lines = r->opts.no_lines, .command = r->opts.command, .who = "pyperf record",
@@ -967,77 +866,103 @@ int cmd_record(int argc, char **argv)
 		.gil_only = r->opts.gil_only, .gil_wait = r->opts.gil_wait,
 	};
 
-	if (r->opts.log) {
-		if (!freopen(r->opts.log, "a", stderr)) {
-			fprintf(stdout, "pyperf record: cannot open log %s: %s\n", r->opts.log, strerror(errno));
-			return 1;
-		}
-		setvbuf(stderr, NULL, _IOLBF, 0);
-	}
-	session_install_signals();
-	signal(SIGHUP, on_hup);
-	if (session_init(&r->s, &cfg))
-		goto cleanup;
-	if (r->opts.push_url) {
-		char host[128] = "localhost", labels[256], perr[256];
+	return session_init(&r->s, &cfg);
+}
 
-		gethostname(host, sizeof(host) - 1);
-		if (r->opts.pid)
-			snprintf(labels, sizeof(labels), "{host=%s,pid=%d}", host, (int)r->opts.pid);
-		else
-			snprintf(labels, sizeof(labels), "{host=%s}", host);
-		r->pusher = pusher_new(r->opts.push_url, r->opts.mode == MODE_OFFCPU ? "pyperf.off_cpu" :
-				       r->opts.mode == MODE_WALL ? "pyperf.wall" : "pyperf.cpu", labels, r->opts.hz, PUSH_QUEUE, perr,
-				       sizeof(perr));
-		if (!r->pusher) {
-			fprintf(stderr, "pyperf record: %s\n", perr);
-			goto cleanup;
-		}
+/* --push: the queue that sends each profile; 0, or -1 after saying why. */
+static int start_pusher(struct recorder *r)
+{
+	char host[128] = "localhost", labels[256], perr[256];
+
+	gethostname(host, sizeof(host) - 1);
+	if (r->opts.pid)
+		snprintf(labels, sizeof(labels), "{host=%s,pid=%d}", host, (int)r->opts.pid);
+	else
+		snprintf(labels, sizeof(labels), "{host=%s}", host);
+	r->pusher = pusher_new(r->opts.push_url, r->opts.mode == MODE_OFFCPU ? "pyperf.off_cpu" :
+			       r->opts.mode == MODE_WALL ? "pyperf.wall" : "pyperf.cpu", labels, r->opts.hz, PUSH_QUEUE, perr,
+			       sizeof(perr));
+	if (!r->pusher) {
+		fprintf(stderr, "pyperf record: %s\n", perr);
+		return -1;
 	}
+	return 0;
+}
+
+/* Runs the command to profile; 0 once its interpreter is found, else the exit code. */
+static int launch_command(struct recorder *r)
+{
+	int exit_status = -1;
+	int rc = session_launch(&r->s, &exit_status);
+
+	if (rc < 0) {
+		session_child_status(&r->s, true);
+		return 1;
+	}
+	if (rc > 0) {
+		fprintf(stderr, "pyperf record: %s exited (status %d) without running a CPython "
+			"interpreter pyperf could find\n", r->opts.command[0], exit_status);
+		return exit_status > 0 ? exit_status : 1;
+	}
+	return 0;
+}
+
+/* Attaches to the one target and says what is recorded; 0 or -1. */
+static int attach_target(struct recorder *r)
+{
+	char what[64], vbuf[32];
+
+	if (session_attach(&r->s))
+		return -1;
+	if (r->s.target.warning[0])
+		fprintf(stderr, "pyperf: warning: %s\n", r->s.target.warning);
+	if (r->opts.mode == MODE_OFFCPU)
+		snprintf(what, sizeof(what), "off-CPU time");
+	else
+		snprintf(what, sizeof(what), "%sat %d Hz", r->opts.mode == MODE_WALL ? "wall time " : "",
+			 r->opts.hz);
+	fprintf(stderr, "pyperf: %s PID %d (%s, CPython %s%s) %s%s\n",
+		r->opts.mode == MODE_CPU ? "sampling" : "recording", (int)r->s.target.pid,
+		r->s.target.comm, py_version_str(r->s.target.version_hex, vbuf, sizeof(vbuf)),
+		r->s.target.shared_lib ? ", libpython" : "", what,
+		r->opts.duration > 0 || r->opts.command ? "" : "; Ctrl-C to stop");
+	return 0;
+}
+
+/* Loads the sampler and points it at what to record; 0, or the exit code. */
+static int start(struct recorder *r)
+{
+	char err[512];
+
+	if (init_session(r))
+		return 1;
+	if (r->opts.push_url && start_pusher(r))
+		return 1;
 	if (r->opts.pid && py_target_open(r->opts.pid, &r->s.target, err, sizeof(err)) != 0) {
 		fprintf(stderr, "pyperf record: %s\n", err);
-		goto cleanup;
+		return 1;
 	}
 	if (session_load(&r->s))
-		goto cleanup;
+		return 1;
 	if (r->opts.command) {
-		int rc = session_launch(&r->s, &exit_status);
+		int rc = launch_command(r);
 
-		if (rc < 0) {
-			exit_status = session_child_status(&r->s, true);
-			goto cleanup;
-		}
-		if (rc > 0) {
-			fprintf(stderr, "pyperf record: %s exited (status %d) without running a CPython "
-				"interpreter pyperf could find\n", r->opts.command[0], exit_status);
-			ret = exit_status > 0 ? exit_status : 1;
-			goto cleanup;
-		}
+		if (rc)
+			return rc;
 	}
 	if (r->opts.all) {
 		size_t n = session_scan_all(&r->s);
 
 		fprintf(stderr, "pyperf: sampling every Python process (%zu now) at %d Hz%s\n", n, r->opts.hz,
 			r->opts.every > 0 ? "" : "; Ctrl-C to stop");
-	} else {
-		if (session_attach(&r->s))
-			goto cleanup;
-		if (r->s.target.warning[0])
-			fprintf(stderr, "pyperf: warning: %s\n", r->s.target.warning);
-		char what[64];
-
-		if (r->opts.mode == MODE_OFFCPU)
-			snprintf(what, sizeof(what), "off-CPU time");
-		else
-			snprintf(what, sizeof(what), "%sat %d Hz", r->opts.mode == MODE_WALL ? "wall time " : "",
-				 r->opts.hz);
-		fprintf(stderr, "pyperf: %s PID %d (%s, CPython %s%s) %s%s\n",
-			r->opts.mode == MODE_CPU ? "sampling" : "recording", (int)r->s.target.pid,
-			r->s.target.comm, py_version_str(r->s.target.version_hex, vbuf, sizeof(vbuf)),
-			r->s.target.shared_lib ? ", libpython" : "", what,
-			r->opts.duration > 0 || r->opts.command ? "" : "; Ctrl-C to stop");
+		return 0;
 	}
+	return attach_target(r) ? 1 : 0;
+}
 
+/* Samples until the end, writes the profile and the summary; 0 or 1. */
+static int record(struct recorder *r)
+{
 	struct timespec t0;
 
 	clock_gettime(CLOCK_REALTIME, &t0);
@@ -1052,24 +977,24 @@ int cmd_record(int argc, char **argv)
 	/* Stop sampling before writing so the summary and the file agree. */
 	session_stop_sampling(&r->s);
 	if (why == STOP_ERROR)
-		goto cleanup;
-	if (r->opts.every > 0) {
-		if (write_period(r, &nstacks))
-			goto cleanup;
-	} else if (write_output(r, r->opts.output, &nstacks)) {
-		goto cleanup;
-	}
+		return 1;
+	if (r->opts.every > 0 ? write_period(r, &nstacks) : write_output(r, r->opts.output, &nstacks))
+		return 1;
 	print_summary(r, why, nstacks);
 	if (r->opts.every > 0)
 		fprintf(stderr, "pyperf: wrote %" PRIu64 " period files into %s%s\n", r->periods, r->opts.output,
 			r->pruned ? " (oldest pruned)" : "");
 	else
 		fprintf(stderr, "pyperf: wrote %s\n", r->opts.output);
-	ret = 0;
 	if (!r->s.samples)
 		fprintf(stderr, "pyperf: no Python samples: %s\n", r->opts.mode == MODE_OFFCPU ?
 			"did a Python thread block while recording?" : "was the process running Python code on a CPU?");
-cleanup:
+	return 0;
+}
+
+/* Lets the push queue drain and collects a launched command; the exit code. */
+static int finish(struct recorder *r, int ret)
+{
 	if (r->pusher) {
 		struct push_stats ps;
 
@@ -1091,4 +1016,34 @@ cleanup:
 	}
 	session_destroy(&r->s);
 	return ret;
+}
+
+int cmd_record(int argc, char **argv)
+{
+	static struct recorder rec;
+	struct recorder *r = &rec;
+	char defname[128];
+
+	memset(r, 0, sizeof(*r));
+	int ret = parse_args(argc, argv, &r->opts, defname, sizeof(defname));
+
+	if (ret)
+		return ret < 0 ? 0 : ret;
+	if (check_output(&r->opts))
+		return 1;
+	if (r->opts.log) {
+		int err = log_to(r->opts.log);
+
+		if (err) {
+			fprintf(stdout, "pyperf record: cannot open log %s: %s\n", r->opts.log, strerror(-err));
+			return 1;
+		}
+		setvbuf(stderr, NULL, _IOLBF, 0);
+	}
+	session_install_signals();
+	signal(SIGHUP, on_hup);
+	ret = start(r);
+	if (ret == 0)
+		ret = record(r);
+	return finish(r, ret);
 }

@@ -4,7 +4,6 @@
  * seconds are cumulative since the start.
  */
 #include <errno.h>
-#include <getopt.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <poll.h>
@@ -18,6 +17,7 @@
 #include <unistd.h>
 
 #include "cmd/commands.h"
+#include "cmd/options.h"
 #include "sampler/session.h"
 
 #define MAX_ROWS 200
@@ -42,29 +42,44 @@ struct top {
 	struct termios saved;
 };
 
-static const char usage[] =
+#define WHO "top"
+
+static const struct opt_spec top_options[] = {
+	{ "pid", 'p', "PID", "process to watch (required)" },
+	{ "frequency", 'F', "HZ", "samples per second per CPU (default 99)" },
+	{ "rows", 'n', "N", "functions shown (default: what fits the terminal)" },
+	{ "duration", 'd', "SECS", "quit after SECS seconds (fractions and units allowed: 0.5, "
+	  "500ms, 2m, 1h)" },
+	{ "verbose", 'v', NULL, "show libbpf's messages" },
+	OPT_HELP_ROW,
+	{ NULL },
+};
+
+static const struct opt_cmd top_cmd = {
+	.name = WHO,
+	.head =
 	"usage: pyperf top -p PID [options]\n"
 	"\n"
 	"A live view of the hottest Python functions of a running CPython process,\n"
 	"refreshed every second: OWN% is time in the function itself, TOTAL% time in it\n"
 	"and what it calls, both over the last second; OWN(s) and TOTAL(s) add up since\n"
-	"the start. Quit with q or Ctrl-C.\n"
-	"\n"
-	"options:\n"
-	"  -p, --pid PID         process to watch (required)\n"
-	"  -F, --frequency HZ    samples per second per CPU (default 99)\n"
-	"  -n, --rows N          functions shown (default: what fits the terminal)\n"
-	"  -d, --duration SECS   quit after SECS seconds\n"
-	"  -v, --verbose         show libbpf's messages\n"
-	"  -h, --help            show this help\n";
+	"the start. Quit with q or Ctrl-C.\n",
+	.opts = top_options,
+};
 
+/* What the options give; hz, rows and duration go into struct top. */
+struct top_args {
+	struct top *t;
+	pid_t pid;
+	bool verbose;
+};
 
 static struct func_stat *stat_for(struct top *t, const char *label)
 {
-	uint64_t *slot = u64map_get(&t->func_of, (uint64_t)(uintptr_t)label);
+	struct func_stat *known = u64map_get_ptr(&t->func_of, u64map_key_of(label));
 
-	if (slot)
-		return (struct func_stat *)(uintptr_t)*slot;
+	if (known)
+		return known;
 	const struct frame_meta *m = frametab_meta(&t->s.labels, label);
 	const char *func = m && m->file[0] ? frametab_python(&t->s.labels, m->name, m->file, -1, m->firstline)
 					   : label;
@@ -72,7 +87,7 @@ static struct func_stat *stat_for(struct top *t, const char *label)
 	/* Labels of one function on different lines share its stat. */
 	for (size_t i = 0; func && i < t->nfuncs; i++) {
 		if (t->funcs[i]->func == func) {
-			u64map_put(&t->func_of, (uint64_t)(uintptr_t)label, (uint64_t)(uintptr_t)t->funcs[i]);
+			u64map_put_ptr(&t->func_of, u64map_key_of(label), t->funcs[i]);
 			return t->funcs[i];
 		}
 	}
@@ -93,7 +108,7 @@ static struct func_stat *stat_for(struct top *t, const char *label)
 		return NULL;
 	fs->func = func;
 	t->funcs[t->nfuncs++] = fs;
-	u64map_put(&t->func_of, (uint64_t)(uintptr_t)label, (uint64_t)(uintptr_t)fs);
+	u64map_put_ptr(&t->func_of, u64map_key_of(label), fs);
 	return fs;
 }
 
@@ -176,76 +191,51 @@ static void render(struct top *t, double elapsed, double interval, const char *s
 	t->interval_samples = 0;
 }
 
+/* One option: converts and range-checks it. */
+static int top_opt(int key, const char *arg, void *ctx)
+{
+	struct top_args *a = ctx;
+
+	switch (key) {
+	case 'p':
+		if (opt_pid(arg, &a->pid))
+			return opt_usage_error(WHO, "invalid PID '%s'", arg);
+		break;
+	case 'F':
+		if (opt_hz(arg, &a->t->hz))
+			return opt_usage_error(WHO, "invalid frequency '%s': give 1 to %d", arg, OPT_HZ_MAX);
+		break;
+	case 'n':
+		if (opt_int(arg, 1, MAX_ROWS, &a->t->rows))
+			return opt_usage_error(WHO, "invalid row count '%s': give 1 to %d", arg, MAX_ROWS);
+		break;
+	case 'd':
+		if (opt_duration(arg, OPT_ABOVE_ZERO, OPT_DURATION_MAX, &a->t->duration))
+			return opt_usage_error(WHO, "invalid duration '%s'", arg);
+		break;
+	case 'v':
+		a->verbose = true;
+		break;
+	default:
+		return opt_usage_error(WHO, "option %d not handled", key);
+	}
+	return 0;
+}
+
+/* 0 to run, -1 after --help, or the exit code of bad usage. */
 static int parse_args(int argc, char **argv, struct top *t, pid_t *pid, bool *verbose)
 {
-	static const struct option longopts[] = {
-		{ "pid", required_argument, NULL, 'p' },
-		{ "frequency", required_argument, NULL, 'F' },
-		{ "rows", required_argument, NULL, 'n' },
-		{ "duration", required_argument, NULL, 'd' },
-		{ "verbose", no_argument, NULL, 'v' },
-		{ "help", no_argument, NULL, 'h' },
-		{ 0 },
-	};
-	int c;
-	char *end;
+	struct top_args a = { .t = t };
+	int first, rc = opts_parse(&top_cmd, argc, argv, top_opt, &a, &first);
 
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "p:F:n:d:vh", longopts, NULL)) != -1) {
-		long v;
-
-		errno = 0;
-		switch (c) {
-		case 'p':
-			v = strtol(optarg, &end, 10);
-			if (errno || *end || end == optarg || v <= 0 || v > INT_MAX) {
-				fprintf(stderr, "pyperf top: invalid PID '%s'\n", optarg);
-				return 2;
-			}
-			*pid = (pid_t)v;
-			break;
-		case 'F':
-			v = strtol(optarg, &end, 10);
-			if (errno || *end || end == optarg || v < 1 || v > 100000) {
-				fprintf(stderr, "pyperf top: invalid frequency '%s': give 1 to 100000\n", optarg);
-				return 2;
-			}
-			t->hz = (int)v;
-			break;
-		case 'n':
-			v = strtol(optarg, &end, 10);
-			if (errno || *end || end == optarg || v < 1 || v > MAX_ROWS) {
-				fprintf(stderr, "pyperf top: invalid row count '%s': give 1 to %d\n", optarg, MAX_ROWS);
-				return 2;
-			}
-			t->rows = (int)v;
-			break;
-		case 'd':
-			t->duration = strtod(optarg, &end);
-			if (errno || *end || end == optarg || !(t->duration > 0)) {
-				fprintf(stderr, "pyperf top: invalid duration '%s'\n", optarg);
-				return 2;
-			}
-			break;
-		case 'v':
-			*verbose = true;
-			break;
-		case 'h':
-			fputs(usage, stdout);
-			return -1;
-		default:
-			fputs("Run 'pyperf top --help' for usage.\n", stderr);
-			return 2;
-		}
-	}
-	if (optind < argc) {
-		fprintf(stderr, "pyperf top: unexpected argument '%s'; run 'pyperf top --help'\n", argv[optind]);
-		return 2;
-	}
-	if (!*pid) {
-		fprintf(stderr, "pyperf top: which process? give -p PID (see 'pyperf top --help')\n");
-		return 2;
-	}
+	if (rc)
+		return rc;
+	if (first < argc)
+		return opt_usage_error(WHO, "unexpected argument '%s'; run 'pyperf top --help'", argv[first]);
+	if (!a.pid)
+		return opt_usage_error(WHO, "which process? give -p PID (see 'pyperf top --help')");
+	*pid = a.pid;
+	*verbose = a.verbose;
 	return 0;
 }
 
