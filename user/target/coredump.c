@@ -107,16 +107,8 @@ static const struct segment *find_segment(const struct coredump *c, uint64_t add
 
 static const struct core_file *find_file(const struct coredump *c, uint64_t addr)
 {
-	size_t lo = 0, hi = c->nfiles;
+	size_t lo = ranges_upper(c->files, c->nfiles, sizeof(*c->files), offsetof(struct core_file, start), addr);
 
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-
-		if (c->files[mid].start <= addr)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
 	if (lo == 0)
 		return NULL;
 	const struct core_file *f = &c->files[lo - 1];
@@ -524,7 +516,6 @@ void coredump_close(struct coredump *c)
 
 /* ---------------------------------------------------------- accessors */
 
-int coredump_pid(const struct coredump *c) { return c->pid; }
 const char *coredump_psargs(const struct coredump *c) { return c->psargs_full; }
 int coredump_signal(const struct coredump *c) { return c->signal; }
 size_t coredump_nthreads(const struct coredump *c) { return c->nthreads; }
