@@ -9,11 +9,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "target/mem.h"
 #include "target/memsrc.h"
 #include "target/pylocate.h"
 #include "target/pyproc.h"
+
+static void set_err(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 static void set_err(char *err, size_t errlen, const char *fmt, ...)
 {
@@ -144,6 +147,93 @@ static int read_maps(pid_t pid, struct pyloc_files *files)
 	return ret;
 }
 
+#define CAP_SYS_PTRACE_BIT 19
+
+/* Is CAP_SYS_PTRACE in this process's effective set (in its own user
+ * namespace)? */
+static bool have_cap_sys_ptrace(void)
+{
+	char line[256];
+	unsigned long long caps = 0;
+	bool found = false;
+	FILE *f = fopen("/proc/self/status", "re");
+
+	if (!f)
+		return geteuid() == 0;
+	while (!found && fgets(line, sizeof(line), f))
+		found = sscanf(line, "CapEff: %llx", &caps) == 1;
+	fclose(f);
+	return found ? (caps >> CAP_SYS_PTRACE_BIT) & 1 : geteuid() == 0;
+}
+
+/* Does this process run in a user namespace below the initial one? There
+ * the uid map is not the identity over every uid. */
+static bool in_child_userns(void)
+{
+	unsigned long long inside, outside, count;
+	char extra[8];
+	FILE *f = fopen("/proc/self/uid_map", "re");
+
+	if (!f)
+		return false; /* no user namespaces */
+	int n = fscanf(f, "%llu %llu %llu", &inside, &outside, &count);
+	bool more = fscanf(f, "%7s", extra) == 1;
+
+	fclose(f);
+	return n != 3 || inside != 0 || outside != 0 || count != 4294967295ull || more;
+}
+
+/* Is pid known to be in this process's user namespace? (Its ns link is
+ * itself unreadable when access is refused.) */
+static bool same_userns(pid_t pid)
+{
+	char path[64], mine[64], theirs[64];
+	ssize_t a, b;
+
+	snprintf(path, sizeof(path), "/proc/%d/ns/user", (int)pid);
+	a = readlink("/proc/self/ns/user", mine, sizeof(mine) - 1);
+	b = readlink(path, theirs, sizeof(theirs) - 1);
+	return a > 0 && a == b && memcmp(mine, theirs, (size_t)a) == 0;
+}
+
+static int yama_ptrace_scope(void)
+{
+	int scope = -1;
+	FILE *f = fopen("/proc/sys/kernel/yama/ptrace_scope", "re");
+
+	if (f) {
+		if (fscanf(f, "%d", &scope) != 1)
+			scope = -1;
+		fclose(f);
+	}
+	return scope;
+}
+
+/* Access to pid was refused: say by what, as far as can be seen from here,
+ * and what would help. Privileges are only the answer when they are missing. */
+static void explain_eperm(pid_t pid, char *err, size_t errlen)
+{
+	int p = (int)pid;
+
+	if (!have_cap_sys_ptrace()) {
+		if (geteuid() != 0)
+			set_err(err, errlen, "not allowed to inspect PID %d: run as root (or with CAP_SYS_PTRACE)", p);
+		else
+			set_err(err, errlen, "not allowed to inspect PID %d: pyperf runs as root but without "
+				"CAP_SYS_PTRACE (dropped from its capabilities): give it CAP_SYS_PTRACE", p);
+	} else if (in_child_userns() && !same_userns(pid)) {
+		set_err(err, errlen, "not allowed to inspect PID %d: it is outside pyperf's user namespace, where "
+			"root has no CAP_SYS_PTRACE over it: run pyperf in the initial user namespace (on the host)", p);
+	} else if (yama_ptrace_scope() == 3) {
+		set_err(err, errlen, "not allowed to inspect PID %d: Yama forbids all ptrace access "
+			"(kernel.yama.ptrace_scope = 3, kept until reboot): boot with a lower ptrace_scope", p);
+	} else {
+		set_err(err, errlen, "not allowed to inspect PID %d although pyperf has CAP_SYS_PTRACE: the kernel "
+			"refused (EPERM): the process is not dumpable, or a security module (SELinux, AppArmor) "
+			"denies ptrace; see the audit log", p);
+	}
+}
+
 static int classify_errno(int e, pid_t pid, char *err, size_t errlen)
 {
 	if (e == ENOENT || e == ESRCH) {
@@ -151,7 +241,7 @@ static int classify_errno(int e, pid_t pid, char *err, size_t errlen)
 		return -PYPROC_ENOPROC;
 	}
 	if (e == EACCES || e == EPERM) {
-		set_err(err, errlen, "not allowed to inspect PID %d: run as root (or with CAP_SYS_PTRACE)", (int)pid);
+		explain_eperm(pid, err, errlen);
 		return -PYPROC_EPERM;
 	}
 	set_err(err, errlen, "failed to read /proc/%d/maps: %s", (int)pid, strerror(e));
