@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "target/coredump.h"
+#include "target/elfsym.h"
 #include "util/ranges.h"
 #include "target/pylocate.h"
 #include "pyperf.h"
@@ -90,7 +91,7 @@ static int open_mapped(struct coredump *c, const char *path)
 	struct openfile *of = &c->open[c->nopen++];
 
 	snprintf(of->path, sizeof(of->path), "%s", path);
-	of->fd = open(path, O_RDONLY | O_CLOEXEC);
+	of->fd = open_regular_file(path);
 	return of->fd;
 }
 
