@@ -11,6 +11,10 @@ Writes OUTDIR/<target>/seed-* for every target, from what this machine has:
            and /bin/true
   layouts  the head of .PyRuntime (_Py_DebugOffsets) of every 3.13+
            interpreter found (pyenv, build/sid)
+  core     small x86_64 ELF cores synthesized here (NT_PRSTATUS,
+           NT_PRPSINFO, NT_AUXV, NT_FILE, PT_LOADs): one naming no real file,
+           and ones mapping a libpython found here (pyenv), so the lookup
+           reaches the version and the layout
 Existing files are overwritten; nothing else in OUTDIR is touched.
 """
 import glob
@@ -201,6 +205,107 @@ def layouts_seeds(outdir):
         put(outdir, "layouts", bytes([mode]) + b"xdebugpy" + bytes(600))
 
 
+# ---------------------------------------------------------------- core
+# x86_64 Linux core files as fs/binfmt_elf.c writes them, reduced: one
+# PT_NOTE, then one PT_LOAD per mapping (anonymous memory dumped, file
+# mappings left out: p_filesz 0).
+PAGE = 4096
+PF_X, PF_W, PF_R = 1, 2, 4
+
+
+def _note(ntype, desc):
+    name = b"CORE\0"
+    pad = lambda b: b + bytes(-len(b) % 4)
+    return struct.pack("<III", len(name), len(desc), ntype) + pad(name) + pad(desc)
+
+
+def _prstatus(tid, sig, rip, rsp, fs_base):
+    regs = [0] * 27
+    regs[16], regs[19], regs[21], regs[4] = rip, rsp, fs_base, rsp + 64  # RIP, RSP, FS_BASE, RBP
+    head = struct.pack("<iii h2x QQ iiii", sig, 0, 0, sig, 0, 0, tid, 1, tid, tid) + bytes(64)
+    return head + struct.pack("<27Q", *regs) + struct.pack("<i4x", 0)   # pr_fpvalid
+
+
+def _prpsinfo(pid, fname, args):
+    return (struct.pack("<bbbb4xQIIiiii", 0, ord("R"), 0, 0, 0, 0, 0, pid, 1, pid, pid)
+            + fname.encode()[:15].ljust(16, b"\0") + args.encode()[:79].ljust(80, b"\0"))
+
+
+def _nt_file(maps):
+    """maps: (start, end, file offset, path)."""
+    body = struct.pack("<QQ", len(maps), PAGE)
+    body += b"".join(struct.pack("<QQQ", s, e, off // PAGE) for s, e, off, _ in maps)
+    return body + b"".join(p.encode() + b"\0" for _, _, _, p in maps)
+
+
+def synth_core(maps, threads, entry=0):
+    """maps: (start, end, file offset, path or None, flags, data); data is
+    what the core holds for it (b"" for a file mapping left out).
+    threads: (tid, signal, rip, rsp, fs_base); the first one dumped."""
+    notes = b"".join(_note(1, _prstatus(*t)) for t in threads)
+    notes += _note(3, _prpsinfo(threads[0][0], "python3", "python3 -c crash()"))
+    notes += _note(6, struct.pack("<4Q", 9, entry, 0, 0))  # AT_ENTRY, AT_NULL
+    notes += _note(0x46494C45, _nt_file([(s, e, off, p) for s, e, off, p, _, _ in maps if p]))
+    nph = 1 + len(maps)
+    off = 64 + 56 * nph
+    phdrs = struct.pack("<IIQQQQQQ", 4, 0, off, 0, 0, len(notes), 0, 4)
+    body = notes
+    for s, e, _, _, flags, data in maps:
+        off = 64 + 56 * nph + len(body)
+        phdrs += struct.pack("<IIQQQQQQ", 1, flags, off, s, 0, len(data), e - s, PAGE)
+        body += data
+    ehdr = b"\x7fELF" + bytes([2, 1, 1, 0]) + bytes(8)
+    ehdr += struct.pack("<HHIQQQIHHHHHH", 4, 62, 1, 0, 64, 0, 0, 64, 56, nph, 64, 0, 0)
+    return ehdr + phdrs + body
+
+
+def _elf_loads(path):
+    """(vaddr, memsz, offset, flags) of an ELF64 file's PT_LOADs, or []."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(64)
+            if head[:4] != b"\x7fELF" or head[4] != 2:
+                return []
+            phoff, = struct.unpack_from("<Q", head, 0x20)
+            phentsize, phnum = struct.unpack_from("<HH", head, 0x36)
+            f.seek(phoff)
+            ph = f.read(phentsize * phnum)
+    except OSError:
+        return []
+    loads = []
+    for i in range(phnum):
+        ptype, flags, off, vaddr, _, _, memsz, _ = struct.unpack_from("<IIQQQQQQ", ph, i * phentsize)
+        if ptype == 1:
+            loads.append((vaddr, memsz, off, flags))
+    return loads
+
+
+def core_seeds(outdir):
+    stack = (0x7ffd00000000, 0x7ffd00002000)
+    stack_data = bytes(range(256)) * 32
+    anon = (stack[0], stack[1], 0, None, PF_R | PF_W, stack_data)
+    threads = [(100, 11, 0x401000, stack[0] + 0x1000, 0x7f00000f0000),
+               (101, 0, 0x401010, stack[0] + 0x1800, 0x7f00000f1000)]
+    # No real file: the lookup finds nothing.
+    maps = [(0x400000, 0x402000, 0, "/nonexistent/libpython3.12.so.1.0", PF_R | PF_X, b""), anon]
+    put(outdir, "core", synth_core(maps, threads, entry=0x401000))
+    put(outdir, "core", synth_core([anon], threads[:1]))
+    # A libpython found here, mapped as the dynamic loader would: the
+    # lookup opens it, reads the version and the layout from the file.
+    root = os.environ.get("PYENV_ROOT") or os.path.expanduser("~/.pyenv")
+    libs = sorted(glob.glob(os.path.join(root, "versions", "3.*", "lib", "libpython3.*.so.1.0")))
+    picked = [p for p in libs if "3.12" in os.path.basename(p) or "3.13" in os.path.basename(p)][:2]
+    for lib in picked:
+        base = 0x7f1000000000
+        maps = []
+        for vaddr, memsz, off, flags in _elf_loads(lib):
+            start = base + (vaddr & ~(PAGE - 1))
+            end = base + ((vaddr + memsz + PAGE - 1) & ~(PAGE - 1))
+            maps.append((start, end, off & ~(PAGE - 1), lib, flags, b""))
+        if maps:
+            put(outdir, "core", synth_core(maps + [anon], threads, entry=0x401000))
+
+
 def main():
     if len(sys.argv) != 2:
         sys.exit(__doc__)
@@ -210,6 +315,7 @@ def main():
     folded_seeds(outdir)
     elfsym_seeds(outdir)
     layouts_seeds(outdir)
+    core_seeds(outdir)
 
 
 if __name__ == "__main__":

@@ -1,12 +1,18 @@
-/* Unit tests of user/ building blocks: u64map, strtab, profile, outfile, elfsym. */
+/* Unit tests of user/ building blocks: u64map, strtab, profile, outfile, elfsym,
+ * the interpreter lookup (pylocate). */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
+#include "layouts.h"
 #include "target/elfsym.h"
+#include "target/memsrc.h"
+#include "target/pylocate.h"
 #include "output/outfile.h"
 #include "output/profile.h"
 #include "util/strtab.h"
@@ -174,6 +180,132 @@ static void test_elfsym_self(void)
 	CHECK_EQ_INT(elf_file_open(&ef, "/nonexistent"), -ENOENT);
 }
 
+/* A FIFO or a device a core names is not opened: opening a FIFO blocks
+ * until a writer comes, opening a device runs its driver. */
+static void test_elfsym_not_regular(void)
+{
+	char dir[] = "/tmp/pyperf-unit-XXXXXX", fifo[64];
+
+	CHECK(mkdtemp(dir) != NULL);
+	snprintf(fifo, sizeof(fifo), "%s/fifo", dir);
+	CHECK_EQ_INT(mkfifo(fifo, 0600), 0);
+	pid_t child = fork();
+
+	if (child == 0) {
+		struct elf_file ef;
+
+		alarm(5); /* the old open() blocked here */
+		_exit(elf_file_open(&ef, fifo) == -EINVAL ? 0 : 1);
+	}
+	int status = -1;
+
+	CHECK(child > 0 && waitpid(child, &status, 0) == child);
+	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	CHECK_EQ_INT(open_regular_file(fifo), -EINVAL);
+	CHECK_EQ_INT(open_regular_file("/dev/null"), -EINVAL);
+	CHECK_EQ_INT(open_regular_file("/nonexistent"), -ENOENT);
+	int fd = open_regular_file("/proc/self/exe");
+
+	CHECK(fd >= 0);
+	if (fd >= 0)
+		close(fd);
+	unlink(fifo);
+	rmdir(dir);
+}
+
+/* An interpreter of our own for the lookup to find: the symbols pylocate
+ * looks for, in this test binary. */
+uint64_t Py_Version;
+unsigned char _PyRuntime[8192];
+
+/* Where this executable is mapped (its lowest file offset). */
+static void self_mapping(uint64_t *start, uint64_t *offset, char *exe, size_t len)
+{
+	FILE *maps = fopen("/proc/self/maps", "r");
+	char line[4096];
+	ssize_t n = readlink("/proc/self/exe", exe, len - 1);
+
+	exe[n > 0 ? n : 0] = '\0';
+	*offset = UINT64_MAX;
+	while (maps && fgets(line, sizeof(line), maps)) {
+		uint64_t s, e, o;
+
+		if (strstr(line, exe) && sscanf(line, "%" SCNx64 "-%" SCNx64 " %*s %" SCNx64, &s, &e, &o) == 3 &&
+		    o < *offset) {
+			*start = s;
+			*offset = o;
+		}
+	}
+	if (maps)
+		fclose(maps);
+}
+
+static enum pyloc_status locate_self(const char *path, bool executable, struct py_target *t,
+				     struct pyloc_result *res)
+{
+	struct pyloc_files files = { 0 };
+	struct memsrc m = memsrc_pid(getpid());
+	uint64_t start = 0, offset = 0;
+	char exe[4096];
+
+	self_mapping(&start, &offset, exe, sizeof(exe));
+	/* Never opened: ranked last and tried after; a system library never. */
+	CHECK_EQ_INT(pyloc_files_add(&files, "/usr/lib/libc.so.6", "/proc/self/exe", start, offset, true), 0);
+	CHECK_EQ_INT(pyloc_files_add(&files, "/opt/app/libplugin.so", "/nonexistent", 0x1000, 0, false), 0);
+	CHECK_EQ_INT(pyloc_files_add(&files, path, "/proc/self/exe", start + 0x10000, offset + 0x10000, false), 0);
+	CHECK_EQ_INT(pyloc_files_add(&files, path, "/proc/self/exe", start, offset, executable), 0);
+	CHECK_EQ_INT(files.n, 3);
+	memset(t, 0, sizeof(*t));
+	enum pyloc_status st = pylocate(&m, &files, t, res);
+
+	if (st != PYLOC_NOT_FOUND) {
+		CHECK(res->file != NULL && strcmp(res->file->path, path) == 0);
+		CHECK(res->file != NULL && res->file->start == start && res->file->offset == offset);
+	}
+	pyloc_files_free(&files);
+	return st;
+}
+
+static void test_pylocate(void)
+{
+	struct py_target t;
+	struct pyloc_result res;
+	bool exact;
+	const struct py_layout *l312 = py_layout_find(0x030c01f0, &exact);
+
+	CHECK(l312 != NULL);
+	if (!l312)
+		return;
+	Py_Version = 0x030c01f0;
+	memset(_PyRuntime, 0, sizeof(_PyRuntime));
+	CHECK_EQ_INT(locate_self("/usr/lib/libpython3.12.so.1.0", false, &t, &res), PYLOC_NOT_INITIALIZED);
+	CHECK_STR(res.version, "3.12.1");
+	CHECK(t.runtime_addr == (uint64_t)(uintptr_t)_PyRuntime);
+	CHECK(t.shared_lib);
+	_PyRuntime[l312->runtime_interpreters_head] = 1;
+	CHECK_EQ_INT(locate_self("/usr/lib/libpython3.12.so.1.0", false, &t, &res), PYLOC_OK);
+	CHECK_STR(t.elf_path, "/usr/lib/libpython3.12.so.1.0");
+	CHECK_EQ_INT(t.version_hex, 0x030c01f0);
+	CHECK(t.warning[0] == '\0');
+	/* A name that says nothing: tried only when executable. */
+	CHECK_EQ_INT(locate_self("/opt/app/bin/server", false, &t, &res), PYLOC_NOT_FOUND);
+	CHECK_EQ_INT(locate_self("/opt/app/bin/server", true, &t, &res), PYLOC_OK);
+	CHECK(!t.shared_lib);
+	CHECK_EQ_INT(locate_self("/usr/lib/libpython3.12t.so.1.0", false, &t, &res), PYLOC_FREE_THREADED);
+	/* Py_Version not 3.x: the version comes from the file (name and
+	 * version string); a minor beyond 99 is no minor. */
+	Py_Version = 0;
+	CHECK_EQ_INT(locate_self("/usr/lib/libpython3.12.so.1.0", false, &t, &res), PYLOC_OK);
+	CHECK_EQ_INT(PY_HEX_MINOR(t.version_hex), 12);
+	locate_self("/usr/lib/libpython3.100.so", false, &t, &res);
+	CHECK(strncmp(res.version, "3.100", 5) != 0); /* found by scanning the file instead */
+	Py_Version = 0x03070af0;
+	CHECK_EQ_INT(locate_self("/usr/bin/python3.7", false, &t, &res), PYLOC_NO_LAYOUT);
+	CHECK_STR(res.version, "3.7.10");
+	CHECK_EQ_INT(pyloc_error(PYLOC_NO_LAYOUT), PYPROC_EUNSUPPORTED);
+	CHECK_EQ_INT(pyloc_error(PYLOC_NOT_FOUND), PYPROC_ENOTPY);
+}
+
 void test_elfsym_self_marker(void);
 void test_elfsym_self_marker(void) {}
 
@@ -183,5 +315,7 @@ int main(void)
 	test_strtab();
 	test_profile_and_outfile();
 	test_elfsym_self();
+	test_elfsym_not_regular();
+	test_pylocate();
 	UNIT_DONE();
 }

@@ -22,9 +22,9 @@
 #include <unistd.h>
 
 #include "target/coredump.h"
-#include "util/ranges.h"
 #include "target/elfsym.h"
-#include "layouts.h"
+#include "util/ranges.h"
+#include "target/pylocate.h"
 #include "pyperf.h"
 
 #define MAX_SEGMENTS (1u << 20)   /* PT_LOADs: one per mapping, a process has far fewer */
@@ -38,6 +38,7 @@
 
 struct segment {
 	uint64_t vaddr, memsz, filesz, offset;
+	uint32_t flags;             /* PF_R, PF_W, PF_X */
 };
 
 struct openfile {
@@ -90,7 +91,7 @@ static int open_mapped(struct coredump *c, const char *path)
 	struct openfile *of = &c->open[c->nopen++];
 
 	snprintf(of->path, sizeof(of->path), "%s", path);
-	of->fd = open(path, O_RDONLY | O_CLOEXEC);
+	of->fd = open_regular_file(path);
 	return of->fd;
 }
 
@@ -107,16 +108,8 @@ static const struct segment *find_segment(const struct coredump *c, uint64_t add
 
 static const struct core_file *find_file(const struct coredump *c, uint64_t addr)
 {
-	size_t lo = 0, hi = c->nfiles;
+	size_t lo = ranges_upper(c->files, c->nfiles, sizeof(*c->files), offsetof(struct core_file, start), addr);
 
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-
-		if (c->files[mid].start <= addr)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
 	if (lo == 0)
 		return NULL;
 	const struct core_file *f = &c->files[lo - 1];
@@ -483,7 +476,7 @@ int coredump_open(const char *path, const char *exe, struct coredump **out, char
 				filesz = ph.p_memsz;
 			if (ph.p_vaddr + ph.p_memsz < ph.p_vaddr)
 				continue;
-			c->segs[c->nsegs++] = (struct segment){ ph.p_vaddr, ph.p_memsz, filesz, ph.p_offset };
+			c->segs[c->nsegs++] = (struct segment){ ph.p_vaddr, ph.p_memsz, filesz, ph.p_offset, ph.p_flags };
 		}
 	}
 	qsort(c->segs, c->nsegs, sizeof(*c->segs), cmp_seg);
@@ -524,7 +517,6 @@ void coredump_close(struct coredump *c)
 
 /* ---------------------------------------------------------- accessors */
 
-int coredump_pid(const struct coredump *c) { return c->pid; }
 const char *coredump_psargs(const struct coredump *c) { return c->psargs_full; }
 int coredump_signal(const struct coredump *c) { return c->signal; }
 size_t coredump_nthreads(const struct coredump *c) { return c->nthreads; }
@@ -565,189 +557,81 @@ void coredump_thread_name(const struct coredump *c, int32_t tid, char *buf, size
 
 /* -------------------------------------------------- the interpreter */
 
-/* Files whose names say "python" are tried first, libpython before all. */
-static int rank_path(const char *path)
+/* Does a PT_LOAD at start say executable? (The kernel dumps one per mapping,
+ * with the mapping's permissions.) The entry point's file is executable in
+ * any case: some producers leave the flags out. */
+static bool file_executable(const struct coredump *c, const struct core_file *f)
 {
-	const char *base = strrchr(path, '/');
+	const struct segment *s = find_segment(c, f->start);
 
-	base = base ? base + 1 : path;
-	if (strncmp(base, "libpython", 9) == 0)
+	if (s && (s->flags & PF_X))
+		return true;
+	return c->at_entry && f->start <= c->at_entry && c->at_entry < f->end;
+}
+
+/* Words a failed lookup for a core. */
+static int locate_error(const struct coredump *c, enum pyloc_status st, const struct pyloc_result *res,
+			const struct py_target *t, char *err, size_t errlen)
+{
+	switch (st) {
+	case PYLOC_OK:
 		return 0;
-	if (strstr(base, "python"))
-		return 1;
-	return 2;
-}
-
-/* Minor version from a name like libpython3.10.so.1.0 or python3.9; -1 if none. */
-static int minor_from_name(const char *path, bool *free_threaded)
-{
-	const char *base = strrchr(path, '/');
-
-	base = base ? base + 1 : path;
-	const char *p = strstr(base, "python3.");
-
-	if (!p)
-		return -1;
-	p += strlen("python3.");
-	if (*p < '0' || *p > '9')
-		return -1;
-	char *end;
-	long minor = strtol(p, &end, 10);
-
-	*free_threaded = *end == 't';
-	return minor > 99 ? -1 : (int)minor;
-}
-
-struct candidate {
-	const struct core_file *lowest; /* the file's mapping with the lowest offset */
-	int rank;
-};
-
-/* Is f the executable (its mappings hold the entry point)? */
-static bool is_main_exe(const struct coredump *c, const char *path)
-{
-	for (size_t i = 0; i < c->nfiles && c->at_entry; i++)
-		if (c->files[i].start <= c->at_entry && c->at_entry < c->files[i].end)
-			return strcmp(c->files[i].path, path) == 0;
-	return false;
+	case PYLOC_NOT_FOUND:
+		set_err(err, errlen, "no CPython interpreter (_PyRuntime) in the files the core of PID %d maps "
+			"(%s); give the program that dumped it with --exe", c->pid,
+			c->nfiles ? "none of them readable here defines it" : "the core lists none");
+		break;
+	case PYLOC_VERSION_UNREADABLE:
+		set_err(err, errlen, "the core does not hold the interpreter's version (Py_Version at 0x%llx "
+			"unreadable)", (unsigned long long)res->addr);
+		return -PYPROC_ENOTREADY;
+	case PYLOC_NO_VERSION:
+		set_err(err, errlen, "cannot tell the CPython version of %s", res->file->local);
+		break;
+	case PYLOC_FREE_THREADED:
+		set_err(err, errlen, "the core's PID %d ran free-threaded CPython %s, which pyperf does not support yet",
+			c->pid, res->version);
+		break;
+	case PYLOC_NO_LAYOUT:
+		set_err(err, errlen, "the core's PID %d ran CPython %s, which pyperf does not support (3.8 to 3.15 are)",
+			c->pid, res->version);
+		break;
+	case PYLOC_DEBUG_OFFSETS:
+		set_err(err, errlen, "the core's CPython %s has unusable _Py_DebugOffsets: %s", res->version, res->why);
+		break;
+	case PYLOC_RUNTIME_UNREADABLE:
+		set_err(err, errlen, "the core does not hold the interpreter state (_PyRuntime at 0x%llx unreadable)",
+			(unsigned long long)t->runtime_addr);
+		break;
+	case PYLOC_NOT_INITIALIZED:
+		set_err(err, errlen, "CPython %s was not initialized when PID %d dumped core (starting up or "
+			"shutting down)", res->version, c->pid);
+		break;
+	}
+	return -pyloc_error(st);
 }
 
 int coredump_py_target(struct coredump *c, struct py_target *t, char *err, size_t errlen)
 {
 	struct memsrc m = coredump_memsrc(c);
-	struct candidate *cand = calloc(c->nfiles ? c->nfiles : 1, sizeof(*cand));
-	size_t ncand = 0;
-	int ret = -PYPROC_ENOTPY;
-	char vbuf[32];
+	struct pyloc_files files = { 0 };
+	struct pyloc_result res;
+	int ret = 0;
 
 	memset(t, 0, sizeof(*t));
 	t->pid = c->pid;
 	snprintf(t->comm, sizeof(t->comm), "%s", c->fname);
-	if (!cand) {
+	for (size_t i = 0; i < c->nfiles && !ret; i++) {
+		const struct core_file *f = &c->files[i];
+
+		ret = pyloc_files_add(&files, f->path, f->local, f->start, f->offset, file_executable(c, f));
+	}
+	if (ret) {
 		set_err(err, errlen, "out of memory");
-		return -PYPROC_ENOPROC;
+		ret = -PYPROC_ENOPROC;
+	} else {
+		ret = locate_error(c, pylocate(&m, &files, t, &res), &res, t, err, errlen);
 	}
-	for (size_t i = 0; i < c->nfiles; i++) {
-		size_t k;
-
-		for (k = 0; k < ncand; k++)
-			if (strcmp(cand[k].lowest->path, c->files[i].path) == 0)
-				break;
-		if (k == ncand) {
-			int rank = rank_path(c->files[i].path);
-
-			if (rank == 2 && !is_main_exe(c, c->files[i].path))
-				continue; /* libc and friends do not hold an interpreter */
-			cand[ncand++] = (struct candidate){ &c->files[i], rank };
-		} else if (c->files[i].offset < cand[k].lowest->offset) {
-			cand[k].lowest = &c->files[i];
-		}
-	}
-	/* Stable order by rank. */
-	for (size_t i = 1; i < ncand; i++)
-		for (size_t j = i; j > 0 && cand[j].rank < cand[j - 1].rank; j--) {
-			struct candidate tmp = cand[j];
-
-			cand[j] = cand[j - 1];
-			cand[j - 1] = tmp;
-		}
-	struct elf_file ef;
-	const struct core_file *mf = NULL;
-	uint64_t vals[2] = { 0, 0 }, bias = 0;
-	static const char *const names[] = { "_PyRuntime", "Py_Version" };
-
-	for (size_t i = 0; i < ncand && !mf; i++) {
-		const struct core_file *f = cand[i].lowest;
-
-		if (elf_file_open(&ef, f->local) != 0)
-			continue;
-		elf_file_symbols(&ef, names, 2, vals, NULL);
-		if (!vals[0])
-			vals[0] = elf_file_section(&ef, ".PyRuntime", NULL);
-		if (vals[0] && elf_file_bias(&ef, f->start, f->offset, &bias) == 0) {
-			mf = f;
-			break;
-		}
-		elf_file_close(&ef);
-	}
-	free(cand);
-	if (!mf) {
-		set_err(err, errlen, "no CPython interpreter (_PyRuntime) in the files the core of PID %d maps "
-			"(%s); give the program that dumped it with --exe", c->pid,
-			c->nfiles ? "none of them readable here defines it" : "the core lists none");
-		return -PYPROC_ENOTPY;
-	}
-	snprintf(t->elf_path, sizeof(t->elf_path), "%s", mf->path);
-	t->shared_lib = strstr(mf->path, ".so") != NULL;
-	t->runtime_addr = vals[0] + bias;
-
-	bool free_threaded = false;
-	int minor = minor_from_name(mf->path, &free_threaded);
-	uint64_t v = 0;
-
-	if (vals[1]) {
-		if (memsrc_read_u64(&m, vals[1] + bias, &v))
-			v = 0;
-	}
-	if ((v >> 24) != 3) {
-		int patch = -1;
-
-		if (minor >= 0) {
-			patch = elf_file_find_py_patch(&ef, 3, minor);
-		} else {
-			for (int mm = 6; mm <= 16 && patch < 0; mm++) {
-				patch = elf_file_find_py_patch(&ef, 3, mm);
-				if (patch >= 0)
-					minor = mm;
-			}
-		}
-		v = minor < 0 ? 0 : (3u << 24) | ((uint32_t)minor << 16) | ((uint32_t)(patch < 0 ? 0 : patch) << 8) | 0xf0;
-	}
-	elf_file_close(&ef);
-	t->version_hex = (uint32_t)v;
-	if ((v >> 24) != 3) {
-		set_err(err, errlen, "cannot tell the CPython version of %s", mf->local);
-		return -PYPROC_EUNSUPPORTED;
-	}
-	py_version_str(t->version_hex, vbuf, sizeof(vbuf));
-	if (free_threaded) {
-		set_err(err, errlen, "the core's PID %d ran free-threaded CPython %s, which pyperf does not support yet",
-			c->pid, vbuf);
-		return -PYPROC_EUNSUPPORTED;
-	}
-	const struct py_layout *layout = py_layout_find(t->version_hex, &t->layout_exact);
-
-	if (!layout) {
-		set_err(err, errlen, "the core's PID %d ran CPython %s, which pyperf does not support (3.8 to 3.15 are)",
-			c->pid, vbuf);
-		return -PYPROC_EUNSUPPORTED;
-	}
-	t->layout = *layout;
-	if (PY_HEX_MINOR(t->version_hex) >= 13) {
-		uint8_t *buf = malloc(PY_DEBUG_OFFSETS_MAX);
-		size_t got = buf ? memsrc_read_partial(&m, t->runtime_addr, buf, PY_DEBUG_OFFSETS_MAX) : 0;
-		char why[256] = "";
-
-		if (!got || py_layout_apply_debug_offsets(&t->layout, buf, got, why, sizeof(why)) != 0) {
-			free(buf);
-			set_err(err, errlen, "the core's CPython %s has unusable _Py_DebugOffsets: %s", vbuf,
-				got ? why : "unreadable");
-			return -PYPROC_EUNSUPPORTED;
-		}
-		free(buf);
-	}
-	uint64_t interp = 0;
-
-	if (memsrc_read_u64(&m, t->runtime_addr + t->layout.runtime_interpreters_head, &interp)) {
-		set_err(err, errlen, "the core does not hold the interpreter state (_PyRuntime at 0x%llx unreadable)",
-			(unsigned long long)t->runtime_addr);
-		return -PYPROC_ENOTREADY;
-	}
-	if (!interp) {
-		set_err(err, errlen, "CPython %s was not initialized when PID %d dumped core (starting up or "
-			"shutting down)", vbuf, c->pid);
-		return -PYPROC_ENOTREADY;
-	}
-	ret = 0;
+	pyloc_files_free(&files);
 	return ret;
 }

@@ -54,7 +54,6 @@ struct memsrc coredump_memsrc(struct coredump *c);
  * _Py_DebugOffsets on 3.13+). Returns 0 or -PYPROC_* with err set. */
 int coredump_py_target(struct coredump *c, struct py_target *t, char *err, size_t errlen);
 
-int coredump_pid(const struct coredump *c);
 const char *coredump_psargs(const struct coredump *c);  /* "" when unknown */
 int coredump_signal(const struct coredump *c);          /* signal that dumped it, 0 unknown */
 size_t coredump_nthreads(const struct coredump *c);

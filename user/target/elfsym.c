@@ -6,11 +6,31 @@
 #include <libelf.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "target/elfsym.h"
 
 #define MAX_SYMBOLS (8u << 20) /* beyond this a symbol table is not credible */
+
+int open_regular_file(const char *path)
+{
+	struct stat st;
+
+	if (stat(path, &st) != 0)
+		return -errno;
+	if (!S_ISREG(st.st_mode))
+		return -EINVAL;
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+
+	if (fd < 0)
+		return -errno;
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+		close(fd);
+		return -EINVAL;
+	}
+	return fd;
+}
 
 int elf_file_open(struct elf_file *f, const char *path)
 {
@@ -18,9 +38,13 @@ int elf_file_open(struct elf_file *f, const char *path)
 	f->fd = -1;
 	if (elf_version(EV_CURRENT) == EV_NONE)
 		return -ENOSYS;
-	f->fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (f->fd < 0)
-		return -errno;
+	f->fd = open_regular_file(path);
+	if (f->fd < 0) {
+		int e = f->fd;
+
+		f->fd = -1;
+		return e;
+	}
 	Elf *e = elf_begin(f->fd, ELF_C_READ_MMAP, NULL);
 
 	if (!e || elf_kind(e) != ELF_K_ELF || gelf_getclass(e) != ELFCLASS64) {

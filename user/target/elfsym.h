@@ -19,7 +19,14 @@ struct elf_file {
 	struct elf_load loads[ELF_MAX_LOADS];
 };
 
-/* Opens path; returns 0 or -errno (-ENOEXEC when not a 64-bit ELF file). */
+/* Opens path read-only when it is a regular file; returns the descriptor or
+ * -errno (-EINVAL for anything else). Paths come from targets and cores: a
+ * FIFO or a device they name is never opened (stat first; O_NONBLOCK and
+ * fstat after, in case the path changed in between). */
+int open_regular_file(const char *path);
+
+/* Opens path (a regular file, see open_regular_file); returns 0 or -errno
+ * (-ENOEXEC when not a 64-bit ELF file). */
 int elf_file_open(struct elf_file *f, const char *path);
 void elf_file_close(struct elf_file *f);
 

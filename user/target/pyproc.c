@@ -1,32 +1,22 @@
 /*
- * Locates the interpreter in a target process. The ELF file is found among
- * the files mapped into the process (not by the executable's name), so
- * wrappers, embedded interpreters and a dynamic loader run as the program
- * all work; files are opened through /proc/PID/root so containers work too.
+ * A live process as a target: /proc/PID (its mapped files, name, start
+ * time, threads) and its memory; the interpreter lookup itself is
+ * pylocate.c's, shared with core files.
  */
-#include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
-#include "target/elfsym.h"
-#include "layouts.h"
 #include "target/mem.h"
+#include "target/memsrc.h"
+#include "target/pylocate.h"
 #include "target/pyproc.h"
 
-#define MAX_MAPPED_FILES 512
-/* Bytes of _PyRuntime read for _Py_DebugOffsets (3.13+); the struct is ~1 KiB. */
-#define DEBUG_OFFSETS_READ 4096
-
-struct mapped_file {
-	char path[PATH_MAX];
-	uint64_t start, offset;     /* the mapping with the lowest file offset */
-	bool executable;
-	int rank;                   /* lower is tried first */
-};
+static void set_err(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 static void set_err(char *err, size_t errlen, const char *fmt, ...)
 {
@@ -124,41 +114,19 @@ int proc_thread_name(pid_t pid, pid_t tid, char *buf, size_t len)
 	return 0;
 }
 
-/* Files whose names say "python" are tried first, libpython before all;
- * common system libraries never hold an interpreter and are not opened,
- * which keeps scanning every process on a host (-a) cheap. */
-static int rank_path(const char *path)
+/* Lists the files mapped into pid, to be opened through /proc/PID/root
+ * (the target's own view of the file system: containers work too). */
+static int read_maps(pid_t pid, struct pyloc_files *files)
 {
-	static const char *const system_libs[] = {
-		"libc.", "libc-", "libm.", "libm-", "ld-linux", "ld-musl", "libpthread", "libdl.", "librt.",
-		"libz.", "libgcc_s", "libstdc++", "libssl", "libcrypto", "libffi", "libexpat", "libutil",
-		"libresolv", "libnss_", "libselinux", "libpcre", "liblzma", "libbz2", "libsystemd", "libcap",
-		"libtinfo", "libreadline", "libncurses", "libuuid", "libzstd", "liblz4", "libgcrypt",
-	};
-	const char *base = strrchr(path, '/');
-
-	base = base ? base + 1 : path;
-	if (strncmp(base, "libpython", 9) == 0)
-		return 0;
-	if (strstr(base, "python"))
-		return 1;
-	for (size_t i = 0; i < sizeof(system_libs) / sizeof(system_libs[0]); i++)
-		if (strncmp(base, system_libs[i], strlen(system_libs[i])) == 0)
-			return 3;
-	return 2;
-}
-
-static int read_maps(pid_t pid, struct mapped_file *files, size_t *nfiles)
-{
-	char path[64], line[PATH_MAX + 256];
+	char path[64], line[PATH_MAX + 256], local[PATH_MAX + 32];
 	FILE *f;
+	int ret = 0;
 
 	snprintf(path, sizeof(path), "/proc/%d/maps", (int)pid);
 	f = fopen(path, "re");
 	if (!f)
 		return -errno;
-	*nfiles = 0;
-	while (fgets(line, sizeof(line), f)) {
+	while (!ret && fgets(line, sizeof(line), f)) {
 		uint64_t start, end, offset;
 		char perms[8];
 		int pathpos = 0;
@@ -172,103 +140,98 @@ static int read_maps(pid_t pid, struct mapped_file *files, size_t *nfiles)
 		if (p[0] != '/')
 			continue; /* anonymous, [heap], [vdso], ... */
 		/* A deleted file still works through /proc/PID/map_files, but keep it simple. */
-		size_t i;
-
-		for (i = 0; i < *nfiles; i++)
-			if (strcmp(files[i].path, p) == 0)
-				break;
-		if (i == *nfiles) {
-			if (*nfiles >= MAX_MAPPED_FILES)
-				continue;
-			(*nfiles)++;
-			snprintf(files[i].path, sizeof(files[i].path), "%s", p);
-			files[i].start = start;
-			files[i].offset = offset;
-			files[i].executable = false;
-			files[i].rank = rank_path(p);
-		} else if (offset < files[i].offset) {
-			files[i].start = start;
-			files[i].offset = offset;
-		}
-		if (perms[2] == 'x')
-			files[i].executable = true;
+		snprintf(local, sizeof(local), "/proc/%d/root%s", (int)pid, p);
+		ret = pyloc_files_add(files, p, local, start, offset, perms[2] == 'x');
 	}
 	fclose(f);
-	return 0;
+	return ret;
 }
 
-static int cmp_rank(const void *a, const void *b)
-{
-	const struct mapped_file *x = a, *y = b;
+#define CAP_SYS_PTRACE_BIT 19
 
-	return x->rank - y->rank;
+/* Is CAP_SYS_PTRACE in this process's effective set (in its own user
+ * namespace)? */
+static bool have_cap_sys_ptrace(void)
+{
+	char line[256];
+	unsigned long long caps = 0;
+	bool found = false;
+	FILE *f = fopen("/proc/self/status", "re");
+
+	if (!f)
+		return geteuid() == 0;
+	while (!found && fgets(line, sizeof(line), f))
+		found = sscanf(line, "CapEff: %llx", &caps) == 1;
+	fclose(f);
+	return found ? (caps >> CAP_SYS_PTRACE_BIT) & 1 : geteuid() == 0;
 }
 
-/* Minor version from a name like libpython3.10.so.1.0 or python3.9; -1 if none. */
-static int minor_from_name(const char *path, bool *free_threaded)
+/* Does this process run in a user namespace below the initial one? There
+ * the uid map is not the identity over every uid. */
+static bool in_child_userns(void)
 {
-	const char *base = strrchr(path, '/');
+	unsigned long long inside, outside, count;
+	char extra[8];
+	FILE *f = fopen("/proc/self/uid_map", "re");
 
-	base = base ? base + 1 : path;
-	const char *p = strstr(base, "python3.");
+	if (!f)
+		return false; /* no user namespaces */
+	int n = fscanf(f, "%llu %llu %llu", &inside, &outside, &count);
+	bool more = fscanf(f, "%7s", extra) == 1;
 
-	if (!p)
-		return -1;
-	p += strlen("python3.");
-	if (!isdigit((unsigned char)*p))
-		return -1;
-	int minor = (int)strtol(p, (char **)&p, 10);
-
-	*free_threaded = *p == 't';
-	return minor;
+	fclose(f);
+	return n != 3 || inside != 0 || outside != 0 || count != 4294967295ull || more;
 }
 
-/* The version of an interpreter that predates Py_Version (3.11). */
-static uint32_t version_from_file(struct elf_file *ef, const char *path, bool *free_threaded)
+/* Is pid known to be in this process's user namespace? (Its ns link is
+ * itself unreadable when access is refused.) */
+static bool same_userns(pid_t pid)
 {
-	int minor = minor_from_name(path, free_threaded);
-	int patch = -1;
+	char path[64], mine[64], theirs[64];
+	ssize_t a, b;
 
-	if (minor >= 0) {
-		patch = elf_file_find_py_patch(ef, 3, minor);
+	snprintf(path, sizeof(path), "/proc/%d/ns/user", (int)pid);
+	a = readlink("/proc/self/ns/user", mine, sizeof(mine) - 1);
+	b = readlink(path, theirs, sizeof(theirs) - 1);
+	return a > 0 && a == b && memcmp(mine, theirs, (size_t)a) == 0;
+}
+
+static int yama_ptrace_scope(void)
+{
+	int scope = -1;
+	FILE *f = fopen("/proc/sys/kernel/yama/ptrace_scope", "re");
+
+	if (f) {
+		if (fscanf(f, "%d", &scope) != 1)
+			scope = -1;
+		fclose(f);
+	}
+	return scope;
+}
+
+/* Access to pid was refused: say by what, as far as can be seen from here,
+ * and what would help. Privileges are only the answer when they are missing. */
+static void explain_eperm(pid_t pid, char *err, size_t errlen)
+{
+	int p = (int)pid;
+
+	if (!have_cap_sys_ptrace()) {
+		if (geteuid() != 0)
+			set_err(err, errlen, "not allowed to inspect PID %d: run as root (or with CAP_SYS_PTRACE)", p);
+		else
+			set_err(err, errlen, "not allowed to inspect PID %d: pyperf runs as root but without "
+				"CAP_SYS_PTRACE (dropped from its capabilities): give it CAP_SYS_PTRACE", p);
+	} else if (in_child_userns() && !same_userns(pid)) {
+		set_err(err, errlen, "not allowed to inspect PID %d: it is outside pyperf's user namespace, where "
+			"root has no CAP_SYS_PTRACE over it: run pyperf in the initial user namespace (on the host)", p);
+	} else if (yama_ptrace_scope() == 3) {
+		set_err(err, errlen, "not allowed to inspect PID %d: Yama forbids all ptrace access "
+			"(kernel.yama.ptrace_scope = 3, kept until reboot): boot with a lower ptrace_scope", p);
 	} else {
-		for (int m = 6; m <= 16 && patch < 0; m++) {
-			patch = elf_file_find_py_patch(ef, 3, m);
-			if (patch >= 0)
-				minor = m;
-		}
+		set_err(err, errlen, "not allowed to inspect PID %d although pyperf has CAP_SYS_PTRACE: the kernel "
+			"refused (EPERM): the process is not dumpable, or a security module (SELinux, AppArmor) "
+			"denies ptrace; see the audit log", p);
 	}
-	if (minor < 0)
-		return 0;
-	return (3u << 24) | ((uint32_t)minor << 16) | ((uint32_t)(patch < 0 ? 0 : patch) << 8) | 0xf0;
-}
-
-struct found_runtime {
-	uint64_t runtime, py_version_addr, bias;
-	bool have_version_sym;
-};
-
-/* Does this mapped file define _PyRuntime? Fills fr when it does. */
-static bool probe_file(pid_t pid, const struct mapped_file *mf, struct elf_file *ef, struct found_runtime *fr)
-{
-	char fpath[PATH_MAX + 32];
-	static const char *const names[] = { "_PyRuntime", "Py_Version" };
-	uint64_t vals[2];
-
-	snprintf(fpath, sizeof(fpath), "/proc/%d/root%s", (int)pid, mf->path);
-	if (elf_file_open(ef, fpath) != 0)
-		return false;
-	elf_file_symbols(ef, names, 2, vals, NULL);
-	if (!vals[0])
-		vals[0] = elf_file_section(ef, ".PyRuntime", NULL); /* stripped 3.10+ */
-	if (!vals[0] || elf_file_bias(ef, mf->start, mf->offset, &fr->bias) != 0) {
-		elf_file_close(ef);
-		return false;
-	}
-	fr->runtime = vals[0] + fr->bias;
-	fr->py_version_addr = vals[1] ? vals[1] + fr->bias : 0;
-	fr->have_version_sym = vals[1] != 0;
-	return true;
 }
 
 static int classify_errno(int e, pid_t pid, char *err, size_t errlen)
@@ -278,7 +241,7 @@ static int classify_errno(int e, pid_t pid, char *err, size_t errlen)
 		return -PYPROC_ENOPROC;
 	}
 	if (e == EACCES || e == EPERM) {
-		set_err(err, errlen, "not allowed to inspect PID %d: run as root (or with CAP_SYS_PTRACE)", (int)pid);
+		explain_eperm(pid, err, errlen);
 		return -PYPROC_EPERM;
 	}
 	set_err(err, errlen, "failed to read /proc/%d/maps: %s", (int)pid, strerror(e));
@@ -286,12 +249,11 @@ static int classify_errno(int e, pid_t pid, char *err, size_t errlen)
 }
 
 /* A name that says which old Python this is, for the error message. */
-static const char *old_python_hint(const struct mapped_file *files, size_t n)
+static const char *old_python_hint(const struct pyloc_files *files)
 {
-	for (size_t i = 0; i < n; i++) {
-		const char *base = strrchr(files[i].path, '/');
+	for (size_t i = 0; i < files->n; i++) {
+		const char *base = pyloc_basename(files->v[i].path);
 
-		base = base ? base + 1 : files[i].path;
 		if (strncmp(base, "libpython2", 10) == 0 || strncmp(base, "python2", 7) == 0)
 			return "Python 2";
 		if (strncmp(base, "libpython3.6", 12) == 0 || strncmp(base, "libpython3.7", 12) == 0 ||
@@ -301,138 +263,81 @@ static const char *old_python_hint(const struct mapped_file *files, size_t n)
 	return NULL;
 }
 
+/* Words a failed lookup for a live process. */
+static int locate_error(enum pyloc_status st, const struct pyloc_result *res, const struct pyloc_files *files,
+			const struct py_target *t, char *err, size_t errlen)
+{
+	int pid = (int)t->pid;
+	const char *old;
+	uint64_t v;
+
+	switch (st) {
+	case PYLOC_OK:
+		return 0;
+	case PYLOC_NOT_FOUND:
+		old = old_python_hint(files);
+		if (!old) {
+			set_err(err, errlen, "PID %d (%s) is not a Python process: no CPython interpreter "
+				"(_PyRuntime) in any file it has mapped", pid, t->comm);
+			break;
+		}
+		set_err(err, errlen, "PID %d runs %s, which pyperf does not support (3.8 to 3.15 are)", pid, old);
+		return -PYPROC_EUNSUPPORTED;
+	case PYLOC_VERSION_UNREADABLE:
+	case PYLOC_RUNTIME_UNREADABLE: {
+		/* Read again for the reason: a memsrc only says "unreadable". */
+		int r = mem_read_u64(t->pid, res->addr, &v);
+
+		return classify_errno(r ? -r : EFAULT, t->pid, err, errlen);
+	}
+	case PYLOC_NO_VERSION:
+		set_err(err, errlen, "PID %d: cannot tell the CPython version of %s", pid, res->file->path);
+		break;
+	case PYLOC_FREE_THREADED:
+		set_err(err, errlen, "PID %d runs free-threaded CPython %s (%s), which pyperf does not support yet",
+			pid, res->version, res->file->path);
+		break;
+	case PYLOC_NO_LAYOUT:
+		set_err(err, errlen, "PID %d runs CPython %s, which pyperf does not support (3.8 to 3.15 are)",
+			pid, res->version);
+		break;
+	case PYLOC_DEBUG_OFFSETS:
+		set_err(err, errlen, "PID %d runs CPython %s but its _Py_DebugOffsets are unusable "
+			"(%s) and pyperf has no table for this exact release", pid, res->version, res->why);
+		break;
+	case PYLOC_NOT_INITIALIZED:
+		set_err(err, errlen, "PID %d: CPython %s is not initialized (starting up or shutting down)",
+			pid, res->version);
+		break;
+	}
+	return -pyloc_error(st);
+}
+
 int py_target_open(pid_t pid, struct py_target *t, char *err, size_t errlen)
 {
-	struct mapped_file *files = calloc(MAX_MAPPED_FILES, sizeof(*files));
-	size_t nfiles = 0;
+	struct pyloc_files files = { 0 };
+	struct pyloc_result res;
 	int ret;
 
 	memset(t, 0, sizeof(*t));
 	t->pid = pid;
-	if (!files) {
-		set_err(err, errlen, "out of memory");
-		return -PYPROC_ENOPROC;
-	}
 	if (pid <= 0) {
 		set_err(err, errlen, "invalid PID %d", (int)pid);
-		ret = -PYPROC_ENOPROC;
-		goto out;
+		return -PYPROC_ENOPROC;
 	}
 	t->start_time = proc_start_time(pid);
-	ret = read_maps(pid, files, &nfiles);
-	if (ret) {
+	ret = read_maps(pid, &files);
+	if (ret == -ENOMEM) {
+		set_err(err, errlen, "out of memory");
+		ret = -PYPROC_ENOPROC;
+	} else if (ret) {
 		ret = classify_errno(-ret, pid, err, errlen);
-		goto out;
-	}
-	proc_thread_name(pid, pid, t->comm, sizeof(t->comm));
-	qsort(files, nfiles, sizeof(*files), cmp_rank);
-
-	struct elf_file ef;
-	struct found_runtime fr = { 0 };
-	const struct mapped_file *mf = NULL;
-
-	for (size_t i = 0; i < nfiles; i++) {
-		if (files[i].rank == 3 || (!files[i].executable && files[i].rank == 2))
-			continue;
-		if (probe_file(pid, &files[i], &ef, &fr)) {
-			mf = &files[i];
-			break;
-		}
-	}
-	if (!mf) {
-		const char *old = old_python_hint(files, nfiles);
-
-		if (old)
-			set_err(err, errlen, "PID %d runs %s, which pyperf does not support (3.8 to 3.15 are)",
-				(int)pid, old);
-		else
-			set_err(err, errlen, "PID %d (%s) is not a Python process: no CPython interpreter "
-				"(_PyRuntime) in any file it has mapped", (int)pid, t->comm);
-		ret = old ? -PYPROC_EUNSUPPORTED : -PYPROC_ENOTPY;
-		goto out;
-	}
-	snprintf(t->elf_path, sizeof(t->elf_path), "%s", mf->path);
-	t->shared_lib = strstr(mf->path, ".so") != NULL;
-	t->runtime_addr = fr.runtime;
-
-	bool free_threaded = false;
-	uint64_t v = 0;
-
-	if (fr.have_version_sym) {
-		int r = mem_read_u64(pid, fr.py_version_addr, &v);
-
-		if (r) {
-			elf_file_close(&ef);
-			ret = classify_errno(-r, pid, err, errlen);
-			goto out;
-		}
-		minor_from_name(mf->path, &free_threaded);
 	} else {
-		v = version_from_file(&ef, mf->path, &free_threaded);
-	}
-	elf_file_close(&ef);
-	t->version_hex = (uint32_t)v;
-	char vbuf[32];
+		struct memsrc m = memsrc_pid(pid);
 
-	if ((v >> 24) != 3) {
-		set_err(err, errlen, "PID %d: cannot tell the CPython version of %s", (int)pid, mf->path);
-		ret = -PYPROC_EUNSUPPORTED;
-		goto out;
+		proc_thread_name(pid, pid, t->comm, sizeof(t->comm));
+		ret = locate_error(pylocate(&m, &files, t, &res), &res, &files, t, err, errlen);
 	}
-	py_version_str(t->version_hex, vbuf, sizeof(vbuf));
-	if (free_threaded) {
-		set_err(err, errlen, "PID %d runs free-threaded CPython %s (%s), which pyperf does not support yet",
-			(int)pid, vbuf, mf->path);
-		ret = -PYPROC_EUNSUPPORTED;
-		goto out;
-	}
-	const struct py_layout *layout = py_layout_find(t->version_hex, &t->layout_exact);
-
-	if (!layout) {
-		set_err(err, errlen, "PID %d runs CPython %s, which pyperf does not support (3.8 to 3.15 are)",
-			(int)pid, vbuf);
-		ret = -PYPROC_EUNSUPPORTED;
-		goto out;
-	}
-	t->layout = *layout;
-	if (((t->version_hex >> 16) & 0xff) >= 13) {
-		/* Patch releases move fields (3.14.0 vs 3.14.10): trust the
-		 * interpreter's own description of itself over the table. */
-		uint8_t *buf = malloc(DEBUG_OFFSETS_READ);
-		size_t got = buf ? mem_read_partial(pid, t->runtime_addr, buf, DEBUG_OFFSETS_READ) : 0;
-		char why[256] = "";
-
-		if (!got || py_layout_apply_debug_offsets(&t->layout, buf, got, why, sizeof(why)) != 0) {
-			/* The committed table is only a safe fallback for the very
-			 * release it was generated from. */
-			if (!t->layout_exact) {
-				free(buf);
-				set_err(err, errlen, "PID %d runs CPython %s but its _Py_DebugOffsets are unusable "
-					"(%s) and pyperf has no table for this exact release", (int)pid, vbuf,
-					got ? why : "unreadable");
-				ret = -PYPROC_EUNSUPPORTED;
-				goto out;
-			}
-			snprintf(t->warning, sizeof(t->warning), "_Py_DebugOffsets unusable (%s); using the "
-				 "offsets table for %s", got ? why : "unreadable", vbuf);
-		}
-		free(buf);
-	}
-	uint64_t interp = 0;
-
-	ret = mem_read_u64(pid, t->runtime_addr + t->layout.runtime_interpreters_head, &interp);
-	if (ret) {
-		ret = classify_errno(-ret, pid, err, errlen);
-		goto out;
-	}
-	if (!interp) {
-		set_err(err, errlen, "PID %d: CPython %s is not initialized (starting up or shutting down)",
-			(int)pid, vbuf);
-		ret = -PYPROC_ENOTREADY;
-		goto out;
-	}
-	ret = 0;
-out:
-	free(files);
+	pyloc_files_free(&files);
 	return ret;
 }
