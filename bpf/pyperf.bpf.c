@@ -13,6 +13,7 @@
 #include <bpf/bpf_tracing.h>
 
 #include "pyperf.h"
+#include "pyperf_frame.h"
 
 char LICENSE[] SEC("license") = "GPL";
 
@@ -372,8 +373,7 @@ static long walk_frame_step(__u64 i, void *ctx)
 	__u64 code = buf_u64(p, L->frame_code);
 	__u64 prev = buf_u64(p, L->frame_previous);
 
-	if (L->flags & PYL_CODE_TAGGED)
-		code &= ~3ull;
+	code = pyperf_frame_code_of(code, L->flags);
 
 	int skip = 0, is_gen = 0;
 
@@ -391,18 +391,11 @@ static long walk_frame_step(__u64 i, void *ctx)
 		}
 		__s64 lasti;
 
-		if (L->flags & PYL_INSTR_POINTER) {
-			__u64 instr = buf_u64(p, L->frame_instr);
-
-			/* arithmetic shift: BPF has no signed division */
-			lasti = ((__s64)(instr - code) - (__s64)L->code_code_adaptive) >> 1;
-		} else {
-			lasti = buf_s32(p, L->frame_instr);
-			if ((L->flags & PYL_LASTI_BYTES) && lasti >= 0)
-				lasti >>= 1;
-		}
-		__u64 packed_lasti = (lasti < -1 || lasti > 0xfffd) ? PYPERF_LASTI_UNKNOWN : (__u64)(lasti + 1);
-		__u64 f = ((code | (__u64)is_gen) << 16) | packed_lasti;
+		if (L->flags & PYL_INSTR_POINTER)
+			lasti = pyperf_lasti_of_instr(buf_u64(p, L->frame_instr), code, L->code_code_adaptive);
+		else
+			lasti = pyperf_lasti_of_f_lasti(buf_s32(p, L->frame_instr), L->flags);
+		__u64 f = pyperf_frame_pack(code, is_gen, lasti);
 		__u32 n = s->n;
 
 		if (n < PYPERF_MAX_FRAMES)

@@ -1,13 +1,14 @@
 /*
- * Thread states and frames read from target memory (see pywalk.h). The frame
- * rules mirror walk_frame_step() in bpf/pyperf.bpf.c line for line: when one
- * changes, change the other.
+ * Thread states and frames read from target memory (see pywalk.h). The walk
+ * mirrors walk_frame_step() in bpf/pyperf.bpf.c; the per-version frame rules
+ * and the packing are the very functions it calls (bpf/pyperf_frame.h).
  */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "python/pywalk.h"
+#include "pyperf_frame.h"
 #include "util/u64map.h"
 
 /* User space addresses fit in 47 bits on x86_64. */
@@ -196,8 +197,7 @@ size_t pywalk_frames(const struct memsrc *m, const struct py_layout *L, uint64_t
 				break;
 			}
 		}
-		if (L->flags & PYL_CODE_TAGGED)
-			code &= ~3ull;
+		code = pyperf_frame_code_of(code, L->flags);
 		bool skip = false, is_gen = false;
 
 		if (L->frame_owner != PY_OFF_NONE) {
@@ -218,26 +218,21 @@ size_t pywalk_frames(const struct memsrc *m, const struct py_layout *L, uint64_t
 				*flags |= STACK_BAD_CHAIN;
 				break;
 			}
-			int64_t lasti;
+			/* -2: unreadable, packed as PYPERF_LASTI_UNKNOWN. */
+			int64_t lasti = -2;
 
 			if (L->flags & PYL_INSTR_POINTER) {
 				uint64_t instr = buf_u64(buf, got, L->frame_instr, &ok);
 
-				/* Same arithmetic as the BPF program (arithmetic shift). */
-				lasti = ok ? ((int64_t)(instr - code) - (int64_t)L->code_code_adaptive) >> 1 : -2;
-			} else {
-				int32_t v = -2;
+				if (ok)
+					lasti = pyperf_lasti_of_instr(instr, code, L->code_code_adaptive);
+			} else if (L->frame_instr != PY_OFF_NONE && (size_t)L->frame_instr + 4 <= got) {
+				int32_t f_lasti;
 
-				if (L->frame_instr != PY_OFF_NONE && (size_t)L->frame_instr + 4 <= got)
-					memcpy(&v, buf + L->frame_instr, 4);
-				lasti = v;
-				if ((L->flags & PYL_LASTI_BYTES) && lasti >= 0)
-					lasti >>= 1;
+				memcpy(&f_lasti, buf + L->frame_instr, 4);
+				lasti = pyperf_lasti_of_f_lasti(f_lasti, L->flags);
 			}
-			uint64_t packed = (lasti < -1 || lasti > 0xfffd) ? PYPERF_LASTI_UNKNOWN :
-									    (uint64_t)(lasti + 1);
-
-			frames[n] = ((code | (uint64_t)is_gen) << 16) | packed;
+			frames[n] = pyperf_frame_pack(code, is_gen, lasti);
 			if (entry)
 				entry[n] = (L->flags & PYL_FRAME_OBJECT) ? 1 : 0;
 			n++;
