@@ -35,6 +35,26 @@ static bool plausible_ptr(uint64_t p)
 	return p && p < USER_ADDR_LIMIT && !(p & 7);
 }
 
+/*
+ * Marks a node of the interpreter or thread-state lists visited. Returns 0
+ * for a new node, 1 when its list ends there (why added to *flags:
+ * PYWALK_THREADS_FAULT, not a pointer; PYWALK_THREADS_CYCLE, seen before:
+ * interpreters and thread states share one set, so neither is ever visited
+ * twice), or -ENOMEM.
+ */
+static int visit_node(struct u64map *seen, uint64_t node, uint32_t *flags)
+{
+	if (!plausible_ptr(node)) {
+		*flags |= PYWALK_THREADS_FAULT;
+		return 1;
+	}
+	if (u64map_get(seen, node)) {
+		*flags |= PYWALK_THREADS_CYCLE;
+		return 1;
+	}
+	return u64map_put(seen, node, 1) ? -ENOMEM : 0;
+}
+
 int pywalk_tstates(const struct memsrc *m, const struct py_layout *L, uint64_t runtime,
 		   struct pywalk_tstate *out, size_t cap, uint32_t *flags)
 {
@@ -56,20 +76,11 @@ int pywalk_tstates(const struct memsrc *m, const struct py_layout *L, uint64_t r
 			*flags |= PYWALK_INTERPS_TRUNCATED;
 			break;
 		}
-		if (!plausible_ptr(interp)) {
-			*flags |= PYWALK_THREADS_FAULT;
-			break;
-		}
-		/* Interpreters and thread states share one set: neither may
-		 * ever be visited twice. */
-		if (u64map_get(&seen, interp)) {
-			*flags |= PYWALK_THREADS_CYCLE;
-			break;
-		}
-		if (u64map_put(&seen, interp, 1)) {
-			ret = -ENOMEM;
+		ret = visit_node(&seen, interp, flags);
+		if (ret < 0)
 			goto out;
-		}
+		if (ret)
+			break;
 		fault = false;
 		uint64_t ts = rd_ptr(m, interp, L->interp_threads_head, &fault);
 
@@ -78,18 +89,11 @@ int pywalk_tstates(const struct memsrc *m, const struct py_layout *L, uint64_t r
 				*flags |= PYWALK_THREADS_TRUNCATED;
 				break;
 			}
-			if (!plausible_ptr(ts)) {
-				fault = true;
-				break;
-			}
-			if (u64map_get(&seen, ts)) {
-				*flags |= PYWALK_THREADS_CYCLE;
-				break;
-			}
-			if (u64map_put(&seen, ts, 1)) {
-				ret = -ENOMEM;
+			ret = visit_node(&seen, ts, flags);
+			if (ret < 0)
 				goto out;
-			}
+			if (ret)
+				break;
 			struct pywalk_tstate *t = &out[n];
 
 			memset(t, 0, sizeof(*t));
