@@ -246,7 +246,14 @@ static __always_inline __u64 thread_id_key(const struct py_layout *L, __u32 tid)
 	}
 	/* Before 3.11 a thread state only knows its pthread_t, which on
 	 * x86_64 is the thread pointer: the task's fsbase. */
+#if defined(__TARGET_ARCH_x86)
 	return task->thread.fsbase;
+#else
+	/* arm64 keeps the thread pointer in task->thread.uw.tp_value, but
+	 * glibc's pthread_t lies sizeof(struct pthread) below it, a size
+	 * private to each glibc build. */
+#error "pyperf is x86_64 only: Python 3.8-3.10 thread states are matched by pthread_t, which only x86_64 gives here (task->thread.fsbase)"
+#endif
 }
 
 /*
@@ -384,8 +391,8 @@ static long walk_frame_step(__u64 i, void *ctx)
 		is_gen = owner == L->owner_generator;
 	}
 	if (!skip) {
-		/* User space addresses fit in 47 bits; anything else is garbage. */
-		if (!code || code >= (1ull << 47) || (code & 7)) {
+		/* Outside user space or misaligned: garbage. */
+		if (!code || code >= PYPERF_USER_ADDR_LIMIT || (code & 7)) {
 			s->flags |= STACK_BAD_CHAIN;
 			return 1;
 		}

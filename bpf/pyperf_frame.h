@@ -17,6 +17,21 @@
 #define __always_inline inline __attribute__((always_inline))
 #endif
 
+/*
+ * User-space addresses lie below this; anything at or above it read from
+ * the target is garbage. x86_64: 47 bits (4-level paging; 5-level paging
+ * maps above only on request). arm64: 48 bits (52-bit kernels likewise).
+ * The BPF program knows its target from -D__TARGET_ARCH_*, the host from
+ * its compiler.
+ */
+#if defined(__TARGET_ARCH_x86) || (!defined(__bpf__) && defined(__x86_64__))
+#define PYPERF_USER_ADDR_LIMIT (1ull << 47)
+#elif defined(__TARGET_ARCH_arm64) || (!defined(__bpf__) && defined(__aarch64__))
+#define PYPERF_USER_ADDR_LIMIT (1ull << 48)
+#else
+#error "pyperf: the user address limit of this architecture is not known (only x86_64 and arm64 are)"
+#endif
+
 /* The code object of a frame's code field: 3.14+ tags it (a _PyStackRef
  * whose low 2 bits are flags). */
 static __always_inline __u64 pyperf_frame_code_of(__u64 field, __u32 layout_flags)

@@ -11,8 +11,6 @@
 #include "pyperf_frame.h"
 #include "util/u64map.h"
 
-/* User space addresses fit in 47 bits on x86_64. */
-#define USER_ADDR_LIMIT (1ull << 47)
 /* Shim frames do not count against the frame limit: allow a few extra steps. */
 #define EXTRA_STEPS 64
 
@@ -30,9 +28,10 @@ static uint64_t rd_ptr(const struct memsrc *m, uint64_t addr, uint16_t off, bool
 	return v;
 }
 
+/* Not NULL, in user space (PYPERF_USER_ADDR_LIMIT), 8-aligned. */
 static bool plausible_ptr(uint64_t p)
 {
-	return p && p < USER_ADDR_LIMIT && !(p & 7);
+	return p && p < PYPERF_USER_ADDR_LIMIT && !(p & 7);
 }
 
 /*
