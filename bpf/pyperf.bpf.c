@@ -133,8 +133,9 @@ struct walk_ctx {
 };
 
 /* Waking userspace for every record costs an interrupt per sample (most of
- * the per-sample cost measured in bench/); userspace polls every 100 ms
- * anyway, so wake it only when a good part of the buffer is waiting. */
+ * the per-sample cost measured in bench/); userspace polls anyway (record
+ * every 20 ms, top every 100 ms), so wake it only when a good part of the
+ * buffer is waiting. */
 #define WAKEUP_AT_BYTES (1u << 20)
 
 static __always_inline __u64 submit_flags(void)
