@@ -52,9 +52,10 @@ static __always_inline __s64 pyperf_lasti_of_instr(__u64 instr, __u64 code, __u1
 	return ((__s64)(instr - code) - (__s64)code_adaptive) >> 1;
 }
 
-/* 3.8-3.10: the instruction index of f_lasti, which counts bytes on
- * 3.8-3.9 (PYL_LASTI_BYTES) and code units on 3.10; negative (not started)
- * stays as it is. */
+/* 3.8-3.10: the instruction index of f_lasti (an int; taken as __s64,
+ * which lets clang keep the BPF code as short as before), which counts
+ * bytes on 3.8-3.9 (PYL_LASTI_BYTES) and code units on 3.10; negative
+ * (not started) stays as it is. */
 static __always_inline __s64 pyperf_lasti_of_f_lasti(__s64 f_lasti, __u32 layout_flags)
 {
 	__s64 lasti = f_lasti;
