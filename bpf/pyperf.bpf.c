@@ -13,6 +13,7 @@
 #include <bpf/bpf_tracing.h>
 
 #include "pyperf.h"
+#include "pyperf_frame.h"
 
 char LICENSE[] SEC("license") = "GPL";
 
@@ -132,8 +133,9 @@ struct walk_ctx {
 };
 
 /* Waking userspace for every record costs an interrupt per sample (most of
- * the per-sample cost measured in bench/); userspace polls every 100 ms
- * anyway, so wake it only when a good part of the buffer is waiting. */
+ * the per-sample cost measured in bench/); userspace polls anyway (record
+ * every 20 ms, top every 100 ms), so wake it only when a good part of the
+ * buffer is waiting. */
 #define WAKEUP_AT_BYTES (1u << 20)
 
 static __always_inline __u64 submit_flags(void)
@@ -245,7 +247,14 @@ static __always_inline __u64 thread_id_key(const struct py_layout *L, __u32 tid)
 	}
 	/* Before 3.11 a thread state only knows its pthread_t, which on
 	 * x86_64 is the thread pointer: the task's fsbase. */
+#if defined(__TARGET_ARCH_x86)
 	return task->thread.fsbase;
+#else
+	/* arm64 keeps the thread pointer in task->thread.uw.tp_value, but
+	 * glibc's pthread_t lies sizeof(struct pthread) below it, a size
+	 * private to each glibc build. */
+#error "pyperf is x86_64 only: Python 3.8-3.10 thread states are matched by pthread_t, which only x86_64 gives here (task->thread.fsbase)"
+#endif
 }
 
 /*
@@ -372,8 +381,7 @@ static long walk_frame_step(__u64 i, void *ctx)
 	__u64 code = buf_u64(p, L->frame_code);
 	__u64 prev = buf_u64(p, L->frame_previous);
 
-	if (L->flags & PYL_CODE_TAGGED)
-		code &= ~3ull;
+	code = pyperf_frame_code_of(code, L->flags);
 
 	int skip = 0, is_gen = 0;
 
@@ -384,25 +392,18 @@ static long walk_frame_step(__u64 i, void *ctx)
 		is_gen = owner == L->owner_generator;
 	}
 	if (!skip) {
-		/* User space addresses fit in 47 bits; anything else is garbage. */
-		if (!code || code >= (1ull << 47) || (code & 7)) {
+		/* Outside user space or misaligned: garbage. */
+		if (!code || code >= PYPERF_USER_ADDR_LIMIT || (code & 7)) {
 			s->flags |= STACK_BAD_CHAIN;
 			return 1;
 		}
 		__s64 lasti;
 
-		if (L->flags & PYL_INSTR_POINTER) {
-			__u64 instr = buf_u64(p, L->frame_instr);
-
-			/* arithmetic shift: BPF has no signed division */
-			lasti = ((__s64)(instr - code) - (__s64)L->code_code_adaptive) >> 1;
-		} else {
-			lasti = buf_s32(p, L->frame_instr);
-			if ((L->flags & PYL_LASTI_BYTES) && lasti >= 0)
-				lasti >>= 1;
-		}
-		__u64 packed_lasti = (lasti < -1 || lasti > 0xfffd) ? PYPERF_LASTI_UNKNOWN : (__u64)(lasti + 1);
-		__u64 f = ((code | (__u64)is_gen) << 16) | packed_lasti;
+		if (L->flags & PYL_INSTR_POINTER)
+			lasti = pyperf_lasti_of_instr(buf_u64(p, L->frame_instr), code, L->code_code_adaptive);
+		else
+			lasti = pyperf_lasti_of_f_lasti(buf_s32(p, L->frame_instr), L->flags);
+		__u64 f = pyperf_frame_pack(code, is_gen, lasti);
 		__u32 n = s->n;
 
 		if (n < PYPERF_MAX_FRAMES)

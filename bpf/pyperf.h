@@ -107,6 +107,8 @@ struct py_proc {
  * code objects are aligned, so bit 0 of the address is free for the flag.
  * lasti is the instruction index in 2-byte code units (-1: not started);
  * PYPERF_LASTI_UNKNOWN when it could not be read or did not fit.
+ * pyperf_frame_pack() (pyperf_frame.h) makes it, in the kernel and in
+ * userspace alike.
  */
 #define PYPERF_LASTI_UNKNOWN 0xffff
 #define PYPERF_FRAME_CODE(f)   (((f) >> 16) & ~1ull)

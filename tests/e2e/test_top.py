@@ -1,4 +1,5 @@
-"""pyperf top in a real terminal (tmux): live rows, q and Ctrl-C quit cleanly."""
+"""pyperf top in a real terminal (tmux): live rows, q and Ctrl-C quit cleanly
+and leave the terminal echoing typed keys again."""
 import os
 import re
 import shutil
@@ -9,6 +10,8 @@ import harness
 from harness import Skip
 
 SESSION = "pyperf-test-top"
+# Typed at the terminal after top quits; shown only if it echoes them.
+TYPED = "typed-after-top"
 
 
 def tmux(*args):
@@ -19,14 +22,14 @@ def pane():
     return tmux("capture-pane", "-p", "-t", SESSION).stdout
 
 
-def wait_pane(pred, timeout=30):
+def wait_pane(pred, timeout=30, what="what was expected"):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         text = pane()
         if pred(text):
             return text
         time.sleep(0.2)
-    raise AssertionError("terminal never showed what was expected:\n" + pane())
+    raise AssertionError("terminal never showed %s:\n%s" % (what, pane()))
 
 
 def run_top(quit_keys):
@@ -48,8 +51,12 @@ def run_top(quit_keys):
         tmux("send-keys", "-t", SESSION, *quit_keys)
         text = wait_pane(lambda t: "EXIT=" in t, timeout=15)
         assert "EXIT=0" in text, text
-        # The terminal is usable again: typed keys echo (raw mode was undone).
         assert "AddressSanitizer" not in text
+        # The terminal is usable again: keys typed now (sleep reads nothing)
+        # echo, which they do only if top undid its raw, no-echo mode.
+        tmux("send-keys", "-t", SESSION, "-l", TYPED)
+        wait_pane(lambda t: TYPED in t, timeout=5,
+                  what="the keys typed after quitting (echo still off: raw mode not undone)")
     finally:
         tmux("kill-session", "-t", SESSION)
         harness.stop(p)

@@ -1,7 +1,8 @@
 /*
  * Unit tests for user/python/pywalk.c on a fake target memory: thread lists
  * (order, cycles, bounds), frame packing and skipping per version, broken
- * chains, the GIL holder, and the glibc TID offset search.
+ * chains, the GIL holder, and the glibc TID offset search; and the frame
+ * rules of bpf/pyperf_frame.h, the functions the BPF program runs too.
  */
 #include <errno.h>
 #include <stdint.h>
@@ -11,6 +12,7 @@
 #include "layouts.h"
 #include "target/memsrc.h"
 #include "python/pywalk.h"
+#include "pyperf_frame.h"
 #include "unit.h"
 
 /* ------------------------------------------------------- fake memory */
@@ -490,6 +492,83 @@ static void test_pthread_tid_offset(void)
 	fake_free(&fm);
 }
 
+/* ------------------------------------------ bpf/pyperf_frame.h rules */
+
+#define CODE_AT 0x7f12345678a0ull
+
+static void test_frame_pack(void)
+{
+	/* lasti -1 (not started) .. 0xfffd fit; the rest is unknown. */
+	CHECK_EQ_INT(pyperf_frame_pack(CODE_AT, 0, -1), (CODE_AT << 16) | 0);
+	CHECK_EQ_INT(pyperf_frame_pack(CODE_AT, 0, 0), (CODE_AT << 16) | 1);
+	CHECK_EQ_INT(pyperf_frame_pack(CODE_AT, 0, 0xfffd), (CODE_AT << 16) | 0xfffe);
+	CHECK_EQ_INT(pyperf_frame_pack(CODE_AT, 0, 0xfffe), (CODE_AT << 16) | PYPERF_LASTI_UNKNOWN);
+	CHECK_EQ_INT(pyperf_frame_pack(CODE_AT, 0, -2), (CODE_AT << 16) | PYPERF_LASTI_UNKNOWN);
+	CHECK_EQ_INT(pyperf_frame_pack(CODE_AT, 0, INT64_MIN), (CODE_AT << 16) | PYPERF_LASTI_UNKNOWN);
+	CHECK_EQ_INT(pyperf_frame_pack(CODE_AT, 0, INT64_MAX), (CODE_AT << 16) | PYPERF_LASTI_UNKNOWN);
+
+	/* The decoders of pyperf.h give back what was packed. */
+	uint64_t f = pyperf_frame_pack(CODE_AT, 1, 0xfffd);
+
+	CHECK_EQ_INT(PYPERF_FRAME_CODE(f), CODE_AT);
+	CHECK_EQ_INT(PYPERF_FRAME_IS_GEN(f), 1);
+	CHECK_EQ_INT(PYPERF_FRAME_LASTI(f), 0xfffd);
+	f = pyperf_frame_pack(CODE_AT, 0, -1);
+	CHECK_EQ_INT(PYPERF_FRAME_CODE(f), CODE_AT);
+	CHECK_EQ_INT(PYPERF_FRAME_IS_GEN(f), 0);
+	CHECK_EQ_INT(PYPERF_FRAME_LASTI(f), -1);
+	f = pyperf_frame_pack(CODE_AT, 1, 0xfffe);
+	CHECK_EQ_INT(PYPERF_FRAME_CODE(f), CODE_AT);
+	CHECK_EQ_INT(PYPERF_FRAME_IS_GEN(f), 1);
+	CHECK_EQ_INT(f & 0xffff, PYPERF_LASTI_UNKNOWN);
+	/* The generator bit is bit 16 of the value, bit 0 of the code field. */
+	CHECK_EQ_INT(pyperf_frame_pack(CODE_AT, 1, 4) ^ pyperf_frame_pack(CODE_AT, 0, 4), 1ull << 16);
+}
+
+static void test_frame_lasti(void)
+{
+	const uint16_t adaptive = 0xc8;
+	const uint64_t start = CODE_AT + adaptive;
+
+	/* 3.11+: code units from the start of the bytecode. */
+	CHECK_EQ_INT(pyperf_lasti_of_instr(start, CODE_AT, adaptive), 0);
+	CHECK_EQ_INT(pyperf_lasti_of_instr(start + 10, CODE_AT, adaptive), 5);
+	CHECK_EQ_INT(pyperf_lasti_of_instr(start + 11, CODE_AT, adaptive), 5);
+	/* Before the start: negative, rounded down (arithmetic shift). */
+	CHECK_EQ_INT(pyperf_lasti_of_instr(start - 2, CODE_AT, adaptive), -1);
+	CHECK_EQ_INT(pyperf_lasti_of_instr(start - 1, CODE_AT, adaptive), -1);
+	CHECK_EQ_INT(pyperf_lasti_of_instr(start - 3, CODE_AT, adaptive), -2);
+	CHECK_EQ_INT(pyperf_lasti_of_instr(CODE_AT, CODE_AT, adaptive), -(adaptive / 2));
+	/* A pointer below the code object (instr - code wraps as unsigned). */
+	CHECK_EQ_INT(pyperf_lasti_of_instr(0x1000, CODE_AT, adaptive),
+		     ((int64_t)(0x1000 - CODE_AT) - adaptive) / 2);
+	CHECK_EQ_INT(pyperf_lasti_of_instr(0, CODE_AT, adaptive) < -1, 1);
+	/* Far past the code: too large to pack. */
+	CHECK_EQ_INT(pyperf_lasti_of_instr(start + 2 * 0xfffe, CODE_AT, adaptive), 0xfffe);
+	CHECK_EQ_INT(pyperf_frame_pack(CODE_AT, 0, pyperf_lasti_of_instr(start + 2 * 0xfffe, CODE_AT, adaptive)) & 0xffff,
+		     PYPERF_LASTI_UNKNOWN);
+	CHECK_EQ_INT(pyperf_frame_pack(CODE_AT, 0, pyperf_lasti_of_instr(start - 2, CODE_AT, adaptive)) & 0xffff, 0);
+
+	/* 3.8-3.9: f_lasti in bytes; 3.10: in code units; -1 stays -1. */
+	CHECK_EQ_INT(pyperf_lasti_of_f_lasti(10, PYL_FRAME_OBJECT | PYL_LASTI_BYTES), 5);
+	CHECK_EQ_INT(pyperf_lasti_of_f_lasti(11, PYL_FRAME_OBJECT | PYL_LASTI_BYTES), 5);
+	CHECK_EQ_INT(pyperf_lasti_of_f_lasti(0, PYL_FRAME_OBJECT | PYL_LASTI_BYTES), 0);
+	CHECK_EQ_INT(pyperf_lasti_of_f_lasti(-1, PYL_FRAME_OBJECT | PYL_LASTI_BYTES), -1);
+	CHECK_EQ_INT(pyperf_lasti_of_f_lasti(-3, PYL_FRAME_OBJECT | PYL_LASTI_BYTES), -3);
+	CHECK_EQ_INT(pyperf_lasti_of_f_lasti(INT32_MAX, PYL_LASTI_BYTES), INT32_MAX / 2);
+	CHECK_EQ_INT(pyperf_lasti_of_f_lasti(10, PYL_FRAME_OBJECT), 10);
+	CHECK_EQ_INT(pyperf_lasti_of_f_lasti(-1, PYL_FRAME_OBJECT), -1);
+	CHECK_EQ_INT(pyperf_lasti_of_f_lasti(INT32_MIN, PYL_FRAME_OBJECT), INT32_MIN);
+	/* 0xfffd code units is the last that fits, in bytes or not. */
+	CHECK_EQ_INT(pyperf_lasti_of_f_lasti(2 * 0xfffd, PYL_LASTI_BYTES), 0xfffd);
+	CHECK_EQ_INT(pyperf_lasti_of_f_lasti(2 * 0xfffe, PYL_LASTI_BYTES), 0xfffe);
+
+	/* 3.14+ tags the code reference in its low 2 bits. */
+	CHECK_EQ_INT(pyperf_frame_code_of(CODE_AT | 3, PYL_CODE_TAGGED), CODE_AT);
+	CHECK_EQ_INT(pyperf_frame_code_of(CODE_AT | 1, PYL_CODE_TAGGED | PYL_INSTR_POINTER), CODE_AT);
+	CHECK_EQ_INT(pyperf_frame_code_of(CODE_AT | 1, PYL_INSTR_POINTER), CODE_AT | 1);
+}
+
 int main(void)
 {
 	test_threads();
@@ -499,5 +578,7 @@ int main(void)
 	test_frames_tagged();
 	test_gil();
 	test_pthread_tid_offset();
+	test_frame_pack();
+	test_frame_lasti();
 	UNIT_DONE();
 }

@@ -1,17 +1,16 @@
 /*
- * Thread states and frames read from target memory (see pywalk.h). The frame
- * rules mirror walk_frame_step() in bpf/pyperf.bpf.c line for line: when one
- * changes, change the other.
+ * Thread states and frames read from target memory (see pywalk.h). The walk
+ * mirrors walk_frame_step() in bpf/pyperf.bpf.c; the per-version frame rules
+ * and the packing are the very functions it calls (bpf/pyperf_frame.h).
  */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "python/pywalk.h"
+#include "pyperf_frame.h"
 #include "util/u64map.h"
 
-/* User space addresses fit in 47 bits on x86_64. */
-#define USER_ADDR_LIMIT (1ull << 47)
 /* Shim frames do not count against the frame limit: allow a few extra steps. */
 #define EXTRA_STEPS 64
 
@@ -29,9 +28,30 @@ static uint64_t rd_ptr(const struct memsrc *m, uint64_t addr, uint16_t off, bool
 	return v;
 }
 
+/* Not NULL, in user space (PYPERF_USER_ADDR_LIMIT), 8-aligned. */
 static bool plausible_ptr(uint64_t p)
 {
-	return p && p < USER_ADDR_LIMIT && !(p & 7);
+	return p && p < PYPERF_USER_ADDR_LIMIT && !(p & 7);
+}
+
+/*
+ * Marks a node of the interpreter or thread-state lists visited. Returns 0
+ * for a new node, 1 when its list ends there (why added to *flags:
+ * PYWALK_THREADS_FAULT, not a pointer; PYWALK_THREADS_CYCLE, seen before:
+ * interpreters and thread states share one set, so neither is ever visited
+ * twice), or -ENOMEM.
+ */
+static int visit_node(struct u64map *seen, uint64_t node, uint32_t *flags)
+{
+	if (!plausible_ptr(node)) {
+		*flags |= PYWALK_THREADS_FAULT;
+		return 1;
+	}
+	if (u64map_get(seen, node)) {
+		*flags |= PYWALK_THREADS_CYCLE;
+		return 1;
+	}
+	return u64map_put(seen, node, 1) ? -ENOMEM : 0;
 }
 
 int pywalk_tstates(const struct memsrc *m, const struct py_layout *L, uint64_t runtime,
@@ -55,20 +75,11 @@ int pywalk_tstates(const struct memsrc *m, const struct py_layout *L, uint64_t r
 			*flags |= PYWALK_INTERPS_TRUNCATED;
 			break;
 		}
-		if (!plausible_ptr(interp)) {
-			*flags |= PYWALK_THREADS_FAULT;
-			break;
-		}
-		/* Interpreters and thread states share one set: neither may
-		 * ever be visited twice. */
-		if (u64map_get(&seen, interp)) {
-			*flags |= PYWALK_THREADS_CYCLE;
-			break;
-		}
-		if (u64map_put(&seen, interp, 1)) {
-			ret = -ENOMEM;
+		ret = visit_node(&seen, interp, flags);
+		if (ret < 0)
 			goto out;
-		}
+		if (ret)
+			break;
 		fault = false;
 		uint64_t ts = rd_ptr(m, interp, L->interp_threads_head, &fault);
 
@@ -77,18 +88,11 @@ int pywalk_tstates(const struct memsrc *m, const struct py_layout *L, uint64_t r
 				*flags |= PYWALK_THREADS_TRUNCATED;
 				break;
 			}
-			if (!plausible_ptr(ts)) {
-				fault = true;
-				break;
-			}
-			if (u64map_get(&seen, ts)) {
-				*flags |= PYWALK_THREADS_CYCLE;
-				break;
-			}
-			if (u64map_put(&seen, ts, 1)) {
-				ret = -ENOMEM;
+			ret = visit_node(&seen, ts, flags);
+			if (ret < 0)
 				goto out;
-			}
+			if (ret)
+				break;
 			struct pywalk_tstate *t = &out[n];
 
 			memset(t, 0, sizeof(*t));
@@ -196,8 +200,7 @@ size_t pywalk_frames(const struct memsrc *m, const struct py_layout *L, uint64_t
 				break;
 			}
 		}
-		if (L->flags & PYL_CODE_TAGGED)
-			code &= ~3ull;
+		code = pyperf_frame_code_of(code, L->flags);
 		bool skip = false, is_gen = false;
 
 		if (L->frame_owner != PY_OFF_NONE) {
@@ -218,26 +221,21 @@ size_t pywalk_frames(const struct memsrc *m, const struct py_layout *L, uint64_t
 				*flags |= STACK_BAD_CHAIN;
 				break;
 			}
-			int64_t lasti;
+			/* -2: unreadable, packed as PYPERF_LASTI_UNKNOWN. */
+			int64_t lasti = -2;
 
 			if (L->flags & PYL_INSTR_POINTER) {
 				uint64_t instr = buf_u64(buf, got, L->frame_instr, &ok);
 
-				/* Same arithmetic as the BPF program (arithmetic shift). */
-				lasti = ok ? ((int64_t)(instr - code) - (int64_t)L->code_code_adaptive) >> 1 : -2;
-			} else {
-				int32_t v = -2;
+				if (ok)
+					lasti = pyperf_lasti_of_instr(instr, code, L->code_code_adaptive);
+			} else if (L->frame_instr != PY_OFF_NONE && (size_t)L->frame_instr + 4 <= got) {
+				int32_t f_lasti;
 
-				if (L->frame_instr != PY_OFF_NONE && (size_t)L->frame_instr + 4 <= got)
-					memcpy(&v, buf + L->frame_instr, 4);
-				lasti = v;
-				if ((L->flags & PYL_LASTI_BYTES) && lasti >= 0)
-					lasti >>= 1;
+				memcpy(&f_lasti, buf + L->frame_instr, 4);
+				lasti = pyperf_lasti_of_f_lasti(f_lasti, L->flags);
 			}
-			uint64_t packed = (lasti < -1 || lasti > 0xfffd) ? PYPERF_LASTI_UNKNOWN :
-									    (uint64_t)(lasti + 1);
-
-			frames[n] = ((code | (uint64_t)is_gen) << 16) | packed;
+			frames[n] = pyperf_frame_pack(code, is_gen, lasti);
 			if (entry)
 				entry[n] = (L->flags & PYL_FRAME_OBJECT) ? 1 : 0;
 			n++;
