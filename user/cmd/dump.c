@@ -26,8 +26,10 @@
 #include "target/pyproc.h"
 #include "python/pywalk.h"
 #include "output/frametab.h"
+#include "output/json.h"
 #include "python/symbolize.h"
 #include "util/u64map.h"
+#include "util/utf8.h"
 
 /* Walks of one thread's frames until two in a row agree. */
 #define WALK_TRIES 8
@@ -128,76 +130,33 @@ static const char usage[] =
 
 /* ---------------------------------------------------------------- output */
 
-/* Length of the valid UTF-8 sequence at s (at most len bytes), 0 if invalid. */
-static size_t utf8_seq(const unsigned char *s, size_t len)
-{
-	unsigned char c = s[0];
-	size_t n;
-	uint32_t cp, min;
-
-	if (c < 0x80)
-		return 1;
-	if (c >= 0xc2 && c <= 0xdf) {
-		n = 2; cp = c & 0x1f; min = 0x80;
-	} else if (c >= 0xe0 && c <= 0xef) {
-		n = 3; cp = c & 0x0f; min = 0x800;
-	} else if (c >= 0xf0 && c <= 0xf4) {
-		n = 4; cp = c & 0x07; min = 0x10000;
-	} else {
-		return 0;
-	}
-	if (len < n)
-		return 0;
-	for (size_t i = 1; i < n; i++) {
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-		cp = (cp << 6) | (s[i] & 0x3f);
-	}
-	if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-		return 0;
-	return n;
-}
-
 /*
  * Writes text that came from the target (names, paths, source lines) so it
- * cannot break the output: valid UTF-8 passes, invalid bytes become U+FFFD,
- * control characters become \xNN (text) or \u00NN (JSON, which also escapes
- * quotes and backslashes).
+ * cannot break a terminal: valid UTF-8 passes, each byte of an ill-formed
+ * sequence becomes U+FFFD, control characters become \xNN. JSON strings go
+ * through output/json.c.
  */
-static void put_str(FILE *f, const char *str, bool json)
+static void put_str(FILE *f, const char *str)
 {
 	const unsigned char *s = (const unsigned char *)(str ? str : "");
 	size_t len = strlen((const char *)s);
 
 	for (size_t i = 0; i < len;) {
 		unsigned char c = s[i];
-		size_t n = utf8_seq(s + i, len - i);
+		uint32_t cp;
+		size_t n = utf8_decode(s + i, len - i, &cp);
 
-		if (n == 0) {
+		if (cp == UTF8_BAD) {
 			fputs("\xef\xbf\xbd", f);
 			i++;
 			continue;
 		}
-		if (n == 1 && (c < 0x20 || c == 0x7f)) {
-			if (json)
-				fprintf(f, "\\u%04x", c);
-			else
-				fprintf(f, "\\x%02x", c);
-		} else if (json && (c == '"' || c == '\\')) {
-			fputc('\\', f);
-			fputc(c, f);
-		} else {
+		if (n == 1 && (c < 0x20 || c == 0x7f))
+			fprintf(f, "\\x%02x", c);
+		else
 			fwrite(s + i, 1, n, f);
-		}
 		i += n;
 	}
-}
-
-static void put_json_str(FILE *f, const char *s)
-{
-	fputc('"', f);
-	put_str(f, s, true);
-	fputc('"', f);
 }
 
 static const char *state_name(char st)
@@ -632,12 +591,12 @@ static void print_frame_text(struct dump *d, FILE *f, uint64_t frame)
 	if (!label)
 		return; /* hidden (prologue) or out of memory */
 	fputs("    ", f);
-	put_str(f, label, false);
+	put_str(f, label);
 	fputc('\n', f);
 	fm = frametab_meta(&d->tab, label);
 	if (fm && fm->file[0] && source_line(d, fm->file, fm->line, src, sizeof(src))) {
 		fputs("        ", f);
-		put_str(f, src, false);
+		put_str(f, src);
 		fputc('\n', f);
 	}
 }
@@ -646,16 +605,16 @@ static void print_native_frame_text(FILE *f, const struct native_frame *nf)
 {
 	fprintf(f, "    [native] 0x%" PRIx64 " ", nf->pc);
 	if (nf->symbol[0]) {
-		put_str(f, nf->symbol, false);
+		put_str(f, nf->symbol);
 		fprintf(f, "+0x%" PRIx64, nf->offset);
 		if (nf->file[0]) {
 			fputs(" (", f);
-			put_str(f, nf->file, false);
+			put_str(f, nf->file);
 			fputc(')', f);
 		}
 	} else if (nf->file[0]) {
 		fputs("?? (", f);
-		put_str(f, nf->file, false);
+		put_str(f, nf->file);
 		fprintf(f, "+0x%" PRIx64 ")", nf->offset);
 	} else {
 		fputs("??", f);
@@ -674,7 +633,7 @@ static void print_thread_text(struct dump *d, FILE *f, const struct dthread *th)
 		fprintf(f, "Thread ? (pthread 0x%" PRIx64 ")", th->ts.thread_id);
 	if (th->name[0]) {
 		fputs(" \"", f);
-		put_str(f, th->name, false);
+		put_str(f, th->name);
 		fputc('"', f);
 	}
 #define ITEM(...) do { fputs(paren ? ", " : " (", f); paren = true; fprintf(f, __VA_ARGS__); } while (0)
@@ -733,11 +692,11 @@ static void print_header_text(struct dump *d, FILE *f)
 	py_version_str(d->t.version_hex, vbuf, sizeof(vbuf));
 	if (d->core) {
 		fputs("Core file ", f);
-		put_str(f, d->o.core, false);
+		put_str(f, d->o.core);
 		fprintf(f, ": PID %d", (int)d->t.pid);
 		if (d->cmdline[0]) {
 			fputs(", ", f);
-			put_str(f, d->cmdline, false);
+			put_str(f, d->cmdline);
 		}
 		fprintf(f, " (CPython %s", vbuf);
 		int sig = coredump_signal(d->core);
@@ -747,7 +706,7 @@ static void print_header_text(struct dump *d, FILE *f)
 		fputs(")\n", f);
 	} else {
 		fprintf(f, "Process %d: ", (int)d->t.pid);
-		put_str(f, d->cmdline[0] ? d->cmdline : d->t.comm, false);
+		put_str(f, d->cmdline[0] ? d->cmdline : d->t.comm);
 		fprintf(f, " (CPython %s)\n", vbuf);
 	}
 	if (d->ts_flags & PYWALK_THREADS_TRUNCATED)
@@ -794,7 +753,7 @@ static void print_text(struct dump *d, FILE *f)
 		fprintf(f, " %d", (int)d->tasks[i]);
 		if (name[0]) {
 			fputs(" \"", f);
-			put_str(f, name, false);
+			put_str(f, name);
 			fputc('"', f);
 		}
 	}
@@ -813,19 +772,19 @@ static void print_frame_json(struct dump *d, FILE *f, uint64_t frame, bool *firs
 	fputs(*first ? "\n      {" : ",\n      {", f);
 	*first = false;
 	fputs("\"label\": ", f);
-	put_json_str(f, label);
+	json_write_string(f, label);
 	if (fm && fm->file[0]) {
 		fputs(", \"function\": ", f);
-		put_json_str(f, fm->name);
+		json_write_string(f, fm->name);
 		fputs(", \"file\": ", f);
-		put_json_str(f, fm->file);
+		json_write_string(f, fm->file);
 		if (fm->line >= 0)
 			fprintf(f, ", \"line\": %d", fm->line);
 		else
 			fputs(", \"line\": null", f);
 		if (source_line(d, fm->file, fm->line, src, sizeof(src))) {
 			fputs(", \"source\": ", f);
-			put_json_str(f, src);
+			json_write_string(f, src);
 		}
 	} else {
 		fputs(", \"function\": null, \"file\": null, \"line\": null", f);
@@ -841,12 +800,12 @@ static void print_native_json(FILE *f, const struct native_stack *ns)
 
 		fprintf(f, "%s\n      {\"pc\": \"0x%" PRIx64 "\", \"symbol\": ", k ? "," : "", nf->pc);
 		if (nf->symbol[0])
-			put_json_str(f, nf->symbol);
+			json_write_string(f, nf->symbol);
 		else
 			fputs("null", f);
 		fprintf(f, ", \"offset\": %" PRIu64 ", \"file\": ", nf->offset);
 		if (nf->file[0])
-			put_json_str(f, nf->file);
+			json_write_string(f, nf->file);
 		else
 			fputs("null", f);
 		if (ns->merged)
@@ -858,7 +817,7 @@ static void print_native_json(FILE *f, const struct native_stack *ns)
 	fputs(ns->merged ? "true" : "false", f);
 	if (ns->why[0]) {
 		fputs(", \"native_error\": ", f);
-		put_json_str(f, ns->why);
+		json_write_string(f, ns->why);
 	}
 }
 
@@ -868,12 +827,12 @@ static void print_json(struct dump *d, FILE *f)
 
 	py_version_str(d->t.version_hex, vbuf, sizeof(vbuf));
 	fprintf(f, "{\n  \"pid\": %d,\n  \"command\": ", (int)d->t.pid);
-	put_json_str(f, d->cmdline[0] ? d->cmdline : d->t.comm);
+	json_write_string(f, d->cmdline[0] ? d->cmdline : d->t.comm);
 	fputs(",\n  \"python_version\": ", f);
-	put_json_str(f, vbuf);
+	json_write_string(f, vbuf);
 	fputs(",\n  \"core\": ", f);
 	if (d->core) {
-		put_json_str(f, d->o.core);
+		json_write_string(f, d->o.core);
 		fprintf(f, ",\n  \"signal\": %d", coredump_signal(d->core));
 	} else {
 		fputs("null", f);
@@ -893,12 +852,12 @@ static void print_json(struct dump *d, FILE *f)
 			fputs("\"tid\": null", f);
 		fputs(", \"name\": ", f);
 		if (th->name[0])
-			put_json_str(f, th->name);
+			json_write_string(f, th->name);
 		else
 			fputs("null", f);
 		fputs(", \"state\": ", f);
 		if (st)
-			put_json_str(f, st);
+			json_write_string(f, st);
 		else
 			fputs("null", f);
 		fprintf(f, ", \"holds_gil\": %s", th->gil < 0 ? "null" : th->gil ? "true" : "false");
@@ -933,7 +892,7 @@ static void print_json(struct dump *d, FILE *f)
 		fprintf(f, "%s{\"tid\": %d, \"name\": ", first ? "" : ", ", (int)d->tasks[i]);
 		first = false;
 		if (name[0])
-			put_json_str(f, name);
+			json_write_string(f, name);
 		else
 			fputs("null", f);
 		fputc('}', f);
