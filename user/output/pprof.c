@@ -151,7 +151,7 @@ static int string_id(struct tables *t, const char *s, uint64_t *id)
 		*id = S_EMPTY;
 		return 0;
 	}
-	uint64_t *v = u64map_get(&t->string_ids, (uint64_t)(uintptr_t)s);
+	uint64_t *v = u64map_get(&t->string_ids, u64map_key_of(s));
 
 	if (v) {
 		*id = *v;
@@ -162,7 +162,7 @@ static int string_id(struct tables *t, const char *s, uint64_t *id)
 	if (!a)
 		return -ENOMEM;
 	t->strings = a;
-	if (u64map_put(&t->string_ids, (uint64_t)(uintptr_t)s, t->nstrings))
+	if (u64map_put(&t->string_ids, u64map_key_of(s), t->nstrings))
 		return -ENOMEM;
 	*id = t->nstrings;
 	t->strings[t->nstrings++] = s;
@@ -236,7 +236,7 @@ static int loc_id(struct tables *t, const struct loc *l, uint64_t *id)
  * first sight. */
 static int label_loc(struct tables *t, const struct frametab *ft, const char *label, uint64_t *id)
 {
-	uint64_t *v = u64map_get(&t->label_locs, (uint64_t)(uintptr_t)label);
+	uint64_t *v = u64map_get(&t->label_locs, u64map_key_of(label));
 
 	if (v) {
 		*id = *v;
@@ -256,7 +256,7 @@ static int label_loc(struct tables *t, const struct frametab *ft, const char *la
 	if ((err = string_id(t, m->name, &f.name)) || (err = string_id(t, m->file, &f.file)) ||
 	    (err = func_id(t, &f, &l.func_id)) || (err = loc_id(t, &l, id)))
 		return err;
-	return u64map_put(&t->label_locs, (uint64_t)(uintptr_t)label, *id);
+	return u64map_put(&t->label_locs, u64map_key_of(label), *id);
 }
 
 struct gz {
@@ -393,7 +393,7 @@ static int encode(const struct profile *p, const struct profile_meta *m, struct 
 
 		/* Leaf first, as pprof wants; every label got its id in pass 1. */
 		for (size_t j = 0; j < s->nframes; j++) {
-			uint64_t *v = u64map_get(&t->label_locs, (uint64_t)(uintptr_t)s->frames[j]);
+			uint64_t *v = u64map_get(&t->label_locs, u64map_key_of(s->frames[j]));
 
 			if (!v)
 				return -EINVAL;
