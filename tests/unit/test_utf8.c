@@ -138,10 +138,36 @@ static void test_next_and_sanitize(void)
 	CHECK_EQ_INT(utf8_sanitized_len("", 0), 0);
 }
 
+/* Every scalar value encodes to bytes that decode back to it, in
+ * utf8_encoded_len bytes; surrogates are never produced by the decoder. */
+static void test_encode_round_trip(void)
+{
+	long bad = 0;
+
+	for (uint32_t c = 0; c <= 0x10ffff; c++) {
+		char buf[4];
+		uint32_t cp;
+		size_t n = utf8_encode(c, buf);
+		size_t k = utf8_decode((const unsigned char *)buf, n, &cp);
+		bool surrogate = c >= 0xd800 && c <= 0xdfff;
+
+		if (n != utf8_encoded_len(c) || (surrogate ? cp != UTF8_BAD : (k != n || cp != c)))
+			bad++;
+	}
+	CHECK_EQ_INT(bad, 0);
+	CHECK_EQ_INT(utf8_encoded_len(0x7f), 1);
+	CHECK_EQ_INT(utf8_encoded_len(0x80), 2);
+	CHECK_EQ_INT(utf8_encoded_len(0x7ff), 2);
+	CHECK_EQ_INT(utf8_encoded_len(0x800), 3);
+	CHECK_EQ_INT(utf8_encoded_len(0xffff), 3);
+	CHECK_EQ_INT(utf8_encoded_len(0x10000), 4);
+}
+
 int main(void)
 {
 	test_decode();
 	test_decode_exhaustive();
 	test_next_and_sanitize();
+	test_encode_round_trip();
 	UNIT_DONE();
 }

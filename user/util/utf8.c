@@ -46,6 +46,37 @@ size_t utf8_next(const unsigned char *s, size_t n, uint32_t *cp)
 	return k;
 }
 
+size_t utf8_encoded_len(uint32_t c)
+{
+	return c < 0x80 ? 1 : c < 0x800 ? 2 : c < 0x10000 ? 3 : 4;
+}
+
+size_t utf8_encode(uint32_t c, char *o)
+{
+	size_t n = utf8_encoded_len(c);
+
+	switch (n) {
+	case 1:
+		o[0] = (char)c;
+		break;
+	case 2:
+		o[0] = (char)(0xC0 | (c >> 6));
+		o[1] = (char)(0x80 | (c & 0x3F));
+		break;
+	case 3:
+		o[0] = (char)(0xE0 | (c >> 12));
+		o[1] = (char)(0x80 | ((c >> 6) & 0x3F));
+		o[2] = (char)(0x80 | (c & 0x3F));
+		break;
+	default:
+		o[0] = (char)(0xF0 | (c >> 18));
+		o[1] = (char)(0x80 | ((c >> 12) & 0x3F));
+		o[2] = (char)(0x80 | ((c >> 6) & 0x3F));
+		o[3] = (char)(0x80 | (c & 0x3F));
+	}
+	return n;
+}
+
 size_t utf8_sanitized_len(const char *s, size_t n)
 {
 	const unsigned char *u = (const unsigned char *)s;
