@@ -27,6 +27,17 @@
 /* Source files: larger ones are not read. */
 #define SRC_FILE_MAX (16u << 20)
 
+/* ------------------------------------------------------------ /proc reads */
+
+/* State letter of a thread from /proc/PID/task/TID/stat; 0 when unknown. */
+static char thread_state(pid_t pid, int32_t tid)
+{
+	char line[1024];
+	const char *p = proc_stat_fields(pid, (pid_t)tid, line, sizeof(line));
+
+	return p && *p ? *p : 0;
+}
+
 const char *state_name(char st)
 {
 	switch (st) {
@@ -45,16 +56,6 @@ const char *state_name(char st)
 	}
 }
 
-/* ------------------------------------------------------------ /proc reads */
-
-/* State letter of a thread from /proc/PID/task/TID/stat; 0 when unknown. */
-static char thread_state(pid_t pid, int32_t tid)
-{
-	char line[1024];
-	const char *p = proc_stat_fields(pid, (pid_t)tid, line, sizeof(line));
-
-	return p && *p ? *p : 0;
-}
 static int cmp_i32(const void *a, const void *b)
 {
 	int32_t x = *(const int32_t *)a, y = *(const int32_t *)b;
@@ -460,6 +461,8 @@ int collect(struct dump *d)
 	qsort(d->th, d->nth, sizeof(*d->th), cmp_thread);
 	return 0;
 }
+
+/* ------------------------------------------------------- other threads */
 
 bool is_python_tid(const struct dump *d, int32_t tid)
 {
