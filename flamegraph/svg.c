@@ -11,6 +11,7 @@
 #include "fg_colors.h"
 #include "fg_svg.h"
 #include "fg_tree.h"
+#include "util/utf8.h"
 
 #define XPAD            10   /* px left and right of the frames */
 #define CHAR_WIDTH_EM   0.59 /* average glyph width / font size, for label trimming */
@@ -33,41 +34,6 @@ void fg_options_init(struct fg_options *o)
 
 /* ---- XML text ------------------------------------------------------------ */
 
-/* Length of the valid UTF-8 sequence at s (1..4) with its code point, or 0
- * when the bytes there are not valid UTF-8 (overlong, surrogate, > U+10FFFF,
- * truncated). */
-static size_t utf8_seq(const unsigned char *s, size_t len, uint32_t *cp)
-{
-	unsigned char c = s[0];
-	size_t n;
-	uint32_t v, min;
-
-	if (c < 0x80) {
-		*cp = c;
-		return 1;
-	}
-	if (c >= 0xc2 && c <= 0xdf) {
-		n = 2; v = c & 0x1f; min = 0x80;
-	} else if (c >= 0xe0 && c <= 0xef) {
-		n = 3; v = c & 0x0f; min = 0x800;
-	} else if (c >= 0xf0 && c <= 0xf4) {
-		n = 4; v = c & 0x07; min = 0x10000;
-	} else {
-		return 0;
-	}
-	if (len < n)
-		return 0;
-	for (size_t i = 1; i < n; i++) {
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-		v = v << 6 | (s[i] & 0x3f);
-	}
-	if (v < min || v > 0x10ffff || (v >= 0xd800 && v <= 0xdfff))
-		return 0;
-	*cp = v;
-	return n;
-}
-
 /*
  * Writes name[0..len) as XML character data, at most `limit` display
  * characters of it, and returns how many display characters the whole name
@@ -86,8 +52,8 @@ static size_t xml_name(FILE *out, const char *name, size_t len, size_t limit)
 
 	while (i < len) {
 		uint32_t cp;
-		size_t n = utf8_seq(s + i, len - i, &cp);
-		bool plain = n > 0 && cp >= 0x20 && cp != 0x7f && cp != 0xfffe && cp != 0xffff &&
+		size_t n = utf8_decode(s + i, len - i, &cp);
+		bool plain = cp != UTF8_BAD && cp >= 0x20 && cp != 0x7f && cp != 0xfffe && cp != 0xffff &&
 			     cp != '&' && cp != '<' && cp != '>' && cp != '"' && cp != '\'';
 		if (plain) {
 			/* One display character; copied later with its run. */
@@ -107,7 +73,7 @@ static size_t xml_name(FILE *out, const char *name, size_t len, size_t limit)
 		}
 		char esc[16];
 		size_t esc_len, esc_shown, advance;
-		if (n == 0 || cp == 0xfffe || cp == 0xffff) {
+		if (cp == UTF8_BAD || cp == 0xfffe || cp == 0xffff) {
 			/* Not XML-representable: show the first byte, continue after it. */
 			esc[0] = '\\'; esc[1] = 'x'; esc[2] = hex[s[i] >> 4]; esc[3] = hex[s[i] & 0xf];
 			esc_len = esc_shown = 4;

@@ -12,9 +12,10 @@ void frametab_init(struct frametab *t)
 
 void frametab_free(struct frametab *t)
 {
-	for (size_t i = 0; i < t->meta.cap; i++)
-		if (t->meta.used[i])
-			free((void *)(uintptr_t)t->meta.vals[i]);
+	void *m;
+
+	for (size_t it = 0; u64map_next_ptr(&t->meta, &it, NULL, &m);)
+		free(m);
 	u64map_free(&t->meta);
 	strtab_free(&t->strings);
 }
@@ -23,14 +24,14 @@ static const char *remember(struct frametab *t, const char *label, const struct 
 {
 	const char *l = strtab_intern(&t->strings, label);
 
-	if (!l || u64map_get(&t->meta, (uint64_t)(uintptr_t)l))
+	if (!l || u64map_get(&t->meta, u64map_key_of(l)))
 		return l;
 	struct frame_meta *copy = malloc(sizeof(*copy));
 
 	if (!copy)
 		return NULL;
 	*copy = *m;
-	if (u64map_put(&t->meta, (uint64_t)(uintptr_t)l, (uint64_t)(uintptr_t)copy)) {
+	if (u64map_put_ptr(&t->meta, u64map_key_of(l), copy)) {
 		free(copy);
 		return NULL;
 	}
@@ -72,7 +73,5 @@ const char *frametab_pseudo(struct frametab *t, const char *label)
 
 const struct frame_meta *frametab_meta(const struct frametab *t, const char *label)
 {
-	uint64_t *v = u64map_get(&t->meta, (uint64_t)(uintptr_t)label);
-
-	return v ? (const struct frame_meta *)(uintptr_t)*v : NULL;
+	return u64map_get_ptr(&t->meta, u64map_key_of(label));
 }

@@ -12,96 +12,6 @@ static int io_error(void)
 	return errno > 0 ? -errno : -EIO;
 }
 
-size_t utf8_next(const unsigned char *s, size_t n, uint32_t *cp)
-{
-	unsigned char b = s[0];
-	size_t need;
-	unsigned char lo = 0x80, hi = 0xBF; /* allowed range of the second byte */
-	uint32_t c;
-
-	if (b < 0x80) {
-		*cp = b;
-		return 1;
-	}
-	if (b >= 0xC2 && b <= 0xDF) {
-		need = 2;
-		c = b & 0x1F;
-	} else if (b >= 0xE0 && b <= 0xEF) {
-		need = 3;
-		c = b & 0x0F;
-		if (b == 0xE0)
-			lo = 0xA0; /* overlong below U+0800 */
-		else if (b == 0xED)
-			hi = 0x9F; /* UTF-16 surrogates */
-	} else if (b >= 0xF0 && b <= 0xF4) {
-		need = 4;
-		c = b & 0x07;
-		if (b == 0xF0)
-			lo = 0x90; /* overlong below U+10000 */
-		else if (b == 0xF4)
-			hi = 0x8F; /* above U+10FFFF */
-	} else {
-		/* C0, C1 (always overlong), F5..FF, or a stray continuation byte. */
-		*cp = UTF8_REPLACEMENT;
-		return 1;
-	}
-	for (size_t i = 1; i < need; i++) {
-		unsigned char lo_i = i == 1 ? lo : 0x80, hi_i = i == 1 ? hi : 0xBF;
-
-		if (i >= n || s[i] < lo_i || s[i] > hi_i) {
-			/* The maximal subpart so far is replaced as one unit. */
-			*cp = UTF8_REPLACEMENT;
-			return i;
-		}
-		c = (c << 6) | (s[i] & 0x3F);
-	}
-	*cp = c;
-	return need;
-}
-
-size_t utf8_sanitized_len(const char *s, size_t n)
-{
-	const unsigned char *u = (const unsigned char *)s;
-	size_t len = 0;
-
-	for (size_t i = 0; i < n;) {
-		uint32_t cp;
-		size_t k;
-
-		if (u[i] < 0x80) {
-			i++;
-			len++;
-			continue;
-		}
-		k = utf8_next(u + i, n - i, &cp);
-		/* A real U+FFFD in the input is 3 bytes too, so this is exact. */
-		len += cp == UTF8_REPLACEMENT ? 3 : k;
-		i += k;
-	}
-	return len;
-}
-
-size_t utf8_sanitize(const char *s, size_t n, char *out)
-{
-	const unsigned char *u = (const unsigned char *)s;
-	size_t len = 0;
-
-	for (size_t i = 0; i < n;) {
-		uint32_t cp;
-		size_t k = utf8_next(u + i, n - i, &cp);
-
-		if (cp == UTF8_REPLACEMENT) {
-			memcpy(out + len, "\xEF\xBF\xBD", 3);
-			len += 3;
-		} else {
-			memcpy(out + len, s + i, k);
-			len += k;
-		}
-		i += k;
-	}
-	return len;
-}
-
 /* Escapes into out, which holds at least 6 * n + 2 bytes: every input byte
  * becomes at most 6 output bytes (\u00XX, or \ufffd for a bad byte; a 3-byte
  * U+2028 becomes 6). Returns the length written. */
@@ -145,9 +55,9 @@ static size_t escape_into(const char *s, size_t n, char *out)
 			continue;
 		}
 		uint32_t cp;
-		size_t k = utf8_next(u + i, n - i, &cp);
+		size_t k = utf8_decode(u + i, n - i, &cp);
 
-		if (cp == UTF8_REPLACEMENT && !(k == 3 && memcmp(u + i, "\xEF\xBF\xBD", 3) == 0)) {
+		if (cp == UTF8_BAD) {
 			memcpy(out + o, "\\ufffd", 6);
 			o += 6;
 		} else if (cp == 0x2028 || cp == 0x2029) {
@@ -167,7 +77,7 @@ static size_t escape_into(const char *s, size_t n, char *out)
 int json_write_stringn(FILE *f, const char *s, size_t n)
 {
 	/* Escaped in bounded chunks so a huge name needs no huge buffer. A
-	 * chunk ends only where a UTF-8 sequence ends: utf8_next covers at
+	 * chunk ends only where a UTF-8 sequence ends: utf8_decode covers at
 	 * most 4 bytes, so cutting at a sequence start keeps the output the
 	 * same as escaping the whole string at once. */
 	enum { CHUNK = 1024 };
@@ -186,7 +96,7 @@ int json_write_stringn(FILE *f, const char *s, size_t n)
 
 		/* Advance by whole sequences up to CHUNK bytes (maybe 3 more). */
 		while (end < n && end - i < CHUNK)
-			end += utf8_next(u + end, n - end, &cp);
+			end += utf8_decode(u + end, n - end, &cp);
 		size_t len = escape_into(s + i, end - i, buf);
 
 		/* escape_into adds quotes; write only what is between them. */

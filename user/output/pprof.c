@@ -151,7 +151,7 @@ static int string_id(struct tables *t, const char *s, uint64_t *id)
 		*id = S_EMPTY;
 		return 0;
 	}
-	uint64_t *v = u64map_get(&t->string_ids, (uint64_t)(uintptr_t)s);
+	uint64_t *v = u64map_get(&t->string_ids, u64map_key_of(s));
 
 	if (v) {
 		*id = *v;
@@ -162,69 +162,81 @@ static int string_id(struct tables *t, const char *s, uint64_t *id)
 	if (!a)
 		return -ENOMEM;
 	t->strings = a;
-	if (u64map_put(&t->string_ids, (uint64_t)(uintptr_t)s, t->nstrings))
+	if (u64map_put(&t->string_ids, u64map_key_of(s), t->nstrings))
 		return -ENOMEM;
 	*id = t->nstrings;
 	t->strings[t->nstrings++] = s;
 	return 0;
 }
 
-static int func_id(struct tables *t, const struct func *f, uint64_t *id)
+/*
+ * The id of elem in a table of size-byte entries (*arr, *n of them, ids 1..n
+ * in order): the entry that same() finds equal, else elem appended. ids maps
+ * the entry's hash to its id; a 64-bit hash collision moves on to h+1, h+2,
+ * ..., each slot holding one id, compared by same(). Returns 0 or -ENOMEM.
+ */
+static int intern_id(struct u64map *ids, uint64_t h, void **arr, size_t *n, size_t *cap, size_t size,
+		     const void *elem, bool (*same)(const void *a, const void *b), uint64_t *id)
 {
-	uint64_t h = mix(mix(mix(1, f->name), f->file), (uint64_t)f->start_line);
 	uint64_t k = h;
 
-	/* A 64-bit hash collision moves on to h+1, h+2, ...; each slot
-	 * holds one id, compared field by field. */
-	for (uint64_t *v; (v = u64map_get(&t->func_ids, k)); k++) {
-		const struct func *g = &t->funcs[*v - 1];
-
-		if (g->name == f->name && g->file == f->file && g->start_line == f->start_line) {
+	for (uint64_t *v; (v = u64map_get(ids, k)); k++) {
+		if (same((const char *)*arr + (*v - 1) * size, elem)) {
 			*id = *v;
 			return 0;
 		}
 	}
-	struct func *a = grow(t->funcs, &t->capfuncs, t->nfuncs, sizeof(*a));
+	void *a = grow(*arr, cap, *n, size);
 
 	if (!a)
 		return -ENOMEM;
-	t->funcs = a;
-	if (u64map_put(&t->func_ids, k, t->nfuncs + 1))
+	*arr = a;
+	if (u64map_put(ids, k, *n + 1))
 		return -ENOMEM;
-	t->funcs[t->nfuncs++] = *f;
-	*id = t->nfuncs;
+	memcpy((char *)a + *n * size, elem, size);
+	*id = ++*n;
 	return 0;
+}
+
+static bool same_func(const void *a, const void *b)
+{
+	const struct func *f = a, *g = b;
+
+	return f->name == g->name && f->file == g->file && f->start_line == g->start_line;
+}
+
+static int func_id(struct tables *t, const struct func *f, uint64_t *id)
+{
+	void *arr = t->funcs;
+	int err = intern_id(&t->func_ids, mix(mix(mix(1, f->name), f->file), (uint64_t)f->start_line), &arr,
+			    &t->nfuncs, &t->capfuncs, sizeof(*f), f, same_func, id);
+
+	t->funcs = arr;
+	return err;
+}
+
+static bool same_loc(const void *a, const void *b)
+{
+	const struct loc *l = a, *m = b;
+
+	return l->func_id == m->func_id && l->line == m->line;
 }
 
 static int loc_id(struct tables *t, const struct loc *l, uint64_t *id)
 {
-	uint64_t k = mix(mix(2, l->func_id), (uint64_t)l->line);
+	void *arr = t->locs;
+	int err = intern_id(&t->loc_ids, mix(mix(2, l->func_id), (uint64_t)l->line), &arr, &t->nlocs,
+			    &t->caplocs, sizeof(*l), l, same_loc, id);
 
-	for (uint64_t *v; (v = u64map_get(&t->loc_ids, k)); k++) {
-		const struct loc *m = &t->locs[*v - 1];
-
-		if (m->func_id == l->func_id && m->line == l->line) {
-			*id = *v;
-			return 0;
-		}
-	}
-	struct loc *a = grow(t->locs, &t->caplocs, t->nlocs, sizeof(*a));
-
-	if (!a)
-		return -ENOMEM;
-	t->locs = a;
-	if (u64map_put(&t->loc_ids, k, t->nlocs + 1))
-		return -ENOMEM;
-	t->locs[t->nlocs++] = *l;
-	*id = t->nlocs;
-	return 0;
+	t->locs = arr;
+	return err;
 }
 
 /* Location id of an interned label, creating its Function and Location on
  * first sight. */
 static int label_loc(struct tables *t, const struct frametab *ft, const char *label, uint64_t *id)
 {
-	uint64_t *v = u64map_get(&t->label_locs, (uint64_t)(uintptr_t)label);
+	uint64_t *v = u64map_get(&t->label_locs, u64map_key_of(label));
 
 	if (v) {
 		*id = *v;
@@ -244,7 +256,7 @@ static int label_loc(struct tables *t, const struct frametab *ft, const char *la
 	if ((err = string_id(t, m->name, &f.name)) || (err = string_id(t, m->file, &f.file)) ||
 	    (err = func_id(t, &f, &l.func_id)) || (err = loc_id(t, &l, id)))
 		return err;
-	return u64map_put(&t->label_locs, (uint64_t)(uintptr_t)label, *id);
+	return u64map_put(&t->label_locs, u64map_key_of(label), *id);
 }
 
 struct gz {
@@ -381,7 +393,7 @@ static int encode(const struct profile *p, const struct profile_meta *m, struct 
 
 		/* Leaf first, as pprof wants; every label got its id in pass 1. */
 		for (size_t j = 0; j < s->nframes; j++) {
-			uint64_t *v = u64map_get(&t->label_locs, (uint64_t)(uintptr_t)s->frames[j]);
+			uint64_t *v = u64map_get(&t->label_locs, u64map_key_of(s->frames[j]));
 
 			if (!v)
 				return -EINVAL;

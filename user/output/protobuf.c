@@ -3,8 +3,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "output/json.h"
 #include "output/protobuf.h"
+#include "util/utf8.h"
 
 void pb_buf_init(struct pb_buf *b)
 {

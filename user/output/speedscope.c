@@ -43,7 +43,7 @@ static int write_frames(const struct profile *p, const struct frametab *ft, stru
 
 		for (size_t j = 0; j < s->nframes; j++) {
 			const char *label = s->frames[j];
-			uint64_t key = (uint64_t)(uintptr_t)label;
+			uint64_t key = u64map_key_of(label);
 
 			if (u64map_get(idx, key))
 				continue;
@@ -125,7 +125,7 @@ int profile_write_speedscope(const struct profile *p, const struct frametab *ft,
 		if (fputs(i ? ",\n[" : "\n[", out) == EOF)
 			err = io_error();
 		for (size_t j = 0; j < s->nframes && !err; j++) {
-			uint64_t *v = u64map_get(&idx, (uint64_t)(uintptr_t)s->frames[j]);
+			uint64_t *v = u64map_get(&idx, u64map_key_of(s->frames[j]));
 
 			if (!v)
 				err = -EINVAL; /* cannot happen: every label was numbered */

@@ -61,6 +61,30 @@ static int lookup_lnotab(const uint8_t *t, size_t len, int firstlineno, int off)
 }
 
 /*
+ * The step both 3.10+ tables take at the end of each range (ranges follow
+ * each other from offset 0, so off is at or past this one's start): the
+ * running line moves by delta unless the range has no line. Returns true
+ * when that decides the lookup, with the answer in *ans: the range's line
+ * when off lies in it (-1 for none), or -1 for a running line outside an
+ * int; false when off lies past the range.
+ */
+static bool range_line(int64_t *computed, bool has_line, int64_t delta, uint64_t end, int off, int *ans)
+{
+	int64_t line = -1;
+
+	if (has_line) {
+		*computed += delta;
+		if (!line_ok(*computed)) {
+			*ans = -1;
+			return true;
+		}
+		line = *computed;
+	}
+	*ans = (int)line;
+	return (uint64_t)off < end;
+}
+
+/*
  * 3.10 co_linetable. Each pair is a range of t[i] bytes that follows the
  * previous one; its line is the running line plus the signed delta t[i+1],
  * except that -128 means "no line" and leaves the running line alone.
@@ -75,17 +99,10 @@ static int lookup_310(const uint8_t *t, size_t len, int firstlineno, int off)
 	uint64_t end = 0;
 	for (size_t i = 0; i < len; i += 2) {
 		int delta = sbyte(t[i + 1]);
-		int64_t line = -1;
 		end += t[i];
-		if (delta != -128) {
-			computed += delta;
-			if (!line_ok(computed))
-				return -1;
-			line = computed;
-		}
-		/* Ranges are visited in order, so off >= this range's start. */
-		if ((uint64_t)off < end)
-			return (int)line;
+		int ans;
+		if (range_line(&computed, delta != -128, delta, end, off, &ans))
+			return ans;
 	}
 	return -1;
 }
@@ -189,15 +206,9 @@ static int lookup_311(const uint8_t *t, size_t len, int firstlineno, int off)
 		/* The entry must end exactly where the next begins. */
 		if (pos < len && !(t[pos] & 0x80))
 			return -1;
-		int64_t line = -1;
-		if (code != LOC_NONE) {
-			computed += delta;
-			if (!line_ok(computed))
-				return -1;
-			line = computed;
-		}
-		if ((uint64_t)off < end)
-			return (int)line;
+		int ans;
+		if (range_line(&computed, code != LOC_NONE, delta, end, off, &ans))
+			return ans;
 	}
 	return -1;
 }

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "python/pystr.h"
+#include "util/utf8.h"
 
 int pystr_parse_header(const struct pystr_layout *l, const uint8_t *hdr, size_t hdrlen,
 		       struct pystr_header *out)
@@ -54,7 +55,6 @@ int pystr_parse_header(const struct pystr_layout *l, const uint8_t *hdr, size_t 
 	return 0;
 }
 
-#define REPLACEMENT 0xFFFDu
 
 static uint32_t char_at(unsigned kind, const uint8_t *data, size_t i)
 {
@@ -74,40 +74,8 @@ static uint32_t char_at(unsigned kind, const uint8_t *data, size_t i)
 static uint32_t sanitize(uint32_t c)
 {
 	if (c == 0 || (c >= 0xD800 && c <= 0xDFFF) || c > 0x10FFFF)
-		return REPLACEMENT;
+		return UTF8_REPLACEMENT;
 	return c;
-}
-
-static size_t utf8_len(uint32_t c)
-{
-	return c < 0x80 ? 1 : c < 0x800 ? 2 : c < 0x10000 ? 3 : 4;
-}
-
-/* Writes utf8_len(c) bytes: the length decides the form, so the two cannot
- * disagree (the truncation decision relies on utf8_len). */
-static size_t utf8_put(uint32_t c, char *o)
-{
-	size_t n = utf8_len(c);
-	switch (n) {
-	case 1:
-		o[0] = (char)c;
-		break;
-	case 2:
-		o[0] = (char)(0xC0 | (c >> 6));
-		o[1] = (char)(0x80 | (c & 0x3F));
-		break;
-	case 3:
-		o[0] = (char)(0xE0 | (c >> 12));
-		o[1] = (char)(0x80 | ((c >> 6) & 0x3F));
-		o[2] = (char)(0x80 | (c & 0x3F));
-		break;
-	default:
-		o[0] = (char)(0xF0 | (c >> 18));
-		o[1] = (char)(0x80 | ((c >> 12) & 0x3F));
-		o[2] = (char)(0x80 | ((c >> 6) & 0x3F));
-		o[3] = (char)(0x80 | (c & 0x3F));
-	}
-	return n;
 }
 
 size_t pystr_to_utf8(unsigned kind, const uint8_t *data, size_t len, int64_t nchars, char *out,
@@ -131,7 +99,7 @@ size_t pystr_to_utf8(unsigned kind, const uint8_t *data, size_t len, int64_t nch
 	size_t need = 0;
 	bool fits = true;
 	for (size_t i = 0; i < n; i++) {
-		need += utf8_len(sanitize(char_at(kind, data, i)));
+		need += utf8_encoded_len(sanitize(char_at(kind, data, i)));
 		if (need > room) {
 			fits = false;
 			break;
@@ -146,10 +114,10 @@ size_t pystr_to_utf8(unsigned kind, const uint8_t *data, size_t len, int64_t nch
 	size_t pos = 0;
 	for (size_t i = 0; i < n; i++) {
 		uint32_t c = sanitize(char_at(kind, data, i));
-		size_t w = utf8_len(c);
+		size_t w = utf8_encoded_len(c);
 		if (pos + w > limit)
 			break;
-		pos += utf8_put(c, out + pos);
+		pos += utf8_encode(c, out + pos);
 	}
 	if (cut)
 		for (int d = 0; d < 3 && pos < room; d++)

@@ -124,10 +124,10 @@ struct symbolizer *symbolizer_new_src(const struct py_target *t, struct frametab
 
 static void flush_caches(struct symbolizer *s)
 {
-	for (size_t i = 0; i < s->codes.cap; i++) {
-		if (!s->codes.used[i])
-			continue;
-		struct code_info *ci = (struct code_info *)(uintptr_t)s->codes.vals[i];
+	void *v;
+
+	for (size_t it = 0; u64map_next_ptr(&s->codes, &it, NULL, &v);) {
+		struct code_info *ci = v;
 
 		free(ci->linetable);
 		free(ci);
@@ -241,7 +241,7 @@ static int str_finish(struct symbolizer *s, uint64_t addr, const uint8_t *buf, s
 
 	if (!v)
 		return -ENOMEM;
-	u64map_put(&s->strs, addr, (uint64_t)(uintptr_t)v); /* a failed put only costs a re-read */
+	u64map_put_ptr(&s->strs, addr, v); /* a failed put only costs a re-read */
 	*val = v;
 	return 0;
 }
@@ -386,9 +386,7 @@ static struct code_info *load_code(struct symbolizer *s, uint64_t code)
 	strs[1].addr = get_u64(buf, len, L->code_filename);
 	for (int i = 0; i < 2; i++) {
 		struct str_ref *r = &strs[i];
-		uint64_t *cached = r->addr ? u64map_get(&s->strs, r->addr) : NULL;
-
-		r->val = cached ? (const char *)(uintptr_t)*cached : NULL;
+		r->val = r->addr ? u64map_get_ptr(&s->strs, r->addr) : NULL;
 		r->piece = -1;
 		if (!r->addr)
 			goto bad;
@@ -437,11 +435,10 @@ bad:
 /* The code object's info, read on first use; NULL on out-of-memory. */
 static struct code_info *get_code(struct symbolizer *s, uint64_t code)
 {
-	uint64_t *slot = u64map_get(&s->codes, code);
-	struct code_info *ci;
+	struct code_info *ci = u64map_get_ptr(&s->codes, code);
 
-	if (slot)
-		return (struct code_info *)(uintptr_t)*slot;
+	if (ci)
+		return ci;
 	/* Bounded for days of profiling a process that keeps making code
 	 * (exec, eval): start over rather than grow. Labels already handed
 	 * out stay valid: they live in the frametab. */
@@ -451,7 +448,7 @@ static struct code_info *get_code(struct symbolizer *s, uint64_t code)
 		s->stats.cache_flushes++;
 	}
 	ci = load_code(s, code);
-	if (!ci || u64map_put(&s->codes, code, (uint64_t)(uintptr_t)ci)) {
+	if (!ci || u64map_put_ptr(&s->codes, code, ci)) {
 		free(ci);
 		return NULL;
 	}
@@ -499,16 +496,13 @@ static const char *make_label(struct symbolizer *s, uint64_t frame)
 
 const char *symbolizer_frame(struct symbolizer *s, uint64_t frame)
 {
-	uint64_t *cached = u64map_get(&s->labels, frame);
-	const char *label;
+	const char *label = u64map_get_ptr(&s->labels, frame);
 
-	if (cached) {
-		label = (const char *)(uintptr_t)*cached;
-	} else {
+	if (!label) {
 		label = make_label(s, frame);
 		if (!label)
 			return NULL;
-		u64map_put(&s->labels, frame, (uint64_t)(uintptr_t)label); /* a failed put only costs a re-read */
+		u64map_put_ptr(&s->labels, frame, label); /* a failed put only costs a re-read */
 	}
 	return label == (const char *)(uintptr_t)LABEL_HIDDEN ? NULL : label;
 }
@@ -571,12 +565,13 @@ static bool reval_stale(struct symbolizer *s, const struct reval_slot *r, const 
  * they named and every label of their frames. */
 static void drop_codes(struct symbolizer *s, struct u64map *drop)
 {
-	for (size_t i = 0; i < drop->cap; i++) {
-		if (!drop->used[i])
-			continue;
-		struct code_info *ci = (struct code_info *)(uintptr_t)drop->vals[i];
+	uint64_t code, frame, label;
+	void *v;
 
-		u64map_del(&s->codes, drop->keys[i]);
+	for (size_t it = 0; u64map_next_ptr(drop, &it, &code, &v);) {
+		struct code_info *ci = v;
+
+		u64map_del(&s->codes, code);
 		if (ci->name_addr)
 			u64map_del(&s->strs, ci->name_addr);
 		if (ci->file_addr)
@@ -589,10 +584,10 @@ static void drop_codes(struct symbolizer *s, struct u64map *drop)
 	struct u64map keep;
 
 	u64map_init(&keep);
-	for (size_t i = 0; i < s->labels.cap; i++) {
-		if (!s->labels.used[i] || u64map_get(drop, PYPERF_FRAME_CODE(s->labels.keys[i])))
+	for (size_t it = 0; u64map_next(&s->labels, &it, &frame, &label);) {
+		if (u64map_get(drop, PYPERF_FRAME_CODE(frame)))
 			continue;
-		if (u64map_put(&keep, s->labels.keys[i], s->labels.vals[i]))
+		if (u64map_put(&keep, frame, label))
 			break; /* out of memory: the rest are read again */
 	}
 	u64map_free(&s->labels);
@@ -642,7 +637,7 @@ int symbolizer_revalidate(struct symbolizer *s, size_t max_codes)
 		memsrc_readv(&s->src, iov, ni);
 		for (size_t k = 0; k < n; k++)
 			if (reval_stale(s, &slots[k], iov) &&
-			    u64map_put(&drop, slots[k].code, (uint64_t)(uintptr_t)slots[k].ci) == 0)
+			    u64map_put_ptr(&drop, slots[k].code, slots[k].ci) == 0)
 				dropped++;
 	}
 	if (s->codes.cap)

@@ -26,10 +26,10 @@ void strtab_init(struct strtab *t)
 
 void strtab_free(struct strtab *t)
 {
-	for (size_t i = 0; i < t->by_hash.cap; i++) {
-		if (!t->by_hash.used[i])
-			continue;
-		struct strtab_node *n = (struct strtab_node *)(uintptr_t)t->by_hash.vals[i];
+	void *head;
+
+	for (size_t it = 0; u64map_next_ptr(&t->by_hash, &it, NULL, &head);) {
+		struct strtab_node *n = head;
 
 		while (n) {
 			struct strtab_node *next = n->next;
@@ -45,8 +45,7 @@ void strtab_free(struct strtab *t)
 const char *strtab_intern(struct strtab *t, const char *s)
 {
 	uint64_t h = hash_str(s);
-	uint64_t *slot = u64map_get(&t->by_hash, h);
-	struct strtab_node *head = slot ? (struct strtab_node *)(uintptr_t)*slot : NULL;
+	struct strtab_node *head = u64map_get_ptr(&t->by_hash, h);
 
 	for (struct strtab_node *n = head; n; n = n->next)
 		if (strcmp(n->str, s) == 0)
@@ -58,7 +57,7 @@ const char *strtab_intern(struct strtab *t, const char *s)
 		return NULL;
 	memcpy(n->str, s, len + 1);
 	n->next = head;
-	if (u64map_put(&t->by_hash, h, (uint64_t)(uintptr_t)n)) {
+	if (u64map_put_ptr(&t->by_hash, h, n)) {
 		free(n);
 		return NULL;
 	}

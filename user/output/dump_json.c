@@ -1,0 +1,147 @@
+/* pyperf dump as one JSON document: the process, then each thread with its
+ * frames (and native frames with --native), then the other OS threads.
+ * Strings go through output/json.c. */
+#include <inttypes.h>
+#include <stdbool.h>
+#include <stdio.h>
+
+#include "output/dump.h"
+#include "output/json.h"
+#include "pyperf.h"
+#include "target/coredump.h"
+
+static void print_frame_json(struct dump *d, FILE *f, uint64_t frame, bool *first)
+{
+	const char *label = symbolizer_frame(d->sym, frame);
+	const struct frame_meta *fm;
+	char src[SRC_LINE_MAX + 8];
+
+	if (!label)
+		return;
+	fm = frametab_meta(&d->tab, label);
+	fputs(*first ? "\n      {" : ",\n      {", f);
+	*first = false;
+	fputs("\"label\": ", f);
+	json_write_string(f, label);
+	if (fm && fm->file[0]) {
+		fputs(", \"function\": ", f);
+		json_write_string(f, fm->name);
+		fputs(", \"file\": ", f);
+		json_write_string(f, fm->file);
+		if (fm->line >= 0)
+			fprintf(f, ", \"line\": %d", fm->line);
+		else
+			fputs(", \"line\": null", f);
+		if (source_line(d, fm->file, fm->line, src, sizeof(src))) {
+			fputs(", \"source\": ", f);
+			json_write_string(f, src);
+		}
+	} else {
+		fputs(", \"function\": null, \"file\": null, \"line\": null", f);
+	}
+	fprintf(f, ", \"code\": \"0x%" PRIx64 "\"}", (uint64_t)PYPERF_FRAME_CODE(frame));
+}
+
+static void print_native_json(FILE *f, const struct native_stack *ns)
+{
+	fputs(", \"native\": [", f);
+	for (size_t k = 0; k < ns->n; k++) {
+		const struct native_frame *nf = &ns->frames[k];
+
+		fprintf(f, "%s\n      {\"pc\": \"0x%" PRIx64 "\", \"symbol\": ", k ? "," : "", nf->pc);
+		if (nf->symbol[0])
+			json_write_string(f, nf->symbol);
+		else
+			fputs("null", f);
+		fprintf(f, ", \"offset\": %" PRIu64 ", \"file\": ", nf->offset);
+		if (nf->file[0])
+			json_write_string(f, nf->file);
+		else
+			fputs("null", f);
+		if (ns->merged)
+			fprintf(f, ", \"python_frames\": [%zu, %zu]", nf->py_first, nf->py_count);
+		fputc('}', f);
+	}
+	fputs(ns->n ? "\n    ]" : "]", f);
+	fputs(", \"native_merged\": ", f);
+	fputs(ns->merged ? "true" : "false", f);
+	if (ns->why[0]) {
+		fputs(", \"native_error\": ", f);
+		json_write_string(f, ns->why);
+	}
+}
+
+void print_json(struct dump *d, FILE *f)
+{
+	char vbuf[32];
+
+	py_version_str(d->t.version_hex, vbuf, sizeof(vbuf));
+	fprintf(f, "{\n  \"pid\": %d,\n  \"command\": ", (int)d->t.pid);
+	json_write_string(f, d->cmdline[0] ? d->cmdline : d->t.comm);
+	fputs(",\n  \"python_version\": ", f);
+	json_write_string(f, vbuf);
+	fputs(",\n  \"core\": ", f);
+	if (d->core) {
+		json_write_string(f, d->o.core);
+		fprintf(f, ",\n  \"signal\": %d", coredump_signal(d->core));
+	} else {
+		fputs("null", f);
+	}
+	fprintf(f, ",\n  \"threads_truncated\": %s,\n  \"threads_incomplete\": %s,\n  \"threads_vanished\": %zu,\n"
+		"  \"threads\": [",
+		(d->ts_flags & (PYWALK_THREADS_TRUNCATED | PYWALK_INTERPS_TRUNCATED)) ? "true" : "false",
+		(d->ts_flags & (PYWALK_THREADS_FAULT | PYWALK_THREADS_CYCLE)) ? "true" : "false", d->vanished);
+	for (size_t i = 0; i < d->nth; i++) {
+		const struct dthread *th = &d->th[i];
+		const char *st = state_name(th->state);
+
+		fputs(i ? ",\n    {" : "\n    {", f);
+		if (th->tid > 0)
+			fprintf(f, "\"tid\": %d", (int)th->tid);
+		else
+			fputs("\"tid\": null", f);
+		fputs(", \"name\": ", f);
+		if (th->name[0])
+			json_write_string(f, th->name);
+		else
+			fputs("null", f);
+		fputs(", \"state\": ", f);
+		if (st)
+			json_write_string(f, st);
+		else
+			fputs("null", f);
+		fprintf(f, ", \"holds_gil\": %s", th->gil < 0 ? "null" : th->gil ? "true" : "false");
+		fprintf(f, ", \"interpreter\": %u, \"thread_state\": \"0x%" PRIx64 "\", \"pthread\": \"0x%" PRIx64 "\"",
+			th->ts.interp_index, th->ts.addr, th->ts.thread_id);
+		fprintf(f, ", \"consistent\": %s, \"truncated\": %s, \"read_fault\": %s, \"broken_chain\": %s",
+			th->changing ? "false" : "true", (th->flags & STACK_TRUNCATED) ? "true" : "false",
+			(th->flags & STACK_READ_FAULT) ? "true" : "false",
+			(th->flags & STACK_BAD_CHAIN) ? "true" : "false");
+		fputs(",\n     \"frames\": [", f);
+		bool first = true;
+
+		for (size_t k = 0; k < th->n; k++)
+			print_frame_json(d, f, th->frames[k], &first);
+		fputs(first ? "]" : "\n    ]", f);
+		if (d->o.native)
+			print_native_json(f, &th->native);
+		fputc('}', f);
+	}
+	fputs(d->nth ? "\n  ],\n  \"other_threads\": [" : "],\n  \"other_threads\": [", f);
+	bool first = true;
+
+	for (size_t i = 0; i < d->ntasks; i++) {
+		char name[64];
+
+		if (!other_thread(d, i, name, sizeof(name)))
+			continue;
+		fprintf(f, "%s{\"tid\": %d, \"name\": ", first ? "" : ", ", (int)d->tasks[i]);
+		first = false;
+		if (name[0])
+			json_write_string(f, name);
+		else
+			fputs("null", f);
+		fputc('}', f);
+	}
+	fputs("]\n}\n", f);
+}
