@@ -176,6 +176,9 @@ int cmd_dump(int argc, char **argv)
 		fprintf(stderr, "pyperf dump: %s\n", err[0] ? err : "cannot read the target");
 		goto out;
 	}
+	/* e.g. _Py_DebugOffsets unusable, the table of the same release used instead */
+	if (d->t.warning[0])
+		fprintf(stderr, "pyperf: warning: %s\n", d->t.warning);
 	d->sym = symbolizer_new_src(&d->t, &d->tab, &d->src);
 	if (!d->sym) {
 		fprintf(stderr, "pyperf dump: out of memory\n");
