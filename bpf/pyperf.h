@@ -113,7 +113,8 @@ struct py_proc {
 #define PYPERF_LASTI_UNKNOWN 0xffff
 #define PYPERF_FRAME_CODE(f)   (((f) >> 16) & ~1ull)
 #define PYPERF_FRAME_IS_GEN(f) (((f) >> 16) & 1ull)
-#define PYPERF_FRAME_LASTI(f)  ((int)((f) & 0xffff) - 1) /* -2 for unknown */
+/* lasti, -1 for not started, -2 for unknown */
+#define PYPERF_FRAME_LASTI(f)  (((f) & 0xffff) == PYPERF_LASTI_UNKNOWN ? -2 : (int)((f) & 0xffff) - 1)
 
 /* sample_event.flags */
 #define STACK_TRUNCATED    (1u << 0) /* root side cut at PYPERF_MAX_FRAMES */

@@ -521,6 +521,8 @@ static void test_frame_pack(void)
 	CHECK_EQ_INT(PYPERF_FRAME_CODE(f), CODE_AT);
 	CHECK_EQ_INT(PYPERF_FRAME_IS_GEN(f), 1);
 	CHECK_EQ_INT(f & 0xffff, PYPERF_LASTI_UNKNOWN);
+	/* Unknown decodes to -2 (no line), not to 0xfffe (a line far past the end). */
+	CHECK_EQ_INT(PYPERF_FRAME_LASTI(f), -2);
 	/* The generator bit is bit 16 of the value, bit 0 of the code field. */
 	CHECK_EQ_INT(pyperf_frame_pack(CODE_AT, 1, 4) ^ pyperf_frame_pack(CODE_AT, 0, 4), 1ull << 16);
 }
