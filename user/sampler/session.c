@@ -22,7 +22,7 @@
 #include "target/memsrc.h"
 #include "pyperf.skel.h"
 #include "python/pywalk.h"
-#include "sampler/session.h"
+#include "sampler/session_impl.h"
 #include "python/symbolize.h"
 
 volatile sig_atomic_t session_stop_signal;
@@ -756,11 +756,6 @@ int session_attach(struct session *r)
 	return session_add_process(r, &r->target);
 }
 
-struct session_proc *session_main_proc(struct session *r)
-{
-	return find_proc(r, (uint32_t)r->target.pid);
-}
-
 /* Parent PID from /proc/PID/stat, or -1. */
 static pid_t parent_of(pid_t pid, uint64_t *start_time)
 {
@@ -992,8 +987,10 @@ void session_counters(struct session *r, uint64_t out[CNT__MAX])
 }
 
 
-void session_destroy(struct session *r)
+void session_free(struct session *r)
 {
+	if (!r)
+		return;
 	bpf_link__destroy(r->switch_link);
 	bpf_link__destroy(r->exec_link);
 	bpf_link__destroy(r->fork_link);
@@ -1022,12 +1019,18 @@ void session_destroy(struct session *r)
 	u64map_free(&r->retired);
 	frametab_free(&r->labels);
 	free(r->label_buf);
+	free(r);
 }
 
 
-int session_init(struct session *r, const struct session_config *cfg)
+struct session *session_new(const struct session_config *cfg)
 {
-	memset(r, 0, sizeof(*r));
+	struct session *r = calloc(1, sizeof(*r));
+
+	if (!r) {
+		fprintf(stderr, "%s: out of memory\n", cfg->who ? cfg->who : "pyperf");
+		return NULL;
+	}
 	r->cfg = *cfg;
 	r->stats_fd = -1;
 	frametab_init(&r->labels);
@@ -1043,9 +1046,70 @@ int session_init(struct session *r, const struct session_config *cfg)
 	r->label_buf = malloc((PYPERF_MAX_FRAMES + 3) * sizeof(*r->label_buf));
 	if (!r->label_buf) {
 		serr(r, "out of memory\n");
-		return -1;
+		session_free(r);
+		return NULL;
 	}
-	return 0;
+	return r;
+}
+
+int session_open_target(struct session *r, pid_t pid, char *err, size_t errlen)
+{
+	return py_target_open(pid, &r->target, err, errlen);
+}
+
+const struct py_target *session_target(const struct session *r)
+{
+	return &r->target;
+}
+
+struct frametab *session_labels(struct session *r)
+{
+	return &r->labels;
+}
+
+int session_hz(const struct session *r)
+{
+	return r->cfg.hz;
+}
+
+size_t session_nprocs(const struct session *r)
+{
+	return r->procs.len;
+}
+
+struct session_totals session_totals(const struct session *r)
+{
+	return (struct session_totals){
+		.samples = r->samples, .unresolved = r->unresolved, .hidden = r->hidden,
+		.not_gil_wait = r->not_gil_wait,
+	};
+}
+
+void session_symbolizer_stats(const struct session *r, struct symbolizer_stats *sum)
+{
+	void *v;
+
+	memset(sum, 0, sizeof(*sum));
+	for (size_t it = 0; u64map_next_ptr(&r->procs, &it, NULL, &v);) {
+		const struct session_proc *p = v;
+		struct symbolizer_stats one;
+
+		symbolizer_stats(p->sym, &one);
+		sum->code_objects += one.code_objects;
+		sum->unreadable += one.unreadable;
+		sum->cache_flushes += one.cache_flushes;
+	}
+}
+
+bool session_child_running(const struct session *r)
+{
+	return r->child > 0;
+}
+
+void session_on_sample(struct session *r, session_sample_fn *fn, void *ctx)
+{
+	r->on_sample = fn;
+	r->on_sample_ctx = ctx;
 }
 
 int session_load(struct session *r)
