@@ -397,7 +397,6 @@ static int open_perf_events(struct session *r)
 		};
 		int fd = (int)syscall(SYS_perf_event_open, &attr, -1, cpu, -1, PERF_FLAG_FD_CLOEXEC);
 
-		r->perf_fds[cpu] = -1;
 		if (fd < 0) {
 			if (errno == ENODEV)
 				continue; /* offline CPU */
@@ -420,7 +419,6 @@ static int open_perf_events(struct session *r)
 		if (!r->links[cpu]) {
 			int e = errno;
 
-			r->links[cpu] = NULL;
 			serr(r, "failed to attach the sampler to CPU %d: %s\n", cpu,
 				strerror(e));
 			return -1;
@@ -853,7 +851,7 @@ void session_scan_children(struct session *r)
 	while ((de = readdir(d)) != NULL) {
 		char *end;
 		long v = strtol(de->d_name, &end, 10);
-		uint64_t st;
+		uint64_t st = 0; /* parent_of leaves it unset on failure */
 
 		if (*end || v <= 0 || find_proc(r, (uint32_t)v))
 			continue;
