@@ -4,6 +4,8 @@
  */
 #ifndef PYPERF_SESSION_IMPL_H
 #define PYPERF_SESSION_IMPL_H
+#include <time.h>
+
 #include "sampler/session.h"
 
 /* One sampled process. */
@@ -45,7 +47,7 @@ struct session {
 		bool was_target;    /* sampled before the exec */
 	} pending[64];
 	size_t npending;
-	struct u64map retired;      /* struct session_proc * of processes that exec'd (kept for their counts) */
+	struct u64map retired;      /* image -> struct session_proc * of processes that exec'd (kept for their counts) */
 	struct pyperf *skel;
 	int stats_fd;               /* holds BPF run-time statistics on, or -1 */
 	struct ring_buffer *rb;
@@ -71,9 +73,74 @@ struct session {
 	void *on_sample_ctx;
 };
 
+/* Shared by the sampler's files, one job each:
+ *   session.c     new/free, accessors, poll, stop: the glue
+ *   bpf.c         the BPF program, its perf events and counters
+ *   aggregate.c   ring-buffer records into symbolized stacks and counts
+ *   procs.c       adding, retiring and forgetting sampled processes
+ *   offcpu.c      threads already blocked at the start and at the end
+ *   discover.c    finding processes: children, -a scans, execs
+ *   launch.c      running a command to profile
+ *   revalidate.c  checking cached code objects again */
+
+/* session.c: a one-line error prefixed with the command's name. */
+__attribute__((format(printf, 2, 3)))
+void session_err(const struct session *s, const char *fmt, ...);
+
+/* CLOCK_MONOTONIC, the clock of bpf_ktime_get_ns() too. */
+static inline uint64_t monotonic_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static inline uint64_t mix(uint64_t a, uint64_t b)
+{
+	uint64_t k = a ^ (b * 0x9e3779b97f4a7c15ull);
+
+	return k ^ (k >> 31);
+}
+
+/* bpf.c */
+void perf_events_close(struct session *s);
+void sampler_detach(struct session *s);         /* samplers off; the exec hook stays */
+void sampler_unload(struct session *s);         /* everything session_load made */
+
+/* aggregate.c */
+int aggregate_event(void *ctx, void *data, size_t size); /* the ring buffer's callback */
+/* Enters a stack sent with its frames; the known one if defined before.
+ * NULL if out of memory. */
+struct stack_entry *define_stack(struct session *s, struct session_proc *proc, uint64_t stack_id,
+				 const uint64_t *frames, uint32_t n, uint32_t flags);
+void aggregate_free(struct session *s);
+
+/* procs.c */
+static inline struct session_proc *procs_find(const struct session *s, uint32_t pid)
+{
+	return u64map_get_ptr(&s->procs, pid);
+}
 /* Starts sampling one more process; 0, or -1 after an error message. */
 int session_add_process(struct session *s, const struct py_target *t);
+/* A process's entry in the kernel's procs map, its generation the stack seed. */
+struct py_proc procs_kernel_entry(const struct session_proc *p, uint64_t generation);
+void procs_retire(struct session *s, uint32_t pid);
+void procs_forget(struct session *s, uint32_t pid);
+void procs_free(struct session *s);
+
+/* offcpu.c */
+void offcpu_gil_range(const struct py_target *t, uint64_t *lo, uint64_t *hi);
+void offcpu_seed_blocked(struct session *s, const struct py_target *t, uint64_t gil_lo, uint64_t gil_hi);
+void offcpu_flush_blocked(struct session *s);
+
+/* discover.c */
+void discover_note_exec(struct session *s, const struct exec_event *e);
 /* -a: looks again at processes that just exec'd Python (session_poll calls it). */
 void session_pending_tick(struct session *s);
+
+/* revalidate.c */
+void revalidate_arm(struct session *s);         /* the first check, once a process is sampled */
+void revalidate_tick(struct session *s);        /* the checks due now */
 
 #endif
