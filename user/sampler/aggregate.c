@@ -251,18 +251,14 @@ int aggregate_event(void *ctx, void *data, size_t size)
 	}
 	if (!event_frames(ev, size, &frames))
 		return 0;
-	if (ev->kind != EVENT_STACK)
-		r->samples++;
 	struct session_proc *proc = procs_find(r, ev->pid);
 
-	if (!proc && r->cfg.subprocesses) {
-		/* A fork the kernel already follows: set it up now, not at the next scan. */
-		struct py_target t;
-		char err[256];
-
-		if (py_target_open((pid_t)ev->pid, &t, err, sizeof(err)) == 0 && session_add_process(r, &t) == 0)
-			proc = procs_find(r, ev->pid);
-	}
+	/* A fork the kernel already follows: its process is opened once this
+	 * read of the ring buffer is done, and the record counted then. */
+	if (!proc && r->cfg.subprocesses && !r->deferred.replaying && discover_defer(r, data, size))
+		return 0;
+	if (ev->kind != EVENT_STACK)
+		r->samples++;
 	if (!proc) {
 		if (ev->kind != EVENT_STACK)
 			r->unresolved++;

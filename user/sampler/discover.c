@@ -259,3 +259,65 @@ size_t session_scan_all(struct session *r)
 	u64map_free(&seen);
 	return r->procs.len;
 }
+
+bool discover_defer(struct session *r, const void *data, size_t size)
+{
+	struct deferred *q = &r->deferred;
+	uint32_t pid = ((const struct sample_event *)data)->pid;
+	size_t need = sizeof(size_t) + ((size + 7) & ~(size_t)7);
+	size_t i = 0;
+
+	while (i < q->npids && q->pids[i] != pid)
+		i++;
+	if (i == q->npids && q->npids == DEFER_PIDS)
+		return false;
+	if (q->len + need > q->cap) {
+		size_t cap = q->cap ? q->cap : 64 * 1024;
+
+		while (cap < q->len + need)
+			cap *= 2;
+		if (cap > DEFER_BYTES)
+			return false;
+		unsigned char *buf = realloc(q->buf, cap);
+
+		if (!buf)
+			return false;
+		q->buf = buf;
+		q->cap = cap;
+	}
+	if (i == q->npids)
+		q->pids[q->npids++] = pid;
+	memcpy(q->buf + q->len, &size, sizeof(size));
+	memcpy(q->buf + q->len + sizeof(size_t), data, size);
+	q->len += need;
+	return true;
+}
+
+void discover_open_deferred(struct session *r)
+{
+	struct deferred *q = &r->deferred;
+
+	for (size_t i = 0; i < q->npids; i++) {
+		struct py_target t;
+		char err[256];
+
+		if (!procs_find(r, q->pids[i]) && py_target_open((pid_t)q->pids[i], &t, err, sizeof(err)) == 0)
+			session_add_process(r, &t);
+	}
+	q->npids = 0;
+	q->replaying = true;
+	for (size_t off = 0; off < q->len;) {
+		size_t size;
+
+		memcpy(&size, q->buf + off, sizeof(size));
+		aggregate_event(r, q->buf + off + sizeof(size_t), size);
+		off += sizeof(size_t) + ((size + 7) & ~(size_t)7);
+	}
+	q->replaying = false;
+	q->len = 0;
+}
+
+void discover_free(struct session *r)
+{
+	free(r->deferred.buf);
+}

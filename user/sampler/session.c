@@ -80,6 +80,7 @@ void session_free(struct session *r)
 	sampler_unload(r);
 	aggregate_free(r);
 	procs_free(r);
+	discover_free(r);
 	frametab_free(&r->labels);
 	free(r->label_buf);
 	free(r);
@@ -131,6 +132,7 @@ int session_poll(struct session *r, int timeout_ms)
 	int n = ring_buffer__poll(r->rb, timeout_ms);
 	int m = ring_buffer__consume(r->rb);
 
+	discover_open_deferred(r);
 	if (r->npending)
 		session_pending_tick(r);
 	revalidate_tick(r);
@@ -148,4 +150,5 @@ void session_stop_sampling(struct session *r)
 		ring_buffer__consume(r->rb);
 	if (r->cfg.mode != MODE_CPU && r->skel)
 		offcpu_flush_blocked(r);
+	discover_open_deferred(r);
 }

@@ -8,6 +8,9 @@
 
 #include "sampler/session.h"
 
+#define DEFER_PIDS 64
+#define DEFER_BYTES (1u << 20)
+
 /* One sampled process. */
 struct session_proc {
 	struct py_target target;
@@ -47,6 +50,17 @@ struct session {
 		bool was_target;    /* sampled before the exec */
 	} pending[64];
 	size_t npending;
+	/* --subprocesses: records of a process not sampled yet (a fork the
+	 * kernel already follows) wait here while the ring buffer is read,
+	 * and are replayed once session_poll has opened their process:
+	 * opening one takes milliseconds, too long inside the callback. */
+	struct deferred {
+		uint32_t pids[DEFER_PIDS]; /* to open */
+		size_t npids;
+		unsigned char *buf;     /* records, each a size_t length then its bytes, 8-aligned */
+		size_t len, cap;        /* cap at most DEFER_BYTES */
+		bool replaying;         /* a process still unknown now is unresolved */
+	} deferred;
 	struct u64map retired;      /* image -> struct session_proc * of processes that exec'd (kept for their counts) */
 	struct pyperf *skel;
 	int stats_fd;               /* holds BPF run-time statistics on, or -1 */
@@ -136,6 +150,12 @@ void offcpu_flush_blocked(struct session *s);
 
 /* discover.c */
 void discover_note_exec(struct session *s, const struct exec_event *e);
+/* Holds a record of a process not sampled yet; false when the queue is
+ * full (the record is then lost, as one of an unknown process). */
+bool discover_defer(struct session *s, const void *data, size_t size);
+/* Opens the processes of held records and replays the records. */
+void discover_open_deferred(struct session *s);
+void discover_free(struct session *s);
 /* -a: looks again at processes that just exec'd Python (session_poll calls it). */
 void session_pending_tick(struct session *s);
 
