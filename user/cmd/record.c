@@ -502,10 +502,11 @@ enum stop_reason { STOP_DURATION, STOP_SIGNAL, STOP_EXITED, STOP_ERROR };
 static void show_status(struct recorder *r, double started)
 {
 	uint64_t c[CNT__MAX];
+	struct session_totals tot = session_totals(r->s);
 
 	session_counters(r->s, c);
 	fprintf(stderr, "\rpyperf: %.0fs, %" PRIu64 " samples, %" PRIu64 " lost\033[K",
-		session_now() - started, session_totals(r->s).samples, c[CNT_RINGBUF_FULL] + session_totals(r->s).unresolved);
+		session_now() - started, tot.samples, c[CNT_RINGBUF_FULL] + tot.unresolved);
 }
 
 static int write_output(struct recorder *r, const char *path, uint64_t *nstacks_out);
@@ -836,8 +837,9 @@ static int write_output(struct recorder *r, const char *path, uint64_t *nstacks_
 		if (r->opts.all)
 			snprintf(subtitle, sizeof(subtitle), "all Python processes, %s", rate);
 		else
-			snprintf(subtitle, sizeof(subtitle), "PID %d (%s), CPython %u.%u, %s", (int)session_target(r->s)->pid,
-				 session_target(r->s)->comm, (session_target(r->s)->version_hex >> 24) & 0xff,
+			snprintf(subtitle, sizeof(subtitle), "PID %d (%s), CPython %u.%u, %s",
+				 (int)session_target(r->s)->pid, session_target(r->s)->comm,
+				 (session_target(r->s)->version_hex >> 24) & 0xff,
 				 (session_target(r->s)->version_hex >> 16) & 0xff, rate);
 		if (r->opts.gil_wait)
 			fo.count_name = "µs waiting for the GIL";

@@ -153,8 +153,9 @@ static void render(struct top *t, double elapsed, double interval, const char *s
 		rows = MAX_ROWS;
 	if (t->tty_out)
 		fputs("\033[H\033[2J", stdout);
-	printf("pyperf top: PID %d (%s, CPython %s), %d Hz, %.0fs%s\n", (int)session_target(t->s)->pid, session_target(t->s)->comm,
-	       py_version_str(session_target(t->s)->version_hex, vbuf, sizeof(vbuf)), t->hz, elapsed, status);
+	printf("pyperf top: PID %d (%s, CPython %s), %d Hz, %.0fs%s\n", (int)session_target(t->s)->pid,
+	       session_target(t->s)->comm, py_version_str(session_target(t->s)->version_hex, vbuf, sizeof(vbuf)), t->hz,
+	       elapsed, status);
 	printf("%.0f samples/s, %" PRIu64 " samples, %" PRIu64 " lost; q or Ctrl-C quits\n\n",
 	       interval > 0 ? (double)t->interval_samples / interval : 0.0, session_totals(t->s).samples,
 	       c[CNT_RINGBUF_FULL] + session_totals(t->s).unresolved);

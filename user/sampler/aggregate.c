@@ -56,8 +56,8 @@ static struct stack_entry *known_stack(struct session *r, uint64_t skey)
 	return u64map_get_ptr(&r->stacks, skey);
 }
 
-/* A second definition of a known id (the kernel forgot it had sent it,
- * or seed_blocked and the kernel both did) is ignored. */
+/* Enters a stack the kernel (or seed_blocked) sent with its frames; a
+ * second definition of a known id is ignored. */
 struct stack_entry *define_stack(struct session *r, struct session_proc *proc, uint64_t stack_id,
 				 const uint64_t *frames, uint32_t n, uint32_t flags)
 {
