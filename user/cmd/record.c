@@ -71,7 +71,7 @@ struct record_opts {
 
 struct recorder {
 	struct record_opts opts;
-	struct session s;
+	struct session *s;
 	uint64_t start_unix_ns, duration_ns;
 	uint64_t period_start_unix_ns;
 	uint64_t period_samples_base;   /* session samples when the period began */
@@ -378,10 +378,11 @@ enum stop_reason { STOP_DURATION, STOP_SIGNAL, STOP_EXITED, STOP_ERROR };
 static void show_status(struct recorder *r, double started)
 {
 	uint64_t c[CNT__MAX];
+	struct session_totals tot = session_totals(r->s);
 
-	session_counters(&r->s, c);
+	session_counters(r->s, c);
 	fprintf(stderr, "\rpyperf: %.0fs, %" PRIu64 " samples, %" PRIu64 " lost\033[K",
-		session_now() - started, r->s.samples, c[CNT_RINGBUF_FULL] + r->s.unresolved);
+		session_now() - started, tot.samples, c[CNT_RINGBUF_FULL] + tot.unresolved);
 }
 
 static int write_output(struct recorder *r, const char *path, uint64_t *nstacks_out);
@@ -493,15 +494,15 @@ static int write_period(struct recorder *r, uint64_t *nstacks)
 		 (unsigned)(r->period_start_unix_ns / 1000000ull % 1000), format_suffix(r->opts.format));
 	r->start_unix_ns = r->period_start_unix_ns;
 	r->duration_ns = now_ns - r->period_start_unix_ns;
-	uint64_t before = r->s.samples;
+	uint64_t before = session_totals(r->s).samples;
 
 	if (write_output(r, path, nstacks))
 		return -1;
 	fprintf(stderr, "pyperf: %" PRIu64 " samples from %zu processes in %.0fs -> %s\n",
-		before - r->period_samples_base, r->s.procs.len, (double)r->duration_ns / 1e9, path);
+		before - r->period_samples_base, session_nprocs(r->s), (double)r->duration_ns / 1e9, path);
 	r->period_samples_base = before;
 	r->periods++;
-	session_reset_counts(&r->s);
+	session_reset_counts(r->s);
 	r->period_start_unix_ns = now_ns;
 	if (r->opts.keep || r->opts.max_disk)
 		prune_periods(r);
@@ -568,11 +569,11 @@ struct budget {
 static void check_budget(struct recorder *r, struct budget *b)
 {
 	double wall = session_now();
-	uint64_t self = self_cpu_ns(), bpf = session_bpf_ns(&r->s);
+	uint64_t self = self_cpu_ns(), bpf = session_bpf_ns(r->s);
 	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
 	double used = 100.0 * (double)((self - b->last_self) + (bpf - b->last_bpf)) /
 		      ((wall - b->last_wall) * 1e9 * (double)(ncpu > 0 ? ncpu : 1));
-	int hz = r->s.cfg.hz, want = hz;
+	int hz = session_hz(r->s), want = hz;
 
 	b->last_wall = wall;
 	b->last_self = self;
@@ -585,16 +586,16 @@ static void check_budget(struct recorder *r, struct budget *b)
 		want = 1;
 	if (want > r->opts.hz)
 		want = r->opts.hz;
-	if (want != hz && session_set_hz(&r->s, want) == 0)
+	if (want != hz && session_set_hz(r->s, want) == 0)
 		fprintf(stderr, "pyperf: %s the CPU budget (%.2f%% used, %.2f%% allowed): sampling at %d Hz now\n",
 			want < hz ? "over" : "well under", used, r->opts.cpu_budget, want);
 }
 
 static enum stop_reason run_loop(struct recorder *r)
 {
-	struct budget budget = { session_now(), self_cpu_ns(), session_bpf_ns(&r->s) };
+	struct budget budget = { session_now(), self_cpu_ns(), session_bpf_ns(r->s) };
 	double last_budget = budget.last_wall;
-	int pidfd = r->opts.all ? -1 : (int)syscall(SYS_pidfd_open, r->s.target.pid, 0);
+	int pidfd = r->opts.all ? -1 : (int)syscall(SYS_pidfd_open, session_target(r->s)->pid, 0);
 	double started = session_now(), last_status = started, last_scan = started;
 	double period_end = r->opts.every > 0 ? started + r->opts.every : 0;
 	double deadline = r->opts.duration > 0 ? started + r->opts.duration : 0;
@@ -612,12 +613,12 @@ static enum stop_reason run_loop(struct recorder *r)
 		int timeout_ms = 20;
 
 		if (r->opts.subprocesses && session_now() - last_scan >= 0.1) {
-			session_scan_children(&r->s);
+			session_scan_children(r->s);
 			last_scan = session_now();
 		}
 		/* New processes are found within a second; /proc is not read more often. */
 		if (r->opts.all && session_now() - last_scan >= 1.0) {
-			session_scan_all(&r->s);
+			session_scan_all(r->s);
 			last_scan = session_now();
 		}
 		if (r->opts.cpu_budget > 0 && session_now() - last_budget >= BUDGET_CHECK_S) {
@@ -650,7 +651,7 @@ static enum stop_reason run_loop(struct recorder *r)
 			if (left * 1000 < timeout_ms)
 				timeout_ms = (int)(left * 1000) + 1;
 		}
-		int err = session_poll(&r->s, timeout_ms);
+		int err = session_poll(r->s, timeout_ms);
 
 		if (session_stop_signal) {
 			why = STOP_SIGNAL;
@@ -670,7 +671,7 @@ static enum stop_reason run_loop(struct recorder *r)
 
 			exited = poll(&pfd, 1, 0) > 0;
 		} else {
-			exited = proc_start_time(r->s.target.pid) != r->s.target.start_time;
+			exited = proc_start_time(session_target(r->s)->pid) != session_target(r->s)->start_time;
 		}
 		if (exited) {
 			why = STOP_EXITED;
@@ -697,7 +698,7 @@ static int write_output(struct recorder *r, const char *path, uint64_t *nstacks_
 	int err;
 
 	profile_init(&prof);
-	if (session_profile(&r->s, &prof, r->opts.format == FMT_PPROF && r->opts.all)) {
+	if (session_profile(r->s, &prof, r->opts.format == FMT_PPROF && r->opts.all)) {
 		profile_free(&prof);
 		fprintf(stderr, "pyperf record: out of memory while aggregating\n");
 		return -1;
@@ -710,7 +711,7 @@ static int write_output(struct recorder *r, const char *path, uint64_t *nstacks_
 		return -1;
 	}
 	struct profile_meta meta = {
-		.period_ns = r->opts.mode == MODE_CPU ? 1000000000ull / (uint64_t)r->opts.hz : session_unit_ns(&r->s),
+		.period_ns = r->opts.mode == MODE_CPU ? 1000000000ull / (uint64_t)r->opts.hz : session_unit_ns(r->s),
 		.value_type = mode_value_type(r->opts.mode),
 		.start_unix_ns = r->start_unix_ns,
 		.duration_ns = r->duration_ns,
@@ -720,9 +721,9 @@ static int write_output(struct recorder *r, const char *path, uint64_t *nstacks_
 	if (r->opts.format == FMT_FOLDED) {
 		err = profile_write_folded(&prof, out.f);
 	} else if (r->opts.format == FMT_PPROF) {
-		err = profile_write_pprof(&prof, &r->s.labels, &meta, out.f);
+		err = profile_write_pprof(&prof, session_labels(r->s), &meta, out.f);
 	} else if (r->opts.format == FMT_SPEEDSCOPE) {
-		err = profile_write_speedscope(&prof, &r->s.labels, &meta, out.f);
+		err = profile_write_speedscope(&prof, session_labels(r->s), &meta, out.f);
 	} else {
 		struct fg_options fo;
 		char title[128], subtitle[256];
@@ -739,9 +740,9 @@ static int write_output(struct recorder *r, const char *path, uint64_t *nstacks_
 		if (r->opts.all)
 			snprintf(subtitle, sizeof(subtitle), "all Python processes, %s", rate);
 		else
-			snprintf(subtitle, sizeof(subtitle), "PID %d (%s), CPython %u.%u, %s", (int)r->s.target.pid,
-				 r->s.target.comm, (r->s.target.version_hex >> 24) & 0xff,
-				 (r->s.target.version_hex >> 16) & 0xff, rate);
+			snprintf(subtitle, sizeof(subtitle), "PID %d (%s), CPython %u.%u, %s", (int)session_target(r->s)->pid,
+				 session_target(r->s)->comm, (session_target(r->s)->version_hex >> 24) & 0xff,
+				 (session_target(r->s)->version_hex >> 16) & 0xff, rate);
 		if (r->opts.gil_wait)
 			fo.count_name = "µs waiting for the GIL";
 		else if (r->opts.mode == MODE_OFFCPU)
@@ -773,24 +774,16 @@ static void print_summary(struct recorder *r, enum stop_reason why, uint64_t nst
 	uint64_t c[CNT__MAX];
 	struct symbolizer_stats ss = { 0 };
 
-	session_counters(&r->s, c);
-	for (size_t i = 0; i < r->s.procs.cap; i++) {
-		struct symbolizer_stats one;
-
-		if (!r->s.procs.used[i])
-			continue;
-		symbolizer_stats(((struct session_proc *)(uintptr_t)r->s.procs.vals[i])->sym, &one);
-		ss.code_objects += one.code_objects;
-		ss.unreadable += one.unreadable;
-	}
+	session_counters(r->s, c);
+	session_symbolizer_stats(r->s, &ss);
 	const char *reason = why == STOP_EXITED ? "the process exited" :
 			     why == STOP_SIGNAL ? "interrupted" : why == STOP_DURATION ? "duration reached" : "error";
 
 	fprintf(stderr, "pyperf: %" PRIu64 " samples, %" PRIu64 " distinct stacks (%s)\n",
-		r->s.samples, nstacks, reason);
+		session_totals(r->s).samples, nstacks, reason);
 	if (r->opts.gil_wait)
 		fprintf(stderr, "pyperf: counts are microseconds spent waiting to take the GIL (%" PRIu64
-			" other waits left out)\n", r->s.not_gil_wait);
+			" other waits left out)\n", session_totals(r->s).not_gil_wait);
 	else if (r->opts.mode == MODE_OFFCPU)
 		fputs("pyperf: counts are microseconds of off-CPU (blocked) time\n", stderr);
 	if (c[CNT_NOT_GIL_HOLDER])
@@ -802,20 +795,20 @@ static void print_summary(struct recorder *r, enum stop_reason why, uint64_t nst
 	if (c[CNT_OFFCPU_SHORT])
 		fprintf(stderr, "pyperf: %" PRIu64 " waits shorter than --min-block dropped\n",
 			c[CNT_OFFCPU_SHORT]);
-	uint64_t lost = c[CNT_RINGBUF_FULL] + r->s.unresolved;
+	uint64_t lost = c[CNT_RINGBUF_FULL] + session_totals(r->s).unresolved;
 
 	if (lost)
 		fprintf(stderr, "pyperf: lost %" PRIu64 " samples: %" PRIu64 " ring buffer full, %" PRIu64
-			" stacks not resolved\n", lost, c[CNT_RINGBUF_FULL], r->s.unresolved);
+			" stacks not resolved\n", lost, c[CNT_RINGBUF_FULL], session_totals(r->s).unresolved);
 	else
 		fprintf(stderr, "pyperf: lost 0 samples\n");
 	if (c[CNT_NO_TSTATE] + c[CNT_NO_FRAMES])
 		fprintf(stderr, "pyperf: %" PRIu64 " samples not in Python code (thread without a Python "
 			"thread state, or running no Python frame), not shown\n",
 			c[CNT_NO_TSTATE] + c[CNT_NO_FRAMES]);
-	if (r->s.hidden)
+	if (session_totals(r->s).hidden)
 		fprintf(stderr, "pyperf: %" PRIu64 " samples only in functions not yet started (3.11+ "
-			"prologue frames, hidden as CPython hides them), not shown\n", r->s.hidden);
+			"prologue frames, hidden as CPython hides them), not shown\n", session_totals(r->s).hidden);
 	if (c[CNT_TRUNCATED])
 		fprintf(stderr, "pyperf: %" PRIu64 " samples deeper than %d frames: root side cut, marked [truncated]\n",
 			c[CNT_TRUNCATED], PYPERF_MAX_FRAMES);
@@ -866,7 +859,8 @@ static int init_session(struct recorder *r)
 		.gil_only = r->opts.gil_only, .gil_wait = r->opts.gil_wait,
 	};
 
-	return session_init(&r->s, &cfg);
+	r->s = session_new(&cfg);
+	return r->s ? 0 : -1;
 }
 
 /* --push: the queue that sends each profile; 0, or -1 after saying why. */
@@ -893,10 +887,10 @@ static int start_pusher(struct recorder *r)
 static int launch_command(struct recorder *r)
 {
 	int exit_status = -1;
-	int rc = session_launch(&r->s, &exit_status);
+	int rc = session_launch(r->s, &exit_status);
 
 	if (rc < 0) {
-		session_child_status(&r->s, true);
+		session_child_status(r->s, true);
 		return 1;
 	}
 	if (rc > 0) {
@@ -912,19 +906,19 @@ static int attach_target(struct recorder *r)
 {
 	char what[64], vbuf[32];
 
-	if (session_attach(&r->s))
+	if (session_attach(r->s))
 		return -1;
-	if (r->s.target.warning[0])
-		fprintf(stderr, "pyperf: warning: %s\n", r->s.target.warning);
+	if (session_target(r->s)->warning[0])
+		fprintf(stderr, "pyperf: warning: %s\n", session_target(r->s)->warning);
 	if (r->opts.mode == MODE_OFFCPU)
 		snprintf(what, sizeof(what), "off-CPU time");
 	else
 		snprintf(what, sizeof(what), "%sat %d Hz", r->opts.mode == MODE_WALL ? "wall time " : "",
 			 r->opts.hz);
 	fprintf(stderr, "pyperf: %s PID %d (%s, CPython %s%s) %s%s\n",
-		r->opts.mode == MODE_CPU ? "sampling" : "recording", (int)r->s.target.pid,
-		r->s.target.comm, py_version_str(r->s.target.version_hex, vbuf, sizeof(vbuf)),
-		r->s.target.shared_lib ? ", libpython" : "", what,
+		r->opts.mode == MODE_CPU ? "sampling" : "recording", (int)session_target(r->s)->pid,
+		session_target(r->s)->comm, py_version_str(session_target(r->s)->version_hex, vbuf, sizeof(vbuf)),
+		session_target(r->s)->shared_lib ? ", libpython" : "", what,
 		r->opts.duration > 0 || r->opts.command ? "" : "; Ctrl-C to stop");
 	return 0;
 }
@@ -938,11 +932,11 @@ static int start(struct recorder *r)
 		return 1;
 	if (r->opts.push_url && start_pusher(r))
 		return 1;
-	if (r->opts.pid && py_target_open(r->opts.pid, &r->s.target, err, sizeof(err)) != 0) {
+	if (r->opts.pid && session_open_target(r->s, r->opts.pid, err, sizeof(err)) != 0) {
 		fprintf(stderr, "pyperf record: %s\n", err);
 		return 1;
 	}
-	if (session_load(&r->s))
+	if (session_load(r->s))
 		return 1;
 	if (r->opts.command) {
 		int rc = launch_command(r);
@@ -951,7 +945,7 @@ static int start(struct recorder *r)
 			return rc;
 	}
 	if (r->opts.all) {
-		size_t n = session_scan_all(&r->s);
+		size_t n = session_scan_all(r->s);
 
 		fprintf(stderr, "pyperf: sampling every Python process (%zu now) at %d Hz%s\n", n, r->opts.hz,
 			r->opts.every > 0 ? "" : "; Ctrl-C to stop");
@@ -975,7 +969,7 @@ static int record(struct recorder *r)
 	uint64_t nstacks = 0;
 
 	/* Stop sampling before writing so the summary and the file agree. */
-	session_stop_sampling(&r->s);
+	session_stop_sampling(r->s);
 	if (why == STOP_ERROR)
 		return 1;
 	if (r->opts.every > 0 ? write_period(r, &nstacks) : write_output(r, r->opts.output, &nstacks))
@@ -986,7 +980,7 @@ static int record(struct recorder *r)
 			r->pruned ? " (oldest pruned)" : "");
 	else
 		fprintf(stderr, "pyperf: wrote %s\n", r->opts.output);
-	if (!r->s.samples)
+	if (!session_totals(r->s).samples)
 		fprintf(stderr, "pyperf: no Python samples: %s\n", r->opts.mode == MODE_OFFCPU ?
 			"did a Python thread block while recording?" : "was the process running Python code on a CPU?");
 	return 0;
@@ -1007,14 +1001,14 @@ static int finish(struct recorder *r, int ret)
 		if (ret == 0 && (ps.dropped || ps.pending))
 			ret = 1;
 	}
-	if (r->opts.command && r->s.child > 0) {
+	if (r->opts.command && r->s && session_child_running(r->s)) {
 		/* The command's exit status is pyperf's, once the profile is safe. */
-		int st = session_child_status(&r->s, true);
+		int st = session_child_status(r->s, true);
 
 		if (ret == 0)
 			ret = st >= 0 ? st : 1;
 	}
-	session_destroy(&r->s);
+	session_free(r->s);
 	return ret;
 }
 

@@ -30,7 +30,7 @@ struct func_stat {
 };
 
 struct top {
-	struct session s;
+	struct session *s;
 	int hz;
 	int rows;
 	double duration;
@@ -80,8 +80,8 @@ static struct func_stat *stat_for(struct top *t, const char *label)
 
 	if (known)
 		return known;
-	const struct frame_meta *m = frametab_meta(&t->s.labels, label);
-	const char *func = m && m->file[0] ? frametab_python(&t->s.labels, m->name, m->file, -1, m->firstline)
+	const struct frame_meta *m = frametab_meta(session_labels(t->s), label);
+	const char *func = m && m->file[0] ? frametab_python(session_labels(t->s), m->name, m->file, -1, m->firstline)
 					   : label;
 
 	/* Labels of one function on different lines share its stat. */
@@ -160,7 +160,7 @@ static void render(struct top *t, double elapsed, double interval, const char *s
 		width = ws.ws_col;
 		height = ws.ws_row;
 	}
-	session_counters(&t->s, c);
+	session_counters(t->s, c);
 	qsort(t->funcs, t->nfuncs, sizeof(*t->funcs), cmp_stats);
 	int rows = t->rows ? t->rows : height - 5;
 
@@ -168,11 +168,13 @@ static void render(struct top *t, double elapsed, double interval, const char *s
 		rows = MAX_ROWS;
 	if (t->tty_out)
 		fputs("\033[H\033[2J", stdout);
-	printf("pyperf top: PID %d (%s, CPython %s), %d Hz, %.0fs%s\n", (int)t->s.target.pid, t->s.target.comm,
-	       py_version_str(t->s.target.version_hex, vbuf, sizeof(vbuf)), t->hz, elapsed, status);
+	const struct py_target *target = session_target(t->s);
+
+	printf("pyperf top: PID %d (%s, CPython %s), %d Hz, %.0fs%s\n", (int)target->pid, target->comm,
+	       py_version_str(target->version_hex, vbuf, sizeof(vbuf)), t->hz, elapsed, status);
 	printf("%.0f samples/s, %" PRIu64 " samples, %" PRIu64 " lost; q or Ctrl-C quits\n\n",
-	       interval > 0 ? (double)t->interval_samples / interval : 0.0, t->s.samples,
-	       c[CNT_RINGBUF_FULL] + t->s.unresolved);
+	       interval > 0 ? (double)t->interval_samples / interval : 0.0, session_totals(t->s).samples,
+	       c[CNT_RINGBUF_FULL] + session_totals(t->s).unresolved);
 	printf("%6s %7s %8s %9s  %s\n", "OWN%", "TOTAL%", "OWN(s)", "TOTAL(s)", "FUNCTION");
 	for (int i = 0; i < rows && (size_t)i < t->nfuncs; i++) {
 		const struct func_stat *fs = t->funcs[i];
@@ -286,15 +288,15 @@ int cmd_top(int argc, char **argv)
 
 	u64map_init(&t->func_of);
 	session_install_signals();
-	if (session_init(&t->s, &cfg))
+	t->s = session_new(&cfg);
+	if (!t->s)
 		goto cleanup;
-	if (py_target_open(pid, &t->s.target, err, sizeof(err)) != 0) {
+	if (session_open_target(t->s, pid, err, sizeof(err)) != 0) {
 		fprintf(stderr, "pyperf top: %s\n", err);
 		goto cleanup;
 	}
-	t->s.on_sample = on_sample;
-	t->s.on_sample_ctx = t;
-	if (session_load(&t->s) || session_attach(&t->s))
+	session_on_sample(t->s, on_sample, t);
+	if (session_load(t->s) || session_attach(t->s))
 		goto cleanup;
 	t->tty_out = isatty(STDOUT_FILENO);
 	terminal_raw(t);
@@ -306,7 +308,7 @@ int cmd_top(int argc, char **argv)
 	const char *status = "";
 
 	for (;;) {
-		int e = session_poll(&t->s, 100);
+		int e = session_poll(t->s, 100);
 
 		if (e < 0 && e != -EINTR) {
 			status = ", failed to read samples";
@@ -331,7 +333,7 @@ int cmd_top(int argc, char **argv)
 	}
 	if (pidfd >= 0)
 		close(pidfd);
-	session_stop_sampling(&t->s);
+	session_stop_sampling(t->s);
 	if (t->tty_out)
 		fputs("\033[?1049l", stdout);
 	/* The last view stays on the terminal after quitting. */
@@ -344,6 +346,6 @@ cleanup:
 		free(t->funcs[i]);
 	free(t->funcs);
 	u64map_free(&t->func_of);
-	session_destroy(&t->s);
+	session_free(t->s);
 	return ret;
 }

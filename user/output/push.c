@@ -239,14 +239,6 @@ int pusher_submit(struct pusher *p, const void *data, size_t len, uint64_t from,
 	return 0;
 }
 
-void pusher_stats(struct pusher *p, struct push_stats *out)
-{
-	pthread_mutex_lock(&p->lock);
-	*out = p->stats;
-	out->pending = p->len;
-	pthread_mutex_unlock(&p->lock);
-}
-
 void pusher_finish(struct pusher *p, int timeout_ms, struct push_stats *out)
 {
 	uint64_t deadline = now_ms() + (uint64_t)(timeout_ms > 0 ? timeout_ms : 0);

@@ -27,6 +27,5 @@ struct pusher *pusher_new(const char *url, const char *app, const char *labels, 
 int pusher_submit(struct pusher *p, const void *data, size_t len, uint64_t from, uint64_t until);
 /* Waits up to timeout_ms for the queue to drain, stops the thread, frees. */
 void pusher_finish(struct pusher *p, int timeout_ms, struct push_stats *out);
-void pusher_stats(struct pusher *p, struct push_stats *out);
 
 #endif

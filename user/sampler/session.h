@@ -13,6 +13,7 @@
 #include "output/frametab.h"
 #include "output/profile.h"
 #include "pyperf.h"
+#include "python/symbolize.h"
 #include "target/pyproc.h"
 #include "util/u64map.h"
 
@@ -60,70 +61,18 @@ struct count_entry {
 	uint64_t weight_ns;         /* offcpu/wall: nanoseconds (CPU samples at 1e9/Hz each in wall) */
 };
 
-/* One sampled process. */
-struct session_proc {
-	struct py_target target;
-	struct symbolizer *sym;
-	const char *root;           /* "process PID" label */
-	const char *cmdline;        /* interned */
-	const char *container;      /* interned, "" outside containers */
-	uint64_t generation;        /* unique per process image in this session, and renewed
-				     * (a new stack seed) when symbolized stacks may be stale */
-	uint64_t prev_generation;   /* the one before the last renewal, or 0 */
-	uint64_t image;             /* its first generation: keys its origins */
-	uint64_t gil_lo, gil_hi;    /* as registered with the sampler (struct py_proc) */
-	uint64_t cache_flushes;     /* the symbolizer's, at the last check */
-	uint64_t code_objects;      /* the symbolizer's count, at the last check */
-	uint64_t last_new_code_ns;  /* when that count last grew */
-	uint64_t next_check_ns;     /* next revalidation of its code objects */
-	uint64_t renew_at_ns;       /* renewals allowed: one token per RENEW_REFILL_NS since this */
+/* Opaque: its fields are the sampler's own (sampler/session_impl.h). */
+struct session;
+
+/* What record and top report besides the profile. */
+struct session_totals {
+	uint64_t samples;
+	uint64_t unresolved;        /* of an unknown process, or a stack whose frames never arrived */
+	uint64_t hidden;            /* every frame hidden (not yet started) */
+	uint64_t not_gil_wait;      /* gil-wait mode: off-CPU records of other waits, left out */
 };
 
-struct session {
-	struct session_config cfg;
-	struct py_target target;    /* the first process (input to session_attach) */
-	struct u64map procs;        /* pid -> struct session_proc * */
-	struct u64map tried;        /* pid -> start time ^ exe identity of a failed look */
-	uint64_t generations;
-	uint64_t next_revalidate_ns; /* CLOCK_MONOTONIC of the next check of cached code objects */
-	uint64_t renewals;          /* generations renewed because code objects went stale */
-	struct u64map dead;         /* generations of ended processes, whose stacks go at the next reset */
-	/* -a: processes that just exec'd a program named like Python, looked
-	 * at again over their first second (while the loader maps libpython
-	 * and the interpreter starts) rather than at the next /proc scan. */
-	struct pending_exec {
-		pid_t pid;
-		uint64_t start_time;
-		uint64_t next_ns;   /* CLOCK_MONOTONIC of the next look */
-		unsigned tries;
-		bool was_target;    /* sampled before the exec */
-	} pending[64];
-	size_t npending;
-	struct u64map retired;      /* struct session_proc * of processes that exec'd (kept for their counts) */
-	struct pyperf *skel;
-	int stats_fd;               /* holds BPF run-time statistics on, or -1 */
-	struct ring_buffer *rb;
-	int *perf_fds;
-	struct bpf_link **links;
-	struct bpf_link *switch_link; /* offcpu/wall: the sched_switch program */
-	struct bpf_link *exec_link;   /* sched_process_exec: drops exec'd targets, -a hears of execs */
-	struct bpf_link *fork_link;   /* --subprocesses: forked children become targets in the kernel */
-	int ncpus;
-	struct frametab labels;
-	struct u64map stacks;       /* stack id ^ pid -> struct stack_entry * */
-	struct u64map counts;       /* stack id x pid (x tid with threads) -> struct count_entry * */
-	struct u64map thread_roots; /* tid -> "thread NAME (TID)" label */
-	struct u64map origins;      /* mix(pid generation, tid) -> struct sample_origin * */
-	pid_t child;                /* launch mode: the command's PID (negated once reaped) */
-	uint64_t samples;
-	uint64_t unresolved;        /* samples of an unknown process or of a stack whose frames never arrived */
-	uint64_t hidden;            /* samples whose every frame is hidden (not yet started) */
-	uint64_t not_gil_wait;      /* gil-wait mode: off-CPU records of other waits, left out */
-	const char **label_buf;
-	/* Called for every sample after aggregation (top uses it). */
-	void (*on_sample)(void *ctx, const struct count_entry *ce);
-	void *on_sample_ctx;
-};
+typedef void session_sample_fn(void *ctx, const struct count_entry *ce);
 
 /* Seconds on CLOCK_MONOTONIC. */
 double session_now(void);
@@ -132,26 +81,43 @@ double session_now(void);
 extern volatile sig_atomic_t session_stop_signal;
 void session_install_signals(void);
 
+/* A new session, or NULL after printing a one-line error. */
+struct session *session_new(const struct session_config *cfg);
+/* Stops everything and frees s (NULL is fine). */
+void session_free(struct session *s);
+/* Opens pid as the first process (what session_attach adds); 0, or a
+ * -PYPROC_* code with the reason in err. */
+int session_open_target(struct session *s, pid_t pid, char *err, size_t errlen);
+/* The first process: opened, launched (session_launch) or zeroed with -a. */
+const struct py_target *session_target(const struct session *s);
+/* Where labels are interned (profiles are written against it). */
+struct frametab *session_labels(struct session *s);
+/* The current sampling rate (session_set_hz changes it). */
+int session_hz(const struct session *s);
+/* Processes sampled now. */
+size_t session_nprocs(const struct session *s);
+struct session_totals session_totals(const struct session *s);
+/* The symbolizers' figures summed over the processes sampled now. */
+void session_symbolizer_stats(const struct session *s, struct symbolizer_stats *sum);
+/* Launch mode: whether the command was started and not yet reaped. */
+bool session_child_running(const struct session *s);
+/* fn is called for every sample after aggregation (top uses it). */
+void session_on_sample(struct session *s, session_sample_fn *fn, void *ctx);
+
 /* Each returns 0, or -1 after printing a one-line error. */
-int session_init(struct session *s, const struct session_config *cfg);
 int session_load(struct session *s);            /* BPF program + perf events on every CPU */
-int session_attach(struct session *s);          /* s->target -> sampler map, symbolizer */
-/* Starts sampling one more process; 0, or -1 after an error message. */
-int session_add_process(struct session *s, const struct py_target *t);
+int session_attach(struct session *s);          /* the first process -> sampler map, symbolizer */
 /* Subprocess mode: finds new Python descendants of the sampled processes
  * and adds them; notices exits. Cheap enough to call a few times a second. */
 void session_scan_children(struct session *s);
 /* -a: finds new Python processes anywhere on the host, forgets ended ones.
  * Meant to run about once a second. Returns how many are sampled. */
 size_t session_scan_all(struct session *s);
-/* -a: looks again at processes that just exec'd Python (session_poll calls it). */
-void session_pending_tick(struct session *s);
 /* Forgets the counts gathered so far (a new period), keeping caches. */
 void session_reset_counts(struct session *s);
-struct session_proc *session_main_proc(struct session *s);
 /* Launch mode: start cfg.command held before exec, release it once sampling
- * runs, wait for its interpreter. Returns 0 when attached-ready in
- * s->target, 1 when the command ended first (*status), -1 on error. */
+ * runs, wait for its interpreter. Returns 0 when it is the first process
+ * (session_target), ready to attach, 1 when the command ended first (*status), -1 on error. */
 int session_launch(struct session *s, int *status);
 /* The launched command's exit status (128+signal if killed), waiting for it
  * when wait is set; -1 when there is none or it has not ended. */
@@ -170,6 +136,5 @@ uint64_t session_unit_ns(const struct session *s);
 /* Every aggregated stack into p (thread roots first with threads on);
  * with origins set, stacks keep their struct sample_origin (pprof labels). */
 int session_profile(struct session *s, struct profile *p, bool origins);
-void session_destroy(struct session *s);
 
 #endif

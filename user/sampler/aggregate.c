@@ -1,0 +1,365 @@
+/*
+ * Aggregation: ring-buffer records into symbolized stacks (per process
+ * image) and counts (per stack, and per thread with threads or labels),
+ * and those counts into a profile.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include "pyperf.skel.h"
+#include "python/pywalk.h"
+#include "sampler/session_impl.h"
+
+/* Symbolizes a stack's frames (leaf first, as the kernel sends them). */
+static struct stack_entry *resolve_stack(struct session *r, struct session_proc *proc, const uint64_t *frames,
+					 uint32_t n, uint32_t flags)
+{
+	size_t nl = 0;
+	const char *flag_label = pywalk_stack_flag_label(flags);
+
+	if (n > PYPERF_MAX_FRAMES)
+		return NULL;
+	if (flag_label)
+		r->label_buf[nl++] = frametab_pseudo(&r->labels, flag_label);
+	/* Profiles want the root first. */
+	for (uint32_t i = n; i-- > 0;) {
+		const char *l = symbolizer_frame(proc->sym, frames[i]);
+
+		if (l)
+			r->label_buf[nl++] = l;
+	}
+	struct stack_entry *e = malloc(sizeof(*e) + nl * sizeof(e->labels[0]));
+
+	if (!e)
+		return NULL;
+	e->generation = proc->generation;
+	e->flags = flags & ~SAMPLE_HAS_FRAMES;
+	e->nlabels = (uint32_t)nl;
+	for (size_t i = 0; i < nl; i++)
+		e->labels[i] = r->label_buf[i];
+	return e;
+}
+
+/* Stack ids are per process image: after an exec the same pid is a new
+ * session_proc with a new generation, so old stacks are not reused. */
+static uint64_t stack_key(const struct session_proc *proc, uint64_t stack_id)
+{
+	return mix(mix(stack_id, proc->target.pid), proc->generation);
+}
+
+static struct stack_entry *known_stack(struct session *r, uint64_t skey)
+{
+	return u64map_get_ptr(&r->stacks, skey);
+}
+
+/* Enters a stack the kernel (or seed_blocked) sent with its frames; a
+ * second definition of a known id is ignored. */
+struct stack_entry *define_stack(struct session *r, struct session_proc *proc, uint64_t stack_id,
+				 const uint64_t *frames, uint32_t n, uint32_t flags)
+{
+	uint64_t skey = stack_key(proc, stack_id);
+	struct stack_entry *st = known_stack(r, skey);
+
+	if (st)
+		return st;
+	st = resolve_stack(r, proc, frames, n, flags);
+	if (!st || u64map_put_ptr(&r->stacks, skey, st)) {
+		free(st);
+		return NULL;
+	}
+	return st;
+}
+
+/* The interned origin of samples from one thread of one process image. */
+static const struct sample_origin *origin_of(struct session *r, struct session_proc *proc, uint32_t tid)
+{
+	uint64_t key = mix(proc->image, tid);
+	const struct sample_origin *known = u64map_get_ptr(&r->origins, key);
+
+	if (known)
+		return known;
+	struct sample_origin *o = calloc(1, sizeof(*o));
+	char name[64] = "";
+
+	if (!o)
+		return NULL;
+	proc_thread_name(proc->target.pid, (pid_t)tid, name, sizeof(name));
+	o->pid = (uint32_t)proc->target.pid;
+	o->tid = tid;
+	o->comm = strtab_intern(&r->labels.strings, proc->target.comm);
+	o->cmdline = proc->cmdline;
+	o->thread = strtab_intern(&r->labels.strings, name);
+	o->container = proc->container;
+	if (!o->comm || !o->thread || u64map_put_ptr(&r->origins, key, o)) {
+		free(o);
+		return NULL;
+	}
+	return o;
+}
+
+/* The stack with a leaf pseudo-frame naming why the thread waited. */
+static struct stack_entry *with_wait_leaf(struct session *r, const struct stack_entry *base, uint32_t reason,
+					  uint64_t *skey)
+{
+	static const char *const names[] = { NULL, "[sleep]", "[lock]", "[io]", "[poll]", "[runnable]", "[gil]" };
+
+	if (reason >= sizeof(names) / sizeof(names[0]))
+		return (struct stack_entry *)base;
+	*skey = mix(*skey, 0x5a17000000000000ull + reason);
+	struct stack_entry *known = known_stack(r, *skey);
+
+	if (known)
+		return known;
+	const char *leaf = frametab_pseudo(&r->labels, names[reason]);
+	struct stack_entry *e = malloc(sizeof(*e) + (base->nlabels + 1) * sizeof(e->labels[0]));
+
+	if (!leaf || !e) {
+		free(e);
+		return NULL;
+	}
+	e->generation = base->generation;
+	e->flags = base->flags;
+	e->nlabels = base->nlabels + 1;
+	memcpy(e->labels, base->labels, base->nlabels * sizeof(e->labels[0]));
+	e->labels[base->nlabels] = leaf;
+	if (u64map_put_ptr(&r->stacks, *skey, e)) {
+		free(e);
+		return NULL;
+	}
+	return e;
+}
+
+/* Clears the kernel's record that stack_id's frames were sent. */
+static void forget_sent(struct session *r, uint64_t stack_id)
+{
+	int fd = bpf_map__fd(r->skel->maps.sent_stacks);
+	__u32 slot = (__u32)stack_id & (bpf_map__max_entries(r->skel->maps.sent_stacks) - 1);
+	__u64 id = 0, zero = 0;
+
+	if (bpf_map_lookup_elem(fd, &slot, &id) == 0 && id == stack_id)
+		bpf_map_update_elem(fd, &slot, &zero, BPF_ANY);
+}
+
+/* Where a record's frames are (NULL when it carries none); false when
+ * the record is malformed. */
+static bool event_frames(const struct sample_event *ev, size_t size, const uint64_t **frames)
+{
+	*frames = NULL;
+	if (!(ev->flags & SAMPLE_HAS_FRAMES))
+		return true;
+	if (ev->nframes > PYPERF_MAX_FRAMES || size < sizeof(*ev) + ev->nframes * sizeof(uint64_t))
+		return false;
+	*frames = (const uint64_t *)(ev + 1);
+	return true;
+}
+
+/* The stack a record names, entered first if the record defines it, and
+ * its key in *skey; NULL when its definition never arrived. */
+static struct stack_entry *event_stack(struct session *r, struct session_proc *proc, const struct sample_event *ev,
+				       const uint64_t *frames, uint64_t *skey)
+{
+	*skey = stack_key(proc, ev->stack_id);
+	struct stack_entry *st = known_stack(r, *skey);
+
+	if (!st && frames)
+		st = define_stack(r, proc, ev->stack_id, frames, ev->nframes, ev->flags);
+	if (!st && proc->prev_generation) {
+		/* Sent under the seed before the last renewal (in flight then,
+		 * or a thread blocked since): its stack as it was defined. */
+		uint64_t pkey = mix(mix(ev->stack_id, proc->target.pid), proc->prev_generation);
+
+		st = known_stack(r, pkey);
+		if (st)
+			*skey = pkey;
+	}
+	return st;
+}
+
+/* Adds one record to the count of its stack (and thread); false if out
+ * of memory. */
+static bool count_sample(struct session *r, struct session_proc *proc, const struct sample_event *ev,
+			 const struct stack_entry *st, uint64_t skey)
+{
+	bool per_thread = r->cfg.threads || r->cfg.per_thread;
+	uint64_t key = per_thread ? mix(skey, ev->tid) : skey;
+	struct count_entry *ce = u64map_get_ptr(&r->counts, key);
+
+	if (!ce) {
+		ce = calloc(1, sizeof(*ce));
+		if (!ce || u64map_put_ptr(&r->counts, key, ce)) {
+			free(ce);
+			return false;
+		}
+		ce->stack = st;
+		ce->root = proc->root;
+		ce->tid = ev->tid;
+		if (per_thread)
+			ce->origin = origin_of(r, proc, ev->tid);
+	}
+	if (ev->kind == EVENT_CPU) {
+		ce->count++;
+		if (!st->nlabels)
+			r->hidden++; /* only 3.11+ prologue frames: nothing to show */
+		if (r->cfg.mode == MODE_WALL && r->cfg.hz > 0)
+			ce->weight_ns += 1000000000ull / (uint64_t)r->cfg.hz;
+	} else {
+		ce->weight_ns += ev->weight_ns;
+	}
+	if (r->on_sample)
+		r->on_sample(r->on_sample_ctx, ce);
+	return true;
+}
+
+/* Threads on: a thread's root label, named at first sight while the
+ * thread still exists. */
+static void name_thread(struct session *r, uint32_t pid, uint32_t tid)
+{
+	char name[64] = "", label[128];
+
+	if (u64map_get(&r->thread_roots, tid))
+		return;
+	proc_thread_name((pid_t)pid, (pid_t)tid, name, sizeof(name));
+	snprintf(label, sizeof(label), "thread %s (%u)", name[0] ? name : "?", tid);
+	const char *l = frametab_pseudo(&r->labels, label);
+
+	if (l)
+		u64map_put_ptr(&r->thread_roots, tid, l);
+}
+
+int aggregate_event(void *ctx, void *data, size_t size)
+{
+	struct session *r = ctx;
+	const struct sample_event *ev = data;
+	const uint64_t *frames;
+
+	if (size < sizeof(*ev))
+		return 0;
+	if (ev->kind == EVENT_EXEC) {
+		if (size >= sizeof(struct exec_event))
+			discover_note_exec(r, data);
+		return 0;
+	}
+	if (ev->kind != EVENT_CPU && ev->kind != EVENT_OFFCPU && ev->kind != EVENT_STACK)
+		return 0;
+	if (r->cfg.gil_wait && ev->kind == EVENT_OFFCPU && ev->reason != WAIT_GIL) {
+		r->not_gil_wait++;
+		return 0;
+	}
+	if (!event_frames(ev, size, &frames))
+		return 0;
+	struct session_proc *proc = procs_find(r, ev->pid);
+
+	/* A fork the kernel already follows: its process is opened once this
+	 * read of the ring buffer is done, and the record counted then. */
+	if (!proc && r->cfg.subprocesses && !r->deferred.replaying && discover_defer(r, data, size))
+		return 0;
+	if (ev->kind != EVENT_STACK)
+		r->samples++;
+	if (!proc) {
+		if (ev->kind != EVENT_STACK)
+			r->unresolved++;
+		return 0;
+	}
+	uint64_t skey;
+	const struct stack_entry *st = event_stack(r, proc, ev, frames, &skey);
+
+	if (ev->kind == EVENT_STACK)
+		return 0;
+	if (!st) {
+		/* Its definition was lost: have the kernel send it again. */
+		forget_sent(r, ev->stack_id);
+		r->unresolved++;
+		return 0;
+	}
+	if (ev->kind == EVENT_OFFCPU && ev->reason != WAIT_NONE && !r->cfg.no_wait_reason)
+		st = with_wait_leaf(r, st, ev->reason, &skey);
+	if (!st || !count_sample(r, proc, ev, st, skey)) {
+		r->unresolved++;
+		return 0;
+	}
+	if (r->cfg.threads)
+		name_thread(r, ev->pid, ev->tid);
+	return 0;
+}
+
+uint64_t session_unit_ns(const struct session *r)
+{
+	return r->cfg.mode == MODE_CPU ? 1 : 1000;
+}
+
+int session_profile(struct session *r, struct profile *prof, bool origins)
+{
+	void *v;
+
+	for (size_t it = 0; u64map_next_ptr(&r->counts, &it, NULL, &v);) {
+		const struct count_entry *ce = v;
+		const struct stack_entry *st = ce->stack;
+		size_t n = 0;
+		uint64_t value = r->cfg.mode == MODE_CPU ? ce->count : (ce->weight_ns + 500) / 1000;
+
+		if (!value || !st->nlabels)
+			continue;
+		if (r->cfg.threads || r->cfg.subprocesses || r->cfg.all)
+			r->label_buf[n++] = ce->root;
+		if (r->cfg.threads) {
+			const char *tl = u64map_get_ptr(&r->thread_roots, ce->tid);
+
+			r->label_buf[n++] = tl ? tl : "thread ?";
+		}
+		memcpy(r->label_buf + n, st->labels, st->nlabels * sizeof(st->labels[0]));
+		n += st->nlabels;
+		if (profile_add_origin(prof, r->label_buf, n, value, origins ? ce->origin : NULL))
+			return -1;
+	}
+	return 0;
+}
+
+static void free_values(struct u64map *m)
+{
+	void *v;
+
+	for (size_t it = 0; u64map_next_ptr(m, &it, NULL, &v);)
+		free(v);
+	u64map_free(m);
+}
+
+void session_reset_counts(struct session *r)
+{
+	free_values(&r->counts);
+	free_values(&r->origins);
+	/* Thread names are looked up again for the next period's threads. */
+	u64map_free(&r->thread_roots);
+	if (!r->dead.len)
+		return;
+	/* No count refers to stacks any more: drop those of ended processes. */
+	struct u64map keep;
+	uint64_t key;
+	void *v;
+
+	u64map_init(&keep);
+	for (size_t it = 0; u64map_next_ptr(&r->stacks, &it, &key, &v);) {
+		struct stack_entry *st = v;
+
+		if (u64map_get(&r->dead, st->generation))
+			free(st);
+		else if (u64map_put_ptr(&keep, key, st))
+			free(st); /* out of memory: it is only a cache */
+	}
+	u64map_free(&r->stacks);
+	r->stacks = keep;
+	u64map_free(&r->dead);
+}
+
+void aggregate_free(struct session *r)
+{
+	session_reset_counts(r);
+	free_values(&r->stacks);
+	u64map_free(&r->counts);
+	u64map_free(&r->origins);
+	u64map_free(&r->dead);
+	u64map_free(&r->thread_roots);
+}

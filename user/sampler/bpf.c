@@ -1,0 +1,265 @@
+/*
+ * The BPF side of a session: loading the sampler program, a cpu-clock perf
+ * event per CPU, the tracepoints it hooks, and the kernel's counters.
+ */
+#include <errno.h>
+#include <linux/perf_event.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include "pyperf.skel.h"
+#include "sampler/session_impl.h"
+
+static int libbpf_quiet(enum libbpf_print_level level, const char *fmt, va_list ap)
+{
+	(void)level; (void)fmt; (void)ap;
+	return 0;
+}
+
+static int libbpf_verbose(enum libbpf_print_level level, const char *fmt, va_list ap)
+{
+	(void)level;
+	return vfprintf(stderr, fmt, ap);
+}
+
+void perf_events_close(struct session *r)
+{
+	for (int i = 0; r->links && i < r->ncpus; i++)
+		bpf_link__destroy(r->links[i]);
+	for (int i = 0; r->perf_fds && i < r->ncpus; i++)
+		if (r->perf_fds[i] >= 0)
+			close(r->perf_fds[i]);
+	free(r->links);
+	free(r->perf_fds);
+	r->links = NULL;
+	r->perf_fds = NULL;
+}
+
+static int open_perf_events(struct session *r)
+{
+	r->ncpus = libbpf_num_possible_cpus();
+	if (r->ncpus <= 0) {
+		session_err(r, "failed to count CPUs: %s\n", strerror(-r->ncpus));
+		return -1;
+	}
+	r->perf_fds = calloc((size_t)r->ncpus, sizeof(int));
+	r->links = calloc((size_t)r->ncpus, sizeof(*r->links));
+	if (!r->perf_fds || !r->links) {
+		session_err(r, "out of memory\n");
+		return -1;
+	}
+	for (int cpu = 0; cpu < r->ncpus; cpu++)
+		r->perf_fds[cpu] = -1; /* so a failure part way closes only what opened */
+	int opened = 0;
+
+	for (int cpu = 0; cpu < r->ncpus; cpu++) {
+		struct perf_event_attr attr = {
+			.type = PERF_TYPE_SOFTWARE,
+			.config = PERF_COUNT_SW_CPU_CLOCK,
+			.size = sizeof(attr),
+			.freq = 1,
+			.sample_freq = (uint64_t)r->cfg.hz,
+		};
+		int fd = (int)syscall(SYS_perf_event_open, &attr, -1, cpu, -1, PERF_FLAG_FD_CLOEXEC);
+
+		if (fd < 0) {
+			if (errno == ENODEV)
+				continue; /* offline CPU */
+			int e = errno;
+
+			if (e == EINVAL)
+				session_err(r, "failed to open the cpu-clock event at %d Hz: %s "
+					"(is it above /proc/sys/kernel/perf_event_max_sample_rate?)\n",
+					r->cfg.hz, strerror(e));
+			else if (e == EACCES || e == EPERM)
+				session_err(r, "not allowed to open perf events: run as root "
+					"or grant CAP_PERFMON\n");
+			else
+				session_err(r, "failed to open the cpu-clock event on CPU %d: %s\n",
+					cpu, strerror(e));
+			return -1;
+		}
+		r->perf_fds[cpu] = fd;
+		r->links[cpu] = bpf_program__attach_perf_event(r->skel->progs.pyperf_sample, fd);
+		if (!r->links[cpu]) {
+			int e = errno;
+
+			session_err(r, "failed to attach the sampler to CPU %d: %s\n", cpu,
+				strerror(e));
+			return -1;
+		}
+		opened++;
+	}
+	if (!opened) {
+		session_err(r, "no CPU accepted a cpu-clock event\n");
+		return -1;
+	}
+	return 0;
+}
+
+static int load_bpf(struct session *r)
+{
+	if (access("/sys/kernel/btf/vmlinux", R_OK) != 0) {
+		session_err(r, "this kernel has no BTF (/sys/kernel/btf/vmlinux): "
+			"use a kernel built with CONFIG_DEBUG_INFO_BTF=y\n");
+		return -1;
+	}
+	libbpf_set_print(r->cfg.verbose ? libbpf_verbose : libbpf_quiet);
+	r->skel = pyperf__open();
+	if (!r->skel) {
+		session_err(r, "failed to open the BPF program: %s\n", strerror(errno));
+		return -1;
+	}
+	r->skel->rodata->follow_forks = r->cfg.subprocesses;
+	r->skel->rodata->min_block_ns = r->cfg.min_block_ns;
+	r->skel->rodata->with_wait_reason = !r->cfg.no_wait_reason || r->cfg.gil_wait;
+	r->skel->rodata->gil_only = r->cfg.gil_only;
+	r->skel->rodata->notify_exec = r->cfg.all;
+	r->skel->rodata->track_runnable = r->cfg.mode == MODE_WALL;
+	/* CPU mode pays nothing for off-CPU time: the switch program is not
+	 * even loaded. */
+	bpf_program__set_autoload(r->skel->progs.pyperf_switch, r->cfg.mode != MODE_CPU);
+	int err = pyperf__load(r->skel);
+
+	if (err) {
+		/* As root, EACCES is the verifier refusing the program. */
+		if (err == -EPERM || (err == -EACCES && geteuid() != 0))
+			session_err(r, "not allowed to load BPF programs: run as root "
+				"or grant CAP_BPF and CAP_PERFMON\n");
+		else if (err == -EACCES)
+			session_err(r, "this kernel's BPF verifier rejected the sampler program "
+				"(run with -v for the verifier's log and report it)\n");
+		else
+			session_err(r, "failed to load the BPF program: %s "
+				"(kernel 5.17+ with BTF needed; run with -v for the verifier's log)\n",
+				strerror(-err));
+		return -1;
+	}
+	r->rb = ring_buffer__new(bpf_map__fd(r->skel->maps.events), aggregate_event, r, NULL);
+	if (!r->rb) {
+		session_err(r, "failed to create the ring buffer reader: %s\n", strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+int session_load(struct session *r)
+{
+	if (load_bpf(r))
+		return -1;
+	if (r->cfg.mode != MODE_OFFCPU && open_perf_events(r))
+		return -1;
+	if (r->cfg.mode != MODE_CPU) {
+		r->switch_link = bpf_program__attach(r->skel->progs.pyperf_switch);
+		if (!r->switch_link) {
+			session_err(r, "failed to attach to the sched_switch tracepoint: %s\n", strerror(errno));
+			return -1;
+		}
+	}
+	/* An exec makes a target's offsets wrong: the hook drops its entry
+	 * at once (and with -a reports the exec). Forks matter only when
+	 * children are followed. */
+	r->exec_link = bpf_program__attach(r->skel->progs.pyperf_exec);
+	if (!r->exec_link) {
+		session_err(r, "failed to attach to the sched_process_exec tracepoint: %s\n", strerror(errno));
+		return -1;
+	}
+	if (r->cfg.subprocesses) {
+		r->fork_link = bpf_program__attach(r->skel->progs.pyperf_fork);
+		if (!r->fork_link) {
+			session_err(r, "failed to attach to the sched_process_fork tracepoint: %s\n", strerror(errno));
+			return -1;
+		}
+	}
+	/* Statistics cost a little on every run: only when asked (a budget). */
+	if (r->cfg.measure_cost)
+		r->stats_fd = bpf_enable_stats(BPF_STATS_RUN_TIME);
+	return 0;
+}
+
+void session_counters(struct session *r, uint64_t out[CNT__MAX])
+{
+	int fd = bpf_map__fd(r->skel->maps.counters);
+	int ncpu = libbpf_num_possible_cpus();
+	uint64_t *vals = calloc(ncpu > 0 ? (size_t)ncpu : 1, sizeof(uint64_t));
+
+	memset(out, 0, CNT__MAX * sizeof(*out));
+	if (!vals)
+		return;
+	for (__u32 k = 0; k < CNT__MAX; k++) {
+		if (bpf_map_lookup_elem(fd, &k, vals) != 0)
+			continue;
+		for (int c = 0; c < ncpu; c++)
+			out[k] += vals[c];
+	}
+	free(vals);
+}
+
+int session_set_hz(struct session *r, int hz)
+{
+	int old = r->cfg.hz;
+
+	/* New events rather than PERF_EVENT_IOC_PERIOD: on a frequency-mode
+	 * cpu-clock event that ioctl left the kernel sampling far faster than
+	 * asked (a flood that filled the ring buffer). A few milliseconds
+	 * without samples is the price. */
+	perf_events_close(r);
+	r->cfg.hz = hz;
+	if (open_perf_events(r) == 0)
+		return 0;
+	perf_events_close(r);
+	r->cfg.hz = old;
+	return open_perf_events(r) == 0 ? -EAGAIN : -EIO;
+}
+
+uint64_t session_bpf_ns(struct session *r)
+{
+	struct bpf_prog_info info;
+	__u32 len = sizeof(info);
+
+	uint64_t ns = 0;
+
+	memset(&info, 0, sizeof(info));
+	if (r->stats_fd < 0)
+		return 0;
+	if (bpf_obj_get_info_by_fd(bpf_program__fd(r->skel->progs.pyperf_sample), &info, &len) == 0)
+		ns += info.run_time_ns;
+	if (r->switch_link) {
+		memset(&info, 0, sizeof(info));
+		len = sizeof(info);
+		if (bpf_obj_get_info_by_fd(bpf_program__fd(r->skel->progs.pyperf_switch), &info, &len) == 0)
+			ns += info.run_time_ns;
+	}
+	return ns;
+}
+
+void sampler_detach(struct session *r)
+{
+	for (int i = 0; r->links && i < r->ncpus; i++) {
+		bpf_link__destroy(r->links[i]);
+		r->links[i] = NULL;
+	}
+	bpf_link__destroy(r->switch_link);
+	r->switch_link = NULL;
+	bpf_link__destroy(r->fork_link);
+	r->fork_link = NULL;
+}
+
+void sampler_unload(struct session *r)
+{
+	bpf_link__destroy(r->switch_link);
+	bpf_link__destroy(r->exec_link);
+	bpf_link__destroy(r->fork_link);
+	perf_events_close(r);
+	if (r->stats_fd >= 0)
+		close(r->stats_fd);
+	ring_buffer__free(r->rb);
+	pyperf__destroy(r->skel);
+}

@@ -1,0 +1,166 @@
+/*
+ * The sampling session's state, private to user/sampler/: record and top
+ * reach it only through the functions of session.h.
+ */
+#ifndef PYPERF_SESSION_IMPL_H
+#define PYPERF_SESSION_IMPL_H
+#include <time.h>
+
+#include "sampler/session.h"
+
+#define DEFER_PIDS 64
+#define DEFER_BYTES (1u << 20)
+
+/* One sampled process. */
+struct session_proc {
+	struct py_target target;
+	struct symbolizer *sym;
+	const char *root;           /* "process PID" label */
+	const char *cmdline;        /* interned */
+	const char *container;      /* interned, "" outside containers */
+	uint64_t generation;        /* unique per process image in this session, and renewed
+				     * (a new stack seed) when symbolized stacks may be stale */
+	uint64_t prev_generation;   /* the one before the last renewal, or 0 */
+	uint64_t image;             /* its first generation: keys its origins */
+	uint64_t gil_lo, gil_hi;    /* as registered with the sampler (struct py_proc) */
+	uint64_t cache_flushes;     /* the symbolizer's, at the last check */
+	uint64_t code_objects;      /* the symbolizer's count, at the last check */
+	uint64_t last_new_code_ns;  /* when that count last grew */
+	uint64_t next_check_ns;     /* next revalidation of its code objects */
+	uint64_t renew_at_ns;       /* renewals allowed: one token per RENEW_REFILL_NS since this */
+};
+
+struct session {
+	struct session_config cfg;
+	struct py_target target;    /* the first process (input to session_attach) */
+	struct u64map procs;        /* pid -> struct session_proc * */
+	struct u64map tried;        /* pid -> start time ^ exe identity of a failed look */
+	uint64_t generations;
+	uint64_t next_revalidate_ns; /* CLOCK_MONOTONIC of the next check of cached code objects */
+	uint64_t renewals;          /* generations renewed because code objects went stale */
+	struct u64map dead;         /* generations of ended processes, whose stacks go at the next reset */
+	/* -a: processes that just exec'd a program named like Python, looked
+	 * at again over their first second (while the loader maps libpython
+	 * and the interpreter starts) rather than at the next /proc scan. */
+	struct pending_exec {
+		pid_t pid;
+		uint64_t start_time;
+		uint64_t next_ns;   /* CLOCK_MONOTONIC of the next look */
+		unsigned tries;
+		bool was_target;    /* sampled before the exec */
+	} pending[64];
+	size_t npending;
+	/* --subprocesses: records of a process not sampled yet (a fork the
+	 * kernel already follows) wait here while the ring buffer is read,
+	 * and are replayed once session_poll has opened their process:
+	 * opening one takes milliseconds, too long inside the callback. */
+	struct deferred {
+		uint32_t pids[DEFER_PIDS]; /* to open */
+		size_t npids;
+		unsigned char *buf;     /* records, each a size_t length then its bytes, 8-aligned */
+		size_t len, cap;        /* cap at most DEFER_BYTES */
+		bool replaying;         /* a process still unknown now is unresolved */
+	} deferred;
+	struct u64map retired;      /* image -> struct session_proc * of processes that exec'd (kept for their counts) */
+	struct pyperf *skel;
+	int stats_fd;               /* holds BPF run-time statistics on, or -1 */
+	struct ring_buffer *rb;
+	int *perf_fds;
+	struct bpf_link **links;
+	struct bpf_link *switch_link; /* offcpu/wall: the sched_switch program */
+	struct bpf_link *exec_link;   /* sched_process_exec: drops exec'd targets, -a hears of execs */
+	struct bpf_link *fork_link;   /* --subprocesses: forked children become targets in the kernel */
+	int ncpus;
+	struct frametab labels;
+	struct u64map stacks;       /* stack id ^ pid -> struct stack_entry * */
+	struct u64map counts;       /* stack id x pid (x tid with threads) -> struct count_entry * */
+	struct u64map thread_roots; /* tid -> "thread NAME (TID)" label */
+	struct u64map origins;      /* mix(pid generation, tid) -> struct sample_origin * */
+	pid_t child;                /* launch mode: the command's PID (negated once reaped) */
+	uint64_t samples;
+	uint64_t unresolved;        /* samples of an unknown process or of a stack whose frames never arrived */
+	uint64_t hidden;            /* samples whose every frame is hidden (not yet started) */
+	uint64_t not_gil_wait;      /* gil-wait mode: off-CPU records of other waits, left out */
+	const char **label_buf;
+	/* Called for every sample after aggregation (top uses it). */
+	session_sample_fn *on_sample;
+	void *on_sample_ctx;
+};
+
+/* Shared by the sampler's files, one job each:
+ *   session.c     new/free, accessors, poll, stop: the glue
+ *   bpf.c         the BPF program, its perf events and counters
+ *   aggregate.c   ring-buffer records into symbolized stacks and counts
+ *   procs.c       adding, retiring and forgetting sampled processes
+ *   offcpu.c      threads already blocked at the start and at the end
+ *   discover.c    finding processes: children, -a scans, execs
+ *   launch.c      running a command to profile
+ *   revalidate.c  checking cached code objects again */
+
+/* session.c: a one-line error prefixed with the command's name. */
+__attribute__((format(printf, 2, 3)))
+void session_err(const struct session *s, const char *fmt, ...);
+
+/* CLOCK_MONOTONIC, the clock of bpf_ktime_get_ns() too. */
+static inline uint64_t monotonic_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static inline uint64_t mix(uint64_t a, uint64_t b)
+{
+	uint64_t k = a ^ (b * 0x9e3779b97f4a7c15ull);
+
+	return k ^ (k >> 31);
+}
+
+/* bpf.c */
+void perf_events_close(struct session *s);
+void sampler_detach(struct session *s);         /* samplers off; the exec hook stays */
+void sampler_unload(struct session *s);         /* everything session_load made */
+
+/* aggregate.c */
+int aggregate_event(void *ctx, void *data, size_t size); /* the ring buffer's callback */
+/* Enters a stack sent with its frames; the known one if defined before.
+ * NULL if out of memory. */
+struct stack_entry *define_stack(struct session *s, struct session_proc *proc, uint64_t stack_id,
+				 const uint64_t *frames, uint32_t n, uint32_t flags);
+void aggregate_free(struct session *s);
+
+/* procs.c */
+static inline struct session_proc *procs_find(const struct session *s, uint32_t pid)
+{
+	return u64map_get_ptr(&s->procs, pid);
+}
+/* Starts sampling one more process; 0, or -1 after an error message. */
+int session_add_process(struct session *s, const struct py_target *t);
+/* A process's entry in the kernel's procs map, its generation the stack seed. */
+struct py_proc procs_kernel_entry(const struct session_proc *p, uint64_t generation);
+void procs_retire(struct session *s, uint32_t pid);
+void procs_forget(struct session *s, uint32_t pid);
+void procs_free(struct session *s);
+
+/* offcpu.c */
+void offcpu_gil_range(const struct py_target *t, uint64_t *lo, uint64_t *hi);
+void offcpu_seed_blocked(struct session *s, const struct py_target *t, uint64_t gil_lo, uint64_t gil_hi);
+void offcpu_flush_blocked(struct session *s);
+
+/* discover.c */
+void discover_note_exec(struct session *s, const struct exec_event *e);
+/* Holds a record of a process not sampled yet; false when the queue is
+ * full (the record is then lost, as one of an unknown process). */
+bool discover_defer(struct session *s, const void *data, size_t size);
+/* Opens the processes of held records and replays the records. */
+void discover_open_deferred(struct session *s);
+void discover_free(struct session *s);
+/* -a: looks again at processes that just exec'd Python (session_poll calls it). */
+void session_pending_tick(struct session *s);
+
+/* revalidate.c */
+void revalidate_arm(struct session *s);         /* the first check, once a process is sampled */
+void revalidate_tick(struct session *s);        /* the checks due now */
+
+#endif
