@@ -111,7 +111,8 @@ SOAK_SECONDS  ?= 600
 FUZZ_CFLAGS   := -g -O1 -std=c11 -D_GNU_SOURCE $(WARN) -Ibpf -Iuser -Iflamegraph -Ilayouts \
 		 -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
 FUZZ_LIB_SRCS := user/python/pyline.c user/python/pystr.c user/target/elfsym.c $(filter-out flamegraph/cli.c,$(wildcard flamegraph/*.c)) \
-		 $(wildcard layouts/*.c)
+		 $(wildcard layouts/*.c) user/native/cfi.c user/native/dwexpr.c user/native/dwread.c \
+		 user/target/memsrc.c user/target/mem.c user/util/u64map.c
 FUZZ_BINS     := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(wildcard tests/fuzz/fuzz_*.c))
 FUZZ_SEEDS    := $(addprefix $(BUILD)/fuzz/seed_elf,_exe _pie _so _stripped)
 FUZZ_PROBE    := printf 'int LLVMFuzzerTestOneInput(const char *d, unsigned long n) { (void)d; (void)n; return 0; }\n' | \
