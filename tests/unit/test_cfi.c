@@ -401,6 +401,70 @@ static void test_rejected(void)
 	CHECK_EQ_INT(status_of(NULL, cut_end, sizeof(cut_end)), CFI_UNSUPPORTED);
 }
 
+/*
+ * Factored offsets from hostile bytes: operand times data alignment past
+ * 64 bits was signed overflow (undefined; UBSan aborts this test). It
+ * wraps now, like the address arithmetic it feeds.
+ */
+static void test_factored_overflow(void)
+{
+	static const uint8_t huge_uleb[] = {
+		DW_CFA_offset | CFI_REG_RBP, 0x9c, 0x9c, 0x9c, 0x9c, 0x9c, 0x9c, 0x9c, 0x9c, 0x1c,
+	};
+	static const uint8_t huge_negative[] = {
+		DW_CFA_GNU_negative_offset_extended, CFI_REG_RBP, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80,
+		0x80, 0x01,
+	};
+	static const uint8_t huge_sleb[] = {
+		DW_CFA_def_cfa_sf, CFI_REG_RSP, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x7f,
+	};
+	struct buf b;
+	struct cfi_row row;
+	struct cfi_cie ci;
+
+	build(&b, NULL, CIE_X86_64, sizeof(CIE_X86_64), huge_uleb, sizeof(huge_uleb));
+	CHECK_EQ_INT(row_at(&b, FN, &row, &ci), CFI_OK);
+	CHECK_EQ_INT(row.r[CFI_REG_RBP].kind, RULE_OFFSET);
+	CHECK((uint64_t)row.r[CFI_REG_RBP].off == 0x1e3c78f1e3c78f20ull); /* 0x1c3870e1c3870e1c * -8 */
+	build(&b, NULL, CIE_X86_64, sizeof(CIE_X86_64), huge_negative, sizeof(huge_negative));
+	CHECK_EQ_INT(row_at(&b, FN, &row, &ci), CFI_OK);
+	CHECK_EQ_INT((uint64_t)row.r[CFI_REG_RBP].off, 0); /* -(2^63) * -8 wraps to 0 */
+	build(&b, NULL, CIE_X86_64, sizeof(CIE_X86_64), huge_sleb, sizeof(huge_sleb));
+	CHECK_EQ_INT(row_at(&b, FN, &row, &ci), CFI_OK);
+	CHECK_EQ_INT((uint64_t)row.cfa_off, 0);
+}
+
+/*
+ * An entry whose length (2) does not cover its own id: its body started
+ * after its end, and the FDE reader then read past the section (ASan
+ * aborts this test on a section allocated to its exact size).
+ */
+static void test_entry_shorter_than_id(void)
+{
+	struct buf b;
+	struct cfi_fde *fdes = NULL;
+	size_t n = 7;
+
+	build(&b, NULL, CIE_X86_64, sizeof(CIE_X86_64), NULL, 0);
+	uint32_t cie_len;
+
+	memcpy(&cie_len, b.b, 4);
+	b.n = (size_t)cie_len + 4;  /* the CIE alone */
+	u32(&b, 2);                 /* an FDE of length 2 ... */
+	u32(&b, (uint32_t)b.n);     /* ... with an id pointing back to the CIE */
+	uint8_t *exact = malloc(b.n);
+
+	if (!exact)
+		return;
+	memcpy(exact, b.b, b.n);
+	struct eh_frame eh = { exact, b.n, EH_ADDR };
+
+	CHECK_EQ_INT(cfi_index(&eh, &fdes, &n), 0);
+	CHECK_EQ_INT(n, 0);
+	free(fdes);
+	free(exact);
+}
+
 static void test_readers(void)
 {
 	static const uint8_t leb[] = { 0xe5, 0x8e, 0x26, 0x7f, 0x80, 0x7f };
@@ -435,5 +499,7 @@ int main(void)
 	test_expressions_and_outermost();
 	test_truncated();
 	test_rejected();
+	test_factored_overflow();
+	test_entry_shorter_than_id();
 	UNIT_DONE();
 }

@@ -38,7 +38,8 @@ static bool entry_at(const struct eh_frame *eh, uint64_t off, const uint8_t **bo
 
 	if (len == EH_LEN_DWARF64 || len == 0) /* 64-bit DWARF is not emitted for .eh_frame */
 		return false;
-	if (len > (uint64_t)(c.end - c.p))
+	/* The length covers the id: shorter, the body would start past the end. */
+	if (len < 4 || len > (uint64_t)(c.end - c.p))
 		return false;
 	*end = c.p + len;
 	*id_pos = c.p;
@@ -236,10 +237,12 @@ static enum op_result location_op(struct cfi_state *s, uint8_t op)
 	return s->loc > s->pc ? OP_PAST_PC : OP_DONE;
 }
 
-/* Factored offsets: operand times the CIE's data alignment. */
-static int64_t factored(const struct cfi_state *s, int64_t v)
+/* Factored offsets: operand times the CIE's data alignment, wrapping at
+ * 64 bits like the address arithmetic the result feeds (hostile operands
+ * would overflow a signed product). */
+static int64_t factored(const struct cfi_state *s, uint64_t v)
 {
-	return v * s->ci->data_align;
+	return (int64_t)(v * (uint64_t)s->ci->data_align);
 }
 
 /* The rule a register had after the CIE's instructions (DW_CFA_restore). */
@@ -287,19 +290,19 @@ static enum op_result register_op(struct cfi_state *s, uint8_t op)
 	}
 	switch (op) {
 	case DW_CFA_offset: case DW_CFA_offset_extended:
-		rule = (struct cfi_rule){ .kind = RULE_OFFSET, .off = factored(s, (int64_t)dw_read_uleb(c)) };
+		rule = (struct cfi_rule){ .kind = RULE_OFFSET, .off = factored(s, dw_read_uleb(c)) };
 		break;
 	case DW_CFA_offset_extended_sf:
-		rule = (struct cfi_rule){ .kind = RULE_OFFSET, .off = factored(s, dw_read_sleb(c)) };
+		rule = (struct cfi_rule){ .kind = RULE_OFFSET, .off = factored(s, (uint64_t)dw_read_sleb(c)) };
 		break;
 	case DW_CFA_GNU_negative_offset_extended:
-		rule = (struct cfi_rule){ .kind = RULE_OFFSET, .off = factored(s, -(int64_t)dw_read_uleb(c)) };
+		rule = (struct cfi_rule){ .kind = RULE_OFFSET, .off = factored(s, 0 - dw_read_uleb(c)) };
 		break;
 	case DW_CFA_val_offset:
-		rule = (struct cfi_rule){ .kind = RULE_VAL_OFFSET, .off = factored(s, (int64_t)dw_read_uleb(c)) };
+		rule = (struct cfi_rule){ .kind = RULE_VAL_OFFSET, .off = factored(s, dw_read_uleb(c)) };
 		break;
 	case DW_CFA_val_offset_sf:
-		rule = (struct cfi_rule){ .kind = RULE_VAL_OFFSET, .off = factored(s, dw_read_sleb(c)) };
+		rule = (struct cfi_rule){ .kind = RULE_VAL_OFFSET, .off = factored(s, (uint64_t)dw_read_sleb(c)) };
 		break;
 	case DW_CFA_restore: case DW_CFA_restore_extended:
 		rule = initial_rule(s, reg);
@@ -337,7 +340,7 @@ static enum op_result cfa_op(struct cfi_state *s, uint8_t op)
 		break;
 	case DW_CFA_def_cfa_sf:
 		row->cfa_reg = (uint8_t)dw_read_uleb(c);
-		row->cfa_off = factored(s, dw_read_sleb(c));
+		row->cfa_off = factored(s, (uint64_t)dw_read_sleb(c));
 		row->cfa_expr = false;
 		break;
 	case DW_CFA_def_cfa_register:
@@ -348,7 +351,7 @@ static enum op_result cfa_op(struct cfi_state *s, uint8_t op)
 		row->cfa_off = (int64_t)dw_read_uleb(c);
 		break;
 	case DW_CFA_def_cfa_offset_sf:
-		row->cfa_off = factored(s, dw_read_sleb(c));
+		row->cfa_off = factored(s, (uint64_t)dw_read_sleb(c));
 		break;
 	case DW_CFA_def_cfa_expression:
 		len = dw_read_uleb(c);

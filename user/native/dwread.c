@@ -8,7 +8,7 @@ uint64_t dw_read_n(struct dw_cur *c, size_t n)
 {
 	uint64_t v = 0;
 
-	if (c->err || (size_t)(c->end - c->p) < n) {
+	if (c->err || c->p > c->end || (size_t)(c->end - c->p) < n) {
 		c->err = true;
 		return 0;
 	}
