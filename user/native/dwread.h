@@ -22,10 +22,4 @@ int64_t dw_read_sleb(struct dw_cur *c);
  * (for DW_EH_PE_pcrel). Only the encodings .eh_frame pc ranges use. */
 uint64_t dw_read_encoded(struct dw_cur *c, uint8_t enc, uint64_t here);
 
-/* Bytes left after the cursor (0 once it failed). */
-static inline size_t dw_left(const struct dw_cur *c)
-{
-	return c->err ? 0 : (size_t)(c->end - c->p);
-}
-
 #endif
