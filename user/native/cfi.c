@@ -58,8 +58,9 @@ static bool parse_augmentation(const struct eh_frame *eh, const char *aug, struc
 		case 'P': {
 			uint8_t penc = (uint8_t)dw_read_n(a, 1);
 
-			/* the personality pointer: read and dropped */
-			dw_read_encoded(a, penc & 0x7f, eh_addr_of(eh, a->p));
+			/* The personality pointer: read (without following
+			 * an indirect one) and dropped. */
+			dw_read_encoded(a, penc & (uint8_t)~DW_EH_PE_indirect, eh_addr_of(eh, a->p));
 			break;
 		}
 		case 'S': out->signal_frame = true; break;

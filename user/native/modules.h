@@ -1,8 +1,8 @@
 /*
- * The files mapped into the target and what native.c's parts read from
- * them (internal to user/native/): the mappings, sorted by address, and one
- * module per file, loaded on first use with its .eh_frame index and its
- * function symbols.
+ * The files mapped into the target (internal to user/native/: modules.c,
+ * symbols.c, unwind.c): the mappings, sorted by address, and one module
+ * per file, loaded on first use with its .eh_frame index and its function
+ * symbols.
  */
 #ifndef PYPERF_NATIVE_MODULES_H
 #define PYPERF_NATIVE_MODULES_H
