@@ -68,8 +68,9 @@ struct cfi_row {
 bool cfi_parse_cie(const struct eh_frame *eh, uint64_t off, struct cfi_cie *out);
 
 /* Every FDE of eh whose CIE parses, sorted by pc (*fdes malloc'd, NULL when
- * none). Stops at the first malformed entry, keeping what came before, as
- * the unwinders of the C libraries do. Returns 0 or -ENOMEM. */
+ * none). Stops at the first entry whose length is bad (nothing after it
+ * can be found) or after 4M FDEs, keeping what came before. Returns 0, or
+ * -ENOMEM with the FDEs indexed until memory ran short. */
 int cfi_index(const struct eh_frame *eh, struct cfi_fde **fdes, size_t *nfdes);
 
 /* The FDE of fdes (sorted, not nested) covering pc, or NULL. */
