@@ -29,7 +29,9 @@ BPF_SRCS  := $(wildcard bpf/*.bpf.c)
 SKELS     := $(patsubst bpf/%.bpf.c,$(BUILD)/%.skel.h,$(BPF_SRCS))
 
 .DELETE_ON_ERROR:
-.SECONDARY:
+# Keep the BPF object between the compile and the skeleton; nothing else is
+# intermediate, so an archive whose object list grew is rebuilt.
+.SECONDARY: $(patsubst %.skel.h,%.bpf.o,$(SKELS))
 .PHONY: all deps test unit demo clean bench fuzz install
 
 all: $(BUILD)/pyperf
@@ -110,9 +112,10 @@ FUZZ_TIME     ?= 60
 SOAK_SECONDS  ?= 600
 FUZZ_CFLAGS   := -g -O1 -std=c11 -D_GNU_SOURCE $(WARN) -Ibpf -Iuser -Iflamegraph -Ilayouts \
 		 -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
-FUZZ_LIB_SRCS := user/python/pyline.c user/python/pystr.c user/target/elfsym.c user/util/utf8.c \
+FUZZ_LIB_SRCS := user/python/pyline.c user/python/pystr.c user/target/elfsym.c user/util/utf8.c user/util/u64map.c \
 		 $(filter-out flamegraph/cli.c,$(wildcard flamegraph/*.c)) $(wildcard layouts/*.c) \
-		 user/target/coredump.c user/target/pylocate.c user/target/pyproc.c user/target/memsrc.c user/target/mem.c
+		 user/target/coredump.c user/target/pylocate.c user/target/pyproc.c user/target/memsrc.c user/target/mem.c \
+		 user/native/cfi.c user/native/dwexpr.c user/native/dwread.c
 FUZZ_BINS     := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(wildcard tests/fuzz/fuzz_*.c))
 FUZZ_SEEDS    := $(addprefix $(BUILD)/fuzz/seed_elf,_exe _pie _so _stripped)
 FUZZ_PROBE    := printf 'int LLVMFuzzerTestOneInput(const char *d, unsigned long n) { (void)d; (void)n; return 0; }\n' | \

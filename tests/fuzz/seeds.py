@@ -15,6 +15,8 @@ Writes OUTDIR/<target>/seed-* for every target, from what this machine has:
            NT_PRPSINFO, NT_AUXV, NT_FILE, PT_LOADs): one naming no real file,
            and ones mapping a libpython found here (pyenv), so the lookup
            reaches the version and the layout
+  cfi      the .eh_frame sections of the seed ELF files and /bin/true, and
+           hand-written CFA instruction sequences
 Existing files are overwritten; nothing else in OUTDIR is touched.
 """
 import glob
@@ -304,6 +306,31 @@ def core_seeds(outdir):
             maps.append((start, end, off & ~(PAGE - 1), lib, flags, b""))
         if maps:
             put(outdir, "core", synth_core(maps + [anon], threads, entry=0x401000))
+# CFA programs (DW_CFA_* bytes) for fuzz_cfi's odd modes: the x86_64
+# prologue, state save/restore, expressions, every register rule kind.
+CFA_PROGRAMS = [
+    bytes([0x41, 0x0e, 16, 0x86, 2, 0x43, 0x0d, 6, 0x4d, 0x0c, 7, 8]),
+    bytes([0x0e, 16, 0x0a, 0x44, 0x0e, 8, 0x41, 0x0b, 0xc6, 0x2e, 0x10]),
+    bytes([0x0f, 2, 0x77, 8, 0x10, 6, 2, 0x40, 0x1c, 0x16, 3, 3, 0x08, 24, 0x1c]),
+    bytes([0x05, 3, 3, 0x11, 12, 0x7e, 0x14, 13, 2, 0x15, 14, 0x7f, 0x09, 15, 6,
+           0x07, 3, 0x08, 12, 0x06, 13, 0x2f, 14, 1, 0x12, 7, 0x7e, 0x13, 0x7f]),
+    bytes([0x02, 1, 0x03, 1, 0, 0x04, 1, 0, 0, 0, 0x01, 0, 0, 0, 0, 0x0c, 6, 16]),
+    bytes([0x0f, 12, 0x77, 0, 0x06, 0x12, 0x13, 0x23, 8, 0x14, 0x16, 0x1a, 0x92, 7, 0]),
+]
+
+
+def cfi_seeds(outdir):
+    files = sorted(glob.glob(os.path.join(BUILD, "fuzz", "seed_elf*"))) + ["/bin/true"]
+    for path in files:
+        if not os.path.isfile(path) or path.endswith((".c", ".o")):
+            continue
+        sec = section(path, ".eh_frame")
+        if sec:
+            put(outdir, "cfi", bytes([0]) + sec)
+            put(outdir, "cfi", bytes([0]) + sec[:4096])  # a smaller one to mutate
+    for i, prog in enumerate(CFA_PROGRAMS):
+        for mode in (1 + 2 * i, 9 + 2 * i):
+            put(outdir, "cfi", bytes([mode]) + prog)
 
 
 def main():
@@ -316,6 +343,7 @@ def main():
     elfsym_seeds(outdir)
     layouts_seeds(outdir)
     core_seeds(outdir)
+    cfi_seeds(outdir)
 
 
 if __name__ == "__main__":

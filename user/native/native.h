@@ -1,9 +1,10 @@
 /*
  * Native (C) frames of a thread, for dump --native: unwound from the
- * thread's registers by following frame pointers where the code keeps them,
- * symbolized from the ELF symbol tables (libelf) of the mapped files, and
+ * thread's registers with the call frame information of .eh_frame (cfi.c),
+ * else by following frame pointers (unwind.c), symbolized from the ELF
+ * symbol tables (libelf) of the mapped files (modules.c, symbols.c), and
  * matched with the Python frames where the evaluation loop's own frames can
- * be found.
+ * be found (merge.c).
  */
 #ifndef PYPERF_NATIVE_H
 #define PYPERF_NATIVE_H
