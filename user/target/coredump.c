@@ -12,7 +12,6 @@
 #include <fcntl.h>
 #include <gelf.h>
 #include <libelf.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,6 +21,7 @@
 #include <unistd.h>
 
 #include "target/coredump.h"
+#include "util/errbuf.h"
 #include "target/elfsym.h"
 #include "util/ranges.h"
 #include "target/pylocate.h"
@@ -65,19 +65,6 @@ struct coredump {
 	char psargs_full[ELF_PRARGSZ + 4]; /* with "..." when the kernel cut it */
 	uint64_t at_entry;
 };
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!err || !errlen)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
 
 /* ------------------------------------------------------------ reading */
 
