@@ -76,9 +76,7 @@ static int dump_opt(int key, const char *arg, void *ctx)
 
 	switch (key) {
 	case 'p':
-		if (opt_pid(arg, &o->pid))
-			return opt_usage_error(WHO, "invalid PID '%s'", arg);
-		break;
+		return opt_pid_arg(WHO, arg, &o->pid);
 	case OPT_CORE: o->core = arg; break;
 	case OPT_EXE: o->exe = arg; break;
 	case 'j': o->json = true; break;

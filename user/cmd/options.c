@@ -192,6 +192,11 @@ int opt_pid(const char *s, pid_t *out)
 	return 0;
 }
 
+int opt_pid_arg(const char *cmd, const char *s, pid_t *out)
+{
+	return opt_pid(s, out) ? opt_usage_error(cmd, "invalid PID '%s'", s) : 0;
+}
+
 int opt_hz(const char *s, int *out)
 {
 	return opt_int(s, 1, OPT_HZ_MAX, out);

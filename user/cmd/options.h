@@ -79,6 +79,8 @@ int opt_long(const char *s, long min, long max, long *out);
 int opt_int(const char *s, int min, int max, int *out);
 /* A process ID (1 to INT_MAX). */
 int opt_pid(const char *s, pid_t *out);
+/* -p PID of a command: 0, or the usage exit code after saying it is invalid. */
+int opt_pid_arg(const char *cmd, const char *s, pid_t *out);
 /* Samples per second: 1 to OPT_HZ_MAX. */
 int opt_hz(const char *s, int *out);
 /* Seconds in [min, max]: plain ("30", "0.5") or with a unit: ns, us, ms,

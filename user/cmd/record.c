@@ -247,9 +247,7 @@ static int record_opt(int key, const char *arg, void *ctx)
 
 	switch (key) {
 	case 'p':
-		if (opt_pid(arg, &o->pid))
-			return opt_usage_error(WHO, "invalid PID '%s'", arg);
-		break;
+		return opt_pid_arg(WHO, arg, &o->pid);
 	case 'F':
 		if (opt_hz(arg, &o->hz))
 			return opt_usage_error(WHO, "invalid frequency '%s': give 1 to %d samples per second",

@@ -200,9 +200,7 @@ static int top_opt(int key, const char *arg, void *ctx)
 
 	switch (key) {
 	case 'p':
-		if (opt_pid(arg, &a->pid))
-			return opt_usage_error(WHO, "invalid PID '%s'", arg);
-		break;
+		return opt_pid_arg(WHO, arg, &a->pid);
 	case 'F':
 		if (opt_hz(arg, &a->t->hz))
 			return opt_usage_error(WHO, "invalid frequency '%s': give 1 to %d", arg, OPT_HZ_MAX);
