@@ -32,20 +32,8 @@
 #include "target/memsrc.h"
 #include "target/pyproc.h"
 
-#define die(...) do { fprintf(stderr, "fuzz_core: " __VA_ARGS__); fputc('\n', stderr); abort(); } while (0)
-
-static int memfd = -1;
-static char path[64];
-
-/* The lowest free descriptor: it changes when one is leaked. */
-static int open_fds(void)
-{
-	int fd = fcntl(memfd, F_DUPFD_CLOEXEC, 0);
-	if (fd < 0)
-		die("F_DUPFD: %s", strerror(errno));
-	close(fd);
-	return fd;
-}
+#define FUZZ_NAME "fuzz_core"
+#include "fuzz_file.h"
 
 static void check_read(const struct memsrc *m, uint64_t addr, size_t len)
 {
@@ -152,14 +140,7 @@ static void check_target(struct coredump *c)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	if (memfd < 0) {
-		memfd = memfd_create("fuzz_core", MFD_CLOEXEC);
-		if (memfd < 0)
-			die("memfd_create: %s", strerror(errno));
-		snprintf(path, sizeof(path), "/proc/self/fd/%d", memfd);
-	}
-	if (ftruncate(memfd, 0) != 0 || pwrite(memfd, data, size, 0) != (ssize_t)size)
-		die("writing the memfd: %s", strerror(errno));
+	fuzz_file_put(data, size);
 
 	int fds_before = open_fds();
 	struct coredump *c = (struct coredump *)&memfd; /* must be reset */

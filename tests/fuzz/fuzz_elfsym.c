@@ -30,20 +30,8 @@
 
 #include "target/elfsym.h"
 
-#define die(...) do { fprintf(stderr, "fuzz_elfsym: " __VA_ARGS__); fputc('\n', stderr); abort(); } while (0)
-
-static int memfd = -1;
-static char path[64];
-
-/* The lowest free descriptor: it changes when one is leaked. */
-static int open_fds(void)
-{
-	int fd = fcntl(memfd, F_DUPFD_CLOEXEC, 0);
-	if (fd < 0)
-		die("F_DUPFD: %s", strerror(errno));
-	close(fd);
-	return fd;
-}
+#define FUZZ_NAME "fuzz_elfsym"
+#include "fuzz_file.h"
 
 static uint64_t rd64(const uint8_t *p, size_t size, size_t off)
 {
@@ -79,14 +67,7 @@ static void check_bias(const struct elf_file *f, uint64_t start, uint64_t offset
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	if (memfd < 0) {
-		memfd = memfd_create("fuzz_elfsym", MFD_CLOEXEC);
-		if (memfd < 0)
-			die("memfd_create: %s", strerror(errno));
-		snprintf(path, sizeof(path), "/proc/self/fd/%d", memfd);
-	}
-	if (ftruncate(memfd, 0) != 0 || pwrite(memfd, data, size, 0) != (ssize_t)size)
-		die("writing the memfd: %s", strerror(errno));
+	fuzz_file_put(data, size);
 
 	int fds_before = open_fds();
 	struct elf_file f;
