@@ -13,7 +13,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -27,6 +26,8 @@
 #include "flamegraph.h"
 #include "output/outfile.h"
 #include "output/profile.h"
+#include "output/archive.h"
+#include "output/formats.h"
 #include "output/push.h"
 #include "sampler/session.h"
 #include "python/symbolize.h"
@@ -38,8 +39,6 @@
 #define DEFAULT_HZ 99
 #define KEEP_MAX 1000000       /* --keep: period files */
 #define MIN_BLOCK_MAX_S 1e6    /* --min-block: seconds */
-
-enum out_format { FMT_AUTO, FMT_SVG, FMT_FOLDED, FMT_PPROF, FMT_SPEEDSCOPE };
 
 struct record_opts {
 	pid_t pid;
@@ -79,24 +78,6 @@ struct recorder {
 	struct pusher *pusher;
 };
 
-static bool ends_with(const char *s, const char *suffix)
-{
-	size_t n = strlen(s), m = strlen(suffix);
-
-	return n >= m && strcmp(s + n - m, suffix) == 0;
-}
-
-static const struct {
-	const char *name;
-	enum out_format fmt;
-	const char *suffixes[3];
-} formats[] = {
-	{ "svg", FMT_SVG, { ".svg" } },
-	{ "folded", FMT_FOLDED, { ".folded", ".txt" } },
-	{ "pprof", FMT_PPROF, { ".pb.gz", ".pprof" } },
-	{ "speedscope", FMT_SPEEDSCOPE, { ".speedscope.json", ".json" } },
-};
-
 #define ALL_DEFAULT_HZ 19
 #define ALL_DEFAULT_BUDGET 1    /* percent of the host's CPU */
 #define BUDGET_CHECK_S 5.0
@@ -108,23 +89,6 @@ static bool is_dir_name(const char *path)
 	size_t n = strlen(path);
 
 	return n > 0 && path[n - 1] == '/';
-}
-
-static enum out_format format_from_name(const char *path)
-{
-	for (size_t i = 0; i < sizeof(formats) / sizeof(formats[0]); i++)
-		for (size_t k = 0; k < 3 && formats[i].suffixes[k]; k++)
-			if (ends_with(path, formats[i].suffixes[k]))
-				return formats[i].fmt;
-	return FMT_AUTO;
-}
-
-static const char *format_suffix(enum out_format f)
-{
-	for (size_t i = 0; i < sizeof(formats) / sizeof(formats[0]); i++)
-		if (formats[i].fmt == f)
-			return formats[i].suffixes[0];
-	return ".svg";
 }
 
 #define WHO "record"
@@ -230,12 +194,9 @@ static int parse_mode(const char *arg, struct record_opts *o)
 
 static int parse_format(const char *arg, struct record_opts *o)
 {
-	for (size_t i = 0; i < sizeof(formats) / sizeof(formats[0]); i++) {
-		if (!strcmp(arg, formats[i].name)) {
-			o->format = formats[i].fmt;
-			return 0;
-		}
-	}
+	o->format = format_by_name(arg);
+	if (o->format != FMT_AUTO)
+		return 0;
 	return opt_usage_error(WHO, "unknown format '%s': use svg, folded, pprof or speedscope", arg);
 }
 
@@ -345,7 +306,7 @@ static int check_args(struct record_opts *o, char *defname, size_t deflen)
 	if (!o->output)
 		o->output = default_output(o, defname, deflen);
 	if (o->format == FMT_AUTO)
-		o->format = format_from_name(o->output);
+		o->format = format_from_path(o->output);
 	if (o->push_url && o->format != FMT_AUTO && o->format != FMT_PPROF)
 		return opt_usage_error(WHO, "--push sends pprof: use a .pb.gz output or --format pprof");
 	if (o->format == FMT_AUTO)
@@ -403,93 +364,17 @@ static void push_file(struct recorder *r, const char *path)
 		fclose(f);
 }
 
-/* Period files are DIR/pyperf-YYYYmmddTHHMMSS.mmmZ<suffix>: names sort by
- * time, and milliseconds keep a short period after a slow write apart from
- * the one before it. */
-static bool is_period_file(const char *name, const char *suffix)
-{
-	size_t n = strlen(name), m = strlen(suffix);
-
-	return strncmp(name, "pyperf-", 7) == 0 && n == 7 + 20 + m && strcmp(name + n - m, suffix) == 0;
-}
-
-static int cmp_names(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-/* --keep and --max-disk: removes the oldest period files. */
-static void prune_periods(struct recorder *r)
-{
-	const char *dir = r->opts.output, *suffix = format_suffix(r->opts.format);
-	DIR *d = opendir(dir);
-	char **names = NULL;
-	size_t n = 0, cap = 0;
-	struct dirent *de;
-
-	if (!d)
-		return;
-	while ((de = readdir(d)) != NULL) {
-		if (!is_period_file(de->d_name, suffix))
-			continue;
-		if (n == cap) {
-			size_t ncap = cap ? cap * 2 : 64;
-			char **nn = realloc(names, ncap * sizeof(*nn));
-
-			if (!nn)
-				break;
-			names = nn;
-			cap = ncap;
-		}
-		if (!(names[n] = strdup(de->d_name)))
-			break;
-		n++;
-	}
-	closedir(d);
-	if (n > 1)
-		qsort(names, n, sizeof(*names), cmp_names);
-	uint64_t total = 0;
-	size_t keep_from = 0;
-
-	/* Walk newest to oldest, keeping while within both limits. */
-	for (size_t i = n; i-- > 0;) {
-		char path[PATH_MAX];
-		struct stat st;
-
-		snprintf(path, sizeof(path), "%s%s", dir, names[i]);
-		total += stat(path, &st) == 0 ? (uint64_t)st.st_size : 0;
-		if ((r->opts.keep && n - i > (size_t)r->opts.keep) || (r->opts.max_disk && total > r->opts.max_disk)) {
-			keep_from = i + 1;
-			break;
-		}
-	}
-	for (size_t i = 0; i < keep_from; i++) {
-		char path[PATH_MAX];
-
-		snprintf(path, sizeof(path), "%s%s", dir, names[i]);
-		if (unlink(path) == 0)
-			r->pruned++;
-	}
-	for (size_t i = 0; i < n; i++)
-		free(names[i]);
-	free(names);
-}
-
 /* Writes the period that just ended as its own file and starts the next. */
 static int write_period(struct recorder *r, uint64_t *nstacks)
 {
-	char path[PATH_MAX], stamp[32];
-	time_t t = (time_t)(r->period_start_unix_ns / 1000000000ull);
-	struct tm tm;
+	char path[PATH_MAX];
 	struct timespec now;
 
 	clock_gettime(CLOCK_REALTIME, &now);
 	uint64_t now_ns = (uint64_t)now.tv_sec * 1000000000ull + (uint64_t)now.tv_nsec;
 
-	gmtime_r(&t, &tm);
-	strftime(stamp, sizeof(stamp), "%Y%m%dT%H%M%S", &tm);
-	snprintf(path, sizeof(path), "%spyperf-%s.%03uZ%s", r->opts.output, stamp,
-		 (unsigned)(r->period_start_unix_ns / 1000000ull % 1000), format_suffix(r->opts.format));
+	archive_period_path(path, sizeof(path), r->opts.output, r->period_start_unix_ns,
+			    format_suffix(r->opts.format));
 	r->start_unix_ns = r->period_start_unix_ns;
 	r->duration_ns = now_ns - r->period_start_unix_ns;
 	uint64_t before = session_totals(r->s).samples;
@@ -503,7 +388,8 @@ static int write_period(struct recorder *r, uint64_t *nstacks)
 	session_reset_counts(r->s);
 	r->period_start_unix_ns = now_ns;
 	if (r->opts.keep || r->opts.max_disk)
-		prune_periods(r);
+		r->pruned += archive_prune(r->opts.output, format_suffix(r->opts.format), r->opts.keep,
+					   r->opts.max_disk);
 	return 0;
 }
 
