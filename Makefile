@@ -29,9 +29,10 @@ BPF_SRCS  := $(wildcard bpf/*.bpf.c)
 SKELS     := $(patsubst bpf/%.bpf.c,$(BUILD)/%.skel.h,$(BPF_SRCS))
 
 .DELETE_ON_ERROR:
-# Keep the BPF object between the compile and the skeleton; nothing else is
-# intermediate, so an archive whose object list grew is rebuilt.
-.SECONDARY: $(patsubst %.skel.h,%.bpf.o,$(SKELS))
+# Keep the BPF object and the skeleton (make would delete them as
+# intermediates, and every object depends on the skeleton). Not a bare
+# .SECONDARY: that also let an archive whose object list grew stay stale.
+.SECONDARY: $(SKELS) $(patsubst %.skel.h,%.bpf.o,$(SKELS))
 .PHONY: all deps test unit demo clean bench fuzz install
 
 all: $(BUILD)/pyperf
