@@ -5,6 +5,7 @@ import os
 import re
 import resource
 import signal
+import struct
 import subprocess
 import sys
 import tempfile
@@ -272,6 +273,7 @@ def test_core_file(version):
         # --exe is optional: the core names the executable.
         doc2 = dump_json(["--core", core])
     assert doc["pid"] == pid and doc["core"] == core and doc["signal"] == signal.SIGSEGV, doc
+    assert doc["core_truncated"] is False, doc
     main = thread_by_tid(doc, pid)
     got = [(f["function"], f["line"]) for f in main["frames"] if f["file"] == CRASH]
     assert got == [("crash", lines["crash"]), ("main", lines["call-crash"]), ("<module>", lines["call-main"])], \
@@ -289,6 +291,61 @@ def test_core_file(version):
     assert text.startswith("Core file %s: PID %d" % (core, pid)), text[:300]
     block = text_block(text, pid)
     assert block[3] == "    crash (%s:%d)" % (CRASH, lines["crash"]), block
+
+
+def core_notes_extent(core):
+    """(offset, size) of the core's PT_NOTE segment, from its program headers."""
+    with open(core, "rb") as f:
+        eh = f.read(64)
+        phoff, = struct.unpack_from("<Q", eh, 32)
+        phentsize, phnum = struct.unpack_from("<HH", eh, 54)
+        f.seek(phoff)
+        ph = f.read(phentsize * phnum)
+    for i in range(phnum):
+        p_type, _, p_offset, _, _, p_filesz = struct.unpack_from("<IIQQQQ", ph, i * phentsize)
+        if p_type == 4:  # PT_NOTE
+            return p_offset, p_filesz
+    raise AssertionError("no PT_NOTE in %s" % core)
+
+
+def cut_core(core, length, tmp):
+    """A copy of the first length bytes of core (as `head -c` makes it)."""
+    cut = os.path.join(tmp, "cut.%d" % length)
+    with open(core, "rb") as src, open(cut, "wb") as dst:
+        dst.write(src.read(length))
+    return cut
+
+
+def test_core_truncated():
+    """A core cut short says so first, with its size and the size it should
+    have: exit 1 when too little is left for any stack, else 0 with the
+    stacks that could be read and the cut marked in text and JSON."""
+    argv = harness.need_interpreter("debian3.11")
+    with tempfile.TemporaryDirectory() as tmp:
+        pid, core, _ = make_core(argv, tmp)
+        size = os.path.getsize(core)
+        notes_off, notes_len = core_notes_extent(core)
+        assert dump_json(["--core", core])["core_truncated"] is False
+        head = "pyperf dump: the core is truncated (%d of %d bytes): "
+        # Inside the program headers, at the start of the notes, inside them.
+        for length, want in ((1000, "the core is truncated (1000 of at least "),
+                             (notes_off + 8, head % (notes_off + 8, size)),
+                             (notes_off + notes_len // 2, head % (notes_off + notes_len // 2, size))):
+            p = harness.run_pyperf(["dump", "--core", cut_core(core, length, tmp)], check=False)
+            assert p.returncode == 1, (length, p.returncode, p.stderr)
+            lines = p.stderr.splitlines()
+            assert len(lines) == 1 and want in lines[0], (length, p.stderr)
+        # Inside the memory segments, past the interpreter's state.
+        length = size * 9 // 10
+        cut = cut_core(core, length, tmp)
+        p = harness.run_pyperf(["dump", "--core", cut], check=False)
+        assert p.returncode == 0, p.stderr
+        assert p.stderr.splitlines()[0] == (head % (length, size)) + \
+            "frames in the missing part show as unreadable", p.stderr
+        assert "(the core is truncated (%d of %d bytes)" % (length, size) in p.stdout.splitlines()[1], p.stdout
+        assert "Thread %d " % pid in p.stdout, p.stdout
+        doc = dump_json(["--core", cut])
+        assert doc["core_truncated"] is True and doc["pid"] == pid, doc
 
 
 # Python frames are matched with the evaluation loop's native frames where the

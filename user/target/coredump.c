@@ -22,6 +22,7 @@
 
 #include "target/coredump.h"
 #include "util/errbuf.h"
+#include "target/elfid.h"
 #include "target/elfsym.h"
 #include "util/ranges.h"
 #include "target/pylocate.h"
@@ -38,6 +39,7 @@
 
 struct segment {
 	uint64_t vaddr, memsz, filesz, offset;
+	uint64_t dumped;            /* p_filesz: what the kernel wrote; filesz is what a cut core still has */
 	uint32_t flags;             /* PF_R, PF_W, PF_X */
 };
 
@@ -50,6 +52,8 @@ struct coredump {
 	int fd;
 	Elf *elf;
 	uint64_t core_size;
+	uint64_t want_size;         /* where the last segment ends: > core_size when cut */
+	bool phdrs_cut;             /* some program headers are missing too: want_size is a minimum */
 	struct segment *segs;       /* sorted by vaddr */
 	size_t nsegs;
 	struct core_file *files;    /* sorted by start */
@@ -64,6 +68,7 @@ struct coredump {
 	char psargs[ELF_PRARGSZ + 1];
 	char psargs_full[ELF_PRARGSZ + 4]; /* with "..." when the kernel cut it */
 	uint64_t at_entry;
+	char warning[512];          /* a mapped file that is not the one the core mapped */
 };
 
 /* ------------------------------------------------------------ reading */
@@ -131,6 +136,10 @@ static size_t read_chunk(struct coredump *c, uint64_t addr, void *buf, size_t le
 			len = (size_t)avail;
 		return pread_all(c->fd, buf, len, s->offset + delta);
 	}
+	/* Dumped, but past the end of a cut core: the file would give stale
+	 * bytes (e.g. .data as it was before the program ran). */
+	if (s && addr - s->vaddr < s->dumped)
+		return 0;
 	/* Not in the core: a file mapping the kernel left out. */
 	const struct core_file *f = find_file(c, addr);
 
@@ -303,10 +312,16 @@ static int parse_nt_file(struct coredump *c, const uint8_t *desc, size_t len)
 
 static int parse_notes(struct coredump *c, const GElf_Phdr *ph)
 {
-	if (ph->p_filesz > MAX_NOTES_BYTES || ph->p_offset > c->core_size ||
-	    ph->p_filesz > c->core_size - ph->p_offset)
+	uint64_t size = ph->p_filesz;
+
+	/* A cut core: the notes that are whole are read (a cut one is not). */
+	if (ph->p_offset >= c->core_size)
 		return -EINVAL;
-	Elf_Data *data = elf_getdata_rawchunk(c->elf, (int64_t)ph->p_offset, (size_t)ph->p_filesz, ELF_T_NHDR);
+	if (size > c->core_size - ph->p_offset)
+		size = (c->core_size - ph->p_offset) & ~(uint64_t)3; /* whole 4-byte words */
+	if (size > MAX_NOTES_BYTES)
+		return -EINVAL;
+	Elf_Data *data = elf_getdata_rawchunk(c->elf, (int64_t)ph->p_offset, (size_t)size, ELF_T_NHDR);
 
 	if (!data)
 		return -EINVAL;
@@ -376,6 +391,65 @@ static void substitute_exe(struct coredump *c, const char *exe)
 			snprintf(c->files[i].local, sizeof(c->files[i].local), "%s", exe);
 }
 
+/* Where the core should end: past its program headers, notes and segments. */
+static void want_end(struct coredump *c, uint64_t off, uint64_t len)
+{
+	if (off + len >= off && off + len > c->want_size)
+		c->want_size = off + len;
+}
+
+/* Reads the notes and the PT_LOAD segments; 0 or -ENOMEM. A cut core keeps
+ * what is there: segments are clipped to the file, notes read while whole. */
+static int read_phdrs(struct coredump *c, const GElf_Ehdr *eh, size_t nph)
+{
+	/* libelf counts only the headers the file holds: e_phnum says how
+	 * many were written. */
+	want_end(c, eh->e_phoff, (uint64_t)(eh->e_phnum != PN_XNUM && eh->e_phnum > nph ? eh->e_phnum : nph) *
+		 eh->e_phentsize);
+	c->segs = calloc(nph ? nph : 1, sizeof(*c->segs));
+	if (!c->segs)
+		return -ENOMEM;
+	for (size_t i = 0; i < nph; i++) {
+		GElf_Phdr ph;
+
+		if (!gelf_getphdr(c->elf, (int)i, &ph)) {
+			c->phdrs_cut = true;
+			continue;
+		}
+		if (ph.p_type == PT_NOTE || ph.p_type == PT_LOAD)
+			want_end(c, ph.p_offset, ph.p_filesz);
+		if (ph.p_type == PT_NOTE) {
+			if (parse_notes(c, &ph) == -ENOMEM)
+				return -ENOMEM;
+		} else if (ph.p_type == PT_LOAD && ph.p_memsz) {
+			uint64_t dumped = ph.p_filesz < ph.p_memsz ? ph.p_filesz : ph.p_memsz;
+			uint64_t filesz = dumped;
+
+			if (ph.p_offset >= c->core_size)
+				filesz = 0;
+			else if (filesz > c->core_size - ph.p_offset)
+				filesz = c->core_size - ph.p_offset;
+			if (ph.p_vaddr + ph.p_memsz < ph.p_vaddr)
+				continue;
+			c->segs[c->nsegs++] = (struct segment){ .vaddr = ph.p_vaddr, .memsz = ph.p_memsz,
+				.filesz = filesz, .offset = ph.p_offset, .dumped = dumped, .flags = ph.p_flags };
+		}
+	}
+	return 0;
+}
+
+bool coredump_truncated(const struct coredump *c, char *buf, size_t len)
+{
+	if (c->core_size >= c->want_size && !c->phdrs_cut) {
+		if (len)
+			buf[0] = '\0';
+		return false;
+	}
+	snprintf(buf, len, "the core is truncated (%llu of %s%llu bytes)", (unsigned long long)c->core_size,
+		 c->phdrs_cut ? "at least " : "", (unsigned long long)c->want_size);
+	return true;
+}
+
 int coredump_open(const char *path, const char *exe, struct coredump **out, char *err, size_t errlen)
 {
 	struct coredump *c = calloc(1, sizeof(*c));
@@ -434,41 +508,19 @@ int coredump_open(const char *path, const char *exe, struct coredump **out, char
 		ret = -EINVAL;
 		goto fail;
 	}
-	c->segs = calloc(nph ? nph : 1, sizeof(*c->segs));
-	if (!c->segs) {
+	ret = read_phdrs(c, &eh, nph);
+	if (ret) {
 		set_err(err, errlen, "out of memory");
-		ret = -ENOMEM;
 		goto fail;
-	}
-	for (size_t i = 0; i < nph; i++) {
-		GElf_Phdr ph;
-
-		if (!gelf_getphdr(c->elf, (int)i, &ph))
-			continue;
-		if (ph.p_type == PT_NOTE) {
-			ret = parse_notes(c, &ph);
-			if (ret == -ENOMEM) {
-				set_err(err, errlen, "out of memory");
-				goto fail;
-			}
-		} else if (ph.p_type == PT_LOAD && ph.p_memsz) {
-			uint64_t filesz = ph.p_filesz;
-
-			/* A truncated core (disk full, size limit): keep what is there. */
-			if (ph.p_offset >= c->core_size)
-				filesz = 0;
-			else if (filesz > c->core_size - ph.p_offset)
-				filesz = c->core_size - ph.p_offset;
-			if (filesz > ph.p_memsz)
-				filesz = ph.p_memsz;
-			if (ph.p_vaddr + ph.p_memsz < ph.p_vaddr)
-				continue;
-			c->segs[c->nsegs++] = (struct segment){ ph.p_vaddr, ph.p_memsz, filesz, ph.p_offset, ph.p_flags };
-		}
 	}
 	qsort(c->segs, c->nsegs, sizeof(*c->segs), cmp_seg);
 	if (!c->nthreads) {
-		set_err(err, errlen, "%s has no thread (NT_PRSTATUS) notes: not a Linux process core?", path);
+		char cut[128];
+
+		if (coredump_truncated(c, cut, sizeof(cut)))
+			set_err(err, errlen, "%s: it ends before its thread (NT_PRSTATUS) notes", cut);
+		else
+			set_err(err, errlen, "%s has no thread (NT_PRSTATUS) notes: not a Linux process core?", path);
 		ret = -EINVAL;
 		goto fail;
 	}
@@ -620,5 +672,14 @@ int coredump_py_target(struct coredump *c, struct py_target *t, char *err, size_
 		ret = locate_error(c, pylocate(&m, &files, t, &res), &res, t, err, errlen);
 	}
 	pyloc_files_free(&files);
+	char cut[128];
+
+	/* What is missing explains the failure better than what it led to. */
+	if (ret && err && errlen && coredump_truncated(c, cut, sizeof(cut))) {
+		char why[512];
+
+		snprintf(why, sizeof(why), "%s", err);
+		set_err(err, errlen, "%s: %s", cut, why);
+	}
 	return ret;
 }

@@ -8,6 +8,7 @@
 #ifndef PYPERF_COREDUMP_H
 #define PYPERF_COREDUMP_H
 #include <limits.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -65,6 +66,10 @@ int32_t coredump_tid_by_fsbase(const struct coredump *c, uint64_t fsbase);
  * name; "" for the others. */
 void coredump_thread_name(const struct coredump *c, int32_t tid, char *buf, size_t len);
 size_t coredump_nfiles(const struct coredump *c);
+/* Is the core cut short (disk full, a size limit, a copy cut)? Then buf
+ * gets "the core is truncated (N of M bytes)"; else "". Memory in the
+ * missing part reads as unreadable. */
+bool coredump_truncated(const struct coredump *c, char *buf, size_t len);
 const struct core_file *coredump_file(const struct coredump *c, size_t i);
 
 #endif
