@@ -4,6 +4,7 @@ import json
 import os
 import re
 import resource
+import shutil
 import signal
 import struct
 import subprocess
@@ -220,9 +221,10 @@ def test_core_errors():
 CORE_PATTERN = "/proc/sys/kernel/core_pattern"
 
 
-def make_core(argv, tmp):
+def make_core(argv, tmp, env=None):
     """Runs the crash target with cores enabled and the core pattern pointing
-    into tmp (restored afterwards). Returns (pid, core path, stdout)."""
+    into tmp (restored afterwards), in env (default: ours). Returns (pid,
+    core path, stdout)."""
     try:
         with open(CORE_PATTERN) as f:
             old = f.read()
@@ -233,7 +235,7 @@ def make_core(argv, tmp):
     try:
         def limits():
             resource.setrlimit(resource.RLIMIT_CORE, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
-        env = dict(os.environ)
+        env = dict(os.environ if env is None else env)
         env.pop("PYTHONFAULTHANDLER", None)
         p = subprocess.Popen(argv + [CRASH], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                              preexec_fn=limits, env=env)
@@ -346,6 +348,57 @@ def test_core_truncated():
         assert "Thread %d " % pid in p.stdout, p.stdout
         doc = dump_json(["--core", cut])
         assert doc["core_truncated"] is True and doc["pid"] == pid, doc
+
+
+def build_id(path):
+    """The GNU build id of an ELF file, as readelf prints it."""
+    out = subprocess.check_output(["readelf", "-n", path], text=True)
+    m = re.search(r"Build ID: ([0-9a-f]+)", out)
+    assert m, "no build id in %s" % path
+    return m.group(1)
+
+
+@params(["debian3.11", "3.12"])
+def test_core_wrong_exe(version):
+    """--exe that is not the program that dumped the core (another Python,
+    /bin/ls) is named as such, with both build ids; the right one works."""
+    argv = harness.need_interpreter(version)
+    exe = python_exe(version, argv)
+    others = [p for p in (harness.pyenv_python(m) for m in (11, 10, 12, 13)) if p and os.path.realpath(p) != exe]
+    if not others:
+        raise Skip("no other Python installed to give as a wrong --exe")
+    with tempfile.TemporaryDirectory() as tmp:
+        pid, core, _ = make_core(argv, tmp)
+        for wrong in (others[0], "/bin/ls"):
+            p = harness.run_pyperf(["dump", "--core", core, "--exe", wrong], check=False)
+            want = "pyperf dump: --exe %s is not the program that dumped this core, which ran %s (build id %s, " \
+                "the core's is %s)" % (wrong, exe, build_id(wrong), build_id(exe))
+            assert p.returncode == 1 and p.stderr.strip() == want and not p.stdout, (wrong, p.returncode, p.stderr)
+        doc = dump_json(["--core", core, "--exe", exe])
+        assert thread_by_tid(doc, pid)["frames"], doc
+
+
+def test_core_library_replaced():
+    """A library replaced since the crash (here libpython, loaded from a copy
+    that is then overwritten by another version's) is named, not read."""
+    argv = harness.need_interpreter("3.12")
+    other = harness.pyenv_python(11)
+    if not other:
+        raise Skip("Python 3.11 (pyenv) is not installed")
+    real = os.path.join(os.path.dirname(os.path.dirname(os.path.realpath(argv[0]))), "lib", "libpython3.12.so.1.0")
+    with tempfile.TemporaryDirectory() as tmp:
+        lib = os.path.join(tmp, "lib")
+        os.mkdir(lib)
+        copy = os.path.join(lib, "libpython3.12.so.1.0")
+        shutil.copy(real, copy)
+        pid, core, _ = make_core(argv, tmp, env=dict(os.environ, LD_LIBRARY_PATH=lib))
+        assert thread_by_tid(dump_json(["--core", core]), pid)["frames"]
+        replacement = os.path.join(os.path.dirname(os.path.dirname(other)), "lib", "libpython3.11.so.1.0")
+        shutil.copy(replacement, copy)
+        p = harness.run_pyperf(["dump", "--core", core], check=False)
+    want = "pyperf dump: %s is not the file the core mapped (build id %s, the core's is %s), so it is left out" \
+        % (copy, build_id(replacement), build_id(real))
+    assert p.returncode == 1 and p.stderr.startswith(want), p.stderr
 
 
 # Python frames are matched with the evaluation loop's native frames where the

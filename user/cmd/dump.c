@@ -179,6 +179,8 @@ int cmd_dump(int argc, char **argv)
 	/* Said first: what follows is read from what is left. */
 	if (d->core && coredump_truncated(d->core, cut, sizeof(cut)))
 		fprintf(stderr, "pyperf dump: %s: frames in the missing part show as unreadable\n", cut);
+	if (d->core && coredump_warning(d->core)[0])
+		fprintf(stderr, "pyperf dump: warning: %s\n", coredump_warning(d->core));
 	/* e.g. _Py_DebugOffsets unusable, the table of the same release used instead */
 	if (d->t.warning[0])
 		fprintf(stderr, "pyperf: warning: %s\n", d->t.warning);

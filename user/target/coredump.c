@@ -18,6 +18,7 @@
 #include <string.h>
 #include <sys/procfs.h>
 #include <sys/reg.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "target/coredump.h"
@@ -33,6 +34,9 @@
 #define MAX_FILES 65536           /* NT_FILE entries */
 #define MAX_THREADS 65536
 #define MAX_OPEN_FILES 1024       /* distinct mapped files opened for reading */
+#define MAX_CHECKED_FILES 256     /* mapped files compared with the core's record of them */
+#define PAGE 4096
+#define WHY_MAX (4 * ELFID_MAX + 64) /* evidence that a file is not the one mapped */
 #ifndef NT_FILE
 #define NT_FILE 0x46494c45
 #endif
@@ -68,7 +72,7 @@ struct coredump {
 	char psargs[ELF_PRARGSZ + 1];
 	char psargs_full[ELF_PRARGSZ + 4]; /* with "..." when the kernel cut it */
 	uint64_t at_entry;
-	char warning[512];          /* a mapped file that is not the one the core mapped */
+	char warning[PATH_MAX + 512]; /* a mapped file that is not the one the core mapped */
 };
 
 /* ------------------------------------------------------------ reading */
@@ -450,6 +454,118 @@ bool coredump_truncated(const struct coredump *c, char *buf, size_t len)
 	return true;
 }
 
+/* ------------------------------------------- is it the file it mapped? */
+
+struct core_image {
+	struct coredump *c;
+	uint64_t start, len;        /* a mapping of file offset 0 */
+};
+
+/* The image's bytes that the core itself holds (never the file's). */
+static size_t dumped_read(void *ctx, uint64_t off, void *buf, size_t len)
+{
+	const struct core_image *im = ctx;
+
+	if (off >= im->len || len > im->len - off)
+		return 0;
+	const struct segment *s = find_segment(im->c, im->start + off);
+	uint64_t delta = s ? im->start + off - s->vaddr : 0;
+
+	if (!s || delta >= s->filesz || len > s->filesz - delta)
+		return 0;
+	return pread_all(im->c->fd, buf, len, s->offset + delta);
+}
+
+static size_t fd_read(void *ctx, uint64_t off, void *buf, size_t len)
+{
+	return pread_all(*(const int *)ctx, buf, len, off);
+}
+
+/*
+ * Is the file open as fd the one the core mapped as f (file offset 0)? The
+ * build ids when the core holds the mapping's first page (the kernel dumps
+ * ELF headers by default), else the headers themselves; and no mapping of
+ * the path may start past the file's end. False with the evidence in why.
+ */
+static bool same_file(struct coredump *c, const struct core_file *f, int fd, char *why, size_t len)
+{
+	struct core_image im = { c, f->start, f->end - f->start };
+	uint8_t a[ELFID_MAX], b[ELFID_MAX];
+	size_t na = elfid_build_id(fd_read, &fd, a), nb = elfid_build_id(dumped_read, &im, b);
+	char ha[2 * ELFID_MAX + 1], hb[2 * ELFID_MAX + 1];
+
+	elfid_hex(a, na, ha, sizeof(ha));
+	elfid_hex(b, nb, hb, sizeof(hb));
+	if (nb) {
+		snprintf(why, len, "build id %.*s, the core's is %.*s", 2 * ELFID_MAX, na ? ha : "none",
+			 2 * ELFID_MAX, hb);
+		return na == nb && memcmp(a, b, na) == 0;
+	}
+	struct stat st;
+
+	for (size_t i = 0; i < c->nfiles && fstat(fd, &st) == 0; i++) {
+		const struct core_file *g = &c->files[i];
+
+		if (strcmp(g->path, f->path) == 0 && g->offset / PAGE > ((uint64_t)st.st_size + PAGE - 1) / PAGE) {
+			snprintf(why, len, "%llu bytes, the core maps it from byte %llu",
+				 (unsigned long long)st.st_size, (unsigned long long)g->offset);
+			return false;
+		}
+	}
+	static uint8_t hf[ELFID_HEADERS_MAX], hc[ELFID_HEADERS_MAX];
+	size_t nf = elfid_headers(fd_read, &fd, hf), nc = elfid_headers(dumped_read, &im, hc);
+
+	snprintf(why, len, "its ELF headers differ from the core's copy");
+	return !nc || (nf == nc && memcmp(hf, hc, nc) == 0);
+}
+
+/* Forgets the local copy of path: its contents are not what the process saw. */
+static void drop_local(struct coredump *c, const char *path)
+{
+	for (size_t i = 0; i < c->nfiles; i++)
+		if (strcmp(c->files[i].path, path) == 0)
+			c->files[i].local[0] = '\0';
+}
+
+/*
+ * Compares the files read in place of the mappings (--exe, and each path
+ * recorded in the core) with the core's record of them. A wrong --exe is an
+ * error; a library replaced since the crash (an upgrade) is left out, with
+ * a warning naming it. Returns 0 or -ENOEXEC with err set.
+ */
+static int check_files(struct coredump *c, const char *exe, char *err, size_t errlen)
+{
+	size_t checked = 0, bad = 0;
+	char first[PATH_MAX + WHY_MAX + 64] = "";
+
+	for (size_t i = 0; i < c->nfiles && checked < MAX_CHECKED_FILES; i++) {
+		struct core_file *f = &c->files[i];
+		char why[WHY_MAX];
+
+		if (f->offset != 0 || !f->local[0])
+			continue;
+		int fd = open_mapped(c, f->local);
+
+		if (fd < 0)
+			continue;
+		checked++;
+		if (same_file(c, f, fd, why, sizeof(why)))
+			continue;
+		if (exe && strcmp(f->local, exe) == 0) {
+			set_err(err, errlen, "--exe %s is not the program that dumped this core, which ran %s (%s)",
+				exe, f->path, why);
+			return -ENOEXEC;
+		}
+		if (!bad++)
+			snprintf(first, sizeof(first), "%s is not the file the core mapped (%s)", f->local, why);
+		drop_local(c, f->path);
+	}
+	if (bad)
+		snprintf(c->warning, sizeof(c->warning), "%s%s, so %s left out (replaced since the crash?)",
+			 first, bad > 1 ? ", nor are others" : "", bad > 1 ? "they are" : "it is");
+	return 0;
+}
+
 int coredump_open(const char *path, const char *exe, struct coredump **out, char *err, size_t errlen)
 {
 	struct coredump *c = calloc(1, sizeof(*c));
@@ -529,6 +645,9 @@ int coredump_open(const char *path, const char *exe, struct coredump **out, char
 	c->signal = c->threads[0].signal;
 	if (exe)
 		substitute_exe(c, exe);
+	ret = check_files(c, exe, err, errlen);
+	if (ret)
+		goto fail;
 	*out = c;
 	return 0;
 fail:
@@ -557,6 +676,7 @@ void coredump_close(struct coredump *c)
 /* ---------------------------------------------------------- accessors */
 
 const char *coredump_psargs(const struct coredump *c) { return c->psargs_full; }
+const char *coredump_warning(const struct coredump *c) { return c->warning; }
 int coredump_signal(const struct coredump *c) { return c->signal; }
 size_t coredump_nthreads(const struct coredump *c) { return c->nthreads; }
 size_t coredump_nfiles(const struct coredump *c) { return c->nfiles; }
@@ -674,12 +794,12 @@ int coredump_py_target(struct coredump *c, struct py_target *t, char *err, size_
 	pyloc_files_free(&files);
 	char cut[128];
 
-	/* What is missing explains the failure better than what it led to. */
-	if (ret && err && errlen && coredump_truncated(c, cut, sizeof(cut))) {
+	/* What is missing or wrong explains the failure better than what it led to. */
+	if (ret && err && errlen && (coredump_truncated(c, cut, sizeof(cut)) || c->warning[0])) {
 		char why[512];
 
 		snprintf(why, sizeof(why), "%s", err);
-		set_err(err, errlen, "%s: %s", cut, why);
+		set_err(err, errlen, "%s: %s", cut[0] ? cut : c->warning, why);
 	}
 	return ret;
 }
