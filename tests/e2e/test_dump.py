@@ -329,8 +329,10 @@ def test_core_truncated():
         notes_off, notes_len = core_notes_extent(core)
         assert dump_json(["--core", core])["core_truncated"] is False
         head = "pyperf dump: the core is truncated (%d of %d bytes): "
-        # Inside the program headers, at the start of the notes, inside them.
-        for length, want in ((1000, "the core is truncated (1000 of at least "),
+        # Inside the ELF header, the program headers, at the start of the
+        # notes, inside them.
+        for length, want in ((40, "pyperf dump: the core is truncated (40 bytes): it ends inside its ELF header"),
+                             (1000, "pyperf dump: the core is truncated (1000 of at least "),
                              (notes_off + 8, head % (notes_off + 8, size)),
                              (notes_off + notes_len // 2, head % (notes_off + notes_len // 2, size))):
             p = harness.run_pyperf(["dump", "--core", cut_core(core, length, tmp)], check=False)

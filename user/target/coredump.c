@@ -57,7 +57,7 @@ struct coredump {
 	Elf *elf;
 	uint64_t core_size;
 	uint64_t want_size;         /* where the last segment ends: > core_size when cut */
-	bool phdrs_cut;             /* some program headers are missing too: want_size is a minimum */
+	bool phdrs_cut;             /* the program headers are cut too: want_size is a minimum */
 	struct segment *segs;       /* sorted by vaddr */
 	size_t nsegs;
 	struct core_file *files;    /* sorted by start */
@@ -410,16 +410,15 @@ static int read_phdrs(struct coredump *c, const GElf_Ehdr *eh, size_t nph)
 	 * many were written. */
 	want_end(c, eh->e_phoff, (uint64_t)(eh->e_phnum != PN_XNUM && eh->e_phnum > nph ? eh->e_phnum : nph) *
 		 eh->e_phentsize);
+	c->phdrs_cut = c->want_size > c->core_size;
 	c->segs = calloc(nph ? nph : 1, sizeof(*c->segs));
 	if (!c->segs)
 		return -ENOMEM;
 	for (size_t i = 0; i < nph; i++) {
 		GElf_Phdr ph;
 
-		if (!gelf_getphdr(c->elf, (int)i, &ph)) {
-			c->phdrs_cut = true;
+		if (!gelf_getphdr(c->elf, (int)i, &ph))
 			continue;
-		}
 		if (ph.p_type == PT_NOTE || ph.p_type == PT_LOAD)
 			want_end(c, ph.p_offset, ph.p_filesz);
 		if (ph.p_type == PT_NOTE) {
@@ -444,7 +443,7 @@ static int read_phdrs(struct coredump *c, const GElf_Ehdr *eh, size_t nph)
 
 bool coredump_truncated(const struct coredump *c, char *buf, size_t len)
 {
-	if (c->core_size >= c->want_size && !c->phdrs_cut) {
+	if (c->core_size >= c->want_size) {
 		if (len)
 			buf[0] = '\0';
 		return false;
@@ -607,7 +606,14 @@ int coredump_open(const char *path, const char *exe, struct coredump **out, char
 
 	if (!c->elf || elf_kind(c->elf) != ELF_K_ELF || gelf_getclass(c->elf) != ELFCLASS64 ||
 	    !gelf_getehdr(c->elf, &eh) || eh.e_type != ET_CORE) {
-		set_err(err, errlen, "%s is not an ELF core file", path);
+		char magic[SELFMAG];
+
+		if (c->core_size < sizeof(Elf64_Ehdr) && pread_all(c->fd, magic, SELFMAG, 0) == SELFMAG &&
+		    memcmp(magic, ELFMAG, SELFMAG) == 0)
+			set_err(err, errlen, "the core is truncated (%llu bytes): it ends inside its ELF header",
+				(unsigned long long)c->core_size);
+		else
+			set_err(err, errlen, "%s is not an ELF core file", path);
 		ret = -ENOEXEC;
 		goto fail;
 	}
