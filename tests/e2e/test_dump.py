@@ -4,7 +4,9 @@ import json
 import os
 import re
 import resource
+import shutil
 import signal
+import struct
 import subprocess
 import sys
 import tempfile
@@ -219,9 +221,10 @@ def test_core_errors():
 CORE_PATTERN = "/proc/sys/kernel/core_pattern"
 
 
-def make_core(argv, tmp):
+def make_core(argv, tmp, env=None):
     """Runs the crash target with cores enabled and the core pattern pointing
-    into tmp (restored afterwards). Returns (pid, core path, stdout)."""
+    into tmp (restored afterwards), in env (default: ours). Returns (pid,
+    core path, stdout)."""
     try:
         with open(CORE_PATTERN) as f:
             old = f.read()
@@ -232,7 +235,7 @@ def make_core(argv, tmp):
     try:
         def limits():
             resource.setrlimit(resource.RLIMIT_CORE, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
-        env = dict(os.environ)
+        env = dict(os.environ if env is None else env)
         env.pop("PYTHONFAULTHANDLER", None)
         p = subprocess.Popen(argv + [CRASH], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                              preexec_fn=limits, env=env)
@@ -272,6 +275,7 @@ def test_core_file(version):
         # --exe is optional: the core names the executable.
         doc2 = dump_json(["--core", core])
     assert doc["pid"] == pid and doc["core"] == core and doc["signal"] == signal.SIGSEGV, doc
+    assert doc["core_truncated"] is False, doc
     main = thread_by_tid(doc, pid)
     got = [(f["function"], f["line"]) for f in main["frames"] if f["file"] == CRASH]
     assert got == [("crash", lines["crash"]), ("main", lines["call-crash"]), ("<module>", lines["call-main"])], \
@@ -289,6 +293,114 @@ def test_core_file(version):
     assert text.startswith("Core file %s: PID %d" % (core, pid)), text[:300]
     block = text_block(text, pid)
     assert block[3] == "    crash (%s:%d)" % (CRASH, lines["crash"]), block
+
+
+def core_notes_extent(core):
+    """(offset, size) of the core's PT_NOTE segment, from its program headers."""
+    with open(core, "rb") as f:
+        eh = f.read(64)
+        phoff, = struct.unpack_from("<Q", eh, 32)
+        phentsize, phnum = struct.unpack_from("<HH", eh, 54)
+        f.seek(phoff)
+        ph = f.read(phentsize * phnum)
+    for i in range(phnum):
+        p_type, _, p_offset, _, _, p_filesz = struct.unpack_from("<IIQQQQ", ph, i * phentsize)
+        if p_type == 4:  # PT_NOTE
+            return p_offset, p_filesz
+    raise AssertionError("no PT_NOTE in %s" % core)
+
+
+def cut_core(core, length, tmp):
+    """A copy of the first length bytes of core (as `head -c` makes it)."""
+    cut = os.path.join(tmp, "cut.%d" % length)
+    with open(core, "rb") as src, open(cut, "wb") as dst:
+        dst.write(src.read(length))
+    return cut
+
+
+def test_core_truncated():
+    """A core cut short says so first, with its size and the size it should
+    have: exit 1 when too little is left for any stack, else 0 with the
+    stacks that could be read and the cut marked in text and JSON."""
+    argv = harness.need_interpreter("debian3.11")
+    with tempfile.TemporaryDirectory() as tmp:
+        pid, core, _ = make_core(argv, tmp)
+        size = os.path.getsize(core)
+        notes_off, notes_len = core_notes_extent(core)
+        assert dump_json(["--core", core])["core_truncated"] is False
+        head = "pyperf dump: the core is truncated (%d of %d bytes): "
+        # Inside the ELF header, the program headers, at the start of the
+        # notes, inside them.
+        for length, want in ((40, "pyperf dump: the core is truncated (40 bytes): it ends inside its ELF header"),
+                             (1000, "pyperf dump: the core is truncated (1000 of at least "),
+                             (notes_off + 8, head % (notes_off + 8, size)),
+                             (notes_off + notes_len // 2, head % (notes_off + notes_len // 2, size))):
+            p = harness.run_pyperf(["dump", "--core", cut_core(core, length, tmp)], check=False)
+            assert p.returncode == 1, (length, p.returncode, p.stderr)
+            lines = p.stderr.splitlines()
+            assert len(lines) == 1 and want in lines[0], (length, p.stderr)
+        # Inside the memory segments, past the interpreter's state.
+        length = size * 9 // 10
+        cut = cut_core(core, length, tmp)
+        p = harness.run_pyperf(["dump", "--core", cut], check=False)
+        assert p.returncode == 0, p.stderr
+        assert p.stderr.splitlines()[0] == (head % (length, size)) + \
+            "frames in the missing part show as unreadable", p.stderr
+        assert "(the core is truncated (%d of %d bytes)" % (length, size) in p.stdout.splitlines()[1], p.stdout
+        assert "Thread %d " % pid in p.stdout, p.stdout
+        doc = dump_json(["--core", cut])
+        assert doc["core_truncated"] is True and doc["pid"] == pid, doc
+
+
+def build_id(path):
+    """The GNU build id of an ELF file, as readelf prints it."""
+    out = subprocess.check_output(["readelf", "-n", path], text=True)
+    m = re.search(r"Build ID: ([0-9a-f]+)", out)
+    assert m, "no build id in %s" % path
+    return m.group(1)
+
+
+@params(["debian3.11", "3.12"])
+def test_core_wrong_exe(version):
+    """--exe that is not the program that dumped the core (another Python,
+    /bin/ls) is named as such, with both build ids; the right one works."""
+    argv = harness.need_interpreter(version)
+    exe = python_exe(version, argv)
+    others = [p for p in (harness.pyenv_python(m) for m in (11, 10, 12, 13)) if p and os.path.realpath(p) != exe]
+    if not others:
+        raise Skip("no other Python installed to give as a wrong --exe")
+    with tempfile.TemporaryDirectory() as tmp:
+        pid, core, _ = make_core(argv, tmp)
+        for wrong in (others[0], "/bin/ls"):
+            p = harness.run_pyperf(["dump", "--core", core, "--exe", wrong], check=False)
+            want = "pyperf dump: --exe %s is not the program that dumped this core, which ran %s (build id %s, " \
+                "the core's is %s)" % (wrong, exe, build_id(wrong), build_id(exe))
+            assert p.returncode == 1 and p.stderr.strip() == want and not p.stdout, (wrong, p.returncode, p.stderr)
+        doc = dump_json(["--core", core, "--exe", exe])
+        assert thread_by_tid(doc, pid)["frames"], doc
+
+
+def test_core_library_replaced():
+    """A library replaced since the crash (here libpython, loaded from a copy
+    that is then overwritten by another version's) is named, not read."""
+    argv = harness.need_interpreter("3.12")
+    other = harness.pyenv_python(11)
+    if not other:
+        raise Skip("Python 3.11 (pyenv) is not installed")
+    real = os.path.join(os.path.dirname(os.path.dirname(os.path.realpath(argv[0]))), "lib", "libpython3.12.so.1.0")
+    with tempfile.TemporaryDirectory() as tmp:
+        lib = os.path.join(tmp, "lib")
+        os.mkdir(lib)
+        copy = os.path.join(lib, "libpython3.12.so.1.0")
+        shutil.copy(real, copy)
+        pid, core, _ = make_core(argv, tmp, env=dict(os.environ, LD_LIBRARY_PATH=lib))
+        assert thread_by_tid(dump_json(["--core", core]), pid)["frames"]
+        replacement = os.path.join(os.path.dirname(os.path.dirname(other)), "lib", "libpython3.11.so.1.0")
+        shutil.copy(replacement, copy)
+        p = harness.run_pyperf(["dump", "--core", core], check=False)
+    want = "pyperf dump: %s is not the file the core mapped (build id %s, the core's is %s), so it is left out" \
+        % (copy, build_id(replacement), build_id(real))
+    assert p.returncode == 1 and p.stderr.startswith(want), p.stderr
 
 
 # Python frames are matched with the evaluation loop's native frames where the

@@ -1,5 +1,5 @@
 /* Unit tests of user/ building blocks: u64map, strtab, profile, outfile, elfsym,
- * the interpreter lookup (pylocate). */
+ * the interpreter lookup (pylocate), ELF build ids (elfid). */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdlib.h>
@@ -9,7 +9,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <elf.h>
+
 #include "layouts.h"
+#include "target/elfid.h"
 #include "target/elfsym.h"
 #include "target/memsrc.h"
 #include "target/pylocate.h"
@@ -306,6 +309,65 @@ static void test_pylocate(void)
 	CHECK_EQ_INT(pyloc_error(PYLOC_NOT_FOUND), PYPROC_ENOTPY);
 }
 
+/* An ELF image in memory for elfid: its readable part is img[0..len). */
+struct image {
+	const uint8_t *img;
+	size_t len;
+};
+
+static size_t image_read(void *ctx, uint64_t off, void *buf, size_t len)
+{
+	const struct image *im = ctx;
+
+	if (off >= im->len)
+		return 0;
+	if (len > im->len - off)
+		len = (size_t)(im->len - off);
+	memcpy(buf, im->img + off, len);
+	return len;
+}
+
+static void test_elfid(void)
+{
+	static uint8_t img[512], hdrs[ELFID_HEADERS_MAX];
+	Elf64_Ehdr *eh = (Elf64_Ehdr *)img;
+	Elf64_Phdr *ph = (Elf64_Phdr *)(img + sizeof(*eh));
+	uint8_t *note = img + 256, id[ELFID_MAX];
+	uint32_t hdr[3] = { 4, 20, NT_GNU_BUILD_ID };
+	char hex[2 * ELFID_MAX + 1];
+
+	memcpy(eh->e_ident, ELFMAG, SELFMAG);
+	eh->e_ident[EI_CLASS] = ELFCLASS64;
+	eh->e_phoff = sizeof(*eh);
+	eh->e_phentsize = sizeof(*ph);
+	eh->e_phnum = 2;
+	ph[0] = (Elf64_Phdr){ .p_type = PT_LOAD, .p_filesz = sizeof(img) };
+	ph[1] = (Elf64_Phdr){ .p_type = PT_NOTE, .p_offset = 256, .p_filesz = 12 + 4 + 20, .p_align = 4 };
+	memcpy(note, hdr, sizeof(hdr));
+	memcpy(note + 12, "GNU", 4);
+	for (int i = 0; i < 20; i++)
+		note[16 + i] = (uint8_t)(0xa0 + i);
+	struct image im = { img, sizeof(img) };
+
+	CHECK_EQ_INT(elfid_build_id(image_read, &im, id), 20);
+	elfid_hex(id, 20, hex, sizeof(hex));
+	CHECK_STR(hex, "a0a1a2a3a4a5a6a7a8a9aaabacadaeafb0b1b2b3");
+	CHECK_EQ_INT(elfid_headers(image_read, &im, hdrs), sizeof(*eh) + 2 * sizeof(*ph));
+	/* A core that holds only the headers (the note's page not dumped). */
+	im.len = 200;
+	CHECK_EQ_INT(elfid_build_id(image_read, &im, id), 0);
+	CHECK(elfid_headers(image_read, &im, hdrs) > 0);
+	/* Sizes from the image are checked, not trusted. */
+	im.len = sizeof(img);
+	hdr[1] = 0xfffffff0u;
+	memcpy(note, hdr, sizeof(hdr));
+	CHECK_EQ_INT(elfid_build_id(image_read, &im, id), 0);
+	eh->e_phnum = 0xffff;
+	CHECK_EQ_INT(elfid_headers(image_read, &im, hdrs), 0);
+	img[0] = 0;
+	CHECK_EQ_INT(elfid_build_id(image_read, &im, id), 0);
+}
+
 void test_elfsym_self_marker(void);
 void test_elfsym_self_marker(void) {}
 
@@ -317,5 +379,6 @@ int main(void)
 	test_elfsym_self();
 	test_elfsym_not_regular();
 	test_pylocate();
+	test_elfid();
 	UNIT_DONE();
 }

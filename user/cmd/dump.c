@@ -174,6 +174,13 @@ int cmd_dump(int argc, char **argv)
 		fprintf(stderr, "pyperf dump: %s\n", err[0] ? err : "cannot read the target");
 		goto out;
 	}
+	char cut[128] = "";
+
+	/* Said first: what follows is read from what is left. */
+	if (d->core && coredump_truncated(d->core, cut, sizeof(cut)))
+		fprintf(stderr, "pyperf dump: %s: frames in the missing part show as unreadable\n", cut);
+	if (d->core && coredump_warning(d->core)[0])
+		fprintf(stderr, "pyperf dump: warning: %s\n", coredump_warning(d->core));
 	/* e.g. _Py_DebugOffsets unusable, the table of the same release used instead */
 	if (d->t.warning[0])
 		fprintf(stderr, "pyperf: warning: %s\n", d->t.warning);
@@ -192,8 +199,8 @@ int cmd_dump(int argc, char **argv)
 		if (!d->core && proc_start_time(d->o.pid) != d->t.start_time)
 			fprintf(stderr, "pyperf dump: PID %d exited while being read\n", (int)d->o.pid);
 		else
-			fprintf(stderr, "pyperf dump: cannot read the interpreter's thread list%s\n",
-				d->core ? " from the core file" : "");
+			fprintf(stderr, "pyperf dump: cannot read the interpreter's thread list%s%s\n",
+				d->core ? " from the core file" : "", cut[0] ? " (it is cut short)" : "");
 		goto out;
 	}
 	if (d->o.native && unwind_native(d)) {

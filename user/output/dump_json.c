@@ -83,7 +83,10 @@ void print_json(struct dump *d, FILE *f)
 	fputs(",\n  \"core\": ", f);
 	if (d->core) {
 		json_write_string(f, d->o.core);
-		fprintf(f, ",\n  \"signal\": %d", coredump_signal(d->core));
+		char cut[128];
+
+		fprintf(f, ",\n  \"signal\": %d,\n  \"core_truncated\": %s", coredump_signal(d->core),
+			coredump_truncated(d->core, cut, sizeof(cut)) ? "true" : "false");
 	} else {
 		fputs("null", f);
 	}

@@ -160,6 +160,10 @@ static void print_header_text(struct dump *d, FILE *f)
 		if (sig > 0)
 			fprintf(f, ", killed by signal %d", sig);
 		fputs(")\n", f);
+		char cut[128];
+
+		if (coredump_truncated(d->core, cut, sizeof(cut)))
+			fprintf(f, "(%s: frames in the missing part show as unreadable)\n", cut);
 	} else {
 		fprintf(f, "Process %d: ", (int)d->t.pid);
 		put_str(f, d->cmdline[0] ? d->cmdline : d->t.comm);

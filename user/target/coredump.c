@@ -18,10 +18,12 @@
 #include <string.h>
 #include <sys/procfs.h>
 #include <sys/reg.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "target/coredump.h"
 #include "util/errbuf.h"
+#include "target/elfid.h"
 #include "target/elfsym.h"
 #include "util/ranges.h"
 #include "target/pylocate.h"
@@ -32,12 +34,16 @@
 #define MAX_FILES 65536           /* NT_FILE entries */
 #define MAX_THREADS 65536
 #define MAX_OPEN_FILES 1024       /* distinct mapped files opened for reading */
+#define MAX_CHECKED_FILES 256     /* mapped files compared with the core's record of them */
+#define PAGE 4096
+#define WHY_MAX (4 * ELFID_MAX + 64) /* evidence that a file is not the one mapped */
 #ifndef NT_FILE
 #define NT_FILE 0x46494c45
 #endif
 
 struct segment {
 	uint64_t vaddr, memsz, filesz, offset;
+	uint64_t dumped;            /* p_filesz: what the kernel wrote; filesz is what a cut core still has */
 	uint32_t flags;             /* PF_R, PF_W, PF_X */
 };
 
@@ -50,6 +56,8 @@ struct coredump {
 	int fd;
 	Elf *elf;
 	uint64_t core_size;
+	uint64_t want_size;         /* where the last segment ends: > core_size when cut */
+	bool phdrs_cut;             /* the program headers are cut too: want_size is a minimum */
 	struct segment *segs;       /* sorted by vaddr */
 	size_t nsegs;
 	struct core_file *files;    /* sorted by start */
@@ -64,6 +72,7 @@ struct coredump {
 	char psargs[ELF_PRARGSZ + 1];
 	char psargs_full[ELF_PRARGSZ + 4]; /* with "..." when the kernel cut it */
 	uint64_t at_entry;
+	char warning[PATH_MAX + 512]; /* a mapped file that is not the one the core mapped */
 };
 
 /* ------------------------------------------------------------ reading */
@@ -131,6 +140,10 @@ static size_t read_chunk(struct coredump *c, uint64_t addr, void *buf, size_t le
 			len = (size_t)avail;
 		return pread_all(c->fd, buf, len, s->offset + delta);
 	}
+	/* Dumped, but past the end of a cut core: the file would give stale
+	 * bytes (e.g. .data as it was before the program ran). */
+	if (s && addr - s->vaddr < s->dumped)
+		return 0;
 	/* Not in the core: a file mapping the kernel left out. */
 	const struct core_file *f = find_file(c, addr);
 
@@ -303,10 +316,16 @@ static int parse_nt_file(struct coredump *c, const uint8_t *desc, size_t len)
 
 static int parse_notes(struct coredump *c, const GElf_Phdr *ph)
 {
-	if (ph->p_filesz > MAX_NOTES_BYTES || ph->p_offset > c->core_size ||
-	    ph->p_filesz > c->core_size - ph->p_offset)
+	uint64_t size = ph->p_filesz;
+
+	/* A cut core: the notes that are whole are read (a cut one is not). */
+	if (ph->p_offset >= c->core_size)
 		return -EINVAL;
-	Elf_Data *data = elf_getdata_rawchunk(c->elf, (int64_t)ph->p_offset, (size_t)ph->p_filesz, ELF_T_NHDR);
+	if (size > c->core_size - ph->p_offset)
+		size = (c->core_size - ph->p_offset) & ~(uint64_t)3; /* whole 4-byte words */
+	if (size > MAX_NOTES_BYTES)
+		return -EINVAL;
+	Elf_Data *data = elf_getdata_rawchunk(c->elf, (int64_t)ph->p_offset, (size_t)size, ELF_T_NHDR);
 
 	if (!data)
 		return -EINVAL;
@@ -376,6 +395,176 @@ static void substitute_exe(struct coredump *c, const char *exe)
 			snprintf(c->files[i].local, sizeof(c->files[i].local), "%s", exe);
 }
 
+/* Where the core should end: past its program headers, notes and segments. */
+static void want_end(struct coredump *c, uint64_t off, uint64_t len)
+{
+	if (off + len >= off && off + len > c->want_size)
+		c->want_size = off + len;
+}
+
+/* Reads the notes and the PT_LOAD segments; 0 or -ENOMEM. A cut core keeps
+ * what is there: segments are clipped to the file, notes read while whole. */
+static int read_phdrs(struct coredump *c, const GElf_Ehdr *eh, size_t nph)
+{
+	/* libelf counts only the headers the file holds: e_phnum says how
+	 * many were written. */
+	want_end(c, eh->e_phoff, (uint64_t)(eh->e_phnum != PN_XNUM && eh->e_phnum > nph ? eh->e_phnum : nph) *
+		 eh->e_phentsize);
+	c->phdrs_cut = c->want_size > c->core_size;
+	c->segs = calloc(nph ? nph : 1, sizeof(*c->segs));
+	if (!c->segs)
+		return -ENOMEM;
+	for (size_t i = 0; i < nph; i++) {
+		GElf_Phdr ph;
+
+		if (!gelf_getphdr(c->elf, (int)i, &ph))
+			continue;
+		if (ph.p_type == PT_NOTE || ph.p_type == PT_LOAD)
+			want_end(c, ph.p_offset, ph.p_filesz);
+		if (ph.p_type == PT_NOTE) {
+			if (parse_notes(c, &ph) == -ENOMEM)
+				return -ENOMEM;
+		} else if (ph.p_type == PT_LOAD && ph.p_memsz) {
+			uint64_t dumped = ph.p_filesz < ph.p_memsz ? ph.p_filesz : ph.p_memsz;
+			uint64_t filesz = dumped;
+
+			if (ph.p_offset >= c->core_size)
+				filesz = 0;
+			else if (filesz > c->core_size - ph.p_offset)
+				filesz = c->core_size - ph.p_offset;
+			if (ph.p_vaddr + ph.p_memsz < ph.p_vaddr)
+				continue;
+			c->segs[c->nsegs++] = (struct segment){ .vaddr = ph.p_vaddr, .memsz = ph.p_memsz,
+				.filesz = filesz, .offset = ph.p_offset, .dumped = dumped, .flags = ph.p_flags };
+		}
+	}
+	return 0;
+}
+
+bool coredump_truncated(const struct coredump *c, char *buf, size_t len)
+{
+	if (c->core_size >= c->want_size) {
+		if (len)
+			buf[0] = '\0';
+		return false;
+	}
+	snprintf(buf, len, "the core is truncated (%llu of %s%llu bytes)", (unsigned long long)c->core_size,
+		 c->phdrs_cut ? "at least " : "", (unsigned long long)c->want_size);
+	return true;
+}
+
+/* ------------------------------------------- is it the file it mapped? */
+
+struct core_image {
+	struct coredump *c;
+	uint64_t start, len;        /* a mapping of file offset 0 */
+};
+
+/* The image's bytes that the core itself holds (never the file's). */
+static size_t dumped_read(void *ctx, uint64_t off, void *buf, size_t len)
+{
+	const struct core_image *im = ctx;
+
+	if (off >= im->len || len > im->len - off)
+		return 0;
+	const struct segment *s = find_segment(im->c, im->start + off);
+	uint64_t delta = s ? im->start + off - s->vaddr : 0;
+
+	if (!s || delta >= s->filesz || len > s->filesz - delta)
+		return 0;
+	return pread_all(im->c->fd, buf, len, s->offset + delta);
+}
+
+static size_t fd_read(void *ctx, uint64_t off, void *buf, size_t len)
+{
+	return pread_all(*(const int *)ctx, buf, len, off);
+}
+
+/*
+ * Is the file open as fd the one the core mapped as f (file offset 0)? The
+ * build ids when the core holds the mapping's first page (the kernel dumps
+ * ELF headers by default), else the headers themselves; and no mapping of
+ * the path may start past the file's end. False with the evidence in why.
+ */
+static bool same_file(struct coredump *c, const struct core_file *f, int fd, char *why, size_t len)
+{
+	struct core_image im = { c, f->start, f->end - f->start };
+	uint8_t a[ELFID_MAX], b[ELFID_MAX];
+	size_t na = elfid_build_id(fd_read, &fd, a), nb = elfid_build_id(dumped_read, &im, b);
+	char ha[2 * ELFID_MAX + 1], hb[2 * ELFID_MAX + 1];
+
+	elfid_hex(a, na, ha, sizeof(ha));
+	elfid_hex(b, nb, hb, sizeof(hb));
+	if (nb) {
+		snprintf(why, len, "build id %.*s, the core's is %.*s", 2 * ELFID_MAX, na ? ha : "none",
+			 2 * ELFID_MAX, hb);
+		return na == nb && memcmp(a, b, na) == 0;
+	}
+	struct stat st;
+
+	for (size_t i = 0; i < c->nfiles && fstat(fd, &st) == 0; i++) {
+		const struct core_file *g = &c->files[i];
+
+		if (strcmp(g->path, f->path) == 0 && g->offset / PAGE > ((uint64_t)st.st_size + PAGE - 1) / PAGE) {
+			snprintf(why, len, "%llu bytes, the core maps it from byte %llu",
+				 (unsigned long long)st.st_size, (unsigned long long)g->offset);
+			return false;
+		}
+	}
+	static uint8_t hf[ELFID_HEADERS_MAX], hc[ELFID_HEADERS_MAX];
+	size_t nf = elfid_headers(fd_read, &fd, hf), nc = elfid_headers(dumped_read, &im, hc);
+
+	snprintf(why, len, "its ELF headers differ from the core's copy");
+	return !nc || (nf == nc && memcmp(hf, hc, nc) == 0);
+}
+
+/* Forgets the local copy of path: its contents are not what the process saw. */
+static void drop_local(struct coredump *c, const char *path)
+{
+	for (size_t i = 0; i < c->nfiles; i++)
+		if (strcmp(c->files[i].path, path) == 0)
+			c->files[i].local[0] = '\0';
+}
+
+/*
+ * Compares the files read in place of the mappings (--exe, and each path
+ * recorded in the core) with the core's record of them. A wrong --exe is an
+ * error; a library replaced since the crash (an upgrade) is left out, with
+ * a warning naming it. Returns 0 or -ENOEXEC with err set.
+ */
+static int check_files(struct coredump *c, const char *exe, char *err, size_t errlen)
+{
+	size_t checked = 0, bad = 0;
+	char first[PATH_MAX + WHY_MAX + 64] = "";
+
+	for (size_t i = 0; i < c->nfiles && checked < MAX_CHECKED_FILES; i++) {
+		struct core_file *f = &c->files[i];
+		char why[WHY_MAX];
+
+		if (f->offset != 0 || !f->local[0])
+			continue;
+		int fd = open_mapped(c, f->local);
+
+		if (fd < 0)
+			continue;
+		checked++;
+		if (same_file(c, f, fd, why, sizeof(why)))
+			continue;
+		if (exe && strcmp(f->local, exe) == 0) {
+			set_err(err, errlen, "--exe %s is not the program that dumped this core, which ran %s (%s)",
+				exe, f->path, why);
+			return -ENOEXEC;
+		}
+		if (!bad++)
+			snprintf(first, sizeof(first), "%s is not the file the core mapped (%s)", f->local, why);
+		drop_local(c, f->path);
+	}
+	if (bad)
+		snprintf(c->warning, sizeof(c->warning), "%s%s, so %s left out (replaced since the crash?)",
+			 first, bad > 1 ? ", nor are others" : "", bad > 1 ? "they are" : "it is");
+	return 0;
+}
+
 int coredump_open(const char *path, const char *exe, struct coredump **out, char *err, size_t errlen)
 {
 	struct coredump *c = calloc(1, sizeof(*c));
@@ -417,7 +606,14 @@ int coredump_open(const char *path, const char *exe, struct coredump **out, char
 
 	if (!c->elf || elf_kind(c->elf) != ELF_K_ELF || gelf_getclass(c->elf) != ELFCLASS64 ||
 	    !gelf_getehdr(c->elf, &eh) || eh.e_type != ET_CORE) {
-		set_err(err, errlen, "%s is not an ELF core file", path);
+		char magic[SELFMAG];
+
+		if (c->core_size < sizeof(Elf64_Ehdr) && pread_all(c->fd, magic, SELFMAG, 0) == SELFMAG &&
+		    memcmp(magic, ELFMAG, SELFMAG) == 0)
+			set_err(err, errlen, "the core is truncated (%llu bytes): it ends inside its ELF header",
+				(unsigned long long)c->core_size);
+		else
+			set_err(err, errlen, "%s is not an ELF core file", path);
 		ret = -ENOEXEC;
 		goto fail;
 	}
@@ -434,41 +630,19 @@ int coredump_open(const char *path, const char *exe, struct coredump **out, char
 		ret = -EINVAL;
 		goto fail;
 	}
-	c->segs = calloc(nph ? nph : 1, sizeof(*c->segs));
-	if (!c->segs) {
+	ret = read_phdrs(c, &eh, nph);
+	if (ret) {
 		set_err(err, errlen, "out of memory");
-		ret = -ENOMEM;
 		goto fail;
-	}
-	for (size_t i = 0; i < nph; i++) {
-		GElf_Phdr ph;
-
-		if (!gelf_getphdr(c->elf, (int)i, &ph))
-			continue;
-		if (ph.p_type == PT_NOTE) {
-			ret = parse_notes(c, &ph);
-			if (ret == -ENOMEM) {
-				set_err(err, errlen, "out of memory");
-				goto fail;
-			}
-		} else if (ph.p_type == PT_LOAD && ph.p_memsz) {
-			uint64_t filesz = ph.p_filesz;
-
-			/* A truncated core (disk full, size limit): keep what is there. */
-			if (ph.p_offset >= c->core_size)
-				filesz = 0;
-			else if (filesz > c->core_size - ph.p_offset)
-				filesz = c->core_size - ph.p_offset;
-			if (filesz > ph.p_memsz)
-				filesz = ph.p_memsz;
-			if (ph.p_vaddr + ph.p_memsz < ph.p_vaddr)
-				continue;
-			c->segs[c->nsegs++] = (struct segment){ ph.p_vaddr, ph.p_memsz, filesz, ph.p_offset, ph.p_flags };
-		}
 	}
 	qsort(c->segs, c->nsegs, sizeof(*c->segs), cmp_seg);
 	if (!c->nthreads) {
-		set_err(err, errlen, "%s has no thread (NT_PRSTATUS) notes: not a Linux process core?", path);
+		char cut[128];
+
+		if (coredump_truncated(c, cut, sizeof(cut)))
+			set_err(err, errlen, "%s: it ends before its thread (NT_PRSTATUS) notes", cut);
+		else
+			set_err(err, errlen, "%s has no thread (NT_PRSTATUS) notes: not a Linux process core?", path);
 		ret = -EINVAL;
 		goto fail;
 	}
@@ -477,6 +651,9 @@ int coredump_open(const char *path, const char *exe, struct coredump **out, char
 	c->signal = c->threads[0].signal;
 	if (exe)
 		substitute_exe(c, exe);
+	ret = check_files(c, exe, err, errlen);
+	if (ret)
+		goto fail;
 	*out = c;
 	return 0;
 fail:
@@ -505,6 +682,7 @@ void coredump_close(struct coredump *c)
 /* ---------------------------------------------------------- accessors */
 
 const char *coredump_psargs(const struct coredump *c) { return c->psargs_full; }
+const char *coredump_warning(const struct coredump *c) { return c->warning; }
 int coredump_signal(const struct coredump *c) { return c->signal; }
 size_t coredump_nthreads(const struct coredump *c) { return c->nthreads; }
 size_t coredump_nfiles(const struct coredump *c) { return c->nfiles; }
@@ -620,5 +798,14 @@ int coredump_py_target(struct coredump *c, struct py_target *t, char *err, size_
 		ret = locate_error(c, pylocate(&m, &files, t, &res), &res, t, err, errlen);
 	}
 	pyloc_files_free(&files);
+	char cut[128];
+
+	/* What is missing or wrong explains the failure better than what it led to. */
+	if (ret && err && errlen && (coredump_truncated(c, cut, sizeof(cut)) || c->warning[0])) {
+		char why[512];
+
+		snprintf(why, sizeof(why), "%s", err);
+		set_err(err, errlen, "%s: %s", cut[0] ? cut : c->warning, why);
+	}
 	return ret;
 }

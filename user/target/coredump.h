@@ -8,6 +8,7 @@
 #ifndef PYPERF_COREDUMP_H
 #define PYPERF_COREDUMP_H
 #include <limits.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -40,7 +41,10 @@ struct core_file {
 /*
  * Opens path. exe, when not NULL, is the executable to read in place of the
  * one the core names (the mapped file with exe's file name, else the one
- * holding the program's entry point).
+ * holding the program's entry point). Each file read in place of a mapping
+ * is checked against the core's copy of its first page (build id, ELF
+ * headers) and its mappings' extents: a wrong exe is an error, a wrong
+ * library is left out (coredump_warning).
  * Returns 0, or -errno with a one-line reason in err.
  */
 int coredump_open(const char *path, const char *exe, struct coredump **out, char *err, size_t errlen);
@@ -55,6 +59,9 @@ struct memsrc coredump_memsrc(struct coredump *c);
 int coredump_py_target(struct coredump *c, struct py_target *t, char *err, size_t errlen);
 
 const char *coredump_psargs(const struct coredump *c);  /* "" when unknown */
+/* A mapped file left out because it is not the one the core mapped (e.g. a
+ * library upgraded since the crash), naming it; "" when none. */
+const char *coredump_warning(const struct coredump *c);
 int coredump_signal(const struct coredump *c);          /* signal that dumped it, 0 unknown */
 size_t coredump_nthreads(const struct coredump *c);
 const struct core_thread *coredump_thread(const struct coredump *c, size_t i);
@@ -65,6 +72,10 @@ int32_t coredump_tid_by_fsbase(const struct coredump *c, uint64_t fsbase);
  * name; "" for the others. */
 void coredump_thread_name(const struct coredump *c, int32_t tid, char *buf, size_t len);
 size_t coredump_nfiles(const struct coredump *c);
+/* Is the core cut short (disk full, a size limit, a copy cut)? Then buf
+ * gets "the core is truncated (N of M bytes)"; else "". Memory in the
+ * missing part reads as unreadable. */
+bool coredump_truncated(const struct coredump *c, char *buf, size_t len);
 const struct core_file *coredump_file(const struct coredump *c, size_t i);
 
 #endif
