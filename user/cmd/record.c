@@ -675,7 +675,7 @@ static void print_summary(struct recorder *r, enum stop_reason why, uint64_t nst
 			r->opts.hz, r->opts.cpu_budget > 0 ? "--cpu-budget changed the rate, or the kernel "
 			"throttled it" : "the kernel throttled sampling: see sysctl kernel.perf_event_max_sample_rate "
 			"and kernel.perf_cpu_time_max_percent", r->opts.mode == MODE_CPU ? "; pprof and speedscope "
-			"values use the achieved rate" : "");
+			"values use the achieved rate" : "; values use the achieved rate");
 	if (r->opts.gil_wait)
 		fprintf(stderr, "pyperf: counts are microseconds spent waiting to take the GIL (%" PRIu64
 			" other waits left out)\n", session_totals(r->s).not_gil_wait);
@@ -685,8 +685,8 @@ static void print_summary(struct recorder *r, enum stop_reason why, uint64_t nst
 		fprintf(stderr, "pyperf: %" PRIu64 " samples of threads not holding the GIL left out (--gil)\n",
 			c[CNT_NOT_GIL_HOLDER]);
 	else if (r->opts.mode == MODE_WALL)
-		fprintf(stderr, "pyperf: counts are microseconds of wall time: on-CPU samples at %d us "
-			"each plus off-CPU (blocked) time\n", 1000000 / r->opts.hz);
+		fprintf(stderr, "pyperf: counts are microseconds of wall time: on-CPU samples at %.0f us "
+			"each plus off-CPU (blocked) time\n", 1e6 / session_effective_hz(r->s));
 	if (c[CNT_OFFCPU_SHORT])
 		fprintf(stderr, "pyperf: %" PRIu64 " waits shorter than --min-block dropped\n",
 			c[CNT_OFFCPU_SHORT]);

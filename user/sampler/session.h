@@ -58,7 +58,7 @@ struct count_entry {
 	const struct sample_origin *origin;
 	uint32_t tid;
 	uint64_t count;             /* CPU samples */
-	uint64_t weight_ns;         /* offcpu/wall: nanoseconds (CPU samples at 1e9/Hz each in wall) */
+	uint64_t weight_ns;         /* offcpu/wall: nanoseconds off the CPU (wall adds CPU samples when writing) */
 };
 
 /* Opaque: its fields are the sampler's own (sampler/session_impl.h). */
