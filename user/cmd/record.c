@@ -595,7 +595,10 @@ static int write_output(struct recorder *r, const char *path, uint64_t *nstacks_
 		return -1;
 	}
 	struct profile_meta meta = {
-		.period_ns = r->opts.mode == MODE_CPU ? 1000000000ull / (uint64_t)r->opts.hz : session_unit_ns(r->s),
+		/* The rate achieved, so that count x period stays CPU time when
+		 * the kernel throttled sampling. */
+		.period_ns = r->opts.mode == MODE_CPU ? (uint64_t)(1e9 / session_effective_hz(r->s) + 0.5) :
+			     session_unit_ns(r->s),
 		.value_type = mode_value_type(r->opts.mode),
 		.start_unix_ns = r->start_unix_ns,
 		.duration_ns = r->duration_ns,
@@ -665,6 +668,14 @@ static void print_summary(struct recorder *r, enum stop_reason why, uint64_t nst
 
 	fprintf(stderr, "pyperf: %" PRIu64 " samples, %" PRIu64 " distinct stacks (%s)\n",
 		session_totals(r->s).samples, nstacks, reason);
+	double achieved = r->opts.mode == MODE_OFFCPU ? 0 : session_achieved_hz(r->s);
+
+	if (achieved > 0 && session_effective_hz(r->s) == achieved)
+		fprintf(stderr, "pyperf: samples at ~%.0f Hz achieved of %d Hz asked (%s)%s\n", achieved,
+			r->opts.hz, r->opts.cpu_budget > 0 ? "--cpu-budget changed the rate, or the kernel "
+			"throttled it" : "the kernel throttled sampling: see sysctl kernel.perf_event_max_sample_rate "
+			"and kernel.perf_cpu_time_max_percent", r->opts.mode == MODE_CPU ? "; pprof and speedscope "
+			"values use the achieved rate" : "; values use the achieved rate");
 	if (r->opts.gil_wait)
 		fprintf(stderr, "pyperf: counts are microseconds spent waiting to take the GIL (%" PRIu64
 			" other waits left out)\n", session_totals(r->s).not_gil_wait);
@@ -674,16 +685,18 @@ static void print_summary(struct recorder *r, enum stop_reason why, uint64_t nst
 		fprintf(stderr, "pyperf: %" PRIu64 " samples of threads not holding the GIL left out (--gil)\n",
 			c[CNT_NOT_GIL_HOLDER]);
 	else if (r->opts.mode == MODE_WALL)
-		fprintf(stderr, "pyperf: counts are microseconds of wall time: on-CPU samples at %d us "
-			"each plus off-CPU (blocked) time\n", 1000000 / r->opts.hz);
+		fprintf(stderr, "pyperf: counts are microseconds of wall time: on-CPU samples at %.0f us "
+			"each plus off-CPU (blocked) time\n", 1e6 / session_effective_hz(r->s));
 	if (c[CNT_OFFCPU_SHORT])
 		fprintf(stderr, "pyperf: %" PRIu64 " waits shorter than --min-block dropped\n",
 			c[CNT_OFFCPU_SHORT]);
-	uint64_t lost = c[CNT_RINGBUF_FULL] + session_totals(r->s).unresolved;
+	struct session_totals tot = session_totals(r->s);
+	uint64_t lost = c[CNT_RINGBUF_FULL] + tot.unresolved + tot.unread;
 
 	if (lost)
 		fprintf(stderr, "pyperf: lost %" PRIu64 " samples: %" PRIu64 " ring buffer full, %" PRIu64
-			" stacks not resolved\n", lost, c[CNT_RINGBUF_FULL], session_totals(r->s).unresolved);
+			" stacks not resolved, %" PRIu64 " not read in time at the end\n", lost,
+			c[CNT_RINGBUF_FULL], tot.unresolved, tot.unread);
 	else
 		fprintf(stderr, "pyperf: lost 0 samples\n");
 	if (c[CNT_NO_TSTATE] + c[CNT_NO_FRAMES])
@@ -744,6 +757,8 @@ static int init_session(struct recorder *r)
 	};
 
 	r->s = session_new(&cfg);
+	if (r->s)
+		r->opts.hz = session_hz(r->s); /* at most the kernel's maximum */
 	return r->s ? 0 : -1;
 }
 

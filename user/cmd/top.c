@@ -289,6 +289,7 @@ int cmd_top(int argc, char **argv)
 	t->s = session_new(&cfg);
 	if (!t->s)
 		goto cleanup;
+	t->hz = session_hz(t->s); /* at most the kernel's maximum */
 	if (session_open_target(t->s, pid, err, sizeof(err)) != 0) {
 		fprintf(stderr, "pyperf top: %s\n", err);
 		goto cleanup;

@@ -204,8 +204,7 @@ static bool count_sample(struct session *r, struct session_proc *proc, const str
 		ce->count++;
 		if (!st->nlabels)
 			r->hidden++; /* only 3.11+ prologue frames: nothing to show */
-		if (r->cfg.mode == MODE_WALL && r->cfg.hz > 0)
-			ce->weight_ns += 1000000000ull / (uint64_t)r->cfg.hz;
+		/* wall: its time is added by session_profile, at the rate achieved */
 	} else {
 		ce->weight_ns += ev->weight_ns;
 	}
@@ -294,12 +293,16 @@ uint64_t session_unit_ns(const struct session *r)
 int session_profile(struct session *r, struct profile *prof, bool origins)
 {
 	void *v;
+	/* wall: a CPU sample stands for the time between two ticks, at the
+	 * rate the kernel really delivered */
+	double cpu_sample_ns = r->cfg.mode == MODE_WALL ? 1e9 / session_effective_hz(r) : 0;
 
 	for (size_t it = 0; u64map_next_ptr(&r->counts, &it, NULL, &v);) {
 		const struct count_entry *ce = v;
 		const struct stack_entry *st = ce->stack;
 		size_t n = 0;
-		uint64_t value = r->cfg.mode == MODE_CPU ? ce->count : (ce->weight_ns + 500) / 1000;
+		uint64_t value = r->cfg.mode == MODE_CPU ? ce->count :
+				 (ce->weight_ns + (uint64_t)((double)ce->count * cpu_sample_ns) + 500) / 1000;
 
 		if (!value || !st->nlabels)
 			continue;

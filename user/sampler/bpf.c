@@ -29,6 +29,30 @@ static int libbpf_verbose(enum libbpf_print_level level, const char *fmt, va_lis
 	return vfprintf(stderr, fmt, ap);
 }
 
+#define MAX_RATE_SYSCTL "/proc/sys/kernel/perf_event_max_sample_rate"
+
+/*
+ * The kernel refuses a frequency above perf_event_max_sample_rate: sample
+ * at that maximum instead, saying so (a rate under a CPU budget still
+ * climbs back only to what the kernel allows).
+ */
+void sampler_clamp_hz(struct session *r)
+{
+	FILE *f = fopen(MAX_RATE_SYSCTL, "re");
+	int max = 0;
+
+	if (!f)
+		return; /* not readable: the kernel's answer at open says more */
+	if (fscanf(f, "%d", &max) != 1)
+		max = 0;
+	fclose(f);
+	if (max <= 0 || r->cfg.hz <= max)
+		return;
+	session_err(r, "warning: -F %d is above the kernel's maximum (kernel.perf_event_max_sample_rate "
+		    "= %d): sampling at %d Hz\n", r->cfg.hz, max, max);
+	r->cfg.hz = max;
+}
+
 void perf_events_close(struct session *r)
 {
 	for (int i = 0; r->links && i < r->ncpus; i++)
@@ -142,7 +166,7 @@ static int load_bpf(struct session *r)
 				strerror(-err));
 		return -1;
 	}
-	r->rb = ring_buffer__new(bpf_map__fd(r->skel->maps.events), aggregate_event, r, NULL);
+	r->rb = ring_buffer__new(bpf_map__fd(r->skel->maps.events), session_read_record, r, NULL);
 	if (!r->rb) {
 		session_err(r, "failed to create the ring buffer reader: %s\n", strerror(errno));
 		return -1;
@@ -202,6 +226,18 @@ void session_counters(struct session *r, uint64_t out[CNT__MAX])
 	free(vals);
 }
 
+/* A new rate: the gap before each CPU's next tick would span the change. */
+static void forget_last_ticks(struct session *r)
+{
+	int ncpu = libbpf_num_possible_cpus();
+	uint64_t *zeros = calloc(ncpu > 0 ? (size_t)ncpu : 1, sizeof(uint64_t));
+	__u32 zero = 0;
+
+	if (zeros)
+		bpf_map_update_elem(bpf_map__fd(r->skel->maps.last_tick), &zero, zeros, BPF_ANY);
+	free(zeros);
+}
+
 int session_set_hz(struct session *r, int hz)
 {
 	int old = r->cfg.hz;
@@ -211,12 +247,38 @@ int session_set_hz(struct session *r, int hz)
 	 * asked (a flood that filled the ring buffer). A few milliseconds
 	 * without samples is the price. */
 	perf_events_close(r);
+	forget_last_ticks(r);
 	r->cfg.hz = hz;
 	if (open_perf_events(r) == 0)
 		return 0;
 	perf_events_close(r);
 	r->cfg.hz = old;
 	return open_perf_events(r) == 0 ? -EAGAIN : -EIO;
+}
+
+/* Fewer samples say too little about the rate. */
+#define RATE_MIN_TICKS 50
+/* Asked and achieved rates this far apart are reported, and values follow the achieved one. */
+#define RATE_OFF_SHARE 0.2
+
+double session_achieved_hz(struct session *r)
+{
+	uint64_t c[CNT__MAX];
+
+	session_counters(r, c);
+	if (c[CNT_TICKS] < RATE_MIN_TICKS || !c[CNT_TICK_SPAN_NS])
+		return 0;
+	return (double)c[CNT_TICKS] * 1e9 / (double)c[CNT_TICK_SPAN_NS];
+}
+
+double session_effective_hz(struct session *r)
+{
+	double achieved = r->cfg.mode == MODE_OFFCPU ? 0 : session_achieved_hz(r);
+	double off = achieved - r->cfg.hz;
+
+	if (achieved > 0 && (off > 0 ? off : -off) > RATE_OFF_SHARE * r->cfg.hz)
+		return achieved;
+	return r->cfg.hz;
 }
 
 uint64_t session_bpf_ns(struct session *r)

@@ -3,6 +3,8 @@
  * what the commands may read of it, and the poll that drives it. The
  * jobs it glues sit in files of their own (listed in session_impl.h).
  */
+#include <errno.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -54,6 +56,8 @@ struct session *session_new(const struct session_config *cfg)
 	}
 	r->cfg = *cfg;
 	r->stats_fd = -1;
+	if (r->cfg.mode != MODE_OFFCPU)
+		sampler_clamp_hz(r);
 	frametab_init(&r->labels);
 	u64map_init(&r->stacks);
 	u64map_init(&r->counts);
@@ -114,7 +118,7 @@ size_t session_nprocs(const struct session *r)
 struct session_totals session_totals(const struct session *r)
 {
 	return (struct session_totals){
-		.samples = r->samples, .unresolved = r->unresolved, .hidden = r->hidden,
+		.samples = r->samples, .unresolved = r->unresolved, .unread = r->unread, .hidden = r->hidden,
 		.not_gil_wait = r->not_gil_wait,
 	};
 }
@@ -125,29 +129,87 @@ void session_on_sample(struct session *r, session_sample_fn *fn, void *ctx)
 	r->on_sample_ctx = ctx;
 }
 
-int session_poll(struct session *r, int timeout_ms)
+/* Records read between two looks at the clock: a look costs less than a
+ * record, but not nothing. */
+#define READ_CLOCK_EVERY 16
+#define READ_TIME_UP (-ETIME)
+/* Reading what is left once sampling stopped: a part of the 100 ms
+ * within which -d is kept. */
+#define STOP_READ_NS 50000000ull
+
+int session_read_record(void *ctx, void *data, size_t size)
 {
+	struct session *r = ctx;
+	const struct sample_event *ev = data;
+
+	if (r->read_skip) {
+		/* what aggregate_event would count as a sample */
+		if (size >= sizeof(*ev) && (ev->kind == EVENT_CPU || ev->kind == EVENT_OFFCPU) &&
+		    !(r->cfg.gil_wait && ev->kind == EVENT_OFFCPU && ev->reason != WAIT_GIL)) {
+			r->samples++;
+			r->unread++;
+		}
+		return 0;
+	}
+	aggregate_event(r, data, size);
+	if (r->read_count++ % READ_CLOCK_EVERY)
+		return 0;
+	uint64_t now = monotonic_ns();
+
+	if (!r->read_until_ns)
+		r->read_until_ns = now + r->read_budget_ns;
+	if (now < r->read_until_ns)
+		return 0;
+	r->read_time_up = true;
+	return READ_TIME_UP; /* libbpf stops at a negative return, this record consumed */
+}
+
+/* Reads records for at most budget_ns from the first one; what is left
+ * waits in the ring buffer for the next read. */
+static int read_ring(struct session *r, int timeout_ms, uint64_t budget_ns)
+{
+	r->read_budget_ns = budget_ns;
+	r->read_until_ns = 0;
+	r->read_count = 0;
+	r->read_time_up = false;
 	/* The kernel side wakes us only when much is waiting, so the poll
 	 * mostly times out: then take what arrived meanwhile. */
 	int n = ring_buffer__poll(r->rb, timeout_ms);
-	int m = ring_buffer__consume(r->rb);
+	int m = n == READ_TIME_UP ? 0 : ring_buffer__consume(r->rb);
+
+	if (n < 0 && n != READ_TIME_UP)
+		return n;
+	if (m < 0 && m != READ_TIME_UP)
+		return m;
+	return r->read_count > INT_MAX ? INT_MAX : (int)r->read_count;
+}
+
+int session_poll(struct session *r, int timeout_ms)
+{
+	/* As long to read as to wait: the caller looks at its clock at
+	 * least that often whatever the load. */
+	int n = read_ring(r, timeout_ms, (uint64_t)(timeout_ms > 0 ? timeout_ms : 1) * 1000000ull);
 
 	discover_open_deferred(r);
 	if (r->npending)
 		session_pending_tick(r);
 	revalidate_tick(r);
-
-	if (n < 0)
-		return n;
-	return m < 0 ? m : n + m;
+	return n;
 }
 
 void session_stop_sampling(struct session *r)
 {
 	sampler_detach(r);
-	/* Samples already in the ring buffer still count. */
+	/* Samples already in the ring buffer still count, but the end must
+	 * not wait for a backlog the host was too busy to read: what is
+	 * left after a while is counted, unread. */
 	if (r->rb)
+		read_ring(r, 0, STOP_READ_NS);
+	if (r->rb && r->read_time_up) {
+		r->read_skip = true;
 		ring_buffer__consume(r->rb);
+		r->read_skip = false;
+	}
 	if (r->cfg.mode != MODE_CPU && r->skel)
 		offcpu_flush_blocked(r);
 	discover_open_deferred(r);

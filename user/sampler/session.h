@@ -58,7 +58,7 @@ struct count_entry {
 	const struct sample_origin *origin;
 	uint32_t tid;
 	uint64_t count;             /* CPU samples */
-	uint64_t weight_ns;         /* offcpu/wall: nanoseconds (CPU samples at 1e9/Hz each in wall) */
+	uint64_t weight_ns;         /* offcpu/wall: nanoseconds off the CPU (wall adds CPU samples when writing) */
 };
 
 /* Opaque: its fields are the sampler's own (sampler/session_impl.h). */
@@ -68,6 +68,7 @@ struct session;
 struct session_totals {
 	uint64_t samples;
 	uint64_t unresolved;        /* of an unknown process, or a stack whose frames never arrived */
+	uint64_t unread;            /* still in the ring buffer when the time to read them at the end ran out */
 	uint64_t hidden;            /* every frame hidden (not yet started) */
 	uint64_t not_gil_wait;      /* gil-wait mode: off-CPU records of other waits, left out */
 };
@@ -127,6 +128,14 @@ void session_stop_sampling(struct session *s);  /* detach; drain the ring buffer
 void session_counters(struct session *s, uint64_t out[CNT__MAX]);
 /* Changes the sampling rate of the running perf events; 0 or -errno. */
 int session_set_hz(struct session *s, int hz);
+/* The rate CPU samples were really taken at (Hz), measured from the time
+ * between timer ticks on their CPU: lower than asked when the kernel
+ * throttles the perf events. 0 until enough samples tell. */
+double session_achieved_hz(struct session *s);
+/* The rate to scale CPU samples by: the achieved one when it is far from
+ * the one asked (throttling, or a CPU budget that changed it), else the
+ * one asked. */
+double session_effective_hz(struct session *s);
 /* Nanoseconds the sampler has run in the kernel so far (0 unless
  * measure_cost is set and the kernel keeps statistics). */
 uint64_t session_bpf_ns(struct session *s);

@@ -82,6 +82,14 @@ struct session {
 	uint64_t hidden;            /* samples whose every frame is hidden (not yet started) */
 	uint64_t not_gil_wait;      /* gil-wait mode: off-CPU records of other waits, left out */
 	const char **label_buf;
+	/* session_poll's bound on reading: a ring buffer refilled as fast as
+	 * it is read would keep one read going past any deadline. */
+	uint64_t read_budget_ns;    /* per poll, from its first record */
+	uint64_t read_until_ns;     /* 0 until the poll's first record */
+	uint64_t read_count;        /* records read by this poll */
+	bool read_time_up;          /* the last read stopped at its budget */
+	bool read_skip;             /* records are only counted (unread), not aggregated */
+	uint64_t unread;            /* samples skipped so */
 	/* Called for every sample after aggregation (top uses it). */
 	session_sample_fn *on_sample;
 	void *on_sample_ctx;
@@ -117,7 +125,13 @@ static inline uint64_t mix(uint64_t a, uint64_t b)
 	return k ^ (k >> 31);
 }
 
+/* session.c: the ring buffer's callback, aggregating one record; -ETIME
+ * (stop reading) once the poll's read budget is spent. */
+int session_read_record(void *ctx, void *data, size_t size);
+
 /* bpf.c */
+/* Lowers cfg.hz to the kernel's perf_event_max_sample_rate, saying so. */
+void sampler_clamp_hz(struct session *s);
 void perf_events_close(struct session *s);
 void sampler_detach(struct session *s);         /* samplers off; the exec hook stays */
 void sampler_unload(struct session *s);         /* everything session_load made */
