@@ -36,16 +36,26 @@ static int libbpf_verbose(enum libbpf_print_level level, const char *fmt, va_lis
  * at that maximum instead, saying so (a rate under a CPU budget still
  * climbs back only to what the kernel allows).
  */
-void sampler_clamp_hz(struct session *r)
+/* The kernel's current maximum rate (it lowers it itself when sampling
+ * interrupts take too long), or 0 when unreadable. */
+static int kernel_max_rate(void)
 {
 	FILE *f = fopen(MAX_RATE_SYSCTL, "re");
 	int max = 0;
 
 	if (!f)
-		return; /* not readable: the kernel's answer at open says more */
-	if (fscanf(f, "%d", &max) != 1)
+		return 0;
+	if (fscanf(f, "%d", &max) != 1 || max < 0)
 		max = 0;
 	fclose(f);
+	return max;
+}
+
+void sampler_clamp_hz(struct session *r)
+{
+	int max = kernel_max_rate();
+
+	/* not readable: the kernel's answer at open says more */
 	if (max <= 0 || r->cfg.hz <= max)
 		return;
 	session_err(r, "warning: -F %d is above the kernel's maximum (kernel.perf_event_max_sample_rate "
@@ -258,8 +268,16 @@ int session_set_hz(struct session *r, int hz)
 
 /* Fewer samples say too little about the rate. */
 #define RATE_MIN_TICKS 50
-/* Asked and achieved rates this far apart are reported, and values follow the achieved one. */
-#define RATE_OFF_SHARE 0.2
+/*
+ * Throttling shows as a large deficit (the kernel keeps a fraction of the
+ * ticks: 7-15% of 100 kHz was seen) or as a kernel maximum now below the
+ * rate. A smaller deficit is as likely a loaded VM whose ticks come late
+ * (steal time: the gaps grow while the target does not run either), where
+ * 1/HZ stays the truer weight of a sample.
+ */
+#define RATE_THROTTLED_SHARE 0.5
+/* A rate lowered by --cpu-budget leaves the run's mean this far above it. */
+#define RATE_BUDGET_SHARE 0.2
 
 double session_achieved_hz(struct session *r)
 {
@@ -274,11 +292,19 @@ double session_achieved_hz(struct session *r)
 double session_effective_hz(struct session *r)
 {
 	double achieved = r->cfg.mode == MODE_OFFCPU ? 0 : session_achieved_hz(r);
-	double off = achieved - r->cfg.hz;
 
-	if (achieved > 0 && (off > 0 ? off : -off) > RATE_OFF_SHARE * r->cfg.hz)
+	if (achieved <= 0)
+		return r->cfg.hz;
+	/* --cpu-budget lowered the rate part way: the run's mean rate */
+	if (achieved > (1 + RATE_BUDGET_SHARE) * r->cfg.hz)
 		return achieved;
-	return r->cfg.hz;
+	if (achieved >= r->cfg.hz)
+		return r->cfg.hz;
+	if (achieved < RATE_THROTTLED_SHARE * r->cfg.hz)
+		return achieved;
+	int max = kernel_max_rate();
+
+	return max > 0 && max < r->cfg.hz ? achieved : r->cfg.hz;
 }
 
 uint64_t session_bpf_ns(struct session *r)

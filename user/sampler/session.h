@@ -132,9 +132,9 @@ int session_set_hz(struct session *s, int hz);
  * between timer ticks on their CPU: lower than asked when the kernel
  * throttles the perf events. 0 until enough samples tell. */
 double session_achieved_hz(struct session *s);
-/* The rate to scale CPU samples by: the achieved one when it is far from
- * the one asked (throttling, or a CPU budget that changed it), else the
- * one asked. */
+/* The rate to scale CPU samples by: the achieved one when the kernel
+ * evidently throttled sampling (or a CPU budget changed the rate part way),
+ * else the one asked. */
 double session_effective_hz(struct session *s);
 /* Nanoseconds the sampler has run in the kernel so far (0 unless
  * measure_cost is set and the kernel keeps statistics). */
