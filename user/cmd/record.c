@@ -590,7 +590,7 @@ static int write_output(struct recorder *r, const char *path, uint64_t *nstacks_
 	*nstacks_out = prof.len;
 	err = outfile_open(&out, path);
 	if (err) {
-		fprintf(stderr, "pyperf record: failed to create %s: %s\n", path, strerror(-err));
+		fprintf(stderr, "pyperf record: failed to create %s: %s\n", path, outfile_strerror(err));
 		profile_free(&prof);
 		return -1;
 	}
@@ -639,7 +639,7 @@ static int write_output(struct recorder *r, const char *path, uint64_t *nstacks_
 	}
 	profile_free(&prof);
 	if (err) {
-		outfile_abort(&out);
+		err = outfile_fail(&out, err);
 		fprintf(stderr, "pyperf record: failed to write %s: %s\n", path, strerror(-err));
 		return -1;
 	}
@@ -723,7 +723,7 @@ static int check_output(const struct record_opts *o)
 	int w = outfile_check_writable(o->output);
 
 	if (w) {
-		fprintf(stderr, "pyperf record: cannot write %s: %s\n", o->output, strerror(-w));
+		fprintf(stderr, "pyperf record: cannot write %s: %s\n", o->output, outfile_strerror(w));
 		return 1;
 	}
 	return 0;
