@@ -1,4 +1,4 @@
-"""Where output goes: a symlink's target is replaced
+"""Where output goes: '-' is standard output, a symlink's target is replaced
 (the link kept), character devices and FIFOs are written in place, a write
 error there is an error, odd types are refused. Devices are made with mknod
 in a temporary directory, never the system's own /dev entries."""
@@ -134,6 +134,16 @@ def test_flamegraph_to_fifo_waits_for_a_reader():
         assert sorted(os.listdir(d)) == ["f", "small.folded"], os.listdir(d)
 
 
+def test_flamegraph_dash_is_stdout():
+    with tempfile.TemporaryDirectory() as d:
+        src = small_folded(d)
+        p = subprocess.run([harness.PYPERF, "flamegraph", src, "-o", "-"], capture_output=True, text=True,
+                           cwd=d, timeout=60)
+        assert p.returncode == 0 and p.stderr == "", p.stderr
+        assert svg_total(p.stdout) == 1000
+        assert os.listdir(d) == ["small.folded"], os.listdir(d)
+
+
 def spin_script(d):
     path = os.path.join(d, "spin.py")
     with open(path, "w") as f:
@@ -145,6 +155,43 @@ def record_launch(d, out_args, interp="3.12"):
     argv = harness.need_interpreter(interp)
     return subprocess.run([harness.PYPERF, "record", "-F", "499"] + out_args + ["--"] + argv
                           + [spin_script(d)], capture_output=True, text=True, cwd=d, timeout=120)
+
+
+@harness.params(["auto", "folded"])
+def test_record_dash_is_stdout(fmt):
+    """Without -f, '-' means folded text; the status lines stay on stderr."""
+    with tempfile.TemporaryDirectory() as d:
+        p = record_launch(d, ["-o", "-"] + ([] if fmt == "auto" else ["-f", fmt]))
+        assert p.returncode == 0, p.stderr
+        stacks = harness.parse_folded(p.stdout)
+        spin = sum(c for fr, c in stacks if any(x.startswith("spin (") for x in fr))
+        assert spin > 0, stacks[:5]
+        assert p.stderr.splitlines()[-1] == "pyperf: wrote standard output", p.stderr
+        assert "pyperf:" not in p.stdout
+        assert sorted(os.listdir(d)) == ["spin.py"], os.listdir(d)  # no file named '-'
+
+
+def test_record_dash_other_formats_and_errors():
+    with tempfile.TemporaryDirectory() as d:
+        p = record_launch(d, ["-o", "-", "-f", "svg"])
+        assert p.returncode == 0, p.stderr
+        assert svg_total(p.stdout) > 0
+        p = harness.run_pyperf(["record", "-o", "-", "--every", "1s", "-a"], check=False)
+        assert p.returncode == 2 and "give a directory" in one_error_line(p, "--every"), p.stderr
+        p = harness.run_pyperf(["record", "-o", "-", "-f", "pprof", "--push", "http://127.0.0.1:1/",
+                                "-a"], check=False)
+        assert p.returncode == 1 and "not -" in one_error_line(p, "--push"), p.stderr
+        assert sorted(os.listdir(d)) == ["spin.py"], os.listdir(d)
+        # Standard output that cannot take the profile: a failure, said once.
+        full = os.path.join(d, "full")
+        mknod_or_skip(full, 1, 7)
+        argv = harness.need_interpreter("3.12")
+        with open(full, "wb") as out:
+            p = subprocess.run([harness.PYPERF, "record", "-o", "-", "--"] + argv + [spin_script(d)],
+                               stdout=out, stderr=subprocess.PIPE, text=True, cwd=d, timeout=120)
+        line = one_error_line(p, "failed to write")
+        assert line == "pyperf record: failed to write standard output: No space left on device", line
+        assert p.returncode == 1, p.returncode
 
 
 def test_record_to_full_device_fails_and_to_symlink_replaces_target():
