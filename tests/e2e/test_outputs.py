@@ -215,3 +215,27 @@ def test_record_to_full_device_fails_and_to_symlink_replaces_target():
             stacks = harness.parse_folded(f.read())
         assert any(x.startswith("spin (") for fr, _ in stacks for x in fr), stacks[:5]
         assert sorted(os.listdir(d)) == ["full", "l.folded", "real.folded", "spin.py"], os.listdir(d)
+
+
+def test_long_names_are_cut_as_the_readme_says():
+    """README's Known limits gives the length at which names are cut; a
+    recorded function with a longer name shows exactly that many bytes and
+    '...'."""
+    import re
+    with open(os.path.join(harness.ROOT, "README.md")) as f:
+        m = re.search(r"name longer than ([\d,]+) bytes of UTF-8[^.]*cut[^.]*ends in `\.\.\.`", f.read())
+    assert m, "README's Known limits does not say where long names are cut"
+    limit = int(m.group(1).replace(",", ""))
+    name = "n" * (limit + 500)
+    with tempfile.TemporaryDirectory() as d:
+        script = os.path.join(d, "long.py")
+        with open(script, "w") as f:
+            f.write(SPIN.replace("spin", name))
+        argv = harness.need_interpreter("3.12")
+        p = subprocess.run([harness.PYPERF, "record", "-F", "499", "-o", "-", "--"] + argv + [script],
+                           capture_output=True, text=True, cwd=d, timeout=120)
+    assert p.returncode == 0, p.stderr
+    frames = {x for fr, _ in harness.parse_folded(p.stdout) for x in fr if x.startswith("nnn")}
+    assert frames, "the long-named function was not sampled"
+    for x in frames:
+        assert x.startswith("n" * limit + "... ("), x[:60] + "..." + x[limit - 20:limit + 40]
