@@ -144,6 +144,21 @@ def test_flamegraph_dash_is_stdout():
         assert os.listdir(d) == ["small.folded"], os.listdir(d)
 
 
+def test_flamegraph_to_proc_fd_link_writes_the_pipe():
+    """/dev/stdout is a link to /proc/self/fd/1, which names "pipe:[N]"
+    for a pipe: a link like it, made here, writes into the pipe."""
+    with tempfile.TemporaryDirectory() as d:
+        src = small_folded(d)
+        link = os.path.join(d, "stdout")
+        os.symlink("/proc/self/fd/1", link)
+        p = subprocess.run([harness.PYPERF, "flamegraph", src, "-o", link], capture_output=True, text=True,
+                           timeout=60)
+        assert p.returncode == 0 and p.stderr == "", p.stderr
+        assert svg_total(p.stdout) == 1000
+        assert os.path.islink(link)
+        assert sorted(os.listdir(d)) == ["small.folded", "stdout"], os.listdir(d)
+
+
 def spin_script(d):
     path = os.path.join(d, "spin.py")
     with open(path, "w") as f:

@@ -126,6 +126,23 @@ static void test_fifo(void)
 	close(rd);
 	CHECK(lstat(at("fifo"), &st) == 0 && S_ISFIFO(st.st_mode));
 	unlink(at("fifo"));
+
+	/* A link to /proc/self/fd/N of a pipe (what /dev/stdout is) goes
+	 * through /proc's magic link, which names "pipe:[ino]", no path. */
+	int p[2];
+	char proc[64];
+
+	CHECK_EQ_INT(pipe2(p, O_NONBLOCK), 0); /* a failed write reads nothing, not forever */
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", p[1]);
+	CHECK_EQ_INT(symlink(proc, at("out")), 0);
+	CHECK_EQ_INT(write_all(at("out"), "piped\n"), 0);
+	memset(buf, 0, sizeof(buf));
+	CHECK_EQ_INT(read(p[0], buf, sizeof(buf) - 1), 6);
+	CHECK_STR(buf, "piped\n");
+	CHECK(lstat(at("out"), &st) == 0 && S_ISLNK(st.st_mode));
+	close(p[0]);
+	close(p[1]);
+	unlink(at("out"));
 }
 
 static void test_refused_and_stdout(void)

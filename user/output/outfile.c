@@ -73,7 +73,7 @@ static void dir_of(const char *path, char *dir, size_t len)
  * and *st describe what is there. 0 or -errno. */
 static int resolve(const char *path, char *final, struct stat *st, bool *exists)
 {
-	char cur[PATH_MAX], link[PATH_MAX], dir[PATH_MAX];
+	char cur[PATH_MAX], prev[PATH_MAX], link[PATH_MAX], dir[PATH_MAX];
 
 	if ((size_t)snprintf(cur, sizeof(cur), "%s", path) >= sizeof(cur))
 		return -ENAMETOOLONG;
@@ -81,8 +81,11 @@ static int resolve(const char *path, char *final, struct stat *st, bool *exists)
 		if (lstat(cur, st) != 0) {
 			if (errno != ENOENT)
 				return -errno;
-			*exists = false; /* a new file, or a dangling link's target made as `>` does */
-			memcpy(final, cur, sizeof(cur));
+			/* A /proc magic link (/dev/stdout -> /proc/self/fd/1 -> "pipe:[N]")
+			 * names no path but opens: take what it opens. */
+			*exists = hops > 0 && stat(prev, st) == 0 && !S_ISREG(st->st_mode);
+			/* else a new file, or a dangling link's target made as `>` does */
+			memcpy(final, *exists ? prev : cur, PATH_MAX);
 			return 0;
 		}
 		if (!S_ISLNK(st->st_mode)) {
@@ -95,6 +98,7 @@ static int resolve(const char *path, char *final, struct stat *st, bool *exists)
 		if (n < 0)
 			return -errno;
 		link[n] = '\0';
+		memcpy(prev, cur, sizeof(cur));
 		dir_of(cur, dir, sizeof(dir));
 		/* A relative target is relative to the link's directory. */
 		if (link[0] == '/' || strcmp(dir, ".") == 0)
