@@ -32,7 +32,8 @@ enum {
 
 static const struct opt_spec fg_cli_options[] = {
 	{ "output", 'o', "OUT", "write to OUT: a temporary file in the same directory is renamed to "
-	  "OUT once complete, so OUT is never half written ('-': standard output)" },
+	  "OUT once complete, so OUT is never half written (a symlink's target is replaced, a device or FIFO "
+	  "written in place; '-': standard output)" },
 	{ "title", OPT_TITLE, "TEXT", "title (default \"Flame Graph\"; \"Icicle Graph\" with --icicle)" },
 	{ "subtitle", OPT_SUBTITLE, "TEXT", "a second line under the title (default: none)" },
 	{ "width", OPT_WIDTH, "PX", "image width in pixels, 100..100000 (default 1200)" },
@@ -285,14 +286,15 @@ static struct fg_tree *read_stacks(const char *in_path)
 	return b.tree;
 }
 
-/* Writes the graph to out_path through a temporary file; 0 or -errno after saying why. */
+/* Writes the graph to out_path ("-": standard output) through output/outfile.c;
+ * 0 or -errno after saying why. */
 static int write_file(const struct fg_tree *tree, const struct fg_options *opt, const char *out_path)
 {
 	output_active = 1; /* before the file exists: no window without cleanup */
 	cleanup_on_signals(true);
 	int err = outfile_open(&output, out_path);
 	if (err) {
-		fprintf(stderr, PROG ": failed to create %s: %s\n", out_path, strerror(-err));
+		fprintf(stderr, PROG ": failed to create %s: %s\n", out_path, outfile_strerror(err));
 		output_active = 0;
 		cleanup_on_signals(false);
 		return err;
@@ -300,13 +302,13 @@ static int write_file(const struct fg_tree *tree, const struct fg_options *opt, 
 	setvbuf(output.f, NULL, _IOFBF, OUT_BUFFER);
 	err = fg_write_svg(tree, opt, output.f);
 	if (err)
-		outfile_abort(&output);
+		err = outfile_fail(&output, err); /* the failed write's own errno */
 	else
 		err = outfile_commit(&output); /* fsync, rename; removes the temporary on failure */
 	output_active = 0;
 	cleanup_on_signals(false);
 	if (err)
-		fprintf(stderr, PROG ": failed to write %s: %s\n", out_path, strerror(-err));
+		fprintf(stderr, PROG ": failed to write %s: %s\n", outfile_name(out_path), strerror(-err));
 	return err;
 }
 
@@ -321,13 +323,7 @@ int cmd_flamegraph(int argc, char **argv)
 
 	if (!tree)
 		return 1;
-	if (!a.out_path || strcmp(a.out_path, "-") == 0) {
-		err = fg_write_svg(tree, &a.opt, stdout);
-		if (err)
-			fprintf(stderr, PROG ": failed to write standard output: %s\n", strerror(-err));
-	} else {
-		err = write_file(tree, &a.opt, a.out_path);
-	}
+	err = write_file(tree, &a.opt, a.out_path ? a.out_path : "-");
 	fg_tree_free(tree);
 	return err ? 1 : 0;
 }

@@ -131,7 +131,7 @@ static const struct opt_spec record_options[] = {
 	  "exits); fractions and units allowed (0.5, 500ms, 2m, 1h)" },
 	{ "output", 'o', "FILE", "where to write (default pyperf-PID-DATE-TIME.svg); the format "
 	  "follows the extension: .svg flame graph, .folded or .txt folded stacks, .pb.gz or .pprof "
-	  "pprof, .speedscope.json speedscope" },
+	  "pprof, .speedscope.json speedscope; '-': standard output, folded unless -f says otherwise" },
 	{ "format", 'f', "FMT", "svg, folded, pprof or speedscope, whatever the extension" },
 	{ "title", OPT_TITLE, "TEXT", "flame graph title" },
 	{ "threads", OPT_THREADS, NULL, "put 'thread NAME (TID)' under a 'process PID' root frame" },
@@ -590,7 +590,7 @@ static int write_output(struct recorder *r, const char *path, uint64_t *nstacks_
 	*nstacks_out = prof.len;
 	err = outfile_open(&out, path);
 	if (err) {
-		fprintf(stderr, "pyperf record: failed to create %s: %s\n", path, strerror(-err));
+		fprintf(stderr, "pyperf record: failed to create %s: %s\n", path, outfile_strerror(err));
 		profile_free(&prof);
 		return -1;
 	}
@@ -642,13 +642,13 @@ static int write_output(struct recorder *r, const char *path, uint64_t *nstacks_
 	}
 	profile_free(&prof);
 	if (err) {
-		outfile_abort(&out);
-		fprintf(stderr, "pyperf record: failed to write %s: %s\n", path, strerror(-err));
+		err = outfile_fail(&out, err);
+		fprintf(stderr, "pyperf record: failed to write %s: %s\n", outfile_name(path), strerror(-err));
 		return -1;
 	}
 	err = outfile_commit(&out);
 	if (err) {
-		fprintf(stderr, "pyperf record: failed to write %s: %s\n", path, strerror(-err));
+		fprintf(stderr, "pyperf record: failed to write %s: %s\n", outfile_name(path), strerror(-err));
 		return -1;
 	}
 	if (r->pusher)
@@ -733,10 +733,15 @@ static int check_output(const struct record_opts *o)
 		}
 		return 0;
 	}
+	if (o->push_url && strcmp(o->output, "-") == 0) {
+		fprintf(stderr, "pyperf record: --push reads back the file it sends: give -o FILE.pb.gz, "
+			"not -\n");
+		return 1;
+	}
 	int w = outfile_check_writable(o->output);
 
 	if (w) {
-		fprintf(stderr, "pyperf record: cannot write %s: %s\n", o->output, strerror(-w));
+		fprintf(stderr, "pyperf record: cannot write %s: %s\n", o->output, outfile_strerror(w));
 		return 1;
 	}
 	return 0;
@@ -878,7 +883,7 @@ static int record(struct recorder *r)
 		fprintf(stderr, "pyperf: wrote %" PRIu64 " period files into %s%s\n", r->periods, r->opts.output,
 			r->pruned ? " (oldest pruned)" : "");
 	else
-		fprintf(stderr, "pyperf: wrote %s\n", r->opts.output);
+		fprintf(stderr, "pyperf: wrote %s\n", outfile_name(r->opts.output));
 	if (!session_totals(r->s).samples)
 		fprintf(stderr, "pyperf: no Python samples: %s\n", r->opts.mode == MODE_OFFCPU ?
 			"did a Python thread block while recording?" : "was the process running Python code on a CPU?");

@@ -32,6 +32,8 @@ enum out_format format_by_name(const char *name)
 
 enum out_format format_from_path(const char *path)
 {
+	if (strcmp(path, "-") == 0)
+		return FMT_FOLDED; /* standard output: text that reads in a terminal and pipes */
 	for (size_t i = 0; i < NFORMATS; i++)
 		for (size_t k = 0; k < 3 && formats[i].suffixes[k]; k++)
 			if (ends_with(path, formats[i].suffixes[k]))
