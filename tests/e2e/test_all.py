@@ -85,6 +85,51 @@ def test_every_period_files_and_late_start():
         assert len(re.findall(r"samples from \d+ processes", err)) >= 6, err
 
 
+def test_every_keep_1_keeps_a_period_with_samples():
+    """-d a multiple of --every: no empty period file after the last full one,
+    so --keep 1 keeps a profile with samples (issue #17)."""
+    argv = harness.need_interpreter("3.12")
+    t = harness.start(argv + [os.path.join(harness.TARGETS, "named_spin.py"), "keep_spin"], ready_marker="ready")
+    try:
+        with tempfile.TemporaryDirectory() as d:
+            spool = os.path.join(d, "spool") + "/"
+            r = harness.run_pyperf(["record", "-a", "-F", "99", "--every", "1s", "-d", "3", "--keep", "1",
+                                    "-o", spool, "-f", "folded"], timeout=60)
+            files = os.listdir(spool)
+            assert len(files) == 1 and files[0].endswith(".folded"), (files, r.stderr)
+            with open(os.path.join(spool, files[0])) as f:
+                stacks = harness.parse_folded(f.read())
+    finally:
+        harness.stop(t)
+    mine = sum(c for fr, c in stacks if any(x.startswith("keep_spin (") for x in fr))
+    assert mine > 0, "kept period has %d samples of the spinner\n%s" % (mine, r.stderr)
+    # Every file written had samples: an empty one would have been pruning's pick.
+    written = re.findall(r"(\d+) samples from \d+ processes \((\d+) distinct stacks\) in \d+s -> ", r.stderr)
+    assert written and all(int(n) > 0 and int(k) > 0 for n, k in written), r.stderr
+
+
+def test_every_summary_counts_the_run():
+    """The last line's figures cover the run, not its last period (issue #17)."""
+    argv = harness.need_interpreter("3.12")
+    t = harness.start(argv + [os.path.join(harness.TARGETS, "named_spin.py"), "sum_spin"], ready_marker="ready")
+    try:
+        with tempfile.TemporaryDirectory() as d:
+            spool = os.path.join(d, "spool") + "/"
+            r = harness.run_pyperf(["record", "-a", "-F", "99", "--every", "1s", "-d", "3", "-o", spool,
+                                    "-f", "folded"], timeout=60)
+            periods = []
+            for f in sorted(os.listdir(spool)):
+                with open(os.path.join(spool, f)) as fh:
+                    periods.append(harness.parse_folded(fh.read()))
+    finally:
+        harness.stop(t)
+    m = re.search(r"pyperf: (\d+) samples, (\d+) period files, at most (\d+) distinct stacks in one \(", r.stderr)
+    assert m, r.stderr
+    assert int(m.group(2)) == len(periods) >= 3, (len(periods), r.stderr)
+    assert int(m.group(3)) == max(len(p) for p in periods) > 0, ([len(p) for p in periods], r.stderr)
+    assert int(m.group(1)) >= sum(c for p in periods for _, c in p) > 0, r.stderr
+
+
 SHORT_SCRIPT = """
 import time
 def short_%s():

@@ -75,6 +75,7 @@ struct recorder {
 	uint64_t period_start_unix_ns;
 	uint64_t period_samples_base;   /* session samples when the period began */
 	uint64_t periods, pruned;
+	uint64_t max_period_stacks;     /* --every: the most distinct stacks in one period file */
 	struct pusher *pusher;
 };
 
@@ -364,7 +365,9 @@ static void push_file(struct recorder *r, const char *path)
 		fclose(f);
 }
 
-/* Writes the period that just ended as its own file and starts the next. */
+/* Writes the period that just ended as its own file (its distinct stacks in
+ * *nstacks) and starts the next. A period with nothing in it writes no file:
+ * an empty file would take a --keep slot from one with samples. */
 static int write_period(struct recorder *r, uint64_t *nstacks)
 {
 	char path[PATH_MAX];
@@ -372,24 +375,32 @@ static int write_period(struct recorder *r, uint64_t *nstacks)
 
 	clock_gettime(CLOCK_REALTIME, &now);
 	uint64_t now_ns = (uint64_t)now.tv_sec * 1000000000ull + (uint64_t)now.tv_nsec;
-
-	archive_period_path(path, sizeof(path), r->opts.output, r->period_start_unix_ns,
-			    format_suffix(r->opts.format));
-	r->start_unix_ns = r->period_start_unix_ns;
-	r->duration_ns = now_ns - r->period_start_unix_ns;
 	uint64_t before = session_totals(r->s).samples;
+	double secs = (double)(now_ns - r->period_start_unix_ns) / 1e9;
 
-	if (write_output(r, path, nstacks))
-		return -1;
-	fprintf(stderr, "pyperf: %" PRIu64 " samples from %zu processes in %.0fs -> %s\n",
-		before - r->period_samples_base, session_nprocs(r->s), (double)r->duration_ns / 1e9, path);
+	*nstacks = 0;
+	if (session_counts_empty(r->s)) {
+		fprintf(stderr, "pyperf: nothing sampled in %.0fs: no period file\n", secs);
+	} else {
+		archive_period_path(path, sizeof(path), r->opts.output, r->period_start_unix_ns,
+				    format_suffix(r->opts.format));
+		r->start_unix_ns = r->period_start_unix_ns;
+		r->duration_ns = now_ns - r->period_start_unix_ns;
+		if (write_output(r, path, nstacks))
+			return -1;
+		fprintf(stderr, "pyperf: %" PRIu64 " samples from %zu processes (%" PRIu64 " distinct stacks) "
+			"in %.0fs -> %s\n", before - r->period_samples_base, session_nprocs(r->s), *nstacks, secs,
+			path);
+		r->periods++;
+		if (*nstacks > r->max_period_stacks)
+			r->max_period_stacks = *nstacks;
+		if (r->opts.keep || r->opts.max_disk)
+			r->pruned += archive_prune(r->opts.output, format_suffix(r->opts.format), r->opts.keep,
+						   r->opts.max_disk);
+	}
 	r->period_samples_base = before;
-	r->periods++;
 	session_reset_counts(r->s);
 	r->period_start_unix_ns = now_ns;
-	if (r->opts.keep || r->opts.max_disk)
-		r->pruned += archive_prune(r->opts.output, format_suffix(r->opts.format), r->opts.keep,
-					   r->opts.max_disk);
 	return 0;
 }
 
@@ -663,8 +674,13 @@ static void print_summary(struct recorder *r, enum stop_reason why, uint64_t nst
 	const char *reason = why == STOP_EXITED ? "the process exited" :
 			     why == STOP_SIGNAL ? "interrupted" : why == STOP_DURATION ? "duration reached" : "error";
 
-	fprintf(stderr, "pyperf: %" PRIu64 " samples, %" PRIu64 " distinct stacks (%s)\n",
-		session_totals(r->s).samples, nstacks, reason);
+	if (r->opts.every > 0) /* stacks are distinct within a period, not across them */
+		fprintf(stderr, "pyperf: %" PRIu64 " samples, %" PRIu64 " period files, at most %" PRIu64
+			" distinct stacks in one (%s)\n", session_totals(r->s).samples, r->periods,
+			r->max_period_stacks, reason);
+	else
+		fprintf(stderr, "pyperf: %" PRIu64 " samples, %" PRIu64 " distinct stacks (%s)\n",
+			session_totals(r->s).samples, nstacks, reason);
 	if (r->opts.gil_wait)
 		fprintf(stderr, "pyperf: counts are microseconds spent waiting to take the GIL (%" PRIu64
 			" other waits left out)\n", session_totals(r->s).not_gil_wait);

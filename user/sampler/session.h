@@ -113,6 +113,9 @@ void session_scan_children(struct session *s);
 /* -a: finds new Python processes anywhere on the host, forgets ended ones.
  * Meant to run about once a second. Returns how many are sampled. */
 size_t session_scan_all(struct session *s);
+/* Whether the counts gathered so far would make an empty profile
+ * (session_profile would add nothing). */
+bool session_counts_empty(const struct session *s);
 /* Forgets the counts gathered so far (a new period), keeping caches. */
 void session_reset_counts(struct session *s);
 /* Launch mode: start cfg.command held before exec, release it once sampling
