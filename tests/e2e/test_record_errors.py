@@ -164,3 +164,30 @@ def test_kernel_without_btf():
     if "unshare:" in p.stderr or "mount:" in p.stderr:
         raise Skip("cannot make a mount namespace here: " + p.stderr.strip().splitlines()[0])
     assert_error(p, "no BTF", "CONFIG_DEBUG_INFO_BTF", code=1)
+
+
+def test_options_that_do_not_apply_are_refused():
+    """An option that would change nothing in the mode or format asked for is
+    an error, not silently ignored (issue #17)."""
+    for args, needle in [(["--min-block", "1ms"], "--min-block drops short waits"),
+                         (["--mode", "cpu", "--min-block", "0"], "--min-block drops short waits"),
+                         (["--no-wait-reason"], "--no-wait-reason drops the leaf frame"),
+                         (["--mode", "offcpu", "--gil"], "--gil filters CPU samples"),
+                         (["--mode", "gil-wait", "--gil"], "--gil filters CPU samples"),
+                         (["--mode", "offcpu", "--cpu-budget", "5"], "--cpu-budget lowers the sampling rate"),
+                         (["--title", "t", "-o", "x.folded"], "--title names an SVG"),
+                         (["--title", "t", "-f", "folded", "-o", "x.txt"], "--title names an SVG")]:
+        p = harness.run_pyperf(["record", "-p", "1", "-d", "1"] + args, check=False)
+        assert_error(p, needle, code=2)
+    # Where they apply they stay accepted: the run goes on to look for the process.
+    pid = "4194303"  # above the default pid_max, never a live process here
+    for args in (["--mode", "offcpu", "--min-block", "1ms", "--no-wait-reason"], ["--mode", "wall", "--gil"],
+                 ["--mode", "gil-wait", "--min-block", "1ms"], ["--title", "t", "-o", "/tmp/x.pb.gz"],
+                 ["--title", "t", "-o", "/tmp/x.speedscope.json"]):
+        p = harness.run_pyperf(["record", "-p", pid, "-d", "1"] + args, check=False)
+        assert_error(p, "no process with PID " + pid, code=1)
+    # -a --mode offcpu: no default --cpu-budget to refuse (off-CPU has no rate to lower).
+    with tempfile.TemporaryDirectory() as d:
+        p = harness.run_pyperf(["record", "-a", "--mode", "offcpu", "-d", "0.5", "-o", os.path.join(d, "x.pb.gz")],
+                               check=False)
+        assert p.returncode == 0 and "budget" not in p.stderr, p.stderr

@@ -61,6 +61,7 @@ struct record_opts {
 	const char *log;            /* messages go to this file (SIGHUP reopens it) */
 	enum session_mode mode;     /* --mode cpu|offcpu|wall */
 	uint64_t min_block_ns;      /* --min-block */
+	bool min_block_given;
 	bool no_wait_reason;
 	bool gil_only;              /* --gil */
 	bool gil_wait;              /* --mode gil-wait */
@@ -134,7 +135,7 @@ static const struct opt_spec record_options[] = {
 	  "follows the extension: .svg flame graph, .folded or .txt folded stacks, .pb.gz or .pprof "
 	  "pprof, .speedscope.json speedscope" },
 	{ "format", 'f', "FMT", "svg, folded, pprof or speedscope, whatever the extension" },
-	{ "title", OPT_TITLE, "TEXT", "flame graph title" },
+	{ "title", OPT_TITLE, "TEXT", "flame graph title (pprof, speedscope: the profile's name)" },
 	{ "threads", OPT_THREADS, NULL, "put 'thread NAME (TID)' under a 'process PID' root frame" },
 	{ "no-lines", OPT_NO_LINES, NULL, "one frame per function, not per line" },
 	{ "subprocesses", OPT_SUBPROCESSES, NULL, "also sample Python child processes (fork or "
@@ -231,6 +232,7 @@ static int record_opt(int key, const char *arg, void *ctx)
 			return opt_usage_error(WHO, "invalid --min-block '%s': give e.g. 100us, 1ms or 0.5s",
 					       arg);
 		o->min_block_ns = (uint64_t)(d * 1e9 + 0.5);
+		o->min_block_given = true;
 		break;
 	case OPT_KEEP:
 		if (opt_long(arg, 1, KEEP_MAX, &o->keep))
@@ -294,7 +296,7 @@ static int check_args(struct record_opts *o, char *defname, size_t deflen)
 				       "(see 'pyperf record --help')");
 	if (o->all && !o->hz_given)
 		o->hz = ALL_DEFAULT_HZ; /* always-on: cheap by default */
-	if (o->all && !o->budget_given)
+	if (o->all && !o->budget_given && o->mode != MODE_OFFCPU) /* off-CPU: no rate to lower */
 		o->cpu_budget = ALL_DEFAULT_BUDGET;
 	if ((o->all || o->push_url) && o->format == FMT_AUTO && (!o->output || is_dir_name(o->output)))
 		o->format = FMT_PPROF;
@@ -317,6 +319,28 @@ static int check_args(struct record_opts *o, char *defname, size_t deflen)
 	return 0;
 }
 
+/* Options that would change nothing in the mode or format asked for are
+ * refused, not ignored; 0, or the exit code of bad usage. */
+static int check_applies(const struct record_opts *o)
+{
+	if (o->mode == MODE_CPU && o->min_block_given)
+		return opt_usage_error(WHO, "--min-block drops short waits: use it with --mode offcpu, wall "
+				       "or gil-wait");
+	if (o->mode == MODE_CPU && o->no_wait_reason)
+		return opt_usage_error(WHO, "--no-wait-reason drops the leaf frame of waits: use it with "
+				       "--mode offcpu, wall or gil-wait");
+	if (o->mode == MODE_OFFCPU && o->gil_only)
+		return opt_usage_error(WHO, "--gil filters CPU samples: use it with --mode cpu or wall "
+				       "(--mode gil-wait is the time spent waiting for the GIL)");
+	if (o->mode == MODE_OFFCPU && o->budget_given)
+		return opt_usage_error(WHO, "--cpu-budget lowers the sampling rate, and --mode offcpu "
+				       "records every wait: there is no rate to lower");
+	if (o->title && o->format == FMT_FOLDED)
+		return opt_usage_error(WHO, "--title names an SVG, pprof or speedscope profile: folded "
+				       "stacks have no title");
+	return 0;
+}
+
 /* 0 to record, -1 after --help, or the exit code of bad usage. */
 static int parse_args(int argc, char **argv, struct record_opts *o, char *defname, size_t deflen)
 {
@@ -330,7 +354,8 @@ static int parse_args(int argc, char **argv, struct record_opts *o, char *defnam
 		return rc;
 	if (first < argc)
 		o->command = argv + first;
-	return check_args(o, defname, deflen);
+	rc = check_args(o, defname, deflen);
+	return rc ? rc : check_applies(o);
 }
 
 enum stop_reason { STOP_DURATION, STOP_SIGNAL, STOP_EXITED, STOP_ERROR };
