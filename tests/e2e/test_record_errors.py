@@ -191,3 +191,104 @@ def test_options_that_do_not_apply_are_refused():
         p = harness.run_pyperf(["record", "-a", "--mode", "offcpu", "-d", "0.5", "-o", os.path.join(d, "x.pb.gz")],
                                check=False)
         assert p.returncode == 0 and "budget" not in p.stderr, p.stderr
+
+
+LAUNCHED = """
+import os, signal, sys, time
+d = sys.argv[1]
+if sys.argv[2] == "ignore":
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+with open(os.path.join(d, "pid"), "w") as f:
+    f.write(str(os.getpid()))
+def spin_until_interrupted():
+    end = time.monotonic() + 60
+    x = 0
+    while time.monotonic() < end:
+        x += 1
+try:
+    spin_until_interrupted()
+except KeyboardInterrupt:
+    open(os.path.join(d, "got_sigint"), "w").close()
+    sys.exit(7)
+"""
+
+
+def _launch_until_sampled(d, how):
+    """pyperf record -- a spinning command, once the command has run 0.3 s of CPU."""
+    script = os.path.join(d, "launched.py")
+    with open(script, "w") as f:
+        f.write(LAUNCHED)
+    out, err = os.path.join(d, "out.folded"), open(os.path.join(d, "err"), "w+")
+    argv = harness.need_interpreter("3.12")
+    p = subprocess.Popen([harness.PYPERF, "record", "-F", "499", "-o", out, "--"] + argv + [script, d, how],
+                         stderr=err, text=True)
+    deadline = time.monotonic() + 30
+    child = None
+    while time.monotonic() < deadline and p.poll() is None:
+        if child is None and os.path.exists(os.path.join(d, "pid")):
+            with open(os.path.join(d, "pid")) as f:
+                child = int(f.read() or 0) or None
+        if child and _cpu_seconds(child) >= 0.3:
+            break
+        time.sleep(0.05)
+    assert child and p.poll() is None, "command not running under pyperf:\n" + open(err.name).read()
+    return p, child, out, err
+
+
+def _cpu_seconds(pid):
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except FileNotFoundError:
+        return 0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _kill(pid):
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+
+
+def test_launch_sigint_goes_on_to_the_command():
+    """kill -INT to pyperf alone: the command gets it too, pyperf writes the
+    profile and exits with the command's status, without waiting for the
+    command to end by itself (issue #17)."""
+    with tempfile.TemporaryDirectory() as d:
+        p, child, out, err = _launch_until_sampled(d, "catch")
+        try:
+            p.send_signal(signal.SIGINT)
+            rc = p.wait(timeout=20)
+        finally:
+            if p.poll() is None:
+                p.kill()
+            _kill(child)
+        msgs = open(err.name).read()
+        assert os.path.exists(os.path.join(d, "got_sigint")), "the command never got SIGINT:\n" + msgs
+        assert rc == 7, "exit %d, want the command's 7:\n%s" % (rc, msgs)
+        assert "interrupted" in msgs and _folded_total(out) > 0, msgs
+
+
+def test_launch_second_sigint_stops_waiting():
+    """A command that ignores SIGINT: the first one to pyperf writes the
+    profile and waits; a second ends the wait (exit 130), the command left running."""
+    with tempfile.TemporaryDirectory() as d:
+        p, child, out, err = _launch_until_sampled(d, "ignore")
+        try:
+            p.send_signal(signal.SIGINT)
+            deadline = time.monotonic() + 20
+            while not os.path.exists(out) and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert os.path.exists(out) and p.poll() is None, open(err.name).read()
+            p.send_signal(signal.SIGINT)
+            rc = p.wait(timeout=20)
+            still_running = _cpu_seconds(child) > 0
+        finally:
+            if p.poll() is None:
+                p.kill()
+            _kill(child)
+        msgs = open(err.name).read()
+        assert rc == 130, "exit %d:\n%s" % (rc, msgs)
+        assert still_running and "stopped waiting" in msgs, msgs
+        assert _folded_total(out) > 0, msgs

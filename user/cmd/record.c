@@ -814,10 +814,8 @@ static int launch_command(struct recorder *r)
 	int exit_status = -1;
 	int rc = session_launch(r->s, &exit_status);
 
-	if (rc < 0) {
-		session_child_status(r->s, true);
-		return 1;
-	}
+	if (rc < 0) /* finish() waits for the command */
+		return session_stop_signal ? 128 + session_stop_signal : 1;
 	if (rc > 0) {
 		fprintf(stderr, "pyperf record: %s exited (status %d) without running a CPython "
 			"interpreter pyperf could find\n", r->opts.command[0], exit_status);
@@ -928,10 +926,17 @@ static int finish(struct recorder *r, int ret)
 	}
 	if (r->opts.command && r->s && session_child_running(r->s)) {
 		/* The command's exit status is pyperf's, once the profile is safe. */
-		int st = session_child_status(r->s, true);
+		int st = session_child_status(r->s, false);
 
+		if (st < 0 && session_stop_signal && session_stop_count < 2)
+			fprintf(stderr, "pyperf: waiting for %s to exit; interrupt again to stop waiting\n",
+				r->opts.command[0]);
+		if (st < 0)
+			st = session_child_status(r->s, true);
+		if (st < 0 && session_stop_count >= 2)
+			fprintf(stderr, "pyperf: stopped waiting for %s, which still runs\n", r->opts.command[0]);
 		if (ret == 0)
-			ret = st >= 0 ? st : 1;
+			ret = st >= 0 ? st : session_stop_signal ? 128 + session_stop_signal : 1;
 	}
 	session_free(r->s);
 	return ret;

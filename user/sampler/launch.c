@@ -47,6 +47,7 @@ static int spawn_held(struct session *r)
 		_exit(127);
 	}
 	close(fds[0]);
+	session_forward_signals(r->child);
 	return fds[1];
 }
 
@@ -58,22 +59,20 @@ int session_child_status(struct session *r, bool wait)
 
 	if (r->child <= 0)
 		return -1;
-	bool forwarded = false;
-
+	/* Polled, so that a second signal (the user insisting) ends the wait
+	 * even when it comes just before a wait would start. */
 	for (;;) {
-		got = waitpid(r->child, &status, wait ? 0 : WNOHANG);
-		if (got >= 0 || errno != EINTR)
+		got = waitpid(r->child, &status, WNOHANG);
+		if (got != 0 || !wait || session_stop_count >= 2)
 			break;
-		/* Interrupted while waiting for the command to end: pass the
-		 * signal on once (a terminal's Ctrl-C reached it already). */
-		if (session_stop_signal && !forwarded) {
-			kill(r->child, session_stop_signal);
-			forwarded = true;
-		}
+		struct timespec ts = { 0, 20000000 }; /* 20 ms; a signal cuts it short */
+
+		nanosleep(&ts, NULL);
 	}
 	if (got != r->child)
 		return -1;
 	r->child = -r->child; /* reaped */
+	session_forward_signals(0);
 	if (WIFEXITED(status))
 		return WEXITSTATUS(status);
 	return WIFSIGNALED(status) ? 128 + WTERMSIG(status) : 1;
