@@ -228,7 +228,7 @@ def _launch_until_sampled(d, how):
         if child is None and os.path.exists(os.path.join(d, "pid")):
             with open(os.path.join(d, "pid")) as f:
                 child = int(f.read() or 0) or None
-        if child and _cpu_seconds(child) >= 0.3:
+        if child and _cpu_seconds(child) >= 0.3 and "sampling PID" in open(err.name).read():
             break
         time.sleep(0.05)
     assert child and p.poll() is None, "command not running under pyperf:\n" + open(err.name).read()
@@ -292,3 +292,54 @@ def test_launch_second_sigint_stops_waiting():
         assert rc == 130, "exit %d:\n%s" % (rc, msgs)
         assert still_running and "stopped waiting" in msgs, msgs
         assert _folded_total(out) > 0, msgs
+
+
+COUNTS_SIGINT = """
+import os, signal, sys, time
+d = sys.argv[1]
+signal.pthread_sigmask(signal.SIG_BLOCK, [signal.SIGINT])  # each one taken as it comes, none coalesced by a handler
+with open(os.path.join(d, "pid"), "w") as f:
+    f.write(str(os.getpid()))
+got = []
+end = time.monotonic() + 60
+while time.monotonic() < end and not (got and time.monotonic() > got[0] + 1):
+    if signal.sigtimedwait([signal.SIGINT], 0.05):
+        got.append(time.monotonic())
+sys.exit(len(got))
+"""
+
+
+def test_launch_terminal_ctrl_c_reaches_the_command_once():
+    """A terminal's Ctrl-C reaches pyperf and the command (one foreground
+    process group): pyperf does not send the command a second SIGINT."""
+    import fcntl
+    import pty
+    import termios
+    argv = harness.need_interpreter("3.12")
+    with tempfile.TemporaryDirectory() as d:
+        script = os.path.join(d, "counts.py")
+        with open(script, "w") as f:
+            f.write(COUNTS_SIGINT)
+        master, slave = pty.openpty()
+
+        def own_terminal():  # a new session whose controlling terminal is the pty
+            os.setsid()
+            fcntl.ioctl(slave, termios.TIOCSCTTY, 0)
+        with open(os.path.join(d, "err"), "w+") as err:
+            p = subprocess.Popen([harness.PYPERF, "record", "-o", os.path.join(d, "out.folded"), "--"] + argv
+                                 + [script, d], stdin=slave, stdout=err, stderr=err, preexec_fn=own_terminal)
+            os.close(slave)
+            try:
+                deadline = time.monotonic() + 30
+                while not (os.path.exists(os.path.join(d, "pid")) and "sampling PID" in open(err.name).read()) \
+                        and time.monotonic() < deadline:
+                    time.sleep(0.05)
+                os.write(master, b"\x03")  # Ctrl-C: SIGINT to the terminal's foreground group
+                rc = p.wait(timeout=30)
+            finally:
+                if p.poll() is None:
+                    p.kill()
+                os.close(master)
+            msgs = open(err.name).read()
+    assert rc == 1, "the command got %d SIGINTs, want 1:\n%s" % (rc, msgs)
+    assert "interrupted" in msgs, msgs
