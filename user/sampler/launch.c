@@ -27,27 +27,38 @@ static int spawn_held(struct session *r)
 		return -1;
 	}
 	fflush(NULL);
+	sigset_t stop, old;
+
+	/* SIGINT/SIGTERM wait until the handler knows whom to pass them to. */
+	sigemptyset(&stop);
+	sigaddset(&stop, SIGINT);
+	sigaddset(&stop, SIGTERM);
+	sigprocmask(SIG_BLOCK, &stop, &old);
 	r->child = fork();
-	if (r->child < 0) {
-		session_err(r, "failed to fork: %s\n", strerror(errno));
-		close(fds[0]);
-		close(fds[1]);
-		return -1;
-	}
 	if (r->child == 0) {
 		char go;
 
 		close(fds[1]);
 		signal(SIGINT, SIG_DFL);
 		signal(SIGTERM, SIG_DFL);
+		sigprocmask(SIG_SETMASK, &old, NULL);
 		if (read(fds[0], &go, 1) != 1)
 			_exit(127); /* pyperf gave up before starting it */
 		execvp(r->cfg.command[0], r->cfg.command);
 		session_err(r, "failed to run %s: %s\n", r->cfg.command[0], strerror(errno));
 		_exit(127);
 	}
+	int err = errno;
+
+	if (r->child > 0)
+		session_forward_signals(r->child);
+	sigprocmask(SIG_SETMASK, &old, NULL);
 	close(fds[0]);
-	session_forward_signals(r->child);
+	if (r->child < 0) {
+		session_err(r, "failed to fork: %s\n", strerror(err));
+		close(fds[1]);
+		return -1;
+	}
 	return fds[1];
 }
 
@@ -110,9 +121,11 @@ static int wait_for_interpreter(struct session *r, int *status)
 
 int session_launch(struct session *r, int *status)
 {
+	*status = -1;
+	if (session_stop_signal)
+		return -1; /* interrupted while the sampler loaded: nothing to start */
 	int go = spawn_held(r);
 
-	*status = -1;
 	if (go < 0)
 		return -1;
 	/* Sampling is armed: let the command exec. */
