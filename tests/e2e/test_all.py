@@ -125,7 +125,7 @@ def test_every_summary_counts_the_run():
         harness.stop(t)
     m = re.search(r"pyperf: (\d+) samples, (\d+) period files, at most (\d+) distinct stacks in one \(", r.stderr)
     assert m, r.stderr
-    assert int(m.group(2)) == len(periods) >= 3, (len(periods), r.stderr)
+    assert int(m.group(2)) == len(periods) >= 2, (len(periods), r.stderr)
     assert int(m.group(3)) == max(len(p) for p in periods) > 0, ([len(p) for p in periods], r.stderr)
     assert int(m.group(1)) >= sum(c for p in periods for _, c in p) > 0, r.stderr
 

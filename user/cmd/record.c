@@ -77,6 +77,8 @@ struct recorder {
 	uint64_t period_samples_base;   /* session samples when the period began */
 	uint64_t periods, pruned;
 	uint64_t max_period_stacks;     /* --every: the most distinct stacks in one period file */
+	double end_at;                  /* session_now() when -d ends; 0 = none */
+	bool stopping;                  /* the last period is being written */
 	struct pusher *pusher;
 };
 
@@ -392,18 +394,22 @@ static void push_file(struct recorder *r, const char *path)
 
 /* Writes the period that just ended as its own file (its distinct stacks in
  * *nstacks) and starts the next. A period with nothing in it writes no file:
- * an empty file would take a --keep slot from one with samples. */
+ * an empty file would take a --keep slot from one with samples. Nor does a
+ * period end less than half a period before -d does: the last one runs on
+ * to the end rather than leave a sliver of a file after it. */
 static int write_period(struct recorder *r, uint64_t *nstacks)
 {
 	char path[PATH_MAX];
 	struct timespec now;
 
+	*nstacks = 0;
+	if (!r->stopping && r->end_at > 0 && r->end_at - session_now() < r->opts.every / 2)
+		return 0;
 	clock_gettime(CLOCK_REALTIME, &now);
 	uint64_t now_ns = (uint64_t)now.tv_sec * 1000000000ull + (uint64_t)now.tv_nsec;
 	uint64_t before = session_totals(r->s).samples;
 	double secs = (double)(now_ns - r->period_start_unix_ns) / 1e9;
 
-	*nstacks = 0;
 	if (session_counts_empty(r->s)) {
 		fprintf(stderr, "pyperf: nothing sampled in %.0fs: no period file\n", secs);
 	} else {
@@ -886,6 +892,8 @@ static int record(struct recorder *r)
 	r->start_unix_ns = (uint64_t)t0.tv_sec * 1000000000ull + (uint64_t)t0.tv_nsec;
 	r->period_start_unix_ns = r->start_unix_ns;
 	double mono0 = session_now();
+
+	r->end_at = r->opts.duration > 0 ? mono0 + r->opts.duration : 0;
 	enum stop_reason why = run_loop(r);
 
 	r->duration_ns = (uint64_t)((session_now() - mono0) * 1e9);
@@ -895,6 +903,7 @@ static int record(struct recorder *r)
 	session_stop_sampling(r->s);
 	if (why == STOP_ERROR)
 		return 1;
+	r->stopping = true;
 	if (r->opts.every > 0 ? write_period(r, &nstacks) : write_output(r, r->opts.output, &nstacks))
 		return 1;
 	print_summary(r, why, nstacks);
