@@ -1,4 +1,5 @@
 """record -a: every Python process on the host, several versions at once, periods."""
+import contextlib
 import os
 import re
 import tempfile
@@ -234,9 +235,25 @@ def test_cpu_budget_lowers_the_rate():
     assert m and int(m.group(2)) < 2999 and float(m.group(1)) > 0.0001, r.stderr
 
 
+@contextlib.contextmanager
+def spinner(name):
+    """A process spinning in function name while the block runs."""
+    t = harness.start(harness.need_interpreter("3.12") + [os.path.join(harness.TARGETS, "named_spin.py"), name],
+                      ready_marker="ready")
+    try:
+        yield t
+    finally:
+        harness.stop(t)
+
+
 def test_log_file_and_sighup_reopen():
     import signal
     import subprocess
+    with spinner("log_spin"):  # a period with nothing sampled writes no file
+        _log_file_and_sighup_reopen(signal, subprocess)
+
+
+def _log_file_and_sighup_reopen(signal, subprocess):
     with tempfile.TemporaryDirectory() as d:
         log, spool = os.path.join(d, "pyperf.log"), os.path.join(d, "spool") + "/"
         p = subprocess.Popen([harness.PYPERF, "record", "-a", "--every", "1s", "-d", "4", "-o", spool,
@@ -293,6 +310,11 @@ def test_log_reopen_failure_keeps_the_old_log():
     # The old log says so and keeps the messages; recording goes on.
     import signal
     import subprocess
+    with spinner("log_spin"):  # a period with nothing sampled writes no file
+        _log_reopen_failure(signal, subprocess)
+
+
+def _log_reopen_failure(signal, subprocess):
     with tempfile.TemporaryDirectory() as d:
         logdir, spool = os.path.join(d, "logs"), os.path.join(d, "spool") + "/"
         os.makedirs(logdir)
