@@ -1,4 +1,5 @@
 """record -a: every Python process on the host, several versions at once, periods."""
+import contextlib
 import os
 import re
 import tempfile
@@ -83,6 +84,51 @@ def test_every_period_files_and_late_start():
                         hits += c
         assert hits > 10, "late process not in the last periods:\n" + err
         assert len(re.findall(r"samples from \d+ processes", err)) >= 6, err
+
+
+def test_every_keep_1_keeps_a_period_with_samples():
+    """-d a multiple of --every: no empty period file after the last full one,
+    so --keep 1 keeps a profile with samples (issue #17)."""
+    argv = harness.need_interpreter("3.12")
+    t = harness.start(argv + [os.path.join(harness.TARGETS, "named_spin.py"), "keep_spin"], ready_marker="ready")
+    try:
+        with tempfile.TemporaryDirectory() as d:
+            spool = os.path.join(d, "spool") + "/"
+            r = harness.run_pyperf(["record", "-a", "-F", "99", "--every", "1s", "-d", "3", "--keep", "1",
+                                    "-o", spool, "-f", "folded"], timeout=60)
+            files = os.listdir(spool)
+            assert len(files) == 1 and files[0].endswith(".folded"), (files, r.stderr)
+            with open(os.path.join(spool, files[0])) as f:
+                stacks = harness.parse_folded(f.read())
+    finally:
+        harness.stop(t)
+    mine = sum(c for fr, c in stacks if any(x.startswith("keep_spin (") for x in fr))
+    assert mine > 0, "kept period has %d samples of the spinner\n%s" % (mine, r.stderr)
+    # Every file written had samples: an empty one would have been pruning's pick.
+    written = re.findall(r"(\d+) samples from \d+ processes \((\d+) distinct stacks\) in \d+s -> ", r.stderr)
+    assert written and all(int(n) > 0 and int(k) > 0 for n, k in written), r.stderr
+
+
+def test_every_summary_counts_the_run():
+    """The last line's figures cover the run, not its last period (issue #17)."""
+    argv = harness.need_interpreter("3.12")
+    t = harness.start(argv + [os.path.join(harness.TARGETS, "named_spin.py"), "sum_spin"], ready_marker="ready")
+    try:
+        with tempfile.TemporaryDirectory() as d:
+            spool = os.path.join(d, "spool") + "/"
+            r = harness.run_pyperf(["record", "-a", "-F", "99", "--every", "1s", "-d", "3", "-o", spool,
+                                    "-f", "folded"], timeout=60)
+            periods = []
+            for f in sorted(os.listdir(spool)):
+                with open(os.path.join(spool, f)) as fh:
+                    periods.append(harness.parse_folded(fh.read()))
+    finally:
+        harness.stop(t)
+    m = re.search(r"pyperf: (\d+) samples, (\d+) period files, at most (\d+) distinct stacks in one \(", r.stderr)
+    assert m, r.stderr
+    assert int(m.group(2)) == len(periods) >= 2, (len(periods), r.stderr)
+    assert int(m.group(3)) == max(len(p) for p in periods) > 0, ([len(p) for p in periods], r.stderr)
+    assert int(m.group(1)) >= sum(c for p in periods for _, c in p) > 0, r.stderr
 
 
 SHORT_SCRIPT = """
@@ -189,9 +235,25 @@ def test_cpu_budget_lowers_the_rate():
     assert m and int(m.group(2)) < 2999 and float(m.group(1)) > 0.0001, r.stderr
 
 
+@contextlib.contextmanager
+def spinner(name):
+    """A process spinning in function name while the block runs."""
+    t = harness.start(harness.need_interpreter("3.12") + [os.path.join(harness.TARGETS, "named_spin.py"), name],
+                      ready_marker="ready")
+    try:
+        yield t
+    finally:
+        harness.stop(t)
+
+
 def test_log_file_and_sighup_reopen():
     import signal
     import subprocess
+    with spinner("log_spin"):  # a period with nothing sampled writes no file
+        _log_file_and_sighup_reopen(signal, subprocess)
+
+
+def _log_file_and_sighup_reopen(signal, subprocess):
     with tempfile.TemporaryDirectory() as d:
         log, spool = os.path.join(d, "pyperf.log"), os.path.join(d, "spool") + "/"
         p = subprocess.Popen([harness.PYPERF, "record", "-a", "--every", "1s", "-d", "4", "-o", spool,
@@ -248,6 +310,11 @@ def test_log_reopen_failure_keeps_the_old_log():
     # The old log says so and keeps the messages; recording goes on.
     import signal
     import subprocess
+    with spinner("log_spin"):  # a period with nothing sampled writes no file
+        _log_reopen_failure(signal, subprocess)
+
+
+def _log_reopen_failure(signal, subprocess):
     with tempfile.TemporaryDirectory() as d:
         logdir, spool = os.path.join(d, "logs"), os.path.join(d, "spool") + "/"
         os.makedirs(logdir)

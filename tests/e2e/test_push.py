@@ -85,8 +85,15 @@ def test_push_single_record():
         harness.stop(t)
 
 
+def spinner():
+    """Something to sample in every period: a period with nothing writes no file."""
+    argv = harness.need_interpreter("3.12")
+    return harness.start(argv + [os.path.join(harness.TARGETS, "named_spin.py"), "push_spin"], ready_marker="ready")
+
+
 def test_push_receiver_down_then_up():
     port = free_port()
+    t = spinner()
     with tempfile.TemporaryDirectory() as d:
         spool = os.path.join(d, "spool") + "/"
         import subprocess
@@ -101,6 +108,7 @@ def test_push_receiver_down_then_up():
             err = rec.communicate(timeout=60)[1]
         finally:
             rcv.close()
+            harness.stop(t)
         files = os.listdir(spool)
         assert rec.returncode == 0, err
         assert len(rcv.got) == len(files) >= 5, (len(rcv.got), files, err)
@@ -110,6 +118,7 @@ def test_push_receiver_down_then_up():
 
 
 def test_slow_receiver_does_not_delay_recording():
+    t = spinner()
     rcv = Receiver(delay=1.5)
     try:
         with tempfile.TemporaryDirectory() as d:
@@ -122,6 +131,7 @@ def test_slow_receiver_does_not_delay_recording():
             assert all(int(s) <= 2 for s in stamps), r.stderr
     finally:
         rcv.close()
+        harness.stop(t)
 
 
 def test_push_bad_url():

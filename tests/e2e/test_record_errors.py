@@ -164,3 +164,182 @@ def test_kernel_without_btf():
     if "unshare:" in p.stderr or "mount:" in p.stderr:
         raise Skip("cannot make a mount namespace here: " + p.stderr.strip().splitlines()[0])
     assert_error(p, "no BTF", "CONFIG_DEBUG_INFO_BTF", code=1)
+
+
+def test_options_that_do_not_apply_are_refused():
+    """An option that would change nothing in the mode or format asked for is
+    an error, not silently ignored (issue #17)."""
+    for args, needle in [(["--min-block", "1ms"], "--min-block drops short waits"),
+                         (["--mode", "cpu", "--min-block", "0"], "--min-block drops short waits"),
+                         (["--no-wait-reason"], "--no-wait-reason drops the leaf frame"),
+                         (["--mode", "offcpu", "--gil"], "--gil filters CPU samples"),
+                         (["--mode", "gil-wait", "--gil"], "--gil filters CPU samples"),
+                         (["--mode", "offcpu", "--cpu-budget", "5"], "--cpu-budget lowers the sampling rate"),
+                         (["--title", "t", "-o", "x.folded"], "--title names an SVG"),
+                         (["--title", "t", "-f", "folded", "-o", "x.txt"], "--title names an SVG")]:
+        p = harness.run_pyperf(["record", "-p", "1", "-d", "1"] + args, check=False)
+        assert_error(p, needle, code=2)
+    # Where they apply they stay accepted: the run goes on to look for the process.
+    pid = "4194303"  # above the default pid_max, never a live process here
+    for args in (["--mode", "offcpu", "--min-block", "1ms", "--no-wait-reason"], ["--mode", "wall", "--gil"],
+                 ["--mode", "gil-wait", "--min-block", "1ms"], ["--title", "t", "-o", "/tmp/x.pb.gz"],
+                 ["--title", "t", "-o", "/tmp/x.speedscope.json"]):
+        p = harness.run_pyperf(["record", "-p", pid, "-d", "1"] + args, check=False)
+        assert_error(p, "no process with PID " + pid, code=1)
+    # -a --mode offcpu: no default --cpu-budget to refuse (off-CPU has no rate to lower).
+    with tempfile.TemporaryDirectory() as d:
+        p = harness.run_pyperf(["record", "-a", "--mode", "offcpu", "-d", "0.5", "-o", os.path.join(d, "x.pb.gz")],
+                               check=False)
+        assert p.returncode == 0 and "budget" not in p.stderr, p.stderr
+
+
+LAUNCHED = """
+import os, signal, sys, time
+d = sys.argv[1]
+if sys.argv[2] == "ignore":
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+with open(os.path.join(d, "pid"), "w") as f:
+    f.write(str(os.getpid()))
+def spin_until_interrupted():
+    end = time.monotonic() + 60
+    x = 0
+    while time.monotonic() < end:
+        x += 1
+try:
+    spin_until_interrupted()
+except KeyboardInterrupt:
+    open(os.path.join(d, "got_sigint"), "w").close()
+    sys.exit(7)
+"""
+
+
+def _launch_until_sampled(d, how):
+    """pyperf record -- a spinning command, once the command has run 0.3 s of CPU."""
+    script = os.path.join(d, "launched.py")
+    with open(script, "w") as f:
+        f.write(LAUNCHED)
+    out, err = os.path.join(d, "out.folded"), open(os.path.join(d, "err"), "w+")
+    argv = harness.need_interpreter("3.12")
+    p = subprocess.Popen([harness.PYPERF, "record", "-F", "499", "-o", out, "--"] + argv + [script, d, how],
+                         stderr=err, text=True)
+    deadline = time.monotonic() + 30
+    child = None
+    while time.monotonic() < deadline and p.poll() is None:
+        if child is None and os.path.exists(os.path.join(d, "pid")):
+            with open(os.path.join(d, "pid")) as f:
+                child = int(f.read() or 0) or None
+        if child and _cpu_seconds(child) >= 0.3 and "sampling PID" in open(err.name).read():
+            break
+        time.sleep(0.05)
+    assert child and p.poll() is None, "command not running under pyperf:\n" + open(err.name).read()
+    return p, child, out, err
+
+
+def _cpu_seconds(pid):
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except FileNotFoundError:
+        return 0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _kill(pid):
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+
+
+def test_launch_sigint_goes_on_to_the_command():
+    """kill -INT to pyperf alone: the command gets it too, pyperf writes the
+    profile and exits with the command's status, without waiting for the
+    command to end by itself (issue #17)."""
+    with tempfile.TemporaryDirectory() as d:
+        p, child, out, err = _launch_until_sampled(d, "catch")
+        try:
+            p.send_signal(signal.SIGINT)
+            rc = p.wait(timeout=20)
+        finally:
+            if p.poll() is None:
+                p.kill()
+            _kill(child)
+        msgs = open(err.name).read()
+        assert os.path.exists(os.path.join(d, "got_sigint")), "the command never got SIGINT:\n" + msgs
+        assert rc == 7, "exit %d, want the command's 7:\n%s" % (rc, msgs)
+        assert "interrupted" in msgs and _folded_total(out) > 0, msgs
+
+
+def test_launch_second_sigint_stops_waiting():
+    """A command that ignores SIGINT: the first one to pyperf writes the
+    profile and waits; a second ends the wait (exit 130), the command left running."""
+    with tempfile.TemporaryDirectory() as d:
+        p, child, out, err = _launch_until_sampled(d, "ignore")
+        try:
+            p.send_signal(signal.SIGINT)
+            deadline = time.monotonic() + 20
+            while not os.path.exists(out) and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert os.path.exists(out) and p.poll() is None, open(err.name).read()
+            p.send_signal(signal.SIGINT)
+            rc = p.wait(timeout=20)
+            still_running = _cpu_seconds(child) > 0
+        finally:
+            if p.poll() is None:
+                p.kill()
+            _kill(child)
+        msgs = open(err.name).read()
+        assert rc == 130, "exit %d:\n%s" % (rc, msgs)
+        assert still_running and "stopped waiting" in msgs, msgs
+        assert _folded_total(out) > 0, msgs
+
+
+COUNTS_SIGINT = """
+import os, signal, sys, time
+d = sys.argv[1]
+signal.pthread_sigmask(signal.SIG_BLOCK, [signal.SIGINT])  # each one taken as it comes, none coalesced by a handler
+with open(os.path.join(d, "pid"), "w") as f:
+    f.write(str(os.getpid()))
+got = []
+end = time.monotonic() + 60
+while time.monotonic() < end and not (got and time.monotonic() > got[0] + 1):
+    if signal.sigtimedwait([signal.SIGINT], 0.05):
+        got.append(time.monotonic())
+sys.exit(len(got))
+"""
+
+
+def test_launch_terminal_ctrl_c_reaches_the_command_once():
+    """A terminal's Ctrl-C reaches pyperf and the command (one foreground
+    process group): pyperf does not send the command a second SIGINT."""
+    import fcntl
+    import pty
+    import termios
+    argv = harness.need_interpreter("3.12")
+    with tempfile.TemporaryDirectory() as d:
+        script = os.path.join(d, "counts.py")
+        with open(script, "w") as f:
+            f.write(COUNTS_SIGINT)
+        master, slave = pty.openpty()
+
+        def own_terminal():  # a new session whose controlling terminal is the pty
+            os.setsid()
+            fcntl.ioctl(slave, termios.TIOCSCTTY, 0)
+        with open(os.path.join(d, "err"), "w+") as err:
+            p = subprocess.Popen([harness.PYPERF, "record", "-o", os.path.join(d, "out.folded"), "--"] + argv
+                                 + [script, d], stdin=slave, stdout=err, stderr=err, preexec_fn=own_terminal)
+            os.close(slave)
+            try:
+                deadline = time.monotonic() + 30
+                while not (os.path.exists(os.path.join(d, "pid")) and "sampling PID" in open(err.name).read()) \
+                        and time.monotonic() < deadline:
+                    time.sleep(0.05)
+                os.write(master, b"\x03")  # Ctrl-C: SIGINT to the terminal's foreground group
+                rc = p.wait(timeout=30)
+            finally:
+                if p.poll() is None:
+                    p.kill()
+                os.close(master)
+            msgs = open(err.name).read()
+    assert rc == 1, "the command got %d SIGINTs, want 1:\n%s" % (rc, msgs)
+    assert "interrupted" in msgs, msgs

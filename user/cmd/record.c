@@ -61,6 +61,7 @@ struct record_opts {
 	const char *log;            /* messages go to this file (SIGHUP reopens it) */
 	enum session_mode mode;     /* --mode cpu|offcpu|wall */
 	uint64_t min_block_ns;      /* --min-block */
+	bool min_block_given;
 	bool no_wait_reason;
 	bool gil_only;              /* --gil */
 	bool gil_wait;              /* --mode gil-wait */
@@ -75,6 +76,9 @@ struct recorder {
 	uint64_t period_start_unix_ns;
 	uint64_t period_samples_base;   /* session samples when the period began */
 	uint64_t periods, pruned;
+	uint64_t max_period_stacks;     /* --every: the most distinct stacks in one period file */
+	double end_at;                  /* session_now() when -d ends; 0 = none */
+	bool stopping;                  /* the last period is being written */
 	struct pusher *pusher;
 };
 
@@ -133,7 +137,7 @@ static const struct opt_spec record_options[] = {
 	  "follows the extension: .svg flame graph, .folded or .txt folded stacks, .pb.gz or .pprof "
 	  "pprof, .speedscope.json speedscope; '-': standard output, folded unless -f says otherwise" },
 	{ "format", 'f', "FMT", "svg, folded, pprof or speedscope, whatever the extension" },
-	{ "title", OPT_TITLE, "TEXT", "flame graph title" },
+	{ "title", OPT_TITLE, "TEXT", "flame graph title (pprof, speedscope: the profile's name)" },
 	{ "threads", OPT_THREADS, NULL, "put 'thread NAME (TID)' under a 'process PID' root frame" },
 	{ "no-lines", OPT_NO_LINES, NULL, "one frame per function, not per line" },
 	{ "subprocesses", OPT_SUBPROCESSES, NULL, "also sample Python child processes (fork or "
@@ -230,6 +234,7 @@ static int record_opt(int key, const char *arg, void *ctx)
 			return opt_usage_error(WHO, "invalid --min-block '%s': give e.g. 100us, 1ms or 0.5s",
 					       arg);
 		o->min_block_ns = (uint64_t)(d * 1e9 + 0.5);
+		o->min_block_given = true;
 		break;
 	case OPT_KEEP:
 		if (opt_long(arg, 1, KEEP_MAX, &o->keep))
@@ -293,7 +298,7 @@ static int check_args(struct record_opts *o, char *defname, size_t deflen)
 				       "(see 'pyperf record --help')");
 	if (o->all && !o->hz_given)
 		o->hz = ALL_DEFAULT_HZ; /* always-on: cheap by default */
-	if (o->all && !o->budget_given)
+	if (o->all && !o->budget_given && o->mode != MODE_OFFCPU) /* off-CPU: no rate to lower */
 		o->cpu_budget = ALL_DEFAULT_BUDGET;
 	if ((o->all || o->push_url) && o->format == FMT_AUTO && (!o->output || is_dir_name(o->output)))
 		o->format = FMT_PPROF;
@@ -316,6 +321,28 @@ static int check_args(struct record_opts *o, char *defname, size_t deflen)
 	return 0;
 }
 
+/* Options that would change nothing in the mode or format asked for are
+ * refused, not ignored; 0, or the exit code of bad usage. */
+static int check_applies(const struct record_opts *o)
+{
+	if (o->mode == MODE_CPU && o->min_block_given)
+		return opt_usage_error(WHO, "--min-block drops short waits: use it with --mode offcpu, wall "
+				       "or gil-wait");
+	if (o->mode == MODE_CPU && o->no_wait_reason)
+		return opt_usage_error(WHO, "--no-wait-reason drops the leaf frame of waits: use it with "
+				       "--mode offcpu, wall or gil-wait");
+	if (o->mode == MODE_OFFCPU && o->gil_only)
+		return opt_usage_error(WHO, "--gil filters CPU samples: use it with --mode cpu or wall "
+				       "(--mode gil-wait is the time spent waiting for the GIL)");
+	if (o->mode == MODE_OFFCPU && o->budget_given)
+		return opt_usage_error(WHO, "--cpu-budget lowers the sampling rate, and --mode offcpu "
+				       "records every wait: there is no rate to lower");
+	if (o->title && o->format == FMT_FOLDED)
+		return opt_usage_error(WHO, "--title names an SVG, pprof or speedscope profile: folded "
+				       "stacks have no title");
+	return 0;
+}
+
 /* 0 to record, -1 after --help, or the exit code of bad usage. */
 static int parse_args(int argc, char **argv, struct record_opts *o, char *defname, size_t deflen)
 {
@@ -329,7 +356,8 @@ static int parse_args(int argc, char **argv, struct record_opts *o, char *defnam
 		return rc;
 	if (first < argc)
 		o->command = argv + first;
-	return check_args(o, defname, deflen);
+	rc = check_args(o, defname, deflen);
+	return rc ? rc : check_applies(o);
 }
 
 enum stop_reason { STOP_DURATION, STOP_SIGNAL, STOP_EXITED, STOP_ERROR };
@@ -364,32 +392,46 @@ static void push_file(struct recorder *r, const char *path)
 		fclose(f);
 }
 
-/* Writes the period that just ended as its own file and starts the next. */
+/* Writes the period that just ended as its own file (its distinct stacks in
+ * *nstacks) and starts the next. A period with nothing in it writes no file:
+ * an empty file would take a --keep slot from one with samples. Nor does a
+ * period end less than half a period before -d does: the last one runs on
+ * to the end rather than leave a sliver of a file after it. */
 static int write_period(struct recorder *r, uint64_t *nstacks)
 {
 	char path[PATH_MAX];
 	struct timespec now;
 
+	*nstacks = 0;
+	if (!r->stopping && r->end_at > 0 && r->end_at - session_now() < r->opts.every / 2)
+		return 0;
 	clock_gettime(CLOCK_REALTIME, &now);
 	uint64_t now_ns = (uint64_t)now.tv_sec * 1000000000ull + (uint64_t)now.tv_nsec;
-
-	archive_period_path(path, sizeof(path), r->opts.output, r->period_start_unix_ns,
-			    format_suffix(r->opts.format));
-	r->start_unix_ns = r->period_start_unix_ns;
-	r->duration_ns = now_ns - r->period_start_unix_ns;
 	uint64_t before = session_totals(r->s).samples;
+	double secs = (double)(now_ns - r->period_start_unix_ns) / 1e9;
 
-	if (write_output(r, path, nstacks))
-		return -1;
-	fprintf(stderr, "pyperf: %" PRIu64 " samples from %zu processes in %.0fs -> %s\n",
-		before - r->period_samples_base, session_nprocs(r->s), (double)r->duration_ns / 1e9, path);
+	if (session_counts_empty(r->s)) {
+		fprintf(stderr, "pyperf: nothing sampled in %.0fs: no period file\n", secs);
+	} else {
+		archive_period_path(path, sizeof(path), r->opts.output, r->period_start_unix_ns,
+				    format_suffix(r->opts.format));
+		r->start_unix_ns = r->period_start_unix_ns;
+		r->duration_ns = now_ns - r->period_start_unix_ns;
+		if (write_output(r, path, nstacks))
+			return -1;
+		fprintf(stderr, "pyperf: %" PRIu64 " samples from %zu processes (%" PRIu64 " distinct stacks) "
+			"in %.0fs -> %s\n", before - r->period_samples_base, session_nprocs(r->s), *nstacks, secs,
+			path);
+		r->periods++;
+		if (*nstacks > r->max_period_stacks)
+			r->max_period_stacks = *nstacks;
+		if (r->opts.keep || r->opts.max_disk)
+			r->pruned += archive_prune(r->opts.output, format_suffix(r->opts.format), r->opts.keep,
+						   r->opts.max_disk);
+	}
 	r->period_samples_base = before;
-	r->periods++;
 	session_reset_counts(r->s);
 	r->period_start_unix_ns = now_ns;
-	if (r->opts.keep || r->opts.max_disk)
-		r->pruned += archive_prune(r->opts.output, format_suffix(r->opts.format), r->opts.keep,
-					   r->opts.max_disk);
 	return 0;
 }
 
@@ -666,8 +708,13 @@ static void print_summary(struct recorder *r, enum stop_reason why, uint64_t nst
 	const char *reason = why == STOP_EXITED ? "the process exited" :
 			     why == STOP_SIGNAL ? "interrupted" : why == STOP_DURATION ? "duration reached" : "error";
 
-	fprintf(stderr, "pyperf: %" PRIu64 " samples, %" PRIu64 " distinct stacks (%s)\n",
-		session_totals(r->s).samples, nstacks, reason);
+	if (r->opts.every > 0) /* stacks are distinct within a period, not across them */
+		fprintf(stderr, "pyperf: %" PRIu64 " samples, %" PRIu64 " period files, at most %" PRIu64
+			" distinct stacks in one (%s)\n", session_totals(r->s).samples, r->periods,
+			r->max_period_stacks, reason);
+	else
+		fprintf(stderr, "pyperf: %" PRIu64 " samples, %" PRIu64 " distinct stacks (%s)\n",
+			session_totals(r->s).samples, nstacks, reason);
 	double achieved = r->opts.mode == MODE_OFFCPU ? 0 : session_achieved_hz(r->s);
 
 	if (achieved > 0 && session_effective_hz(r->s) == achieved)
@@ -793,10 +840,8 @@ static int launch_command(struct recorder *r)
 	int exit_status = -1;
 	int rc = session_launch(r->s, &exit_status);
 
-	if (rc < 0) {
-		session_child_status(r->s, true);
-		return 1;
-	}
+	if (rc < 0) /* finish() waits for the command */
+		return session_stop_signal ? 128 + session_stop_signal : 1;
 	if (rc > 0) {
 		fprintf(stderr, "pyperf record: %s exited (status %d) without running a CPython "
 			"interpreter pyperf could find\n", r->opts.command[0], exit_status);
@@ -867,6 +912,8 @@ static int record(struct recorder *r)
 	r->start_unix_ns = (uint64_t)t0.tv_sec * 1000000000ull + (uint64_t)t0.tv_nsec;
 	r->period_start_unix_ns = r->start_unix_ns;
 	double mono0 = session_now();
+
+	r->end_at = r->opts.duration > 0 ? mono0 + r->opts.duration : 0;
 	enum stop_reason why = run_loop(r);
 
 	r->duration_ns = (uint64_t)((session_now() - mono0) * 1e9);
@@ -876,6 +923,7 @@ static int record(struct recorder *r)
 	session_stop_sampling(r->s);
 	if (why == STOP_ERROR)
 		return 1;
+	r->stopping = true;
 	if (r->opts.every > 0 ? write_period(r, &nstacks) : write_output(r, r->opts.output, &nstacks))
 		return 1;
 	print_summary(r, why, nstacks);
@@ -907,10 +955,17 @@ static int finish(struct recorder *r, int ret)
 	}
 	if (r->opts.command && r->s && session_child_running(r->s)) {
 		/* The command's exit status is pyperf's, once the profile is safe. */
-		int st = session_child_status(r->s, true);
+		int st = session_child_status(r->s, false);
 
+		if (st < 0 && session_stop_signal && session_stop_count < 2)
+			fprintf(stderr, "pyperf: waiting for %s to exit; interrupt again to stop waiting\n",
+				r->opts.command[0]);
+		if (st < 0)
+			st = session_child_status(r->s, true);
+		if (st < 0 && session_stop_count >= 2)
+			fprintf(stderr, "pyperf: stopped waiting for %s, which still runs\n", r->opts.command[0]);
 		if (ret == 0)
-			ret = st >= 0 ? st : 1;
+			ret = st >= 0 ? st : session_stop_signal ? 128 + session_stop_signal : 1;
 	}
 	session_free(r->s);
 	return ret;

@@ -16,7 +16,8 @@ int archive_period_path(char *buf, size_t len, const char *dir, uint64_t start_u
 bool archive_is_period_file(const char *name, const char *suffix);
 /* Removes the oldest period files until at most keep remain (0: any
  * number) and they take at most max_disk bytes (0: no limit). Returns how
- * many were removed. */
+ * many were removed. record writes no empty period file (not even a run's
+ * first), so what is kept in favour of the removed files has samples. */
 uint64_t archive_prune(const char *dir, const char *suffix, long keep, uint64_t max_disk);
 
 #endif

@@ -290,6 +290,29 @@ uint64_t session_unit_ns(const struct session *r)
 	return r->cfg.mode == MODE_CPU ? 1 : 1000;
 }
 
+/* What a count weighs in the profile: samples, or microseconds of time. */
+/* A count's value: samples (cpu), else microseconds, a CPU sample (wall)
+ * standing for cpu_sample_ns. */
+static uint64_t count_value(const struct session *r, const struct count_entry *ce, double cpu_sample_ns)
+{
+	return r->cfg.mode == MODE_CPU ? ce->count :
+	       (ce->weight_ns + (uint64_t)((double)ce->count * cpu_sample_ns) + 500) / 1000;
+}
+
+bool session_counts_empty(const struct session *r)
+{
+	void *v;
+
+	for (size_t it = 0; u64map_next_ptr(&r->counts, &it, NULL, &v);) {
+		const struct count_entry *ce = v;
+
+		/* whether anything counts does not depend on the rate: the nominal one */
+		if (count_value(r, ce, r->cfg.mode == MODE_WALL ? 1e9 / r->cfg.hz : 0) && ce->stack->nlabels)
+			return false;
+	}
+	return true;
+}
+
 int session_profile(struct session *r, struct profile *prof, bool origins)
 {
 	void *v;
@@ -301,8 +324,7 @@ int session_profile(struct session *r, struct profile *prof, bool origins)
 		const struct count_entry *ce = v;
 		const struct stack_entry *st = ce->stack;
 		size_t n = 0;
-		uint64_t value = r->cfg.mode == MODE_CPU ? ce->count :
-				 (ce->weight_ns + (uint64_t)((double)ce->count * cpu_sample_ns) + 500) / 1000;
+		uint64_t value = count_value(r, ce, cpu_sample_ns);
 
 		if (!value || !st->nlabels)
 			continue;

@@ -27,26 +27,38 @@ static int spawn_held(struct session *r)
 		return -1;
 	}
 	fflush(NULL);
+	sigset_t stop, old;
+
+	/* SIGINT/SIGTERM wait until the handler knows whom to pass them to. */
+	sigemptyset(&stop);
+	sigaddset(&stop, SIGINT);
+	sigaddset(&stop, SIGTERM);
+	sigprocmask(SIG_BLOCK, &stop, &old);
 	r->child = fork();
-	if (r->child < 0) {
-		session_err(r, "failed to fork: %s\n", strerror(errno));
-		close(fds[0]);
-		close(fds[1]);
-		return -1;
-	}
 	if (r->child == 0) {
 		char go;
 
 		close(fds[1]);
 		signal(SIGINT, SIG_DFL);
 		signal(SIGTERM, SIG_DFL);
+		sigprocmask(SIG_SETMASK, &old, NULL);
 		if (read(fds[0], &go, 1) != 1)
 			_exit(127); /* pyperf gave up before starting it */
 		execvp(r->cfg.command[0], r->cfg.command);
 		session_err(r, "failed to run %s: %s\n", r->cfg.command[0], strerror(errno));
 		_exit(127);
 	}
+	int err = errno;
+
+	if (r->child > 0)
+		session_forward_signals(r->child);
+	sigprocmask(SIG_SETMASK, &old, NULL);
 	close(fds[0]);
+	if (r->child < 0) {
+		session_err(r, "failed to fork: %s\n", strerror(err));
+		close(fds[1]);
+		return -1;
+	}
 	return fds[1];
 }
 
@@ -58,22 +70,20 @@ int session_child_status(struct session *r, bool wait)
 
 	if (r->child <= 0)
 		return -1;
-	bool forwarded = false;
-
+	/* Polled, so that a second signal (the user insisting) ends the wait
+	 * even when it comes just before a wait would start. */
 	for (;;) {
-		got = waitpid(r->child, &status, wait ? 0 : WNOHANG);
-		if (got >= 0 || errno != EINTR)
+		got = waitpid(r->child, &status, WNOHANG);
+		if (got != 0 || !wait || session_stop_count >= 2)
 			break;
-		/* Interrupted while waiting for the command to end: pass the
-		 * signal on once (a terminal's Ctrl-C reached it already). */
-		if (session_stop_signal && !forwarded) {
-			kill(r->child, session_stop_signal);
-			forwarded = true;
-		}
+		struct timespec ts = { 0, 20000000 }; /* 20 ms; a signal cuts it short */
+
+		nanosleep(&ts, NULL);
 	}
 	if (got != r->child)
 		return -1;
 	r->child = -r->child; /* reaped */
+	session_forward_signals(0);
 	if (WIFEXITED(status))
 		return WEXITSTATUS(status);
 	return WIFSIGNALED(status) ? 128 + WTERMSIG(status) : 1;
@@ -111,9 +121,11 @@ static int wait_for_interpreter(struct session *r, int *status)
 
 int session_launch(struct session *r, int *status)
 {
+	*status = -1;
+	if (session_stop_signal)
+		return -1; /* interrupted while the sampler loaded: nothing to start */
 	int go = spawn_held(r);
 
-	*status = -1;
 	if (go < 0)
 		return -1;
 	/* Sampling is armed: let the command exec. */

@@ -5,6 +5,7 @@
  */
 #include <errno.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +16,8 @@
 #include "sampler/session_impl.h"
 
 volatile sig_atomic_t session_stop_signal;
+volatile sig_atomic_t session_stop_count;
+static volatile sig_atomic_t forward_to;  /* launch mode: the command's PID while it runs */
 
 void session_err(const struct session *r, const char *fmt, ...)
 {
@@ -31,19 +34,39 @@ double session_now(void)
 	return (double)monotonic_ns() / 1e9;
 }
 
-static void on_signal(int sig)
+/*
+ * A terminal's Ctrl-C reaches its whole foreground process group, a
+ * launched command with pyperf (the kernel sends it: SI_KERNEL). A signal
+ * sent to pyperf alone (kill, systemd) is passed on to the command, as a
+ * shell passes one on to its foreground job.
+ */
+static void on_signal(int sig, siginfo_t *si, void *uctx)
 {
+	int saved = errno;
+
+	(void)uctx;
 	session_stop_signal = sig;
+	if (session_stop_count < 2)
+		session_stop_count++;
+	if (forward_to > 0 && si && si->si_code != SI_KERNEL)
+		kill((pid_t)forward_to, sig);
+	errno = saved;
 }
 
 void session_install_signals(void)
 {
-	struct sigaction sa = { .sa_handler = on_signal };
+	struct sigaction sa = { .sa_sigaction = on_signal, .sa_flags = SA_SIGINFO };
 
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
 	session_stop_signal = 0;
+	session_stop_count = 0;
+}
+
+void session_forward_signals(pid_t pid)
+{
+	forward_to = pid;
 }
 
 struct session *session_new(const struct session_config *cfg)

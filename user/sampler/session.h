@@ -78,8 +78,11 @@ typedef void session_sample_fn(void *ctx, const struct count_entry *ce);
 /* Seconds on CLOCK_MONOTONIC. */
 double session_now(void);
 
-/* Set by SIGINT/SIGTERM once session_install_signals() ran. */
+/* Set by SIGINT/SIGTERM once session_install_signals() ran: the last
+ * signal, and how many came (counted up to 2). A launched command gets the
+ * signals the terminal did not send it already. */
 extern volatile sig_atomic_t session_stop_signal;
+extern volatile sig_atomic_t session_stop_count;
 void session_install_signals(void);
 
 /* A new session, or NULL after printing a one-line error. */
@@ -114,6 +117,9 @@ void session_scan_children(struct session *s);
 /* -a: finds new Python processes anywhere on the host, forgets ended ones.
  * Meant to run about once a second. Returns how many are sampled. */
 size_t session_scan_all(struct session *s);
+/* Whether the counts gathered so far would make an empty profile
+ * (session_profile would add nothing). */
+bool session_counts_empty(const struct session *s);
 /* Forgets the counts gathered so far (a new period), keeping caches. */
 void session_reset_counts(struct session *s);
 /* Launch mode: start cfg.command held before exec, release it once sampling
@@ -121,7 +127,8 @@ void session_reset_counts(struct session *s);
  * (session_target), ready to attach, 1 when the command ended first (*status), -1 on error. */
 int session_launch(struct session *s, int *status);
 /* The launched command's exit status (128+signal if killed), waiting for it
- * when wait is set; -1 when there is none or it has not ended. */
+ * when wait is set (until a second SIGINT/SIGTERM); -1 when there is none or
+ * it has not ended. */
 int session_child_status(struct session *s, bool wait);
 int session_poll(struct session *s, int timeout_ms); /* >= 0, or -errno */
 void session_stop_sampling(struct session *s);  /* detach; drain the ring buffer */

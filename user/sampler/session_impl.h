@@ -108,6 +108,8 @@ struct session {
 /* session.c: a one-line error prefixed with the command's name. */
 __attribute__((format(printf, 2, 3)))
 void session_err(const struct session *s, const char *fmt, ...);
+/* Launch mode: SIGINT/SIGTERM sent to pyperf alone go on to pid (0: none). */
+void session_forward_signals(pid_t pid);
 
 /* CLOCK_MONOTONIC, the clock of bpf_ktime_get_ns() too. */
 static inline uint64_t monotonic_ns(void)
