@@ -83,7 +83,9 @@ def test_every_period_files_and_late_start():
                         assert fr[0] == "process %d" % late.pid, fr[0]
                         hits += c
         assert hits > 10, "late process not in the last periods:\n" + err
-        assert len(re.findall(r"samples from \d+ processes", err)) >= 6, err
+        # A period a second; the last one runs on to -d's end rather than
+        # leaving a sliver, so a late boundary under load makes 5.
+        assert len(re.findall(r"samples from \d+ processes", err)) >= 5, err
 
 
 def test_every_keep_1_keeps_a_period_with_samples():
@@ -382,8 +384,9 @@ def test_churn_memory_flat_no_period_lost_no_misattribution():
         err = rec.communicate(timeout=60)[1]
         assert rec.returncode == 0, err
         files = sorted(os.listdir(spool))
-        # One file a second, none lost (the last period may be partial).
-        assert len(files) >= int(seconds) - 1, (len(files), err)
+        # One file a second, none lost; a period less than half long at
+        # the end joins the one before (no sliver file), so one fewer.
+        assert len(files) >= int(seconds) - 2, (len(files), err)
         seen = {}
         for f in files:
             with open(os.path.join(spool, f)) as fh:
