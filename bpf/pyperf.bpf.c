@@ -90,14 +90,6 @@ struct {
 	__type(value, __u64);
 } counters SEC(".maps");
 
-/* Per CPU: bpf_ktime_get_ns() of the timer's last tick there (0: none yet,
- * or reset by userspace when the rate changes). */
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, __u64);
-} last_tick SEC(".maps");
 
 /*
  * Bytes of a 3.11+ thread's data stack read at once. Its frames lie back to
@@ -159,35 +151,6 @@ static __always_inline void count(__u32 idx)
 
 	if (v)
 		*v += 1;
-}
-
-static __always_inline void count_add(__u32 idx, __u64 n)
-{
-	__u64 *v = bpf_map_lookup_elem(&counters, &idx);
-
-	if (v)
-		*v += n;
-}
-
-/*
- * The rate the kernel really delivers: the time since this CPU's previous
- * tick, whoever ran then. Unthrottled that is the period asked for; when
- * the kernel throttles the event (perf_event_max_sample_rate, its per-tick
- * budget) or the timer overruns, the gaps grow. Summed over the samples
- * that land in a target, samples / span is the rate those samples were
- * taken at (userspace scales values by it).
- */
-static __always_inline __u64 tick_gap(void)
-{
-	__u32 zero = 0;
-	__u64 *last = bpf_map_lookup_elem(&last_tick, &zero);
-	__u64 now = bpf_ktime_get_ns(), gap;
-
-	if (!last)
-		return 0;
-	gap = *last && now > *last ? now - *last : 0;
-	*last = now;
-	return gap;
 }
 
 static __always_inline struct scratch *get_scratch(void)
@@ -592,15 +555,10 @@ int pyperf_sample(struct bpf_perf_event_data *ctx)
 	__u32 tgid = pid_tgid >> 32, tid = (__u32)pid_tgid;
 	struct py_proc *proc = bpf_map_lookup_elem(&procs, &tgid);
 	struct scratch *s;
-	__u64 gap = tick_gap();
 
 	if (!proc)
 		return 0;
 	count(CNT_SAMPLES);
-	if (gap) {
-		count(CNT_TICKS);
-		count_add(CNT_TICK_SPAN_NS, gap);
-	}
 	s = get_scratch();
 	if (!s || !walk_current(s, proc, tgid, tid, true))
 		return 0;

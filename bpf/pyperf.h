@@ -196,8 +196,6 @@ enum pyperf_counter {
 	CNT_BAD_CHAIN,        /* frame chain failed validation */
 	CNT_OFFCPU_SHORT,     /* wait shorter than --min-block, dropped */
 	CNT_NOT_GIL_HOLDER,   /* --gil: CPU sample of a thread not holding the GIL, dropped */
-	CNT_TICKS,            /* timer samples in a target that had a previous tick on their CPU */
-	CNT_TICK_SPAN_NS,     /* their sum of nanoseconds since that previous tick (rate achieved) */
 	CNT__MAX
 };
 

@@ -715,14 +715,12 @@ static void print_summary(struct recorder *r, enum stop_reason why, uint64_t nst
 	else
 		fprintf(stderr, "pyperf: %" PRIu64 " samples, %" PRIu64 " distinct stacks (%s)\n",
 			session_totals(r->s).samples, nstacks, reason);
-	double achieved = r->opts.mode == MODE_OFFCPU ? 0 : session_achieved_hz(r->s);
+	double achieved = session_achieved_hz(r->s);
 
-	if (achieved > 0 && session_effective_hz(r->s) == achieved)
-		fprintf(stderr, "pyperf: samples at ~%.0f Hz achieved of %d Hz asked (%s)%s\n", achieved,
-			r->opts.hz, r->opts.cpu_budget > 0 ? "--cpu-budget changed the rate, or the kernel "
-			"throttled it" : "the kernel throttled sampling: see sysctl kernel.perf_event_max_sample_rate "
-			"and kernel.perf_cpu_time_max_percent", r->opts.mode == MODE_CPU ? "; pprof and speedscope "
-			"values use the achieved rate" : "; values use the achieved rate");
+	if (achieved > 0)
+		fprintf(stderr, "pyperf: samples at ~%.0f Hz achieved of %d Hz asked (the kernel throttled sampling: "
+			"kernel.perf_event_max_sample_rate is now %.0f; see also kernel.perf_cpu_time_max_percent); "
+			"values use %.0f Hz\n", achieved, r->opts.hz, achieved, achieved);
 	if (r->opts.gil_wait)
 		fprintf(stderr, "pyperf: counts are microseconds spent waiting to take the GIL (%" PRIu64
 			" other waits left out)\n", session_totals(r->s).not_gil_wait);

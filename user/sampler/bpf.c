@@ -236,18 +236,6 @@ void session_counters(struct session *r, uint64_t out[CNT__MAX])
 	free(vals);
 }
 
-/* A new rate: the gap before each CPU's next tick would span the change. */
-static void forget_last_ticks(struct session *r)
-{
-	int ncpu = libbpf_num_possible_cpus();
-	uint64_t *zeros = calloc(ncpu > 0 ? (size_t)ncpu : 1, sizeof(uint64_t));
-	__u32 zero = 0;
-
-	if (zeros)
-		bpf_map_update_elem(bpf_map__fd(r->skel->maps.last_tick), &zero, zeros, BPF_ANY);
-	free(zeros);
-}
-
 int session_set_hz(struct session *r, int hz)
 {
 	int old = r->cfg.hz;
@@ -257,7 +245,6 @@ int session_set_hz(struct session *r, int hz)
 	 * asked (a flood that filled the ring buffer). A few milliseconds
 	 * without samples is the price. */
 	perf_events_close(r);
-	forget_last_ticks(r);
 	r->cfg.hz = hz;
 	if (open_perf_events(r) == 0)
 		return 0;
@@ -266,45 +253,26 @@ int session_set_hz(struct session *r, int hz)
 	return open_perf_events(r) == 0 ? -EAGAIN : -EIO;
 }
 
-/* Fewer samples say too little about the rate. */
-#define RATE_MIN_TICKS 50
 /*
- * Throttling shows as a large deficit (the kernel keeps a fraction of the
- * ticks: 7-15% of 100 kHz was seen) or as a kernel maximum now below the
- * rate. A smaller deficit is as likely a loaded VM whose ticks come late
- * (steal time: the gaps grow while the target does not run either), where
- * 1/HZ stays the truer weight of a sample.
+ * The rate samples really came at, when the kernel evidently capped it: its
+ * maximum (kernel.perf_event_max_sample_rate, which it also lowers itself
+ * when sampling interrupts take too long) is now below the rate asked. 0
+ * when nothing says so. A measure from the ticks themselves was tried and
+ * dropped: on a loaded VM ticks come late (steal time) and it read 30-40%
+ * low, misweighting samples; the kernel's own limit is exact.
  */
-#define RATE_THROTTLED_SHARE 0.5
-/* A rate lowered by --cpu-budget leaves the run's mean this far above it. */
-#define RATE_BUDGET_SHARE 0.2
-
 double session_achieved_hz(struct session *r)
 {
-	uint64_t c[CNT__MAX];
+	int max = r->cfg.mode == MODE_OFFCPU ? 0 : kernel_max_rate();
 
-	session_counters(r, c);
-	if (c[CNT_TICKS] < RATE_MIN_TICKS || !c[CNT_TICK_SPAN_NS])
-		return 0;
-	return (double)c[CNT_TICKS] * 1e9 / (double)c[CNT_TICK_SPAN_NS];
+	return max > 0 && max < r->cfg.hz ? max : 0;
 }
 
 double session_effective_hz(struct session *r)
 {
-	double achieved = r->cfg.mode == MODE_OFFCPU ? 0 : session_achieved_hz(r);
+	double achieved = session_achieved_hz(r);
 
-	if (achieved <= 0)
-		return r->cfg.hz;
-	/* --cpu-budget lowered the rate part way: the run's mean rate */
-	if (achieved > (1 + RATE_BUDGET_SHARE) * r->cfg.hz)
-		return achieved;
-	if (achieved >= r->cfg.hz)
-		return r->cfg.hz;
-	if (achieved < RATE_THROTTLED_SHARE * r->cfg.hz)
-		return achieved;
-	int max = kernel_max_rate();
-
-	return max > 0 && max < r->cfg.hz ? achieved : r->cfg.hz;
+	return achieved > 0 ? achieved : r->cfg.hz;
 }
 
 uint64_t session_bpf_ns(struct session *r)

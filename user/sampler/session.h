@@ -135,13 +135,10 @@ void session_stop_sampling(struct session *s);  /* detach; drain the ring buffer
 void session_counters(struct session *s, uint64_t out[CNT__MAX]);
 /* Changes the sampling rate of the running perf events; 0 or -errno. */
 int session_set_hz(struct session *s, int hz);
-/* The rate CPU samples were really taken at (Hz), measured from the time
- * between timer ticks on their CPU: lower than asked when the kernel
- * throttles the perf events. 0 until enough samples tell. */
+/* The rate the kernel caps sampling at when its maximum
+ * (kernel.perf_event_max_sample_rate) is now below the rate asked, else 0. */
 double session_achieved_hz(struct session *s);
-/* The rate to scale CPU samples by: the achieved one when the kernel
- * evidently throttled sampling (or a CPU budget changed the rate part way),
- * else the one asked. */
+/* The rate to scale CPU samples by: the capped one, else the one asked. */
 double session_effective_hz(struct session *s);
 /* Nanoseconds the sampler has run in the kernel so far (0 unless
  * measure_cost is set and the kernel keeps statistics). */
