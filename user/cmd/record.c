@@ -325,21 +325,27 @@ static int check_args(struct record_opts *o, char *defname, size_t deflen)
  * refused, not ignored; 0, or the exit code of bad usage. */
 static int check_applies(const struct record_opts *o)
 {
-	if (o->mode == MODE_CPU && o->min_block_given)
-		return opt_usage_error(WHO, "--min-block drops short waits: use it with --mode offcpu, wall "
-				       "or gil-wait");
-	if (o->mode == MODE_CPU && o->no_wait_reason)
-		return opt_usage_error(WHO, "--no-wait-reason drops the leaf frame of waits: use it with "
-				       "--mode offcpu, wall or gil-wait");
-	if (o->mode == MODE_OFFCPU && o->gil_only)
-		return opt_usage_error(WHO, "--gil filters CPU samples: use it with --mode cpu or wall "
-				       "(--mode gil-wait is the time spent waiting for the GIL)");
-	if (o->mode == MODE_OFFCPU && o->budget_given)
-		return opt_usage_error(WHO, "--cpu-budget lowers the sampling rate, and --mode offcpu "
-				       "records every wait: there is no rate to lower");
-	if (o->title && o->format == FMT_FOLDED)
-		return opt_usage_error(WHO, "--title names an SVG, pprof or speedscope profile: folded "
-				       "stacks have no title");
+	const struct {
+		bool refused;
+		const char *why;
+	} rules[] = {
+		{ o->mode == MODE_CPU && o->min_block_given,
+		  "--min-block drops short waits: use it with --mode offcpu, wall or gil-wait" },
+		{ o->mode == MODE_CPU && o->no_wait_reason,
+		  "--no-wait-reason drops the leaf frame of waits: use it with --mode offcpu, wall or gil-wait" },
+		{ o->mode == MODE_OFFCPU && o->gil_only,
+		  "--gil filters CPU samples: use it with --mode cpu or wall (--mode gil-wait is the time "
+		  "spent waiting for the GIL)" },
+		{ o->mode == MODE_OFFCPU && o->budget_given,
+		  "--cpu-budget lowers the sampling rate, and --mode offcpu records every wait: there is no "
+		  "rate to lower" },
+		{ o->title && o->format == FMT_FOLDED,
+		  "--title names an SVG, pprof or speedscope profile: folded stacks have no title" },
+	};
+
+	for (size_t i = 0; i < sizeof(rules) / sizeof(rules[0]); i++)
+		if (rules[i].refused)
+			return opt_usage_error(WHO, "%s", rules[i].why);
 	return 0;
 }
 
