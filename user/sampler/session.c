@@ -81,15 +81,9 @@ struct session *session_new(const struct session_config *cfg)
 	r->stats_fd = -1;
 	if (r->cfg.mode != MODE_OFFCPU)
 		sampler_clamp_hz(r);
+	/* calloc left every map empty (a zeroed u64map is one); the label
+	 * table has an init of its own. */
 	frametab_init(&r->labels);
-	u64map_init(&r->stacks);
-	u64map_init(&r->counts);
-	u64map_init(&r->thread_roots);
-	u64map_init(&r->procs);
-	u64map_init(&r->tried);
-	u64map_init(&r->retired);
-	u64map_init(&r->origins);
-	u64map_init(&r->dead);
 	/* frames + a flag frame + process and thread roots */
 	r->label_buf = malloc((PYPERF_MAX_FRAMES + 3) * sizeof(*r->label_buf));
 	if (!r->label_buf) {

@@ -13,6 +13,7 @@ struct u64map {
 	size_t len;
 };
 
+/* An all-zero struct u64map is an empty map too (calloc, = { 0 }). */
 void u64map_init(struct u64map *m);
 void u64map_free(struct u64map *m);
 /* Pointer to the value for key, or NULL. Valid until the next insert. */
