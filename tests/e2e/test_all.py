@@ -57,20 +57,27 @@ def test_every_period_files_and_late_start():
     with tempfile.TemporaryDirectory() as d:
         spool = os.path.join(d, "spool") + "/"
         import subprocess
-        rec = subprocess.Popen([harness.PYPERF, "record", "-a", "-F", "99", "--every", "1s", "--keep", "3",
-                                "-d", "6", "-o", spool, "-f", "folded"],
-                               stderr=subprocess.PIPE, text=True)
-        # Start a process once the first period file exists: it must show up
-        # in a later period, found by the once-a-second scan.
-        deadline = time.monotonic() + 30
-        while not (os.path.isdir(spool) and os.listdir(spool)) and time.monotonic() < deadline:
-            time.sleep(0.1)
-        late = harness.start(argv + [os.path.join(harness.TARGETS, "named_spin.py"), "late_starter"],
-                             ready_marker="ready")
+        # A period with nothing sampled writes no file: a spinner from the
+        # start makes one a second.
+        early = harness.start(argv + [os.path.join(harness.TARGETS, "named_spin.py"), "early_starter"],
+                              ready_marker="ready")
+        late = None
         try:
+            rec = subprocess.Popen([harness.PYPERF, "record", "-a", "-F", "99", "--every", "1s", "--keep", "3",
+                                    "-d", "6", "-o", spool, "-f", "folded"],
+                                   stderr=subprocess.PIPE, text=True)
+            # Start a process once the first period file exists: it must show up
+            # in a later period, found by the once-a-second scan.
+            deadline = time.monotonic() + 30
+            while not (os.path.isdir(spool) and os.listdir(spool)) and time.monotonic() < deadline:
+                time.sleep(0.1)
+            late = harness.start(argv + [os.path.join(harness.TARGETS, "named_spin.py"), "late_starter"],
+                                 ready_marker="ready")
             err = rec.communicate(timeout=60)[1]
         finally:
-            harness.stop(late)
+            harness.stop(early)
+            if late:
+                harness.stop(late)
         assert rec.returncode == 0, err
         files = sorted(os.listdir(spool))
         assert len(files) == 3, "--keep 3 left %s\n%s" % (files, err)
