@@ -59,10 +59,7 @@ def test_every_period_files_and_late_start():
         import subprocess
         # A period with nothing sampled writes no file: a spinner from the
         # start makes one a second.
-        early = harness.start(argv + [os.path.join(harness.TARGETS, "named_spin.py"), "early_starter"],
-                              ready_marker="ready")
-        late = None
-        try:
+        with spinner("early_starter"):
             rec = subprocess.Popen([harness.PYPERF, "record", "-a", "-F", "99", "--every", "1s", "--keep", "3",
                                     "-d", "6", "-o", spool, "-f", "folded"],
                                    stderr=subprocess.PIPE, text=True)
@@ -73,10 +70,9 @@ def test_every_period_files_and_late_start():
                 time.sleep(0.1)
             late = harness.start(argv + [os.path.join(harness.TARGETS, "named_spin.py"), "late_starter"],
                                  ready_marker="ready")
-            err = rec.communicate(timeout=60)[1]
-        finally:
-            harness.stop(early)
-            if late:
+            try:
+                err = rec.communicate(timeout=60)[1]
+            finally:
                 harness.stop(late)
         assert rec.returncode == 0, err
         files = sorted(os.listdir(spool))
@@ -269,10 +265,7 @@ def _log_file_and_sighup_reopen(signal, subprocess):
         log, spool = os.path.join(d, "pyperf.log"), os.path.join(d, "spool") + "/"
         p = subprocess.Popen([harness.PYPERF, "record", "-a", "--every", "1s", "-d", "4", "-o", spool,
                               "--log", log], stderr=subprocess.PIPE, text=True)
-        deadline = time.monotonic() + 30
-        while "samples from" not in (open(log).read() if os.path.exists(log) else "") \
-                and time.monotonic() < deadline:
-            time.sleep(0.1)
+        _wait_for_text(log, "samples from")
         os.rename(log, log + ".1")          # what logrotate does
         p.send_signal(signal.SIGHUP)
         err = p.communicate(timeout=60)[1]
