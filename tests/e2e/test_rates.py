@@ -117,13 +117,16 @@ def set_max_rate(value):
 def test_rate_above_kernel_maximum():
     """The kernel's maximum lowered to 1000 Hz (restored whatever happens: other
     tests run after this one): -F 5000 is clamped to 1000 with a one-line warning
-    naming the sysctl, and the profile's period is 1 ms. Then, the maximum lowered
+    naming the sysctl, and the profile's period is 1 ms (or that of the rate
+    achieved, when the summary reports one). Then, the maximum lowered
     while sampling at 5000 Hz (what the kernel does itself when perf interrupts
     take too long): the kernel throttles the events to a few samples per tick,
     the summary reports the rate achieved next to the one asked, and pprof's
-    period is that of the achieved rate, so count x period stays close to the
-    CPU time the target used (within a wide band: the target also waits for
-    pyperf and other work on a 2-CPU VM)."""
+    period is that of the achieved rate (samples over the target's CPU time),
+    so count x period is the CPU time the target used while sampled: within
+    15% of what /proc says it used from just after the start to just after
+    the end (/proc counts in 10 ms ticks and includes the moments before the
+    first and after the last reading)."""
     argv = harness.need_interpreter(VERSION)
     with open(MAX_RATE) as f:
         original = f.read().strip()
@@ -144,8 +147,12 @@ def test_rate_above_kernel_maximum():
             assert len(warn) == 1 and "perf_event_max_sample_rate" in warn[0] and "1000 Hz" in warn[0], \
                 p.stderr
             assert "at 1000 Hz" in p.stderr, p.stderr
+            # At exactly the maximum the kernel may still throttle (a tick
+            # with one expiry too many): then the rate achieved is reported.
+            m = re.search(r"samples came at ~(\d+) Hz of the 1000 Hz asked", p.stderr)
             _, period, _ = pprof_meta(out)
-            assert period == 1000000, "period %d" % period
+            expected = 1e9 / int(m.group(1)) if m else 1e6
+            assert abs(period - expected) <= 0.01 * expected, "period %d\n%s" % (period, p.stderr)
 
             rp, t0, lines = start_record(["-p", str(target.pid), "-F", "5000", "-d", "2", "-o", out])
             cpu0 = target_cpu_s(target.pid)
@@ -156,13 +163,13 @@ def test_rate_above_kernel_maximum():
                 set_max_rate(original)
             cpu = target_cpu_s(target.pid) - cpu0
             assert rc == 0, "exit %d: %s" % (rc, err[-3000:])
-            m = re.search(r"samples at ~(\d+) Hz achieved of 5000 Hz asked \(the kernel throttled", err)
+            m = re.search(r"samples came at ~(\d+) Hz of the 5000 Hz asked \(the kernel throttled", err)
             assert m, err[-3000:]
             achieved = int(m.group(1))
             assert achieved < 4000, err[-3000:]
             _, period, count = pprof_meta(out)
             assert abs(period - 1e9 / achieved) <= 0.01 * period, "period %d for ~%d Hz" % (period, achieved)
-            assert 0.5 * cpu <= count * period / 1e9 <= 1.3 * cpu, \
+            assert 0.85 * cpu <= count * period / 1e9 <= 1.15 * cpu, \
                 "pprof total %.2f s, target used %.2f s of CPU\n%s" % (count * period / 1e9, cpu, err[-3000:])
     finally:
         harness.stop(target)

@@ -61,9 +61,42 @@ static void test_not_held_without_subprocesses(void)
 	session_free(s);
 }
 
+/* The achieved rate: samples over the process's CPU time, reported only
+ * when clearly short of the rate asked and when enough was measured. */
+static void test_achieved_rate(void)
+{
+	struct session_config cfg = { .hz = 1000, .who = "test" };
+	struct session *s = session_new(&cfg);
+
+	CHECK(s != NULL);
+	if (!s)
+		return;
+	/* 2 s of CPU at 1000 Hz asked, 700 samples: 350 Hz. */
+	s->rate = (struct rate_probe){ .started = true, .samples0 = 100, .cpu0_ns = 1000000000ull,
+				       .samples = 800, .cpu_ns = 3000000000ull };
+	CHECK(session_achieved_hz(s) > 349.9 && session_achieved_hz(s) < 350.1);
+	CHECK(session_effective_hz(s) > 349.9 && session_effective_hz(s) < 350.1);
+	/* 95% of the asked rate: noise, the asked one stands. */
+	s->rate.samples = 100 + 1900;
+	CHECK(session_achieved_hz(s) == 0);
+	CHECK(session_effective_hz(s) == 1000);
+	/* 0.1 s of CPU is worth 100 samples at 1000 Hz: too little to say. */
+	s->rate.samples = 100 + 10;
+	s->rate.cpu_ns = s->rate.cpu0_ns + 100000000ull;
+	CHECK(session_achieved_hz(s) == 0);
+	/* A counter that went backwards is garbage, not a rate. */
+	s->rate.samples = 50;
+	s->rate.cpu_ns = 3000000000ull;
+	CHECK(session_achieved_hz(s) == 0);
+	CHECK(rate_measured_hz(700, 2000000000ull, 1000) > 349.9);
+	CHECK(rate_measured_hz(700, 2000000000ull, 0) == 0);
+	session_free(s);
+}
+
 int main(void)
 {
 	test_held_until_poll();
 	test_not_held_without_subprocesses();
+	test_achieved_rate();
 	UNIT_DONE();
 }

@@ -724,9 +724,11 @@ static void print_summary(struct recorder *r, enum stop_reason why, uint64_t nst
 	double achieved = session_achieved_hz(r->s);
 
 	if (achieved > 0)
-		fprintf(stderr, "pyperf: samples at ~%.0f Hz achieved of %d Hz asked (the kernel throttled sampling: "
-			"kernel.perf_event_max_sample_rate is now %.0f; see also kernel.perf_cpu_time_max_percent); "
-			"values use %.0f Hz\n", achieved, r->opts.hz, achieved, achieved);
+		fprintf(stderr, "pyperf: samples came at ~%.0f Hz of the %d Hz asked (%s); values use %.0f Hz\n",
+			achieved, r->opts.hz, session_kernel_capped(r->s) ?
+			"the kernel throttled sampling: see kernel.perf_event_max_sample_rate and "
+			"kernel.perf_cpu_time_max_percent" :
+			"timer interrupts came late or not at all: a busy or virtual machine", achieved);
 	if (r->opts.gil_wait)
 		fprintf(stderr, "pyperf: counts are microseconds spent waiting to take the GIL (%" PRIu64
 			" other waits left out)\n", session_totals(r->s).not_gil_wait);

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <bpf/bpf.h>
@@ -218,22 +219,24 @@ int session_load(struct session *r)
 	return 0;
 }
 
+/* One of the BPF program's counters, summed over CPUs (0 if unreadable). */
+static uint64_t counter_total(struct session *r, __u32 key)
+{
+	int ncpu = libbpf_num_possible_cpus();
+	uint64_t *vals = ncpu > 0 ? calloc((size_t)ncpu, sizeof(uint64_t)) : NULL;
+	uint64_t sum = 0;
+
+	if (vals && r->skel && bpf_map_lookup_elem(bpf_map__fd(r->skel->maps.counters), &key, vals) == 0)
+		for (int c = 0; c < ncpu; c++)
+			sum += vals[c];
+	free(vals);
+	return sum;
+}
+
 void session_counters(struct session *r, uint64_t out[CNT__MAX])
 {
-	int fd = bpf_map__fd(r->skel->maps.counters);
-	int ncpu = libbpf_num_possible_cpus();
-	uint64_t *vals = calloc(ncpu > 0 ? (size_t)ncpu : 1, sizeof(uint64_t));
-
-	memset(out, 0, CNT__MAX * sizeof(*out));
-	if (!vals)
-		return;
-	for (__u32 k = 0; k < CNT__MAX; k++) {
-		if (bpf_map_lookup_elem(fd, &k, vals) != 0)
-			continue;
-		for (int c = 0; c < ncpu; c++)
-			out[k] += vals[c];
-	}
-	free(vals);
+	for (__u32 k = 0; k < CNT__MAX; k++)
+		out[k] = counter_total(r, k);
 }
 
 int session_set_hz(struct session *r, int hz)
@@ -246,6 +249,7 @@ int session_set_hz(struct session *r, int hz)
 	 * without samples is the price. */
 	perf_events_close(r);
 	r->cfg.hz = hz;
+	r->rate.started = false; /* measured again at the new rate */
 	if (open_perf_events(r) == 0)
 		return 0;
 	perf_events_close(r);
@@ -254,18 +258,78 @@ int session_set_hz(struct session *r, int hz)
 }
 
 /*
- * The rate samples really came at, when the kernel evidently capped it: its
- * maximum (kernel.perf_event_max_sample_rate, which it also lowers itself
- * when sampling interrupts take too long) is now below the rate asked. 0
- * when nothing says so. A measure from the ticks themselves was tried and
- * dropped: on a loaded VM ticks come late (steal time) and it read 30-40%
- * low, misweighting samples; the kernel's own limit is exact.
+ * The rate really achieved is samples of the process over the CPU time it
+ * used: the kernel throttles events above its maximum, and a busy or
+ * virtual machine delivers timer interrupts late or not at all, whatever
+ * the maximum says. Counted this way count x period is the CPU time the
+ * process used, which is what a profile's values claim. Only while the
+ * first process is the only one sampled: the counter is for all of them.
+ * (A measure from the gaps between ticks was tried first and dropped: on
+ * a loaded VM it read 30-40% low.)
  */
-double session_achieved_hz(struct session *r)
+void rate_probe_tick(struct session *r, bool force)
+{
+	struct rate_probe *p = &r->rate;
+	struct timespec ts;
+	uint64_t now = monotonic_ns();
+	pid_t pid = r->target.pid;
+
+	if (p->frozen || r->cfg.all || r->cfg.mode == MODE_OFFCPU || !r->skel || pid <= 0)
+		return;
+	if (!force && now < p->next_ns)
+		return;
+	p->next_ns = now + 100000000ull;
+	if (r->procs.len != 1 || !procs_find(r, (uint32_t)pid)) {
+		p->frozen = p->started; /* before the first reading: not attached yet */
+		return;
+	}
+	if (!p->started && clock_getcpuclockid(pid, &p->clock) != 0) {
+		p->frozen = true;
+		return;
+	}
+	uint64_t samples = counter_total(r, CNT_SAMPLES);
+
+	if (clock_gettime(p->clock, &ts) != 0) { /* it ended: the last reading stands */
+		p->frozen = true;
+		return;
+	}
+	p->samples = samples;
+	p->cpu_ns = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+	if (!p->started) {
+		p->samples0 = p->samples;
+		p->cpu0_ns = p->cpu_ns;
+		p->started = true;
+	}
+}
+
+double rate_measured_hz(uint64_t samples, uint64_t cpu_ns, int hz)
+{
+	double cpu_s = cpu_ns / 1e9;
+
+	return hz > 0 && cpu_s * hz >= 200 ? samples / cpu_s : 0;
+}
+
+bool session_kernel_capped(struct session *r)
 {
 	int max = r->cfg.mode == MODE_OFFCPU ? 0 : kernel_max_rate();
 
-	return max > 0 && max < r->cfg.hz ? max : 0;
+	return max > 0 && max < r->cfg.hz;
+}
+
+double session_achieved_hz(struct session *r)
+{
+	const struct rate_probe *p = &r->rate;
+
+	if (r->cfg.mode == MODE_OFFCPU)
+		return 0;
+	double measured = p->started && p->cpu_ns > p->cpu0_ns && p->samples >= p->samples0 ?
+			  rate_measured_hz(p->samples - p->samples0, p->cpu_ns - p->cpu0_ns, r->cfg.hz) : 0;
+
+	/* Measured, it decides whatever the kernel's maximum says; a small
+	 * shortfall is the noise of counting a process that starts and stops. */
+	if (measured > 0)
+		return measured < 0.9 * r->cfg.hz ? measured : 0;
+	return session_kernel_capped(r) ? kernel_max_rate() : 0;
 }
 
 double session_effective_hz(struct session *r)

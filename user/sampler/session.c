@@ -211,11 +211,13 @@ int session_poll(struct session *r, int timeout_ms)
 	if (r->npending)
 		session_pending_tick(r);
 	revalidate_tick(r);
+	rate_probe_tick(r, false);
 	return n;
 }
 
 void session_stop_sampling(struct session *r)
 {
+	rate_probe_tick(r, true); /* while samples still come */
 	sampler_detach(r);
 	/* Samples already in the ring buffer still count, but the end must
 	 * not wait for a backlog the host was too busy to read: what is

@@ -135,9 +135,14 @@ void session_stop_sampling(struct session *s);  /* detach; drain the ring buffer
 void session_counters(struct session *s, uint64_t out[CNT__MAX]);
 /* Changes the sampling rate of the running perf events; 0 or -errno. */
 int session_set_hz(struct session *s, int hz);
-/* The rate the kernel caps sampling at when its maximum
- * (kernel.perf_event_max_sample_rate) is now below the rate asked, else 0. */
+/* The rate samples came at when it fell clearly short of the one asked,
+ * else 0. Measured (samples over CPU time) while one process is sampled;
+ * otherwise (-a, children followed) the kernel's maximum when it is now
+ * below the rate asked. */
 double session_achieved_hz(struct session *s);
+/* Whether kernel.perf_event_max_sample_rate is now below the rate asked
+ * (the kernel lowers it itself when sampling interrupts take too long). */
+bool session_kernel_capped(struct session *s);
 /* The rate to scale CPU samples by: the capped one, else the one asked. */
 double session_effective_hz(struct session *s);
 /* Nanoseconds the sampler has run in the kernel so far (0 unless

@@ -93,6 +93,16 @@ struct session {
 	/* Called for every sample after aggregation (top uses it). */
 	session_sample_fn *on_sample;
 	void *on_sample_ctx;
+	/* The rate samples really came at, measured as the first process's
+	 * samples over its CPU time while it is the only one sampled. */
+	struct rate_probe {
+		bool started;
+		bool frozen;                /* another process joined, or it ended */
+		clockid_t clock;            /* the process's CPU-time clock */
+		uint64_t next_ns;           /* CLOCK_MONOTONIC of the next reading */
+		uint64_t samples0, cpu0_ns; /* at the start, or since the rate changed */
+		uint64_t samples, cpu_ns;   /* at the last good reading */
+	} rate;
 };
 
 /* Shared by the sampler's files, one job each:
@@ -136,6 +146,11 @@ int session_read_record(void *ctx, void *data, size_t size);
 void sampler_clamp_hz(struct session *s);
 void perf_events_close(struct session *s);
 void sampler_detach(struct session *s);         /* samplers off; the exec hook stays */
+/* Reads the rate probe's counters every 100 ms (now when forced). */
+void rate_probe_tick(struct session *s, bool force);
+/* Samples per second of CPU time, when enough was measured (CPU time worth
+ * 200 samples at hz); else 0. */
+double rate_measured_hz(uint64_t samples, uint64_t cpu_ns, int hz);
 void sampler_unload(struct session *s);         /* everything session_load made */
 
 /* aggregate.c */
