@@ -13,6 +13,12 @@
 /* Deepest Python stack captured; deeper stacks lose their root side and are
  * flagged STACK_TRUNCATED. */
 #define PYPERF_MAX_FRAMES 1024
+/* --native: native frames kept per stack (kernel ones included), after
+ * the Python ones; see struct unwind_row. */
+#define PYPERF_MAX_NATIVE 128          /* native frames kept (kernel ones included) */
+#define PYPERF_MAX_KERNEL 32           /* --kernel: kernel frames kept, of those */
+#define PYPERF_NATIVE_MAPPINGS 512     /* executable mappings per process */
+#define PYPERF_KERNEL_ADDR_MIN 0xffff800000000000ull
 /* Bytes of a frame header read in one probe read (covers every field used). */
 #define PYPERF_FRAME_BUF 256
 /* Bound on thread states examined when looking for the sampled thread. */
@@ -31,6 +37,7 @@
 #define PYL_NATIVE_TID     (1u << 5) /* 3.11+: tstate->native_thread_id is the Linux TID */
 #define PYL_HAS_QUALNAME   (1u << 6) /* 3.11+: co_qualname */
 #define PYL_FROM_DEBUG_OFFSETS (1u << 7) /* 3.13+: fields taken from the target's _Py_DebugOffsets */
+#define PYL_GC_IN_RUNTIME  (1u << 8) /* 3.8: gc_collecting is an offset into _PyRuntime, not the interpreter */
 
 /* Offsets (bytes) into one CPython build's structures. Generated per version
  * by layouts/gen; on 3.13+ refined at attach from _Py_DebugOffsets. */
@@ -86,7 +93,15 @@ struct py_layout {
 	__u16 bytes_sval;              /* ob_sval */
 	/* PyObject */
 	__u16 object_type;             /* ob_type */
-	__u16 pad0;
+	/* 3.11: _PyInterpreterFrame.is_entry (a bool): the frame a C call
+	 * entered the evaluation loop with (3.12+ mark that with a shim frame
+	 * whose owner is >= owner_first_skipped). */
+	__u16 frame_is_entry;
+	/* int gc.collecting: nonzero while the garbage collector runs; an
+	 * offset into the main PyInterpreterState (3.9+) or _PyRuntime (3.8,
+	 * PYL_GC_IN_RUNTIME). */
+	__u16 gc_collecting;
+	__u16 pad1[3];
 };
 
 /* Value of the targets map (key: tgid as the host sees it). */
@@ -111,8 +126,13 @@ struct py_proc {
  * userspace alike.
  */
 #define PYPERF_LASTI_UNKNOWN 0xffff
-#define PYPERF_FRAME_CODE(f)   (((f) >> 16) & ~1ull)
+#define PYPERF_FRAME_CODE(f)   (((f) >> 16) & ~3ull)
 #define PYPERF_FRAME_IS_GEN(f) (((f) >> 16) & 1ull)
+/* --native: this Python frame is the one a C call entered the evaluation
+ * loop with (bit 1 of the code address, free as code objects are aligned);
+ * every 3.8-3.10 frame is one. Set only when native stacks are taken. */
+#define PYPERF_FRAME_ENTRY     (2ull << 16)
+#define PYPERF_FRAME_IS_ENTRY(f) (((f) >> 17) & 1ull)
 /* lasti, -1 for not started, -2 for unknown */
 #define PYPERF_FRAME_LASTI(f)  (((f) & 0xffff) == PYPERF_LASTI_UNKNOWN ? -2 : (int)((f) & 0xffff) - 1)
 
@@ -120,6 +140,7 @@ struct py_proc {
 #define STACK_TRUNCATED    (1u << 0) /* root side cut at PYPERF_MAX_FRAMES */
 #define STACK_READ_FAULT   (1u << 1) /* a frame could not be read; root side missing */
 #define STACK_BAD_CHAIN    (1u << 2) /* frame chain loops or is garbage */
+#define STACK_GC           (1u << 3) /* the thread ran the garbage collector (it holds the GIL, gc.collecting set) */
 #define SAMPLE_HAS_FRAMES  (1u << 8) /* the record carries its stack's frames (see py_stack_record) */
 
 /* sample_event.kind: userspace ignores kinds it does not know. */
@@ -150,17 +171,86 @@ struct sample_event {
 	__u64 weight_ns;               /* EVENT_OFFCPU: nanoseconds off the CPU */
 	__u32 kind;                    /* EVENT_* */
 	__u32 reason;                  /* WAIT_* */
+	__u32 nnative;                 /* --native: native frames after the nframes Python ones */
+	__u32 pad;
 };
 
 /*
- * A record with SAMPLE_HAS_FRAMES: the event followed by exactly nframes
- * frames (leaf first), the record sized to them. The kernel sends a stack's
- * frames the first time it sees its id (and again if it forgets it, so
- * userspace may see a definition twice); later records carry only the id.
+ * A record with SAMPLE_HAS_FRAMES: the event followed by exactly nframes +
+ * nnative frames, the record sized to them: the Python frames (leaf
+ * first, packed as above), then with --native the native ones (leaf
+ * first: the interrupted pc, then return addresses; kernel addresses,
+ * >= PYPERF_KERNEL_ADDR_MIN, come first with --kernel). A native stack that
+ * could not be followed to its end ends in one PYPERF_NATIVE_STOP value.
+ * The kernel sends a stack's frames the first time it sees its id (and
+ * again if it forgets it, so userspace may see a definition twice); later
+ * records carry only the id.
  */
 struct py_stack_record {
 	struct sample_event ev;
-	__u64 frames[PYPERF_MAX_FRAMES];
+	__u64 frames[PYPERF_MAX_FRAMES + PYPERF_MAX_NATIVE];
+};
+
+/* ---------------------------------------------------------------- native
+ * --native: the native stack is unwound in the kernel with tables made by
+ * userspace from each file's .eh_frame (.debug_frame when present). One
+ * table per file, loaded once into the unwind_rows array and shared by
+ * every process mapping that file; per process, its executable mappings
+ * (native_procs map) say where each file's table is.
+ */
+
+/* Why a native stack ended early: the last native value of the record.
+ * Real pcs are never this small. */
+#define PYPERF_NATIVE_STOP(kind) ((__u64)(kind))
+#define PYPERF_NATIVE_IS_STOP(v) ((v) < 16)
+enum native_stop {
+	NSTOP_NO_MAPPING = 1,          /* pc in no known file mapping (JIT, -X perf trampolines, a new dlopen) */
+	NSTOP_NO_TABLE,                /* the file has no unwind table (none in it, or no room for it) */
+	NSTOP_NO_ROW,                  /* the table does not cover the pc */
+	NSTOP_UNSUPPORTED,             /* a rule the table could not express (a DWARF expression) */
+	NSTOP_READ_FAULT,              /* the stack could not be read where the rule pointed */
+	NSTOP_BAD_FRAME,               /* the stack pointer did not grow: garbage */
+	NSTOP_TRUNCATED,               /* deeper than PYPERF_MAX_NATIVE */
+	NSTOP__MAX
+};
+
+/*
+ * One row of a file's unwind table: from link-time address addr up to the
+ * next row's, the caller's frame is found so (x86_64, return address always
+ * at CFA - 8): CFA = (cfa_reg == UNW_CFA_RSP ? rsp : rbp) + cfa_off;
+ * UNW_CFA_PLT: CFA = rsp + cfa_off + ((rip & 15) >= 11 ? 8 : 0) (the
+ * expression every .plt uses); UNW_CFA_NONE: no information here (a gap
+ * between functions, or an unsupported rule); UNW_CFA_END: the outermost
+ * frame (return address undefined). The caller's rbp: unchanged
+ * (UNW_RBP_SAME), or saved at CFA + rbp_off (UNW_RBP_AT_CFA).
+ * Rows of a table are sorted by addr; addresses fit 32 bits (files over
+ * 4 GiB get no table).
+ */
+enum unw_cfa { UNW_CFA_NONE = 0, UNW_CFA_RSP, UNW_CFA_RBP, UNW_CFA_PLT, UNW_CFA_END, UNW_CFA_UNSUPPORTED };
+enum unw_rbp { UNW_RBP_SAME = 0, UNW_RBP_AT_CFA, UNW_RBP_UNDEFINED };
+
+struct unwind_row {
+	__u32 addr;
+	__s32 cfa_off;
+	__u8 cfa_reg;                  /* enum unw_cfa */
+	__u8 rbp_rule;                 /* enum unw_rbp */
+	__s16 rbp_off;
+};
+
+/* One executable file mapping of a process: pc in [start, end) is at
+ * link-time address pc - bias in its file, whose table is rows
+ * [row_first, row_first + row_count) of unwind_rows (row_count 0: none). */
+struct native_mapping {
+	__u64 start, end;
+	__u64 bias;
+	__u32 row_first, row_count;
+};
+
+/* Value of the native_procs map (key: tgid): its mappings sorted by start. */
+struct native_proc {
+	__u32 n;
+	__u32 generation;              /* bumped by userspace at each reload, for its own use */
+	struct native_mapping m[PYPERF_NATIVE_MAPPINGS];
 };
 
 /* EVENT_EXEC: a target's exec, so its new image is sampled if it is Python
@@ -196,6 +286,7 @@ enum pyperf_counter {
 	CNT_BAD_CHAIN,        /* frame chain failed validation */
 	CNT_OFFCPU_SHORT,     /* wait shorter than --min-block, dropped */
 	CNT_NOT_GIL_HOLDER,   /* --gil: CPU sample of a thread not holding the GIL, dropped */
+	CNT_NATIVE_STOPPED,   /* --native: a native stack that ended early (kind in the record) */
 	CNT__MAX
 };
 
