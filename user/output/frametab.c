@@ -1,3 +1,4 @@
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,6 +46,8 @@ const char *frametab_python(struct frametab *t, const char *name, const char *fi
 		.file = strtab_intern(&t->strings, file),
 		.line = line,
 		.firstline = firstline,
+		.kind = FRAME_PYTHON,
+		.build_id = "",
 	};
 	size_t cap = strlen(name) + strlen(file) + 32;
 	char *label = malloc(cap);
@@ -63,10 +66,45 @@ const char *frametab_python(struct frametab *t, const char *name, const char *fi
 	return out;
 }
 
+const char *frametab_native(struct frametab *t, const char *symbol, const char *file, uint64_t address,
+			    const char *build_id, bool kernel)
+{
+	const char *slash = strrchr(file, '/');
+	const char *base = slash ? slash + 1 : file;
+	bool named = symbol && *symbol;
+	struct frame_meta m = {
+		.file = strtab_intern(&t->strings, file),
+		.line = -1,
+		.firstline = -1,
+		.kind = kernel ? FRAME_KERNEL : FRAME_NATIVE,
+		.address = address,
+		.build_id = strtab_intern(&t->strings, build_id ? build_id : ""),
+	};
+	size_t cap = (named ? strlen(symbol) : 0) + strlen(base) + 40;
+	char *label = malloc(cap);
+	const char *out = NULL;
+
+	if (!label || !m.file || !m.build_id)
+		goto done;
+	if (kernel)
+		snprintf(label, cap, "%s [kernel]", named ? symbol : "[unknown]");
+	else if (named)
+		snprintf(label, cap, "%s (%s)", symbol, *base ? base : "?");
+	else
+		snprintf(label, cap, "%s+0x%" PRIx64, *base ? base : "?", address);
+	m.name = strtab_intern(&t->strings, named ? symbol : label);
+	if (m.name)
+		out = remember(t, label, &m);
+done:
+	free(label);
+	return out;
+}
+
 const char *frametab_pseudo(struct frametab *t, const char *label)
 {
 	const char *l = strtab_intern(&t->strings, label);
-	struct frame_meta m = { .name = l, .file = "", .line = -1, .firstline = -1 };
+	struct frame_meta m = { .name = l, .file = "", .line = -1, .firstline = -1, .kind = FRAME_PSEUDO,
+				.build_id = "" };
 
 	return l ? remember(t, l, &m) : NULL;
 }
