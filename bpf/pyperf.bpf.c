@@ -31,6 +31,10 @@ const volatile bool track_runnable = false;
 const volatile bool gil_only = false;
 /* -a: tell userspace of every exec (EVENT_EXEC), not only targets' execs. */
 const volatile bool notify_exec = false;
+/* --native: unwind the native stack too (tables in unwind_rows). */
+const volatile bool native_stacks = false;
+/* --kernel: the kernel's frames of a sample taken in the kernel. */
+const volatile bool kernel_stacks = false;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -90,6 +94,24 @@ struct {
 	__type(value, __u64);
 } counters SEC(".maps");
 
+/* --native: every file's unwind table, each a slice; sized by userspace
+ * (1 entry without --native). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct unwind_row);
+} unwind_rows SEC(".maps");
+
+/* --native: tgid -> its executable mappings and where their tables are. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1024);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, __u32);
+	__type(value, struct native_proc);
+} native_procs SEC(".maps");
+
 
 /*
  * Bytes of a 3.11+ thread's data stack read at once. Its frames lie back to
@@ -114,6 +136,11 @@ struct scratch {
 	__u64 tstate;
 	__u64 want_id;        /* TID, or fsbase when matching pthread_t */
 	__u64 found;
+	/* native unwind */
+	__u64 pc, sp, bp;
+	__u32 nnat;           /* native values stored after the Python frames */
+	__u32 nat_done;       /* 1: ended (normally or with a stop value) */
+	__u32 last_map;       /* index of the mapping found last: frames cluster */
 	/* One frame header past the block's end: field reads at any offset
 	 * in the block stay inside buf for the verifier. */
 	__u8 buf[FRAME_BLOCK + PYPERF_FRAME_BUF];
@@ -131,6 +158,7 @@ struct {
 struct walk_ctx {
 	struct scratch *s;
 	const struct py_layout *L;     /* in the procs map value: no copy */
+	const struct native_proc *np;  /* --native: this process's mappings */
 };
 
 /* Waking userspace for every record costs an interrupt per sample (most of
@@ -407,11 +435,24 @@ static long walk_frame_step(__u64 i, void *ctx)
 		__u64 f = pyperf_frame_pack(code, is_gen, lasti);
 		__u32 n = s->n;
 
+		/* --native: which frames C entered the loop with (3.8-3.10:
+		 * all; 3.11: is_entry; 3.12+: the shim below, marked there). */
+		if (native_stacks && ((L->flags & PYL_FRAME_OBJECT) ||
+				      (L->frame_is_entry != PY_OFF_NONE && buf_u8(p, L->frame_is_entry))))
+			f |= PYPERF_FRAME_ENTRY;
 		if (n < PYPERF_MAX_FRAMES)
 			s->rec.frames[n] = f;
 		s->n = n + 1;
 		s->hash = (s->hash ^ f) * 0x100000001b3ull;
 		s->hash ^= s->hash >> 29;
+	}
+	else if (native_stacks && s->n > 0) {
+		__u32 m = s->n - 1;
+
+		if (m < PYPERF_MAX_FRAMES) {
+			s->rec.frames[m] |= PYPERF_FRAME_ENTRY;
+			s->hash = (s->hash ^ (0xe7e7ull + m)) * 0x100000001b3ull;
+		}
 	}
 	if (prev == s->frame) {
 		s->flags |= STACK_BAD_CHAIN;
@@ -446,60 +487,282 @@ static __always_inline bool holds_gil(const struct py_proc *proc, __u64 tstate)
 	return read_ptr(proc->runtime_addr, L->runtime_gilstate_tstate_current) == tstate;
 }
 
+/* ---------------------------------------------------------------- native */
+
+static __always_inline void native_push(struct scratch *s, __u64 v)
+{
+	__u32 idx = s->n + s->nnat;
+
+	if (idx < PYPERF_MAX_FRAMES + PYPERF_MAX_NATIVE && s->nnat < PYPERF_MAX_NATIVE) {
+		s->rec.frames[idx] = v;
+		s->nnat++;
+		s->hash = (s->hash ^ v) * 0x100000001b3ull;
+		s->hash ^= s->hash >> 29;
+	}
+}
+
+static __always_inline long native_stop(struct scratch *s, __u32 kind)
+{
+	native_push(s, PYPERF_NATIVE_STOP(kind));
+	count(CNT_NATIVE_STOPPED);
+	return 1;
+}
+
+/* A binary search's state, stepped by bpf_loop: the verifier checks one
+ * step, not every path through an unrolled search. */
+struct search {
+	__u64 key;
+	__u32 lo, hi;
+	__u32 first;                   /* rows: where the table starts */
+	const struct native_proc *np;  /* mappings */
+	int failed;
+};
+
+/* lo ends as the number of mappings starting at or below key. */
+static long mapping_search_step(__u64 i, void *ctx)
+{
+	struct search *q = ctx;
+
+	if (q->lo >= q->hi)
+		return 1;
+	__u32 mid = (q->lo + q->hi) / 2;
+
+	if (q->np->m[mid & (PYPERF_NATIVE_MAPPINGS - 1)].start <= q->key)
+		q->lo = mid + 1;
+	else
+		q->hi = mid;
+	return 0;
+}
+
+/* lo ends as the number of rows starting at or below key. */
+static long row_search_step(__u64 i, void *ctx)
+{
+	struct search *q = ctx;
+
+	if (q->lo >= q->hi)
+		return 1;
+	__u32 mid = (q->lo + q->hi) / 2, key = q->first + mid;
+	const struct unwind_row *row = bpf_map_lookup_elem(&unwind_rows, &key);
+
+	if (!row) {
+		q->failed = 1;
+		return 1;
+	}
+	if (row->addr <= q->key)
+		q->lo = mid + 1;
+	else
+		q->hi = mid;
+	return 0;
+}
+
+/* The mapping holding pc: the one found last (frames cluster in a few
+ * files), else a binary search. -1 if none. */
+static __always_inline int find_mapping(struct scratch *s, const struct native_proc *np, __u64 pc)
+{
+	__u32 n = np->n, k = s->last_map & (PYPERF_NATIVE_MAPPINGS - 1);
+
+	if (n > PYPERF_NATIVE_MAPPINGS)
+		n = PYPERF_NATIVE_MAPPINGS;
+	if (k < n && np->m[k].start <= pc && pc < np->m[k].end)
+		return (int)k;
+	struct search q = { .key = pc, .lo = 0, .hi = n, .np = np };
+
+	bpf_loop(11, mapping_search_step, &q, 0); /* 2^11 > PYPERF_NATIVE_MAPPINGS */
+	if (q.lo == 0)
+		return -1;
+	k = (q.lo - 1) & (PYPERF_NATIVE_MAPPINGS - 1);
+	if (k >= n || pc >= np->m[k].end)
+		return -1;
+	s->last_map = k;
+	return (int)k;
+}
+
+/* The row of [first, first + count) of unwind_rows in force at addr (the
+ * last one starting at or below it), or NULL. */
+static __always_inline const struct unwind_row *find_row(__u32 first, __u32 count, __u32 addr)
+{
+	struct search q = { .key = addr, .lo = 0, .hi = count, .first = first };
+
+	bpf_loop(25, row_search_step, &q, 0); /* 2^25 rows: more than unwind_rows holds */
+	if (q.failed || q.lo == 0)
+		return NULL;
+	__u32 key = first + q.lo - 1;
+
+	return bpf_map_lookup_elem(&unwind_rows, &key);
+}
+
+/* One native frame: records pc, then finds its caller's pc, sp and bp by
+ * the row of the file's table that covers it. */
+static long native_step(__u64 i, void *ctx)
+{
+	struct walk_ctx *c = ctx;
+	struct scratch *s = c->s;
+	const struct native_proc *np = c->np;
+
+	if (s->nnat + 2 > PYPERF_MAX_NATIVE)
+		return native_stop(s, NSTOP_TRUNCATED);
+	__u64 pc = s->pc;
+
+	native_push(s, pc);
+	/* A return address is just past its call, which may be the last
+	 * instruction of a function: look up the call itself. */
+	__u64 lookup = i == 0 ? pc : pc - 1;
+	int k = find_mapping(s, np, lookup);
+
+	if (k < 0)
+		return native_stop(s, NSTOP_NO_MAPPING);
+	const struct native_mapping *m = &np->m[k & (PYPERF_NATIVE_MAPPINGS - 1)];
+
+	if (!m->row_count)
+		return native_stop(s, NSTOP_NO_TABLE);
+	__u64 addr = lookup - m->bias;
+
+	if (addr >> 32)
+		return native_stop(s, NSTOP_NO_ROW);
+	const struct unwind_row *row = find_row(m->row_first, m->row_count, (__u32)addr);
+
+	if (!row)
+		return native_stop(s, NSTOP_NO_ROW);
+	__u64 cfa;
+
+	switch (row->cfa_reg) {
+	case UNW_CFA_RSP:
+		cfa = s->sp + (__s64)row->cfa_off;
+		break;
+	case UNW_CFA_RBP:
+		cfa = s->bp + (__s64)row->cfa_off;
+		break;
+	case UNW_CFA_PLT:
+		cfa = s->sp + (__s64)row->cfa_off + ((pc & 15) >= 11 ? 8 : 0);
+		break;
+	case UNW_CFA_END:
+		return 1; /* the outermost frame: a whole stack */
+	case UNW_CFA_NONE:
+		return native_stop(s, NSTOP_NO_ROW);
+	default:
+		return native_stop(s, NSTOP_UNSUPPORTED);
+	}
+	if (cfa <= s->sp)
+		return native_stop(s, NSTOP_BAD_FRAME);
+	__u64 ra = 0, bp = s->bp;
+
+	if (bpf_probe_read_user(&ra, sizeof(ra), (const void *)(cfa - 8)))
+		return native_stop(s, NSTOP_READ_FAULT);
+	if (row->rbp_rule == UNW_RBP_AT_CFA) {
+		if (bpf_probe_read_user(&bp, sizeof(bp), (const void *)(cfa + (__s64)row->rbp_off)))
+			return native_stop(s, NSTOP_READ_FAULT);
+	} else if (row->rbp_rule == UNW_RBP_UNDEFINED) {
+		bp = 0;
+	}
+	if (!ra)
+		return 1; /* _start and thread entry points end so */
+	if (ra < 4096 || ra >= PYPERF_USER_ADDR_LIMIT)
+		return native_stop(s, NSTOP_BAD_FRAME);
+	s->pc = ra;
+	s->sp = cfa;
+	s->bp = bp;
+	return 0;
+}
+
 /*
- * Walks the Python stack of the current thread (tgid/tid of a target
- * process) into s->rec: frames, and in the event its pid, tid, stack id,
- * flags and nframes. Returns 0 when there is no Python stack to report
- * (counted). cpu_sample: a perf-event sample (--gil filters those only).
+ * Appends the current thread's native stack to s->rec after its s->n
+ * Python frames: from the user registers (in s already when the sample
+ * interrupted user code, else those saved at the kernel's entry).
+ */
+static __always_inline void walk_native(struct walk_ctx *c, __u32 tgid, bool user_regs)
+{
+	struct scratch *s = c->s;
+	const struct native_proc *np = bpf_map_lookup_elem(&native_procs, &tgid);
+
+	if (!np)
+		return;
+	c->np = np;
+	if (!user_regs) {
+		struct pt_regs *ur = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
+
+		if (!ur)
+			return;
+		s->pc = BPF_CORE_READ(ur, ip);
+		s->sp = BPF_CORE_READ(ur, sp);
+		s->bp = BPF_CORE_READ(ur, bp);
+	}
+	if (!s->pc || s->pc >= PYPERF_USER_ADDR_LIMIT)
+		return;
+	bpf_loop(PYPERF_MAX_NATIVE, native_step, c, 0);
+}
+
+/* Whether the thread runs the garbage collector: a collection is under
+ * way in the process and this thread holds the GIL. */
+static __always_inline bool in_gc(const struct py_proc *proc, __u64 tstate)
+{
+	__s32 collecting = 0;
+
+	if (!proc->gc_collecting_addr || !tstate)
+		return false;
+	if (bpf_probe_read_user(&collecting, sizeof(collecting), (const void *)proc->gc_collecting_addr))
+		return false;
+	return collecting > 0 && holds_gil(proc, tstate);
+}
+
+/*
+ * Walks the stack of the current thread (tgid/tid of a target process)
+ * into s->rec: Python frames, with --native the native ones after them,
+ * and in the event its pid, tid, stack id, flags and counts. Returns 0
+ * when there is no stack to report (counted). cpu_sample: a perf-event
+ * sample (--gil filters those only). user_regs: s->pc, sp and bp hold the
+ * user registers a perf event interrupted.
  */
 static __always_inline int walk_current(struct scratch *s, const struct py_proc *proc, __u32 tgid, __u32 tid,
-					bool cpu_sample)
+					bool cpu_sample, bool user_regs)
 {
 	struct walk_ctx c = { .s = s, .L = &proc->layout };
 	__u64 tstate = 0;
 	__u64 frame = find_frame(&c, proc, tid, &tstate);
 
-	if (!tstate) {
-		count(CNT_NO_TSTATE);
-		return 0;
-	}
-	if (gil_only && cpu_sample && !holds_gil(proc, tstate)) {
-		count(CNT_NOT_GIL_HOLDER);
-		return 0;
-	}
-	if (!frame) {
-		count(CNT_NO_FRAMES);
-		return 0;
-	}
-
-	s->frame = frame;
 	s->n = 0;
+	s->nnat = 0;
 	s->flags = 0;
 	s->block_len = 0;
 	/* Seeded with the process and its image: the same code addresses in
 	 * a forked child, a reused PID or after an exec give other ids. */
 	s->hash = (0xcbf29ce484222325ull ^ tgid ^ (proc->stack_seed << 32)) * 0x100000001b3ull;
-	/* Shim frames do not count against the limit, so allow a few extra steps. */
-	bpf_loop(PYPERF_MAX_FRAMES + 64, walk_frame_step, &c, 0);
-	if (s->frame && s->n >= PYPERF_MAX_FRAMES)
-		s->flags |= STACK_TRUNCATED;
-	if (s->flags & STACK_TRUNCATED)
-		count(CNT_TRUNCATED);
-	if (s->flags & STACK_READ_FAULT)
-		count(CNT_READ_FAULT);
-	if (s->flags & STACK_BAD_CHAIN)
-		count(CNT_BAD_CHAIN);
-	if (s->n == 0) {
-		count(CNT_NO_FRAMES);
+	if (!tstate) {
+		count(CNT_NO_TSTATE);
+		if (!native_stacks || gil_only)
+			return 0;
+	} else if (gil_only && cpu_sample && !holds_gil(proc, tstate)) {
+		count(CNT_NOT_GIL_HOLDER);
 		return 0;
 	}
+	if (frame) {
+		s->frame = frame;
+		/* Shim frames do not count against the limit, so allow a few extra steps. */
+		bpf_loop(PYPERF_MAX_FRAMES + 64, walk_frame_step, &c, 0);
+		if (s->frame && s->n >= PYPERF_MAX_FRAMES)
+			s->flags |= STACK_TRUNCATED;
+		if (s->flags & STACK_TRUNCATED)
+			count(CNT_TRUNCATED);
+		if (s->flags & STACK_READ_FAULT)
+			count(CNT_READ_FAULT);
+		if (s->flags & STACK_BAD_CHAIN)
+			count(CNT_BAD_CHAIN);
+	}
+	if (tstate && s->n == 0)
+		count(CNT_NO_FRAMES);
+	if (s->n && in_gc(proc, tstate))
+		s->flags |= STACK_GC;
+	if (native_stacks)
+		walk_native(&c, tgid, user_regs);
+	if (s->n == 0 && s->nnat == 0)
+		return 0;
 	struct sample_event *e = &s->rec.ev;
 
 	e->pid = tgid;
 	e->tid = tid;
-	e->stack_id = (s->hash ^ ((__u64)s->flags << 56) ^ s->n) * 0x9e3779b97f4a7c15ull;
+	e->stack_id = (s->hash ^ ((__u64)s->flags << 56) ^ s->n ^ ((__u64)s->nnat << 16)) * 0x9e3779b97f4a7c15ull;
 	e->flags = s->flags;
 	e->nframes = s->n;
+	e->nnative = s->nnat;
 	e->weight_ns = 0;
 	e->reason = WAIT_NONE;
 	return 1;
@@ -530,12 +793,13 @@ static __always_inline int emit(struct scratch *s, __u32 kind, bool only_if_new)
 		err = bpf_ringbuf_output(&events, e, sizeof(*e),
 					 (++s->small_records & 63) ? BPF_RB_NO_WAKEUP : submit_flags());
 	} else {
-		__u32 n = e->nframes;
+		__u64 n = (__u64)e->nframes + e->nnative; /* 64-bit: no copy the verifier cannot bound */
 
-		if (n > PYPERF_MAX_FRAMES)
-			n = PYPERF_MAX_FRAMES;
+		if (n > PYPERF_MAX_FRAMES + PYPERF_MAX_NATIVE)
+			n = PYPERF_MAX_FRAMES + PYPERF_MAX_NATIVE;
+		barrier_var(n); /* the bounded value, not a copy from before the check */
 		e->flags |= SAMPLE_HAS_FRAMES;
-		err = bpf_ringbuf_output(&events, e, sizeof(*e) + (__u64)n * sizeof(__u64), submit_flags());
+		err = bpf_ringbuf_output(&events, e, sizeof(*e) + n * sizeof(__u64), submit_flags());
 		/* Marked once sent: a dropped record never leaves an id
 		 * userspace cannot resolve. */
 		if (err == 0 && sent_id)
@@ -560,7 +824,24 @@ int pyperf_sample(struct bpf_perf_event_data *ctx)
 		return 0;
 	count(CNT_SAMPLES);
 	s = get_scratch();
-	if (!s || !walk_current(s, proc, tgid, tid, true))
+	if (!s)
+		return 0;
+	bool user_regs = false;
+#if defined(__TARGET_ARCH_x86)
+	if (native_stacks) {
+		/* User code interrupted: its registers are the perf event's own.
+		 * Whole-word loads: the context allows no narrower ones. */
+		__u64 cs = *(volatile __u64 *)&ctx->regs.cs;
+
+		if ((cs & 3) == 3) {
+			s->pc = *(volatile __u64 *)&ctx->regs.ip;
+			s->sp = *(volatile __u64 *)&ctx->regs.sp;
+			s->bp = *(volatile __u64 *)&ctx->regs.bp;
+			user_regs = true;
+		}
+	}
+#endif
+	if (!walk_current(s, proc, tgid, tid, true, user_regs))
 		return 0;
 	if (emit(s, EVENT_CPU, false) == 0)
 		count(CNT_EMITTED);
@@ -633,6 +914,7 @@ int BPF_PROG(pyperf_switch, bool preempt, struct task_struct *prev, struct task_
 				e->time_ns = now;
 				e->flags = st->flags;
 				e->nframes = st->nframes;
+				e->nnative = st->nnative;
 				e->weight_ns = d;
 				e->kind = EVENT_OFFCPU;
 				e->reason = st->reason;
@@ -661,7 +943,7 @@ int BPF_PROG(pyperf_switch, bool preempt, struct task_struct *prev, struct task_
 	count(CNT_SAMPLES);
 	struct scratch *s = get_scratch();
 
-	if (!s || !walk_current(s, proc, tgid, tid, false))
+	if (!s || !walk_current(s, proc, tgid, tid, false, false))
 		return 0;
 	/* The stack's frames go now, while they are in hand; the wait itself
 	 * is reported when the thread runs again. */
@@ -674,6 +956,7 @@ int BPF_PROG(pyperf_switch, bool preempt, struct task_struct *prev, struct task_
 		.pid = tgid,
 		.flags = s->rec.ev.flags & ~SAMPLE_HAS_FRAMES,
 		.nframes = s->rec.ev.nframes,
+		.nnative = s->rec.ev.nnative,
 		.reason = !with_wait_reason ? WAIT_NONE : runnable ? WAIT_RUNNABLE : wait_reason_of(prev, proc),
 	};
 

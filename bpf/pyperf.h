@@ -112,6 +112,9 @@ struct py_proc {
 	/* The main interpreter's struct _gil_runtime_state lies in
 	 * [gil_lo, gil_hi): a futex wait there is a GIL wait. 0, 0 if unknown. */
 	__u64 gil_lo, gil_hi;
+	/* The main interpreter's int gc.collecting (py_layout.gc_collecting
+	 * resolved to an address), 0 if unknown: STACK_GC. */
+	__u64 gc_collecting_addr;
 	/* Mixed into stack ids: unique per process image in a session, so a
 	 * reused PID or an exec never inherits ids the kernel already sent. */
 	__u64 stack_seed;
@@ -272,6 +275,8 @@ struct offcpu_start {
 	__u32 flags;                   /* STACK_* */
 	__u32 nframes;
 	__u32 reason;                  /* WAIT_* */
+	__u32 nnative;
+	__u32 pad;
 };
 
 /* Index into the per-CPU counters array. */

@@ -67,6 +67,9 @@ struct record_opts {
 	bool gil_wait;              /* --mode gil-wait */
 	bool hz_given;
 	bool budget_given;
+	bool native;                /* --native */
+	bool kernel;                /* --kernel */
+	uint64_t native_memory;     /* --native-memory: room for unwind tables */
 };
 
 struct recorder {
@@ -102,6 +105,7 @@ static bool is_dir_name(const char *path)
 enum {
 	OPT_TITLE = OPT_LONG_ONLY, OPT_THREADS, OPT_NO_LINES, OPT_IDLE, OPT_SUBPROCESSES, OPT_EVERY, OPT_KEEP,
 	OPT_MAX_DISK, OPT_PUSH, OPT_CPU_BUDGET, OPT_LOG, OPT_MIN_BLOCK, OPT_NO_WAIT_REASON, OPT_GIL,
+	OPT_NATIVE, OPT_KERNEL, OPT_NATIVE_MEMORY,
 };
 
 static const struct opt_spec record_options[] = {
@@ -129,6 +133,13 @@ static const struct opt_spec record_options[] = {
 	  "(e.g. 100us, 1ms), in the kernel" },
 	{ "no-wait-reason", OPT_NO_WAIT_REASON, NULL, "offcpu/wall: no [sleep], [lock], [gil], [io] "
 	  "or [poll] leaf frame naming what a thread waits in" },
+	{ "native", OPT_NATIVE, NULL, "also the C frames: the native stack, unwound in the kernel from "
+	  ".eh_frame, with each interpreter frame replaced by the Python frames it runs; 'symbol "
+	  "(library)'" },
+	{ "kernel", OPT_KERNEL, NULL, "with --native: also the kernel's frames of samples taken in the "
+	  "kernel, 'symbol [kernel]'" },
+	{ "native-memory", OPT_NATIVE_MEMORY, "SIZE", "with --native: kernel memory for unwind tables "
+	  "(default 32M; files beyond it get '[unknown native]' frames)" },
 	{ "frequency", 'F', "HZ", "samples per second per CPU (default " STR(DEFAULT_HZ) ", at most "
 	  STR(OPT_HZ_MAX) ")" },
 	{ "duration", 'd', "SECS", "stop after SECS seconds (default: until Ctrl-C or the process "
@@ -263,6 +274,12 @@ static int record_opt(int key, const char *arg, void *ctx)
 	case OPT_NO_LINES: o->no_lines = true; break;
 	case OPT_SUBPROCESSES: o->subprocesses = true; break;
 	case OPT_GIL: o->gil_only = true; break;
+	case OPT_NATIVE: o->native = true; break;
+	case OPT_KERNEL: o->kernel = true; break;
+	case OPT_NATIVE_MEMORY:
+		if (opt_size(arg, 1 << 20, 1ull << 30, &o->native_memory))
+			return opt_usage_error(WHO, "invalid --native-memory '%s': give 1M to 1G, e.g. 64M", arg);
+		break;
 	case OPT_NO_WAIT_REASON: o->no_wait_reason = true; break;
 	case 'v': o->verbose = true; break;
 	case OPT_IDLE:
@@ -339,6 +356,9 @@ static int check_applies(const struct record_opts *o)
 		{ o->mode == MODE_OFFCPU && o->budget_given,
 		  "--cpu-budget lowers the sampling rate, and --mode offcpu records every wait: there is no "
 		  "rate to lower" },
+		{ o->kernel && !o->native, "--kernel adds kernel frames to native stacks: use it with --native" },
+		{ o->native_memory && !o->native, "--native-memory sizes --native's unwind tables: use it with "
+		  "--native" },
 		{ o->title && o->format == FMT_FOLDED,
 		  "--title names an SVG, pprof or speedscope profile: folded stacks have no title" },
 	};
@@ -812,6 +832,7 @@ static int init_session(struct recorder *r)
 		.mode = r->opts.mode, .min_block_ns = r->opts.min_block_ns,
 		.no_wait_reason = r->opts.no_wait_reason,
 		.gil_only = r->opts.gil_only, .gil_wait = r->opts.gil_wait,
+		.native = r->opts.native, .kernel = r->opts.kernel, .native_table_bytes = r->opts.native_memory,
 	};
 
 	r->s = session_new(&cfg);

@@ -16,21 +16,28 @@
 
 /* Symbolizes a stack's frames (leaf first, as the kernel sends them). */
 static struct stack_entry *resolve_stack(struct session *r, struct session_proc *proc, const uint64_t *frames,
-					 uint32_t n, uint32_t flags)
+					 uint32_t n, uint32_t nnative, uint32_t flags)
 {
 	size_t nl = 0;
+	uint32_t stop = 0;
 	const char *flag_label = pywalk_stack_flag_label(flags);
 
-	if (n > PYPERF_MAX_FRAMES)
+	if (n > PYPERF_MAX_FRAMES || nnative > PYPERF_MAX_NATIVE)
 		return NULL;
 	if (flag_label)
 		r->label_buf[nl++] = frametab_pseudo(&r->labels, flag_label);
-	/* Profiles want the root first. */
-	for (uint32_t i = n; i-- > 0;) {
-		const char *l = symbolizer_frame(proc->sym, frames[i]);
+	if (nnative) {
+		nl += native_stack_labels(r, proc, frames, n, nnative, flags, r->label_buf + nl, &stop);
+	} else {
+		/* Profiles want the root first. */
+		for (uint32_t i = n; i-- > 0;) {
+			const char *l = symbolizer_frame(proc->sym, frames[i]);
 
-		if (l)
-			r->label_buf[nl++] = l;
+			if (l)
+				r->label_buf[nl++] = l;
+		}
+		if (flags & STACK_GC) /* the collector runs below the innermost Python frame */
+			r->label_buf[nl++] = frametab_pseudo(&r->labels, "[gc]");
 	}
 	struct stack_entry *e = malloc(sizeof(*e) + nl * sizeof(e->labels[0]));
 
@@ -38,9 +45,11 @@ static struct stack_entry *resolve_stack(struct session *r, struct session_proc 
 		return NULL;
 	e->generation = proc->generation;
 	e->flags = flags & ~SAMPLE_HAS_FRAMES;
-	e->nlabels = (uint32_t)nl;
+	e->native_stop = stop;
+	e->nlabels = 0;
 	for (size_t i = 0; i < nl; i++)
-		e->labels[i] = r->label_buf[i];
+		if (r->label_buf[i]) /* NULL: out of memory for that label */
+			e->labels[e->nlabels++] = r->label_buf[i];
 	return e;
 }
 
@@ -59,14 +68,14 @@ static struct stack_entry *known_stack(struct session *r, uint64_t skey)
 /* Enters a stack the kernel (or seed_blocked) sent with its frames; a
  * second definition of a known id is ignored. */
 struct stack_entry *define_stack(struct session *r, struct session_proc *proc, uint64_t stack_id,
-				 const uint64_t *frames, uint32_t n, uint32_t flags)
+				 const uint64_t *frames, uint32_t n, uint32_t nnative, uint32_t flags)
 {
 	uint64_t skey = stack_key(proc, stack_id);
 	struct stack_entry *st = known_stack(r, skey);
 
 	if (st)
 		return st;
-	st = resolve_stack(r, proc, frames, n, flags);
+	st = resolve_stack(r, proc, frames, n, nnative, flags);
 	if (!st || u64map_put_ptr(&r->stacks, skey, st)) {
 		free(st);
 		return NULL;
@@ -151,7 +160,8 @@ static bool event_frames(const struct sample_event *ev, size_t size, const uint6
 	*frames = NULL;
 	if (!(ev->flags & SAMPLE_HAS_FRAMES))
 		return true;
-	if (ev->nframes > PYPERF_MAX_FRAMES || size < sizeof(*ev) + ev->nframes * sizeof(uint64_t))
+	if (ev->nframes > PYPERF_MAX_FRAMES || ev->nnative > PYPERF_MAX_NATIVE ||
+	    size < sizeof(*ev) + ((size_t)ev->nframes + ev->nnative) * sizeof(uint64_t))
 		return false;
 	*frames = (const uint64_t *)(ev + 1);
 	return true;
@@ -166,7 +176,7 @@ static struct stack_entry *event_stack(struct session *r, struct session_proc *p
 	struct stack_entry *st = known_stack(r, *skey);
 
 	if (!st && frames)
-		st = define_stack(r, proc, ev->stack_id, frames, ev->nframes, ev->flags);
+		st = define_stack(r, proc, ev->stack_id, frames, ev->nframes, ev->nnative, ev->flags);
 	if (!st && proc->prev_generation) {
 		/* Sent under the seed before the last renewal (in flight then,
 		 * or a thread blocked since): its stack as it was defined. */
@@ -202,6 +212,8 @@ static bool count_sample(struct session *r, struct session_proc *proc, const str
 	}
 	if (ev->kind == EVENT_CPU) {
 		ce->count++;
+		if (st->native_stop && st->native_stop < NSTOP__MAX)
+			r->native.stops[st->native_stop]++;
 		if (!st->nlabels)
 			r->hidden++; /* only 3.11+ prologue frames: nothing to show */
 		/* wall: its time is added by session_profile, at the rate achieved */

@@ -155,7 +155,7 @@ void offcpu_seed_blocked(struct session *r, const struct py_target *t, uint64_t 
 		};
 		__u32 key = (__u32)tid;
 
-		if (!define_stack(r, proc, st.stack_id, fr, (uint32_t)nf, flags))
+		if (!define_stack(r, proc, st.stack_id, fr, (uint32_t)nf, 0, flags))
 			continue;
 		bpf_map_update_elem(bpf_map__fd(r->skel->maps.offcpu), &key, &st, BPF_NOEXIST);
 	}

@@ -12,6 +12,7 @@
 
 #include "pyperf.skel.h"
 #include "sampler/session_impl.h"
+#include "target/memsrc.h"
 
 /*
  * Container id from /proc/PID/cgroup: the 64-hex-digit id that docker,
@@ -45,9 +46,30 @@ static void proc_container_id(pid_t pid, char *out, size_t len)
 	fclose(f);
 }
 
+/* Where the main interpreter's gc.collecting lies (0: unknown). The
+ * interpreter list's head is the main interpreter unless subinterpreters
+ * were made after it: then no [gc] marks rather than wrong ones. */
+static uint64_t gc_collecting_addr(const struct py_target *t)
+{
+	const struct py_layout *L = &t->layout;
+	struct memsrc m = memsrc_pid(t->pid);
+	uint64_t interp = 0, next = 1;
+
+	if (L->gc_collecting == PY_OFF_NONE || !L->gc_collecting)
+		return 0;
+	if (L->flags & PYL_GC_IN_RUNTIME)
+		return t->runtime_addr + L->gc_collecting;
+	if (L->runtime_interpreters_head == PY_OFF_NONE || L->interp_next == PY_OFF_NONE ||
+	    memsrc_read_u64(&m, t->runtime_addr + L->runtime_interpreters_head, &interp) || !interp ||
+	    memsrc_read_u64(&m, interp + L->interp_next, &next) || next)
+		return 0;
+	return interp + L->gc_collecting;
+}
+
 static void free_proc(struct session_proc *p)
 {
 	symbolizer_free(p->sym);
+	nproc_free(&p->nproc);
 	free(p);
 }
 
@@ -59,6 +81,7 @@ struct py_proc procs_kernel_entry(const struct session_proc *p, uint64_t generat
 		.layout = p->target.layout,
 		.gil_lo = p->gil_lo,
 		.gil_hi = p->gil_hi,
+		.gc_collecting_addr = p->gc_addr,
 		.stack_seed = generation,
 	};
 }
@@ -78,6 +101,7 @@ int session_add_process(struct session *r, const struct py_target *t)
 	p->generation = ++r->generations;
 	p->image = p->generation;
 	offcpu_gil_range(t, &p->gil_lo, &p->gil_hi);
+	p->gc_addr = gc_collecting_addr(t);
 
 	struct py_proc bp = procs_kernel_entry(p, p->generation);
 
@@ -100,6 +124,8 @@ int session_add_process(struct session *r, const struct py_target *t)
 		session_err(r, "failed to register PID %d with the sampler: %s\n", (int)key, strerror(errno));
 		return -1;
 	}
+	if (native_add_process(r, p))
+		return -1;
 	if (r->cfg.mode != MODE_CPU)
 		offcpu_seed_blocked(r, t, p->gil_lo, p->gil_hi);
 	return 0;
@@ -117,6 +143,7 @@ void procs_retire(struct session *r, uint32_t pid)
 	struct session_proc *p = procs_find(r, pid);
 
 	if (p && u64map_put_ptr(&r->retired, p->image, p) == 0) {
+		native_forget(r, p);
 		u64map_del(&r->procs, pid);
 		u64map_del(&r->tried, pid);
 	}
@@ -131,6 +158,7 @@ void procs_forget(struct session *r, uint32_t pid)
 	if (!p)
 		return;
 	bpf_map_delete_elem(bpf_map__fd(r->skel->maps.procs), &key);
+	native_forget(r, p);
 	u64map_put(&r->dead, p->generation, 1);
 	u64map_del(&r->procs, pid);
 	free_proc(p);

@@ -84,10 +84,14 @@ struct session *session_new(const struct session_config *cfg)
 	/* calloc left every map empty (a zeroed u64map is one); the label
 	 * table has an init of its own. */
 	frametab_init(&r->labels);
-	/* frames + a flag frame + process and thread roots */
-	r->label_buf = malloc((PYPERF_MAX_FRAMES + 3) * sizeof(*r->label_buf));
+	/* frames, native ones + a flag frame, [gc], a stop, process and thread roots */
+	r->label_buf = malloc((PYPERF_MAX_FRAMES + PYPERF_MAX_NATIVE + 8) * sizeof(*r->label_buf));
 	if (!r->label_buf) {
 		session_err(r, "out of memory\n");
+		session_free(r);
+		return NULL;
+	}
+	if (native_init(r)) {
 		session_free(r);
 		return NULL;
 	}
@@ -101,6 +105,7 @@ void session_free(struct session *r)
 	sampler_unload(r);
 	aggregate_free(r);
 	procs_free(r);
+	native_free(r);
 	discover_free(r);
 	frametab_free(&r->labels);
 	free(r->label_buf);
@@ -211,6 +216,7 @@ int session_poll(struct session *r, int timeout_ms)
 	if (r->npending)
 		session_pending_tick(r);
 	revalidate_tick(r);
+	native_tick(r);
 	rate_probe_tick(r, false);
 	return n;
 }

@@ -39,6 +39,9 @@ struct session_config {
 	bool all;                   /* every Python process on the host (-a) */
 	bool per_thread;            /* count per thread even without root frames (labels) */
 	bool measure_cost;          /* keep the kernel's BPF run-time statistics on */
+	bool native;                /* --native: native frames merged with the Python ones */
+	bool kernel;                /* --kernel: and the kernel's frames of samples taken there */
+	uint64_t native_table_bytes; /* --native: room for unwind tables (0: the default) */
 	const char *who;            /* "pyperf record": prefix of error messages */
 };
 
@@ -46,6 +49,7 @@ struct session_config {
 struct stack_entry {
 	uint64_t generation;        /* of the process it belongs to */
 	uint32_t flags;
+	uint32_t native_stop;       /* --native: NSTOP_* its native frames ended with, 0 */
 	uint32_t nlabels;
 	const char *labels[];       /* root first */
 };

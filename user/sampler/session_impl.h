@@ -6,6 +6,8 @@
 #define PYPERF_SESSION_IMPL_H
 #include <time.h>
 
+#include "native/nfiles.h"
+#include "native/nmerge.h"
 #include "sampler/session.h"
 
 #define DEFER_PIDS 64
@@ -23,11 +25,17 @@ struct session_proc {
 	uint64_t prev_generation;   /* the one before the last renewal, or 0 */
 	uint64_t image;             /* its first generation: keys its origins */
 	uint64_t gil_lo, gil_hi;    /* as registered with the sampler (struct py_proc) */
+	uint64_t gc_addr;           /* py_proc.gc_collecting_addr */
 	uint64_t cache_flushes;     /* the symbolizer's, at the last check */
 	uint64_t code_objects;      /* the symbolizer's count, at the last check */
 	uint64_t last_new_code_ns;  /* when that count last grew */
 	uint64_t next_check_ns;     /* next revalidation of its code objects */
 	uint64_t renew_at_ns;       /* renewals allowed: one token per RENEW_REFILL_NS since this */
+	/* --native */
+	struct nproc nproc;         /* its executable mappings, as last read */
+	uint32_t native_generation; /* native_proc.generation last sent */
+	bool native_stale;          /* a stack ran into code in no known mapping */
+	uint64_t native_reload_ns;  /* not read again before this */
 };
 
 struct session {
@@ -93,6 +101,19 @@ struct session {
 	/* Called for every sample after aggregation (top uses it). */
 	session_sample_fn *on_sample;
 	void *on_sample_ctx;
+	/* --native: files, their tables' place in unwind_rows, kernel symbols */
+	struct native_state {
+		struct nfiles *files;
+		struct ksyms *ksyms;
+		uint32_t rows_used, rows_cap;
+		uint32_t tables;            /* files whose table is loaded */
+		uint32_t no_room;           /* files left without a table: no room */
+		uint64_t stops[NSTOP__MAX]; /* CPU samples whose native stack ended early, by kind */
+		/* native_stack_labels' working arrays */
+		struct merge_item *items;
+		const char **names;
+		bool *eval;
+	} native;
 	/* The rate samples really came at, measured as the first process's
 	 * samples over its CPU time while it is the only one sampled. */
 	struct rate_probe {
@@ -158,7 +179,19 @@ int aggregate_event(void *ctx, void *data, size_t size); /* the ring buffer's ca
 /* Enters a stack sent with its frames; the known one if defined before.
  * NULL if out of memory. */
 struct stack_entry *define_stack(struct session *s, struct session_proc *proc, uint64_t stack_id,
-				 const uint64_t *frames, uint32_t n, uint32_t flags);
+				 const uint64_t *frames, uint32_t n, uint32_t nnative, uint32_t flags);
+
+/* native.c (--native; each does nothing without it) */
+uint32_t native_table_rows(const struct session *s);  /* rows of unwind_rows to make */
+int native_init(struct session *s);                   /* 0, or -1 after an error message */
+void native_free(struct session *s);
+int native_add_process(struct session *s, struct session_proc *p); /* mappings to the kernel */
+void native_forget(struct session *s, struct session_proc *p);
+void native_tick(struct session *s);                  /* mappings read again where stale */
+/* The labels (root first) of a stack with native frames; *stop: the
+ * NSTOP_* its native part ended with, 0 if none. */
+size_t native_stack_labels(struct session *s, struct session_proc *p, const uint64_t *frames, uint32_t n,
+			   uint32_t nnative, uint32_t flags, const char **out, uint32_t *stop);
 void aggregate_free(struct session *s);
 
 /* procs.c */
