@@ -3,6 +3,7 @@
  * libpython). A symbol's runtime pc is found from the file's own symbol
  * table and the mapping, and checked against the process's memory before
  * its label is. */
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -290,6 +291,70 @@ static void test_debug_file(struct nfiles *c, struct frametab *ft, const struct 
 	CHECK_STR(label(c, p, pc + 2, true, ft, NULL), expect(2, "_int_malloc", p, "libc.so"));
 }
 
+/* A library built here, mapped into this very process: tail-call handler
+ * ranges, and a stripped file's local function labelled file+0xADDR. */
+#define LIB_SOURCE \
+	"__attribute__((noinline)) int _PyEval_EvalFrameDefault(int x) { return x * 3 + 1; }\n" \
+	"__attribute__((noinline)) int _TAIL_CALL_LOAD_FAST(int x) { return x + 7; }\n" \
+	"__attribute__((noinline)) int _TAIL_CALL_BINARY_OP(int x) { return x ^ 5; }\n" \
+	"__attribute__((noinline)) static int hidden(int x) { return x * x - 3; }\n" \
+	"int (*hidden_ptr)(int) = hidden;\n"
+
+static void test_own_library(struct nfiles *c, struct frametab *ft)
+{
+	char dir[] = "/tmp/test_nfiles.XXXXXX", cmd[512], src[64], lib[64];
+	struct nproc self = { 0 };
+	bool eval = true;
+
+	if (!mkdtemp(dir))
+		return;
+	snprintf(src, sizeof(src), "%s/lib.c", dir);
+	snprintf(lib, sizeof(lib), "%s/libntest.so", dir);
+	FILE *fp = fopen(src, "w");
+
+	if (fp) {
+		fputs(LIB_SOURCE, fp);
+		fclose(fp);
+	}
+	snprintf(cmd, sizeof(cmd), "cc -O1 -shared -fPIC -s -o %s %s", lib, src);
+	if (system(cmd) != 0) {
+		printf("no C compiler: own library check skipped\n");
+		goto out;
+	}
+	void *h = dlopen(lib, RTLD_NOW);
+	void *ev = h ? dlsym(h, "_PyEval_EvalFrameDefault") : NULL;
+	void *tc = h ? dlsym(h, "_TAIL_CALL_BINARY_OP") : NULL;
+	void **hp = h ? dlsym(h, "hidden_ptr") : NULL;
+
+	CHECK(ev && tc && hp);
+	if (!ev || !tc || !hp)
+		goto out;
+	CHECK_EQ_INT(nproc_load(c, getpid(), &self), 0);
+	uint64_t tpc = (uint64_t)(uintptr_t)tc, epc = (uint64_t)(uintptr_t)ev, hpc = (uint64_t)(uintptr_t)*hp;
+	const struct nmapping *m = nproc_find(&self, tpc);
+
+	CHECK(m && strcmp(m->file->path, lib) == 0);
+	CHECK_STR(label(c, &self, tpc + 1, true, ft, &eval), "_TAIL_CALL_BINARY_OP (libntest.so)");
+	CHECK(!eval);
+	CHECK(m && nfile_in_tail_call(m->file, tpc - m->bias));
+	CHECK(m && m->file->ntail_calls == 2);
+	CHECK_STR(label(c, &self, epc, true, ft, &eval), "_PyEval_EvalFrameDefault (libntest.so)");
+	CHECK(eval);
+	CHECK(m && !nfile_in_tail_call(m->file, epc - m->bias));
+	/* Stripped: its static function is in no symbol table. */
+	char want[64];
+
+	snprintf(want, sizeof(want), "libntest.so+0x%" PRIx64, m ? hpc - m->bias : 0);
+	CHECK_STR(label(c, &self, hpc, true, ft, &eval), want);
+	CHECK(!eval);
+	dlclose(h);
+out:
+	nproc_free(&self);
+	unlink(lib);
+	unlink(src);
+	rmdir(dir);
+}
+
 static void test_kernel(struct frametab *ft)
 {
 	struct ksyms *k = ksyms_load();
@@ -398,6 +463,7 @@ int main(void)
 	a.pid = -1;
 
 	test_kernel(&ft);
+	test_own_library(c, &ft);
 out:
 	stop(a.pid);
 	stop(b.pid);

@@ -223,7 +223,13 @@ static struct nfile *file_of_mapping(struct nfiles *c, pid_t pid, uint64_t start
 
 	if (f)
 		goto seen;
-	if (c->nfiles >= MAX_FILES || (fd = open_identical(via, &id)) < 0)
+	if (c->nfiles >= MAX_FILES)
+		return NULL;
+	/* Opening map_files may be refused where its stat was not. */
+	fd = open_identical(via, &id);
+	if (fd < 0 && via == mf)
+		fd = open_identical(rooted, &id);
+	if (fd < 0)
 		return NULL;
 	f = calloc(1, sizeof(*f));
 	if (!f || !(f->path = strdup(path)) || read_headers(f, fd) != 0) {

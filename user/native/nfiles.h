@@ -9,7 +9,7 @@
  * size, mtime: the same path in two containers can be two files, and two
  * paths one file). Its headers and build id are read when a process first
  * maps it; its function symbols when a pc in it is first labelled, and
- * kept for the session.
+ * kept for the session. Not thread-safe: one thread uses a cache.
  */
 #ifndef PYPERF_NFILES_H
 #define PYPERF_NFILES_H
