@@ -63,6 +63,19 @@ struct module *load_module(struct native_ctx *c, size_t mi);
 /* The first section of e with this type and name (*sh: its header), or NULL. */
 Elf_Scn *module_section(Elf *e, Elf64_Word type, const char *name, GElf_Shdr *sh);
 
+/* symbols.c, shared with nfiles.c: calls fn for each defined function
+ * symbol (STT_FUNC or STT_GNU_IFUNC, nonzero value and size, named) of e's
+ * sections of this type (SHT_SYMTAB, SHT_DYNSYM), at most MAX_SYMS per
+ * section, until fn returns false. */
+typedef bool (*symbol_fn)(void *ctx, const GElf_Sym *s, const char *name);
+void symbols_each(Elf *e, Elf64_Word type, symbol_fn fn, void *ctx);
+/* Whether e has a nonempty section of this type. */
+bool symbols_has_section(Elf *e, Elf64_Word type);
+/* Opens the separate debug file of build id hex (lowercase) into dbg: the
+ * target's (/proc/PID/root/usr/lib/debug/.build-id/..., when pid > 0), else
+ * ours. Returns 0 or -errno. */
+int symbols_open_debug(const char *hex, pid_t pid, struct elf_file *dbg);
+
 /* symbols.c: loads m's function symbols (.symtab, a debug file's, .dynsym). */
 void symbols_load(struct native_ctx *c, struct module *m);
 /* The function symbol of m covering link-time address addr, or NULL. */

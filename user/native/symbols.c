@@ -4,6 +4,7 @@
  * under /usr/lib/debug/.build-id, else .dynsym) covering an address; an
  * address no symbol covers is shown as file+offset.
  */
+#include <errno.h>
 #include <gelf.h>
 #include <libelf.h>
 #include <limits.h>
@@ -39,11 +40,9 @@ static int cmp_sym(const void *a, const void *b)
 	return (x->lo > y->lo) - (x->lo < y->lo);
 }
 
-static void add_syms(struct module *m, struct elf_file *ef, Elf64_Word type)
+void symbols_each(Elf *e, Elf64_Word type, symbol_fn fn, void *ctx)
 {
-	Elf *e = ef->elf;
 	Elf_Scn *scn = NULL;
-	size_t cap = m->nsyms;
 
 	while ((scn = elf_nextscn(e, scn)) != NULL) {
 		GElf_Shdr sh;
@@ -68,29 +67,69 @@ static void add_syms(struct module *m, struct elf_file *ef, Elf64_Word type)
 
 			if (!name || !*name)
 				continue;
-			if (m->nsyms == cap) {
-				struct sym *n = vec_grow(m->syms, &cap, sizeof(*n), MAX_SYMS);
-
-				if (!n)
-					return;
-				m->syms = n;
-			}
-			m->syms[m->nsyms++] = (struct sym){ s.st_value, s.st_value + s.st_size, name };
+			if (!fn(ctx, &s, name))
+				return;
 		}
 	}
 }
 
-static bool has_section_type(struct elf_file *ef, Elf64_Word type)
+struct add_ctx {
+	struct module *m;
+	size_t cap;
+};
+
+static bool add_sym(void *ctx, const GElf_Sym *s, const char *name)
+{
+	struct add_ctx *a = ctx;
+	struct module *m = a->m;
+
+	if (m->nsyms == a->cap) {
+		struct sym *n = vec_grow(m->syms, &a->cap, sizeof(*n), MAX_SYMS);
+
+		if (!n)
+			return false;
+		m->syms = n;
+	}
+	m->syms[m->nsyms++] = (struct sym){ s->st_value, s->st_value + s->st_size, name };
+	return true;
+}
+
+static void add_syms(struct module *m, struct elf_file *ef, Elf64_Word type)
+{
+	struct add_ctx a = { m, m->nsyms };
+
+	symbols_each(ef->elf, type, add_sym, &a);
+}
+
+bool symbols_has_section(Elf *e, Elf64_Word type)
 {
 	Elf_Scn *scn = NULL;
 
-	while ((scn = elf_nextscn(ef->elf, scn)) != NULL) {
+	while ((scn = elf_nextscn(e, scn)) != NULL) {
 		GElf_Shdr sh;
 
 		if (gelf_getshdr(scn, &sh) && sh.sh_type == type && sh.sh_size)
 			return true;
 	}
 	return false;
+}
+
+int symbols_open_debug(const char *hex, pid_t pid, struct elf_file *dbg)
+{
+	char path[PATH_MAX];
+
+	/* A build id is hex of at least 2 bytes; anything else names no file. */
+	if (strlen(hex) < 4 || strspn(hex, "0123456789abcdef") != strlen(hex))
+		return -ENOENT;
+	/* The target's own debug files first (containers), then ours. */
+	if (pid > 0) {
+		snprintf(path, sizeof(path), "/proc/%d/root/usr/lib/debug/.build-id/%.2s/%s.debug", (int)pid, hex,
+			 hex + 2);
+		if (elf_file_open(dbg, path) == 0)
+			return 0;
+	}
+	snprintf(path, sizeof(path), "/usr/lib/debug/.build-id/%.2s/%s.debug", hex, hex + 2);
+	return elf_file_open(dbg, path);
 }
 
 /* The separate debug file of m by build id, if installed (e.g. libc6-dbg). */
@@ -106,27 +145,19 @@ static bool open_debug_file(struct native_ctx *c, struct module *m)
 	    nh.n_descsz < 2 || nh.n_descsz > 64 || desc_off + nh.n_descsz > data->d_size)
 		return false;
 	const uint8_t *id = (const uint8_t *)data->d_buf + desc_off;
-	char hex[160], path[PATH_MAX];
+	char hex[160];
 	size_t o = 0;
 
 	for (size_t i = 0; i < nh.n_descsz; i++)
 		o += (size_t)snprintf(hex + o, sizeof(hex) - o, "%02x", id[i]);
-	/* The target's own debug files first (containers), then ours. */
-	if (!c->core) {
-		snprintf(path, sizeof(path), "/proc/%d/root/usr/lib/debug/.build-id/%.2s/%s.debug", (int)c->pid,
-			 hex, hex + 2);
-		if (elf_file_open(&m->dbg, path) == 0)
-			return true;
-	}
-	snprintf(path, sizeof(path), "/usr/lib/debug/.build-id/%.2s/%s.debug", hex, hex + 2);
-	return elf_file_open(&m->dbg, path) == 0;
+	return symbols_open_debug(hex, c->core ? 0 : c->pid, &m->dbg) == 0;
 }
 
 void symbols_load(struct native_ctx *c, struct module *m)
 {
-	if (has_section_type(&m->ef, SHT_SYMTAB)) {
+	if (symbols_has_section(m->ef.elf, SHT_SYMTAB)) {
 		add_syms(m, &m->ef, SHT_SYMTAB);
-	} else if (open_debug_file(c, m) && has_section_type(&m->dbg, SHT_SYMTAB)) {
+	} else if (open_debug_file(c, m) && symbols_has_section(m->dbg.elf, SHT_SYMTAB)) {
 		add_syms(m, &m->dbg, SHT_SYMTAB);
 	} else {
 		add_syms(m, &m->ef, SHT_DYNSYM);
