@@ -724,6 +724,33 @@ static int write_output(struct recorder *r, const char *path, uint64_t *nstacks_
 	return 0;
 }
 
+/* Where native stacks ended early, by kind, and the unwind tables' size. */
+static void print_native_summary(struct session *s)
+{
+	static const char *const kinds[NSTOP__MAX] = {
+		[NSTOP_NO_MAPPING] = "in no mapped file (JIT or trampoline code)",
+		[NSTOP_NO_TABLE] = "in a file without unwind information",
+		[NSTOP_NO_ROW] = "at a pc its file's table does not cover",
+		[NSTOP_UNSUPPORTED] = "at an unwind rule pyperf does not follow",
+		[NSTOP_READ_FAULT] = "at unreadable stack memory",
+		[NSTOP_BAD_FRAME] = "at a frame that made no sense",
+		[NSTOP_TRUNCATED] = "deeper than " STR(PYPERF_MAX_NATIVE) " frames",
+	};
+	struct native_stats ns;
+	char line[1024];
+	size_t len = 0;
+
+	session_native_stats(s, &ns);
+	for (int k = 1; k < NSTOP__MAX; k++)
+		if (ns.stops[k] && len < sizeof(line))
+			len += (size_t)snprintf(line + len, sizeof(line) - len, "%s%" PRIu64 " %s", len ? ", " : "",
+						ns.stops[k], kinds[k]);
+	if (len)
+		fprintf(stderr, "pyperf: native stacks cut short, marked [unknown native]: %s\n", line);
+	fprintf(stderr, "pyperf: unwind tables of %u files, %.1f MiB%s\n", ns.tables, ns.table_bytes / 1048576.0,
+		ns.no_room ? " (full: raise --native-memory)" : "");
+}
+
 static void print_summary(struct recorder *r, enum stop_reason why, uint64_t nstacks)
 {
 	uint64_t c[CNT__MAX];
@@ -772,10 +799,12 @@ static void print_summary(struct recorder *r, enum stop_reason why, uint64_t nst
 			c[CNT_RINGBUF_FULL], tot.unresolved, tot.unread);
 	else
 		fprintf(stderr, "pyperf: lost 0 samples\n");
-	if (c[CNT_NO_TSTATE] + c[CNT_NO_FRAMES])
+	if (c[CNT_NO_TSTATE] + c[CNT_NO_FRAMES] && !r->opts.native)
 		fprintf(stderr, "pyperf: %" PRIu64 " samples not in Python code (thread without a Python "
-			"thread state, or running no Python frame), not shown\n",
+			"thread state, or running no Python frame), not shown (--native shows them)\n",
 			c[CNT_NO_TSTATE] + c[CNT_NO_FRAMES]);
+	if (r->opts.native)
+		print_native_summary(r->s);
 	if (session_totals(r->s).hidden)
 		fprintf(stderr, "pyperf: %" PRIu64 " samples only in functions not yet started (3.11+ "
 			"prologue frames, hidden as CPython hides them), not shown\n", session_totals(r->s).hidden);

@@ -44,12 +44,17 @@ struct top {
 
 #define WHO "top"
 
+enum { OPT_NATIVE = OPT_LONG_ONLY, OPT_KERNEL };
+
 static const struct opt_spec top_options[] = {
 	{ "pid", 'p', "PID", "process to watch (required)" },
 	{ "frequency", 'F', "HZ", "samples per second per CPU (default 99)" },
 	{ "rows", 'n', "N", "functions shown (default: what fits the terminal)" },
 	{ "duration", 'd', "SECS", "quit after SECS seconds (fractions and units allowed: 0.5, "
 	  "500ms, 2m, 1h)" },
+	{ "native", OPT_NATIVE, NULL, "also C functions (the native stack, unwound in the kernel), "
+	  "'symbol (library)'" },
+	{ "kernel", OPT_KERNEL, NULL, "with --native: also kernel functions" },
 	{ "verbose", 'v', NULL, "show libbpf's messages" },
 	OPT_HELP_ROW,
 	{ NULL },
@@ -216,6 +221,12 @@ static int top_opt(int key, const char *arg, void *ctx)
 	case 'v':
 		a->verbose = true;
 		break;
+	case OPT_NATIVE:
+		a->native = true;
+		break;
+	case OPT_KERNEL:
+		a->kernel = true;
+		break;
 	default:
 		return opt_usage_error(WHO, "option %d not handled", key);
 	}
@@ -223,7 +234,7 @@ static int top_opt(int key, const char *arg, void *ctx)
 }
 
 /* 0 to run, -1 after --help, or the exit code of bad usage. */
-static int parse_args(int argc, char **argv, struct top *t, pid_t *pid, bool *verbose)
+static int parse_args(int argc, char **argv, struct top *t, pid_t *pid, bool *verbose, bool *native, bool *kernel)
 {
 	struct top_args a = { .t = t };
 	int first, rc = opts_parse(&top_cmd, argc, argv, top_opt, &a, &first);
@@ -234,8 +245,12 @@ static int parse_args(int argc, char **argv, struct top *t, pid_t *pid, bool *ve
 		return opt_usage_error(WHO, "unexpected argument '%s'; run 'pyperf top --help'", argv[first]);
 	if (!a.pid)
 		return opt_usage_error(WHO, "which process? give -p PID (see 'pyperf top --help')");
+	if (a.kernel && !a.native)
+		return opt_usage_error(WHO, "--kernel adds kernel frames to native stacks: use it with --native");
 	*pid = a.pid;
 	*verbose = a.verbose;
+	*native = a.native;
+	*kernel = a.kernel;
 	return 0;
 }
 
@@ -272,17 +287,18 @@ int cmd_top(int argc, char **argv)
 	static struct top top;
 	struct top *t = &top;
 	pid_t pid = 0;
-	bool verbose = false;
+	bool verbose = false, native = false, kernel = false;
 	char err[512];
 	int ret = 1;
 
 	memset(t, 0, sizeof(*t));
 	t->hz = 99;
-	int pa = parse_args(argc, argv, t, &pid, &verbose);
+	int pa = parse_args(argc, argv, t, &pid, &verbose, &native, &kernel);
 
 	if (pa)
 		return pa < 0 ? 0 : pa;
-	struct session_config cfg = { .hz = t->hz, .verbose = verbose, .who = "pyperf top" };
+	struct session_config cfg = { .hz = t->hz, .verbose = verbose, .who = "pyperf top", .native = native,
+				      .kernel = kernel };
 
 	u64map_init(&t->func_of);
 	session_install_signals();

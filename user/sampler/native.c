@@ -260,3 +260,12 @@ size_t native_stack_labels(struct session *r, struct session_proc *p, const uint
 	}
 	return nl;
 }
+
+void session_native_stats(const struct session *r, struct native_stats *out)
+{
+	memset(out, 0, sizeof(*out));
+	memcpy(out->stops, r->native.stops, sizeof(out->stops));
+	out->tables = r->native.tables;
+	out->no_room = r->native.no_room;
+	out->table_bytes = (uint64_t)r->native.rows_used * sizeof(struct unwind_row);
+}

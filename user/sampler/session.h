@@ -105,6 +105,14 @@ int session_hz(const struct session *s);
 /* Processes sampled now. */
 size_t session_nprocs(const struct session *s);
 struct session_totals session_totals(const struct session *s);
+/* --native: how native stacks went. */
+struct native_stats {
+	uint64_t stops[NSTOP__MAX];  /* CPU samples whose native stack ended early, by NSTOP_* */
+	uint32_t tables;             /* files whose unwind table is loaded */
+	uint32_t no_room;            /* files left without one: no room (--native-memory) */
+	uint64_t table_bytes;        /* kernel memory the tables use */
+};
+void session_native_stats(const struct session *s, struct native_stats *out);
 /* The symbolizers' figures summed over the processes sampled now. */
 void session_symbolizer_stats(const struct session *s, struct symbolizer_stats *sum);
 /* Launch mode: whether the command was started and not yet reaped. */
