@@ -239,7 +239,11 @@ static enum op_result location_op(struct cfi_state *s, uint8_t op)
 	} else {
 		return OP_NOT_MINE;
 	}
-	if (s->each && !s->c.err && s->loc != from && !s->each(s->each_ctx, from, s->loc, s->row))
+	/* A location that could not be read is not past pc: nothing after
+	 * the current location is known. */
+	if (s->c.err)
+		return OP_FAIL;
+	if (s->each && s->loc != from && !s->each(s->each_ctx, from, s->loc, s->row))
 		return OP_FAIL;
 	return s->loc > s->pc ? OP_PAST_PC : OP_DONE;
 }

@@ -15,7 +15,6 @@
 
 #include "native/dwarf.h"
 #include "native/dwread.h"
-#include "native/modules.h"
 #include "native/unwtab.h"
 #include "native/vec.h"
 #include "util/ranges.h"
