@@ -23,7 +23,7 @@ import tempfile
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 FUZZ_BUILD = os.path.join(ROOT, "build", "fuzz")
 REGRESSIONS = os.path.join(ROOT, "tests", "fuzz", "regressions")
-TARGETS = ("pyline", "pystr", "folded", "elfsym", "layouts", "core", "cfi")
+TARGETS = ("pyline", "pystr", "folded", "elfsym", "layouts", "core", "cfi", "unwtab")
 
 
 def binary(target):

@@ -17,6 +17,8 @@ Writes OUTDIR/<target>/seed-* for every target, from what this machine has:
            reaches the version and the layout
   cfi      the .eh_frame sections of the seed ELF files and /bin/true, and
            hand-written CFA instruction sequences
+  unwtab   the seed ELF files, their .eh_frame sections and a hand-made
+           .debug_frame
 Existing files are overwritten; nothing else in OUTDIR is touched.
 """
 import glob
@@ -333,6 +335,32 @@ def cfi_seeds(outdir):
             put(outdir, "cfi", bytes([mode]) + prog)
 
 
+def debug_frame():
+    """A .debug_frame: a version 4 CIE (CFA rsp+8, return address at CFA-8)
+    and two FDEs, a push-rbp prologue and a plain function."""
+    def entry(body):
+        body += bytes(-len(body) % 4)
+        return struct.pack("<I", len(body)) + body
+    cie = entry(struct.pack("<I", 0xffffffff) + bytes([4, 0, 8, 0, 1, 0x78, 16, 0x0c, 7, 8, 0x90, 1]))
+    prologue = bytes([0x41, 0x0e, 16, 0x86, 2, 0x43, 0x0d, 6, 0x4d, 0x0c, 7, 8])
+    fdes = entry(struct.pack("<IQQ", 0, 0x401000, 0x40) + prologue)
+    fdes += entry(struct.pack("<IQQ", 0, 0x401040, 0x10))
+    return cie + fdes
+
+
+def unwtab_seeds(outdir):
+    for path in sorted(glob.glob(os.path.join(BUILD, "fuzz", "seed_elf*"))) + ["/bin/true"]:
+        if not os.path.isfile(path) or path.endswith((".c", ".o")):
+            continue
+        with open(path, "rb") as f:
+            put(outdir, "unwtab", bytes([3]) + f.read())
+        sec = section(path, ".eh_frame")
+        if sec:
+            put(outdir, "unwtab", bytes([0]) + sec[:4096])
+            put(outdir, "unwtab", bytes([2 + 4 * 16]) + sec[:256].ljust(256, b"\0") + debug_frame())
+    put(outdir, "unwtab", bytes([1]) + debug_frame())
+
+
 def main():
     if len(sys.argv) != 2:
         sys.exit(__doc__)
@@ -344,6 +372,7 @@ def main():
     layouts_seeds(outdir)
     core_seeds(outdir)
     cfi_seeds(outdir)
+    unwtab_seeds(outdir)
 
 
 if __name__ == "__main__":

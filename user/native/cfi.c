@@ -215,6 +215,8 @@ struct cfi_state {
 	const struct cfi_row *initial;
 	struct cfi_row saved[CFI_STACK];
 	int depth;
+	cfi_span_fn each;           /* cfi_run_spans: told of each span of one row */
+	void *each_ctx;
 };
 
 /* What one instruction did: it was not of the family asked, it is done,
@@ -224,6 +226,8 @@ enum op_result { OP_NOT_MINE, OP_DONE, OP_FAIL, OP_PAST_PC };
 /* DW_CFA_advance_loc*, DW_CFA_set_loc. */
 static enum op_result location_op(struct cfi_state *s, uint8_t op)
 {
+	uint64_t from = s->loc;
+
 	if ((op & DW_CFA_HIGH_MASK) == DW_CFA_advance_loc) {
 		s->loc += (uint64_t)(op & DW_CFA_LOW_MASK) * s->ci->code_align;
 	} else if (op == DW_CFA_set_loc) {
@@ -235,6 +239,12 @@ static enum op_result location_op(struct cfi_state *s, uint8_t op)
 	} else {
 		return OP_NOT_MINE;
 	}
+	/* A location that could not be read is not past pc: nothing after
+	 * the current location is known. */
+	if (s->c.err)
+		return OP_FAIL;
+	if (s->each && s->loc != from && !s->each(s->each_ctx, from, s->loc, s->row))
+		return OP_FAIL;
 	return s->loc > s->pc ? OP_PAST_PC : OP_DONE;
 }
 
@@ -394,44 +404,61 @@ static enum op_result other_op(struct cfi_state *s, uint8_t op)
 	}
 }
 
+static bool run(struct cfi_state *s)
+{
+	int steps = 0;
+
+	for (; s->c.p < s->c.end && !s->c.err && steps < CFI_MAX_STEPS; steps++) {
+		uint8_t op = (uint8_t)dw_read_n(&s->c, 1);
+		enum op_result r = location_op(s, op);
+
+		if (r == OP_NOT_MINE)
+			r = register_op(s, op);
+		if (r == OP_NOT_MINE)
+			r = cfa_op(s, op);
+		if (r == OP_NOT_MINE)
+			r = other_op(s, op);
+		if (r == OP_PAST_PC)
+			return true;
+		if (r == OP_FAIL)
+			return false;
+	}
+	/* Out of steps with instructions left: the rows after are unknown. */
+	return !s->c.err && s->c.p >= s->c.end;
+}
+
 bool cfi_run(const struct eh_frame *eh, const struct cfi_cie *ci, const uint8_t *p, const uint8_t *end,
 	     uint64_t loc, uint64_t pc, struct cfi_row *row, const struct cfi_row *initial)
 {
 	struct cfi_state s = { .eh = eh, .ci = ci, .c = { p, end, false }, .loc = loc, .pc = pc,
 			       .row = row, .initial = initial, .depth = 0 };
 
-	for (int steps = 0; s.c.p < s.c.end && !s.c.err && steps < CFI_MAX_STEPS; steps++) {
-		uint8_t op = (uint8_t)dw_read_n(&s.c, 1);
-		enum op_result r = location_op(&s, op);
+	return run(&s);
+}
 
-		if (r == OP_NOT_MINE)
-			r = register_op(&s, op);
-		if (r == OP_NOT_MINE)
-			r = cfa_op(&s, op);
-		if (r == OP_NOT_MINE)
-			r = other_op(&s, op);
-		if (r == OP_PAST_PC)
-			return true;
-		if (r == OP_FAIL)
-			return false;
-	}
-	return !s.c.err;
+bool cfi_run_spans(const struct eh_frame *eh, const struct cfi_cie *ci, const uint8_t *p, const uint8_t *end,
+		   uint64_t loc, struct cfi_row *row, const struct cfi_row *initial, cfi_span_fn each, void *ctx)
+{
+	struct cfi_state s = { .eh = eh, .ci = ci, .c = { p, end, false }, .loc = loc, .pc = UINT64_MAX,
+			       .row = row, .initial = initial, .depth = 0, .each = each, .each_ctx = ctx };
+
+	return run(&s);
 }
 
 /* ------------------------------------------------------ one unwind step */
 
-enum cfi_status cfi_find_row(const struct eh_frame *eh, const struct cfi_fde *f, uint64_t pc, struct cfi_row *row,
-			     struct cfi_cie *ci)
+enum cfi_status cfi_fde_program(const struct eh_frame *eh, const struct cfi_fde *f, struct cfi_cie *ci,
+				const uint8_t **p, const uint8_t **end, uint64_t *loc)
 {
-	const uint8_t *body, *end, *id_pos;
+	const uint8_t *body, *id_pos;
 	uint32_t id;
 
-	if (!entry_at(eh, f->off, &body, &end, &id, &id_pos) || id == EH_CIE_ID ||
+	if (!entry_at(eh, f->off, &body, end, &id, &id_pos) || id == EH_CIE_ID ||
 	    id > (uint64_t)(id_pos - eh->data) || !cfi_parse_cie(eh, (uint64_t)(id_pos - eh->data) - id, ci))
 		return CFI_MALFORMED;
-	struct dw_cur c = { body, end, false };
-	uint64_t loc = dw_read_encoded(&c, ci->fde_enc, eh_addr_of(eh, c.p));
+	struct dw_cur c = { body, *end, false };
 
+	*loc = dw_read_encoded(&c, ci->fde_enc, eh_addr_of(eh, c.p));
 	dw_read_encoded(&c, ci->fde_enc & DW_EH_PE_FORMAT_MASK, 0);
 	if (ci->has_aug_data) {
 		uint64_t alen = dw_read_uleb(&c);
@@ -440,16 +467,33 @@ enum cfi_status cfi_find_row(const struct eh_frame *eh, const struct cfi_fde *f,
 			return CFI_MALFORMED;
 		c.p += alen;
 	}
+	*p = c.p;
+	return c.err ? CFI_UNSUPPORTED : CFI_OK;
+}
+
+bool cfi_initial_row(const struct eh_frame *eh, const struct cfi_cie *ci, uint64_t loc, struct cfi_row *row)
+{
+	memset(row, 0, sizeof(*row));
+	for (int i = 0; i < CFI_NREGS; i++)
+		row->r[i].kind = RULE_SAME;
+	/* The CIE's instructions apply from the start of the function. */
+	return cfi_run(eh, ci, ci->insns, ci->insns_end, loc, UINT64_MAX, row, NULL);
+}
+
+enum cfi_status cfi_find_row(const struct eh_frame *eh, const struct cfi_fde *f, uint64_t pc, struct cfi_row *row,
+			     struct cfi_cie *ci)
+{
+	const uint8_t *p, *end;
+	uint64_t loc;
+	enum cfi_status st = cfi_fde_program(eh, f, ci, &p, &end, &loc);
 	struct cfi_row initial;
 
-	memset(&initial, 0, sizeof(initial));
-	for (int i = 0; i < CFI_NREGS; i++)
-		initial.r[i].kind = RULE_SAME;
-	/* The CIE's instructions apply from the start of the function. */
-	if (!cfi_run(eh, ci, ci->insns, ci->insns_end, loc, UINT64_MAX, &initial, NULL))
+	if (st != CFI_OK)
+		return st;
+	if (!cfi_initial_row(eh, ci, loc, &initial))
 		return CFI_UNSUPPORTED;
 	*row = initial;
-	if (c.err || !cfi_run(eh, ci, c.p, end, loc, pc, row, &initial))
+	if (!cfi_run(eh, ci, p, end, loc, pc, row, &initial))
 		return CFI_UNSUPPORTED;
 	return CFI_OK;
 }

@@ -82,6 +82,18 @@ const struct cfi_fde *cfi_find_fde(const struct cfi_fde *fdes, size_t nfdes, uin
 bool cfi_run(const struct eh_frame *eh, const struct cfi_cie *ci, const uint8_t *p, const uint8_t *end,
 	     uint64_t loc, uint64_t pc, struct cfi_row *row, const struct cfi_row *initial);
 
+/* Told by cfi_run_spans that row holds on [from, to); false stops the run. */
+typedef bool (*cfi_span_fn)(void *ctx, uint64_t from, uint64_t to, const struct cfi_row *row);
+
+/* Runs all of [p, end) like cfi_run, calling each at every change of
+ * location with the row that held since the previous one (unwtab.c builds
+ * tables so, in one pass). When true, row holds from the last location
+ * reported (loc if none) to the end of the FDE; when false (an instruction
+ * not understood, each said stop, out of steps), nothing is known from
+ * there. */
+bool cfi_run_spans(const struct eh_frame *eh, const struct cfi_cie *ci, const uint8_t *p, const uint8_t *end,
+		   uint64_t loc, struct cfi_row *row, const struct cfi_row *initial, cfi_span_fn each, void *ctx);
+
 enum cfi_status {
 	CFI_OK = 0,
 	CFI_MALFORMED,              /* the FDE or its CIE does not parse */
@@ -92,6 +104,15 @@ enum cfi_status {
 	CFI_RA_UNREADABLE,          /* the saved return address is unreadable */
 	CFI_RA_UNKNOWN,             /* the return address was not recovered */
 };
+
+/* FDE f's CIE, its instructions [*p, *end) and the first pc it covers:
+ * CFI_OK, CFI_MALFORMED or CFI_UNSUPPORTED. */
+enum cfi_status cfi_fde_program(const struct eh_frame *eh, const struct cfi_fde *f, struct cfi_cie *ci,
+				const uint8_t **p, const uint8_t **end, uint64_t *loc);
+
+/* The row after ci's initial instructions, for an FDE starting at loc
+ * (every rule "same value" before them); false when they do not run. */
+bool cfi_initial_row(const struct eh_frame *eh, const struct cfi_cie *ci, uint64_t loc, struct cfi_row *row);
 
 /* The row that holds at link-time address pc of FDE f, and its CIE. */
 enum cfi_status cfi_find_row(const struct eh_frame *eh, const struct cfi_fde *f, uint64_t pc, struct cfi_row *row,
