@@ -18,6 +18,18 @@
 extern const struct py_layout py_layouts[];
 extern const unsigned py_layouts_count;
 
+/* Generated alongside: the sizes of the structures a version's offsets point
+ * into (sizeof on the same headers), one per py_layouts[] entry, same order.
+ * Not used at run time: tests bound every offset with them. */
+struct py_layout_extent {
+	uint32_t version_hex;
+	uint32_t runtime_size;        /* sizeof(_PyRuntimeState) */
+	uint32_t interp_size;         /* sizeof(PyInterpreterState) */
+	uint32_t frame_struct_size;   /* sizeof(PyFrameObject) (3.8-3.10) / _PyInterpreterFrame */
+};
+extern const struct py_layout_extent py_layout_extents[];
+extern const unsigned py_layout_extents_count;
+
 /* PY_VERSION_HEX helpers: 0xMMmmppLS (major, minor, micro, level, serial). */
 #define PY_HEX_MAJOR(v) (((v) >> 24) & 0xffu)
 #define PY_HEX_MINOR(v) (((v) >> 16) & 0xffu)
