@@ -63,9 +63,11 @@ size_t py_debug_offsets_size(uint32_t version_hex);
  * previous, executable, instr_ptr, owner (and frame_size); code filename, name,
  * qualname, linetable, firstlineno, co_code_adaptive, size; unicode state,
  * length, PyASCIIObject size (and PyCompactUnicodeObject size on 3.15+);
- * bytes ob_size, ob_sval; object ob_type) and sets PYL_FROM_DEBUG_OFFSETS.
+ * bytes ob_size, ob_sval; object ob_type; gc_collecting, as interpreter gc
+ * plus gc.collecting) and sets PYL_FROM_DEBUG_OFFSETS.
  * version_hex is left as it was (the table's); fields the debug offsets lack
- * (owner values, _co_firsttraceable, unicode state bits, flags) stay.
+ * (owner values, _co_firsttraceable, unicode state bits, frame_is_entry,
+ * other flags) stay.
  * Returns 0, or -EINVAL with a one-line reason in err (layout unchanged).
  */
 int py_layout_apply_debug_offsets(struct py_layout *layout, const void *buf, size_t len,

@@ -26,7 +26,7 @@
 	X(code_filename) X(code_name) X(code_qualname) X(code_linetable)           \
 	X(code_firstlineno) X(code_code_adaptive) X(code_size)                     \
 	X(unicode_length) X(unicode_state) X(unicode_ascii_size)                   \
-	X(bytes_size) X(bytes_sval) X(object_type)
+	X(bytes_size) X(bytes_sval) X(object_type) X(gc_collecting)
 
 /* The first 584 bytes of _PyRuntime (section .PyRuntime) of pyenv 3.13.0 libpython3.13.so.1.0. */
 static const unsigned char blob_3_13_0[584] = {
@@ -238,6 +238,32 @@ static void test_table(void)
 		CHECK(l->unicode_kind_shift < 30 && l->unicode_compact_shift < 32 &&
 		      l->unicode_ascii_shift < 32);
 		CHECK_EQ_INT(l->object_type, 8);
+
+		/* The marks of #18: set explicitly for every version (0 is a
+		 * valid offset, but neither field is ever at 0), each inside
+		 * the structure it points into. */
+		CHECK(py_layout_extents_count == py_layouts_count);
+		if (i >= py_layout_extents_count)
+			continue;
+		const struct py_layout_extent *x = &py_layout_extents[i];
+		CHECK_EQ_INT(x->version_hex, v);
+		CHECK(l->frame_size <= x->frame_struct_size);
+		CHECK(l->pad1[0] == 0 && l->pad1[1] == 0 && l->pad1[2] == 0);
+		if (minor == 11) {
+			CHECK(l->frame_is_entry != PY_OFF_NONE && l->frame_is_entry != 0);
+			CHECK(l->frame_is_entry + 1u <= l->frame_size);
+			CHECK(l->frame_is_entry + 1u <= x->frame_struct_size);
+			CHECK(l->frame_is_entry != l->frame_owner);
+		} else {
+			CHECK_EQ_INT(l->frame_is_entry, PY_OFF_NONE);
+		}
+		CHECK(l->gc_collecting != PY_OFF_NONE && l->gc_collecting != 0);
+		CHECK_EQ_INT(!!(l->flags & PYL_GC_IN_RUNTIME), minor == 8);
+		CHECK(l->gc_collecting % 4 == 0);
+		if (l->flags & PYL_GC_IN_RUNTIME)
+			CHECK(l->gc_collecting + 4u <= x->runtime_size);
+		else
+			CHECK(l->gc_collecting + 4u <= x->interp_size);
 	}
 }
 
@@ -428,6 +454,25 @@ static void test_broken_blobs(const unsigned char *blob, size_t len)
 	memcpy(b, blob, len);
 	put64(b, 48 + 16, UINT64_MAX - 3);
 	EXPECT_FAIL(t, b, len, "interpreter_state.next");
+
+	/* interpreter_state.gc (the 5th member from 3.13, 6th from 3.14 on,
+	 * after threads_main) beyond the interpreter. */
+	unsigned minor = PY_HEX_MINOR(v);
+	size_t gc_member = 48 + 8 * (minor == 13 ? 4 : 5);
+	memcpy(b, blob, len);
+	put64(b, gc_member, get64(blob, 48) + 8);
+	EXPECT_FAIL(t, b, len, "interpreter_state.gc");
+	/* The gc group: last in 3.13; then followed by gen_object (4 members),
+	 * llist_node (2) and debugger_support (6); 3.15's has 5 members. */
+	size_t gc_group = minor == 13 ? len - 16 : minor == 14 ? len - 96 - 16 : len - 96 - 40;
+	/* offsetof(struct _gc_runtime_state, collecting) in those builds */
+	CHECK_EQ_INT(get64(blob, gc_group + 8), minor == 13 ? 200 : minor == 14 ? 192 : 112);
+	memcpy(b, blob, len);
+	put64(b, gc_group, 1u << 19); /* a GC state larger than the interpreter */
+	EXPECT_FAIL(t, b, len, "outside the interpreter");
+	memcpy(b, blob, len);
+	put64(b, gc_group + 8, get64(blob, gc_group)); /* collecting past the GC state */
+	EXPECT_FAIL(t, b, len, "gc.collecting");
 
 	/* A layout for a version without debug offsets. */
 	const struct py_layout *old = py_layout_find(0x030c01f0, NULL);
