@@ -8,12 +8,20 @@
  *       target's _PyRuntime) with the table entry for the version it names and
  *       print "exact=0|1", "table.FIELD=N" and "debug.FIELD=N" lines for every
  *       field the debug offsets provide (used by tests/e2e/test_layouts.py)
+ *   build/tests/test_layouts --live PID    attach to the interpreter PID the
+ *       way pyperf does (py_target_open: table and debug offsets), print the
+ *       int at the layout's gc_collecting in the main interpreter (or
+ *       _PyRuntime) and every thread's frames with their entry marks as
+ *       pywalk_frames gives them (used by tests/e2e/test_layout_marks.py)
  */
 #include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>
 
 #include "layouts.h"
+#include "python/pywalk.h"
+#include "target/memsrc.h"
+#include "target/pyproc.h"
 #include "unit.h"
 
 /* Every struct py_layout field that _Py_DebugOffsets provides. */
@@ -549,12 +557,76 @@ static int dump_blob(const char *path)
 	return 0;
 }
 
+/* --live PID: lines "key=value"; one "frame=" line per frame, innermost
+ * first, after its thread's "thread=" line. */
+static int dump_live(const char *pidstr)
+{
+	static struct pywalk_tstate ts[PYPERF_MAX_THREADS];
+	static uint64_t frames[PYPERF_MAX_FRAMES];
+	static uint8_t entry[PYPERF_MAX_FRAMES];
+	struct py_target t;
+	char err[512], *end;
+	long pid = strtol(pidstr, &end, 10);
+
+	if (*end || pid <= 0) {
+		fprintf(stderr, "--live: bad pid %s\n", pidstr);
+		return 2;
+	}
+	memset(&t, 0, sizeof t);
+	if (py_target_open((pid_t)pid, &t, err, sizeof err) != 0) {
+		fprintf(stderr, "--live %ld: %s\n", pid, err);
+		return 1;
+	}
+	const struct py_layout *L = &t.layout;
+	struct memsrc m = memsrc_pid((pid_t)pid);
+	uint32_t tflags = 0;
+	int n = pywalk_tstates(&m, L, t.runtime_addr, ts, PYPERF_MAX_THREADS, &tflags);
+
+	if (n <= 0) {
+		fprintf(stderr, "--live %ld: no thread states (%d, flags 0x%x)\n", pid, n, (unsigned)tflags);
+		return 1;
+	}
+	printf("version=0x%08x\nflags=0x%x\nfrom_debug_offsets=%d\nwarning=%s\n",
+	       (unsigned)t.version_hex, (unsigned)L->flags, !!(L->flags & PYL_FROM_DEBUG_OFFSETS),
+	       t.warning);
+	printf("frame_is_entry=%u\n", (unsigned)L->frame_is_entry);
+	printf("gc_collecting_offset=%u\ngc_in_runtime=%d\n", (unsigned)L->gc_collecting,
+	       !!(L->flags & PYL_GC_IN_RUNTIME));
+	if (L->gc_collecting != PY_OFF_NONE) {
+		/* The main interpreter heads the list (interp_index 0). */
+		uint64_t base = (L->flags & PYL_GC_IN_RUNTIME) ? t.runtime_addr : ts[0].interp;
+		int32_t collecting;
+
+		if (ts[0].interp_index != 0 ||
+		    memsrc_read(&m, base + L->gc_collecting, &collecting, sizeof collecting) != 0) {
+			fprintf(stderr, "--live %ld: gc.collecting unreadable at 0x%llx + %u\n", pid,
+				(unsigned long long)base, (unsigned)L->gc_collecting);
+			return 1;
+		}
+		printf("gc_collecting=%d\n", (int)collecting);
+	}
+	for (int i = 0; i < n; i++) {
+		uint32_t fflags = 0;
+		size_t nf = pywalk_frames(&m, L, ts[i].addr, frames, entry, PYPERF_MAX_FRAMES, &fflags);
+
+		printf("thread=%llu native_tid=%llu interp=%u frames=%zu flags=0x%x\n",
+		       (unsigned long long)ts[i].thread_id, (unsigned long long)ts[i].native_tid,
+		       ts[i].interp_index, nf, (unsigned)fflags);
+		for (size_t k = 0; k < nf; k++)
+			printf("frame=0x%llx entry=%u\n", (unsigned long long)PYPERF_FRAME_CODE(frames[k]),
+			       (unsigned)entry[k]);
+	}
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc == 3 && !strcmp(argv[1], "--blob"))
 		return dump_blob(argv[2]);
+	if (argc == 3 && !strcmp(argv[1], "--live"))
+		return dump_live(argv[2]);
 	if (argc != 1) {
-		fprintf(stderr, "usage: %s [--blob FILE]\n", argv[0]);
+		fprintf(stderr, "usage: %s [--blob FILE | --live PID]\n", argv[0]);
 		return 2;
 	}
 	test_table();
