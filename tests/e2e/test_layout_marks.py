@@ -9,8 +9,9 @@ debug-offset refinement on 3.13+, pywalk):
   Python-to-Python callee is not (3.11: _PyInterpreterFrame.is_entry; 3.12+:
   shim frames; 3.8-3.10: every frame).
 """
-import os
 import json
+import os
+import re
 import subprocess
 
 import harness
@@ -109,3 +110,22 @@ def test_gc_collecting_and_entry_marks(name):
         assert p.wait(timeout=60) == 0, p.stderr.read()[-3000:]
     finally:
         harness.stop(p)
+
+
+def test_every_entry_sets_the_marks():
+    """0 is a valid offset, so an entry that leaves the fields out would mean
+    offset 0: every generated entry names both, and 3.8 alone has its GC
+    state in _PyRuntime."""
+    with open(os.path.join(ROOT, "layouts", "layouts_table.c")) as f:
+        text = f.read()
+    entries = re.findall(r"\{ \.version_hex = 0x([0-9a-f]{8}), \.flags = 0x([0-9a-f]+),(.*?)\n\t\},", text, re.S)
+    assert entries, "no entries parsed"
+    for hexv, flags, body in entries:
+        minor = int(hexv, 16) >> 16 & 0xff
+        fie = re.search(r"\.frame_is_entry = (PY_OFF_NONE|\d+),", body)
+        gcc = re.search(r"\.gc_collecting = (PY_OFF_NONE|\d+),", body)
+        assert fie and gcc, "0x%s: frame_is_entry or gc_collecting not set" % hexv
+        assert (fie.group(1) != "PY_OFF_NONE") == (minor == 11), (hexv, fie.group(1))
+        assert gcc.group(1) != "PY_OFF_NONE", hexv
+        assert bool(int(flags, 16) & 0x100) == (minor == 8), (hexv, flags)  # PYL_GC_IN_RUNTIME
+        assert "pad1" not in body, hexv
