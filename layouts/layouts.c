@@ -152,6 +152,7 @@ struct dbg_desc {
 	size_t ob_size, ob_type;
 	size_t by_size, by_ob_size, by_ob_sval;
 	size_t un_size, un_state, un_length, un_ascii_size, un_compact_size;
+	size_t is_gc, gc_size, gc_collecting;
 };
 
 #define DESC(T, MINOR, COMPACT) {                                                       \
@@ -193,6 +194,9 @@ struct dbg_desc {
 	.un_length = offsetof(T, unicode_object.length),                                \
 	.un_ascii_size = offsetof(T, unicode_object.asciiobject_size),                  \
 	.un_compact_size = COMPACT,                                                     \
+	.is_gc = offsetof(T, interpreter_state.gc),                                     \
+	.gc_size = offsetof(T, gc.size),                                                \
+	.gc_collecting = offsetof(T, gc.collecting),                                    \
 }
 
 static const struct dbg_desc dbg_descs[] = {
@@ -406,6 +410,19 @@ int py_layout_apply_debug_offsets(struct py_layout *layout, const void *buf, siz
 			     (unsigned long long)compact);
 		l.unicode_compact_size = (__u16)compact;
 	}
+
+	/* interp->gc.collecting: the GC state's place in the interpreter plus
+	 * collecting's place in it (an int), the GC state inside the interpreter. */
+	uint64_t gcs = rd_size(&r, d->gc_size, "gc.size");
+	__u16 gc_at = rd_off(&r, d->is_gc, is, 0, "interpreter_state.gc");
+	__u16 collecting = rd_off(&r, d->gc_collecting, gcs, 4, "gc.collecting");
+	if (!r.failed && ((uint64_t)gc_at + gcs > is || (uint64_t)gc_at + collecting + 4u > is ||
+			  (uint64_t)gc_at + collecting >= PY_OFF_NONE))
+		fail(&r, "_Py_DebugOffsets: gc.collecting (+%u in the GC state at +%u, %llu bytes) "
+		     "outside the interpreter (%llu bytes)", collecting, gc_at,
+		     (unsigned long long)gcs, (unsigned long long)is);
+	l.gc_collecting = (__u16)(gc_at + collecting);
+	l.flags &= ~PYL_GC_IN_RUNTIME;
 
 	if (r.failed)
 		return -EINVAL;

@@ -18,6 +18,18 @@
 extern const struct py_layout py_layouts[];
 extern const unsigned py_layouts_count;
 
+/* Generated alongside: the sizes of the structures a version's offsets point
+ * into (sizeof on the same headers), one per py_layouts[] entry, same order.
+ * Not used at run time: tests bound every offset with them. */
+struct py_layout_extent {
+	uint32_t version_hex;
+	uint32_t runtime_size;        /* sizeof(_PyRuntimeState) */
+	uint32_t interp_size;         /* sizeof(PyInterpreterState) */
+	uint32_t frame_struct_size;   /* sizeof(PyFrameObject) (3.8-3.10) / _PyInterpreterFrame */
+};
+extern const struct py_layout_extent py_layout_extents[];
+extern const unsigned py_layout_extents_count;
+
 /* PY_VERSION_HEX helpers: 0xMMmmppLS (major, minor, micro, level, serial). */
 #define PY_HEX_MAJOR(v) (((v) >> 24) & 0xffu)
 #define PY_HEX_MINOR(v) (((v) >> 16) & 0xffu)
@@ -51,9 +63,11 @@ size_t py_debug_offsets_size(uint32_t version_hex);
  * previous, executable, instr_ptr, owner (and frame_size); code filename, name,
  * qualname, linetable, firstlineno, co_code_adaptive, size; unicode state,
  * length, PyASCIIObject size (and PyCompactUnicodeObject size on 3.15+);
- * bytes ob_size, ob_sval; object ob_type) and sets PYL_FROM_DEBUG_OFFSETS.
+ * bytes ob_size, ob_sval; object ob_type; gc_collecting, as interpreter gc
+ * plus gc.collecting) and sets PYL_FROM_DEBUG_OFFSETS.
  * version_hex is left as it was (the table's); fields the debug offsets lack
- * (owner values, _co_firsttraceable, unicode state bits, flags) stay.
+ * (owner values, _co_firsttraceable, unicode state bits, frame_is_entry,
+ * other flags) stay.
  * Returns 0, or -EINVAL with a one-line reason in err (layout unchanged).
  */
 int py_layout_apply_debug_offsets(struct py_layout *layout, const void *buf, size_t len,

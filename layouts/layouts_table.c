@@ -8,7 +8,7 @@
 
 const struct py_layout py_layouts[] = {
 	/* CPython 3.8.18 headers, pyenv (PY_VERSION_HEX 0x030812f0); _PyRuntime.ceval.gil at +1152 */
-	{ .version_hex = 0x030812f0, .flags = 0x03,
+	{ .version_hex = 0x030812f0, .flags = 0x103,
 	  .runtime_interpreters_head = 32,
 	  .runtime_gilstate_tstate_current = 1368,
 	  .interp_next = 0,
@@ -47,6 +47,8 @@ const struct py_layout py_layouts[] = {
 	  .bytes_size = 16,
 	  .bytes_sval = 32,
 	  .object_type = 8,
+	  .frame_is_entry = PY_OFF_NONE,
+	  .gc_collecting = 544,
 	},
 	/* CPython 3.9.18 headers, pyenv (PY_VERSION_HEX 0x030912f0); _PyRuntime.ceval.gil at +352 */
 	{ .version_hex = 0x030912f0, .flags = 0x03,
@@ -88,6 +90,8 @@ const struct py_layout py_layouts[] = {
 	  .bytes_size = 16,
 	  .bytes_sval = 32,
 	  .object_type = 8,
+	  .frame_is_entry = PY_OFF_NONE,
+	  .gc_collecting = 816,
 	},
 	/* CPython 3.10.13 headers, pyenv (PY_VERSION_HEX 0x030a0df0); _PyRuntime.ceval.gil at +352 */
 	{ .version_hex = 0x030a0df0, .flags = 0x01,
@@ -129,6 +133,8 @@ const struct py_layout py_layouts[] = {
 	  .bytes_size = 16,
 	  .bytes_sval = 32,
 	  .object_type = 8,
+	  .frame_is_entry = PY_OFF_NONE,
+	  .gc_collecting = 816,
 	},
 	/* CPython 3.11.2 headers, Debian libpython3.11-dev (PY_VERSION_HEX 0x030b02f0); _PyRuntime.ceval.gil at +360 */
 	{ .version_hex = 0x030b02f0, .flags = 0x6c,
@@ -170,6 +176,8 @@ const struct py_layout py_layouts[] = {
 	  .bytes_size = 16,
 	  .bytes_sval = 32,
 	  .object_type = 8,
+	  .frame_is_entry = 68,
+	  .gc_collecting = 848,
 	},
 	/* CPython 3.11.7 headers, pyenv (PY_VERSION_HEX 0x030b07f0); _PyRuntime.ceval.gil at +360 */
 	{ .version_hex = 0x030b07f0, .flags = 0x6c,
@@ -211,6 +219,8 @@ const struct py_layout py_layouts[] = {
 	  .bytes_size = 16,
 	  .bytes_sval = 32,
 	  .object_type = 8,
+	  .frame_is_entry = 68,
+	  .gc_collecting = 848,
 	},
 	/* CPython 3.12.1 headers, pyenv (PY_VERSION_HEX 0x030c01f0) */
 	{ .version_hex = 0x030c01f0, .flags = 0x6c,
@@ -252,6 +262,8 @@ const struct py_layout py_layouts[] = {
 	  .bytes_size = 16,
 	  .bytes_sval = 32,
 	  .object_type = 8,
+	  .frame_is_entry = PY_OFF_NONE,
+	  .gc_collecting = 312,
 	},
 	/* CPython 3.13.0 headers, pyenv (PY_VERSION_HEX 0x030d00f0) */
 	{ .version_hex = 0x030d00f0, .flags = 0x64,
@@ -293,6 +305,8 @@ const struct py_layout py_layouts[] = {
 	  .bytes_size = 16,
 	  .bytes_sval = 32,
 	  .object_type = 8,
+	  .frame_is_entry = PY_OFF_NONE,
+	  .gc_collecting = 7600,
 	},
 	/* CPython 3.13.18 headers, Debian sid libpython3.13-dev 3.13.18-1 (PY_VERSION_HEX 0x030d12f0) */
 	{ .version_hex = 0x030d12f0, .flags = 0x64,
@@ -334,6 +348,8 @@ const struct py_layout py_layouts[] = {
 	  .bytes_size = 16,
 	  .bytes_sval = 32,
 	  .object_type = 8,
+	  .frame_is_entry = PY_OFF_NONE,
+	  .gc_collecting = 7600,
 	},
 	/* CPython 3.14.10 headers, Debian sid libpython3.14-dev 3.14.10-1 (PY_VERSION_HEX 0x030e0af0) */
 	{ .version_hex = 0x030e0af0, .flags = 0x74,
@@ -375,6 +391,8 @@ const struct py_layout py_layouts[] = {
 	  .bytes_size = 16,
 	  .bytes_sval = 32,
 	  .object_type = 8,
+	  .frame_is_entry = PY_OFF_NONE,
+	  .gc_collecting = 7600,
 	},
 	/* CPython 3.15.2 headers, Debian sid libpython3.15-dev 3.15.2-1 (PY_VERSION_HEX 0x030f02f0) */
 	{ .version_hex = 0x030f02f0, .flags = 0x74,
@@ -416,7 +434,25 @@ const struct py_layout py_layouts[] = {
 	  .bytes_size = 16,
 	  .bytes_sval = 32,
 	  .object_type = 8,
+	  .frame_is_entry = PY_OFF_NONE,
+	  .gc_collecting = 7512,
 	},
 };
 
 const unsigned py_layouts_count = sizeof(py_layouts) / sizeof(py_layouts[0]);
+
+/* Sizes of the structures the offsets above point into, per version. */
+const struct py_layout_extent py_layout_extents[] = {
+	{ .version_hex = 0x030812f0, .runtime_size = 1464, .interp_size = 2720, .frame_struct_size = 368 },
+	{ .version_hex = 0x030912f0, .runtime_size = 656, .interp_size = 5656, .frame_struct_size = 368 },
+	{ .version_hex = 0x030a0df0, .runtime_size = 672, .interp_size = 113528, .frame_struct_size = 360 },
+	{ .version_hex = 0x030b02f0, .runtime_size = 166688, .interp_size = 107752, .frame_struct_size = 80 },
+	{ .version_hex = 0x030b07f0, .runtime_size = 166688, .interp_size = 107752, .frame_struct_size = 80 },
+	{ .version_hex = 0x030c01f0, .runtime_size = 459944, .interp_size = 383552, .frame_struct_size = 80 },
+	{ .version_hex = 0x030d00f0, .runtime_size = 283320, .interp_size = 194968, .frame_struct_size = 80 },
+	{ .version_hex = 0x030d12f0, .runtime_size = 283408, .interp_size = 194984, .frame_struct_size = 80 },
+	{ .version_hex = 0x030e0af0, .runtime_size = 316616, .interp_size = 225864, .frame_struct_size = 88 },
+	{ .version_hex = 0x030f02f0, .runtime_size = 346560, .interp_size = 226232, .frame_struct_size = 88 },
+};
+
+const unsigned py_layout_extents_count = sizeof(py_layout_extents) / sizeof(py_layout_extents[0]);

@@ -59,6 +59,11 @@ static unsigned max4(unsigned a, unsigned b, unsigned c, unsigned d)
 	return m;
 }
 
+static unsigned max2(unsigned a, unsigned b)
+{
+	return b != NONE && b > a ? b : a;
+}
+
 /* Bit position of the lowest set bit of the 32-bit word at *p, or -1. */
 static int lowest_bit(const void *p)
 {
@@ -78,9 +83,27 @@ static int lowest_bit(const void *p)
 	(out) = lowest_bit((const char *)&o_ + offsetof(PyASCIIObject, state)); \
 } while (0)
 
-int main(void)
+/* "probe extents": the sizes of the structures the offsets point into, one
+ * line of py_layout_extents[] (layouts.h), so tests can bound every offset. */
+static int print_extents(void)
+{
+#if PY_VERSION_HEX < 0x030B0000
+	unsigned frame = sizeof(PyFrameObject);
+#else
+	unsigned frame = sizeof(_PyInterpreterFrame);
+#endif
+	printf("\t{ .version_hex = 0x%08x, .runtime_size = %u, .interp_size = %u, .frame_struct_size = %u },\n",
+	       (unsigned)PY_VERSION_HEX, (unsigned)sizeof(_PyRuntimeState),
+	       (unsigned)sizeof(PyInterpreterState), frame);
+	return 0;
+}
+
+int main(int argc, char **argv)
 {
 	struct py_layout l;
+
+	if (argc == 2 && !strcmp(argv[1], "extents"))
+		return print_extents();
 	unsigned runtime_ceval_gil = NONE;
 
 	memset(&l, 0xff, sizeof l);
@@ -173,7 +196,29 @@ int main(void)
 	l.owner_first_skipped = 0xff; /* 3.11: no shim frames */
 #endif
 #endif
+	/* 3.11 marks the frame a C call entered the evaluation loop with in
+	 * _PyInterpreterFrame.is_entry (a bool); 3.12 replaced it with a shim
+	 * frame owned by the C stack, 3.8-3.10 run each frame in its own call. */
+#if PY_VERSION_HEX >= 0x030B0000 && PY_VERSION_HEX < 0x030C0000
+	l.frame_is_entry = OFF(_PyInterpreterFrame, is_entry);
+	l.frame_size = max2(l.frame_size, END(_PyInterpreterFrame, is_entry));
+#else
+	l.frame_is_entry = NONE;
+#endif
 	l.frame_size = (uint16_t)((l.frame_size + 7u) & ~7u);
+
+	/* int collecting of struct _gc_runtime_state: in _PyRuntime on 3.8,
+	 * per interpreter (interp->gc) from 3.9 on. Every version up to 3.15
+	 * has it (3.12-3.15 moved and grew the structure around it). */
+#if PY_VERSION_HEX < 0x03090000
+	l.gc_collecting = OFF(_PyRuntimeState, gc.collecting);
+	l.flags |= PYL_GC_IN_RUNTIME;
+	_Static_assert(sizeof(((_PyRuntimeState *)0)->gc.collecting) == 4, "gc.collecting is an int");
+#else
+	l.gc_collecting = OFF(PyInterpreterState, gc.collecting);
+	_Static_assert(sizeof(((PyInterpreterState *)0)->gc.collecting) == 4, "gc.collecting is an int");
+#endif
+	memset(l.pad1, 0, sizeof l.pad1);
 
 	/* PyCodeObject */
 	l.code_filename = OFF(PyCodeObject, co_filename);
@@ -216,7 +261,6 @@ int main(void)
 	l.bytes_size = OFF(PyVarObject, ob_size) + OFF(PyBytesObject, ob_base);
 	l.bytes_sval = OFF(PyBytesObject, ob_sval);
 	l.object_type = OFF(PyObject, ob_type);
-	l.pad0 = 0;
 
 	if (l.frame_size > PYPERF_FRAME_BUF) {
 		fprintf(stderr, "probe: frame_size %u > PYPERF_FRAME_BUF\n", l.frame_size);
@@ -248,6 +292,7 @@ int main(void)
 	P(unicode_length); P(unicode_state); P(unicode_ascii_size); P(unicode_compact_size);
 	P(unicode_kind_shift); P(unicode_compact_shift); P(unicode_ascii_shift);
 	P(bytes_size); P(bytes_sval); P(object_type);
+	P(frame_is_entry); P(gc_collecting);
 #undef P
 	printf("\t},\n");
 	return 0;

@@ -405,8 +405,9 @@ def test_core_library_replaced():
 
 # Python frames are matched with the evaluation loop's native frames where the
 # interpreter marks each C-level evaluation call (3.8-3.10: one per frame;
-# 3.12+: entry frames); 3.11 does not, nor does a build without the symbol.
-MERGES = {"3.8", "3.9", "3.10", "3.12", "3.13"}
+# 3.11: the frame's is_entry flag; 3.12+: entry frames), not in a build
+# without the _PyEval_EvalFrameDefault symbol.
+MERGES = {"3.8", "3.9", "3.10", "3.11", "debian3.11", "3.12", "3.13"}
 # Stripped builds without debug files here: Debian's python3.11 keeps only
 # exported symbols; sid's interpreters and libraries (3.14, 3.15) none we use.
 STRIPPED = {"debian3.11", "3.14", "3.15"}
@@ -479,6 +480,66 @@ def test_native_frames_core(version):
     check_native(thread_by_tid(doc, waiter_tid), version,
                  ("__futex_abstimed_wait_common", "futex_wait", "__GI___futex_abstimed_wait_cancelable64",
                   "do_futex_wait", "__new_sem_wait_slow64.constprop.0"), "waiting thread")
+
+
+SORTED = os.path.join(harness.TARGETS, "dump_sorted.py")
+
+
+def merged_sequence(th):
+    """The thread's frames as dump prints them merged, innermost first:
+    ("c", symbol) for a native frame, ("py", function) for a Python one,
+    each evaluation loop's Python frames just before its native frame."""
+    out = []
+    for n in th["native"]:
+        first, count = n.get("python_frames") or (0, 0)
+        out.extend(("py", f["function"]) for f in th["frames"][first:first + count])
+        out.append(("c", n["symbol"] or ""))
+    return out
+
+
+@params(sorted(MERGES))
+def test_native_merge_order(version):
+    """Python -> C -> Python: a key function called by sorted() sleeps. The
+    merged stack is leaf, key, their evaluation loop, sorted()'s C frames,
+    then outer, main, <module> and theirs (sid's 3.14 and 3.15 have no
+    symbols here to find the evaluation loop by: not merged, see MERGES)."""
+    argv = harness.need_interpreter(version)
+    p = harness.start(argv + [SORTED], ready_marker="ready")
+    try:
+        doc = dump_json(["-p", str(p.pid), "--native"])
+        text = dump_text(["-p", str(p.pid), "--native"])
+    finally:
+        harness.stop(p)
+    main = thread_by_tid(doc, p.pid)
+    assert [f["function"] for f in main["frames"]] == ["leaf", "key", "outer", "main", "<module>"], main["frames"]
+    assert main["native_merged"], "not merged: %s" % [n["symbol"] for n in main["native"]]
+    seq = merged_sequence(main)
+    assert [x for k, x in seq if k == "py"] == ["leaf", "key", "outer", "main", "<module>"], seq
+    i_key, i_outer = seq.index(("py", "key")), seq.index(("py", "outer"))
+    between = [x for k, x in seq[i_key + 1:i_outer] if k == "c"]
+    # key's evaluation loop, then C frames (the call into key, sorted()'s
+    # own) up to the loop running outer: nothing Python in between.
+    assert between and between[0] == "_PyEval_EvalFrameDefault", (between, seq)
+    assert [k for k, _ in seq[i_key + 1:i_outer]] == ["c"] * len(between), seq
+    assert len(between) >= 3, between
+    if version not in STRIPPED:
+        assert "builtin_sorted" in between, between
+    # Each Python frame sits right before the loop that runs it (3.11:
+    # leaf and key share one, outer, main and <module> another).
+    evals = [i for i, (k, x) in enumerate(seq) if x == "_PyEval_EvalFrameDefault"]
+    assert all(i > 0 and seq[i - 1][0] == "py" for i in evals), seq
+    assert seq[evals[-1] - 1] == ("py", "<module>"), seq
+    want = 5 if version in {"3.8", "3.9", "3.10"} else 2
+    assert len(evals) == want, "%d evaluation loops, want %d: %s" % (len(evals), want, seq)
+    # The text output in the same order.
+    lines = [l.strip() for l in text.splitlines()]
+    pos = [next(i for i, l in enumerate(lines) if l.startswith(w)) for w in
+           ("leaf (", "key (", "outer (", "main (", "<module> (")]
+    assert pos == sorted(pos), text
+    key_to_outer = lines[pos[1]:pos[2]]
+    assert any(l.startswith("[native] ") and "_PyEval_EvalFrameDefault+" in l for l in key_to_outer), text
+    if version not in STRIPPED:
+        assert any("builtin_sorted+" in l for l in key_to_outer), text
 
 
 CHURN = os.path.join(harness.TARGETS, "dump_churn.py")

@@ -8,12 +8,20 @@
  *       target's _PyRuntime) with the table entry for the version it names and
  *       print "exact=0|1", "table.FIELD=N" and "debug.FIELD=N" lines for every
  *       field the debug offsets provide (used by tests/e2e/test_layouts.py)
+ *   build/tests/test_layouts --live PID    attach to the interpreter PID the
+ *       way pyperf does (py_target_open: table and debug offsets), print the
+ *       int at the layout's gc_collecting in the main interpreter (or
+ *       _PyRuntime) and every thread's frames with their entry marks as
+ *       pywalk_frames gives them (used by tests/e2e/test_layout_marks.py)
  */
 #include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>
 
 #include "layouts.h"
+#include "python/pywalk.h"
+#include "target/memsrc.h"
+#include "target/pyproc.h"
 #include "unit.h"
 
 /* Every struct py_layout field that _Py_DebugOffsets provides. */
@@ -26,7 +34,7 @@
 	X(code_filename) X(code_name) X(code_qualname) X(code_linetable)           \
 	X(code_firstlineno) X(code_code_adaptive) X(code_size)                     \
 	X(unicode_length) X(unicode_state) X(unicode_ascii_size)                   \
-	X(bytes_size) X(bytes_sval) X(object_type)
+	X(bytes_size) X(bytes_sval) X(object_type) X(gc_collecting)
 
 /* The first 584 bytes of _PyRuntime (section .PyRuntime) of pyenv 3.13.0 libpython3.13.so.1.0. */
 static const unsigned char blob_3_13_0[584] = {
@@ -238,6 +246,32 @@ static void test_table(void)
 		CHECK(l->unicode_kind_shift < 30 && l->unicode_compact_shift < 32 &&
 		      l->unicode_ascii_shift < 32);
 		CHECK_EQ_INT(l->object_type, 8);
+
+		/* The marks of #18: set explicitly for every version (0 is a
+		 * valid offset, but neither field is ever at 0), each inside
+		 * the structure it points into. */
+		CHECK(py_layout_extents_count == py_layouts_count);
+		if (i >= py_layout_extents_count)
+			continue;
+		const struct py_layout_extent *x = &py_layout_extents[i];
+		CHECK_EQ_INT(x->version_hex, v);
+		CHECK(l->frame_size <= x->frame_struct_size);
+		CHECK(l->pad1[0] == 0 && l->pad1[1] == 0 && l->pad1[2] == 0);
+		if (minor == 11) {
+			CHECK(l->frame_is_entry != PY_OFF_NONE && l->frame_is_entry != 0);
+			CHECK(l->frame_is_entry + 1u <= l->frame_size);
+			CHECK(l->frame_is_entry + 1u <= x->frame_struct_size);
+			CHECK(l->frame_is_entry != l->frame_owner);
+		} else {
+			CHECK_EQ_INT(l->frame_is_entry, PY_OFF_NONE);
+		}
+		CHECK(l->gc_collecting != PY_OFF_NONE && l->gc_collecting != 0);
+		CHECK_EQ_INT(!!(l->flags & PYL_GC_IN_RUNTIME), minor == 8);
+		CHECK(l->gc_collecting % 4 == 0);
+		if (l->flags & PYL_GC_IN_RUNTIME)
+			CHECK(l->gc_collecting + 4u <= x->runtime_size);
+		else
+			CHECK(l->gc_collecting + 4u <= x->interp_size);
 	}
 }
 
@@ -429,6 +463,25 @@ static void test_broken_blobs(const unsigned char *blob, size_t len)
 	put64(b, 48 + 16, UINT64_MAX - 3);
 	EXPECT_FAIL(t, b, len, "interpreter_state.next");
 
+	/* interpreter_state.gc (the 5th member from 3.13, 6th from 3.14 on,
+	 * after threads_main) beyond the interpreter. */
+	unsigned minor = PY_HEX_MINOR(v);
+	size_t gc_member = 48 + 8 * (minor == 13 ? 4 : 5);
+	memcpy(b, blob, len);
+	put64(b, gc_member, get64(blob, 48) + 8);
+	EXPECT_FAIL(t, b, len, "interpreter_state.gc");
+	/* The gc group: last in 3.13; then followed by gen_object (4 members),
+	 * llist_node (2) and debugger_support (6); 3.15's has 5 members. */
+	size_t gc_group = minor == 13 ? len - 16 : minor == 14 ? len - 96 - 16 : len - 96 - 40;
+	/* offsetof(struct _gc_runtime_state, collecting) in those builds */
+	CHECK_EQ_INT(get64(blob, gc_group + 8), minor == 13 ? 200 : minor == 14 ? 192 : 112);
+	memcpy(b, blob, len);
+	put64(b, gc_group, 1u << 19); /* a GC state larger than the interpreter */
+	EXPECT_FAIL(t, b, len, "outside the interpreter");
+	memcpy(b, blob, len);
+	put64(b, gc_group + 8, get64(blob, gc_group)); /* collecting past the GC state */
+	EXPECT_FAIL(t, b, len, "gc.collecting");
+
 	/* A layout for a version without debug offsets. */
 	const struct py_layout *old = py_layout_find(0x030c01f0, NULL);
 	if (old)
@@ -504,12 +557,76 @@ static int dump_blob(const char *path)
 	return 0;
 }
 
+/* --live PID: lines "key=value"; one "frame=" line per frame, innermost
+ * first, after its thread's "thread=" line. */
+static int dump_live(const char *pidstr)
+{
+	static struct pywalk_tstate ts[PYPERF_MAX_THREADS];
+	static uint64_t frames[PYPERF_MAX_FRAMES];
+	static uint8_t entry[PYPERF_MAX_FRAMES];
+	struct py_target t;
+	char err[512], *end;
+	long pid = strtol(pidstr, &end, 10);
+
+	if (*end || pid <= 0) {
+		fprintf(stderr, "--live: bad pid %s\n", pidstr);
+		return 2;
+	}
+	memset(&t, 0, sizeof t);
+	if (py_target_open((pid_t)pid, &t, err, sizeof err) != 0) {
+		fprintf(stderr, "--live %ld: %s\n", pid, err);
+		return 1;
+	}
+	const struct py_layout *L = &t.layout;
+	struct memsrc m = memsrc_pid((pid_t)pid);
+	uint32_t tflags = 0;
+	int n = pywalk_tstates(&m, L, t.runtime_addr, ts, PYPERF_MAX_THREADS, &tflags);
+
+	if (n <= 0) {
+		fprintf(stderr, "--live %ld: no thread states (%d, flags 0x%x)\n", pid, n, (unsigned)tflags);
+		return 1;
+	}
+	printf("version=0x%08x\nflags=0x%x\nfrom_debug_offsets=%d\nwarning=%s\n",
+	       (unsigned)t.version_hex, (unsigned)L->flags, !!(L->flags & PYL_FROM_DEBUG_OFFSETS),
+	       t.warning);
+	printf("frame_is_entry=%u\n", (unsigned)L->frame_is_entry);
+	printf("gc_collecting_offset=%u\ngc_in_runtime=%d\n", (unsigned)L->gc_collecting,
+	       !!(L->flags & PYL_GC_IN_RUNTIME));
+	if (L->gc_collecting != PY_OFF_NONE) {
+		/* The main interpreter heads the list (interp_index 0). */
+		uint64_t base = (L->flags & PYL_GC_IN_RUNTIME) ? t.runtime_addr : ts[0].interp;
+		int32_t collecting;
+
+		if (ts[0].interp_index != 0 ||
+		    memsrc_read(&m, base + L->gc_collecting, &collecting, sizeof collecting) != 0) {
+			fprintf(stderr, "--live %ld: gc.collecting unreadable at 0x%llx + %u\n", pid,
+				(unsigned long long)base, (unsigned)L->gc_collecting);
+			return 1;
+		}
+		printf("gc_collecting=%d\n", (int)collecting);
+	}
+	for (int i = 0; i < n; i++) {
+		uint32_t fflags = 0;
+		size_t nf = pywalk_frames(&m, L, ts[i].addr, frames, entry, PYPERF_MAX_FRAMES, &fflags);
+
+		printf("thread=%llu native_tid=%llu interp=%u frames=%zu flags=0x%x\n",
+		       (unsigned long long)ts[i].thread_id, (unsigned long long)ts[i].native_tid,
+		       ts[i].interp_index, nf, (unsigned)fflags);
+		for (size_t k = 0; k < nf; k++)
+			printf("frame=0x%llx entry=%u\n", (unsigned long long)PYPERF_FRAME_CODE(frames[k]),
+			       (unsigned)entry[k]);
+	}
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc == 3 && !strcmp(argv[1], "--blob"))
 		return dump_blob(argv[2]);
+	if (argc == 3 && !strcmp(argv[1], "--live"))
+		return dump_live(argv[2]);
 	if (argc != 1) {
-		fprintf(stderr, "usage: %s [--blob FILE]\n", argv[0]);
+		fprintf(stderr, "usage: %s [--blob FILE | --live PID]\n", argv[0]);
 		return 2;
 	}
 	test_table();

@@ -13,8 +13,9 @@ void native_merge(struct native_ctx *c, struct native_stack *ns, const uint64_t 
 		return;
 	for (size_t k = 0; k < ns->n; k++)
 		nevals += ns->frames[k].eval;
-	/* 3.11 marks its entry frames in a field the layout does not carry:
-	 * no entry marks, nothing to match by. */
+	/* Entry marks come from the walker (3.11: is_entry, 3.12+: shim
+	 * frames, 3.8-3.10: every frame); a layout without them gives none,
+	 * and then there is nothing to match by. */
 	(void)layout_flags;
 	bool any_entry = false;
 

@@ -236,8 +236,17 @@ size_t pywalk_frames(const struct memsrc *m, const struct py_layout *L, uint64_t
 				lasti = pyperf_lasti_of_f_lasti(f_lasti, L->flags);
 			}
 			frames[n] = pyperf_frame_pack(code, is_gen, lasti);
-			if (entry)
-				entry[n] = (L->flags & PYL_FRAME_OBJECT) ? 1 : 0;
+			if (entry) {
+				/* 3.8-3.10: every frame is its own evaluation call;
+				 * 3.11: the frame a C call entered the loop with has
+				 * is_entry set; 3.12+: marked by the shim frame above. */
+				if (L->flags & PYL_FRAME_OBJECT)
+					entry[n] = 1;
+				else if (L->frame_is_entry != PY_OFF_NONE && (size_t)L->frame_is_entry < got)
+					entry[n] = buf[L->frame_is_entry] != 0;
+				else
+					entry[n] = 0;
+			}
 			n++;
 		}
 		if (prev == frame) {

@@ -45,8 +45,8 @@ int pywalk_tstates(const struct memsrc *m, const struct py_layout *L, uint64_t r
  * entry, when not NULL, gets entry[i] = 1 when a C-stack-owned entry frame
  * (3.12+) lies between frames[i] and its caller frames[i + 1], i.e. frames[i]
  * is the outermost frame of one C call of the evaluation loop; on 3.8-3.10
- * every frame is its own evaluation call (always 1); on 3.11, whose entry
- * frames are flagged differently, always 0.
+ * every frame is its own evaluation call (always 1); on 3.11, the frame's
+ * own is_entry flag (layout frame_is_entry).
  * Returns the number of frames; *flags gets STACK_* bits (bpf/pyperf.h):
  * STACK_TRUNCATED, STACK_READ_FAULT, STACK_BAD_CHAIN (bad code pointer, a
  * loop in the chain, or on 3.8-3.10 a frame object with no reference, i.e.
