@@ -77,6 +77,7 @@ struct top_args {
 	struct top *t;
 	pid_t pid;
 	bool verbose;
+	bool native, kernel;
 };
 
 static struct func_stat *stat_for(struct top *t, const char *label)
