@@ -103,7 +103,8 @@ static size_t rd_packed(const struct field *f, uint64_t *out, size_t max)
 #define MAXN 4096
 
 struct dsample { uint64_t locs[1100]; size_t nlocs; int64_t values[4]; size_t nvalues; };
-struct dloc { uint64_t id, func_id; int64_t line; int nlines; };
+struct dloc { uint64_t id, func_id, mapping_id, address; int64_t line; int nlines; };
+struct dmap { uint64_t id, start, limit, offset, file, build_id; int has_functions, has_filenames, has_lines; };
 struct dfunc { uint64_t id, name, system_name, file; int64_t start_line; };
 
 struct decoded {
@@ -116,6 +117,8 @@ struct decoded {
 	size_t nlocs;
 	struct dfunc funcs[MAXN];
 	size_t nfuncs;
+	struct dmap maps[64];
+	size_t nmaps;
 	char **strings;
 	size_t *string_lens;
 	size_t nstrings;
@@ -182,6 +185,26 @@ static struct decoded *decode(const uint8_t *p, size_t n)
 			d->nsamples++;
 			break;
 		}
+		case 3: {
+			struct dmap *m = &d->maps[d->nmaps < 64 ? d->nmaps : 63];
+
+			memset(m, 0, sizeof(*m));
+			while (rd_field(&s, &g)) {
+				switch (g.num) {
+				case 1: m->id = g.v; break;
+				case 2: m->start = g.v; break;
+				case 3: m->limit = g.v; break;
+				case 4: m->offset = g.v; break;
+				case 5: m->file = g.v; break;
+				case 6: m->build_id = g.v; break;
+				case 7: m->has_functions = (int)g.v; break;
+				case 8: m->has_filenames = (int)g.v; break;
+				case 9: m->has_lines = (int)g.v; break;
+				}
+			}
+			d->nmaps++;
+			break;
+		}
 		case 4: {
 			struct dloc *l = &d->locs[d->nlocs < MAXN ? d->nlocs : MAXN - 1];
 
@@ -189,6 +212,10 @@ static struct decoded *decode(const uint8_t *p, size_t n)
 			while (rd_field(&s, &g)) {
 				if (g.num == 1)
 					l->id = g.v;
+				if (g.num == 2)
+					l->mapping_id = g.v;
+				if (g.num == 3)
+					l->address = g.v;
 				if (g.num == 4) {
 					struct reader t = sub_reader(&g);
 					struct field h;
@@ -442,6 +469,13 @@ static void test_small_profile(void)
 	CHECK_EQ_INT(d->nfuncs, 4);
 	CHECK_EQ_INT(d->nlocs, 5);
 	CHECK_EQ_INT(d->nsamples, 3);
+	/* Python only: the one "[python]" mapping, every location in it. */
+	CHECK_EQ_INT(d->nmaps, 1);
+	CHECK_STR(str(d, d->maps[0].file), "[python]");
+	for (size_t i = 0; i < d->nlocs; i++) {
+		CHECK_EQ_INT(d->locs[i].mapping_id, 1);
+		CHECK_EQ_INT(d->locs[i].address, 0);
+	}
 	int64_t total_count = 0, total_ns = 0;
 
 	for (size_t i = 0; i < d->nsamples && i < 3; i++) {
@@ -588,6 +622,117 @@ out:
 	frametab_free(&ft);
 }
 
+static const struct dmap *find_map(const struct decoded *d, uint64_t id)
+{
+	for (size_t i = 0; i < d->nmaps && i < 64; i++)
+		if (d->maps[i].id == id)
+			return &d->maps[i];
+	return NULL;
+}
+
+/* Python calling into C calling into the kernel: native and kernel frames
+ * carry a Mapping (one per file, and "[kernel.kallsyms]") and their
+ * address; Python and pseudo frames stay in mapping 1, "[python]". */
+static void test_native_frames(void)
+{
+	struct frametab ft;
+	struct profile p;
+	static const char libz[] = "/usr/lib/x86_64-linux-gnu/libz.so.1.3";
+	static const char exe[] = "/usr/bin/python3.12";
+
+	frametab_init(&ft);
+	profile_init(&p);
+	const char *mod = frametab_python(&ft, "<module>", "/app/x.py", 3, 1);
+	const char *eval = frametab_native(&ft, "PyObject_Call", exe, 0x1f2e30, "", false);
+	const char *comp = frametab_python(&ft, "pack", "/app/x.py", 10, 9);
+	const char *zc = frametab_native(&ft, "compress2", libz, 0x4a10, "0123abcd", false);
+	const char *zd = frametab_native(&ft, "deflate_slow", libz, 0x6b20, "0123abcd", false);
+	const char *zanon = frametab_native(&ft, NULL, libz, 0x7ff0, "0123abcd", false);
+	const char *kern = frametab_native(&ft, "do_syscall_64", "", 0xffffffff81e01234ull, "", true);
+	const char *gc = frametab_pseudo(&ft, "[gc]");
+
+	CHECK_STR(zc, "compress2 (libz.so.1.3)");
+	CHECK_STR(zanon, "libz.so.1.3+0x7ff0");
+	CHECK_STR(kern, "do_syscall_64 [kernel]");
+	const char *s1[] = { mod, eval, comp, zc, zd, kern };
+	const char *s2[] = { mod, eval, comp, zc, zanon };
+	const char *s3[] = { mod, gc };
+	CHECK_EQ_INT(profile_add(&p, s1, 6, 5), 0);
+	CHECK_EQ_INT(profile_add(&p, s2, 5, 3), 0);
+	CHECK_EQ_INT(profile_add(&p, s3, 2, 2), 0);
+	struct profile_meta m = { .period_ns = 1000000 };
+	struct decoded *d = roundtrip(&p, &ft, &m);
+
+	if (!d)
+		goto out;
+	/* [python], python3.12, libz, [kernel.kallsyms]: ids 1..4 in order. */
+	CHECK_EQ_INT(d->nmaps, 4);
+	for (size_t i = 0; i < d->nmaps && i < 64; i++) {
+		const struct dmap *mp = &d->maps[i];
+
+		CHECK_EQ_INT(mp->id, i + 1);
+		CHECK_EQ_INT(mp->has_functions, 1);
+		CHECK_EQ_INT(mp->start, 0);
+		CHECK_EQ_INT(mp->limit, 0);
+		CHECK_EQ_INT(mp->offset, 0);
+		CHECK_EQ_INT(mp->has_filenames, i == 0);
+		CHECK_EQ_INT(mp->has_lines, i == 0);
+	}
+	CHECK_STR(str(d, d->maps[0].file), "[python]");
+	CHECK_EQ_INT(d->maps[0].build_id, 0);
+	CHECK_EQ_INT(d->nsamples, 3);
+	static const struct {
+		const char *func, *file, *map_file, *build_id;
+		uint64_t address;
+		int64_t line, start_line;
+	} want1[] = { /* s1, leaf first */
+		{ "do_syscall_64", "", "[kernel.kallsyms]", "", 0xffffffff81e01234ull, 0, 0 },
+		{ "deflate_slow", libz, libz, "0123abcd", 0x6b20, 0, 0 },
+		{ "compress2", libz, libz, "0123abcd", 0x4a10, 0, 0 },
+		{ "pack", "/app/x.py", "[python]", "", 0, 10, 9 },
+		{ "PyObject_Call", exe, exe, "", 0x1f2e30, 0, 0 },
+		{ "<module>", "/app/x.py", "[python]", "", 0, 3, 1 },
+	}, want2[] = {
+		{ "libz.so.1.3+0x7ff0", libz, libz, "0123abcd", 0x7ff0, 0, 0 },
+		{ "compress2", libz, libz, "0123abcd", 0x4a10, 0, 0 },
+	}, want3[] = {
+		{ "[gc]", "", "[python]", "", 0, 0, 0 },
+		{ "<module>", "/app/x.py", "[python]", "", 0, 3, 1 },
+	};
+	for (size_t i = 0; i < d->nsamples && i < 3; i++) {
+		const struct dsample *s = &d->samples[i];
+		size_t nwant = s->values[0] == 5 ? 6 : 2;
+		const __typeof__(want1[0]) *want = s->values[0] == 5 ? want1 : s->values[0] == 3 ? want2 : want3;
+
+		CHECK_EQ_INT(s->nlocs, s->values[0] == 5 ? 6 : s->values[0] == 3 ? 5 : 2);
+		for (size_t j = 0; j < nwant && j < s->nlocs; j++) {
+			const struct dloc *l = find_loc(d, s->locs[j]);
+			const struct dfunc *fn = l ? find_func(d, l->func_id) : NULL;
+			const struct dmap *mp = l ? find_map(d, l->mapping_id) : NULL;
+
+			CHECK(fn != NULL && mp != NULL);
+			if (!fn || !mp)
+				continue;
+			CHECK_STR(str(d, fn->name), want[j].func);
+			CHECK_STR(str(d, fn->file), want[j].file);
+			CHECK_EQ_INT(fn->start_line, want[j].start_line);
+			CHECK_EQ_INT(l->line, want[j].line);
+			CHECK_EQ_INT(l->nlines, 1);
+			CHECK_EQ_INT(l->address, want[j].address);
+			CHECK_STR(str(d, mp->file), want[j].map_file);
+			CHECK_STR(str(d, mp->build_id), want[j].build_id);
+		}
+	}
+	/* One Location per (function, address): compress2 is shared by s1 and
+	 * s2; 8 labels, 8 locations, 8 functions. */
+	CHECK_EQ_INT(d->nlocs, 8);
+	CHECK_EQ_INT(d->nfuncs, 8);
+	decoded_free(d);
+out:
+	profile_free(&p);
+	frametab_free(&ft);
+}
+
 static void test_empty_profile(void)
 {
 	struct frametab ft;
@@ -721,6 +866,7 @@ int main(void)
 	test_utf8();
 	test_small_profile();
 	test_hostile_names();
+	test_native_frames();
 	test_empty_profile();
 	test_write_error();
 	test_large_profile();
