@@ -24,12 +24,14 @@
  *                 the target saw it, build id as hex) and one
  *                 "[kernel.kallsyms]" (perf's name) for kernel frames, ids
  *                 2.. in first-seen order. Every one says has_functions, so
- *                 pprof and Pyroscope take the names written here and do not
- *                 symbolize again (Pyroscope then drops the addresses of
- *                 such mappings); memory_start, memory_limit and file_offset
- *                 stay 0, which pprof's elfexec.GetBase reads as "addresses
- *                 are already file addresses", so `pprof -symbolize=force`
- *                 with the file at hand looks up the address as written.
+ *                 pprof keeps the names written here and does not
+ *                 symbolize again (its symbolizer skips such mappings), and
+ *                 Pyroscope, which clears the addresses of such mappings
+ *                 on ingest, keeps them too. memory_start, memory_limit
+ *                 and file_offset stay 0, which pprof's elfexec.GetBase
+ *                 reads as "addresses are already file addresses", so
+ *                 `pprof -symbolize=force` with the file at hand looks up
+ *                 the address as written.
  *
  * The encoded bytes go through deflate in 64 KiB batches, so memory is the
  * tables (linear in distinct labels), one batch and one stack of ids, not
@@ -271,8 +273,9 @@ static bool same_mapping(const void *a, const void *b)
 }
 
 /* One Mapping per (file, build id): the same path may hold different
- * builds in different processes (containers, record -a), and pprof only
- * merges mappings whose file names and build ids agree. */
+ * builds in different processes (containers, record -a). (pprof, reading
+ * the profile, merges mappings of one build id, or of one file name when
+ * there is none, which is right for the same build under two paths.) */
 static int mapping_id(struct tables *t, const struct mapping *m, uint64_t *id)
 {
 	void *arr = t->maps;
