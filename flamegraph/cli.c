@@ -44,8 +44,9 @@ static const struct opt_spec fg_cli_options[] = {
 	{ "reverse", OPT_ICICLE, NULL, NULL },
 	{ "inverted", OPT_ICICLE, NULL, NULL },
 	{ "colors", OPT_COLORS, "SCHEME", "python (default): colour by file - warm for your code, "
-	  "blue for the standard library, green for site-packages/dist-packages, grey for pyperf's "
-	  "[pseudo-frames]; for frames not labelled 'name (file:line)' it falls back to hot.\n"
+	  "blue for the standard library, green for site-packages/dist-packages; crimson for native "
+	  "code ('symbol (libname)', 'libname+0xADDR'), brown for the kernel ('symbol [kernel]'), "
+	  "grey for pyperf's [pseudo-frames] such as [gc]; other names fall back to hot.\n"
 	  "hot, cold, gray: colour by frame name" },
 	{ "count-name", OPT_COUNT_NAME, "UNIT", "unit of the counts in tooltips (default \"samples\")" },
 	{ "help", 'h', NULL, "show this help and exit" },

@@ -1,6 +1,11 @@
 /* Frame colours. The default, "python", colours by the file a frame's code
- * lives in, so the profiled program's own code (warm colours) stands out
- * from the standard library (blue) and installed packages (green). */
+ * lives in, so the profiled program's own code (warm yellow-orange) stands
+ * out from the standard library (blue) and installed packages (green), and
+ * by what a frame is: C code of a mapped file (crimson, perf's red for
+ * native code), the kernel (brown, the orange-brown flamegraph.pl gives
+ * "[k]" frames) and pyperf's own marks (grey). The families do not overlap
+ * (tests/unit/test_flamegraph.c checks), so one glance tells the layers of
+ * a mixed Python/native stack apart. */
 #include <string.h>
 
 #include "fg_colors.h"
@@ -70,6 +75,32 @@ static enum fg_frame_kind classify_path(const char *path, size_t len)
 	return FG_FRAME_USER;
 }
 
+static bool ends_with(const char *s, size_t len, const char *suffix)
+{
+	size_t slen = strlen(suffix);
+	return len >= slen && memcmp(s + len - slen, suffix, slen) == 0;
+}
+
+static bool is_hex(char c)
+{
+	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+}
+
+/*
+ * The kind of a frame from its label text alone (folded files carry nothing
+ * else), in this order:
+ *   "X [kernel]"                        kernel (pyperf's kernel frames)
+ *   "[...]"                             pyperf's pseudo-frames: "[gc]",
+ *                                       "[unknown native]", "[truncated: ...]"
+ *   "name (path:LINE)", LINE digits or '?'
+ *   "name (path)", path ending ".py", or "<...>", or holding a '/'
+ *                                       Python, by path (user/stdlib/library)
+ *   "name (file)" otherwise             native: pyperf names C functions
+ *                                       "symbol (basename)", and a basename
+ *                                       has no '/'
+ *   "file+0xHEX"                        native code without a symbol
+ *   anything else                       other tools' names
+ */
 enum fg_frame_kind fg_frame_classify(const char *name, size_t len,
 				     const char **file, size_t *file_len)
 {
@@ -77,11 +108,25 @@ enum fg_frame_kind fg_frame_classify(const char *name, size_t len,
 		*file = name;
 	if (file_len)
 		*file_len = len;
+	if (len > strlen(" [kernel]") && ends_with(name, len, " [kernel]"))
+		return FG_FRAME_KERNEL;
 	if (len >= 2 && name[0] == '[' && name[len - 1] == ']')
 		return FG_FRAME_PYPERF;
-	/* "qualname (path:LINE)": the last " (" opens the location. */
-	if (len < 5 || name[len - 1] != ')')
+	if (len >= 5 && name[len - 1] != ')') {
+		/* "file+0xHEX": hex digits to the end after the last "+0x". */
+		size_t hex = len;
+		while (hex > 0 && is_hex(name[hex - 1]))
+			hex--;
+		if (hex < len && hex >= 4 && memcmp(name + hex - 3, "+0x", 3) == 0) {
+			if (file_len)
+				*file_len = hex - 3;
+			return FG_FRAME_NATIVE;
+		}
 		return FG_FRAME_OTHER;
+	}
+	if (len < 5)
+		return FG_FRAME_OTHER;
+	/* "name (location)": the last " (" opens the location. */
 	size_t open = len - 1;
 	while (open > 0 && !(name[open - 1] == ' ' && name[open] == '('))
 		open--;
@@ -89,28 +134,30 @@ enum fg_frame_kind fg_frame_classify(const char *name, size_t len,
 		return FG_FRAME_OTHER;
 	const char *loc = name + open + 1;
 	size_t loc_len = len - 1 - (open + 1);
-	/* The location must end in ":LINE" (digits, or '?' when unknown). */
+	if (loc_len == 0)
+		return FG_FRAME_OTHER;
+	/* ":LINE" at the end (digits, or '?' when unknown), after a path. */
 	size_t colon = loc_len;
 	while (colon > 0 && loc[colon - 1] != ':')
 		colon--;
-	if (colon < 2) /* no ':' or an empty path */
-		return FG_FRAME_OTHER;
 	const char *line = loc + colon;
 	size_t line_len = loc_len - colon;
-	bool line_ok = line_len == 1 && line[0] == '?';
-	if (!line_ok && line_len > 0) {
+	bool line_ok = colon >= 2 && line_len == 1 && line[0] == '?';
+	if (colon >= 2 && !line_ok && line_len > 0) {
 		line_ok = true;
 		for (size_t i = 0; i < line_len; i++)
 			if (line[i] < '0' || line[i] > '9')
 				line_ok = false;
 	}
-	if (!line_ok)
-		return FG_FRAME_OTHER;
+	size_t path_len = line_ok ? colon - 1 : loc_len;
 	if (file)
 		*file = loc;
 	if (file_len)
-		*file_len = colon - 1;
-	return classify_path(loc, colon - 1);
+		*file_len = path_len;
+	if (line_ok || ends_with(loc, path_len, ".py") || (loc[0] == '<' && loc[path_len - 1] == '>') ||
+	    memchr(loc, '/', path_len))
+		return classify_path(loc, path_len);
+	return FG_FRAME_NATIVE;
 }
 
 /* A stable hash (no seed: a file keeps its colour from run to run). */
@@ -161,6 +208,10 @@ struct fg_rgb fg_kind_color(enum fg_frame_kind kind, const char *key, size_t len
 		return channel_mix(v, 95, 50, 150, 50, 215, 35);
 	case FG_FRAME_LIBRARY:
 		return channel_mix(v, 105, 55, 190, 45, 105, 55);
+	case FG_FRAME_NATIVE:
+		return channel_mix(v, 195, 45, 35, 40, 70, 40);
+	case FG_FRAME_KERNEL:
+		return channel_mix(v, 165, 30, 95, 35, 25, 25);
 	case FG_FRAME_PYPERF:
 		return (struct fg_rgb){ 200, 200, 205 };
 	case FG_FRAME_OTHER:
@@ -187,7 +238,8 @@ struct fg_rgb fg_frame_color(int scheme, const char *name, size_t len)
 		size_t file_len;
 		enum fg_frame_kind kind = fg_frame_classify(name, len, &file, &file_len);
 		struct fg_rgb c = fg_kind_color(kind, file, file_len);
-		if (kind == FG_FRAME_USER || kind == FG_FRAME_STDLIB || kind == FG_FRAME_LIBRARY) {
+		if (kind == FG_FRAME_USER || kind == FG_FRAME_STDLIB || kind == FG_FRAME_LIBRARY ||
+		    kind == FG_FRAME_NATIVE) {
 			/* A slight shift per function keeps neighbours from one file
 			 * apart while the file's hue stays recognisable. */
 			uint32_t h = fnv1a(name, len);

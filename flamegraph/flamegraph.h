@@ -69,20 +69,25 @@ int fg_write_svg(const struct fg_tree *t, const struct fg_options *o, FILE *out)
 
 /*
  * How the Python-aware colour scheme sees a frame label. pyperf labels frames
- * "qualname (path/to/file.py:LINE)"; py-spy writes the same shape. The file
- * part decides the kind; frames of one file share one colour.
+ * "qualname (path/to/file.py:LINE)" (py-spy writes the same shape), native
+ * ones "symbol (libname)" or "libname+0xADDR", kernel ones "symbol [kernel]"
+ * and its own marks "[...]"; the rule is in colors.c. The file part decides
+ * the kind of a Python frame; frames of one file share one colour.
  */
 enum fg_frame_kind {
 	FG_FRAME_USER,        /* any other file: the code being profiled */
 	FG_FRAME_STDLIB,      /* .../lib/python3.X/..., <frozen ...> */
 	FG_FRAME_LIBRARY,     /* .../site-packages/..., .../dist-packages/... */
 	FG_FRAME_PYPERF,      /* pyperf's pseudo-frames, "[...]" (also the root) */
+	FG_FRAME_NATIVE,      /* C code: "symbol (libname)", "libname+0xADDR" */
+	FG_FRAME_KERNEL,      /* "symbol [kernel]" */
 	FG_FRAME_OTHER,       /* not in the label form (other tools' names) */
 };
 
 /*
- * Classifies a label. For USER, STDLIB and LIBRARY, *file and *file_len
- * (if not NULL) give the path inside the label; otherwise the whole name.
+ * Classifies a label. For USER, STDLIB, LIBRARY and NATIVE, *file and
+ * *file_len (if not NULL) give the path (the library's name) inside the
+ * label; otherwise the whole name.
  */
 enum fg_frame_kind fg_frame_classify(const char *name, size_t len,
 				     const char **file, size_t *file_len);

@@ -268,33 +268,46 @@ static int write_frames(const struct layout *l, uint32_t *first, uint32_t *kids,
 }
 
 /* The python scheme's key, right-aligned on the footer row; left out when
- * it would overlap the footer text, which ends at `min_x`. */
-static void write_legend(const struct layout *l, int y, double min_x)
+ * it would overlap the footer text, which ends at `min_x`. Native and
+ * kernel are listed only when such frames are drawn (bit 1 << kind set in
+ * `present`), so a Python-only graph keeps its short key. The kinds are
+ * told from the label text: the rule is fg_frame_classify's (colors.c). */
+static void write_legend(const struct layout *l, int y, double min_x, unsigned present)
 {
 	static const struct {
 		enum fg_frame_kind kind;
 		const char *label;
-	} items[] = {
+	} all[] = {
 		{ FG_FRAME_USER, "your code" },
 		{ FG_FRAME_STDLIB, "standard library" },
 		{ FG_FRAME_LIBRARY, "site-packages" },
+		{ FG_FRAME_NATIVE, "native" },
+		{ FG_FRAME_KERNEL, "kernel" },
 		{ FG_FRAME_PYPERF, "pyperf" },
 	};
+	const size_t nall = sizeof(all) / sizeof(all[0]);
 	const int swatch = l->o->font_size - 2, gap = 14;
+	size_t items[sizeof(all) / sizeof(all[0])], n = 0;
 	double width = 0;
-	for (size_t i = 0; i < sizeof(items) / sizeof(items[0]); i++)
-		width += swatch + 4 + strlen(items[i].label) * l->char_width + gap;
+	for (size_t i = 0; i < nall; i++) {
+		bool optional = all[i].kind == FG_FRAME_NATIVE || all[i].kind == FG_FRAME_KERNEL;
+		if (optional && !(present & (1u << all[i].kind)))
+			continue;
+		items[n++] = i;
+		width += swatch + 4 + strlen(all[i].label) * l->char_width + gap;
+	}
 	double x = l->o->width - XPAD - width + gap;
 	if (x < min_x)
 		return;
 	fputs("<g id=\"legend\">", l->out);
-	for (size_t i = 0; i < sizeof(items) / sizeof(items[0]); i++) {
-		struct fg_rgb c = fg_kind_color(items[i].kind, "", 0);
+	for (size_t k = 0; k < n; k++) {
+		size_t i = items[k];
+		struct fg_rgb c = fg_kind_color(all[i].kind, "", 0);
 		fprintf(l->out, "<rect x=\"%.1f\" y=\"%d\" width=\"%d\" height=\"%d\" "
 			"fill=\"rgb(%d,%d,%d)\"/><text x=\"%.1f\" y=\"%d\">%s</text>",
 			x, y - swatch + 1, swatch, swatch, c.r, c.g, c.b, x + swatch + 4, y,
-			items[i].label);
-		x += swatch + 4 + strlen(items[i].label) * l->char_width + gap;
+			all[i].label);
+		x += swatch + 4 + strlen(all[i].label) * l->char_width + gap;
 	}
 	fputs("</g>\n", l->out);
 }
@@ -328,6 +341,7 @@ int fg_write_svg(const struct fg_tree *t, const struct fg_options *o, FILE *out)
 	/* Count drawn children per parent, and the deepest drawn level. */
 	size_t n = t->nnodes, ndrawn = 0;
 	uint64_t hidden = 0;
+	unsigned kinds = 0; /* 1 << fg_frame_kind of the drawn frames, for the legend */
 	uint32_t *first = calloc(n, sizeof(*first));
 	if (!first)
 		return -ENOMEM;
@@ -338,6 +352,8 @@ int fg_write_svg(const struct fg_tree *t, const struct fg_options *o, FILE *out)
 		}
 		first[t->nodes[id].parent]++;
 		ndrawn++;
+		if (scheme == FG_SCHEME_PYTHON)
+			kinds |= 1u << fg_frame_classify(t->nodes[id].name, strlen(t->nodes[id].name), NULL, NULL);
 		if (t->nodes[id].depth > l.max_depth)
 			l.max_depth = t->nodes[id].depth;
 	}
@@ -413,7 +429,7 @@ int fg_write_svg(const struct fg_tree *t, const struct fg_options *o, FILE *out)
 	size_t footer_chars = strlen(count) + 1 + strlen(dropped) +
 			      xml_name(NULL, l.count_name, strlen(l.count_name), 0);
 	if (scheme == FG_SCHEME_PYTHON)
-		write_legend(&l, footer_y, XPAD + (double)footer_chars * l.char_width + 20);
+		write_legend(&l, footer_y, XPAD + (double)footer_chars * l.char_width + 20, kinds);
 	if (l.total == 0)
 		fprintf(out, "<text id=\"nosamples\" x=\"%d\" y=\"%d\">No samples</text>\n",
 			o->width / 2, l.frames_top + fh - 4);

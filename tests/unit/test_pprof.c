@@ -7,6 +7,8 @@
 #include <time.h>
 #include <zlib.h>
 
+#include "flamegraph.h"
+#include "folded.h"
 #include "output/frametab.h"
 #include "output/json.h"
 #include "output/profile.h"
@@ -103,7 +105,8 @@ static size_t rd_packed(const struct field *f, uint64_t *out, size_t max)
 #define MAXN 4096
 
 struct dsample { uint64_t locs[1100]; size_t nlocs; int64_t values[4]; size_t nvalues; };
-struct dloc { uint64_t id, func_id; int64_t line; int nlines; };
+struct dloc { uint64_t id, func_id, mapping_id, address; int64_t line; int nlines; };
+struct dmap { uint64_t id, start, limit, offset, file, build_id; int has_functions, has_filenames, has_lines; };
 struct dfunc { uint64_t id, name, system_name, file; int64_t start_line; };
 
 struct decoded {
@@ -116,6 +119,8 @@ struct decoded {
 	size_t nlocs;
 	struct dfunc funcs[MAXN];
 	size_t nfuncs;
+	struct dmap maps[64];
+	size_t nmaps;
 	char **strings;
 	size_t *string_lens;
 	size_t nstrings;
@@ -182,6 +187,26 @@ static struct decoded *decode(const uint8_t *p, size_t n)
 			d->nsamples++;
 			break;
 		}
+		case 3: {
+			struct dmap *m = &d->maps[d->nmaps < 64 ? d->nmaps : 63];
+
+			memset(m, 0, sizeof(*m));
+			while (rd_field(&s, &g)) {
+				switch (g.num) {
+				case 1: m->id = g.v; break;
+				case 2: m->start = g.v; break;
+				case 3: m->limit = g.v; break;
+				case 4: m->offset = g.v; break;
+				case 5: m->file = g.v; break;
+				case 6: m->build_id = g.v; break;
+				case 7: m->has_functions = (int)g.v; break;
+				case 8: m->has_filenames = (int)g.v; break;
+				case 9: m->has_lines = (int)g.v; break;
+				}
+			}
+			d->nmaps++;
+			break;
+		}
 		case 4: {
 			struct dloc *l = &d->locs[d->nlocs < MAXN ? d->nlocs : MAXN - 1];
 
@@ -189,6 +214,10 @@ static struct decoded *decode(const uint8_t *p, size_t n)
 			while (rd_field(&s, &g)) {
 				if (g.num == 1)
 					l->id = g.v;
+				if (g.num == 2)
+					l->mapping_id = g.v;
+				if (g.num == 3)
+					l->address = g.v;
 				if (g.num == 4) {
 					struct reader t = sub_reader(&g);
 					struct field h;
@@ -442,6 +471,13 @@ static void test_small_profile(void)
 	CHECK_EQ_INT(d->nfuncs, 4);
 	CHECK_EQ_INT(d->nlocs, 5);
 	CHECK_EQ_INT(d->nsamples, 3);
+	/* Python only: the one "[python]" mapping, every location in it. */
+	CHECK_EQ_INT(d->nmaps, 1);
+	CHECK_STR(str(d, d->maps[0].file), "[python]");
+	for (size_t i = 0; i < d->nlocs; i++) {
+		CHECK_EQ_INT(d->locs[i].mapping_id, 1);
+		CHECK_EQ_INT(d->locs[i].address, 0);
+	}
 	int64_t total_count = 0, total_ns = 0;
 
 	for (size_t i = 0; i < d->nsamples && i < 3; i++) {
@@ -588,6 +624,448 @@ out:
 	frametab_free(&ft);
 }
 
+static const struct dmap *find_map(const struct decoded *d, uint64_t id)
+{
+	for (size_t i = 0; i < d->nmaps && i < 64; i++)
+		if (d->maps[i].id == id)
+			return &d->maps[i];
+	return NULL;
+}
+
+/* Python calling into C calling into the kernel: native and kernel frames
+ * carry a Mapping (one per file, and "[kernel.kallsyms]") and their
+ * address; Python and pseudo frames stay in mapping 1, "[python]". */
+static void test_native_frames(void)
+{
+	struct frametab ft;
+	struct profile p;
+	static const char libz[] = "/usr/lib/x86_64-linux-gnu/libz.so.1.3";
+	static const char exe[] = "/usr/bin/python3.12";
+
+	frametab_init(&ft);
+	profile_init(&p);
+	const char *mod = frametab_python(&ft, "<module>", "/app/x.py", 3, 1);
+	const char *eval = frametab_native(&ft, "PyObject_Call", exe, 0x1f2e30, "", false);
+	const char *comp = frametab_python(&ft, "pack", "/app/x.py", 10, 9);
+	const char *zc = frametab_native(&ft, "compress2", libz, 0x4a10, "0123abcd", false);
+	const char *zd = frametab_native(&ft, "deflate_slow", libz, 0x6b20, "0123abcd", false);
+	const char *zanon = frametab_native(&ft, NULL, libz, 0x7ff0, "0123abcd", false);
+	const char *kern = frametab_native(&ft, "do_syscall_64", "", 0xffffffff81e01234ull, "", true);
+	const char *gc = frametab_pseudo(&ft, "[gc]");
+
+	CHECK_STR(zc, "compress2 (libz.so.1.3)");
+	CHECK_STR(zanon, "libz.so.1.3+0x7ff0");
+	CHECK_STR(kern, "do_syscall_64 [kernel]");
+	const char *s1[] = { mod, eval, comp, zc, zd, kern };
+	const char *s2[] = { mod, eval, comp, zc, zanon };
+	const char *s3[] = { mod, gc };
+	CHECK_EQ_INT(profile_add(&p, s1, 6, 5), 0);
+	CHECK_EQ_INT(profile_add(&p, s2, 5, 3), 0);
+	CHECK_EQ_INT(profile_add(&p, s3, 2, 2), 0);
+	struct profile_meta m = { .period_ns = 1000000 };
+	struct decoded *d = roundtrip(&p, &ft, &m);
+
+	if (!d)
+		goto out;
+	/* [python], python3.12, libz, [kernel.kallsyms]: ids 1..4 in order. */
+	CHECK_EQ_INT(d->nmaps, 4);
+	for (size_t i = 0; i < d->nmaps && i < 64; i++) {
+		const struct dmap *mp = &d->maps[i];
+
+		CHECK_EQ_INT(mp->id, i + 1);
+		CHECK_EQ_INT(mp->has_functions, 1);
+		CHECK_EQ_INT(mp->start, 0);
+		CHECK_EQ_INT(mp->limit, 0);
+		CHECK_EQ_INT(mp->offset, 0);
+		CHECK_EQ_INT(mp->has_filenames, i == 0);
+		CHECK_EQ_INT(mp->has_lines, i == 0);
+	}
+	CHECK_STR(str(d, d->maps[0].file), "[python]");
+	CHECK_EQ_INT(d->maps[0].build_id, 0);
+	CHECK_EQ_INT(d->nsamples, 3);
+	static const struct {
+		const char *func, *file, *map_file, *build_id;
+		uint64_t address;
+		int64_t line, start_line;
+	} want1[] = { /* s1, leaf first */
+		{ "do_syscall_64", "", "[kernel.kallsyms]", "", 0xffffffff81e01234ull, 0, 0 },
+		{ "deflate_slow", libz, libz, "0123abcd", 0x6b20, 0, 0 },
+		{ "compress2", libz, libz, "0123abcd", 0x4a10, 0, 0 },
+		{ "pack", "/app/x.py", "[python]", "", 0, 10, 9 },
+		{ "PyObject_Call", exe, exe, "", 0x1f2e30, 0, 0 },
+		{ "<module>", "/app/x.py", "[python]", "", 0, 3, 1 },
+	}, want2[] = {
+		{ "libz.so.1.3+0x7ff0", libz, libz, "0123abcd", 0x7ff0, 0, 0 },
+		{ "compress2", libz, libz, "0123abcd", 0x4a10, 0, 0 },
+	}, want3[] = {
+		{ "[gc]", "", "[python]", "", 0, 0, 0 },
+		{ "<module>", "/app/x.py", "[python]", "", 0, 3, 1 },
+	};
+	for (size_t i = 0; i < d->nsamples && i < 3; i++) {
+		const struct dsample *s = &d->samples[i];
+		size_t nwant = s->values[0] == 5 ? 6 : 2;
+		const __typeof__(want1[0]) *want = s->values[0] == 5 ? want1 : s->values[0] == 3 ? want2 : want3;
+
+		CHECK_EQ_INT(s->nlocs, s->values[0] == 5 ? 6 : s->values[0] == 3 ? 5 : 2);
+		for (size_t j = 0; j < nwant && j < s->nlocs; j++) {
+			const struct dloc *l = find_loc(d, s->locs[j]);
+			const struct dfunc *fn = l ? find_func(d, l->func_id) : NULL;
+			const struct dmap *mp = l ? find_map(d, l->mapping_id) : NULL;
+
+			CHECK(fn != NULL && mp != NULL);
+			if (!fn || !mp)
+				continue;
+			CHECK_STR(str(d, fn->name), want[j].func);
+			CHECK_STR(str(d, fn->file), want[j].file);
+			CHECK_EQ_INT(fn->start_line, want[j].start_line);
+			CHECK_EQ_INT(l->line, want[j].line);
+			CHECK_EQ_INT(l->nlines, 1);
+			CHECK_EQ_INT(l->address, want[j].address);
+			CHECK_STR(str(d, mp->file), want[j].map_file);
+			CHECK_STR(str(d, mp->build_id), want[j].build_id);
+		}
+	}
+	/* One Location per (function, address): compress2 is shared by s1 and
+	 * s2; 8 labels, 8 locations, 8 functions. */
+	CHECK_EQ_INT(d->nlocs, 8);
+	CHECK_EQ_INT(d->nfuncs, 8);
+	decoded_free(d);
+out:
+	profile_free(&p);
+	frametab_free(&ft);
+}
+
+static size_t count_script(const char *s)
+{
+	size_t n = 0;
+
+	for (const char *p = s; (p = strstr(p, "<script")); p++)
+		n++;
+	return n;
+}
+
+/* ---- a small JSON reader: validates a document and collects its strings ---- */
+
+struct jstrings {
+	char **v;
+	size_t n;
+	int bad;
+};
+
+static void j_ws(const char **p)
+{
+	while (**p == ' ' || **p == '\n' || **p == '\r' || **p == '\t')
+		(*p)++;
+}
+
+static int j_hex4(const char *p, uint32_t *v)
+{
+	*v = 0;
+	for (int i = 0; i < 4; i++) {
+		char c = p[i];
+		int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 :
+			c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+
+		if (d < 0)
+			return 0;
+		*v = *v << 4 | (uint32_t)d;
+	}
+	return 1;
+}
+
+/* A string at *p (after its '"'): decoded, appended to js. */
+static int j_string(const char **p, struct jstrings *js)
+{
+	size_t cap = 64, n = 0;
+	char *out = malloc(cap);
+
+	for (;;) {
+		unsigned char c = (unsigned char)*(*p)++;
+		uint32_t cp;
+
+		if (n + 8 > cap)
+			out = realloc(out, cap *= 2);
+		if (c == '"')
+			break;
+		if (c < 0x20) /* raw control byte or the end of the text */
+			goto bad;
+		if (c != '\\') {
+			out[n++] = (char)c;
+			continue;
+		}
+		c = (unsigned char)*(*p)++;
+		switch (c) {
+		case '"': case '\\': case '/': out[n++] = (char)c; break;
+		case 'b': out[n++] = '\b'; break;
+		case 'f': out[n++] = '\f'; break;
+		case 'n': out[n++] = '\n'; break;
+		case 'r': out[n++] = '\r'; break;
+		case 't': out[n++] = '\t'; break;
+		case 'u':
+			if (!j_hex4(*p, &cp))
+				goto bad;
+			*p += 4;
+			if (cp >= 0xd800 && cp < 0xdc00) {
+				uint32_t lo;
+
+				if ((*p)[0] != '\\' || (*p)[1] != 'u' || !j_hex4(*p + 2, &lo) || lo < 0xdc00 || lo > 0xdfff)
+					goto bad;
+				*p += 6;
+				cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
+			} else if (cp >= 0xdc00 && cp <= 0xdfff) {
+				goto bad;
+			}
+			n += utf8_encode(cp, out + n);
+			break;
+		default:
+			goto bad;
+		}
+	}
+	out[n] = '\0';
+	js->v = realloc(js->v, (js->n + 1) * sizeof(*js->v));
+	js->v[js->n++] = out;
+	return 1;
+bad:
+	free(out);
+	return 0;
+}
+
+static int j_value(const char **p, struct jstrings *js, int depth)
+{
+	if (depth > 64)
+		return 0;
+	j_ws(p);
+	char c = **p;
+
+	if (c == '"') {
+		(*p)++;
+		return j_string(p, js);
+	}
+	if (c == '{' || c == '[') {
+		char close = c == '{' ? '}' : ']';
+
+		(*p)++;
+		j_ws(p);
+		if (**p == close) {
+			(*p)++;
+			return 1;
+		}
+		for (;;) {
+			if (c == '{') {
+				j_ws(p);
+				if (*(*p)++ != '"' || !j_string(p, js))
+					return 0;
+				j_ws(p);
+				if (*(*p)++ != ':')
+					return 0;
+			}
+			if (!j_value(p, js, depth + 1))
+				return 0;
+			j_ws(p);
+			if (**p == ',') {
+				(*p)++;
+				continue;
+			}
+			return *(*p)++ == close;
+		}
+	}
+	if (c == '-' || (c >= '0' && c <= '9')) {
+		char *end;
+
+		strtod(*p, &end);
+		*p = end;
+		return 1;
+	}
+	for (const char *const *lit = (const char *const[]){ "true", "false", "null", NULL }; *lit; lit++)
+		if (strncmp(*p, *lit, strlen(*lit)) == 0) {
+			*p += strlen(*lit);
+			return 1;
+		}
+	return 0;
+}
+
+/* Whether text is one JSON document; its strings go to js. */
+static int json_parse(const char *text, struct jstrings *js)
+{
+	const char *p = text;
+	int ok = j_value(&p, js, 0);
+
+	j_ws(&p);
+	return ok && *p == '\0';
+}
+
+static bool jstrings_has(const struct jstrings *js, const char *s)
+{
+	for (size_t i = 0; i < js->n; i++)
+		if (strcmp(js->v[i], s) == 0)
+			return true;
+	return false;
+}
+
+static void jstrings_free(struct jstrings *js)
+{
+	for (size_t i = 0; i < js->n; i++)
+		free(js->v[i]);
+	free(js->v);
+}
+
+static bool valid_utf8(const char *s, size_t n)
+{
+	return utf8_sanitized_len(s, n) == n;
+}
+
+/* Native symbols and paths are hostile too: separators, newlines, spaces,
+ * markup, invalid UTF-8, 2,000 characters. frametab_native makes them what
+ * Python names are (valid UTF-8, cut at 1023 bytes with "..."), and every
+ * writer's output parses back with each name intact. */
+static void test_hostile_native_all_writers(void)
+{
+	static char longsym[2001];
+	memset(longsym, 's', 2000);
+	memcpy(longsym + 1019, "\xc3\xa9", 2); /* a 2-byte character across the cut */
+	const char *symbols[] = {
+		"a;b c;d 12", "line\nbreak\r\n", "  spaced  out  ", "bad \xff\xfe utf8 \xc3", "<script>&\"'</script>",
+		"back\\slash\\x41", "tab\there\x01\x7f", longsym, NULL,
+	};
+	const size_t ns = sizeof(symbols) / sizeof(symbols[0]);
+	const char *file = "/tmp/d;x/li b\n\xff.so";
+	const char *labels[16];
+	struct frametab ft;
+	struct profile p;
+
+	frametab_init(&ft);
+	profile_init(&p);
+	const char *py = frametab_python(&ft, "caller", "/app/x.py", 4, 1);
+
+	for (size_t i = 0; i < ns; i++) {
+		labels[i] = frametab_native(&ft, symbols[i], file, 0x1000 + i, "", i == 2);
+		CHECK(labels[i] != NULL);
+		if (!labels[i])
+			goto out;
+		const struct frame_meta *m = frametab_meta(&ft, labels[i]);
+
+		CHECK(m && valid_utf8(m->name, strlen(m->name)) && valid_utf8(m->file, strlen(m->file)));
+		CHECK(valid_utf8(labels[i], strlen(labels[i])));
+		CHECK(m && strlen(m->name) <= 1023);
+		const char *st[] = { py, labels[i] };
+
+		CHECK_EQ_INT(profile_add(&p, st, 2, i + 1), 0);
+	}
+	/* Ill-formed bytes become U+FFFD; the long name is cut on a character
+	 * boundary (the 2-byte character at 1019 does not fit before "..."). */
+	CHECK_STR(frametab_meta(&ft, labels[3])->name, "bad \xef\xbf\xbd\xef\xbf\xbd utf8 \xef\xbf\xbd");
+	CHECK_STR(frametab_meta(&ft, labels[0])->file, "/tmp/d;x/li b\n\xef\xbf\xbd.so");
+	CHECK_STR(labels[0], "a;b c;d 12 (li b\n\xef\xbf\xbd.so)");
+	CHECK_STR(labels[2], "  spaced  out   [kernel]");
+	CHECK_STR(labels[8], "li b\n\xef\xbf\xbd.so+0x1008");
+	const char *lm = frametab_meta(&ft, labels[7])->name;
+
+	CHECK_EQ_INT(strlen(lm), 1019 + 3);
+	CHECK(strncmp(lm, longsym, 1019) == 0 && strcmp(lm + 1019, "...") == 0);
+
+	/* folded: every line parses back to exactly [caller, label]. */
+	char *buf = NULL;
+	size_t size = 0;
+	FILE *f = open_memstream(&buf, &size);
+
+	CHECK_EQ_INT(profile_write_folded(&p, f), 0);
+	fclose(f);
+	char **frames = NULL;
+	size_t frames_cap = 0, nlines = 0;
+	bool seen[16] = { false };
+
+	for (char *line = buf, *nl; line && *line; line = nl + 1) {
+		size_t nframes;
+		uint64_t count;
+		int diff;
+
+		nl = strchr(line, '\n');
+		CHECK(nl != NULL);
+		if (!nl)
+			break;
+		nlines++;
+		CHECK_EQ_INT(folded_parse_line(line, (size_t)(nl - line), &frames, &frames_cap, &nframes, &count, &diff), 1);
+		CHECK_EQ_INT(nframes, 2);
+		if (nframes != 2 || count < 1 || count > ns)
+			continue;
+		CHECK_STR(frames[0], py);
+		CHECK_STR(frames[1], labels[count - 1]);
+		seen[count - 1] = true;
+	}
+	CHECK_EQ_INT(nlines, ns);
+	for (size_t i = 0; i < ns; i++)
+		CHECK(seen[i]);
+	free(frames);
+	free(buf);
+
+	/* SVG: valid UTF-8, no raw control byte, no markup from a name, one
+	 * frame per label plus the root and the caller. */
+	struct fg_options o;
+
+	fg_options_init(&o);
+	buf = NULL;
+	f = open_memstream(&buf, &size);
+	CHECK_EQ_INT(profile_write_svg(&p, &o, f), 0);
+	fclose(f);
+	CHECK(valid_utf8(buf, size));
+	for (size_t i = 0; i < size; i++)
+		if ((unsigned char)buf[i] < 0x20 && buf[i] != '\n')
+			CHECK(!"raw control byte in the SVG");
+	size_t ng = 0;
+
+	for (const char *g = buf; (g = strstr(g, "<g data-s=")); g++) {
+		const char *t = strstr(g, "<title>"), *te = t ? strstr(t, "</title>") : NULL;
+
+		ng++;
+		CHECK(t && te && !memchr(t + 7, '<', (size_t)(te - t - 7)) && !memchr(t + 7, '>', (size_t)(te - t - 7)));
+	}
+	CHECK_EQ_INT(ng, ns + 2);
+	CHECK(strstr(buf, "<title>a;b c;d 12 (li b\\n\xef\xbf\xbd.so) (1 samples") != NULL);
+	CHECK(strstr(buf, "<title>&lt;script&gt;&amp;&quot;&apos;&lt;/script&gt; (li b") != NULL);
+	CHECK_EQ_INT(count_script(buf), 1);
+	free(buf);
+
+	/* speedscope: one JSON document holding every symbol as a name. */
+	struct profile_meta m = { .period_ns = 1000 };
+	struct jstrings js = { 0 };
+
+	buf = NULL;
+	f = open_memstream(&buf, &size);
+	CHECK_EQ_INT(profile_write_speedscope(&p, &ft, &m, f), 0);
+	fclose(f);
+	CHECK(json_parse(buf, &js));
+	for (size_t i = 0; i < ns; i++)
+		CHECK(jstrings_has(&js, frametab_meta(&ft, labels[i])->name));
+	CHECK(jstrings_has(&js, "/tmp/d;x/li b\n\xef\xbf\xbd.so"));
+	CHECK(jstrings_has(&js, "[kernel]"));
+	jstrings_free(&js);
+	free(buf);
+
+	/* pprof: decodes, every symbol a Function name, the path a Mapping. */
+	struct decoded *d = roundtrip(&p, &ft, &m);
+
+	if (d) {
+		for (size_t i = 0; i < ns; i++) {
+			bool found = false;
+
+			for (size_t k = 0; k < d->nfuncs; k++)
+				found |= strcmp(str(d, d->funcs[k].name), frametab_meta(&ft, labels[i])->name) == 0;
+			CHECK(found);
+		}
+		bool mapped = false;
+
+		for (size_t k = 0; k < d->nmaps; k++)
+			mapped |= strcmp(str(d, d->maps[k].file), "/tmp/d;x/li b\n\xef\xbf\xbd.so") == 0;
+		CHECK(mapped);
+		for (size_t i = 0; i < d->nstrings; i++)
+			CHECK(valid_utf8(d->strings[i], d->string_lens[i]));
+		decoded_free(d);
+	}
+out:
+	profile_free(&p);
+	frametab_free(&ft);
+}
+
 static void test_empty_profile(void)
 {
 	struct frametab ft;
@@ -721,6 +1199,8 @@ int main(void)
 	test_utf8();
 	test_small_profile();
 	test_hostile_names();
+	test_native_frames();
+	test_hostile_native_all_writers();
 	test_empty_profile();
 	test_write_error();
 	test_large_profile();

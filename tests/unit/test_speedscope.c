@@ -256,6 +256,60 @@ static void test_hostile_names(void)
 	frametab_free(&ft);
 }
 
+/* Python calling into C calling into the kernel: native frames are named
+ * by symbol with the mapped file's path, kernel frames in file "[kernel]",
+ * neither with a line. */
+static void test_native_frames(void)
+{
+	struct frametab ft;
+	struct profile p;
+	int err;
+
+	frametab_init(&ft);
+	profile_init(&p);
+	const char *mod = frametab_python(&ft, "<module>", "/app/x.py", 3, 1);
+	const char *call = frametab_native(&ft, "PyObject_Call", "/usr/bin/python3.12", 0x1f2e30, "ab", false);
+	const char *pack = frametab_python(&ft, "pack", "/app/x.py", 10, 9);
+	const char *zc = frametab_native(&ft, "compress2", "/usr/lib/libz.so.1", 0x4a10, "", false);
+	const char *zanon = frametab_native(&ft, "", "/usr/lib/libz.so.1", 0x7ff0, "", false);
+	const char *kern = frametab_native(&ft, "do_syscall_64", "", 0xffffffff81e01234ull, "", true);
+	const char *gc = frametab_pseudo(&ft, "[gc]");
+	const char *s1[] = { mod, call, pack, zc, kern };
+	const char *s2[] = { mod, call, pack, zc, zanon };
+	const char *s3[] = { mod, gc };
+
+	CHECK_EQ_INT(profile_add(&p, s1, 5, 5), 0);
+	CHECK_EQ_INT(profile_add(&p, s2, 5, 3), 0);
+	CHECK_EQ_INT(profile_add(&p, s3, 2, 2), 0);
+	struct profile_meta m = { .period_ns = 1000, .name = "n" };
+	char *out = write_ss(&p, &ft, &m, &err);
+
+	CHECK_EQ_INT(err, 0);
+	CHECK_STR(out,
+		  "{\"$schema\":\"https://www.speedscope.app/file-format-schema.json\",\n"
+		  "\"shared\":{\"frames\":[\n"
+		  "{\"name\":\"<module>\",\"file\":\"/app/x.py\",\"line\":3},\n"
+		  "{\"name\":\"PyObject_Call\",\"file\":\"/usr/bin/python3.12\"},\n"
+		  "{\"name\":\"pack\",\"file\":\"/app/x.py\",\"line\":10},\n"
+		  "{\"name\":\"compress2\",\"file\":\"/usr/lib/libz.so.1\"},\n"
+		  "{\"name\":\"do_syscall_64\",\"file\":\"[kernel]\"},\n"
+		  "{\"name\":\"libz.so.1+0x7ff0\",\"file\":\"/usr/lib/libz.so.1\"},\n"
+		  "{\"name\":\"[gc]\"}\n"
+		  "]},\n"
+		  "\"profiles\":[{\"type\":\"sampled\",\"name\":\"n\",\"unit\":\"nanoseconds\","
+		  "\"startValue\":0,\"endValue\":10000,\n"
+		  "\"samples\":[\n"
+		  "[0,1,2,3,4],\n"
+		  "[0,1,2,3,5],\n"
+		  "[0,6]\n"
+		  "],\n"
+		  "\"weights\":[5000,3000,2000]}],\n"
+		  "\"name\":\"n\",\"activeProfileIndex\":0,\"exporter\":\"pyperf\"}\n");
+	free(out);
+	profile_free(&p);
+	frametab_free(&ft);
+}
+
 int main(void)
 {
 	test_escape();
@@ -263,5 +317,6 @@ int main(void)
 	test_small_profile();
 	test_empty_profile();
 	test_hostile_names();
+	test_native_frames();
 	UNIT_DONE();
 }

@@ -4,6 +4,11 @@
 #include <string.h>
 
 #include "output/frametab.h"
+#include "util/utf8.h"
+
+/* Names are kept to this many bytes with the NUL, as Python names are
+ * (NAME_MAX_BYTES in user/python/symbolize.c). */
+#define NAME_MAX_BYTES 1024
 
 void frametab_init(struct frametab *t)
 {
@@ -66,14 +71,49 @@ const char *frametab_python(struct frametab *t, const char *name, const char *fi
 	return out;
 }
 
+/*
+ * A symbol or path read from a target's file is hostile: any bytes, any
+ * length. It is made what a Python name already is when it gets here
+ * (pystr_to_utf8): valid UTF-8, ill-formed bytes as U+FFFD, at most
+ * NAME_MAX_BYTES - 1 bytes, a longer one cut on a character boundary with
+ * "..." appended. So every writer sees the same text for both kinds, and
+ * control characters and separators are left to each writer's escapes.
+ */
+static void clean_name(const char *s, char out[NAME_MAX_BYTES])
+{
+	const size_t room = NAME_MAX_BYTES - 1, n = strlen(s);
+
+	if (utf8_sanitized_len(s, n) <= room) {
+		out[utf8_sanitize(s, n, out)] = '\0';
+		return;
+	}
+	size_t o = 0;
+
+	for (size_t i = 0; i < n;) {
+		uint32_t cp;
+		size_t k = utf8_next((const unsigned char *)s + i, n - i, &cp);
+
+		if (o + utf8_encoded_len(cp) > room - 3)
+			break;
+		o += utf8_encode(cp, out + o);
+		i += k;
+	}
+	memcpy(out + o, "...", 4);
+}
+
 const char *frametab_native(struct frametab *t, const char *symbol, const char *file, uint64_t address,
 			    const char *build_id, bool kernel)
 {
-	const char *slash = strrchr(file, '/');
-	const char *base = slash ? slash + 1 : file;
-	bool named = symbol && *symbol;
+	char sym[NAME_MAX_BYTES], path[NAME_MAX_BYTES];
+
+	clean_name(symbol ? symbol : "", sym);
+	clean_name(file ? file : "", path);
+	symbol = sym;
+	const char *slash = strrchr(path, '/');
+	const char *base = slash ? slash + 1 : path;
+	bool named = *symbol;
 	struct frame_meta m = {
-		.file = strtab_intern(&t->strings, file),
+		.file = strtab_intern(&t->strings, path),
 		.line = -1,
 		.firstline = -1,
 		.kind = kernel ? FRAME_KERNEL : FRAME_NATIVE,

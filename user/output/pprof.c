@@ -7,16 +7,31 @@
  *   Function      one per (name, file, first line), ids 1..; system_name
  *                 left unset: pprof demangles a name whose system_name
  *                 equals it, which turns "<module>" into "" (<unknown>)
- *   Location      one per (function, line), one Line each, ids 1..
+ *   Location      Python and pseudo frames: one per (function, line), one
+ *                 Line each, in Mapping 1, no address. Native and kernel
+ *                 frames: one per (function, mapping, address), address =
+ *                 the symbol's link-time address in its file (of the pc
+ *                 when there is no symbol), one Line without a line number.
+ *                 ids 1..
  *   Sample        location ids leaf first (pprof's order; profile stacks are
  *                 root first), values [count, count * period_ns]
  *   string_table  [0] = "", then the fixed unit names, then names and files
- *   Mapping       a single one, "[python]", flagged as having functions,
- *                 file names and lines, which every Location refers to.
- *                 Python frames have no addresses; without a mapping pprof
- *                 invents one with no file name and warns "Main binary
- *                 filename not available"; a bracketed name, like
- *                 "[vdso]", marks it as nothing to symbolize.
+ *   Mapping       id 1 is "[python]", for Python and pseudo frames, which
+ *                 have no addresses; without a mapping pprof invents one
+ *                 with no file name and warns "Main binary filename not
+ *                 available"; a bracketed name, like "[vdso]", marks it as
+ *                 nothing to symbolize. Then one per native file (path as
+ *                 the target saw it, build id as hex) and one
+ *                 "[kernel.kallsyms]" (perf's name) for kernel frames, ids
+ *                 2.. in first-seen order. Every one says has_functions, so
+ *                 pprof keeps the names written here and does not
+ *                 symbolize again (its symbolizer skips such mappings), and
+ *                 Pyroscope, which clears the addresses of such mappings
+ *                 on ingest, keeps them too. memory_start, memory_limit
+ *                 and file_offset stay 0, which pprof's elfexec.GetBase
+ *                 reads as "addresses are already file addresses", so
+ *                 `pprof -symbolize=force` with the file at hand looks up
+ *                 the address as written.
  *
  * The encoded bytes go through deflate in 64 KiB batches, so memory is the
  * tables (linear in distinct labels), one batch and one stack of ids, not
@@ -63,11 +78,13 @@ enum {
 	LABEL_NUM = 3,
 	MAPPING_ID = 1,
 	MAPPING_FILENAME = 5,
+	MAPPING_BUILD_ID = 6,
 	MAPPING_HAS_FUNCTIONS = 7,
 	MAPPING_HAS_FILENAMES = 8,
 	MAPPING_HAS_LINE_NUMBERS = 9,
 	LOCATION_ID = 1,
 	LOCATION_MAPPING_ID = 2,
+	LOCATION_ADDRESS = 3,
 	LOCATION_LINE = 4,
 	LINE_FUNCTION_ID = 1,
 	LINE_LINE = 2,
@@ -78,8 +95,12 @@ enum {
 };
 
 /* The first entries of the string table, at fixed indexes. */
-static const char *const fixed_strings[] = { "", "samples", "count", "cpu", "nanoseconds", "[python]" };
-enum { S_EMPTY, S_SAMPLES, S_COUNT, S_CPU, S_NANOSECONDS, S_PYTHON, S_NFIXED };
+static const char *const fixed_strings[] = { "", "samples", "count", "cpu", "nanoseconds", "[python]",
+					     "[kernel.kallsyms]" };
+enum { S_EMPTY, S_SAMPLES, S_COUNT, S_CPU, S_NANOSECONDS, S_PYTHON, S_KERNEL, S_NFIXED };
+
+/* Mapping 1 holds the Python and pseudo frames. */
+#define PYTHON_MAPPING_ID 1
 
 /* Encoded bytes are handed to deflate once a batch is this big. */
 #define BATCH_BYTES (64 * 1024)
@@ -92,6 +113,12 @@ struct func {
 struct loc {
 	uint64_t func_id;
 	int64_t line;            /* 0 when unknown */
+	uint64_t mapping_id;
+	uint64_t address;        /* native and kernel frames; 0 for Python ones */
+};
+
+struct mapping {
+	uint64_t file, build_id; /* string table indexes */
 };
 
 struct tables {
@@ -103,7 +130,10 @@ struct tables {
 	struct u64map func_ids;  /* hash of (name, file, start) -> id, probed */
 	struct loc *locs;        /* locs[id - 1] */
 	size_t nlocs, caplocs;
-	struct u64map loc_ids;   /* hash of (function, line) -> id, probed */
+	struct u64map loc_ids;   /* hash of (function, line, mapping, address) -> id, probed */
+	struct mapping *maps;    /* maps[id - 1]; maps[0] is "[python]" */
+	size_t nmaps, capmaps;
+	struct u64map map_ids;   /* hash of (file, build id) -> id, probed */
 	struct u64map label_locs; /* interned label pointer -> location id */
 };
 
@@ -130,9 +160,11 @@ static void tables_free(struct tables *t)
 	free(t->strings);
 	free(t->funcs);
 	free(t->locs);
+	free(t->maps);
 	u64map_free(&t->string_ids);
 	u64map_free(&t->func_ids);
 	u64map_free(&t->loc_ids);
+	u64map_free(&t->map_ids);
 	u64map_free(&t->label_locs);
 }
 
@@ -219,16 +251,38 @@ static bool same_loc(const void *a, const void *b)
 {
 	const struct loc *l = a, *m = b;
 
-	return l->func_id == m->func_id && l->line == m->line;
+	return l->func_id == m->func_id && l->line == m->line && l->mapping_id == m->mapping_id &&
+	       l->address == m->address;
 }
 
 static int loc_id(struct tables *t, const struct loc *l, uint64_t *id)
 {
 	void *arr = t->locs;
-	int err = intern_id(&t->loc_ids, mix(mix(2, l->func_id), (uint64_t)l->line), &arr, &t->nlocs,
-			    &t->caplocs, sizeof(*l), l, same_loc, id);
+	uint64_t h = mix(mix(mix(mix(2, l->func_id), (uint64_t)l->line), l->mapping_id), l->address);
+	int err = intern_id(&t->loc_ids, h, &arr, &t->nlocs, &t->caplocs, sizeof(*l), l, same_loc, id);
 
 	t->locs = arr;
+	return err;
+}
+
+static bool same_mapping(const void *a, const void *b)
+{
+	const struct mapping *m = a, *n = b;
+
+	return m->file == n->file && m->build_id == n->build_id;
+}
+
+/* One Mapping per (file, build id): the same path may hold different
+ * builds in different processes (containers, record -a). (pprof, reading
+ * the profile, merges mappings of one build id, or of one file name when
+ * there is none, which is right for the same build under two paths.) */
+static int mapping_id(struct tables *t, const struct mapping *m, uint64_t *id)
+{
+	void *arr = t->maps;
+	int err = intern_id(&t->map_ids, mix(mix(3, m->file), m->build_id), &arr, &t->nmaps, &t->capmaps,
+			    sizeof(*m), m, same_mapping, id);
+
+	t->maps = arr;
 	return err;
 }
 
@@ -250,11 +304,21 @@ static int label_loc(struct tables *t, const struct frametab *ft, const char *la
 	if (!m || !m->name)
 		m = &pseudo;
 	struct func f = { .start_line = m->firstline > 0 ? m->firstline : 0 };
-	struct loc l = { .line = m->line > 0 ? m->line : 0 };
+	struct loc l = { .line = m->line > 0 ? m->line : 0, .mapping_id = PYTHON_MAPPING_ID };
 	int err;
 
 	if ((err = string_id(t, m->name, &f.name)) || (err = string_id(t, m->file, &f.file)) ||
-	    (err = func_id(t, &f, &l.func_id)) || (err = loc_id(t, &l, id)))
+	    (err = func_id(t, &f, &l.func_id)))
+		return err;
+	if (m->kind == FRAME_NATIVE || m->kind == FRAME_KERNEL) {
+		/* The kernel is one mapping whatever file name the frame has. */
+		struct mapping mp = { .file = m->kind == FRAME_KERNEL ? S_KERNEL : f.file };
+
+		if ((err = string_id(t, m->build_id, &mp.build_id)) || (err = mapping_id(t, &mp, &l.mapping_id)))
+			return err;
+		l.address = m->address;
+	}
+	if ((err = loc_id(t, &l, id)))
 		return err;
 	return u64map_put(&t->label_locs, u64map_key_of(label), *id);
 }
@@ -409,18 +473,30 @@ static int encode(const struct profile *p, const struct profile_meta *m, struct 
 			return err;
 	}
 
-	pb_buf_reset(sub);
-	pb_put_uint64(sub, MAPPING_ID, 1);
-	pb_put_uint64(sub, MAPPING_FILENAME, S_PYTHON);
-	pb_put_uint64(sub, MAPPING_HAS_FUNCTIONS, 1);
-	pb_put_uint64(sub, MAPPING_HAS_FILENAMES, 1);
-	pb_put_uint64(sub, MAPPING_HAS_LINE_NUMBERS, 1);
-	pb_put_message(b, PROFILE_MAPPING, sub);
+	for (size_t i = 0; i < t->nmaps; i++) {
+		pb_buf_reset(sub);
+		pb_put_uint64(sub, MAPPING_ID, i + 1);
+		pb_put_uint64(sub, MAPPING_FILENAME, t->maps[i].file);
+		if (t->maps[i].build_id)
+			pb_put_uint64(sub, MAPPING_BUILD_ID, t->maps[i].build_id);
+		pb_put_uint64(sub, MAPPING_HAS_FUNCTIONS, 1);
+		/* Python frames have source files and lines; native ones only
+		 * the file they were mapped from, which is not a source file. */
+		if (i + 1 == PYTHON_MAPPING_ID) {
+			pb_put_uint64(sub, MAPPING_HAS_FILENAMES, 1);
+			pb_put_uint64(sub, MAPPING_HAS_LINE_NUMBERS, 1);
+		}
+		pb_put_message(b, PROFILE_MAPPING, sub);
+		if ((err = drain(b, g, false)))
+			return err;
+	}
 
 	for (size_t i = 0; i < t->nlocs; i++) {
 		pb_buf_reset(sub);
 		pb_put_uint64(sub, LOCATION_ID, i + 1);
-		pb_put_uint64(sub, LOCATION_MAPPING_ID, 1);
+		pb_put_uint64(sub, LOCATION_MAPPING_ID, t->locs[i].mapping_id);
+		if (t->locs[i].address)
+			pb_put_uint64(sub, LOCATION_ADDRESS, t->locs[i].address);
 		pb_buf_reset(line);
 		pb_put_uint64(line, LINE_FUNCTION_ID, t->locs[i].func_id);
 		if (t->locs[i].line)
@@ -489,6 +565,8 @@ int profile_write_pprof(const struct profile *p, const struct frametab *ft, cons
 		t.strings[t.nstrings++] = fixed_strings[S_EMPTY];
 	for (size_t i = S_EMPTY + 1; i < S_NFIXED && !err; i++)
 		err = string_id(&t, fixed_strings[i], &id);
+	if (!err)
+		err = mapping_id(&t, &(struct mapping){ .file = S_PYTHON }, &id); /* PYTHON_MAPPING_ID */
 	/* Pass 1: every label's Function and Location, and the deepest stack
 	 * (the size of the one scratch array of ids the samples need). */
 	for (size_t i = 0; i < p->len && !err; i++) {

@@ -4,7 +4,11 @@
  *
  *   shared.frames     one per distinct label, in first-seen order:
  *                     {"name", "file", "line"}; pseudo-frames (file "") and
- *                     labels without meta are {"name": label} alone
+ *                     labels without meta are {"name": label} alone;
+ *                     native frames {"name": symbol (or "file+0xADDR"),
+ *                     "file": path of the mapped file}, kernel frames
+ *                     {"name": symbol, "file": "[kernel]"}, no line: the
+ *                     address is not a source line
  *   profiles[0]       samples = each profile stack as frame indexes, root
  *                     first (speedscope's order); weights = count * period
  *                     in nanoseconds, or the count with unit "none" when the
@@ -50,10 +54,13 @@ static int write_frames(const struct profile *p, const struct frametab *ft, stru
 			if (u64map_put(idx, key, n))
 				return -ENOMEM;
 			const struct frame_meta *m = frametab_meta(ft, label);
+			/* speedscope groups frames by file in its sandwich view:
+			 * kernel frames all under one. */
+			const char *file = m && m->kind == FRAME_KERNEL ? "[kernel]" : m ? m->file : NULL;
 
 			if (fputs(n++ ? ",\n{\"name\":" : "\n{\"name\":", out) == EOF)
 				return io_error();
-			if (!m || !m->name || !m->file || !*m->file) {
+			if (!m || !m->name || !file || !*file) {
 				/* Pseudo-frame (or, unexpectedly, no meta): the whole
 				 * label is the name; no file, no line. */
 				err = json_write_string(out, m && m->name ? m->name : label);
@@ -62,7 +69,7 @@ static int write_frames(const struct profile *p, const struct frametab *ft, stru
 				if (!err && fputs(",\"file\":", out) == EOF)
 					err = io_error();
 				if (!err)
-					err = json_write_string(out, m->file);
+					err = json_write_string(out, file);
 				if (!err && m->line >= 0 && fprintf(out, ",\"line\":%d", m->line) < 0)
 					err = io_error();
 			}

@@ -19,7 +19,9 @@ struct profile_meta {
 
 /* pprof: gzip-compressed profile.proto (zlib), sample types samples/count and
  * cpu/nanoseconds; one Function per (name, file, first line), one Location
- * per (function, line). Returns 0 or -errno. */
+ * per (function, line), or per (function, file, address) for native and
+ * kernel frames, which carry a Mapping per file (pprof.c). Returns 0 or
+ * -errno. */
 int profile_write_pprof(const struct profile *p, const struct frametab *ft, const struct profile_meta *m,
 			FILE *out);
 
