@@ -371,7 +371,8 @@ def test_native_zlib_sha256_sorted(version):
     # key_of, and no C frame between Python frames of one eval call.
     sort_n = samples(stacks, under("phase_sort"))
     key_n = samples(stacks, under("key_of"))
-    assert key_n >= 0.15 * sort_n, "key_of in %d of %d phase_sort samples:\n%s" % (
+    # key_of is 0.54-0.70 of phase_sort's samples without --native here.
+    assert key_n >= 0.3 * sort_n, "key_of in %d of %d phase_sort samples:\n%s" % (
         key_n, sort_n, show(stacks, under("phase_sort")))
     whole = 0
     for fr, c in stacks:
