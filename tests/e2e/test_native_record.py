@@ -261,24 +261,51 @@ def elf_sections(data):
     return out
 
 
-def damage_eh_frame(src, dst, seed=1818, every=40):
-    """Copies src to dst with one byte in every `every` bytes of .eh_frame
-    flipped (lengths, CIE pointers, address ranges and CFA programs all get
-    hit), and a different build id, so nothing cached for the intact file
-    (tables are cached per build id) is used for this one. Returns the
-    number of bytes damaged."""
+def fde_offsets(data, off, size):
+    """Offsets of the FDEs of an intact .eh_frame (32-bit lengths)."""
+    out, pos, end = [], off, off + size
+    while pos + 8 <= end and len(out) < 100000:
+        length, cie_id = struct.unpack_from("<II", data, pos)
+        if length == 0 or length == 0xFFFFFFFF or pos + 4 + length > end:
+            break
+        if cie_id != 0 and length >= 16:
+            out.append(pos)
+        pos += 4 + length
+    return out
+
+
+def damage_eh_frame(src, dst, seed=1818):
+    """Copies src to dst with every FDE of .eh_frame damaged in one of three
+    ways, in turn: a byte of its CFA program (parseable but wrong rules), its
+    address range (it covers the wrong code), or, in the second half of the
+    section only, its length (a parser walking the section loses its way
+    there; one using .eh_frame_hdr loses that FDE). CIEs are kept. The build
+    id changes too, so nothing cached for the intact file (tables are cached
+    per build id) is used for this one. Returns the number of FDEs damaged."""
     with open(src, "rb") as f:
         data = bytearray(f.read())
     sec = elf_sections(bytes(data))
     assert ".eh_frame" in sec, "%s has no .eh_frame" % src
     off, size = sec[".eh_frame"]
     assert size > 64 and off + size <= len(data), (off, size)
+    fdes = fde_offsets(bytes(data), off, size)
     rng = random.Random(seed)
-    n = 0
-    for block in range(off, off + size - every + 1, every):
-        pos = block + rng.randrange(every)
-        data[pos] ^= rng.randrange(1, 256)
-        n += 1
+    for k, pos in enumerate(fdes):
+        length = struct.unpack_from("<I", data, pos)[0]
+        how = k % 3
+        if how == 2 and k < len(fdes) // 2:
+            how = 0
+        if how == 0:
+            # length, CIE pointer, pc_begin, pc_range, augmentation size
+            # (gcc's "zR" FDEs): the program follows.
+            first = pos + 17
+            last = pos + 4 + length
+            if first < last:
+                data[rng.randrange(first, last)] ^= rng.randrange(1, 256)
+        elif how == 1:
+            data[pos + 12 + rng.randrange(4)] ^= rng.randrange(1, 256)
+        else:
+            data[pos] ^= rng.randrange(1, 256)
     if ".note.gnu.build-id" in sec:
         noff, nsize = sec[".note.gnu.build-id"]
         namesz, descsz = struct.unpack_from("<II", data, noff)
@@ -289,7 +316,7 @@ def damage_eh_frame(src, dst, seed=1818, every=40):
     with open(dst, "wb") as f:
         f.write(data)
     os.chmod(dst, 0o755)
-    return n
+    return len(fdes)
 
 
 def mapped_files(pid, needle):
@@ -314,7 +341,7 @@ def test_native_zlib_sha256_sorted(version):
     lines = marker_lines(target)
     p = harness.start(argv + [target], ready_marker="ready")
     try:
-        stacks, err = record(p.pid, min_samples=400)
+        stacks, err = record(p.pid, min_samples=300)
     finally:
         harness.stop(p)
     total = samples(stacks)
@@ -410,7 +437,7 @@ def test_native_c_extension_callbacks_nest(version):
         build_cbmod(version, argv, build)
         p = harness.start(argv + [target, build], ready_marker="ready")
         try:
-            stacks, err = record(p.pid, min_samples=300)
+            stacks, err = record(p.pid, min_samples=200)
         finally:
             harness.stop(p)
     finally:
@@ -478,9 +505,9 @@ def test_gc_marked_with_and_without_native(version):
     target = os.path.join(harness.TARGETS, "gc_heavy.py")
     p = harness.start(argv + [target], ready_marker="ready")
     try:
-        plain, err = record(p.pid, native=False, min_samples=300)
+        plain, err = record(p.pid, native=False, min_samples=200)
         check_gc(plain, err, target, native=False)
-        native, err = record(p.pid, native=True, min_samples=300)
+        native, err = record(p.pid, native=True, min_samples=200)
         check_gc(native, err, target, native=True)
     finally:
         harness.stop(p)
@@ -495,7 +522,7 @@ def test_native_embedded_interpreter(version):
         run_argv, env = build_embed(version, argv, build)
         p = harness.start(run_argv, ready_marker="ready", env=env)
         try:
-            stacks, err = record(p.pid, min_samples=300)
+            stacks, err = record(p.pid, min_samples=200)
         finally:
             harness.stop(p)
     finally:
@@ -539,13 +566,13 @@ def test_native_damaged_eh_frame(version):
     try:
         bad = os.path.join(work, os.path.basename(libz[0]))  # labels still read "(libz..."
         damaged = damage_eh_frame(libz[0], bad)
-        assert damaged > 50, damaged
+        assert damaged >= 20, "only %d FDEs in %s" % (damaged, libz[0])
         env = dict(os.environ, LD_PRELOAD=bad)
         p = harness.start(argv + [target], ready_marker="ready", env=env)
         try:
             maps = mapped_files(p.pid, "/libz.so")
             assert maps == {bad}, "the damaged copy is not the libz in use: %s" % maps
-            stacks, err = record(p.pid, min_samples=300)
+            stacks, err = record(p.pid, min_samples=200)
         finally:
             harness.stop(p)
     finally:
@@ -588,7 +615,8 @@ def test_native_with_unsupported_modes(version):
                 assert "AddressSanitizer" not in r.stderr, r.stderr[-3000:]
                 if r.returncode == 2:
                     lines = r.stderr.strip().splitlines()
-                    assert len(lines) == 1 and "--native" in lines[0], \
+                    # About the mode: "unknown option '--native'" is no refusal.
+                    assert len(lines) == 1 and "--native" in lines[0] and "mode" in lines[0], \
                         "--mode %s --native refused without one clear line: %r" % (mode, r.stderr)
                     assert not os.path.exists(out), "refused but wrote %s" % out
                     continue
