@@ -14,6 +14,7 @@ native_cb/ (a C extension calling Python back, built here with the
 interpreter's own Python.h), gc_heavy.py, embed/embed.c (a C program linking
 libpython, built here).
 """
+import json
 import os
 import random
 import re
@@ -103,8 +104,9 @@ def samples(stacks, pred=lambda fr: True):
 def record(pid, seconds=SECONDS, native=True, extra=(), min_samples=200, tries=2):
     """pyperf record [--native] -p pid; records again (at most tries times)
     while fewer than min_samples came in (a loaded machine gives the target
-    little CPU). Returns (stacks, stderr of the last run)."""
-    merged, err = {}, ""
+    little CPU), each run checked on its own. Returns (stacks, the runs'
+    stderr)."""
+    merged, errs = {}, []
     for _ in range(tries):
         with tempfile.TemporaryDirectory() as d:
             out = os.path.join(d, "out.folded")
@@ -112,15 +114,14 @@ def record(pid, seconds=SECONDS, native=True, extra=(), min_samples=200, tries=2
                 "-p", str(pid), "-d", str(seconds), "-F", str(HZ), "-f", "folded", "-o", out] + list(extra)
             p = harness.run_pyperf(args)
             with open(out) as f:
-                text = f.read()
-        err = p.stderr
-        for fr, c in harness.parse_folded(text):
+                stacks = harness.parse_folded(f.read())
+        check_well_formed(stacks, p.stderr, native)
+        errs.append(p.stderr)
+        for fr, c in stacks:
             merged[tuple(fr)] = merged.get(tuple(fr), 0) + c
         if sum(merged.values()) >= min_samples:
             break
-    stacks = [(list(k), v) for k, v in merged.items()]
-    check_well_formed(stacks, err, native)
-    return stacks, err
+    return [(list(k), v) for k, v in merged.items()], "".join(errs)
 
 
 def check_well_formed(stacks, err, native):
@@ -153,15 +154,15 @@ def interp_info(argv):
             "'linkforshared': v('LINKFORSHARED')}))")
     p = subprocess.run(argv + ["-c", code], capture_output=True, text=True, timeout=60)
     assert p.returncode == 0, "cannot query sysconfig of %s: %s" % (argv, p.stderr[-1000:])
-    import json
     return json.loads(p.stdout)
 
 
 def need_headers(version, info):
     h = os.path.join(info["include"], "Python.h")
     if not os.path.exists(h):
-        raise Skip("Python %s has no headers (%s missing; Debian: apt-get install python%s-dev)"
-                   % (version, h, version.replace("debian", "")))
+        how = ("tests/helpers/sid-python.sh fetch --refresh" if version in harness.SID_VERSIONS
+               else "Debian: apt-get install python%s-dev" % version.replace("debian", ""))
+        raise Skip("Python %s has no headers (%s missing; %s)" % (version, h, how))
 
 
 def include_flags(info):
@@ -276,7 +277,7 @@ def fde_offsets(data, off, size):
 
 def damage_eh_frame(src, dst, seed=1818):
     """Copies src to dst with every FDE of .eh_frame damaged in one of three
-    ways, in turn: a byte of its CFA program (parseable but wrong rules), its
+    ways, in turn: a byte of its CFA program (wrong or unknown rules), its
     address range (it covers the wrong code), or, in the second half of the
     section only, its length (a parser walking the section loses its way
     there; one using .eh_frame_hdr loses that FDE). CIEs are kept. The build
