@@ -122,6 +122,8 @@ struct {
 #define FRAME_BLOCK 2048
 #define PAGE_BYTES 4096
 
+#define SHIMS 32
+
 /* Per-CPU working memory: too large for the 512-byte BPF stack. */
 struct scratch {
 	__u64 frame;          /* next frame to visit */
@@ -141,6 +143,10 @@ struct scratch {
 	__u32 nnat;           /* native values stored after the Python frames */
 	__u32 nat_done;       /* 1: ended (normally or with a stop value) */
 	__u32 last_map;       /* index of the mapping found last: frames cluster */
+	/* 3.12+ entry (shim) frames met by the Python walk, innermost first:
+	 * they live in the C stack frames of the loops that made them. */
+	__u32 nshims, shim_next;
+	__u64 shims[SHIMS];
 	/* One frame header past the block's end: field reads at any offset
 	 * in the block stay inside buf for the verifier. */
 	__u8 buf[FRAME_BLOCK + PYPERF_FRAME_BUF];
@@ -446,12 +452,16 @@ static long walk_frame_step(__u64 i, void *ctx)
 		s->hash = (s->hash ^ f) * 0x100000001b3ull;
 		s->hash ^= s->hash >> 29;
 	}
-	else if (native_stacks && s->n > 0) {
-		__u32 m = s->n - 1;
+	else if (native_stacks) {
+		__u32 m = s->n - 1, k = s->nshims;
 
-		if (m < PYPERF_MAX_FRAMES) {
+		if (s->n > 0 && m < PYPERF_MAX_FRAMES) {
 			s->rec.frames[m] |= PYPERF_FRAME_ENTRY;
 			s->hash = (s->hash ^ (0xe7e7ull + m)) * 0x100000001b3ull;
+		}
+		if (k < SHIMS) {
+			s->shims[k] = s->frame;
+			s->nshims = k + 1;
 		}
 	}
 	if (prev == s->frame) {
@@ -644,6 +654,17 @@ static long native_step(__u64 i, void *ctx)
 	}
 	if (cfa <= s->sp)
 		return native_stop(s, NSTOP_BAD_FRAME);
+	__u32 j = s->shim_next;
+
+	if (j < s->nshims && j < SHIMS && s->shims[j] >= s->sp && s->shims[j] < cfa) {
+		__u32 idx = s->n + s->nnat - 1; /* this frame, pushed above */
+
+		if (idx < PYPERF_MAX_FRAMES + PYPERF_MAX_NATIVE) {
+			s->rec.frames[idx] |= PYPERF_NATIVE_EVAL;
+			s->hash = (s->hash ^ 0xe7a1ull) * 0x100000001b3ull;
+		}
+		s->shim_next = j + 1;
+	}
 	__u64 ra = 0, bp = s->bp;
 
 	if (bpf_probe_read_user(&ra, sizeof(ra), (const void *)(cfa - 8)))
@@ -691,6 +712,31 @@ static __always_inline void walk_native(struct walk_ctx *c, __u32 tgid, bool use
 	bpf_loop(PYPERF_MAX_NATIVE, native_step, c, 0);
 }
 
+/* --kernel: the kernel frames of a sample taken in the kernel, leaf
+ * first, before the user ones. */
+static __always_inline void walk_kernel(struct scratch *s, void *perf_ctx)
+{
+	__u32 n = s->n;
+
+	if (n > PYPERF_MAX_FRAMES)
+		return;
+	long got = bpf_get_stack(perf_ctx, &s->rec.frames[n], PYPERF_MAX_KERNEL * sizeof(__u64), 0);
+
+	if (got <= 0)
+		return;
+	__u32 k = (__u32)got / sizeof(__u64);
+
+	if (k > PYPERF_MAX_KERNEL)
+		k = PYPERF_MAX_KERNEL;
+	for (__u32 i = 0; i < PYPERF_MAX_KERNEL && i < k; i++) {
+		__u32 idx = n + i;
+
+		if (idx < PYPERF_MAX_FRAMES + PYPERF_MAX_NATIVE)
+			s->hash = (s->hash ^ s->rec.frames[idx]) * 0x100000001b3ull;
+	}
+	s->nnat = k;
+}
+
 /* Whether the thread runs the garbage collector: a collection is under
  * way in the process and this thread holds the GIL. */
 static __always_inline bool in_gc(const struct py_proc *proc, __u64 tstate)
@@ -710,10 +756,11 @@ static __always_inline bool in_gc(const struct py_proc *proc, __u64 tstate)
  * and in the event its pid, tid, stack id, flags and counts. Returns 0
  * when there is no stack to report (counted). cpu_sample: a perf-event
  * sample (--gil filters those only). user_regs: s->pc, sp and bp hold the
- * user registers a perf event interrupted.
+ * user registers a perf event interrupted. perf_ctx: the perf event's
+ * context (for the kernel's stack), NULL elsewhere.
  */
 static __always_inline int walk_current(struct scratch *s, const struct py_proc *proc, __u32 tgid, __u32 tid,
-					bool cpu_sample, bool user_regs)
+					bool cpu_sample, bool user_regs, void *perf_ctx)
 {
 	struct walk_ctx c = { .s = s, .L = &proc->layout };
 	__u64 tstate = 0;
@@ -721,6 +768,8 @@ static __always_inline int walk_current(struct scratch *s, const struct py_proc 
 
 	s->n = 0;
 	s->nnat = 0;
+	s->nshims = 0;
+	s->shim_next = 0;
 	s->flags = 0;
 	s->block_len = 0;
 	/* Seeded with the process and its image: the same code addresses in
@@ -751,6 +800,8 @@ static __always_inline int walk_current(struct scratch *s, const struct py_proc 
 		count(CNT_NO_FRAMES);
 	if (s->n && in_gc(proc, tstate))
 		s->flags |= STACK_GC;
+	if (native_stacks && kernel_stacks && perf_ctx && !user_regs)
+		walk_kernel(s, perf_ctx);
 	if (native_stacks)
 		walk_native(&c, tgid, user_regs);
 	if (s->n == 0 && s->nnat == 0)
@@ -841,7 +892,7 @@ int pyperf_sample(struct bpf_perf_event_data *ctx)
 		}
 	}
 #endif
-	if (!walk_current(s, proc, tgid, tid, true, user_regs))
+	if (!walk_current(s, proc, tgid, tid, true, user_regs, ctx))
 		return 0;
 	if (emit(s, EVENT_CPU, false) == 0)
 		count(CNT_EMITTED);
@@ -943,7 +994,7 @@ int BPF_PROG(pyperf_switch, bool preempt, struct task_struct *prev, struct task_
 	count(CNT_SAMPLES);
 	struct scratch *s = get_scratch();
 
-	if (!s || !walk_current(s, proc, tgid, tid, false, false))
+	if (!s || !walk_current(s, proc, tgid, tid, false, false, NULL))
 		return 0;
 	/* The stack's frames go now, while they are in hand; the wait itself
 	 * is reported when the thread runs again. */

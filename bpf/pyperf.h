@@ -202,6 +202,13 @@ struct py_stack_record {
  * (native_procs map) say where each file's table is.
  */
 
+/* A user native frame whose stack frame holds one of the 3.12+ entry
+ * (shim) frames the Python walk skipped: it is an evaluation-loop frame,
+ * the one running the Python frames entered there. Tagged on the pc, so
+ * stripped binaries with no symbol for the loop merge too. */
+#define PYPERF_NATIVE_EVAL (1ull << 62)
+#define PYPERF_NATIVE_PC(v) ((v) & ~PYPERF_NATIVE_EVAL)
+
 /* Why a native stack ended early: the last native value of the record.
  * Real pcs are never this small. */
 #define PYPERF_NATIVE_STOP(kind) ((__u64)(kind))

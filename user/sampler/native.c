@@ -229,7 +229,11 @@ size_t native_stack_labels(struct session *r, struct session_proc *p, const uint
 				r->native.ksyms = ksyms_load();
 			nat[nn] = ksym_label(r->native.ksyms, v, &r->labels);
 		} else {
-			nat[nn] = nproc_label(r->native.files, &p->nproc, v, !user_seen, &r->labels, &eval[nn]);
+			nat[nn] = nproc_label(r->native.files, &p->nproc, PYPERF_NATIVE_PC(v), !user_seen, &r->labels,
+					      &eval[nn]);
+			/* the kernel saw an entry frame in its stack frame: a loop
+			 * whatever its symbol says (stripped builds have none) */
+			eval[nn] |= (v & PYPERF_NATIVE_EVAL) != 0;
 			user_seen = true;
 		}
 		nn++;

@@ -120,12 +120,14 @@ int session_add_process(struct session *r, const struct py_target *t)
 	}
 	symbolizer_set_lines(p->sym, !r->cfg.no_lines);
 	revalidate_arm(r);
+	/* Native mappings first: a sample the kernel takes as soon as the
+	 * process is in procs must find them (tables take a while). */
+	if (native_add_process(r, p))
+		return -1;
 	if (bpf_map_update_elem(bpf_map__fd(r->skel->maps.procs), &key, &bp, BPF_ANY)) {
 		session_err(r, "failed to register PID %d with the sampler: %s\n", (int)key, strerror(errno));
 		return -1;
 	}
-	if (native_add_process(r, p))
-		return -1;
 	if (r->cfg.mode != MODE_CPU)
 		offcpu_seed_blocked(r, t, p->gil_lo, p->gil_hi);
 	return 0;
