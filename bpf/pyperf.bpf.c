@@ -1028,6 +1028,11 @@ int BPF_PROG(pyperf_fork, struct task_struct *parent, struct task_struct *child)
 
 	if (p)
 		bpf_map_update_elem(&procs, &ctgid, p, BPF_NOEXIST);
+	/* --native: the same mappings too, until userspace reads its own */
+	struct native_proc *np = native_stacks ? bpf_map_lookup_elem(&native_procs, &ptgid) : NULL;
+
+	if (np)
+		bpf_map_update_elem(&native_procs, &ctgid, np, BPF_NOEXIST);
 	return 0;
 }
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages pyperf needs to build and test, when missing.
 set -euo pipefail
-pkgs=(clang llvm bpftool libbpf-dev libelf-dev zlib1g-dev libcurl4-openssl-dev pkg-config make gcc python3 python3.11 tmux util-linux)
+pkgs=(clang llvm bpftool libbpf-dev libelf-dev zlib1g-dev libcurl4-openssl-dev pkg-config make gcc python3 python3.11 python3.11-dev tmux util-linux)
 missing=()
 for p in "${pkgs[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

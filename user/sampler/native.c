@@ -238,8 +238,12 @@ size_t native_stack_labels(struct session *r, struct session_proc *p, const uint
 		}
 		nn++;
 	}
-	if (*stop == NSTOP_NO_MAPPING)
+	if (*stop == NSTOP_NO_MAPPING) {
 		p->native_stale = true;
+		/* the pc in no mapping says no more than the stop's mark */
+		if (nn && nat[nn - 1] == frametab_pseudo(&r->labels, "[unknown native]"))
+			nn--;
+	}
 	size_t ni = native_merge_order(frames, n, eval, nn, *stop != 0, items, CAP + 1);
 
 	for (size_t i = 0; i < ni && nl < CAP + 1; i++) {
