@@ -187,3 +187,14 @@ def parse_folded_escaped(text):
         frames.append(unescape_frame("".join(cur)))
         stacks.append((frames, int(count)))
     return stacks
+
+
+def marker_lines(path):
+    """{'name': line, ...} from '# L:name' markers in a target file."""
+    out = {}
+    with open(path) as f:
+        for n, line in enumerate(f, 1):
+            m = re.search(r"# L:([\w-]+)", line)
+            if m:
+                out[m.group(1)] = n
+    return out

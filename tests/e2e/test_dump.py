@@ -23,15 +23,7 @@ CRASH = os.path.join(harness.TARGETS, "dump_crash.py")
 SPIN = os.path.join(harness.TARGETS, "threads.py")
 
 
-def marker_lines(path):
-    out = {}
-    with open(path) as f:
-        for n, line in enumerate(f, 1):
-            m = re.search(r"# L:([\w-]+)", line)
-            if m:
-                out[m.group(1)] = n
-    return out
-
+marker_lines = harness.marker_lines
 
 def source_of(path, line):
     with open(path) as f:

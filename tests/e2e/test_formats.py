@@ -95,15 +95,7 @@ def parse_pprof_raw(text):
     return header, samples, locs
 
 
-def marker_lines(path):
-    out = {}
-    with open(path) as f:
-        for n, line in enumerate(f, 1):
-            m = re.search(r"# L:([\w-]+)", line)
-            if m:
-                out[m.group(1)] = n
-    return out
-
+marker_lines = harness.marker_lines
 
 # Long enough for a few hundred samples even when the test machine is so
 # loaded that the target gets a fraction of a CPU; fewer than MIN_SAMPLES

@@ -78,16 +78,7 @@ def python_indices(frames):
     return [i for i, f in enumerate(frames) if kind(f) == "python"]
 
 
-def marker_lines(path):
-    """{'zlib-call': 33, ...} from '# L:name' markers in a target file."""
-    out = {}
-    with open(path) as f:
-        for n, line in enumerate(f, 1):
-            m = re.search(r"# L:([\w-]+)", line)
-            if m:
-                out[m.group(1)] = n
-    return out
-
+marker_lines = harness.marker_lines
 
 def show(stacks, pred=lambda fr: True, n=4):
     """A few of the heaviest matching stacks, for failure messages."""

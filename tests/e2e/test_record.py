@@ -9,16 +9,7 @@ from harness import Skip, params
 VERSIONS = ["3.8", "3.9", "3.10", "3.11", "3.12", "3.13", "debian3.11", "3.14", "3.15"]
 
 
-def marker_lines(path):
-    """{'fifty-body': 9, ...} from '# L:name' markers in a target file."""
-    out = {}
-    with open(path) as f:
-        for n, line in enumerate(f, 1):
-            m = re.search(r"# L:([\w-]+)", line)
-            if m:
-                out[m.group(1)] = n
-    return out
-
+marker_lines = harness.marker_lines
 
 def record(pid, seconds=3, hz=499, extra=()):
     """Records pid for seconds (None: until it exits); (stacks, stderr)."""

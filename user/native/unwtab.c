@@ -17,6 +17,7 @@
 #include "native/dwread.h"
 #include "native/unwtab.h"
 #include "native/vec.h"
+#include "util/errbuf.h"
 #include "util/ranges.h"
 
 #define MAX_ITEMS (4u << 20)          /* FDEs per file, as cfi_index keeps */
@@ -24,17 +25,6 @@
 #ifndef SHT_X86_64_UNWIND
 #define SHT_X86_64_UNWIND 0x70000001  /* how some linkers type .eh_frame */
 #endif
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!err || !errlen)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
 
 /* ------------------------------------------------------------ rows */
 
