@@ -35,7 +35,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
@@ -55,12 +54,20 @@ static long long cpu_ns(void)
 	return ts.tv_sec * 1000000000LL + ts.tv_nsec;
 }
 
+/* Peak RSS of this process image: VmHWM, which starts afresh at exec
+ * (ru_maxrss keeps the parent's peak across fork and exec). */
 static long maxrss_kib(void)
 {
-	struct rusage ru;
+	char line[128];
+	long kib = -1;
+	FILE *f = fopen("/proc/self/status", "re");
 
-	getrusage(RUSAGE_SELF, &ru);
-	return ru.ru_maxrss;
+	while (f && fgets(line, sizeof(line), f))
+		if (strncmp(line, "VmHWM:", 6) == 0)
+			kib = strtol(line + 6, NULL, 10);
+	if (f)
+		fclose(f);
+	return kib;
 }
 
 static int cmp_ll(const void *a, const void *b)
