@@ -18,6 +18,12 @@ Benchmarks (NAME for --only):
   flamegraph  bench/flamegraph_bench.py (1,000,000-line folded file), if present
   cpython315  python3.15 -m profiling.sampling vs pyperf on the same 3.15
               target: profiler CPU per sample and achieved rate
+  native      record --native vs record on one target (10 Python frames
+              calling ~20 C frames, bench/targets/native_deep.c): BPF ns
+              per sample and per native frame, pyperf CPU per sample;
+              unwind table build time and size (libpython, libc, static
+              python3.11); dump --native's userspace unwinder per stack
+              (bench/native_bench.c) against the BPF cost
 
 Every number is a ratio or a cost per unit measured side by side in one run:
 the machines are noisy, so no lone absolute wall time is reported. The final
@@ -32,6 +38,7 @@ someone else during the run changes nothing.
 """
 import argparse
 import datetime
+import glob
 import gzip
 import json
 import os
@@ -55,7 +62,7 @@ DEEP = os.path.join(ROOT, "tests", "targets", "deep.py")
 SID = os.path.join(ROOT, "tests", "helpers", "sid-python.sh")
 RESULTS_MD = os.path.join(BENCH, "RESULTS.md")
 STATS_SYSCTL = "/proc/sys/kernel/bpf_stats_enabled"
-ALL = ["slowdown", "bpf", "self", "lost", "symbolize", "flamegraph", "cpython315", "all"]
+ALL = ["slowdown", "bpf", "self", "lost", "symbolize", "flamegraph", "cpython315", "native", "all"]
 
 
 def log(msg):
@@ -864,6 +871,227 @@ def bench_cpython315(env, res):
     res.details["cpython315"] = out
 
 
+NATIVE_PYDEPTH = 10  # Python frames of the target, <module> included
+NATIVE_CDEPTH = 7    # C recursion levels: ~20 native frames in all with the interpreter's own
+UNWTAB_RE = re.compile(r"pyperf: unwind tables of (\d+) files, ([\d.]+) MiB")
+
+
+def build_native_deep(env):
+    """bench/targets/native_deep.c built for the target interpreter (its
+    own Python.h and extension suffix) into a directory of its own."""
+    out = subprocess.run(env.python + ["-c", "import json, sysconfig; print(json.dumps("
+                                       "[sysconfig.get_paths()['include'], sysconfig.get_config_var('EXT_SUFFIX')]))"],
+                         capture_output=True, text=True, check=True).stdout
+    include, ext = json.loads(out)
+    if not os.path.exists(os.path.join(include, "Python.h")):
+        raise RuntimeError("no Python.h in %s: install the interpreter's headers (python3.X-dev)" % include)
+    moddir = os.path.join(env.tmp, "native_deep")
+    os.makedirs(moddir, exist_ok=True)
+    # Plain -O2 and no frame pointers, as distributions build extensions.
+    p = subprocess.run([os.environ.get("CC", "cc"), "-O2", "-g0", "-shared", "-fPIC", "-I" + include,
+                        os.path.join(TARGETS, "native_deep.c"), "-o", os.path.join(moddir, "native_deep" + ext)],
+                       capture_output=True, text=True)
+    if p.returncode != 0:
+        raise RuntimeError("cc native_deep.c failed: " + p.stderr.strip()[-200:])
+    return moddir
+
+
+def folded_kinds(path):
+    """Average Python and native frames per sample in a folded file
+    (weighted by count): a Python frame is labelled "name (file.py:LINE)",
+    anything else is native."""
+    py = nat = samples = 0
+    with open(path, encoding="utf-8", errors="replace") as f:
+        for line in f:
+            stack, _, n = line.rstrip("\n").rpartition(" ")
+            if not n.isdigit():
+                continue
+            frames = re.split(r"(?<!\\);", stack)
+            p = sum(1 for fr in frames if re.search(r"\.py:\d+\)$", fr))
+            py += p * int(n)
+            nat += (len(frames) - p) * int(n)
+            samples += int(n)
+    return (py / samples, nat / samples) if samples else (float("nan"), float("nan"))
+
+
+def bench_native(env, res):
+    """record --native against record on one target, side by side.
+
+    Target: bench/targets/native_deep.py, 10 Python frames (<module> and a
+    recursion) calling native_deep.run(), which recurses 7 levels in C
+    (bench/targets/native_deep.c) and spins: with the interpreter's own
+    frames (_start .. PyEval_EvalCode, the call into the extension) about
+    20 native frames. The frame counts printed are those of the folded
+    output, averaged over samples; the _PyEval_EvalFrameDefault frame the
+    unwinder also walks is shown as the Python frames it runs.
+
+    BPF: kernel.bpf_stats_enabled on, as in `bpf`: run_time_ns/run_cnt of
+    pyperf_sample and its CNT_* counters over a window at 9999 Hz, the
+    non-target runs subtracted, divided by samples emitted. Rounds
+    alternate the order of the two modes on the same target process; the
+    ratio is the median of the per-round ratios. Cost per native frame:
+    (native - Python-only) / native frames. One more --native window on a
+    copy of the target 50 C frames deeper gives the marginal cost per
+    native frame (the slope) and the fixed extra cost of --native per
+    sample (the intercept minus the Python-only cost).
+
+    pyperf's own CPU per sample: its schedstat CPU over the same windows
+    (after a 1 s warm-up: table building stays outside) divided by the
+    samples emitted; the whole run's rusage per sample is in the details.
+
+    Tables: bench/native_bench.c builds the unwind table of libpython 3.12
+    (pyenv), libc and the static /usr/bin/python3.11 with unwtab_build_fd
+    (what record --native does per mapped file), median CPU of 3-5 builds
+    in one process, the table's size, and the peak RSS growth of the
+    first build.
+
+    Userspace unwinding: a second copy of the target blocked in pause() at
+    the same depth; bench/native_bench.c unwinds it with dump --native's
+    unwinder (native_unwind: registers from /proc/PID/task/TID/syscall,
+    .eh_frame CFI interpreted per frame, frames symbolized), reading target
+    memory with one process_vm_readv per read ("read") or copying 64 KiB of
+    stack at once and unwinding from the copy ("copy", perf
+    --call-graph=dwarf style), median CPU per stack of the unwinding
+    process, against the BPF cost per --native sample above."""
+    if not env.native_bench:
+        raise RuntimeError(env.native_bench_error)
+    moddir = build_native_deep(env)
+    script = os.path.join(TARGETS, "native_deep.py")
+    argv = env.python + [script, moddir, str(NATIVE_PYDEPTH), str(NATIVE_CDEPTH)]
+    rounds = 2 if env.quick else 5
+    secs = 2 if env.quick else 5
+    hz = 9999
+    runs = {"python": [], "native": []}
+    with BpfStats():
+        nt = nontarget_cost(env)
+        with Target(argv + ["spin"]) as t:
+            for r in range(rounds):
+                order = ("python", "native") if r % 2 == 0 else ("native", "python")
+                for mode in order:
+                    extra = ["--native"] if mode == "native" else []
+                    d, s = record_window(env, t.pid, hz, secs, settle=1.0, extra=extra)
+                    py, nat = folded_kinds(os.path.join(env.tmp, "rec.folded"))
+                    per_sample, raw = bpf_per_sample(env, d)
+                    emitted = max(1, d["cnt"]["CNT_EMITTED"])
+                    m = UNWTAB_RE.search(s["stderr"])
+                    o = {"round": r, "bpf_ns": per_sample, "raw_bpf_ns": raw, "py_frames": py, "native_frames": nat,
+                         "emitted": d["cnt"]["CNT_EMITTED"], "pyperf_ns": d["pyperf_cpu_ns"] / emitted,
+                         "whole_cpu_s": s["cpu_s"], "whole_samples": s["samples"],
+                         "maxrss_kib": s["maxrss_kib"], "counters": d["cnt"],
+                         "tables": (int(m.group(1)), float(m.group(2))) if m else None}
+                    runs[mode].append(o)
+                    log("native round %d %s: %d samples, %.1f Python + %.1f native frames, BPF %.0f ns/sample "
+                        "(raw %.0f), pyperf %.0f ns/sample" % (r, mode, o["emitted"], py, nat, per_sample, raw,
+                                                                o["pyperf_ns"]))
+        # The same target with 50 more C frames, --native only: splits the
+        # extra cost into a part per native frame and a fixed part.
+        with Target(env.python + [script, moddir, str(NATIVE_PYDEPTH), str(NATIVE_CDEPTH + 50), "spin"]) as t:
+            d, s = record_window(env, t.pid, hz, secs, settle=1.0, extra=["--native"])
+            py, nat = folded_kinds(os.path.join(env.tmp, "rec.folded"))
+            deep = {"bpf_ns": bpf_per_sample(env, d)[0], "py_frames": py, "native_frames": nat,
+                    "emitted": d["cnt"]["CNT_EMITTED"]}
+            log("native deeper: %d samples, %.1f Python + %.1f native frames, BPF %.0f ns/sample"
+                % (deep["emitted"], py, nat, deep["bpf_ns"]))
+    pyo, nao = runs["python"], runs["native"]
+    bpf_py = median([o["bpf_ns"] for o in pyo])
+    bpf_nat = median([o["bpf_ns"] for o in nao])
+    bpf_ratio = median([n["bpf_ns"] / p["bpf_ns"] for p, n in zip(pyo, nao)])
+    nframes = median([o["native_frames"] for o in nao])
+    pyframes = median([o["py_frames"] for o in nao])
+    per_native = (bpf_nat - bpf_py) / nframes
+    self_py = median([o["pyperf_ns"] for o in pyo])
+    self_nat = median([o["pyperf_ns"] for o in nao])
+    self_ratio = median([n["pyperf_ns"] / p["pyperf_ns"] for p, n in zip(pyo, nao)])
+    res.add("native", "non-target run (procs lookup miss)", nt, "ns/run", fmt="%.0f")
+    res.add("native", "stack shown with --native: Python frames", pyframes, "", fmt="%.1f")
+    res.add("native", "stack shown with --native: native frames", nframes, "", fmt="%.1f")
+    res.add("native", "BPF per sample, Python only (record)", bpf_py, "ns", fmt="%.0f")
+    res.add("native", "BPF per sample, --native", bpf_nat, "ns", fmt="%.0f")
+    res.add("native", "BPF per sample, --native / Python only (median of %d rounds)" % rounds, bpf_ratio, "x",
+            "<= 3x", bpf_ratio <= 3.0, fmt="%.2f")
+    res.add("native", "BPF per native frame ((native - Python only) / native frames)", per_native, "ns", fmt="%.1f")
+    slope = (deep["bpf_ns"] - bpf_nat) / (deep["native_frames"] - nframes)
+    res.add("native", "BPF --native, %.0f native frames: per sample" % deep["native_frames"], deep["bpf_ns"], "ns",
+            fmt="%.0f")
+    res.add("native", "BPF marginal per native frame (%.0f -> %.0f frames)" % (nframes, deep["native_frames"]), slope,
+            "ns", fmt="%.1f")
+    res.add("native", "BPF --native fixed extra per sample (intercept - Python only)",
+            bpf_nat - slope * nframes - bpf_py, "ns", fmt="%.0f")
+    res.add("native", "pyperf CPU per sample at %d Hz, Python only" % hz, self_py / 1e3, "us", fmt="%.2f")
+    res.add("native", "pyperf CPU per sample at %d Hz, --native" % hz, self_nat / 1e3, "us", fmt="%.2f")
+    res.add("native", "pyperf CPU per sample, --native / Python only", self_ratio, "x", "<= 2x", self_ratio <= 2.0,
+            fmt="%.2f")
+    tabs = [o["tables"] for o in nao if o["tables"]]
+    if tabs:
+        res.add("native", "record --native: tables loaded (%d files)" % tabs[0][0], tabs[0][1] * 1024, "KiB",
+                fmt="%.0f")
+    details = {"runs": runs, "deeper": deep, "nontarget_ns": nt, "pydepth": NATIVE_PYDEPTH, "cdepth": NATIVE_CDEPTH, "hz": hz}
+
+    # Unwind tables, each file in a fresh process (clean peak RSS).
+    files = [("libpython3.12 (pyenv)", glob_first(os.path.join(pyenv_root(), "versions", "3.12*", "lib",
+                                                               "libpython3.12.so.1.0"))),
+             ("libc", os.path.realpath("/lib/x86_64-linux-gnu/libc.so.6")),
+             ("static /usr/bin/python3.11", "/usr/bin/python3.11")]
+    details["tables"] = {}
+    for label, path in files:
+        if not path or not os.path.exists(path):
+            res.add("native", "table of %s" % label, "absent", "")
+            continue
+        p = subprocess.run([env.native_bench, "tables", path, "3" if env.quick else "5"], capture_output=True,
+                           text=True)
+        if p.returncode != 0:
+            res.add("native", "table of %s: %s" % (label, p.stderr.strip()[:60]), "failed", "")
+            continue
+        kv = {k: int(v) for k, v in (x.split("=", 1) for x in p.stdout.split())}
+        details["tables"][label] = dict(kv, path=path)
+        log("native table %s (%s): %s" % (label, path, p.stdout.strip()))
+        res.add("native", "table of %s: build CPU (%d FDEs)" % (label, kv["fdes"]), kv["build_cpu_ns"] / 1e6, "ms",
+                fmt="%.1f")
+        res.add("native", "table of %s: size (%d rows)" % (label, kv["rows"]), kv["table_bytes"] / 1024, "KiB",
+                fmt="%.0f")
+        res.add("native", "table of %s: peak RSS growth while building" % label, kv["peak_rss_growth_kib"], "KiB",
+                fmt="%d")
+
+    # Userspace unwinding of the same stack, blocked.
+    n = 300 if env.quick else 1000
+    with Target(argv + ["block"]) as t:
+        deadline = time.monotonic() + 10
+        while not open("/proc/%d/syscall" % t.pid).read().startswith("34 "):  # pause(2): at the bottom
+            if time.monotonic() > deadline:
+                raise RuntimeError("native_deep.py block: not in pause() after 10 s")
+            time.sleep(0.01)
+        p = subprocess.run([env.native_bench, "unwind", str(t.pid), str(t.pid), str(n)], capture_output=True,
+                           text=True)
+    if p.returncode != 0:
+        raise RuntimeError("native_bench unwind: " + p.stderr.strip()[:200])
+    ways = {}
+    for line in p.stdout.splitlines():
+        kv = dict(x.split("=", 1) for x in line.split(" ", 6)[:6] if "=" in x)
+        why = line.partition("why=")[2]
+        ways[kv["way"]] = dict(kv, why=why)
+    details["userspace"] = ways
+    log("native userspace unwind: " + p.stdout.strip().replace("\n", " | "))
+    for way, what in (("read", "one process_vm_readv per read"), ("copy", "64 KiB stack copy, then local reads")):
+        w = ways[way]
+        ns = float(w["cpu_ns"])
+        res.add("native", "userspace unwind (%s): %s frames, %s reads" % (what, w["frames"], w["reads"]), ns / 1e3,
+                "us/stack", fmt="%.1f")
+        res.add("native", "  / BPF per --native sample", ns / bpf_nat, "x", fmt="%.1f")
+    res.add("native", "  of which /proc/PID/task/TID/syscall read (registers)", float(ways["regs"]["cpu_ns"]) / 1e3,
+            "us", fmt="%.1f")
+    res.details["native"] = details
+
+
+def pyenv_root():
+    p = subprocess.run(["pyenv", "root"], capture_output=True, text=True) if shutil.which("pyenv") else None
+    return p.stdout.strip() if p and p.returncode == 0 else os.path.expanduser("~/.pyenv")
+
+
+def glob_first(pattern):
+    found = sorted(glob.glob(pattern))
+    return found[-1] if found else None
+
+
 # ---------------------------------------------------------------------------
 
 def machine():
@@ -914,6 +1142,8 @@ class Env:
         global COUNTERS
         COUNTERS = counter_indices()
         self.symbolize_bench = None
+        self.native_bench = None
+        self.native_bench_error = "not built"
         self.version = subprocess.run(self.python + ["-c", "import sys; print(sys.version.split()[0])"],
                                       capture_output=True, text=True).stdout.strip()
 
@@ -927,6 +1157,23 @@ class Env:
                         os.path.join(BENCH, "symbolize_bench.c"), lib, "-lbpf", "-lelf", "-lz", "-o", exe],
                        check=True)
         self.symbolize_bench = exe
+
+    def build_native_bench(self):
+        """bench/native_bench.c, linked like symbolize_bench; a build
+        failure is the `native` benchmark's, reported in its row."""
+        lib = os.path.join(self.tmp, "libpyperf.a")
+        if not os.path.exists(lib):
+            shutil.copy2(os.path.join(ROOT, "build", "libpyperf.a"), lib)
+        exe = os.path.join(self.tmp, "native_bench")
+        cc = os.environ.get("CC", "cc")
+        p = subprocess.run([cc, "-O2", "-std=c11", "-D_GNU_SOURCE", "-Wall", "-I" + os.path.join(ROOT, "build"),
+                            "-I" + os.path.join(ROOT, "bpf"), "-I" + os.path.join(ROOT, "user"),
+                            os.path.join(BENCH, "native_bench.c"), lib, "-lbpf", "-lelf", "-lz", "-lcurl",
+                            "-lpthread", "-o", exe], capture_output=True, text=True)
+        if p.returncode == 0:
+            self.native_bench = exe
+        else:
+            self.native_bench_error = "cc native_bench.c failed: " + p.stderr.strip().splitlines()[-1][:200]
 
 
 GEN_BEGIN = "<!-- bench/run.py --write-results: generated, do not edit below -->"
@@ -1004,10 +1251,12 @@ def main():
         mach["date"], mach["nproc"], mach["cpu"], mach["kernel"], mach["load"], args.python, env.version))
     funcs = {"slowdown": bench_slowdown, "bpf": bench_bpf, "self": bench_self, "lost": bench_lost,
              "symbolize": bench_symbolize, "flamegraph": bench_flamegraph, "cpython315": bench_cpython315,
-             "all": bench_all}
+             "native": bench_native, "all": bench_all}
     try:
         if "symbolize" in which:
             env.build_symbolize_bench()
+        if "native" in which:
+            env.build_native_bench()
         for w in which:
             t0 = time.monotonic()
             try:
