@@ -103,6 +103,29 @@ struct {
 	__type(value, struct unwind_row);
 } unwind_rows SEC(".maps");
 
+/*
+ * --native: rows found lately, per CPU, direct-mapped by pc: a process's
+ * samples return through the same few hundred call sites, and a hit saves
+ * both binary searches (most of a frame's cost). Tagged with the process
+ * image and its mappings' generation, so a reload or another process never
+ * hits a stale row.
+ */
+#define ROW_CACHE_SLOTS 8192
+
+struct row_cache_entry {
+	__u64 pc;
+	__u64 tag;
+	struct unwind_row row;
+	__u32 pad;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, ROW_CACHE_SLOTS);
+	__type(key, __u32);
+	__type(value, struct row_cache_entry);
+} row_cache SEC(".maps");
+
 /* --native: tgid -> its executable mappings and where their tables are. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -147,6 +170,7 @@ struct scratch {
 	 * they live in the C stack frames of the loops that made them. */
 	__u32 nshims, shim_next;
 	__u64 shims[SHIMS];
+	__u64 cache_tag;      /* row_cache entries of this process image and mappings */
 	/* One frame header past the block's end: field reads at any offset
 	 * in the block stay inside buf for the verifier. */
 	__u8 buf[FRAME_BLOCK + PYPERF_FRAME_BUF];
@@ -165,6 +189,7 @@ struct walk_ctx {
 	struct scratch *s;
 	const struct py_layout *L;     /* in the procs map value: no copy */
 	const struct native_proc *np;  /* --native: this process's mappings */
+	__u64 seed;                    /* py_proc.stack_seed */
 };
 
 /* Waking userspace for every record costs an interrupt per sample (most of
@@ -617,22 +642,34 @@ static long native_step(__u64 i, void *ctx)
 	/* A return address is just past its call, which may be the last
 	 * instruction of a function: look up the call itself. */
 	__u64 lookup = i == 0 ? pc : pc - 1;
-	int k = find_mapping(s, np, lookup);
+	__u32 slot = (__u32)((lookup ^ (lookup >> 17)) * 0x9e3779b1u) & (ROW_CACHE_SLOTS - 1);
+	struct row_cache_entry *ce = bpf_map_lookup_elem(&row_cache, &slot);
+	const struct unwind_row *row;
 
-	if (k < 0)
-		return native_stop(s, NSTOP_NO_MAPPING);
-	const struct native_mapping *m = &np->m[k & (PYPERF_NATIVE_MAPPINGS - 1)];
+	if (ce && ce->pc == lookup && ce->tag == s->cache_tag) {
+		row = &ce->row;
+	} else {
+		int k = find_mapping(s, np, lookup);
 
-	if (!m->row_count)
-		return native_stop(s, NSTOP_NO_TABLE);
-	__u64 addr = lookup - m->bias;
+		if (k < 0)
+			return native_stop(s, NSTOP_NO_MAPPING);
+		const struct native_mapping *m = &np->m[k & (PYPERF_NATIVE_MAPPINGS - 1)];
 
-	if (addr >> 32)
-		return native_stop(s, NSTOP_NO_ROW);
-	const struct unwind_row *row = find_row(m->row_first, m->row_count, (__u32)addr);
+		if (!m->row_count)
+			return native_stop(s, NSTOP_NO_TABLE);
+		__u64 addr = lookup - m->bias;
 
-	if (!row)
-		return native_stop(s, NSTOP_NO_ROW);
+		if (addr >> 32)
+			return native_stop(s, NSTOP_NO_ROW);
+		row = find_row(m->row_first, m->row_count, (__u32)addr);
+		if (!row)
+			return native_stop(s, NSTOP_NO_ROW);
+		if (ce) {
+			ce->pc = lookup;
+			ce->tag = s->cache_tag;
+			ce->row = *row;
+		}
+	}
 	__u64 cfa;
 
 	switch (row->cfa_reg) {
@@ -667,13 +704,24 @@ static long native_step(__u64 i, void *ctx)
 	}
 	__u64 ra = 0, bp = s->bp;
 
-	if (bpf_probe_read_user(&ra, sizeof(ra), (const void *)(cfa - 8)))
-		return native_stop(s, NSTOP_READ_FAULT);
-	if (row->rbp_rule == UNW_RBP_AT_CFA) {
-		if (bpf_probe_read_user(&bp, sizeof(bp), (const void *)(cfa + (__s64)row->rbp_off)))
+	if (row->rbp_rule == UNW_RBP_AT_CFA && row->rbp_off == -16) {
+		/* push rbp right after the call (most frames that save it):
+		 * saved rbp and return address in one read */
+		__u64 pair[2];
+
+		if (bpf_probe_read_user(pair, sizeof(pair), (const void *)(cfa - 16)))
 			return native_stop(s, NSTOP_READ_FAULT);
-	} else if (row->rbp_rule == UNW_RBP_UNDEFINED) {
-		bp = 0;
+		bp = pair[0];
+		ra = pair[1];
+	} else {
+		if (bpf_probe_read_user(&ra, sizeof(ra), (const void *)(cfa - 8)))
+			return native_stop(s, NSTOP_READ_FAULT);
+		if (row->rbp_rule == UNW_RBP_AT_CFA) {
+			if (bpf_probe_read_user(&bp, sizeof(bp), (const void *)(cfa + (__s64)row->rbp_off)))
+				return native_stop(s, NSTOP_READ_FAULT);
+		} else if (row->rbp_rule == UNW_RBP_UNDEFINED) {
+			bp = 0;
+		}
 	}
 	if (!ra)
 		return 1; /* _start and thread entry points end so */
@@ -698,6 +746,7 @@ static __always_inline void walk_native(struct walk_ctx *c, __u32 tgid, bool use
 	if (!np)
 		return;
 	c->np = np;
+	s->cache_tag = (c->seed << 20) ^ np->generation ^ 0x5eedull;
 	if (!user_regs) {
 		struct pt_regs *ur = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
 
@@ -762,7 +811,7 @@ static __always_inline bool in_gc(const struct py_proc *proc, __u64 tstate)
 static __always_inline int walk_current(struct scratch *s, const struct py_proc *proc, __u32 tgid, __u32 tid,
 					bool cpu_sample, bool user_regs, void *perf_ctx)
 {
-	struct walk_ctx c = { .s = s, .L = &proc->layout };
+	struct walk_ctx c = { .s = s, .L = &proc->layout, .seed = proc->stack_seed };
 	__u64 tstate = 0;
 	__u64 frame = find_frame(&c, proc, tid, &tstate);
 

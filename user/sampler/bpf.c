@@ -162,8 +162,10 @@ static int load_bpf(struct session *r)
 	r->skel->rodata->kernel_stacks = r->cfg.native && r->cfg.kernel;
 	/* The tables' room is kernel memory taken at load: only with --native. */
 	bpf_map__set_max_entries(r->skel->maps.unwind_rows, r->cfg.native ? native_table_rows(r) : 1);
-	if (!r->cfg.native)
+	if (!r->cfg.native) {
 		bpf_map__set_max_entries(r->skel->maps.native_procs, 1);
+		bpf_map__set_max_entries(r->skel->maps.row_cache, 1);
+	}
 	/* CPU mode pays nothing for off-CPU time: the switch program is not
 	 * even loaded. */
 	bpf_program__set_autoload(r->skel->progs.pyperf_switch, r->cfg.mode != MODE_CPU);
