@@ -163,7 +163,7 @@ def test_kernel_frames_after_the_syscall_wrapper(version):
     p = harness.start(argv + [target], ready_marker="ready")
     try:
         with_k, err = nr.record(p.pid, extra=["--kernel"], min_samples=200)
-        without, _ = nr.record(p.pid, min_samples=100, tries=1)
+        without, _ = nr.record(p.pid, seconds=1, min_samples=100, tries=1)
         with tempfile.TemporaryDirectory() as d:
             out = os.path.join(d, "out.folded")
             bad = harness.run_pyperf(["record", "--kernel", "-p", str(p.pid), "-d", "1", "-o", out], check=False)
