@@ -266,6 +266,11 @@ size_t native_stack_labels(struct session *r, struct session_proc *p, const uint
 		if (l)
 			out[nl++] = l;
 	}
+	/* Stopped before any frame (a pc in no mapping yet, say): the merge
+	 * shows the Python frames alone; the mark says the native part is
+	 * unknown, as the summary counts it. */
+	if (!nn && *stop && nl < CAP + 1)
+		out[nl++] = stop_label(r);
 	return nl;
 }
 
