@@ -261,7 +261,7 @@ static bool obj_attr(const struct rd *r, uint64_t obj, const char *name, uint64_
 	if (!rd64(r, obj - 24, &w))
 		return false;
 	if (r->minor == 12 && (w & 1)) {
-		values = w - 1;        /* tagged: values, not a dict */
+		values = w + 1;        /* stored as values - 1: odd means values, not a dict */
 	} else if (plausible(w)) {
 		return dict_lookup(r, w, name, val);
 	} else if (r->minor == 11) {
