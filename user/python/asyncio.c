@@ -529,7 +529,11 @@ static uint64_t stack_top(const struct rd *r, uint64_t frame)
 	if (A->frame_stackpointer != PY_OFF_NONE) {
 		uint64_t sp = ptr_at(r, frame + A->frame_stackpointer), v;
 
-		if (!sp || sp <= frame + A->frame_localsplus || !rd64(r, sp - 8, &v))
+		/* 3.15 keeps a NULL reference above the awaited object
+		 * (measured: stackpointer[-1] is 1, [-2] the coroutine) */
+		uint64_t below = r->minor >= 15 ? 16 : 8;
+
+		if (!sp || sp < frame + A->frame_localsplus + below || !rd64(r, sp - below, &v))
 			return 0;
 		return v & ~3ull; /* a _PyStackRef */
 	}
