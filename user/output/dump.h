@@ -9,5 +9,8 @@
 
 void print_text(struct dump *d, FILE *f);
 void print_json(struct dump *d, FILE *f);
+/* dump --async: d->aio as trees of tasks per event-loop thread. */
+void print_async_text(struct dump *d, FILE *f);
+void print_async_json(struct dump *d, FILE *f);
 
 #endif

@@ -148,3 +148,50 @@ void print_json(struct dump *d, FILE *f)
 	}
 	fputs("]\n}\n", f);
 }
+
+/* dump --async: one object per task; frames innermost first, as the
+ * threads' frames are. */
+void print_async_json(struct dump *d, FILE *f)
+{
+	const struct async_tasks *a = &d->aio;
+	char vbuf[32];
+
+	py_version_str(d->t.version_hex, vbuf, sizeof(vbuf));
+	fprintf(f, "{\n  \"pid\": %d,\n  \"command\": ", (int)d->t.pid);
+	json_write_string(f, d->cmdline[0] ? d->cmdline : d->t.comm);
+	fputs(",\n  \"python_version\": ", f);
+	json_write_string(f, vbuf);
+	fputs(",\n  \"core\": ", f);
+	if (d->core)
+		json_write_string(f, d->o.core);
+	else
+		fputs("null", f);
+	fprintf(f, ",\n  \"tasks_truncated\": %s,\n  \"tasks\": [", a->truncated ? "true" : "false");
+	for (size_t i = 0; i < a->n; i++) {
+		const struct async_task *t = &a->tasks[i];
+		static const char *const states[] = { "pending", "running", "done" };
+
+		fputs(i ? ",\n    {\"name\": " : "\n    {\"name\": ", f);
+		if (t->name[0])
+			json_write_string(f, t->name);
+		else
+			fputs("null", f);
+		fprintf(f, ", \"state\": \"%s\", \"address\": \"0x%" PRIx64 "\", \"coro\": \"0x%" PRIx64 "\"",
+			states[t->state <= ASYNC_DONE ? t->state : 0], t->addr, t->coro);
+		if (t->tid > 0)
+			fprintf(f, ", \"tid\": %d", (int)t->tid);
+		else
+			fputs(", \"tid\": null", f);
+		fprintf(f, ", \"consistent\": %s,\n     \"frames\": [", t->inconsistent ? "false" : "true");
+		bool first = true;
+
+		for (size_t k = 0; k < t->nframes; k++)
+			print_frame_json(d, f, t->frames[k], &first);
+		fputs(first ? "]" : "\n    ]", f);
+		fputs(", \"awaited_by\": [", f);
+		for (size_t k = 0; k < t->nawaited_by; k++)
+			fprintf(f, "%s\"0x%" PRIx64 "\"", k ? ", " : "", t->awaited_by[k]);
+		fputs("]}", f);
+	}
+	fputs(a->n ? "\n  ]\n}\n" : "]\n}\n", f);
+}

@@ -1,6 +1,8 @@
 /* pyperf dump as text: a header line, then each thread and its frames,
  * innermost first, with source lines; then the other OS threads. */
 #include <inttypes.h>
+#include <stdint.h>
+#include <stdlib.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
@@ -205,4 +207,195 @@ void print_text(struct dump *d, FILE *f)
 		}
 	}
 	fputc('\n', f);
+}
+
+/* ---- dump --async ---- */
+
+#define ASYNC_TREE_DEPTH 64
+
+static const char *async_state_name(enum async_task_state s)
+{
+	return s == ASYNC_RUNNING ? "running" : s == ASYNC_DONE ? "done" : "pending";
+}
+
+/* Children of each task (the tasks awaited by it) as index lists. */
+struct async_tree {
+	size_t *first, *count, *kids;
+	uint8_t *mark;                 /* 1: on the path being printed, 2: printed */
+};
+
+static int async_tree_build(const struct async_tasks *a, struct async_tree *t)
+{
+	size_t total = 0;
+
+	t->first = calloc(a->n + 1, sizeof(size_t));
+	t->count = calloc(a->n + 1, sizeof(size_t));
+	t->mark = calloc(a->n + 1, 1);
+	for (size_t i = 0; i < a->n; i++)
+		total += a->tasks[i].nawaited_by;
+	t->kids = calloc(total + 1, sizeof(size_t));
+	if (!t->first || !t->count || !t->mark || !t->kids)
+		return -1;
+	/* count, then place: children in task address order */
+	for (size_t i = 0; i < a->n; i++)
+		for (size_t k = 0; k < a->tasks[i].nawaited_by; k++) {
+			const struct async_task *p = async_task_by_addr(a, a->tasks[i].awaited_by[k]);
+
+			if (p)
+				t->count[p - a->tasks]++;
+		}
+	for (size_t i = 0, off = 0; i < a->n; i++) {
+		t->first[i] = off;
+		off += t->count[i];
+		t->count[i] = 0;
+	}
+	for (size_t i = 0; i < a->n; i++)
+		for (size_t k = 0; k < a->tasks[i].nawaited_by; k++) {
+			const struct async_task *p = async_task_by_addr(a, a->tasks[i].awaited_by[k]);
+
+			if (p) {
+				size_t pi = (size_t)(p - a->tasks);
+
+				t->kids[t->first[pi] + t->count[pi]++] = i;
+			}
+		}
+	return 0;
+}
+
+static void async_tree_free(struct async_tree *t)
+{
+	free(t->first);
+	free(t->count);
+	free(t->kids);
+	free(t->mark);
+}
+
+static void indent(FILE *f, unsigned n)
+{
+	for (unsigned i = 0; i < n; i++)
+		fputc(' ', f);
+}
+
+static void print_task_text(struct dump *d, FILE *f, struct async_tree *tr, size_t i, unsigned depth)
+{
+	const struct async_task *t = &d->aio.tasks[i];
+
+	indent(f, depth * 2);
+	fputs("task ", f);
+	put_str(f, t->name[0] ? t->name : "?");
+	fprintf(f, " [%s]", async_state_name(t->state));
+	if (tr->mark[i] == 1) {
+		fputs(" (awaits a task above it: cycle cut)\n", f);
+		return;
+	}
+	if (tr->mark[i] == 2) {
+		fputs(" (shown above)\n", f);
+		return;
+	}
+	if (t->inconsistent)
+		fputs(" (changed while read; may be inconsistent)", f);
+	fputc('\n', f);
+	/* outermost first: the task's coroutine, down to its innermost await */
+	for (size_t k = t->nframes; k-- > 0;) {
+		const char *label = symbolizer_frame(d->sym, t->frames[k]);
+
+		if (!label)
+			continue;
+		indent(f, depth * 2 + 4);
+		put_str(f, label);
+		fputc('\n', f);
+	}
+	if (depth >= ASYNC_TREE_DEPTH) {
+		indent(f, depth * 2 + 2);
+		fputs("(deeper tasks not shown)\n", f);
+		return;
+	}
+	tr->mark[i] = 1;
+	for (size_t k = 0; k < tr->count[i]; k++)
+		print_task_text(d, f, tr, tr->kids[tr->first[i] + k], depth + 1);
+	tr->mark[i] = 2;
+}
+
+static const char *thread_name_of(struct dump *d, int32_t tid)
+{
+	for (size_t i = 0; i < d->nth; i++)
+		if (d->th[i].tid == tid && d->th[i].name[0])
+			return d->th[i].name;
+	return NULL;
+}
+
+static bool is_root(const struct async_tasks *a, const struct async_task *t)
+{
+	for (size_t k = 0; k < t->nawaited_by; k++)
+		if (async_task_by_addr(a, t->awaited_by[k]))
+			return false;
+	return true;
+}
+
+void print_async_text(struct dump *d, FILE *f)
+{
+	const struct async_tasks *a = &d->aio;
+	struct async_tree tr = { 0 };
+
+	print_header_text(d, f);
+	if (a->truncated)
+		fprintf(f, "(only the first %d tasks are shown)\n\n", ASYNC_MAX_TASKS);
+	if (!a->n) {
+		fputs("no asyncio tasks\n", f);
+		return;
+	}
+	if (async_tree_build(a, &tr)) {
+		async_tree_free(&tr);
+		fputs("pyperf dump: out of memory\n", stderr);
+		return;
+	}
+	/* Roots (awaited by no task read) thread by thread, in TID order; 0
+	 * (not known: 3.11-3.13 do not record which thread runs a loop) last. */
+	int64_t prev = -1;
+
+	for (;;) {
+		int64_t tid = INT64_MAX;
+
+		for (size_t i = 0; i < a->n; i++) {
+			int64_t v = a->tasks[i].tid > 0 ? a->tasks[i].tid : INT32_MAX + 1ll;
+
+			if (v > prev && v < tid && is_root(a, &a->tasks[i]))
+				tid = v;
+		}
+		if (tid == INT64_MAX)
+			break;
+		prev = tid;
+		if (tid <= INT32_MAX) {
+			const char *name = thread_name_of(d, (int32_t)tid);
+
+			fprintf(f, "Thread %d", (int)tid);
+			if (name) {
+				fputs(" \"", f);
+				put_str(f, name);
+				fputc('"', f);
+			}
+			fputs(" (event loop):\n", f);
+		} else {
+			fputs("Event loop tasks (this CPython does not record their thread):\n", f);
+		}
+		for (size_t i = 0; i < a->n; i++) {
+			int64_t v = a->tasks[i].tid > 0 ? a->tasks[i].tid : INT32_MAX + 1ll;
+
+			if (v == tid && is_root(a, &a->tasks[i]))
+				print_task_text(d, f, &tr, i, 0);
+		}
+		fputc('\n', f);
+	}
+	/* awaited only by one another: a cycle no root reaches */
+	bool cycle = false;
+
+	for (size_t i = 0; i < a->n; i++) {
+		if (tr.mark[i])
+			continue;
+		if (!cycle)
+			fputs("Tasks in a cycle of awaits:\n", f);
+		cycle = true;
+		print_task_text(d, f, &tr, i, 0);
+	}
+	async_tree_free(&tr);
 }

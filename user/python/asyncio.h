@@ -56,6 +56,14 @@ struct async_tasks {
  */
 int async_tasks_read(const struct memsrc *m, const struct py_target *t, struct async_tasks *out, char *err,
 		     size_t errlen);
+/*
+ * The same for a core file: m is coredump_memsrc(core). (A live process
+ * finds the _asyncio module's debug offsets through /proc/PID/maps; a core
+ * through the files it maps.)
+ */
+struct coredump;
+int async_tasks_read_core(const struct memsrc *m, const struct py_target *t, struct coredump *core,
+			  struct async_tasks *out, char *err, size_t errlen);
 void async_tasks_free(struct async_tasks *a);
 
 /* The task whose coroutine object is coro, or NULL. */

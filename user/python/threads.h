@@ -15,6 +15,7 @@
 
 #include "native/native.h"
 #include "output/frametab.h"
+#include "python/asyncio.h"
 #include "python/pywalk.h"
 #include "python/symbolize.h"
 #include "target/memsrc.h"
@@ -31,6 +32,7 @@ struct dump_opts {
 	const char *exe;
 	bool json;
 	bool native;
+	bool async_tasks;           /* --async: asyncio tasks instead of threads */
 };
 
 struct dthread {
@@ -75,6 +77,7 @@ struct dump {
 	size_t vanished;            /* threads that exited while being read */
 	uint64_t *buf_a, *buf_b;    /* frame walks */
 	uint8_t *ent_a, *ent_b;
+	struct async_tasks aio;     /* --async */
 };
 
 /* The OS threads (TIDs, sorted) into d->tasks: of the live process d->o.pid
