@@ -15,25 +15,6 @@
 #include "sampler/async.h"
 #include "sampler/session_impl.h"
 
-/*
- * --async: which frames (leaf first) end a run of generator-owned frames,
- * as the kernel counts them for sample_event.gen_runs: run_of[i] is the
- * run whose outermost frame is frame i, else -1.
- */
-static void gen_run_ends(const uint64_t *frames, uint32_t n, int8_t *run_of)
-{
-	int runs = 0;
-
-	for (uint32_t i = 0; i < n; i++) {
-		bool gen = PYPERF_FRAME_IS_GEN(frames[i]);
-		bool ends = gen && (i + 1 == n || !PYPERF_FRAME_IS_GEN(frames[i + 1]));
-
-		run_of[i] = -1;
-		if (ends && runs < PYPERF_ASYNC_RUNS)
-			run_of[i] = (int8_t)runs++;
-	}
-}
-
 /* Symbolizes a stack's frames (leaf first, as the kernel sends them). */
 static struct stack_entry *resolve_stack(struct session *r, struct session_proc *proc, const uint64_t *frames,
 					 uint32_t n, uint32_t nnative, uint32_t flags)
@@ -49,7 +30,7 @@ static struct stack_entry *resolve_stack(struct session *r, struct session_proc 
 	for (int k = 0; k < PYPERF_ASYNC_RUNS; k++)
 		cut[k] = ASYNC_NO_CUT;
 	if (r->cfg.async && !nnative)
-		gen_run_ends(frames, n, run_of);
+		async_gen_run_ends(frames, n, run_of);
 	if (flag_label)
 		r->label_buf[nl++] = frametab_pseudo(&r->labels, flag_label);
 	if (nnative) {

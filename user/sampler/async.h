@@ -67,6 +67,14 @@ const char *async_task_label(struct async_table *t, struct frametab *labels, con
 size_t async_stack_labels(struct async_table *t, struct frametab *labels, const struct async_task *task,
 			  const char *const *frames, size_t nframes, const char **out, size_t cap);
 
+/*
+ * Which of a stack's frames (leaf first, as sent) end a run of
+ * generator-owned frames, counted as the kernel counts them for
+ * sample_event.gen_runs (shims are not sent, so they never split a run):
+ * run_of[i] is the run whose outermost frame is frame i, else -1.
+ */
+void async_gen_run_ends(const uint64_t *frames, uint32_t n, int8_t *run_of);
+
 /* A 64-bit key of a label sequence (labels are interned: pointers compare). */
 uint64_t async_labels_key(const char *const *labels, size_t n);
 

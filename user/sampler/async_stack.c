@@ -147,6 +147,20 @@ size_t async_stack_labels(struct async_table *t, struct frametab *labels, const 
 	return n;
 }
 
+void async_gen_run_ends(const uint64_t *frames, uint32_t n, int8_t *run_of)
+{
+	int runs = 0;
+
+	for (uint32_t i = 0; i < n; i++) {
+		bool gen = PYPERF_FRAME_IS_GEN(frames[i]);
+		bool ends = gen && (i + 1 == n || !PYPERF_FRAME_IS_GEN(frames[i + 1]));
+
+		run_of[i] = -1;
+		if (ends && runs < PYPERF_ASYNC_RUNS)
+			run_of[i] = (int8_t)runs++;
+	}
+}
+
 uint64_t async_labels_key(const char *const *labels, size_t n)
 {
 	uint64_t h = 0xa5c0a5c0a5c0a5c0ull ^ n;
