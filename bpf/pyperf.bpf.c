@@ -35,6 +35,9 @@ const volatile bool notify_exec = false;
 const volatile bool native_stacks = false;
 /* --kernel: the kernel's frames of a sample taken in the kernel. */
 const volatile bool kernel_stacks = false;
+/* --async: each sample carries where its runs of generator-owned frames
+ * end (sample_event.gen_runs), for userspace to find the task. */
+const volatile bool async_tasks = false;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -171,6 +174,10 @@ struct scratch {
 	__u32 nshims, shim_next;
 	__u64 shims[SHIMS];
 	__u64 cache_tag;      /* row_cache entries of this process image and mappings */
+	/* --async: the outermost generator-owned frame of the run being
+	 * walked (0: the last frame was not one), runs stored so far */
+	__u64 run_top;
+	__u32 nruns, pad_runs;
 	/* One frame header past the block's end: field reads at any offset
 	 * in the block stay inside buf for the verifier. */
 	__u8 buf[FRAME_BLOCK + PYPERF_FRAME_BUF];
@@ -414,6 +421,20 @@ static __always_inline long fetch_frame(struct scratch *s, const struct py_layou
 	return 0;
 }
 
+/* --async: the run of generator-owned frames walked so far ended. */
+static __always_inline void end_gen_run(struct scratch *s)
+{
+	__u32 k = s->nruns;
+
+	if (!s->run_top)
+		return;
+	if (k < PYPERF_ASYNC_RUNS) {
+		s->rec.ev.gen_runs[k] = s->run_top;
+		s->nruns = k + 1;
+	}
+	s->run_top = 0;
+}
+
 /* Visits one frame: records it unless it is a shim, then moves to its caller. */
 static long walk_frame_step(__u64 i, void *ctx)
 {
@@ -473,6 +494,14 @@ static long walk_frame_step(__u64 i, void *ctx)
 			f |= PYPERF_FRAME_ENTRY;
 		if (n < PYPERF_MAX_FRAMES)
 			s->rec.frames[n] = f;
+		/* Shims are transparent: a coroutine's awaits chain its frames
+		 * directly, and C callers are ordinary frames' callees anyway. */
+		if (async_tasks) {
+			if (is_gen)
+				s->run_top = s->frame;
+			else
+				end_gen_run(s);
+		}
 		s->n = n + 1;
 		s->hash = (s->hash ^ f) * 0x100000001b3ull;
 		s->hash ^= s->hash >> 29;
@@ -820,6 +849,10 @@ static __always_inline int walk_current(struct scratch *s, const struct py_proc 
 	s->nshims = 0;
 	s->shim_next = 0;
 	s->flags = 0;
+	s->run_top = 0;
+	s->nruns = 0;
+	if (async_tasks)
+		__builtin_memset(s->rec.ev.gen_runs, 0, sizeof(s->rec.ev.gen_runs));
 	s->block_len = 0;
 	/* Seeded with the process and its image: the same code addresses in
 	 * a forked child, a reused PID or after an exec give other ids. */
@@ -844,6 +877,8 @@ static __always_inline int walk_current(struct scratch *s, const struct py_proc 
 			count(CNT_READ_FAULT);
 		if (s->flags & STACK_BAD_CHAIN)
 			count(CNT_BAD_CHAIN);
+		if (async_tasks)
+			end_gen_run(s);
 	}
 	if (tstate && s->n == 0)
 		count(CNT_NO_FRAMES);
@@ -1018,6 +1053,8 @@ int BPF_PROG(pyperf_switch, bool preempt, struct task_struct *prev, struct task_
 				e->weight_ns = d;
 				e->kind = EVENT_OFFCPU;
 				e->reason = st->reason;
+				e->pad = 0;
+				__builtin_memcpy(e->gen_runs, st->gen_runs, sizeof(e->gen_runs));
 				bpf_ringbuf_submit(e, submit_flags());
 				count(CNT_EMITTED);
 			} else {
@@ -1059,6 +1096,9 @@ int BPF_PROG(pyperf_switch, bool preempt, struct task_struct *prev, struct task_
 		.nnative = s->rec.ev.nnative,
 		.reason = !with_wait_reason ? WAIT_NONE : runnable ? WAIT_RUNNABLE : wait_reason_of(prev, proc),
 	};
+
+	if (async_tasks)
+		__builtin_memcpy(rec.gen_runs, s->rec.ev.gen_runs, sizeof(rec.gen_runs));
 
 	bpf_map_update_elem(&offcpu, &tid, &rec, BPF_ANY);
 	return 0;

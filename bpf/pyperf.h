@@ -162,8 +162,21 @@ struct py_proc {
 #define WAIT_RUNNABLE 5u /* wall mode: preempted, waiting for a CPU */
 #define WAIT_GIL   6u /* futex inside the GIL's state: waiting to take the GIL */
 
+/*
+ * --async: per sample, the address of the outermost frame of each run of
+ * consecutive generator-owned frames, leaf-most run first. A task's
+ * coroutine frames form such a run, its own coroutine's frame outermost
+ * (stepped from C, or from Task.__step); other runs are generators or
+ * coroutines not stepped by a task (a generator expression inside the
+ * task's code, a generator around the event loop). Userspace finds which
+ * one, if any, is a task's: several are kept so a generator inside the
+ * task's code does not hide the task. Not part of the stack id.
+ */
+#define PYPERF_ASYNC_RUNS 4
+
 /* One ring-buffer record per sample (EVENT_CPU), per wait (EVENT_OFFCPU),
- * or per stack first seen as a thread blocks (EVENT_STACK). */
+ * or per stack first seen as a thread blocks (EVENT_STACK). Its size stays
+ * a multiple of 8 (frames follow it). */
 struct sample_event {
 	__u32 pid;
 	__u32 tid;
@@ -176,6 +189,7 @@ struct sample_event {
 	__u32 reason;                  /* WAIT_* */
 	__u32 nnative;                 /* --native: native frames after the nframes Python ones */
 	__u32 pad;
+	__u64 gen_runs[PYPERF_ASYNC_RUNS]; /* --async: see PYPERF_ASYNC_RUNS; 0: none (always 0 without --async) */
 };
 
 /*
@@ -284,6 +298,7 @@ struct offcpu_start {
 	__u32 reason;                  /* WAIT_* */
 	__u32 nnative;
 	__u32 pad;
+	__u64 gen_runs[PYPERF_ASYNC_RUNS]; /* --async: as in struct sample_event */
 };
 
 /* Index into the per-CPU counters array. */

@@ -70,6 +70,7 @@ struct record_opts {
 	bool native;                /* --native */
 	bool kernel;                /* --kernel */
 	uint64_t native_memory;     /* --native-memory: room for unwind tables */
+	bool async;                 /* --async: asyncio tasks' logical stacks */
 };
 
 struct recorder {
@@ -105,7 +106,7 @@ static bool is_dir_name(const char *path)
 enum {
 	OPT_TITLE = OPT_LONG_ONLY, OPT_THREADS, OPT_NO_LINES, OPT_IDLE, OPT_SUBPROCESSES, OPT_EVERY, OPT_KEEP,
 	OPT_MAX_DISK, OPT_PUSH, OPT_CPU_BUDGET, OPT_LOG, OPT_MIN_BLOCK, OPT_NO_WAIT_REASON, OPT_GIL,
-	OPT_NATIVE, OPT_KERNEL, OPT_NATIVE_MEMORY,
+	OPT_NATIVE, OPT_KERNEL, OPT_NATIVE_MEMORY, OPT_ASYNC,
 };
 
 static const struct opt_spec record_options[] = {
@@ -140,6 +141,10 @@ static const struct opt_spec record_options[] = {
 	  "kernel, 'symbol [kernel]'" },
 	{ "native-memory", OPT_NATIVE_MEMORY, "SIZE", "with --native: kernel memory for unwind tables "
 	  "(default 32M; files beyond it get '[unknown native]' frames)" },
+	{ "async", OPT_ASYNC, NULL, "asyncio (CPython 3.11+): a sample in a task's code goes under "
+	  "the chain of tasks awaiting it, 'task NAME' frames root first, in place of the event loop's "
+	  "frames; with --mode wall or offcpu, pending tasks also count their waits at their await "
+	  "lines (sampled every 10 ms or more)" },
 	{ "frequency", 'F', "HZ", "samples per second per CPU (default " STR(DEFAULT_HZ) ", at most "
 	  STR(OPT_HZ_MAX) ")" },
 	{ "duration", 'd', "SECS", "stop after SECS seconds (default: until Ctrl-C or the process "
@@ -276,6 +281,7 @@ static int record_opt(int key, const char *arg, void *ctx)
 	case OPT_GIL: o->gil_only = true; break;
 	case OPT_NATIVE: o->native = true; break;
 	case OPT_KERNEL: o->kernel = true; break;
+	case OPT_ASYNC: o->async = true; break;
 	case OPT_NATIVE_MEMORY:
 		if (opt_size(arg, 1 << 20, 1ull << 30, &o->native_memory))
 			return opt_usage_error(WHO, "invalid --native-memory '%s': give 1M to 1G, e.g. 64M", arg);
@@ -359,6 +365,10 @@ static int check_applies(const struct record_opts *o)
 		{ o->kernel && !o->native, "--kernel adds kernel frames to native stacks: use it with --native" },
 		{ o->native_memory && !o->native, "--native-memory sizes --native's unwind tables: use it with "
 		  "--native" },
+		{ o->async && o->native, "--async and --native do not combine yet: a task's logical stack "
+		  "replaces Python frames only" },
+		{ o->async && o->gil_wait, "--async adds the waits of tasks, which are not GIL waits: use "
+		  "--mode wall or offcpu" },
 		{ o->title && o->format == FMT_FOLDED,
 		  "--title names an SVG, pprof or speedscope profile: folded stacks have no title" },
 	};
@@ -751,6 +761,22 @@ static void print_native_summary(struct session *s)
 		ns.no_room ? " (full: raise --native-memory)" : "");
 }
 
+/* --async: how many samples went to tasks, and how task waits were taken. */
+static void print_async_summary(struct recorder *r)
+{
+	struct session_totals t = session_totals(r->s);
+
+	fprintf(stderr, "pyperf: %" PRIu64 " samples in asyncio tasks, under their 'task' frames", t.async_in_task);
+	if (t.async_no_task)
+		fprintf(stderr, "; %" PRIu64 " in coroutines or generators of no task known (a task that ended "
+			"before it was read, or not a task), with their normal stacks", t.async_no_task);
+	fputc('\n', stderr);
+	if (r->opts.mode != MODE_CPU)
+		fprintf(stderr, "pyperf: waits of pending tasks sampled %" PRIu64 " times, every %.1f ms on "
+			"average (%" PRIu64 " task waits added)\n", t.async_passes, t.async_pass_ns / 1e6,
+			t.async_waits);
+}
+
 static void print_summary(struct recorder *r, enum stop_reason why, uint64_t nstacks)
 {
 	uint64_t c[CNT__MAX];
@@ -805,6 +831,8 @@ static void print_summary(struct recorder *r, enum stop_reason why, uint64_t nst
 			c[CNT_NO_TSTATE] + c[CNT_NO_FRAMES]);
 	if (r->opts.native)
 		print_native_summary(r->s);
+	if (r->opts.async)
+		print_async_summary(r);
 	if (session_totals(r->s).hidden)
 		fprintf(stderr, "pyperf: %" PRIu64 " samples only in functions not yet started (3.11+ "
 			"prologue frames, hidden as CPython hides them), not shown\n", session_totals(r->s).hidden);
@@ -862,6 +890,7 @@ static int init_session(struct recorder *r)
 		.no_wait_reason = r->opts.no_wait_reason,
 		.gil_only = r->opts.gil_only, .gil_wait = r->opts.gil_wait,
 		.native = r->opts.native, .kernel = r->opts.kernel, .native_table_bytes = r->opts.native_memory,
+		.async = r->opts.async,
 	};
 
 	r->s = session_new(&cfg);

@@ -87,8 +87,18 @@ static struct func_stat *stat_for(struct top *t, const char *label)
 	if (known)
 		return known;
 	const struct frame_meta *m = frametab_meta(session_labels(t->s), label);
-	const char *func = m && m->file[0] ? frametab_python(session_labels(t->s), m->name, m->file, -1, m->firstline)
-					   : label;
+	const char *func = label;
+
+	if (m && m->kind == FRAME_PYTHON && m->file[0]) {
+		func = frametab_python(session_labels(t->s), m->name, m->file, -1, m->firstline);
+	} else if (m && m->kind == FRAME_NATIVE && m->name == label) {
+		/* "lib.so+0xADDR", a row per address: one row per file instead */
+		const char *slash = strrchr(m->file, '/');
+		char grouped[300];
+
+		snprintf(grouped, sizeof(grouped), "[%s, no symbol]", slash ? slash + 1 : m->file);
+		func = frametab_pseudo(session_labels(t->s), grouped);
+	}
 
 	/* Labels of one function on different lines share its stat. */
 	for (size_t i = 0; func && i < t->nfuncs; i++) {

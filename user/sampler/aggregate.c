@@ -12,6 +12,7 @@
 
 #include "pyperf.skel.h"
 #include "python/pywalk.h"
+#include "sampler/async.h"
 #include "sampler/session_impl.h"
 
 /* Symbolizes a stack's frames (leaf first, as the kernel sends them). */
@@ -21,9 +22,15 @@ static struct stack_entry *resolve_stack(struct session *r, struct session_proc 
 	size_t nl = 0;
 	uint32_t stop = 0;
 	const char *flag_label = pywalk_stack_flag_label(flags);
+	uint32_t cut[PYPERF_ASYNC_RUNS];
+	int8_t run_of[PYPERF_MAX_FRAMES];
 
 	if (n > PYPERF_MAX_FRAMES || nnative > PYPERF_MAX_NATIVE)
 		return NULL;
+	for (int k = 0; k < PYPERF_ASYNC_RUNS; k++)
+		cut[k] = ASYNC_NO_CUT;
+	if (r->cfg.async && !nnative)
+		async_gen_run_ends(frames, n, run_of);
 	if (flag_label)
 		r->label_buf[nl++] = frametab_pseudo(&r->labels, flag_label);
 	if (nnative) {
@@ -33,6 +40,8 @@ static struct stack_entry *resolve_stack(struct session *r, struct session_proc 
 		for (uint32_t i = n; i-- > 0;) {
 			const char *l = symbolizer_frame(proc->sym, frames[i]);
 
+			if (r->cfg.async && run_of[i] >= 0)
+				cut[run_of[i]] = (uint32_t)nl; /* labels before it: the event loop's side */
 			if (l)
 				r->label_buf[nl++] = l;
 		}
@@ -47,9 +56,15 @@ static struct stack_entry *resolve_stack(struct session *r, struct session_proc 
 	e->flags = flags & ~SAMPLE_HAS_FRAMES;
 	e->native_stop = stop;
 	e->nlabels = 0;
-	for (size_t i = 0; i < nl; i++)
+	for (int k = 0; k < PYPERF_ASYNC_RUNS; k++)
+		e->async_cut[k] = ASYNC_NO_CUT;
+	for (size_t i = 0; i < nl; i++) {
+		for (int k = 0; k < PYPERF_ASYNC_RUNS; k++)
+			if (cut[k] == i)
+				e->async_cut[k] = e->nlabels; /* counted after the labels that failed */
 		if (r->label_buf[i]) /* NULL: out of memory for that label */
 			e->labels[e->nlabels++] = r->label_buf[i];
+	}
 	return e;
 }
 
@@ -132,6 +147,8 @@ static struct stack_entry *with_wait_leaf(struct session *r, const struct stack_
 	}
 	e->generation = base->generation;
 	e->flags = base->flags;
+	e->native_stop = base->native_stop;
+	memcpy(e->async_cut, base->async_cut, sizeof(e->async_cut)); /* the leaf goes last: cuts stay */
 	e->nlabels = base->nlabels + 1;
 	memcpy(e->labels, base->labels, base->nlabels * sizeof(e->labels[0]));
 	e->labels[base->nlabels] = leaf;
@@ -225,6 +242,18 @@ static bool count_sample(struct session *r, struct session_proc *proc, const str
 	return true;
 }
 
+static void name_thread(struct session *r, uint32_t pid, uint32_t tid);
+
+bool aggregate_count(struct session *r, struct session_proc *proc, const struct sample_event *ev,
+		     const struct stack_entry *st, uint64_t skey)
+{
+	if (!count_sample(r, proc, ev, st, skey))
+		return false;
+	if (r->cfg.threads)
+		name_thread(r, ev->pid, ev->tid);
+	return true;
+}
+
 /* Threads on: a thread's root label, named at first sight while the
  * thread still exists. */
 static void name_thread(struct session *r, uint32_t pid, uint32_t tid)
@@ -288,12 +317,10 @@ int aggregate_event(void *ctx, void *data, size_t size)
 	}
 	if (ev->kind == EVENT_OFFCPU && ev->reason != WAIT_NONE && !r->cfg.no_wait_reason)
 		st = with_wait_leaf(r, st, ev->reason, &skey);
-	if (!st || !count_sample(r, proc, ev, st, skey)) {
+	if (st && r->cfg.async)
+		st = async_sample_stack(r, proc, ev, st, &skey);
+	if (!st || !aggregate_count(r, proc, ev, st, skey))
 		r->unresolved++;
-		return 0;
-	}
-	if (r->cfg.threads)
-		name_thread(r, ev->pid, ev->tid);
 	return 0;
 }
 

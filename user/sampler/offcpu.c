@@ -213,6 +213,8 @@ void offcpu_flush_blocked(struct session *r)
 			.pid = st.pid, .tid = key, .stack_id = st.stack_id, .time_ns = now,
 			.flags = st.flags, .nframes = st.nframes, .kind = EVENT_OFFCPU, .reason = st.reason,
 		};
+
+		memcpy(ev.gen_runs, st.gen_runs, sizeof(ev.gen_runs)); /* --async: its task */
 		uint64_t d = now > st.start_ns ? now - st.start_ns : 0;
 
 		ev.weight_ns = d >= r->cfg.min_block_ns ? d : 0;

@@ -70,6 +70,7 @@ static void free_proc(struct session_proc *p)
 {
 	symbolizer_free(p->sym);
 	nproc_free(&p->nproc);
+	async_forget(p);
 	free(p);
 }
 
@@ -120,6 +121,8 @@ int session_add_process(struct session *r, const struct py_target *t)
 	}
 	symbolizer_set_lines(p->sym, !r->cfg.no_lines);
 	revalidate_arm(r);
+	if (async_add_process(r, p))
+		return -1;
 	/* Native mappings first: a sample the kernel takes as soon as the
 	 * process is in procs must find them (tables take a while). */
 	if (native_add_process(r, p))

@@ -13,6 +13,7 @@
 
 #include <bpf/libbpf.h>
 
+#include "sampler/async.h"
 #include "sampler/session_impl.h"
 
 volatile sig_atomic_t session_stop_signal;
@@ -85,7 +86,8 @@ struct session *session_new(const struct session_config *cfg)
 	 * table has an init of its own. */
 	frametab_init(&r->labels);
 	/* frames, native ones + a flag frame, [gc], a stop, process and thread roots */
-	r->label_buf = malloc((PYPERF_MAX_FRAMES + PYPERF_MAX_NATIVE + 8) * sizeof(*r->label_buf));
+	/* room for native frames, or for --async's task frames */
+	r->label_buf = malloc((PYPERF_MAX_FRAMES + PYPERF_MAX_NATIVE + ASYNC_MAX_CHAIN + 8) * sizeof(*r->label_buf));
 	if (!r->label_buf) {
 		session_err(r, "out of memory\n");
 		session_free(r);
@@ -142,6 +144,9 @@ struct session_totals session_totals(const struct session *r)
 	return (struct session_totals){
 		.samples = r->samples, .unresolved = r->unresolved, .unread = r->unread, .hidden = r->hidden,
 		.not_gil_wait = r->not_gil_wait,
+		.async_in_task = r->async_in_task, .async_no_task = r->async_no_task, .async_waits = r->async_waits,
+		.async_passes = r->async_passes,
+		.async_pass_ns = r->async_passes ? r->async_pass_ns / r->async_passes : 0,
 	};
 }
 
@@ -217,6 +222,7 @@ int session_poll(struct session *r, int timeout_ms)
 		session_pending_tick(r);
 	revalidate_tick(r);
 	native_tick(r);
+	async_tick(r, false);
 	rate_probe_tick(r, false);
 	return n;
 }
@@ -237,5 +243,6 @@ void session_stop_sampling(struct session *r)
 	}
 	if (r->cfg.mode != MODE_CPU && r->skel)
 		offcpu_flush_blocked(r);
+	async_tick(r, true); /* the tasks' waits up to now */
 	discover_open_deferred(r);
 }

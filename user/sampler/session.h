@@ -42,6 +42,7 @@ struct session_config {
 	bool native;                /* --native: native frames merged with the Python ones */
 	bool kernel;                /* --kernel: and the kernel's frames of samples taken there */
 	uint64_t native_table_bytes; /* --native: room for unwind tables (0: the default) */
+	bool async;                 /* --async: samples in an asyncio task get its logical stack */
 	const char *who;            /* "pyperf record": prefix of error messages */
 };
 
@@ -51,8 +52,13 @@ struct stack_entry {
 	uint32_t flags;
 	uint32_t native_stop;       /* --native: NSTOP_* its native frames ended with, 0 */
 	uint32_t nlabels;
+	/* --async: for each run of generator-owned frames (sample_event.gen_runs),
+	 * how many labels lie root-ward of its outermost frame (those a task's
+	 * logical stack replaces); ASYNC_NO_CUT when there is no such run. */
+	uint32_t async_cut[PYPERF_ASYNC_RUNS];
 	const char *labels[];       /* root first */
 };
+#define ASYNC_NO_CUT UINT32_MAX
 
 
 /* Samples of one stack (in one thread, with threads on). */
@@ -75,6 +81,13 @@ struct session_totals {
 	uint64_t unread;            /* still in the ring buffer when the time to read them at the end ran out */
 	uint64_t hidden;            /* every frame hidden (not yet started) */
 	uint64_t not_gil_wait;      /* gil-wait mode: off-CPU records of other waits, left out */
+	/* --async */
+	uint64_t async_in_task;     /* samples given a task's logical stack */
+	uint64_t async_no_task;     /* samples in coroutines or generators of no task known (ended
+				     * before it was read, or not a task): normal stacks */
+	uint64_t async_waits;       /* wall/offcpu: waits of pending tasks added (one per task per pass) */
+	uint64_t async_passes;      /* wall/offcpu: passes over the tasks */
+	uint64_t async_pass_ns;     /* wall/offcpu: their mean interval */
 };
 
 typedef void session_sample_fn(void *ctx, const struct count_entry *ce);

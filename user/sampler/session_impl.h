@@ -36,6 +36,7 @@ struct session_proc {
 	uint32_t native_generation; /* native_proc.generation last sent */
 	bool native_stale;          /* a stack ran into code in no known mapping */
 	uint64_t native_reload_ns;  /* not read again before this */
+	struct async_proc *async;   /* --async: its tasks (NULL: not followed) */
 };
 
 struct session {
@@ -89,6 +90,8 @@ struct session {
 	uint64_t unresolved;        /* samples of an unknown process or of a stack whose frames never arrived */
 	uint64_t hidden;            /* samples whose every frame is hidden (not yet started) */
 	uint64_t not_gil_wait;      /* gil-wait mode: off-CPU records of other waits, left out */
+	/* --async: see struct session_totals */
+	uint64_t async_in_task, async_no_task, async_waits, async_passes, async_pass_ns;
 	const char **label_buf;
 	/* session_poll's bound on reading: a ring buffer refilled as fast as
 	 * it is read would keep one read going past any deadline. */
@@ -134,7 +137,8 @@ struct session {
  *   offcpu.c      threads already blocked at the start and at the end
  *   discover.c    finding processes: children, -a scans, execs
  *   launch.c      running a command to profile
- *   revalidate.c  checking cached code objects again */
+ *   revalidate.c  checking cached code objects again
+ *   async.c       --async: asyncio tasks' logical stacks and waits */
 
 /* session.c: a one-line error prefixed with the command's name. */
 __attribute__((format(printf, 2, 3)))
@@ -176,6 +180,10 @@ void sampler_unload(struct session *s);         /* everything session_load made 
 
 /* aggregate.c */
 int aggregate_event(void *ctx, void *data, size_t size); /* the ring buffer's callback */
+/* Counts ev (its tid, kind and weight) against stack st of key skey, as a
+ * record of the ring buffer would be; false if out of memory. */
+bool aggregate_count(struct session *s, struct session_proc *proc, const struct sample_event *ev,
+		     const struct stack_entry *st, uint64_t skey);
 /* Enters a stack sent with its frames; the known one if defined before.
  * NULL if out of memory. */
 struct stack_entry *define_stack(struct session *s, struct session_proc *proc, uint64_t stack_id,
@@ -222,6 +230,20 @@ void discover_open_deferred(struct session *s);
 void discover_free(struct session *s);
 /* -a: looks again at processes that just exec'd Python (session_poll calls it). */
 void session_pending_tick(struct session *s);
+
+/* async.c (--async; each does nothing without it) */
+struct async_proc;
+/* Starts following p's tasks; 0, or -1 after an error message when the
+ * process asked for cannot be (CPython before 3.11, unknown layout). */
+int async_add_process(struct session *s, struct session_proc *p);
+void async_forget(struct session_proc *p);
+/* A CPU or off-CPU record's stack st (key *skey) as its task's logical
+ * stack, *skey its key then; st itself outside any known task. */
+const struct stack_entry *async_sample_stack(struct session *s, struct session_proc *p, const struct sample_event *ev,
+					     const struct stack_entry *st, uint64_t *skey);
+/* wall/offcpu: the waits of pending tasks, when a pass is due (final:
+ * now, at the end). */
+void async_tick(struct session *s, bool final);
 
 /* revalidate.c */
 void revalidate_arm(struct session *s);         /* the first check, once a process is sampled */
