@@ -377,9 +377,11 @@ def test_native_zlib_sha256_sorted(version):
         if not below:
             continue
         in_native += c
-        assert is_py(fr[i], "phase_hash", target, lines["hash-call"]), "hash line: %s" % ";".join(fr)
         assert max(python_indices(fr)) == i, "Python frame under sha256's C code: %s" % ";".join(fr)
         if any(re.search(r"libcrypto|_hashlib|_sha2|_sha256", f) for f in below):
+            # the hashing itself is at the hash line (the loop's own line
+            # has C frames too: range iteration, freeing the digest)
+            assert is_py(fr[i], "phase_hash", target, lines["hash-call"]), "hash line: %s" % ";".join(fr)
             in_crypto += c
     assert in_native >= 0.6 * hash_n, "%d of %d phase_hash samples have native frames below:\n%s" % (
         in_native, hash_n, show(stacks, under("phase_hash")))

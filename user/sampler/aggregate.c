@@ -227,10 +227,10 @@ static bool count_sample(struct session *r, struct session_proc *proc, const str
 		if (per_thread)
 			ce->origin = origin_of(r, proc, ev->tid);
 	}
+	if (st->native_stop && st->native_stop < NSTOP__MAX)
+		r->native.stops[st->native_stop]++;
 	if (ev->kind == EVENT_CPU) {
 		ce->count++;
-		if (st->native_stop && st->native_stop < NSTOP__MAX)
-			r->native.stops[st->native_stop]++;
 		if (!st->nlabels)
 			r->hidden++; /* only 3.11+ prologue frames: nothing to show */
 		/* wall: its time is added by session_profile, at the rate achieved */

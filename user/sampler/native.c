@@ -147,11 +147,11 @@ int native_add_process(struct session *r, struct session_proc *p)
 
 	if (err == 0)
 		err = push_proc(r, p);
-	if (err) {
-		session_err(r, "--native: failed to read the mappings of PID %d: %s\n", (int)p->target.pid,
-			    strerror(-err));
-		return -1;
-	}
+	/* A process gone already (a short-lived child) still has its Python
+	 * samples: its native frames end marked. Only the first one says so. */
+	if (err && p->target.pid == r->target.pid)
+		session_err(r, "warning: --native: cannot read the mappings of PID %d (%s): its native frames "
+			    "will show as [unknown native]\n", (int)p->target.pid, strerror(-err));
 	p->native_reload_ns = monotonic_ns() + RELOAD_NS;
 	return 0;
 }
@@ -245,6 +245,7 @@ size_t native_stack_labels(struct session *r, struct session_proc *p, const uint
 			nn--;
 	}
 	size_t ni = native_merge_order(frames, n, eval, nn, *stop != 0, items, CAP + 1);
+	const char *unknown = stop_label(r);
 
 	for (size_t i = 0; i < ni && nl < CAP + 1; i++) {
 		const char *l = NULL;
@@ -263,14 +264,16 @@ size_t native_stack_labels(struct session *r, struct session_proc *p, const uint
 		} else if (items[i].kind == MERGE_STOP) {
 			l = stop_label(r);
 		}
-		if (l)
+		/* pcs userspace cannot name (mappings of a process gone before
+		 * they were read) run together as one mark */
+		if (l && !(l == unknown && nl && out[nl - 1] == unknown))
 			out[nl++] = l;
 	}
 	/* Stopped before any frame (a pc in no mapping yet, say): the merge
 	 * shows the Python frames alone; the mark says the native part is
 	 * unknown, as the summary counts it. */
-	if (!nn && *stop && nl < CAP + 1)
-		out[nl++] = stop_label(r);
+	if (!nn && *stop && nl < CAP + 1 && !(nl && out[nl - 1] == unknown))
+		out[nl++] = unknown;
 	return nl;
 }
 

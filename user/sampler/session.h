@@ -120,7 +120,7 @@ size_t session_nprocs(const struct session *s);
 struct session_totals session_totals(const struct session *s);
 /* --native: how native stacks went. */
 struct native_stats {
-	uint64_t stops[NSTOP__MAX];  /* CPU samples whose native stack ended early, by NSTOP_* */
+	uint64_t stops[NSTOP__MAX];  /* samples and waits whose native stack ended early, by NSTOP_* */
 	uint32_t tables;             /* files whose unwind table is loaded */
 	uint32_t no_room;            /* files left without one: no room (--native-memory) */
 	uint64_t table_bytes;        /* kernel memory the tables use */

@@ -111,7 +111,7 @@ struct session {
 		uint32_t rows_used, rows_cap;
 		uint32_t tables;            /* files whose table is loaded */
 		uint32_t no_room;           /* files left without a table: no room */
-		uint64_t stops[NSTOP__MAX]; /* CPU samples whose native stack ended early, by kind */
+		uint64_t stops[NSTOP__MAX]; /* samples and waits whose native stack ended early, by kind */
 		/* native_stack_labels' working arrays */
 		struct merge_item *items;
 		const char **names;
