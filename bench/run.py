@@ -24,6 +24,11 @@ Benchmarks (NAME for --only):
               unwind table build time and size (libpython, libc, static
               python3.11); dump --native's userspace unwinder per stack
               (bench/native_bench.c) against the BPF cost
+  async       record --async vs record on a task 10 coroutines deep
+              (bench/targets/async_chain.py): BPF ns and pyperf CPU per
+              sample; dump --async of 5,000 pending tasks (3.12, 3.14):
+              wall time and peak RSS; python3.15 -m profiling.sampling
+              --async-aware vs record --async on one 3.15 process
 
 Every number is a ratio or a cost per unit measured side by side in one run:
 the machines are noisy, so no lone absolute wall time is reported. The final
@@ -62,7 +67,7 @@ DEEP = os.path.join(ROOT, "tests", "targets", "deep.py")
 SID = os.path.join(ROOT, "tests", "helpers", "sid-python.sh")
 RESULTS_MD = os.path.join(BENCH, "RESULTS.md")
 STATS_SYSCTL = "/proc/sys/kernel/bpf_stats_enabled"
-ALL = ["slowdown", "bpf", "self", "lost", "symbolize", "flamegraph", "cpython315", "native", "all"]
+ALL = ["slowdown", "bpf", "self", "lost", "symbolize", "flamegraph", "cpython315", "native", "async", "all"]
 
 
 def log(msg):
@@ -1082,6 +1087,252 @@ def bench_native(env, res):
     res.details["native"] = details
 
 
+ASYNC_SCRIPT = os.path.join(TARGETS, "async_chain.py")
+ASYNC_DEPTH = 10     # coroutines between the task's own and the burning leaf
+ASYNC_PENDING = 5000
+TASK_LINE_RE = re.compile(r"^\s*task \S", re.M)
+
+
+def async_window(env, pid, hz, secs, extra=(), settle=1):
+    """One `pyperf record -d` run of settle+secs+1 s: a steady-state window
+    of `secs` after `settle` s (BPF run time, counters, pyperf's schedstat
+    CPU), then the run's own end; its rusage (utime+stime of the whole
+    run, start-up included) comes with the summary."""
+    rec = Recording(env, pid, hz, duration=settle + secs + 1, extra=extra).start()
+    try:
+        time.sleep(settle)
+        a = rec.snapshot()
+        time.sleep(secs)
+        b = rec.snapshot()
+    except BaseException:
+        rec.stop()
+        raise
+    return delta(a, b), rec.wait(timeout=60)
+
+
+def timed_run(argv, out_path):
+    """Runs argv to its end, stdout to out_path: (exit code, wall s, CPU s,
+    peak RSS KiB, stderr)."""
+    with open(out_path, "w") as out:
+        t0 = time.monotonic()
+        p = spawn(argv, stdout=out, stderr=subprocess.PIPE, text=True)
+        err = p.stderr.read()
+        _, status, ru = os.wait4(p.pid, 0)
+        wall = time.monotonic() - t0
+    _children.remove(p)
+    return os.waitstatus_to_exitcode(status), wall, ru.ru_utime + ru.ru_stime, ru.ru_maxrss, err
+
+
+def sid_versions():
+    """The sid interpreters tests/helpers/sid-python.sh can run (fetched if
+    need be); the reason as a string if none."""
+    p = subprocess.run([SID, "fetch"], capture_output=True, text=True)
+    if p.returncode != 0:
+        return (p.stderr.strip().splitlines() or ["sid-python.sh fetch failed"])[-1]
+    return subprocess.run([SID, "versions"], capture_output=True, text=True).stdout.split()
+
+
+def bench_async(env, res):
+    """asyncio (issue #19): what --async costs, what a dump of many tasks
+    costs, and CPython 3.15's own async-aware sampler on the same process.
+
+    1. record --async against record, side by side: target
+    bench/targets/async_chain.py chain on pyenv's 3.12 (env.python if
+    absent): a task "chain" whose coroutine awaits 10 nested coroutines
+    (level), the innermost awaiting a leaf that burns CPU (yielding with
+    sleep(0) every ~10 ms), and 3 tasks sleeping 50 ms in a loop. Nearly
+    every sample is 13 Python frames deep in the chain; with --async its
+    stack is "task Task-1;task chain;chain;level x10;leaf;burn". Each round
+    runs `record -d` and `record --async -d` on the same target process,
+    order swapped every round, at 9999 Hz. BPF: kernel.bpf_stats_enabled,
+    run_time_ns/run_cnt of pyperf_sample over a window after 1 s of
+    warm-up, non-target runs subtracted, per sample emitted (as `bpf` and
+    `native`). pyperf's own CPU per sample: its schedstat CPU over the same
+    window per sample emitted, and the whole -d run's utime+stime (rusage,
+    start-up and task-table reads included) per sample. Ratios: median of
+    the per-round ratios.
+
+    2. dump --async of 5,000 tasks: async_chain.py pending 5000 (5,000 tasks
+    pending on one asyncio.Event, plus the main task) on pyenv's 3.12 and
+    sid's 3.14; `pyperf dump --async -p PID` run to its end, wall time and
+    peak RSS (ru_maxrss) of pyperf, median of 3 (quick) or 5 runs,
+    alternating with a plain `pyperf dump -p PID` of the same process (the
+    cost of attaching and reading the threads alone). Each run's output
+    must list every task, or the benchmark fails.
+
+    3. python3.15 -m profiling.sampling attach --async-aware (its async
+    mode "running": the running task's stack, as record --async in CPU
+    mode) against record --async, on one 3.15 process (sid) running the
+    chain target, at 1000 Hz (and 10000 Hz in full mode) for the same
+    duration, alternating. CPU per sample: the profiler process's whole
+    utime+stime (rusage) over the samples it reports ("Captured N
+    samples"); pyperf's the same way (utime+stime over its summary's
+    samples), plus the BPF run time per sample, which the kernel charges
+    to the target rather than to pyperf. Both include start-up, which
+    weighs on a short run; so a second pair leaves it out: profiling.
+    sampling's CPU minus that of starting python3.15 and importing
+    profiling.sampling.cli (median of 3), and pyperf's schedstat CPU over
+    a window after 1 s, plus BPF. Achieved rate: samples per second of
+    the asked duration; pyperf samples the thread only when it is on a
+    CPU (profiling.sampling reads it whether it runs or not), so its rate
+    per second of target CPU time is shown too. If profiling.sampling cannot attach, its
+    row says why, in its own words."""
+    py312 = glob_first(os.path.join(pyenv_root(), "versions", "3.12*", "bin", "python3.12"))
+    chain_py = [py312] if py312 else env.python
+    rounds = 2 if env.quick else 5
+    secs = 2 if env.quick else 5
+    hz = 9999
+    details = {"chain_python": chain_py, "depth": ASYNC_DEPTH, "hz": hz}
+    runs = {"plain": [], "async": []}
+    with BpfStats():
+        nt = nontarget_cost(env)
+        with Target(chain_py + [ASYNC_SCRIPT, "chain", str(ASYNC_DEPTH)]) as t:
+            for r in range(rounds):
+                order = ("plain", "async") if r % 2 == 0 else ("async", "plain")
+                for mode in order:
+                    extra = ["--async"] if mode == "async" else []
+                    d, s = async_window(env, t.pid, hz, secs, extra=extra)
+                    emitted = max(1, d["cnt"]["CNT_EMITTED"])
+                    bpf, raw = bpf_per_sample(env, d)
+                    o = {"round": r, "bpf_ns": bpf, "raw_bpf_ns": raw, "emitted": d["cnt"]["CNT_EMITTED"],
+                         "pyperf_ns": d["pyperf_cpu_ns"] / emitted,
+                         "whole_cpu_s": s["cpu_s"], "whole_samples": s["samples"],
+                         "whole_ns": s["cpu_s"] * 1e9 / max(1, s["samples"]),
+                         "frames": folded_frames(os.path.join(env.tmp, "rec.folded")),
+                         "maxrss_kib": s["maxrss_kib"], "counters": d["cnt"]}
+                    runs[mode].append(o)
+                    log("async round %d %s: %d samples, %.1f frames, BPF %.0f ns/sample (raw %.0f), pyperf %.0f "
+                        "ns/sample in the window, %.0f over the whole run" % (
+                            r, mode, o["emitted"], o["frames"], bpf, raw, o["pyperf_ns"], o["whole_ns"]))
+    pl, asy = runs["plain"], runs["async"]
+    res.add("async", "non-target run (procs lookup miss)", nt, "ns/run", fmt="%.0f")
+    res.add("async", "frames per sample, record / record --async",
+            "%.1f / %.1f" % (median([o["frames"] for o in pl]), median([o["frames"] for o in asy])), "")
+    for key, what, unit, scale, fmt in (("bpf_ns", "BPF per sample", "ns", 1, "%.0f"),
+                                        ("pyperf_ns", "pyperf CPU per sample, steady window", "us", 1e3, "%.2f"),
+                                        ("whole_ns", "pyperf utime+stime per sample, whole -d run", "us", 1e3,
+                                         "%.2f")):
+        res.add("async", "%s at %d Hz, record" % (what, hz), median([o[key] for o in pl]) / scale, unit, fmt=fmt)
+        res.add("async", "%s at %d Hz, record --async" % (what, hz), median([o[key] for o in asy]) / scale, unit,
+                fmt=fmt)
+        res.add("async", "%s, --async / plain (median of %d rounds)" % (what, rounds),
+                median([a[key] / p[key] for p, a in zip(pl, asy)]), "x", fmt="%.2f")
+    details["record"] = runs
+
+    # 2. dump --async of many pending tasks.
+    n_dump = 3 if env.quick else 5
+    targets = [("3.12 (pyenv)", [py312] if py312 else None)]
+    vers = sid_versions()
+    targets.append(("3.14 (sid)", [SID, "run", "3.14"] if isinstance(vers, list) and "3.14" in vers else None))
+    details["dump"] = {}
+    out_path = os.path.join(env.tmp, "dump.txt")
+    for label, interp in targets:
+        if not interp:
+            res.add("async", "dump --async, %d tasks, %s: skipped: %s" % (
+                ASYNC_PENDING, label, vers if isinstance(vers, str) else "interpreter absent"), "", "")
+            continue
+        got = {"async": [], "plain": []}
+        with Target(interp + [ASYNC_SCRIPT, "pending", str(ASYNC_PENDING)]) as t:
+            for i in range(n_dump):
+                for mode in (("async", "plain") if i % 2 == 0 else ("plain", "async")):
+                    argv = [env.pyperf, "dump", "-p", str(t.pid)] + (["--async"] if mode == "async" else [])
+                    rc, wall, cpu, rss, err = timed_run(argv, out_path)
+                    with open(out_path, encoding="utf-8", errors="replace") as f:
+                        tasks = len(TASK_LINE_RE.findall(f.read()))
+                    if rc != 0 or (mode == "async" and tasks < ASYNC_PENDING):
+                        raise RuntimeError("dump %s on %s: exit %d, %d tasks listed: %s" % (
+                            mode, label, rc, tasks, err.strip()[:200]))
+                    got[mode].append({"wall_s": wall, "cpu_s": cpu, "maxrss_kib": rss, "tasks": tasks})
+        details["dump"][label] = got
+        a, p = got["async"], got["plain"]
+        log("async dump %s: --async %s s, %s KiB; plain %s s, %s KiB; %d tasks" % (
+            label, [round(x["wall_s"], 3) for x in a], [x["maxrss_kib"] for x in a],
+            [round(x["wall_s"], 3) for x in p], [x["maxrss_kib"] for x in p], a[0]["tasks"]))
+        res.add("async", "dump --async, %d tasks listed, %s: wall (median of %d)" % (a[0]["tasks"], label, n_dump),
+                median([x["wall_s"] for x in a]) * 1e3, "ms", fmt="%.0f")
+        res.add("async", "  its CPU (utime+stime)", median([x["cpu_s"] for x in a]) * 1e3, "ms", fmt="%.0f")
+        res.add("async", "  its peak RSS", median([x["maxrss_kib"] for x in a]) / 1024, "MiB", fmt="%.1f")
+        res.add("async", "  plain dump of the same process: wall / peak RSS",
+                "%.0f ms / %.1f MiB" % (median([x["wall_s"] for x in p]) * 1e3,
+                                        median([x["maxrss_kib"] for x in p]) / 1024), "")
+
+    # 3. CPython 3.15's sampler, --async-aware, on the same 3.15 process.
+    if not (isinstance(vers, list) and "3.15" in vers):
+        res.add("async", "3.15 comparison skipped: %s" % (vers if isinstance(vers, str) else "no sid 3.15"), "", "")
+        res.details["async"] = details
+        return
+    secs15 = 3 if env.quick else 5
+    rates = (1000,) if env.quick else (1000, 10000)
+    ps_out = os.path.join(env.tmp, "ps.collapsed")
+    details["cpython315"] = {}
+    # What profiling.sampling's CPU holds besides sampling: the start of
+    # python3.15 and the import of the module (median of 3).
+    starts = [timed_run([SID, "run", "3.15", "-c", "import profiling.sampling.cli"], os.devnull)
+              for _ in range(3)]
+    ps_start = median([x[2] for x in starts if x[0] == 0])
+    details["ps_start_cpu_s"] = ps_start
+    with BpfStats(), Target([SID, "run", "3.15", ASYNC_SCRIPT, "chain", str(ASYNC_DEPTH)]) as t:
+        for rate in rates:
+            ps, pp = [], []
+            for i in range(1 if env.quick else 2):
+                for who in (("ps", "pp") if i % 2 == 0 else ("pp", "ps")):
+                    if who == "ps":
+                        rc, wall, cpu, rss, err = timed_run(
+                            [SID, "run", "3.15", "-m", "profiling.sampling", "attach", "--async-aware",
+                             "-r", str(rate), "-d", str(secs15), "--collapsed", "-o", ps_out, str(t.pid)],
+                            os.path.join(env.tmp, "ps.stdout"))
+                        with open(os.path.join(env.tmp, "ps.stdout")) as f:
+                            text = f.read() + err
+                        m = CAPTURED_RE.search(text)
+                        if rc != 0 or not m:
+                            why = " ".join(text.strip().splitlines()[-2:])[:150] or "exit %d" % rc
+                            res.add("async", "3.15 %d Hz: profiling.sampling --async-aware could not run: %s"
+                                    % (rate, why), "", "", "runs", False)
+                            ps = None
+                            break
+                        ps.append({"cpu_s": cpu, "samples": int(m.group(1)), "secs": float(m.group(2)),
+                                   "wall_s": wall, "maxrss_kib": rss})
+                    else:
+                        d, s = async_window(env, t.pid, rate, secs15 - 2, extra=["--async"])
+                        emitted = max(1, d["cnt"]["CNT_EMITTED"])
+                        pp.append({"cpu_s": s["cpu_s"], "samples": s["samples"], "secs": secs15,
+                                   "bpf_ns": bpf_per_sample(env, d)[0], "maxrss_kib": s["maxrss_kib"],
+                                   "window_ns": d["pyperf_cpu_ns"] / emitted,
+                                   "rate_per_target_cpu_s": emitted / (d["target_cpu_ns"] / 1e9)})
+                if ps is None:
+                    break
+            details["cpython315"][rate] = {"profiling.sampling": ps, "pyperf": pp}
+            if not ps or not pp:
+                continue
+            ps_us = median([x["cpu_s"] / max(1, x["samples"]) for x in ps]) * 1e6
+            ps_rate = median([x["samples"] / secs15 for x in ps])
+            pp_user = median([x["cpu_s"] / max(1, x["samples"]) for x in pp]) * 1e6
+            pp_bpf = median([x["bpf_ns"] for x in pp]) / 1e3
+            pp_rate = median([x["samples"] / x["secs"] for x in pp])
+            pp_window = median([x["window_ns"] for x in pp]) / 1e3
+            pp_rate_cpu = median([x["rate_per_target_cpu_s"] for x in pp])
+            ps_steady = median([(x["cpu_s"] - ps_start) / max(1, x["samples"]) for x in ps]) * 1e6
+            log("async 3.15 @%d Hz: profiling.sampling --async-aware %.1f us/sample %.0f/s; pyperf --async %.2f "
+                "us/sample (user %.2f + BPF %.2f) %.0f/s" % (rate, ps_us, ps_rate, pp_user + pp_bpf, pp_user,
+                                                             pp_bpf, pp_rate))
+            res.add("async", "3.15 %d Hz: profiling.sampling --async-aware CPU per sample" % rate, ps_us, "us",
+                    fmt="%.1f")
+            res.add("async", "3.15 %d Hz: pyperf --async CPU per sample (utime+stime + BPF)" % rate,
+                    pp_user + pp_bpf, "us", fmt="%.2f")
+            res.add("async", "3.15 %d Hz: CPU per sample, profiling.sampling / pyperf" % rate,
+                    ps_us / (pp_user + pp_bpf), "x", fmt="%.1f")
+            res.add("async", "3.15 %d Hz: start-up left out: profiling.sampling (- %.0f ms) / pyperf steady "
+                    "window + BPF" % (rate, ps_start * 1e3), "%.1f / %.2f us" % (ps_steady, pp_window + pp_bpf), "")
+            res.add("async", "3.15 %d Hz: ... ratio" % rate, ps_steady / (pp_window + pp_bpf), "x", fmt="%.1f")
+            res.add("async", "3.15 %d Hz: profiling.sampling achieved rate" % rate, ps_rate / rate * 100,
+                    "% of asked", fmt="%.1f")
+            res.add("async", "3.15 %d Hz: pyperf --async achieved rate" % rate, pp_rate / rate * 100,
+                    "% of asked", fmt="%.1f")
+            res.add("async", "3.15 %d Hz: pyperf --async achieved rate per target CPU s" % rate,
+                    pp_rate_cpu / rate * 100, "% of asked", fmt="%.1f")
+    res.details["async"] = details
+
+
 def pyenv_root():
     p = subprocess.run(["pyenv", "root"], capture_output=True, text=True) if shutil.which("pyenv") else None
     return p.stdout.strip() if p and p.returncode == 0 else os.path.expanduser("~/.pyenv")
@@ -1251,7 +1502,7 @@ def main():
         mach["date"], mach["nproc"], mach["cpu"], mach["kernel"], mach["load"], args.python, env.version))
     funcs = {"slowdown": bench_slowdown, "bpf": bench_bpf, "self": bench_self, "lost": bench_lost,
              "symbolize": bench_symbolize, "flamegraph": bench_flamegraph, "cpython315": bench_cpython315,
-             "native": bench_native, "all": bench_all}
+             "native": bench_native, "async": bench_async, "all": bench_all}
     try:
         if "symbolize" in which:
             env.build_symbolize_bench()
