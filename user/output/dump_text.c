@@ -340,6 +340,8 @@ void print_async_text(struct dump *d, FILE *f)
 	print_header_text(d, f);
 	if (a->truncated)
 		fprintf(f, "(only the first %d tasks are shown)\n\n", ASYNC_MAX_TASKS);
+	if (a->incomplete)
+		fputs("(a task list was unreadable past some point: tasks may be missing)\n\n", f);
 	if (!a->n) {
 		fputs("no asyncio tasks\n", f);
 		return;
@@ -350,7 +352,8 @@ void print_async_text(struct dump *d, FILE *f)
 		return;
 	}
 	/* Roots (awaited by no task read) thread by thread, in TID order; 0
-	 * (not known: 3.11-3.13 do not record which thread runs a loop) last. */
+	 * (not known: 3.14+ tasks of threads that are gone, 3.11-3.13 tasks
+	 * of a loop that is not running) last. */
 	int64_t prev = -1;
 
 	for (;;) {
@@ -376,7 +379,7 @@ void print_async_text(struct dump *d, FILE *f)
 			}
 			fputs(" (event loop):\n", f);
 		} else {
-			fputs("Event loop tasks (this CPython does not record their thread):\n", f);
+			fputs("Event loop tasks (thread not known: the loop is not running or its thread is gone):\n", f);
 		}
 		for (size_t i = 0; i < a->n; i++) {
 			int64_t v = a->tasks[i].tid > 0 ? a->tasks[i].tid : INT32_MAX + 1ll;

@@ -36,14 +36,6 @@
 #define TPFLAGS_INLINE_VALUES (1ul << 2)  /* 3.13 */
 #define TPFLAGS_MANAGED_DICT (1ul << 4)
 
-/* Py_AsyncioModuleDebugOffsets (3.14+), as 64-bit words. */
-struct aio_debug {
-	uint64_t task_size, task_name, task_awaited_by, task_is_task, task_awaited_by_is_set, task_coro,
-		task_node;
-	uint64_t interp_size, interp_tasks_head;
-	uint64_t tstate_size, tstate_running_loop, tstate_running_task, tstate_tasks_head;
-};
-
 struct rd {
 	const struct memsrc *m;
 	const struct py_target *t;
@@ -309,6 +301,7 @@ struct collect {
 	uint64_t *addrs;
 	size_t n, cap;
 	bool truncated;
+	bool incomplete;                /* a list looped or was unreadable */
 	int err;
 };
 
@@ -430,7 +423,7 @@ struct mapped {
 	uint64_t start, offset;
 };
 
-static bool debug_from_file(struct rd *r, const struct mapped *f, struct aio_debug *dbg)
+static bool debug_from_file(struct rd *r, const struct mapped *f, struct async_debug_offsets *dbg)
 {
 	const char *base = strrchr(f->path, '/');
 
@@ -450,7 +443,7 @@ static bool debug_from_file(struct rd *r, const struct mapped *f, struct aio_deb
 	return ok;
 }
 
-static bool find_debug_live(struct rd *r, pid_t pid, struct aio_debug *dbg)
+static bool find_debug_live(struct rd *r, pid_t pid, struct async_debug_offsets *dbg)
 {
 	char path[64], line[PATH_MAX + 256], local[PATH_MAX + 32];
 	FILE *f;
@@ -484,7 +477,7 @@ static bool find_debug_live(struct rd *r, pid_t pid, struct aio_debug *dbg)
 	return found;
 }
 
-static bool find_debug_core(struct rd *r, struct coredump *core, struct aio_debug *dbg)
+static bool find_debug_core(struct rd *r, struct coredump *core, struct async_debug_offsets *dbg)
 {
 	const char *last = "";
 
@@ -502,14 +495,25 @@ static bool find_debug_core(struct rd *r, struct coredump *core, struct aio_debu
 	return false;
 }
 
-/* Walks one circular task list headed at head (3.14+). */
+/* Walks one circular task list headed at head (3.14+). A list that does
+ * not come back to its head (a NULL or unreadable next pointer, or a loop
+ * that misses the head, found by Brent's method) is cut and marked. */
 static void walk_list(struct rd *r, struct collect *c, uint64_t head, int32_t tid, int32_t *tids)
 {
-	uint64_t node = ptr_at(r, head);
+	uint64_t node = ptr_at(r, head), seen = 0;
+	size_t power = 1, k;
 
-	for (size_t k = 0; node && node != head && k < ASYNC_MAX_TASKS; k++) {
+	for (k = 0; node && node != head && k < ASYNC_MAX_TASKS + 1; k++) {
 		size_t before = c->n;
 
+		if (node == seen) {
+			c->incomplete = true;
+			return;
+		}
+		if (k + 1 == power) {
+			seen = node;
+			power *= 2;
+		}
 		add_addr(c, node - r->task_node);
 		if (c->n > before && tids)
 			tids[c->n - 1] = tid;
@@ -517,6 +521,8 @@ static void walk_list(struct rd *r, struct collect *c, uint64_t head, int32_t ti
 			return;
 		node = ptr_at(r, node);
 	}
+	if (node != head)
+		c->incomplete = true;
 }
 
 /* ---- one task ---- */
@@ -759,7 +765,7 @@ static int setup(struct rd *r, const struct memsrc *m, const struct py_target *t
 	return 0;
 }
 
-static int apply_debug(struct rd *r, const struct aio_debug *d, char *err, size_t errlen)
+static int apply_debug(struct rd *r, const struct async_debug_offsets *d, char *err, size_t errlen)
 {
 	/* fut_state is not published: it is the enum right after awaited_by,
 	 * followed by the is_task and awaited_by_is_set chars. */
@@ -791,22 +797,101 @@ static void mark_running(struct async_tasks *a, uint64_t addr, int32_t tid)
 	}
 }
 
+/* The listed tasks (c; tids: each one's thread, or NULL) read into out:
+ * sorted by address, duplicates (a task in two sets) dropped, and the
+ * tasks awaiting each one filled in. 0 or -ENOMEM (out is then empty). */
+static int build_tasks(struct rd *r, const struct collect *c, const int32_t *tids, struct async_tasks *out)
+{
+	uint64_t *order;
+
+	out->truncated = c->truncated;
+	out->incomplete = c->incomplete;
+	out->tasks = calloc(c->n ? c->n : 1, sizeof(*out->tasks));
+	order = malloc((c->n ? c->n : 1) * sizeof(*order) * 2);
+	if (!out->tasks || !order) {
+		free(order);
+		async_tasks_free(out);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < c->n; i++) {
+		order[2 * i] = c->addrs[i];
+		order[2 * i + 1] = tids ? (uint64_t)(uint32_t)tids[i] : 0;
+	}
+	qsort(order, c->n, 2 * sizeof(*order), cmp_u64);
+	for (size_t i = 0; i < c->n; i++) {
+		if (i && order[2 * i] == order[2 * (i - 1)])
+			continue;
+		struct async_task *tk = &out->tasks[out->n];
+
+		if (read_task(r, order[2 * i], tk))
+			continue; /* freed since listed */
+		tk->tid = (int32_t)order[2 * i + 1];
+		out->n++;
+	}
+	free(order);
+	if (r->minor >= 14) {
+		for (size_t i = 0; i < out->n; i++)
+			awaited_by_field(r, out, &out->tasks[i]);
+	} else {
+		awaited_by_rebuilt(r, out);
+	}
+	return 0;
+}
+
+/*
+ * 3.11-3.13 record no thread per task, but its loop (fut_loop) does:
+ * BaseEventLoop.run_forever sets _thread_id to threading.get_ident(), the
+ * pthread id (None while the loop is not running); the thread state with
+ * that thread_id has the TID. Loops are few: each is looked up once.
+ */
+#define ASYNC_MAX_LOOPS 64
+
+struct loop_tid {
+	uint64_t loop;
+	int32_t tid;
+};
+
+static int32_t loop_tid(struct rd *r, uint64_t loop, const struct pywalk_tstate *ts, int nts,
+			struct loop_tid *cache, size_t *ncache)
+{
+	uint64_t idobj;
+	int64_t pthread_id;
+	int32_t tid = 0;
+
+	if (!plausible(loop))
+		return 0;
+	for (size_t i = 0; i < *ncache; i++)
+		if (cache[i].loop == loop)
+			return cache[i].tid;
+	if (obj_attr(r, loop, "_thread_id", &idobj) && type_is(r, idobj, "int") && read_int(r, idobj, &pthread_id) &&
+	    pthread_id)
+		for (int i = 0; i < nts; i++)
+			if (ts[i].thread_id == (uint64_t)pthread_id && ts[i].native_tid > 0 &&
+			    ts[i].native_tid <= INT32_MAX) {
+				tid = (int32_t)ts[i].native_tid;
+				break;
+			}
+	if (*ncache < ASYNC_MAX_LOOPS)
+		cache[(*ncache)++] = (struct loop_tid){ loop, tid };
+	return tid;
+}
+
 static int read_all(const struct memsrc *m, const struct py_target *t, struct coredump *core,
 		    struct async_tasks *out, char *err, size_t errlen)
 {
 	struct rd r;
 	struct collect c = { .r = &r }, running = { .r = &r };
-	struct aio_debug dbg;
+	struct async_debug_offsets dbg;
 	int32_t *tids = NULL;
 	struct pywalk_tstate ts[PYPERF_MAX_THREADS];
 	int nts = 0;
+	uint32_t fl = 0;
 	int ret = setup(&r, m, t, err, errlen);
 
 	memset(out, 0, sizeof(*out));
 	if (ret)
 		return ret;
 	if (r.minor >= 14) {
-		uint32_t fl = 0;
 		bool found = core ? find_debug_core(&r, core, &dbg) : find_debug_live(&r, m->pid, &dbg);
 
 		if (!found) {
@@ -836,43 +921,18 @@ static int read_all(const struct memsrc *m, const struct py_target *t, struct co
 		ret = collect_sets(&r, &c, &running, err, errlen);
 		if (ret)
 			goto out;
+		/* only for the loops' threads: tasks are read without them */
+		nts = pywalk_tstates(m, r.L, t->runtime_addr, ts, PYPERF_MAX_THREADS, &fl);
+		if (nts < 0)
+			nts = 0;
 	}
 	if (c.err) {
 		ret = c.err;
 		goto out;
 	}
-	out->truncated = c.truncated;
-	out->tasks = calloc(c.n ? c.n : 1, sizeof(*out->tasks));
-	if (!out->tasks) {
-		ret = -ENOMEM;
+	if ((ret = build_tasks(&r, &c, tids, out)))
 		goto out;
-	}
-	/* sorted, duplicates (a task in two sets) dropped */
-	uint64_t *order = malloc((c.n ? c.n : 1) * sizeof(*order) * 2);
-
-	if (!order) {
-		ret = -ENOMEM;
-		goto out;
-	}
-	for (size_t i = 0; i < c.n; i++) {
-		order[2 * i] = c.addrs[i];
-		order[2 * i + 1] = tids ? (uint64_t)(uint32_t)tids[i] : 0;
-	}
-	qsort(order, c.n, 2 * sizeof(*order), cmp_u64);
-	for (size_t i = 0; i < c.n; i++) {
-		if (i && order[2 * i] == order[2 * (i - 1)])
-			continue;
-		struct async_task *tk = &out->tasks[out->n];
-
-		if (read_task(&r, order[2 * i], tk))
-			continue; /* freed since listed */
-		tk->tid = (int32_t)order[2 * i + 1];
-		out->n++;
-	}
-	free(order);
 	if (r.minor >= 14) {
-		for (size_t i = 0; i < out->n; i++)
-			awaited_by_field(&r, out, &out->tasks[i]);
 		for (int i = 0; i < nts; i++) {
 			uint64_t run = ptr_at(&r, ts[i].addr + dbg.tstate_running_task);
 
@@ -880,21 +940,49 @@ static int read_all(const struct memsrc *m, const struct py_target *t, struct co
 				mark_running(out, run, (int32_t)ts[i].native_tid);
 		}
 	} else {
-		awaited_by_rebuilt(&r, out);
+		struct loop_tid cache[ASYNC_MAX_LOOPS];
+		size_t ncache = 0;
+
+		for (size_t i = 0; i < out->n; i++)
+			out->tasks[i].tid = loop_tid(&r, ptr_at(&r, out->tasks[i].addr + r.A->task_loop), ts, nts, cache,
+						     &ncache);
 		for (size_t i = 0; i < running.n; i++)
 			mark_running(out, running.addrs[i], 0);
 	}
 	/* a task awaiting itself through others: cut at the first repeat when
-	 * printed (output); here only make sure nothing awaits a missing task */
+	 * printed (output) */
 	ret = 0;
 out:
 	free(tids);
 	free(c.addrs);
 	free(running.addrs);
-	if (ret && out->tasks) {
-		free(out->tasks);
-		memset(out, 0, sizeof(*out));
+	return ret;
+}
+
+int async_tasks_read_list(const struct memsrc *m, const struct py_target *t, const struct async_debug_offsets *dbg,
+			  uint64_t head, int32_t tid, struct async_tasks *out, char *err, size_t errlen)
+{
+	struct rd r;
+	struct collect c = { .r = &r };
+	int32_t *tids;
+	int ret = setup(&r, m, t, err, errlen);
+
+	memset(out, 0, sizeof(*out));
+	if (ret)
+		return ret;
+	if (r.minor < 14) {
+		snprintf(err, errlen, "task lists are read on CPython 3.14+ only");
+		return -ENOTSUP;
 	}
+	if ((ret = apply_debug(&r, dbg, err, errlen)))
+		return ret;
+	tids = calloc(ASYNC_MAX_TASKS, sizeof(*tids));
+	if (!tids)
+		return -ENOMEM;
+	walk_list(&r, &c, head, tid, tids);
+	ret = c.err ? c.err : build_tasks(&r, &c, tids, out);
+	free(tids);
+	free(c.addrs);
 	return ret;
 }
 

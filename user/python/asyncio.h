@@ -47,6 +47,7 @@ struct async_tasks {
 	struct async_task *tasks;       /* malloc'd */
 	size_t n;
 	bool truncated;                 /* more than ASYNC_MAX_TASKS */
+	bool incomplete;                /* a task list looped or was unreadable past some point: tasks may be missing */
 };
 
 /*
@@ -77,5 +78,21 @@ const struct async_task *async_task_by_addr(const struct async_tasks *a, uint64_
  * belongs to the coroutine at F - offset. 0 when unknown.
  */
 uint16_t async_coro_frame_offset(const struct py_target *t);
+
+/*
+ * For tests (tests/unit/test_asyncio.c): Py_AsyncioModuleDebugOffsets
+ * (3.14+), as 64-bit words, and the reader of one circular task list at
+ * head (3.14+ only: t->version_hex and t->layout must be 3.14+), with tid
+ * as every listed task's thread. Does what async_tasks_read does with one
+ * thread's list, without looking for the offsets or the threads.
+ */
+struct async_debug_offsets {
+	uint64_t task_size, task_name, task_awaited_by, task_is_task, task_awaited_by_is_set, task_coro,
+		task_node;
+	uint64_t interp_size, interp_tasks_head;
+	uint64_t tstate_size, tstate_running_loop, tstate_running_task, tstate_tasks_head;
+};
+int async_tasks_read_list(const struct memsrc *m, const struct py_target *t, const struct async_debug_offsets *dbg,
+			  uint64_t head, int32_t tid, struct async_tasks *out, char *err, size_t errlen);
 
 #endif
