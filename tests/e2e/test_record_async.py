@@ -11,7 +11,7 @@ import harness
 from harness import params
 from test_record import marker_lines
 
-VERSIONS = ["3.12", "3.13", "3.14", "3.15"]
+VERSIONS = ["3.11", "debian3.11", "3.12", "3.13", "3.14", "3.15"]
 TARGET = os.path.join(harness.TARGETS, "async_workers.py")
 SECONDS = 2.0
 
