@@ -167,7 +167,6 @@ struct scratch {
 	/* native unwind */
 	__u64 pc, sp, bp;
 	__u32 nnat;           /* native values stored after the Python frames */
-	__u32 nat_done;       /* 1: ended (normally or with a stop value) */
 	__u32 last_map;       /* index of the mapping found last: frames cluster */
 	/* 3.12+ entry (shim) frames met by the Python walk, innermost first:
 	 * they live in the C stack frames of the loops that made them. */

@@ -63,6 +63,7 @@ void native_free(struct session *r)
 	free(r->native.items);
 	free(r->native.names);
 	free(r->native.eval);
+	u64map_free(&r->native.by_build_id);
 }
 
 /* Copies a file's table into the next free rows, in batches. */
@@ -94,6 +95,17 @@ static void ensure_table(struct session *r, struct nfile *f, pid_t pid)
 	if (f->table_tried)
 		return;
 	f->table_tried = true;
+	/* The same build in another place (a container's copy): its rows.
+	 * Interned, equal build ids are one pointer: the key. */
+	const char *id = f->build_id[0] ? strtab_intern(&r->labels.strings, f->build_id) : NULL;
+	uint64_t id_key = id ? u64map_key_of(id) : 0;
+	const struct nfile *twin = id_key ? u64map_get_ptr(&r->native.by_build_id, id_key) : NULL;
+
+	if (twin) {
+		f->table_first = twin->table_first;
+		f->table_count = twin->table_count;
+		return;
+	}
 	int fd = nfile_open(f, pid);
 
 	if (fd < 0)
@@ -107,6 +119,8 @@ static void ensure_table(struct session *r, struct nfile *f, pid_t pid)
 			f->table_count = (uint32_t)t.n;
 			r->native.rows_used += (uint32_t)t.n;
 			r->native.tables++;
+			if (id_key && !twin)
+				u64map_put_ptr(&r->native.by_build_id, id_key, f);
 		}
 	} else if (e == 0 && t.n) {
 		r->native.no_room++;

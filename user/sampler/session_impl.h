@@ -110,6 +110,7 @@ struct session {
 		struct ksyms *ksyms;
 		uint32_t rows_used, rows_cap;
 		uint32_t tables;            /* files whose table is loaded */
+		struct u64map by_build_id;  /* interned build id -> the struct nfile * whose rows serve it */
 		uint32_t no_room;           /* files left without a table: no room */
 		uint64_t stops[NSTOP__MAX]; /* samples and waits whose native stack ended early, by kind */
 		/* native_stack_labels' working arrays */
