@@ -1,5 +1,5 @@
 """Fuzz targets (tests/fuzz/fuzz_*.c), briefly: each runs FUZZ_TEST_TIME
-seconds (default 8) from its seed corpus with a fixed libFuzzer seed
+seconds (default 4) from its seed corpus with a fixed libFuzzer seed
 (FUZZ_SEED, default 1), then every input that once crashed it
 (tests/fuzz/regressions/TARGET/) runs once. Longer runs: make fuzz.
 Skips when clang could not link libFuzzer (make fuzz-build says so), and
@@ -14,7 +14,7 @@ _spec = importlib.util.spec_from_file_location(
 fuzz_run = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(fuzz_run)
 
-SECONDS = int(os.environ.get("FUZZ_TEST_TIME", "8"))
+SECONDS = int(os.environ.get("FUZZ_TEST_TIME", "4"))
 SEED = int(os.environ.get("FUZZ_SEED", "1"))
 
 

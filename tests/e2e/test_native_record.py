@@ -26,8 +26,12 @@ import tempfile
 import harness
 from harness import Skip, params
 
-# "3.11" is pyenv's (shared libpython), "debian3.11" Debian's static one.
-VERSIONS = ["3.11", "debian3.11", "3.12", "3.13", "3.14", "3.15"]
+# "debian3.11" is Debian's static 3.11. pyenv's 3.11 is left out to keep CI
+# under its time: its shared libpython is the kind 3.12 and 3.13 test, and
+# its entry marks (is_entry) are those of the static 3.11.
+VERSIONS = ["debian3.11", "3.12", "3.13", "3.14", "3.15"]
+# A mode refused or accepted is the same code on every version: two kinds.
+MODE_VERSIONS = ["debian3.11", "3.14"]
 HZ = 499
 SECONDS = 2
 CUT_NOTE = "native stacks cut short"
@@ -593,7 +597,7 @@ def test_native_damaged_eh_frame(version):
                 "Python frames out of order: %s" % ";".join(fr)
 
 
-@params(VERSIONS)
+@params(MODE_VERSIONS)
 def test_native_with_unsupported_modes(version):
     """--native with a mode that may not support it: either refused (exit
     2, one line on stderr naming --native) or a valid profile."""
