@@ -72,7 +72,7 @@ $(BUILD)/pyperf-asan: $(BUILD)/asan/user/cmd/main.o $(BUILD)/libpyperf-asan.a
 	$(Q)$(CC) $(CFLAGS) $(SANFLAGS) $^ $(LDLIBS) -o $@
 
 # Unit tests always run under ASan+UBSan.
-$(BUILD)/tests/%: tests/unit/%.c tests/unit/unit.h $(BUILD)/libpyperf-asan.a
+$(BUILD)/tests/%: tests/unit/%.c $(wildcard tests/unit/*.h) $(BUILD)/libpyperf-asan.a
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(CFLAGS) -O1 $(SANFLAGS) -Itests/unit $< $(BUILD)/libpyperf-asan.a $(LDLIBS) -o $@
 
