@@ -11,37 +11,13 @@
 #include "native/dwarf.h"
 #include "native/dwread.h"
 #include "target/memsrc.h"
+#include "ehbuf.h"
 #include "unit.h"
 
 #define EH_ADDR 0x1000u     /* link-time address of the section */
 #define FN      0x2000u     /* the function the FDE covers */
 #define FN_LEN  0x20u
 
-struct buf {
-	uint8_t b[1024];
-	size_t n;
-};
-
-static void put(struct buf *b, const void *p, size_t n)
-{
-	if (n)
-		memcpy(b->b + b->n, p, n);
-	b->n += n;
-}
-
-static void u8(struct buf *b, uint8_t v) { put(b, &v, 1); }
-static void u32(struct buf *b, uint32_t v) { put(b, &v, 4); }
-
-/* Pads the entry started at start with DW_CFA_nop to a multiple of 4 and
- * writes its length. */
-static void close_entry(struct buf *b, size_t start)
-{
-	while ((b->n - start) % 4)
-		u8(b, DW_CFA_nop);
-	uint32_t len = (uint32_t)(b->n - start - 4);
-
-	memcpy(b->b + start, &len, 4);
-}
 
 struct cie_opts {
 	uint8_t version;            /* 1 by default */

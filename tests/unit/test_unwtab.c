@@ -22,36 +22,13 @@
 #include "native/cfi.h"
 #include "native/dwarf.h"
 #include "native/unwtab.h"
+#include "ehbuf.h"
 #include "unit.h"
 
 #define EH_ADDR 0x1000u
 
 static uint64_t eh_addr = EH_ADDR; /* of the .eh_frame being written */
 
-struct buf {
-	uint8_t b[2048];
-	size_t n;
-};
-
-static void put(struct buf *b, const void *p, size_t n)
-{
-	if (n)
-		memcpy(b->b + b->n, p, n);
-	b->n += n;
-}
-
-static void u8(struct buf *b, uint8_t v) { put(b, &v, 1); }
-static void u32(struct buf *b, uint32_t v) { put(b, &v, 4); }
-static void u64(struct buf *b, uint64_t v) { put(b, &v, 8); }
-
-static void close_entry(struct buf *b, size_t start)
-{
-	while ((b->n - start) % 4)
-		u8(b, DW_CFA_nop);
-	uint32_t len = (uint32_t)(b->n - start - 4);
-
-	memcpy(b->b + start, &len, 4);
-}
 
 static const uint8_t CIE_X86_64[] = {
 	DW_CFA_def_cfa, CFI_REG_RSP, 8,          /* CFA = rsp + 8 */
