@@ -38,6 +38,9 @@ struct py_async_layout {
 	uint16_t weakref_object;
 	uint16_t type_name, type_basicsize, type_dictoffset, type_flags, heaptype_cached_keys;
 	uint16_t list_size, list_items, tuple_items, method_self;
+	/* function objects and cells: the closure of asyncio.shield's done
+	 * callback holds the shielded task (3.11-3.13) */
+	uint16_t func_closure, func_qualname, cell_ref;
 	/* TaskObj (3.11-3.13, from DWARF) */
 	uint16_t task_size, task_loop, task_state, task_fut_waiter, task_coro, task_name;
 	uint16_t task_callback0, task_callbacks;

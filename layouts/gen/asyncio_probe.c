@@ -4,7 +4,8 @@
  * probe.c), prints the header part of that version's struct py_async_layout
  * initializer (layouts/asyncio_layouts.h): the objects an outside reader of
  * asyncio tasks walks (coroutines and their frames, dicts, sets, weak
- * references, modules, types, lists, bound methods). The task object itself
+ * references, modules, types, lists, bound methods, functions' closures
+ * and their cells). The task object itself
  * is private to Modules/_asynciomodule.c: asyncio_gen.sh adds it from the
  * DWARF of the _asyncio extension (3.11-3.13); 3.14+ publish it at run time.
  */
@@ -71,5 +72,7 @@ int main(void)
 	printf("\t  .list_size = %u, .list_items = %u, .tuple_items = %u, .method_self = %u,\n",
 	       OFF(PyVarObject, ob_size), OFF(PyListObject, ob_item), OFF(PyTupleObject, ob_item),
 	       OFF(PyMethodObject, im_self));
+	printf("\t  .func_closure = %u, .func_qualname = %u, .cell_ref = %u,\n", OFF(PyFunctionObject, func_closure),
+	       OFF(PyFunctionObject, func_qualname), OFF(PyCellObject, ob_ref));
 	return 0;
 }

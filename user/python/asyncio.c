@@ -9,8 +9,9 @@
  * interpreter state: 3.11 _all_tasks, 3.12+ _scheduled_tasks and
  * _eager_tasks; _current_tasks maps loops to their running task), with
  * offsets from layouts/asyncio_table.c; awaited_by is rebuilt from what each
- * task waits for (a task, or a gather future's children) and from the
- * TaskGroup a child reports its completion to.
+ * task waits for (a task, a gather future's children, or the future
+ * asyncio.shield made for a task) and from the TaskGroup a child reports its
+ * completion to.
  * Every read is bounded; nothing read is trusted beyond a type check.
  */
 #include <errno.h>
@@ -31,6 +32,8 @@
 #define ASYNC_MAX_DICT 65536        /* entries of one dict */
 #define ASYNC_MAX_LIST 4096         /* items of a gather's children list */
 #define ASYNC_NAME_READ 512         /* bytes of a string object read at once */
+#define ASYNC_MAX_SHIELD 4          /* shields of shields followed */
+#define ASYNC_MAX_CELLS 8           /* cells of a shield callback's closure (2 in CPython) */
 
 /* 3.11-3.13 type flags (Include/object.h) */
 #define TPFLAGS_INLINE_VALUES (1ul << 2)  /* 3.13 */
@@ -48,6 +51,7 @@ struct rd {
 		task_awaited_by_is_set, task_node, task_size;
 	uint64_t coro_type;             /* type of native coroutines, once seen */
 	uint64_t task_type;             /* first task's type: the others are compared to it */
+	uint64_t func_type;             /* type of Python functions, once seen */
 };
 
 static bool plausible(uint64_t p)
@@ -705,9 +709,62 @@ static void awaited_by_field(struct rd *r, struct async_tasks *a, struct async_t
 	free(c.addrs);
 }
 
-/* 3.11-3.13: parent P waits on task C directly, or on a gather future
- * whose _children C is in; a TaskGroup child reports to the group (its
- * first done callback is the group's bound _on_task_done), whose
+/* Is obj a Python function? Most callbacks asked about are not: once the
+ * function type is known, one read tells. */
+static bool is_function(struct rd *r, uint64_t obj)
+{
+	uint64_t tp = type_of(r, obj);
+
+	if (!tp)
+		return false;
+	if (r->func_type)
+		return tp == r->func_type;
+	if (!type_is(r, obj, "function"))
+		return false;
+	r->func_type = tp;
+	return true;
+}
+
+/*
+ * 3.11-3.13: the task a future awaited stands for: the future itself when
+ * it is a listed task, else the task asyncio.shield(task) made it for. Its
+ * first done callback is then shield's _outer_done_callback (added before
+ * anyone awaits it), the only holder of the shielded object: a cell of its
+ * closure. That object is a task, or the outer future of another shield.
+ * 0 for any other future.
+ */
+static uint64_t awaited_task(struct rd *r, const struct async_tasks *a, uint64_t fut)
+{
+	const struct py_async_layout *A = r->A;
+
+	for (int depth = 0; fut && depth <= ASYNC_MAX_SHIELD; depth++) {
+		if (async_task_by_addr(a, fut))
+			return fut;
+		uint64_t cb = ptr_at(r, fut + A->task_callback0), closure, items, next = 0;
+		int64_t n;
+
+		if (!cb || !is_function(r, cb) ||
+		    !str_equals(r, ptr_at(r, cb + A->func_qualname), "shield.<locals>._outer_done_callback") ||
+		    !(closure = ptr_at(r, cb + A->func_closure)) || !type_is(r, closure, "tuple") ||
+		    !rd64(r, closure + A->list_size, (uint64_t *)&n) || n < 1 || n > ASYNC_MAX_CELLS)
+			return 0;
+		items = closure + A->tuple_items;
+		for (int64_t k = 0; k < n && !next; k++) {
+			uint64_t cell = ptr_at(r, items + (uint64_t)k * 8), v;
+
+			if (!type_is(r, cell, "cell") || !(v = ptr_at(r, cell + A->cell_ref)) || v == fut)
+				continue;
+			if (async_task_by_addr(a, v) || type_is(r, v, "_asyncio.Future"))
+				next = v;
+		}
+		fut = next;
+	}
+	return 0;
+}
+
+/* 3.11-3.13: parent P waits on task C directly (or through shield), or on
+ * a gather future whose _children C is in; a TaskGroup child reports to the
+ * group (its first done callback is the group's bound _on_task_done), whose
  * _parent_task awaits it. */
 static void awaited_by_rebuilt(struct rd *r, struct async_tasks *a)
 {
@@ -715,17 +772,17 @@ static void awaited_by_rebuilt(struct rd *r, struct async_tasks *a)
 
 	for (size_t i = 0; i < a->n; i++) {
 		struct async_task *p = &a->tasks[i];
-		uint64_t w = ptr_at(r, p->addr + A->task_fut_waiter), kids, cb, group, parent;
+		uint64_t w = ptr_at(r, p->addr + A->task_fut_waiter), kids, cb, group, parent, c;
 
-		if (w && async_task_by_addr(a, w)) {
-			add_awaiter(a, w, p->addr);
+		if (w && (c = awaited_task(r, a, w))) {
+			add_awaiter(a, c, p->addr);
 		} else if (w && obj_attr(r, w, "_children", &kids) && type_is(r, kids, "list")) {
 			int64_t n;
 			uint64_t items = ptr_at(r, kids + A->list_items);
 
 			if (items && rd64(r, kids + A->list_size, (uint64_t *)&n) && n > 0 && n <= ASYNC_MAX_LIST)
 				for (int64_t k = 0; k < n; k++)
-					add_awaiter(a, ptr_at(r, items + (uint64_t)k * 8), p->addr);
+					add_awaiter(a, awaited_task(r, a, ptr_at(r, items + (uint64_t)k * 8)), p->addr);
 		}
 		cb = ptr_at(r, p->addr + A->task_callback0);
 		if (cb && type_is(r, cb, "method") && (group = ptr_at(r, cb + A->method_self)) &&
