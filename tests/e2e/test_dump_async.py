@@ -74,8 +74,10 @@ def check_tree(doc, version, many=0):
         assert parents(c) == ["tg-parent"], by_name[c]
         assert own(c) == [("tg_child", L["tg-child-sleep"])]
     assert own("tg-parent") == [("tg_parent", L["taskgroup"])], by_name["tg-parent"]
-    # shield: 3.14+ record the awaiting task; before, nothing links them.
-    assert parents("shielded") == (["shielder"] if minor(version) >= 14 else []), by_name["shielded"]
+    # shield: 3.14+ record the awaiting task; 3.11-3.13 are linked through
+    # the closure of shield's done callback on the future shielder awaits.
+    assert parents("shielded") == ["shielder"], by_name["shielded"]
+    assert parents("shielder") == [], by_name["shielder"]
     assert own("shielder") == [("shielder", L["shield"])]
     assert own("future-waiter") == [("future_waiter", L["future-await"])]
     assert by_name["future-waiter"]["state"] == "pending"
@@ -116,6 +118,7 @@ def test_tree(version):
     for w in ("worker-1", "worker-2", "worker-3"):
         assert text_indent(text, w) == 4, text
     assert text_indent(text, "tg-child-1") == 2 and text_indent(text, "sleeper") == 0
+    assert text_indent(text, "shielder") == 0 and text_indent(text, "shielded") == 2, text
     # coroutine stack lines: outermost first, innermost (asyncio.sleep) last
     block = text[text.index("task sleeper ["):].splitlines()
     assert block[1].strip() == "sleeper (%s:%d)" % (TREE, lines()["sleeper-sleep"]), block[:3]

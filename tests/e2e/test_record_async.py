@@ -1,6 +1,7 @@
 """record --async against real interpreters: samples in a task's code go
 under 'task' frames (the chain of awaiting tasks, root first) in place of
-the event loop's; in wall mode a task that only sleeps shows its whole
+the event loop's, a shielded task's under the task awaiting the shield; in
+wall mode a task that only sleeps shows its whole
 wait at its await line. Needs the asyncio task reader (user/python/
 asyncio.c, issue #19): with the temporary stub these fail at attach."""
 import os
@@ -76,6 +77,12 @@ def test_async_cpu_workers(version):
     assert 0.20 <= shares[2] / in_tasks <= 0.46, (shares, err)
     assert 0.35 <= shares[3] / in_tasks <= 0.65, (shares, err)
     assert shares[1] < shares[2] < shares[3], shares
+    # asyncio.shield: the shielded task under the task awaiting the shield
+    # (3.11-3.13 link them through shield's callback closure)
+    spinning = [(fr, c) for fr, c in stacks if any(f.startswith("spin (%s:" % TARGET) for f in fr)]
+    shielded = sum(c for fr, c in spinning if task_chain(fr)[0] == ["task shielder", "task shielded"]
+                   and at("shielded", lines["shielded"])(fr[2]))
+    assert shielded > 20 and shielded >= 0.9 * sum(c for _, c in spinning), (shielded, spinning[:10], err)
     assert "samples in asyncio tasks" in err, err
 
 

@@ -43,7 +43,7 @@ static const struct opt_spec dump_options[] = {
 	{ "async", OPT_ASYNC, NULL, "print the asyncio tasks instead of the threads (CPython 3.11-3.15): per "
 	  "thread running an event loop, a tree of tasks rooted at those no task awaits, each as 'task NAME "
 	  "[running|pending|done]' with its coroutine stack (outermost first, down to the await it is "
-	  "suspended in), the tasks it awaits (gather, TaskGroup, await task) under it" },
+	  "suspended in), the tasks it awaits (await task, gather, TaskGroup, shield) under it" },
 	OPT_HELP_ROW,
 	{ NULL },
 };
