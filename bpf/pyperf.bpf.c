@@ -654,6 +654,44 @@ static __always_inline const struct unwind_row *find_row(__u32 first, __u32 coun
 	return bpf_map_lookup_elem(&unwind_rows, &key);
 }
 
+/*
+ * Reads the 8-byte words at addr (and addr + 8 when two) of the thread's
+ * stack into out, through a window of it copied into s->buf: one read of
+ * up to FRAME_BLOCK bytes serves several frames (the unwinder moves up the
+ * stack a few hundred bytes a frame), where a read per word cost most of
+ * a frame. The window stops at the end of addr's page: the page above the
+ * stack's top is not mapped, and a read that faults anywhere fails whole.
+ */
+static __always_inline int stack_words(struct scratch *s, __u64 addr, __u64 *out, bool two)
+{
+	__u32 len = two ? 16 : 8;
+
+	if (!(s->block_len && addr >= s->block_base && addr - s->block_base + len <= s->block_len)) {
+		__u64 end = (addr & ~(__u64)(PAGE_BYTES - 1)) + PAGE_BYTES;
+
+		if (end - addr > FRAME_BLOCK)
+			end = addr + FRAME_BLOCK;
+		__u64 wlen = end - addr;
+
+		barrier_var(wlen);
+		if (wlen >= len && wlen <= FRAME_BLOCK &&
+		    bpf_probe_read_user(s->buf, wlen, (const void *)addr) == 0) {
+			s->block_base = addr;
+			s->block_len = wlen;
+		} else {
+			/* two words across a page end, or a window that faults */
+			s->block_len = 0;
+			return bpf_probe_read_user(out, len, (const void *)addr) ? -1 : 0;
+		}
+	}
+	__u32 at = (__u32)(addr - s->block_base) & (FRAME_BLOCK - 1);
+
+	out[0] = *(const __u64 *)(s->buf + at);
+	if (two)
+		out[1] = *(const __u64 *)(s->buf + at + 8);
+	return 0;
+}
+
 /* One native frame: records pc, then finds its caller's pc, sp and bp by
  * the row of the file's table that covers it. */
 static long native_step(__u64 i, void *ctx)
@@ -737,15 +775,15 @@ static long native_step(__u64 i, void *ctx)
 		 * saved rbp and return address in one read */
 		__u64 pair[2];
 
-		if (bpf_probe_read_user(pair, sizeof(pair), (const void *)(cfa - 16)))
+		if (stack_words(s, cfa - 16, pair, true))
 			return native_stop(s, NSTOP_READ_FAULT);
 		bp = pair[0];
 		ra = pair[1];
 	} else {
-		if (bpf_probe_read_user(&ra, sizeof(ra), (const void *)(cfa - 8)))
+		if (stack_words(s, cfa - 8, &ra, false))
 			return native_stop(s, NSTOP_READ_FAULT);
 		if (row->rbp_rule == UNW_RBP_AT_CFA) {
-			if (bpf_probe_read_user(&bp, sizeof(bp), (const void *)(cfa + (__s64)row->rbp_off)))
+			if (stack_words(s, cfa + (__s64)row->rbp_off, &bp, false))
 				return native_stop(s, NSTOP_READ_FAULT);
 		} else if (row->rbp_rule == UNW_RBP_UNDEFINED) {
 			bp = 0;
@@ -786,6 +824,7 @@ static __always_inline void walk_native(struct walk_ctx *c, __u32 tgid, bool use
 	}
 	if (!s->pc || s->pc >= PYPERF_USER_ADDR_LIMIT)
 		return;
+	s->block_len = 0; /* s->buf now holds the native stack's window */
 	bpf_loop(PYPERF_MAX_NATIVE, native_step, c, 0);
 }
 
