@@ -563,3 +563,46 @@ def test_changing_stacks_never_garbage(version):
                 changing += not th["consistent"]
     finally:
         harness.stop(p)
+
+
+@params(["debian3.11", "3.12", "3.14", "3.15"])
+def test_native_running_thread(version):
+    """A thread on a CPU cannot be unwound from /proc without stopping it:
+    dump --native samples it with record --native's in-kernel unwinder and
+    shows that stack, Python frames in place among the native ones."""
+    argv = harness.need_interpreter(version)
+    lines = marker_lines(SPIN)
+    p = harness.start(argv + [SPIN], ready_marker="ready")
+    try:
+        # The GIL holder runs, so nearly every dump finds one thread on a
+        # CPU; a few tries cover the rare dump that reads it off one.
+        sampled, block = [], None
+        for _ in range(5):
+            doc = dump_json(["-p", str(p.pid), "--native"])
+            sampled = sampled or [t for t in doc["threads"] if t.get("sampled")]
+            text = dump_text(["-p", str(p.pid), "--native"])
+            running = [t["tid"] for t in doc["threads"]] and re.findall(
+                r"^Thread (\d+) .*\n    \(running: sampled on its CPU", text, re.M)
+            block = block or (text_block(text, int(running[0])) if running else None)
+            if sampled and block:
+                break
+    finally:
+        harness.stop(p)
+    assert sampled and block, "no running thread sampled in 5 dumps: %s" % [
+        (t["name"], t["state"], t.get("native_error")) for t in doc["threads"]]
+    for th in sampled:
+        frames = th["sampled"]
+        py = [(f["function"], f.get("line")) for f in frames if f["kind"] == "python"]
+        assert py and py[0][0].startswith("spin_"), "%s: innermost Python frame: %s" % (th["name"], py)
+        fn, line = py[0]
+        # the loop's body, or its `while True:` (the jump back)
+        assert line in (lines[fn[len("spin_"):]], lines[fn[len("spin_"):]] - 1), (fn, line, lines)
+        assert [f for f, _ in py[1:]] == ["Thread.run", "Thread._bootstrap_inner", "Thread._bootstrap"], py
+        kinds = [f["kind"] for f in frames]
+        # The interpreter's and the thread start's C frames below (outside)
+        # the Python ones.
+        assert kinds[-1] == "native" and kinds[kinds.index("python"):].count("native") >= 3, kinds
+        assert "native_error" not in th, th
+    # Text: the note, the spinning function with its source, native frames.
+    assert re.match(r"    spin_\w+ \(", block[2]) or re.match(r"    \[native\] ", block[2]), block[:4]
+    assert any(l.startswith("    spin_") for l in block) and any(l.startswith("    [native] ") for l in block), block

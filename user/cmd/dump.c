@@ -20,6 +20,7 @@
 #include "output/frametab.h"
 #include "python/symbolize.h"
 #include "python/threads.h"
+#include "sampler/snapshot.h"
 #include "target/coredump.h"
 #include "target/memsrc.h"
 #include "target/pyproc.h"
@@ -37,9 +38,10 @@ static const struct opt_spec dump_options[] = {
 	  "are read from the paths recorded in the core" },
 	{ "json", 'j', NULL, "one JSON document on stdout instead of text" },
 	{ "native", 'n', NULL, "add each thread's native (C) frames, unwound from its registers with "
-	  "the files' call frame information and symbolized from their ELF symbol tables; in a live "
-	  "process only threads blocked in the kernel have readable registers (a running thread says "
-	  "so)" },
+	  "the files' call frame information and symbolized from their ELF symbol tables; a thread "
+	  "running on a CPU (whose registers cannot be read without stopping it) is sampled there by "
+	  "the in-kernel unwinder of record --native instead, for up to half a second, and shown as "
+	  "that sample's stack, native and Python frames merged" },
 	{ "async", OPT_ASYNC, NULL, "print the asyncio tasks instead of the threads (CPython 3.11-3.15): per "
 	  "thread running an event loop, a tree of tasks rooted at those no task awaits, each as 'task NAME "
 	  "[running|pending|done]' with its coroutine stack (outermost first, down to the await it is "
@@ -150,18 +152,63 @@ static int open_target(struct dump *d, char *err, size_t errlen)
 	return 0;
 }
 
+/* How long dump --native waits for the in-kernel sampler to catch every
+ * running thread on a CPU. */
+#define SAMPLE_RUNNING_S 0.5
+
+/* Threads on a CPU (registers unreadable from /proc) get a stack from the
+ * in-kernel sampler instead; those it misses keep the reason. A sampler
+ * that cannot start is said once: the rest of the dump stands. */
+static int sample_running(struct dump *d, size_t nrunning)
+{
+	struct snapshot_stack *ss = calloc(nrunning, sizeof(*ss));
+	char err[256] = "";
+	size_t k = 0;
+
+	if (!ss)
+		return -ENOMEM;
+	for (size_t i = 0; i < d->nth; i++)
+		if (d->th[i].running)
+			ss[k++].tid = d->th[i].tid;
+	if (snapshot_running(d->o.pid, ss, k, &d->tab, SAMPLE_RUNNING_S, err, sizeof(err))) {
+		fprintf(stderr, "pyperf dump: native frames of running threads: %s\n", err);
+	} else {
+		for (size_t j = 0, i = 0; j < k; j++) {
+			while (i < d->nth && d->th[i].tid != ss[j].tid)
+				i++;
+			if (i == d->nth)
+				break;
+			if (ss[j].n) {
+				d->th[i].sampled = ss[j].labels;
+				d->th[i].nsampled = ss[j].n;
+				d->th[i].native.why[0] = '\0';
+				ss[j].labels = NULL;
+			} else {
+				snprintf(d->th[i].native.why, sizeof(d->th[i].native.why),
+					 "thread ran but was not on a CPU when sampled for %.1f s", SAMPLE_RUNNING_S);
+			}
+		}
+	}
+	snapshot_free(ss, k);
+	free(ss);
+	return 0;
+}
+
 static int unwind_native(struct dump *d)
 {
+	size_t nrunning = 0;
+
 	d->nat = native_ctx_new(&d->src, d->o.pid, d->core);
 	if (!d->nat)
 		return -ENOMEM;
 	for (size_t i = 0; i < d->nth; i++) {
 		struct dthread *th = &d->th[i];
 
-		native_unwind(d->nat, th->tid, &th->native);
+		th->running = native_unwind(d->nat, th->tid, &th->native) == -EBUSY;
+		nrunning += th->running;
 		native_merge(d->nat, &th->native, th->frames, th->entry, th->n, d->t.layout.flags);
 	}
-	return 0;
+	return nrunning && !d->core ? sample_running(d, nrunning) : 0;
 }
 
 int cmd_dump(int argc, char **argv)

@@ -41,7 +41,8 @@ struct native_ctx;
 struct native_ctx *native_ctx_new(const struct memsrc *m, pid_t pid, struct coredump *core);
 void native_ctx_free(struct native_ctx *c);
 
-/* Unwinds thread tid; out->why says what went wrong. Returns 0 or -errno. */
+/* Unwinds thread tid; out->why says what went wrong. Returns 0 or -errno:
+ * -EBUSY when the thread runs on a CPU (its registers are not readable). */
 int native_unwind(struct native_ctx *c, int32_t tid, struct native_stack *out);
 
 /*

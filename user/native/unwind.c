@@ -51,7 +51,7 @@ static int live_regs(struct native_ctx *c, int32_t tid, struct cfi_regs *rs, cha
 	fclose(f);
 	if (strncmp(line, "running", 7) == 0) {
 		snprintf(why, whylen, "thread was running: its registers cannot be read without stopping it");
-		return -1;
+		return 1;
 	}
 	/* "NR ARG1 .. ARG6 SP PC" in a syscall, "-1 SP PC" when blocked outside one. */
 	char *tok[9];
@@ -155,7 +155,7 @@ int native_unwind(struct native_ctx *c, int32_t tid, struct native_stack *out)
 	}
 	r = c->core ? core_regs(c, tid, &rs, why, whylen) : live_regs(c, tid, &rs, why, whylen);
 	if (r)
-		return -EAGAIN;
+		return r > 0 ? -EBUSY : -EAGAIN;
 	out->frames = calloc(NATIVE_MAX_FRAMES, sizeof(*out->frames));
 	if (!out->frames) {
 		snprintf(why, whylen, "out of memory");

@@ -71,6 +71,34 @@ static void print_native_json(FILE *f, const struct native_stack *ns)
 	}
 }
 
+/* A running thread's stack from the in-kernel sampler, innermost first:
+ * {"label", "kind": "python"|"native"|"kernel"|"other", "function", "file",
+ * "line"}. */
+static void print_sampled_json(struct dump *d, FILE *f, const struct dthread *th)
+{
+	static const char *const kinds[] = { [FRAME_PYTHON] = "python", [FRAME_PSEUDO] = "other",
+					     [FRAME_NATIVE] = "native", [FRAME_KERNEL] = "kernel" };
+
+	fputs(", \"sampled\": [", f);
+	for (size_t k = 0; k < th->nsampled; k++) {
+		const struct frame_meta *fm = frametab_meta(&d->tab, th->sampled[k]);
+
+		fputs(k ? ",\n      {\"label\": " : "\n      {\"label\": ", f);
+		json_write_string(f, th->sampled[k]);
+		fprintf(f, ", \"kind\": \"%s\"", fm && fm->kind <= FRAME_KERNEL ? kinds[fm->kind] : "other");
+		if (fm && fm->kind != FRAME_PSEUDO) {
+			fputs(", \"function\": ", f);
+			json_write_string(f, fm->name);
+			fputs(", \"file\": ", f);
+			json_write_string(f, fm->file);
+			if (fm->kind == FRAME_PYTHON && fm->line >= 0)
+				fprintf(f, ", \"line\": %d", fm->line);
+		}
+		fputc('}', f);
+	}
+	fputs(th->nsampled ? "\n    ]" : "]", f);
+}
+
 void print_json(struct dump *d, FILE *f)
 {
 	char vbuf[32];
@@ -128,6 +156,8 @@ void print_json(struct dump *d, FILE *f)
 		fputs(first ? "]" : "\n    ]", f);
 		if (d->o.native)
 			print_native_json(f, &th->native);
+		if (th->nsampled)
+			print_sampled_json(d, f, th);
 		fputc('}', f);
 	}
 	fputs(d->nth ? "\n  ],\n  \"other_threads\": [" : "],\n  \"other_threads\": [", f);

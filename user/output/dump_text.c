@@ -59,6 +59,27 @@ static void print_frame_text(struct dump *d, FILE *f, uint64_t frame)
 	}
 }
 
+/* A running thread's stack as the in-kernel sampler saw it. */
+static void print_sampled_text(struct dump *d, FILE *f, const struct dthread *th)
+{
+	char src[SRC_LINE_MAX + 8];
+
+	fputs("    (running: sampled on its CPU by the in-kernel unwinder)\n", f);
+	for (size_t k = 0; k < th->nsampled; k++) {
+		const struct frame_meta *fm = frametab_meta(&d->tab, th->sampled[k]);
+		bool native = fm && (fm->kind == FRAME_NATIVE || fm->kind == FRAME_KERNEL);
+
+		fputs(native ? "    [native] " : "    ", f);
+		put_str(f, th->sampled[k]);
+		fputc('\n', f);
+		if (fm && fm->kind == FRAME_PYTHON && source_line(d, fm->file, fm->line, src, sizeof(src))) {
+			fputs("        ", f);
+			put_str(f, src);
+			fputc('\n', f);
+		}
+	}
+}
+
 static void print_native_frame_text(FILE *f, const struct native_frame *nf)
 {
 	fprintf(f, "    [native] 0x%" PRIx64 " ", nf->pc);
@@ -110,7 +131,9 @@ static void print_thread_text(struct dump *d, FILE *f, const struct dthread *th)
 
 	const struct native_stack *ns = &th->native;
 
-	if (d->o.native && ns->merged) {
+	if (th->nsampled) {
+		print_sampled_text(d, f, th);
+	} else if (d->o.native && ns->merged) {
 		/* Native frames interleaved, innermost first: the Python frames
 		 * an evaluation-loop call runs come right before (inside) it. */
 		for (size_t k = 0; k < ns->n; k++) {
@@ -129,9 +152,9 @@ static void print_thread_text(struct dump *d, FILE *f, const struct dthread *th)
 
 	if (flag)
 		fprintf(f, "    %s\n", flag);
-	if (!th->n && !flag)
+	if (!th->n && !flag && !th->nsampled)
 		fputs("    (no Python frames)\n", f);
-	if (d->o.native && !ns->merged) {
+	if (d->o.native && !ns->merged && !th->nsampled) {
 		if (ns->n) {
 			fputs("  native frames:\n", f);
 			for (size_t k = 0; k < ns->n; k++)

@@ -490,6 +490,7 @@ void dump_free(struct dump *d)
 		free(d->th[i].frames);
 		free(d->th[i].entry);
 		native_stack_free(&d->th[i].native);
+		free(d->th[i].sampled);
 	}
 	free(d->th);
 	free(d->gil_holder);

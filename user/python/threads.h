@@ -47,6 +47,12 @@ struct dthread {
 	uint64_t *frames;           /* innermost first */
 	uint8_t *entry;             /* pywalk_frames' entry marks */
 	struct native_stack native; /* --native */
+	/* --native, a thread running on a CPU: its stack as the in-kernel
+	 * sampler saw it, native and Python frames merged, innermost first
+	 * (labels of struct dump's tab); NULL when not sampled */
+	const char **sampled;
+	size_t nsampled;
+	bool running;               /* --native: on a CPU when its registers were asked for */
 };
 
 struct srcfile {
