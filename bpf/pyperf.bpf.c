@@ -29,6 +29,8 @@ const volatile bool with_wait_reason = true;
 const volatile bool track_runnable = false;
 /* --gil: CPU samples only of the thread that holds the GIL. */
 const volatile bool gil_only = false;
+/* top: mark CPU samples whose thread held the GIL (SAMPLE_GIL). */
+const volatile bool mark_gil = false;
 /* -a: tell userspace of every exec (EVENT_EXEC), not only targets' execs. */
 const volatile bool notify_exec = false;
 /* --native: unwind the native stack too (tables in unwind_rows). */
@@ -934,6 +936,8 @@ static __always_inline int walk_current(struct scratch *s, const struct py_proc 
 	e->tid = tid;
 	e->stack_id = (s->hash ^ ((__u64)s->flags << 56) ^ s->n ^ ((__u64)s->nnat << 16)) * 0x9e3779b97f4a7c15ull;
 	e->flags = s->flags;
+	if (mark_gil && cpu_sample && tstate && holds_gil(proc, tstate))
+		e->flags |= SAMPLE_GIL;
 	e->nframes = s->n;
 	e->nnative = s->nnat;
 	e->weight_ns = 0;

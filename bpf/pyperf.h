@@ -145,6 +145,7 @@ struct py_proc {
 #define STACK_BAD_CHAIN    (1u << 2) /* frame chain loops or is garbage */
 #define STACK_GC           (1u << 3) /* the thread ran the garbage collector (it holds the GIL, gc.collecting set) */
 #define SAMPLE_HAS_FRAMES  (1u << 8) /* the record carries its stack's frames (see py_stack_record) */
+#define SAMPLE_GIL         (1u << 9) /* mark_gil: the sampled thread held the GIL (not part of the stack) */
 
 /* sample_event.kind: userspace ignores kinds it does not know. */
 #define EVENT_CPU    0u /* a perf-event sample: one sampling period on a CPU */

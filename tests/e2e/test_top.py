@@ -77,3 +77,53 @@ def test_top_errors():
     assert p.returncode == 1 and "no process with PID 4194303" in p.stderr, p.stderr
     p = harness.run_pyperf(["top", "--help"])
     assert "--rows" in p.stdout and "--frequency" in p.stdout
+
+
+def test_top_keys_and_header():
+    """Keys: t/o sort, l lines, n one thread, a all, p pause; the header's
+    GIL share and active threads, on three threads spinning in Python."""
+    if not shutil.which("tmux"):
+        raise Skip("tmux is not installed")
+    argv = harness.need_interpreter("3.12")
+    target = os.path.join(harness.TARGETS, "threads.py")
+    lines = harness.marker_lines(target)
+    p = harness.start(argv + [target], ready_marker="ready")
+    tmux("kill-session", "-t", SESSION)
+    cmd = "%s top -p %d -F 499; echo EXIT=$?; sleep 60" % (harness.PYPERF, p.pid)
+    tmux("new-session", "-d", "-s", SESSION, "-x", "160", "-y", "40", cmd)
+
+    def keys(*k):
+        tmux("send-keys", "-t", SESSION, *k)
+
+    def spins(text):
+        return {m.group(1) for m in re.finditer(r"  (spin_\w+) \(", text)}
+
+    try:
+        text = wait_pane(lambda t: len(spins(t)) == 3 and "3 threads active" in t,
+                         what="three spin_ rows and 3 threads active")
+        # Pure Python spinning: the sampled thread holds the GIL nearly always.
+        gil = int(re.search(r"GIL held in (\d+)% of samples", text).group(1))
+        assert gil >= 80, text
+        assert "sorted by OWN%" in text and "per function" in text, text
+        keys("t")
+        text = wait_pane(lambda t: "sorted by TOTAL%" in t, what="sorted by TOTAL%")
+        first = re.search(r"^\s*[\d.]+%\s+([\d.]+)%", text, re.M)
+        assert first and float(first.group(1)) >= 90, text  # a thread's root frame: (nearly) all samples
+        keys("l")
+        text = wait_pane(lambda t: "LINE" in t and "per line" in t, what="rows per line")
+        for name in ("alpha", "beta", "gamma"):
+            assert re.search(r"spin_%s \(%s:(%d|%d)\)" % (name, re.escape(target), lines[name], lines[name] - 1),
+                             text), text
+        keys("n")
+        text = wait_pane(lambda t: re.search(r"^thread \d+ only", t, re.M) and len(spins(t)) == 1,
+                         what="one thread's rows")
+        keys("a")
+        wait_pane(lambda t: "all threads" in t and len(spins(t)) == 3, what="all threads again")
+        keys("p")
+        wait_pane(lambda t: "PAUSED" in t, what="PAUSED")
+        keys("q")
+        text = wait_pane(lambda t: "EXIT=" in t, timeout=15)
+        assert "EXIT=0" in text and "AddressSanitizer" not in text, text
+    finally:
+        tmux("kill-session", "-t", SESSION)
+        harness.stop(p)

@@ -29,15 +29,32 @@ struct func_stat {
 	uint64_t seen_in;         /* sample number that last counted total (dedups recursion) */
 };
 
+/* Rows of one kind: per function, or per line (the 'l' key). */
+struct statset {
+	struct u64map of;         /* frame label -> struct func_stat * */
+	struct func_stat **v;
+	size_t n, cap;
+};
+
+#define MAX_THREADS 1024
+
 struct top {
 	struct session *s;
 	int hz;
 	int rows;
 	double duration;
-	struct u64map func_of;    /* frame label -> struct func_stat * */
-	struct func_stat **funcs;
-	size_t nfuncs, cap;
+	struct statset sets[2];   /* 0: functions, 1: lines */
+	bool by_line;             /* 'l': rows per line */
+	bool by_total;            /* 't' / 'o': sort by TOTAL% or by OWN% */
+	bool paused;              /* 'p': sampling goes on, the screen stays */
+	uint32_t thread;          /* 'n' / 'a': rows of this TID only, 0 for all */
+	uint32_t tids[MAX_THREADS]; /* threads seen, in order of first sample */
+	size_t ntids;
+	uint64_t tid_seen_in[MAX_THREADS]; /* interval number a thread last had a sample in */
+	uint64_t interval_no;
 	uint64_t interval_samples, sample_no;
+	uint64_t interval_all;    /* samples of every thread this interval */
+	uint64_t gil_at_interval; /* totals.gil_samples when the interval began */
 	bool tty_in, tty_out;
 	struct termios saved;
 };
@@ -68,7 +85,12 @@ static const struct opt_cmd top_cmd = {
 	"A live view of the hottest Python functions of a running CPython process,\n"
 	"refreshed every second: OWN% is time in the function itself, TOTAL% time in it\n"
 	"and what it calls, both over the last second; OWN(s) and TOTAL(s) add up since\n"
-	"the start. Quit with q or Ctrl-C.\n",
+	"the start. The header gives the share of samples whose thread held the GIL\n"
+	"and how many threads had samples, over the last second.\n"
+	"\n"
+	"Keys: o sorts by OWN%, t by TOTAL%; l switches between rows per function and\n"
+	"per line; n shows one thread (again: the next one), a all threads; p or space\n"
+	"pauses the screen (sampling goes on); q or Ctrl-C quits.\n",
 	.opts = top_options,
 };
 
@@ -80,16 +102,18 @@ struct top_args {
 	bool native, kernel;
 };
 
-static struct func_stat *stat_for(struct top *t, const char *label)
+static struct func_stat *stat_for(struct top *t, struct statset *set, bool by_line, const char *label)
 {
-	struct func_stat *known = u64map_get_ptr(&t->func_of, u64map_key_of(label));
+	struct func_stat *known = u64map_get_ptr(&set->of, u64map_key_of(label));
 
 	if (known)
 		return known;
 	const struct frame_meta *m = frametab_meta(session_labels(t->s), label);
 	const char *func = label;
 
-	if (m && m->kind == FRAME_PYTHON && m->file[0]) {
+	if (by_line) {
+		/* a Python label is its line already; other kinds as functions */
+	} else if (m && m->kind == FRAME_PYTHON && m->file[0]) {
 		func = frametab_python(session_labels(t->s), m->name, m->file, -1, m->firstline);
 	} else if (m && m->kind == FRAME_NATIVE && m->name == label) {
 		/* "lib.so+0xADDR", a row per address: one row per file instead */
@@ -101,31 +125,55 @@ static struct func_stat *stat_for(struct top *t, const char *label)
 	}
 
 	/* Labels of one function on different lines share its stat. */
-	for (size_t i = 0; func && i < t->nfuncs; i++) {
-		if (t->funcs[i]->func == func) {
-			u64map_put_ptr(&t->func_of, u64map_key_of(label), t->funcs[i]);
-			return t->funcs[i];
+	for (size_t i = 0; func && i < set->n; i++) {
+		if (set->v[i]->func == func) {
+			u64map_put_ptr(&set->of, u64map_key_of(label), set->v[i]);
+			return set->v[i];
 		}
 	}
 	if (!func)
 		return NULL;
-	if (t->nfuncs == t->cap) {
-		size_t ncap = t->cap ? t->cap * 2 : 64;
-		struct func_stat **n = realloc(t->funcs, ncap * sizeof(*n));
+	if (set->n == set->cap) {
+		size_t ncap = set->cap ? set->cap * 2 : 64;
+		struct func_stat **n = realloc(set->v, ncap * sizeof(*n));
 
 		if (!n)
 			return NULL;
-		t->funcs = n;
-		t->cap = ncap;
+		set->v = n;
+		set->cap = ncap;
 	}
 	struct func_stat *fs = calloc(1, sizeof(*fs));
 
 	if (!fs)
 		return NULL;
 	fs->func = func;
-	t->funcs[t->nfuncs++] = fs;
-	u64map_put_ptr(&t->func_of, u64map_key_of(label), fs);
+	set->v[set->n++] = fs;
+	u64map_put_ptr(&set->of, u64map_key_of(label), fs);
 	return fs;
+}
+
+/* Counts the thread as active in this interval; remembers new ones. */
+static void see_thread(struct top *t, uint32_t tid)
+{
+	for (size_t i = 0; i < t->ntids; i++) {
+		if (t->tids[i] == tid) {
+			t->tid_seen_in[i] = t->interval_no;
+			return;
+		}
+	}
+	if (t->ntids < MAX_THREADS) {
+		t->tids[t->ntids] = tid;
+		t->tid_seen_in[t->ntids++] = t->interval_no;
+	}
+}
+
+static size_t active_threads(const struct top *t)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < t->ntids; i++)
+		n += t->tid_seen_in[i] == t->interval_no;
+	return n;
 }
 
 static void on_sample(void *ctx, const struct count_entry *ce)
@@ -133,26 +181,32 @@ static void on_sample(void *ctx, const struct count_entry *ce)
 	struct top *t = ctx;
 	const struct stack_entry *st = ce->stack;
 
+	t->interval_all++;
+	see_thread(t, ce->tid);
+	if (t->thread && ce->tid != t->thread)
+		return;
 	t->interval_samples++;
 	t->sample_no++;
-	for (uint32_t i = 0; i < st->nlabels; i++) {
-		struct func_stat *fs = stat_for(t, st->labels[i]);
+	for (int k = 0; k < 2; k++) {
+		for (uint32_t i = 0; i < st->nlabels; i++) {
+			struct func_stat *fs = stat_for(t, &t->sets[k], k == 1, st->labels[i]);
 
-		if (!fs)
-			continue;
-		if (fs->seen_in != t->sample_no) {
-			fs->seen_in = t->sample_no;
-			fs->total++;
-			fs->total_all++;
-		}
-		if (i + 1 == st->nlabels) {
-			fs->own++;
-			fs->own_all++;
+			if (!fs)
+				continue;
+			if (fs->seen_in != t->sample_no) {
+				fs->seen_in = t->sample_no;
+				fs->total++;
+				fs->total_all++;
+			}
+			if (i + 1 == st->nlabels) {
+				fs->own++;
+				fs->own_all++;
+			}
 		}
 	}
 }
 
-static int cmp_stats(const void *a, const void *b)
+static int cmp_own(const void *a, const void *b)
 {
 	const struct func_stat *x = *(const struct func_stat *const *)a, *y = *(const struct func_stat *const *)b;
 
@@ -165,20 +219,48 @@ static int cmp_stats(const void *a, const void *b)
 	return strcmp(x->func, y->func);
 }
 
+static int cmp_total(const void *a, const void *b)
+{
+	const struct func_stat *x = *(const struct func_stat *const *)a, *y = *(const struct func_stat *const *)b;
+
+	if (x->total != y->total)
+		return x->total < y->total ? 1 : -1;
+	if (x->total_all != y->total_all)
+		return x->total_all < y->total_all ? 1 : -1;
+	return cmp_own(a, b);
+}
+
+/* Forgets every row: the thread shown changed. */
+static void clear_stats(struct top *t)
+{
+	for (int k = 0; k < 2; k++) {
+		struct statset *set = &t->sets[k];
+
+		for (size_t i = 0; i < set->n; i++)
+			free(set->v[i]);
+		set->n = 0;
+		u64map_free(&set->of);
+		u64map_init(&set->of);
+	}
+	t->interval_samples = 0;
+}
+
 static void render(struct top *t, double elapsed, double interval, const char *status)
 {
 	uint64_t c[CNT__MAX];
 	int width = 100, height = 24;
 	struct winsize ws;
 	char vbuf[32];
+	struct statset *set = &t->sets[t->by_line];
+	struct session_totals tot = session_totals(t->s);
 
 	if (t->tty_out && ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 20 && ws.ws_row > 5) {
 		width = ws.ws_col;
 		height = ws.ws_row;
 	}
 	session_counters(t->s, c);
-	qsort(t->funcs, t->nfuncs, sizeof(*t->funcs), cmp_stats);
-	int rows = t->rows ? t->rows : height - 5;
+	qsort(set->v, set->n, sizeof(*set->v), t->by_total ? cmp_total : cmp_own);
+	int rows = t->rows ? t->rows : height - 6;
 
 	if (rows > MAX_ROWS)
 		rows = MAX_ROWS;
@@ -186,14 +268,28 @@ static void render(struct top *t, double elapsed, double interval, const char *s
 		fputs("\033[H\033[2J", stdout);
 	const struct py_target *target = session_target(t->s);
 
-	printf("pyperf top: PID %d (%s, CPython %s), %d Hz, %.0fs%s\n", (int)target->pid, target->comm,
-	       py_version_str(target->version_hex, vbuf, sizeof(vbuf)), t->hz, elapsed, status);
-	printf("%.0f samples/s, %" PRIu64 " samples, %" PRIu64 " lost; q or Ctrl-C quits\n\n",
-	       interval > 0 ? (double)t->interval_samples / interval : 0.0, session_totals(t->s).samples,
-	       c[CNT_RINGBUF_FULL] + session_totals(t->s).unresolved);
-	printf("%6s %7s %8s %9s  %s\n", "OWN%", "TOTAL%", "OWN(s)", "TOTAL(s)", "FUNCTION");
-	for (int i = 0; i < rows && (size_t)i < t->nfuncs; i++) {
-		const struct func_stat *fs = t->funcs[i];
+	printf("pyperf top: PID %d (%s, CPython %s), %d Hz, %.0fs%s%s\n", (int)target->pid, target->comm,
+	       py_version_str(target->version_hex, vbuf, sizeof(vbuf)), t->hz, elapsed, status,
+	       t->paused ? ", PAUSED (p resumes)" : "");
+	/* The GIL share and active threads are of the whole process, whatever
+	 * thread the rows are of. */
+	uint64_t gil = tot.gil_samples - t->gil_at_interval;
+
+	printf("%.0f samples/s, %" PRIu64 " samples, %" PRIu64 " lost; GIL held in %.0f%% of samples; "
+	       "%zu thread%s active\n",
+	       interval > 0 ? (double)t->interval_all / interval : 0.0, tot.samples,
+	       c[CNT_RINGBUF_FULL] + tot.unresolved,
+	       t->interval_all ? 100.0 * (double)gil / (double)t->interval_all : 0.0, active_threads(t),
+	       active_threads(t) == 1 ? "" : "s");
+	if (t->thread)
+		printf("thread %u only (n: next thread, a: all); ", t->thread);
+	else
+		printf("all threads (n: one thread); ");
+	printf("sorted by %s (o/t); %s (l); p pauses; q quits\n\n", t->by_total ? "TOTAL%" : "OWN%",
+	       t->by_line ? "per line" : "per function");
+	printf("%6s %7s %8s %9s  %s\n", "OWN%", "TOTAL%", "OWN(s)", "TOTAL(s)", t->by_line ? "LINE" : "FUNCTION");
+	for (int i = 0; i < rows && (size_t)i < set->n; i++) {
+		const struct func_stat *fs = set->v[i];
 		double denom = t->interval_samples ? (double)t->interval_samples : 1.0;
 		int room = width - 35;
 
@@ -204,9 +300,18 @@ static void render(struct top *t, double elapsed, double interval, const char *s
 		       (double)fs->total_all / t->hz, room > 10 ? room : 10, fs->func);
 	}
 	fflush(stdout);
-	for (size_t i = 0; i < t->nfuncs; i++)
-		t->funcs[i]->own = t->funcs[i]->total = 0;
+}
+
+/* A new interval begins: this one's counts are forgotten. */
+static void next_interval(struct top *t)
+{
+	for (int k = 0; k < 2; k++)
+		for (size_t i = 0; i < t->sets[k].n; i++)
+			t->sets[k].v[i]->own = t->sets[k].v[i]->total = 0;
 	t->interval_samples = 0;
+	t->interval_all = 0;
+	t->gil_at_interval = session_totals(t->s).gil_samples;
+	t->interval_no++;
 }
 
 /* One option: converts and range-checks it. */
@@ -280,16 +385,49 @@ static void terminal_raw(struct top *t)
 	tcsetattr(STDIN_FILENO, TCSANOW, &raw);
 }
 
-static bool quit_key(const struct top *t)
+/* The thread after the one shown, in order of first sample; 0 (all)
+ * after the last. */
+static uint32_t next_thread(const struct top *t)
+{
+	if (!t->thread)
+		return t->ntids ? t->tids[0] : 0;
+	for (size_t i = 0; i + 1 < t->ntids; i++)
+		if (t->tids[i] == t->thread)
+			return t->tids[i + 1];
+	return 0;
+}
+
+/* Reads the keys typed since the last call. Returns true on q; *redraw
+ * when the view changed (and should be drawn now). */
+static bool read_keys(struct top *t, bool *redraw)
 {
 	struct pollfd pfd = { .fd = STDIN_FILENO, .events = POLLIN };
 	char ch;
 
+	*redraw = false;
 	if (!t->tty_in || poll(&pfd, 1, 0) <= 0)
 		return false;
-	while (read(STDIN_FILENO, &ch, 1) == 1)
-		if (ch == 'q' || ch == 'Q')
+	while (read(STDIN_FILENO, &ch, 1) == 1) {
+		switch (ch) {
+		case 'q': case 'Q':
 			return true;
+		case 'o': t->by_total = false; break;
+		case 't': t->by_total = true; break;
+		case 'l': t->by_line = !t->by_line; break;
+		case 'p': case ' ': t->paused = !t->paused; break;
+		case 'n': case '\t':
+			t->thread = next_thread(t);
+			clear_stats(t);
+			break;
+		case 'a':
+			t->thread = 0;
+			clear_stats(t);
+			break;
+		default:
+			continue;
+		}
+		*redraw = true;
+	}
 	return false;
 }
 
@@ -309,9 +447,10 @@ int cmd_top(int argc, char **argv)
 	if (pa)
 		return pa < 0 ? 0 : pa;
 	struct session_config cfg = { .hz = t->hz, .verbose = verbose, .who = "pyperf top", .native = native,
-				      .kernel = kernel };
+				      .kernel = kernel, .mark_gil = true, .per_thread = true };
 
-	u64map_init(&t->func_of);
+	u64map_init(&t->sets[0].of);
+	u64map_init(&t->sets[1].of);
 	session_install_signals();
 	t->s = session_new(&cfg);
 	if (!t->s)
@@ -340,7 +479,9 @@ int cmd_top(int argc, char **argv)
 			status = ", failed to read samples";
 			break;
 		}
-		if (session_stop_signal || quit_key(t))
+		bool redraw;
+
+		if (session_stop_signal || read_keys(t, &redraw))
 			break;
 		struct pollfd pfd = { .fd = pidfd, .events = POLLIN };
 
@@ -350,9 +491,13 @@ int cmd_top(int argc, char **argv)
 		}
 		double now = session_now();
 
-		if (now - last >= 1.0) {
+		/* Paused: counting goes on, the screen stays until a key. */
+		if (redraw || (!t->paused && now - last >= 1.0)) {
 			render(t, now - start, now - last, "");
-			last = now;
+			if (!redraw || now - last >= 1.0) {
+				next_interval(t);
+				last = now;
+			}
 		}
 		if (t->duration > 0 && now - start >= t->duration)
 			break;
@@ -363,15 +508,18 @@ int cmd_top(int argc, char **argv)
 	if (t->tty_out)
 		fputs("\033[?1049l", stdout);
 	/* The last view stays on the terminal after quitting. */
+	t->paused = false;
 	render(t, session_now() - start, session_now() - last, status);
 	ret = 0;
 cleanup:
 	if (t->tty_in)
 		tcsetattr(STDIN_FILENO, TCSANOW, &t->saved);
-	for (size_t i = 0; i < t->nfuncs; i++)
-		free(t->funcs[i]);
-	free(t->funcs);
-	u64map_free(&t->func_of);
+	for (int k = 0; k < 2; k++) {
+		for (size_t i = 0; i < t->sets[k].n; i++)
+			free(t->sets[k].v[i]);
+		free(t->sets[k].v);
+		u64map_free(&t->sets[k].of);
+	}
 	session_free(t->s);
 	return ret;
 }

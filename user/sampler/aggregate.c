@@ -53,7 +53,7 @@ static struct stack_entry *resolve_stack(struct session *r, struct session_proc 
 	if (!e)
 		return NULL;
 	e->generation = proc->generation;
-	e->flags = flags & ~SAMPLE_HAS_FRAMES;
+	e->flags = flags & ~(SAMPLE_HAS_FRAMES | SAMPLE_GIL);
 	e->native_stop = stop;
 	e->nlabels = 0;
 	for (int k = 0; k < PYPERF_ASYNC_RUNS; k++)
@@ -286,6 +286,8 @@ static bool count_sample(struct session *r, struct session_proc *proc, const str
 		r->native.stops[st->native_stop]++;
 	if (ev->kind == EVENT_CPU) {
 		ce->count++;
+		if (ev->flags & SAMPLE_GIL)
+			r->gil_samples++;
 		if (!st->nlabels)
 			r->hidden++; /* only 3.11+ prologue frames: nothing to show */
 		/* wall: its time is added by session_profile, at the rate achieved */

@@ -156,6 +156,7 @@ static int load_bpf(struct session *r)
 	r->skel->rodata->min_block_ns = r->cfg.min_block_ns;
 	r->skel->rodata->with_wait_reason = !r->cfg.no_wait_reason || r->cfg.gil_wait;
 	r->skel->rodata->gil_only = r->cfg.gil_only;
+	r->skel->rodata->mark_gil = r->cfg.mark_gil;
 	r->skel->rodata->notify_exec = r->cfg.all;
 	r->skel->rodata->track_runnable = r->cfg.mode == MODE_WALL;
 	r->skel->rodata->native_stacks = r->cfg.native;

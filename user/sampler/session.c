@@ -142,7 +142,7 @@ size_t session_nprocs(const struct session *r)
 struct session_totals session_totals(const struct session *r)
 {
 	return (struct session_totals){
-		.samples = r->samples, .unresolved = r->unresolved, .unread = r->unread, .hidden = r->hidden,
+		.samples = r->samples, .unresolved = r->unresolved, .unread = r->unread, .hidden = r->hidden, .gil_samples = r->gil_samples,
 		.not_gil_wait = r->not_gil_wait,
 		.async_in_task = r->async_in_task, .async_no_task = r->async_no_task, .async_waits = r->async_waits,
 		.async_passes = r->async_passes,

@@ -28,6 +28,7 @@ struct session_config {
 	int hz;
 	enum session_mode mode;
 	bool gil_only;              /* --gil: CPU samples only of the GIL holder */
+	bool mark_gil;              /* count CPU samples whose thread held the GIL (totals.gil_samples) */
 	bool gil_wait;              /* --mode gil-wait: off-CPU time only of waits for the GIL */
 	uint64_t min_block_ns;      /* offcpu/wall: shorter waits are dropped in the kernel */
 	bool no_wait_reason;        /* offcpu/wall: no [sleep]/[lock]/[io]/[poll] leaf */
@@ -77,6 +78,7 @@ struct session;
 /* What record and top report besides the profile. */
 struct session_totals {
 	uint64_t samples;
+	uint64_t gil_samples;       /* mark_gil: CPU samples of a thread holding the GIL */
 	uint64_t unresolved;        /* of an unknown process, or a stack whose frames never arrived */
 	uint64_t unread;            /* still in the ring buffer when the time to read them at the end ran out */
 	uint64_t hidden;            /* every frame hidden (not yet started) */

@@ -95,6 +95,7 @@ struct session {
 	uint64_t samples;
 	uint64_t unresolved;        /* samples of an unknown process or of a stack whose frames never arrived */
 	uint64_t hidden;            /* samples whose every frame is hidden (not yet started) */
+	uint64_t gil_samples;       /* mark_gil: CPU samples whose thread held the GIL */
 	uint64_t not_gil_wait;      /* gil-wait mode: off-CPU records of other waits, left out */
 	/* --async: see struct session_totals */
 	uint64_t async_in_task, async_no_task, async_waits, async_passes, async_pass_ns;
