@@ -28,7 +28,7 @@ def target(count, ratio, *rest, flag=True, **opts):
     captured = "in a cell"
 
     def parked(depth):
-        seen = captured  # makes captured a free variable here
+        seen = captured if count else None  # free variables here, cells in target
         time.sleep(3600)  # L:sleep
         return seen, depth
 
