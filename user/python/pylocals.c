@@ -212,10 +212,13 @@ static void repr_str(struct out *o, const char *utf8, size_t len, int64_t nchars
 		uint32_t c;
 		size_t k = utf8_next(s + i, len - i, &c);
 
-		if (escape_char(c, quote, esc))
+		if (escape_char(c, quote, esc)) {
 			out_puts(o, esc);
-		else
-			out_add(o, (const char *)s + i, k);
+		} else {
+			char u[4]; /* c, not the bytes: an ill-formed sequence is U+FFFD */
+
+			out_add(o, u, utf8_encode(c, u));
+		}
 		i += k;
 		shown++;
 	}
