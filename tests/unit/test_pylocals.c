@@ -5,7 +5,8 @@
  * list that contains itself, lengths of 2^39, str data that is no valid
  * text, type names that are not UTF-8, dangling pointers, a code object
  * claiming a million slots, a frame that runs another code object.
- * Everything must end, stay bounded and print valid UTF-8.
+ * Everything must end, stay bounded and print valid UTF-8. The page cache
+ * (target/memcache.h) is checked on its own at the end.
  */
 #include <math.h>
 #include <stdint.h>
@@ -302,6 +303,7 @@ static const char *val(struct fake *f, uint64_t obj)
 	static char out[PYLOCALS_VALUE_MAX];
 	char type[96];
 
+	pylocals_forget(&f->pl); /* the test wrote memory since the last read */
 	pylocals_format_value(&f->pl, obj, out, sizeof(out), type, sizeof(type));
 	CHECK_EQ_INT(utf8_sanitized_len(out, strlen(out)), strlen(out));
 	return out;
@@ -333,7 +335,10 @@ static void test_values(uint32_t version)
 	/* a list that contains itself: depth bounds it */
 	uint64_t placeholder = f.none, self = mk_list(&f, &placeholder, 1, 1);
 
-	set64(&f, pyobj_ptr_at(&f.pl.r, self + f.O->list_items), self);
+	uint64_t arr;
+
+	memcpy(&arr, at(&f, self + f.O->list_items), 8);
+	set64(&f, arr, self);
 	CHECK_STR(val(&f, self), "list(len=1) [list(len=1) [list(len=1) [...]]]");
 
 	/* 2^39 items claimed, 2 there: five read at most, the rest unreadable */
@@ -454,6 +459,12 @@ static uint64_t mk_frame(struct fake *f, const struct var *v, size_t n, int argc
 	return frame;
 }
 
+static const struct pylocals_frame *rd(struct fake *f, uint64_t frame, uint64_t code)
+{
+	pylocals_forget(&f->pl); /* the test wrote memory since the last read */
+	return pylocals_read(&f->pl, frame, code);
+}
+
 static void check_var(const struct pylocals_frame *lf, size_t i, enum pylocal_kind kind, const char *name,
 		      const char *value)
 {
@@ -492,7 +503,7 @@ static void test_frame(uint32_t version)
 		{ "b", 0, mk_cell(&f, s) }, { "d", 0, mk_cell(&f, 0) }, { "e", 0, mk_cell(&f, three) },
 	};
 	uint64_t frame = old ? mk_frame(&f, v8, 6, 2, 3, 2, &code) : mk_frame(&f, v11, 5, 2, 0, 0, &code);
-	const struct pylocals_frame *lf = pylocals_read(&f.pl, frame, code);
+	const struct pylocals_frame *lf = rd(&f, frame, code);
 
 	CHECK(lf->error == NULL);
 	CHECK_EQ_INT(lf->n, 5);
@@ -507,15 +518,15 @@ static void test_frame(uint32_t version)
 	/* 3.14+: a tagged int in a slot (no object) */
 	if (tagged) {
 		set64(&f, frame + f.O->frame_localsplus, (7ull << 2) | 3);
-		lf = pylocals_read(&f.pl, frame, code);
+		lf = rd(&f, frame, code);
 		check_var(lf, 0, PYLOCAL_ARG, "a", "7");
 	}
 	/* the frame runs another code object now */
-	lf = pylocals_read(&f.pl, frame, code + 64);
+	lf = rd(&f, frame, code + 64);
 	CHECK_STR(lf->error, "frame changed while read");
 	CHECK_EQ_INT(lf->n, 0);
 	/* unreadable frame */
-	lf = pylocals_read(&f.pl, UNMAPPED, code);
+	lf = rd(&f, UNMAPPED, code);
 	CHECK(lf->error != NULL);
 
 	/* a code object claiming a million slots: refused, nothing huge read */
@@ -523,21 +534,67 @@ static void test_frame(uint32_t version)
 	struct var one[] = { { "a", LOCAL, three } };
 	uint64_t frame2 = mk_frame(&f, one, 1, 1, 1, 0, &code2);
 	uint64_t names_field = code2 + (old ? f.O->code_varnames : f.O->code_localsplusnames);
-	uint64_t names = pyobj_ptr_at(&f.pl.r, names_field);
+	uint64_t names;
+
+	memcpy(&names, at(&f, names_field), 8);
 
 	set64(&f, names + f.O->ob_size, 1000000);
 	if (old)
 		set32(&f, code2 + f.O->code_nlocals, 1000000);
-	lf = pylocals_read(&f.pl, frame2, code2);
+	lf = rd(&f, frame2, code2);
 	CHECK_STR(lf->error, "code object unreadable");
 
 	/* more arguments than names */
 	uint64_t code3;
 	uint64_t frame3 = mk_frame(&f, one, 1, 5, 1, 0, &code3);
 
-	lf = pylocals_read(&f.pl, frame3, code3);
+	lf = rd(&f, frame3, code3);
 	CHECK_STR(lf->error, "code object unreadable");
 	fake_done(&f);
+}
+
+/* The page cache: the same bytes as the source, partial pages, pages that
+ * cannot be read, one read of the source per page. */
+static void test_memcache(void)
+{
+	struct fakemem fm = { .n = 0 };
+	struct memsrc inner = src_of(&fm);
+	uint8_t *a = region(&fm, 0x10000, 2 * MEMCACHE_PAGE + 100); /* ends inside its third page */
+	struct memcache *c = memcache_new(&inner, 4);
+	struct memsrc m = memcache_src(c);
+	uint8_t buf[3 * MEMCACHE_PAGE];
+
+	for (size_t i = 0; i < 2 * MEMCACHE_PAGE + 100; i++)
+		a[i] = (uint8_t)(i * 7);
+	CHECK(c != NULL);
+	/* across the first two pages */
+	CHECK_EQ_INT(memsrc_read_partial(&m, 0x10000 + MEMCACHE_PAGE - 8, buf, 16), 16);
+	CHECK(memcmp(buf, a + MEMCACHE_PAGE - 8, 16) == 0);
+	CHECK_EQ_INT(memcache_inner_reads(c), 2);
+	CHECK_EQ_INT(memsrc_read_partial(&m, 0x10010, buf, 8), 8);
+	CHECK_EQ_INT(memcache_inner_reads(c), 2);
+	/* into the partial third page and past its end: the readable head */
+	CHECK_EQ_INT(memsrc_read_partial(&m, 0x10000 + 2 * MEMCACHE_PAGE + 90, buf, 64), 10);
+	CHECK(memcmp(buf, a + 2 * MEMCACHE_PAGE + 90, 10) == 0);
+	/* an unmapped page: read once, remembered */
+	CHECK_EQ_INT(memsrc_read_partial(&m, 0x90000, buf, 8), 0);
+	size_t before = memcache_inner_reads(c);
+
+	CHECK_EQ_INT(memsrc_read_partial(&m, 0x90008, buf, 8), 0);
+	CHECK_EQ_INT(memcache_inner_reads(c), before);
+	/* a long read passes through */
+	CHECK_EQ_INT(memsrc_read_partial(&m, 0x10000, buf, 2 * MEMCACHE_PAGE), 2 * MEMCACHE_PAGE);
+	/* changes are seen after memcache_clear only */
+	a[0] ^= 0xff;
+	CHECK_EQ_INT(memsrc_read_partial(&m, 0x10000, buf, 1), 1);
+	CHECK_EQ_INT(buf[0], (uint8_t)(a[0] ^ 0xff));
+	memcache_clear(c);
+	CHECK_EQ_INT(memsrc_read_partial(&m, 0x10000, buf, 1), 1);
+	CHECK_EQ_INT(buf[0], a[0]);
+	/* the top of the address space does not wrap */
+	CHECK_EQ_INT(memsrc_read_partial(&m, UINT64_MAX - 3, buf, 8), 0);
+	memcache_free(c);
+	fake_free(&fm);
 }
 
 int main(void)
@@ -552,5 +609,6 @@ int main(void)
 		test_values(versions[i]);
 		test_frame(versions[i]);
 	}
+	test_memcache();
 	UNIT_DONE();
 }

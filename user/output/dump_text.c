@@ -25,6 +25,16 @@ static void put_str(FILE *f, const char *str)
 	for (size_t i = 0; i < len;) {
 		unsigned char c = s[i];
 		uint32_t cp;
+		size_t run = 0;
+
+		/* printable ASCII in one write (dump --locals prints a lot) */
+		while (i + run < len && s[i + run] >= 0x20 && s[i + run] < 0x7f)
+			run++;
+		if (run) {
+			fwrite(s + i, 1, run, f);
+			i += run;
+			continue;
+		}
 		size_t n = utf8_decode(s + i, len - i, &cp);
 
 		if (cp == UTF8_BAD) {

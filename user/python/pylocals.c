@@ -5,6 +5,7 @@
  * every frame, each bounded in depth, items and bytes read.
  */
 #include <errno.h>
+#include <float.h>
 #include <inttypes.h>
 #include <math.h>
 #include <stdarg.h>
@@ -100,8 +101,11 @@ void pylocals_repr_float(double v, char *out, size_t cap)
 		snprintf(out, cap, "%s", isnan(v) ? "nan" : v < 0 ? "-inf" : "inf");
 		return;
 	}
-	/* The fewest significant digits that read back as v (Python's repr). */
-	for (int prec = 1; prec <= 17; prec++) {
+	/* The fewest significant digits that read back as v (Python's repr):
+	 * a double that has a text of up to 15 digits gets it back from the
+	 * 15-digit rounding (DBL_DIG), trailing zeros dropped below; else 16
+	 * or 17 digits. Subnormals have fewer digits: tried from 1. */
+	for (int prec = fabs(v) < DBL_MIN ? 1 : 15; prec <= 17; prec++) {
 		snprintf(e, sizeof(e), "%.*e", prec - 1, v);
 		if (strtod(e, NULL) == v)
 			break;
@@ -676,6 +680,13 @@ int pylocals_init(struct pylocals *pl, const struct memsrc *m, const struct py_t
 
 	if (r)
 		return r;
+	pl->cache = memcache_new(m, PYLOCALS_CACHE_PAGES);
+	if (!pl->cache) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	pl->src = memcache_src(pl->cache);
+	pl->r.m = &pl->src;
 	pl->layout_flags = t->layout.flags;
 	pl->frame_code = t->layout.frame_code;
 	u64map_init(&pl->codes);
@@ -704,8 +715,16 @@ static void code_free_v(void *p)
 	code_free(p);
 }
 
+void pylocals_forget(struct pylocals *pl)
+{
+	memcache_clear(pl->cache);
+	free_values(&pl->codes, code_free_v);
+	u64map_init(&pl->codes);
+}
+
 void pylocals_free(struct pylocals *pl)
 {
+	memcache_free(pl->cache);
 	free_values(&pl->codes, code_free_v);
 	free_values(&pl->types, free);
 	free(pl->cur.v);

@@ -28,6 +28,7 @@
 #include <stdint.h>
 
 #include "python/pyobj.h"
+#include "target/memcache.h"
 #include "target/memsrc.h"
 #include "target/pyproc.h"
 #include "util/u64map.h"
@@ -39,6 +40,7 @@
 #define PYLOCALS_ITEMS 5
 #define PYLOCALS_DEPTH 2
 #define PYLOCALS_VALUE_MAX 4096        /* bytes of one printed value, NUL included */
+#define PYLOCALS_CACHE_PAGES 4096      /* target memory kept (16 MiB at most) */
 
 enum pylocal_kind { PYLOCAL_ARG, PYLOCAL_LOCAL, PYLOCAL_CELL, PYLOCAL_FREE };
 
@@ -60,7 +62,9 @@ struct pylocals_frame {
 };
 
 struct pylocals {
-	struct pyobj_reader r;
+	struct pyobj_reader r;     /* reads through cache */
+	struct memcache *cache;
+	struct memsrc src;         /* the cache's */
 	uint32_t layout_flags;     /* struct py_layout flags: PYL_FRAME_OBJECT, PYL_CODE_TAGGED */
 	uint16_t frame_code;       /* struct py_layout frame_code */
 	struct u64map codes;       /* code address -> struct pylocals_code * (names, kinds) */
@@ -72,10 +76,14 @@ struct pylocals {
 };
 
 /* 0, or -ENOTSUP (no object layout for t's version) / -ENOMEM with a
- * one-line reason in err. m must outlive pl. */
+ * one-line reason in err. m must outlive pl, and pl must not move (its
+ * reader points into it). Target memory is read through a page cache
+ * (target/memcache.h): what a dump prints is the memory as first read. */
 int pylocals_init(struct pylocals *pl, const struct memsrc *m, const struct py_target *t, char *err,
 		  size_t errlen);
 void pylocals_free(struct pylocals *pl);
+/* Forgets the target memory read so far (and the code objects' names). */
+void pylocals_forget(struct pylocals *pl);
 
 /*
  * The variables of the frame at frame_addr (a PyFrameObject on 3.8-3.10,
