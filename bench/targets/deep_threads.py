@@ -1,6 +1,6 @@
 # N threads (default 2000), each parked DEPTH (default 50) calls deep in a
 # function with a few locals of common types, for the dump benchmarks.
-# Prints "ready PID" once every thread waits.
+# Prints "ready" once every thread waits.
 import sys
 import threading
 
@@ -29,5 +29,5 @@ for t in threads:
     t.start()
 for _ in threads:
     parked.acquire()
-print("ready", threading.get_native_id() if hasattr(threading, "get_native_id") else 0, flush=True)
+print("ready", flush=True)
 release.wait()
