@@ -568,11 +568,13 @@ uint64_t pyobj_module(const struct pyobj_reader *r, const char *name)
 	uint64_t interp = pyobj_ptr_at(r, r->runtime_addr + r->runtime_interpreters_head), mod;
 
 	/* new interpreters are pushed at the head: the main one is last */
-	for (int i = 0; interp && i < MAX_INTERPRETERS; i++) {
+	for (int i = 0; interp; i++) {
 		uint64_t next = pyobj_ptr_at(r, interp + r->interp_next);
 
-		if (!next || next == interp)
+		if (!next)
 			break;
+		if (i == MAX_INTERPRETERS)
+			return 0; /* a list that does not end */
 		interp = next;
 	}
 	uint64_t modules = interp ? pyobj_ptr_at(r, interp + r->O->interp_modules) : 0;
