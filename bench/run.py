@@ -29,6 +29,10 @@ Benchmarks (NAME for --only):
               sample; dump --async of 5,000 pending tasks (3.12, 3.14):
               wall time and peak RSS; python3.15 -m profiling.sampling
               --async-aware vs record --async on one 3.15 process
+  locals      dump and dump --locals (text, --json) of 2,000 threads
+              parked 50 frames deep, 8 variables a frame
+              (bench/targets/deep_threads.py): CPU (utime+stime), wall,
+              peak RSS, median of alternating runs
 
 Every number is a ratio or a cost per unit measured side by side in one run:
 the machines are noisy, so no lone absolute wall time is reported. The final
@@ -67,7 +71,8 @@ DEEP = os.path.join(ROOT, "tests", "targets", "deep.py")
 SID = os.path.join(ROOT, "tests", "helpers", "sid-python.sh")
 RESULTS_MD = os.path.join(BENCH, "RESULTS.md")
 STATS_SYSCTL = "/proc/sys/kernel/bpf_stats_enabled"
-ALL = ["slowdown", "bpf", "self", "lost", "symbolize", "flamegraph", "cpython315", "native", "async", "all"]
+ALL = ["slowdown", "bpf", "self", "lost", "symbolize", "flamegraph", "cpython315", "native", "async", "locals",
+       "all"]
 
 
 def log(msg):
@@ -1333,6 +1338,54 @@ def bench_async(env, res):
     res.details["async"] = details
 
 
+LOCALS_SCRIPT = os.path.join(TARGETS, "deep_threads.py")
+LOCALS_THREADS, LOCALS_DEPTH = 2000, 50
+VAR_LINE_RE = re.compile(r"^        (arg  |local|cell |free ) \S+ = ", re.M)
+
+
+def bench_locals(env, res):
+    """dump --locals (issue #20): the process of the issue's target, 2,000
+    threads with 50-frame stacks (deep_threads.py: 48 frames of a function
+    with 3 arguments and 5 locals (int, str, float, list, dict) under the
+    thread's own frames), dumped plain, with --locals and with --locals
+    --json, in alternating order; each run to its end with its output in a
+    file. CPU is the dump's utime+stime (rusage), the figure the issue's
+    targets are stated in."""
+    n = 3 if env.quick else 5
+    out_path = os.path.join(env.tmp, "locals.txt")
+    modes = (("plain", []), ("locals", ["--locals"]), ("json", ["--locals", "--json"]))
+    got = {m: [] for m, _ in modes}
+    with Target(env.python + [LOCALS_SCRIPT, str(LOCALS_THREADS), str(LOCALS_DEPTH)], ready_timeout=180) as t:
+        for i in range(n):
+            for mode, extra in (modes if i % 2 == 0 else modes[::-1]):
+                rc, wall, cpu, rss, err = timed_run([env.pyperf, "dump", "-p", str(t.pid)] + extra, out_path)
+                # Counted line by line: a forked child's peak RSS starts
+                # from ours, so this process must stay small.
+                threads = nvars = 0
+                with open(out_path, encoding="utf-8", errors="replace") as f:
+                    for line in f:
+                        threads += line.startswith("Thread ") or line.startswith('    {"tid": ')
+                        nvars += bool(VAR_LINE_RE.match(line)) or line.count('"kind": ')
+                if rc != 0 or threads < LOCALS_THREADS:
+                    raise RuntimeError("dump %s: exit %d, %d threads: %s" % (mode, rc, threads, err.strip()[:200]))
+                got[mode].append({"wall_s": wall, "cpu_s": cpu, "maxrss_kib": rss, "threads": threads,
+                                  "variables": nvars, "bytes": os.path.getsize(out_path)})
+    res.details["locals"] = got
+    log("locals: %s" % {m: [round(x["cpu_s"], 2) for x in got[m]] for m in got})
+    label = "%d threads x %d frames, %s" % (LOCALS_THREADS, LOCALS_DEPTH, env.version)
+    cpu = {m: median([x["cpu_s"] for x in got[m]]) for m in got}
+    res.add("locals", "dump, %s: CPU (median of %d)" % (label, n), cpu["plain"], "s", "< 1 s", cpu["plain"] < 1,
+            fmt="%.2f")
+    res.add("locals", "dump --locals, same process: CPU (%d variables)" % got["locals"][0]["variables"],
+            cpu["locals"], "s", "< 3 s", cpu["locals"] < 3, fmt="%.2f")
+    res.add("locals", "dump --locals --json, same process: CPU", cpu["json"], "s", "< 3 s", cpu["json"] < 3,
+            fmt="%.2f")
+    for m in ("plain", "locals", "json"):
+        res.add("locals", "  %s: wall / peak RSS / output" % m, "%.2f s / %.1f MiB / %.0f MiB" % (
+            median([x["wall_s"] for x in got[m]]), median([x["maxrss_kib"] for x in got[m]]) / 1024,
+            got[m][0]["bytes"] / 2**20), "")
+
+
 def pyenv_root():
     p = subprocess.run(["pyenv", "root"], capture_output=True, text=True) if shutil.which("pyenv") else None
     return p.stdout.strip() if p and p.returncode == 0 else os.path.expanduser("~/.pyenv")
@@ -1502,7 +1555,8 @@ def main():
         mach["date"], mach["nproc"], mach["cpu"], mach["kernel"], mach["load"], args.python, env.version))
     funcs = {"slowdown": bench_slowdown, "bpf": bench_bpf, "self": bench_self, "lost": bench_lost,
              "symbolize": bench_symbolize, "flamegraph": bench_flamegraph, "cpython315": bench_cpython315,
-             "native": bench_native, "async": bench_async, "all": bench_all}
+             "native": bench_native, "async": bench_async, "locals": bench_locals,
+             "all": bench_all}
     try:
         if "symbolize" in which:
             env.build_symbolize_bench()

@@ -28,7 +28,7 @@
 
 #define WHO "dump"
 
-enum { OPT_CORE = OPT_LONG_ONLY, OPT_EXE, OPT_ASYNC };
+enum { OPT_CORE = OPT_LONG_ONLY, OPT_EXE, OPT_ASYNC, OPT_LOCALS };
 
 static const struct opt_spec dump_options[] = {
 	{ "pid", 'p', "PID", "process to inspect" },
@@ -42,6 +42,12 @@ static const struct opt_spec dump_options[] = {
 	  "running on a CPU (whose registers cannot be read without stopping it) is sampled there by "
 	  "the in-kernel unwinder of record --native instead, for up to half a second, and shown as "
 	  "that sample's stack, native and Python frames merged" },
+	{ "locals", OPT_LOCALS, NULL, "under each frame, its variables: arguments first, then other locals, then "
+	  "cell and free variables, each 'KIND NAME = VALUE'; values as Python prints them for None, bool, int "
+	  "(past 40 digits its first and last 10), float, str and bytes (cut after 200 characters, with the "
+	  "length), 'list(len=N) [first items]' for list, tuple, dict and set (nested down to 2 levels), "
+	  "'<Type at 0xADDR>' for other objects, '<unset>' for a variable not assigned yet; in --json a "
+	  "\"locals\" array per frame" },
 	{ "async", OPT_ASYNC, NULL, "print the asyncio tasks instead of the threads (CPython 3.11-3.15): per "
 	  "thread running an event loop, a tree of tasks rooted at those no task awaits, each as 'task NAME "
 	  "[running|pending|done]' with its coroutine stack (outermost first, down to the await it is "
@@ -76,6 +82,7 @@ static const struct opt_cmd dump_cmd = {
 	"examples:\n"
 	"  pyperf dump -p 1234\n"
 	"  pyperf dump -p 1234 --json > stacks.json\n"
+	"  pyperf dump -p 1234 --locals\n"
 	"  pyperf dump -p 1234 --async\n"
 	"  pyperf dump --core core.1234 --exe /usr/bin/python3.11\n",
 };
@@ -93,6 +100,7 @@ static int dump_opt(int key, const char *arg, void *ctx)
 	case 'j': o->json = true; break;
 	case 'n': o->native = true; break;
 	case OPT_ASYNC: o->async_tasks = true; break;
+	case OPT_LOCALS: o->locals = true; break;
 	default:
 		return opt_usage_error(WHO, "option %d not handled", key);
 	}
@@ -117,6 +125,8 @@ static int parse_args(int argc, char **argv, struct dump_opts *o)
 		return opt_usage_error(WHO, "which process? give -p PID or --core CORE (see 'pyperf dump --help')");
 	if (o->async_tasks && o->native)
 		return opt_usage_error(WHO, "--async shows tasks, not threads: drop --native");
+	if (o->async_tasks && o->locals)
+		return opt_usage_error(WHO, "--async shows tasks, not threads: drop --locals");
 	if (o->exe && !o->core)
 		return opt_usage_error(WHO, "--exe goes with --core");
 	return 0;
@@ -270,6 +280,18 @@ int cmd_dump(int argc, char **argv)
 
 		if (ar) {
 			fprintf(stderr, "pyperf dump: %s\n", ar == -ENOMEM ? "out of memory" : err);
+			goto out;
+		}
+	}
+	if (d->o.locals) {
+		/* Values are read while printing, frame by frame: memory stays
+		 * bounded whatever the number of threads. */
+		d->locals = malloc(sizeof(*d->locals));
+		r = d->locals ? pylocals_init(d->locals, &d->src, &d->t, err, sizeof(err)) : -ENOMEM;
+		if (r) {
+			free(d->locals);
+			d->locals = NULL;
+			fprintf(stderr, "pyperf dump: --locals: %s\n", r == -ENOMEM ? "out of memory" : err);
 			goto out;
 		}
 	}

@@ -10,7 +10,40 @@
 #include "pyperf.h"
 #include "target/coredump.h"
 
-static void print_frame_json(struct dump *d, FILE *f, uint64_t frame, bool *first)
+/* --locals: a frame's "locals" array (and "locals_error" when unreadable). */
+static void print_locals_json(FILE *f, const struct pylocals_frame *lf)
+{
+	static const char *const kinds[] = { "arg", "local", "cell", "free" };
+
+	fputs(", \"locals\": [", f);
+	for (size_t i = 0; !lf->error && i < lf->n; i++) {
+		const struct pylocal *v = &lf->v[i];
+
+		fputs(i ? ",\n        {\"name\": " : "\n        {\"name\": ", f);
+		json_write_string(f, v->name);
+		fprintf(f, ", \"kind\": \"%s\", \"value\": ", kinds[v->kind]);
+		if (v->unset)
+			fputs("null", f);
+		else
+			json_write_string(f, v->value);
+		fputs(", \"type\": ", f);
+		if (v->type)
+			json_write_string(f, v->type);
+		else
+			fputs("null", f);
+		fputc('}', f);
+	}
+	fputc(']', f);
+	if (lf->truncated)
+		fputs(", \"locals_truncated\": true", f);
+	if (lf->error) {
+		fputs(", \"locals_error\": ", f);
+		json_write_string(f, lf->error);
+	}
+}
+
+/* lf: the frame's variables with --locals, else NULL */
+static void print_frame_json(struct dump *d, FILE *f, uint64_t frame, bool *first, const struct pylocals_frame *lf)
 {
 	const char *label = symbolizer_frame(d->sym, frame);
 	const struct frame_meta *fm;
@@ -39,7 +72,10 @@ static void print_frame_json(struct dump *d, FILE *f, uint64_t frame, bool *firs
 	} else {
 		fputs(", \"function\": null, \"file\": null, \"line\": null", f);
 	}
-	fprintf(f, ", \"code\": \"0x%" PRIx64 "\"}", (uint64_t)PYPERF_FRAME_CODE(frame));
+	fprintf(f, ", \"code\": \"0x%" PRIx64 "\"", (uint64_t)PYPERF_FRAME_CODE(frame));
+	if (lf)
+		print_locals_json(f, lf);
+	fputc('}', f);
 }
 
 static void print_native_json(FILE *f, const struct native_stack *ns)
@@ -156,8 +192,14 @@ void print_json(struct dump *d, FILE *f)
 		fputs(",\n     \"frames\": [", f);
 		bool first = true;
 
-		for (size_t k = 0; k < th->n; k++)
-			print_frame_json(d, f, th->frames[k], &first);
+		for (size_t k = 0; k < th->n; k++) {
+			const struct pylocals_frame *lf = NULL;
+
+			/* read only for frames that are shown */
+			if (d->locals && th->addrs && symbolizer_frame(d->sym, th->frames[k]))
+				lf = pylocals_read(d->locals, th->addrs[k], PYPERF_FRAME_CODE(th->frames[k]));
+			print_frame_json(d, f, th->frames[k], &first, lf);
+		}
 		fputs(first ? "]" : "\n    ]", f);
 		if (d->o.native)
 			print_native_json(f, &th->native);
@@ -221,7 +263,7 @@ void print_async_json(struct dump *d, FILE *f)
 		bool first = true;
 
 		for (size_t k = 0; k < t->nframes; k++)
-			print_frame_json(d, f, t->frames[k], &first);
+			print_frame_json(d, f, t->frames[k], &first, NULL);
 		fputs(first ? "]" : "\n    ]", f);
 		fputs(", \"awaited_by\": [", f);
 		for (size_t k = 0; k < t->nawaited_by; k++)

@@ -25,6 +25,16 @@ static void put_str(FILE *f, const char *str)
 	for (size_t i = 0; i < len;) {
 		unsigned char c = s[i];
 		uint32_t cp;
+		size_t run = 0;
+
+		/* printable ASCII in one write (dump --locals prints a lot) */
+		while (i + run < len && s[i + run] >= 0x20 && s[i + run] < 0x7f)
+			run++;
+		if (run) {
+			fwrite(s + i, 1, run, f);
+			i += run;
+			continue;
+		}
 		size_t n = utf8_decode(s + i, len - i, &cp);
 
 		if (cp == UTF8_BAD) {
@@ -40,14 +50,15 @@ static void put_str(FILE *f, const char *str)
 	}
 }
 
-static void print_frame_text(struct dump *d, FILE *f, uint64_t frame)
+/* false when the frame is not shown */
+static bool print_frame_text(struct dump *d, FILE *f, uint64_t frame)
 {
 	const char *label = symbolizer_frame(d->sym, frame);
 	const struct frame_meta *fm;
 	char src[SRC_LINE_MAX + 8];
 
 	if (!label)
-		return; /* hidden (prologue) or out of memory */
+		return false; /* hidden (prologue) or out of memory */
 	fputs("    ", f);
 	put_str(f, label);
 	fputc('\n', f);
@@ -57,6 +68,31 @@ static void print_frame_text(struct dump *d, FILE *f, uint64_t frame)
 		put_str(f, src);
 		fputc('\n', f);
 	}
+	return true;
+}
+
+/* --locals: frame k's variables under it, "KIND NAME = VALUE". */
+static void print_locals_text(struct dump *d, FILE *f, const struct dthread *th, size_t k)
+{
+	static const char *const kinds[] = { "arg  ", "local", "cell ", "free " };
+
+	if (!d->locals || !th->addrs)
+		return;
+	const struct pylocals_frame *lf = pylocals_read(d->locals, th->addrs[k], PYPERF_FRAME_CODE(th->frames[k]));
+
+	if (lf->error) {
+		fprintf(f, "        (variables not shown: %s)\n", lf->error);
+		return;
+	}
+	for (size_t i = 0; i < lf->n; i++) {
+		fprintf(f, "        %s ", kinds[lf->v[i].kind]);
+		put_str(f, lf->v[i].name);
+		fputs(" = ", f);
+		put_str(f, lf->v[i].value);
+		fputc('\n', f);
+	}
+	if (lf->truncated)
+		fprintf(f, "        (only the first %d variables are shown)\n", PYLOCALS_MAX);
 }
 
 /* A running thread's stack as the in-kernel sampler saw it. */
@@ -145,13 +181,15 @@ static void print_thread_text(struct dump *d, FILE *f, const struct dthread *th)
 			const struct native_frame *nf = &ns->frames[k];
 
 			for (size_t j = 0; j < nf->py_count && nf->py_first + j < th->n; j++) {
-				print_frame_text(d, f, th->frames[nf->py_first + j]);
+				if (print_frame_text(d, f, th->frames[nf->py_first + j]))
+					print_locals_text(d, f, th, nf->py_first + j);
 			}
 			print_native_frame_text(f, nf);
 		}
 	} else {
 		for (size_t i = 0; i < th->n; i++)
-			print_frame_text(d, f, th->frames[i]);
+			if (print_frame_text(d, f, th->frames[i]))
+				print_locals_text(d, f, th, i);
 	}
 	const char *flag = pywalk_stack_flag_label(th->flags);
 

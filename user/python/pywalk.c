@@ -141,6 +141,12 @@ static uint64_t buf_u64(const uint8_t *buf, size_t len, uint16_t off, bool *ok)
 size_t pywalk_frames(const struct memsrc *m, const struct py_layout *L, uint64_t tstate,
 		     uint64_t *frames, uint8_t *entry, size_t cap, uint32_t *flags)
 {
+	return pywalk_frames_at(m, L, tstate, frames, entry, NULL, cap, flags);
+}
+
+size_t pywalk_frames_at(const struct memsrc *m, const struct py_layout *L, uint64_t tstate,
+			uint64_t *frames, uint8_t *entry, uint64_t *addrs, size_t cap, uint32_t *flags)
+{
 	uint8_t buf[PYPERF_FRAME_BUF];
 	struct u64map seen;
 	bool fault = false;
@@ -236,6 +242,8 @@ size_t pywalk_frames(const struct memsrc *m, const struct py_layout *L, uint64_t
 				lasti = pyperf_lasti_of_f_lasti(f_lasti, L->flags);
 			}
 			frames[n] = pyperf_frame_pack(code, is_gen, lasti);
+			if (addrs)
+				addrs[n] = frame;
 			if (entry) {
 				/* 3.8-3.10: every frame is its own evaluation call;
 				 * 3.11: the frame a C call entered the loop with has

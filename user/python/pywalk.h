@@ -56,6 +56,12 @@ int pywalk_tstates(const struct memsrc *m, const struct py_layout *L, uint64_t r
 size_t pywalk_frames(const struct memsrc *m, const struct py_layout *L, uint64_t tstate,
 		     uint64_t *frames, uint8_t *entry, size_t cap, uint32_t *flags);
 
+/* pywalk_frames, and addrs[i] (when not NULL) gets the address of the frame
+ * frames[i] was read from: its PyFrameObject (3.8-3.10) or
+ * _PyInterpreterFrame (3.11+), where dump --locals finds its variables. */
+size_t pywalk_frames_at(const struct memsrc *m, const struct py_layout *L, uint64_t tstate,
+			uint64_t *frames, uint8_t *entry, uint64_t *addrs, size_t cap, uint32_t *flags);
+
 /*
  * Who holds the GIL of interpreter interp. 3.8-3.11: _PyRuntime.gilstate.
  * tstate_current (one GIL for the process, NULL while nobody holds it);

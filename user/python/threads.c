@@ -279,19 +279,22 @@ static int walk_thread(struct dump *d, struct dthread *th)
 	size_t na, nb = 0;
 	bool clean = false, all_same = true;
 
-	na = pywalk_frames(&d->src, L, th->ts.addr, d->buf_a, d->ent_a, PYPERF_MAX_FRAMES, &fa);
+	na = pywalk_frames_at(&d->src, L, th->ts.addr, d->buf_a, d->ent_a, d->adr_a, PYPERF_MAX_FRAMES, &fa);
 	/* A core file does not change under us: one walk is the truth. */
 	for (int i = 1; i < WALK_TRIES && !d->core; i++) {
-		nb = pywalk_frames(&d->src, L, th->ts.addr, d->buf_b, d->ent_b, PYPERF_MAX_FRAMES, &fb);
+		nb = pywalk_frames_at(&d->src, L, th->ts.addr, d->buf_b, d->ent_b, d->adr_b, PYPERF_MAX_FRAMES, &fb);
 		bool same = walks_agree(d->buf_a, na, fa, d->buf_b, nb, fb);
 		uint64_t *t = d->buf_a;
 		uint8_t *e = d->ent_a;
+		uint64_t *ad = d->adr_a;
 
 		/* Keep the latest walk in buf_a. */
 		d->buf_a = d->buf_b;
 		d->buf_b = t;
 		d->ent_a = d->ent_b;
 		d->ent_b = e;
+		d->adr_a = d->adr_b;
+		d->adr_b = ad;
 		na = nb;
 		fa = fb;
 		if (same && !(fb & bad)) {
@@ -310,6 +313,12 @@ static int walk_thread(struct dump *d, struct dthread *th)
 		return -ENOMEM;
 	memcpy(th->frames, d->buf_a, na * sizeof(*th->frames));
 	memcpy(th->entry, d->ent_a, na);
+	if (d->adr_a) {
+		th->addrs = malloc((na ? na : 1) * sizeof(*th->addrs));
+		if (!th->addrs)
+			return -ENOMEM;
+		memcpy(th->addrs, d->adr_a, na * sizeof(*th->addrs));
+	}
 	return 0;
 }
 
@@ -402,6 +411,12 @@ int collect(struct dump *d)
 	d->ent_b = malloc(PYPERF_MAX_FRAMES);
 	if (!d->ts || !d->buf_a || !d->buf_b || !d->ent_a || !d->ent_b)
 		return -ENOMEM;
+	if (d->o.locals) {
+		d->adr_a = malloc(PYPERF_MAX_FRAMES * sizeof(*d->adr_a));
+		d->adr_b = malloc(PYPERF_MAX_FRAMES * sizeof(*d->adr_b));
+		if (!d->adr_a || !d->adr_b)
+			return -ENOMEM;
+	}
 	n = pywalk_tstates(&d->src, L, d->t.runtime_addr, d->ts, PYPERF_MAX_THREADS, &d->ts_flags);
 	if (n < 0)
 		return n;
@@ -441,6 +456,7 @@ int collect(struct dump *d)
 				} else {
 					free(d->th[i].frames);
 					free(d->th[i].entry);
+					free(d->th[i].addrs);
 					d->vanished++;
 				}
 			}
@@ -513,6 +529,7 @@ void dump_free(struct dump *d)
 	for (size_t i = 0; i < d->nth; i++) {
 		free(d->th[i].frames);
 		free(d->th[i].entry);
+		free(d->th[i].addrs);
 		native_stack_free(&d->th[i].native);
 		free(d->th[i].sampled);
 	}
@@ -524,6 +541,11 @@ void dump_free(struct dump *d)
 	free(d->buf_b);
 	free(d->ent_a);
 	free(d->ent_b);
+	free(d->adr_a);
+	free(d->adr_b);
+	if (d->locals)
+		pylocals_free(d->locals);
+	free(d->locals);
 	void *sf;
 
 	for (size_t it = 0; u64map_next_ptr(&d->files, &it, NULL, &sf);)

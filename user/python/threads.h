@@ -16,6 +16,7 @@
 #include "native/native.h"
 #include "output/frametab.h"
 #include "python/asyncio.h"
+#include "python/pylocals.h"
 #include "python/pywalk.h"
 #include "python/symbolize.h"
 #include "target/memsrc.h"
@@ -33,6 +34,7 @@ struct dump_opts {
 	bool json;
 	bool native;
 	bool async_tasks;           /* --async: asyncio tasks instead of threads */
+	bool locals;                /* --locals: each frame's variables */
 };
 
 struct dthread {
@@ -47,6 +49,7 @@ struct dthread {
 	size_t n;
 	uint64_t *frames;           /* innermost first */
 	uint8_t *entry;             /* pywalk_frames' entry marks */
+	uint64_t *addrs;            /* --locals: each frame's address (pywalk_frames_at) */
 	struct native_stack native; /* --native */
 	/* --native, a thread running on a CPU: its stack as the in-kernel
 	 * sampler saw it, native and Python frames merged, innermost first
@@ -84,6 +87,8 @@ struct dump {
 	size_t vanished;            /* threads that exited while being read */
 	uint64_t *buf_a, *buf_b;    /* frame walks */
 	uint8_t *ent_a, *ent_b;
+	uint64_t *adr_a, *adr_b;    /* --locals: frame addresses of the walks */
+	struct pylocals *locals;    /* --locals: the reader */
 	struct async_tasks aio;     /* --async */
 };
 
