@@ -33,7 +33,7 @@ const struct py_async_layout py_async_layouts[] = {
 	  .task_size = 144, .task_loop = 16, .task_state = 96, .task_fut_waiter = 112,
 	  .task_coro = 120, .task_name = 128, .task_callback0 = 24, .task_callbacks = 40,
 	},
-	/* CPython 0x030e0af0, Debian sid libpython3.14-dev */
+	/* CPython 0x030e0af0, Debian sid libpython3.14-dev 3.14.10-1 */
 	{ .version_hex = 0x030e0af0,
 	  .gen_frame_state = 67, .gen_iframe = 72,
 	  .frame_created = -3, .frame_suspended = -2, .frame_suspended_yield_from = -1,
@@ -43,7 +43,7 @@ const struct py_async_layout py_async_layouts[] = {
 	  .task_size = PY_OFF_NONE, .task_loop = 16, .task_state = PY_OFF_NONE, .task_fut_waiter = PY_OFF_NONE,
 	  .task_coro = PY_OFF_NONE, .task_name = PY_OFF_NONE, .task_callback0 = 24, .task_callbacks = 40,
 	},
-	/* CPython 0x030f02f0, Debian sid libpython3.15-dev */
+	/* CPython 0x030f02f0, Debian sid libpython3.15-dev 3.15.2-1 */
 	{ .version_hex = 0x030f02f0,
 	  .gen_frame_state = 67, .gen_iframe = 72,
 	  .frame_created = 0, .frame_suspended = 1, .frame_suspended_yield_from = 2,

@@ -241,7 +241,7 @@ const struct py_obj_layout py_obj_layouts[] = {
 	  /* frame: local variables, cells and free variables, then the value stack */
 	  .frame_localsplus = 72,
 	},
-	/* CPython 0x030d12f0, Debian sid libpython3.13-dev */
+	/* CPython 0x030d12f0, Debian sid libpython3.13-dev 3.13.18-1 */
 	{ .version_hex = 0x030d12f0,
 	  /* PyObject, PyVarObject, PyTypeObject */
 	  .ob_type = 8, .ob_size = 16, .type_name = 24, .type_basicsize = 32, .type_itemsize = 40,
@@ -275,7 +275,7 @@ const struct py_obj_layout py_obj_layouts[] = {
 	  /* frame: local variables, cells and free variables, then the value stack */
 	  .frame_localsplus = 72,
 	},
-	/* CPython 0x030e0af0, Debian sid libpython3.14-dev */
+	/* CPython 0x030e0af0, Debian sid libpython3.14-dev 3.14.10-1 */
 	{ .version_hex = 0x030e0af0,
 	  /* PyObject, PyVarObject, PyTypeObject */
 	  .ob_type = 8, .ob_size = 16, .type_name = 24, .type_basicsize = 32, .type_itemsize = 40,
@@ -309,7 +309,7 @@ const struct py_obj_layout py_obj_layouts[] = {
 	  /* frame: local variables, cells and free variables, then the value stack */
 	  .frame_localsplus = 80,
 	},
-	/* CPython 0x030f02f0, Debian sid libpython3.15-dev */
+	/* CPython 0x030f02f0, Debian sid libpython3.15-dev 3.15.2-1 */
 	{ .version_hex = 0x030f02f0,
 	  /* PyObject, PyVarObject, PyTypeObject */
 	  .ob_type = 8, .ob_size = 16, .type_name = 24, .type_basicsize = 32, .type_itemsize = 40,

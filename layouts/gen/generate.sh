@@ -32,30 +32,24 @@ for a in "$@"; do
 	esac
 done
 
+GEN=generate
+. "$ROOT/layouts/gen/lib.sh"
+
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 mkdir -p "$tmp/new" "$tmp/old"
 
 log() { [ $verbose = 1 ] && echo "generate: $*" >&2 || true; }
 
-# probe <label> <include dir> [extra cc args...]: writes $tmp/new/<hex>.inc
+# probe KIND LABEL INC DIR [cc args...] (gen_sources' callback): writes
+# $tmp/new/<hex>.inc and .ext
 probe() {
-	local label=$1 inc=$2 out hex
-	shift 2
-	[ -f "$inc/Python.h" ] && [ -d "$inc/internal" ] || { log "skip $label: no internal headers in $inc"; return 0; }
-	if grep -qs '^#define Py_GIL_DISABLED 1' "$inc/pyconfig.h"; then
-		log "skip $label: free-threaded"
-		return 0
-	fi
-	if ! "$CC" -std=c11 -O0 -w -DPy_BUILD_CORE -I"$inc" -I"$inc/internal" "$@" -I"$ROOT/bpf" \
-		"$ROOT/layouts/gen/probe.c" -o "$tmp/probe" 2>"$tmp/cc.log"; then
-		echo "generate: probe does not compile against $label ($inc):" >&2
-		head -20 "$tmp/cc.log" >&2
-		exit 1
-	fi
+	local kind=$1 label=$2 inc=$3 out hex
+	shift 4
+	[ "$kind" = pyenv ] && label=pyenv # the entry's comment names the release already
+	gen_compile "$ROOT/layouts/gen/probe.c" "$label" "$inc" "$@" || { log "skip $label: no usable headers in $inc"; return 0; }
 	out=$("$tmp/probe") || { echo "generate: probe failed for $label" >&2; exit 1; }
-	hex=$(printf '%s\n' "$out" | sed -n 's/.*\.version_hex = 0x\([0-9a-f]\{8\}\).*/\1/p')
-	[ -n "$hex" ] || { echo "generate: no version in probe output for $label" >&2; exit 1; }
+	hex=$(gen_version_hex "$out")
 	if [ -e "$tmp/new/$hex.inc" ]; then
 		log "skip $label: version $hex already probed"
 		return 0
@@ -71,42 +65,13 @@ probe() {
 : >"$tmp/found"
 : >"$tmp/fromsid"
 
-# 1. pyenv
-if command -v pyenv >/dev/null 2>&1; then
-	pyroot=$(pyenv root)
-else
-	pyroot=${PYENV_ROOT:-$HOME/.pyenv}
-fi
-for d in $(ls -d "$pyroot"/versions/3.* 2>/dev/null | sort -V); do
-	name=$(basename "$d")
-	[[ $name =~ ^3\.([0-9]+)\.[0-9]+$ ]] || { log "skip pyenv $name"; continue; }
-	minor=${BASH_REMATCH[1]}
-	[ "$minor" -ge 8 ] || continue
-	probe "pyenv" "$d/include/python3.$minor"
-done
-
-# 2. Debian's own development headers (Debian's pyconfig.h includes the
-# multiarch one from /usr/include, which is on the default search path).
-for inc in $(ls -d /usr/include/python3.* 2>/dev/null | sort -V); do
-	[[ $(basename "$inc") =~ ^python3\.([0-9]+)$ ]] || continue
-	[ "${BASH_REMATCH[1]}" -ge 8 ] || continue
-	pkg=$(dpkg -S "$inc/internal" 2>/dev/null | head -1 | cut -d: -f1 || true)
-	probe "Debian ${pkg:-/usr/include}" "$inc"
-done
-
-# 3. Debian sid, unpacked under build/sid.
+# pyenv, Debian's own development headers, Debian sid's unpacked under
+# build/sid (fetched first unless --no-fetch).
 SIDPY=$ROOT/tests/helpers/sid-python.sh
 if [ $fetch = 1 ]; then
 	"$SIDPY" fetch >"$tmp/sid.log" 2>&1 || echo "generate: warning: $(tail -1 "$tmp/sid.log")" >&2
 fi
-for v in $("$SIDPY" versions 2>/dev/null); do
-	inc=$("$SIDPY" path "$v")
-	sidroot=${inc%/include/python$v}
-	deb=$(cat "${SID_DIR:-$ROOT/build/sid}/stamp-$v" 2>/dev/null || echo "?")
-	# -idirafter: the multiarch pyconfig.h under the unpacked usr/include,
-	# searched after the system's own headers.
-	probe "Debian sid libpython$v-dev $deb" "$inc" -idirafter "$sidroot/include"
-done
+gen_sources 8 probe
 
 # Entries of the committed table, one file per version (between the entry's
 # "/* CPython" comment line and its closing "},"), and the one-line entries
