@@ -222,6 +222,8 @@ int cmd_dump(int argc, char **argv)
 			goto out;
 		}
 	}
+	if (!d->o.async_tasks)
+		collect_waits(d);
 	if (d->o.native && unwind_native(d)) {
 		fprintf(stderr, "pyperf dump: out of memory\n");
 		goto out;

@@ -18,6 +18,7 @@
 #include "python/asyncio.h"
 #include "python/pywalk.h"
 #include "python/symbolize.h"
+#include "python/waits.h"
 #include "target/memsrc.h"
 #include "target/pyproc.h"
 #include "util/u64map.h"
@@ -47,6 +48,7 @@ struct dthread {
 	uint64_t *frames;           /* innermost first */
 	uint8_t *entry;             /* pywalk_frames' entry marks */
 	struct native_stack native; /* --native */
+	struct thread_wait wait;    /* what it waits on (python/thread_waits.c) */
 };
 
 struct srcfile {
@@ -89,6 +91,15 @@ int core_tasks(struct dump *d);
 /* Walks every thread state of d->t into d->th, sorted by TID; a negative
  * value when the thread list is unreadable, -ENOMEM when out of memory. */
 int collect(struct dump *d);
+
+/* What every thread of d->th waits on, into its wait (python/thread_waits.c). */
+void collect_waits(struct dump *d);
+
+/* Wait-for cycles among d->th (an edge: a thread's wait.blocker_tid), each
+ * as indices into d->th in order; returns how many cycles were found (at
+ * most max), their lengths in lens and members in idx (n threads at most
+ * in all). */
+size_t find_deadlocks(const struct dump *d, size_t *idx, size_t *lens, size_t max);
 
 /* Frees what collect, read_tasks and the command attached to d. */
 void dump_free(struct dump *d);
