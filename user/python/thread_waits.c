@@ -15,7 +15,7 @@
 /* Innermost Python frames looked at to tell futex waits apart. */
 #define REFINE_FRAMES 4
 
-static bool thread_regs(const struct dump *d, const struct dthread *th, struct wait_regs *r, uint64_t *extra,
+static bool thread_regs(const struct dump *d, struct dthread *th, struct wait_regs *r, uint64_t *extra,
 			size_t *nextra)
 {
 	*nextra = 0;
@@ -28,7 +28,12 @@ static bool thread_regs(const struct dump *d, const struct dthread *th, struct w
 			r->where = WHERE_RUNNING;
 			return true;
 		}
-		return wait_regs_read(d->o.pid, th->tid, r);
+		if (!wait_regs_read(d->o.pid, th->tid, r))
+			return false;
+		/* Read after the state: it woke up meanwhile. */
+		if (r->where == WHERE_RUNNING)
+			th->state = 'R';
+		return true;
 	}
 	const struct core_thread *ct = coredump_thread_by_tid(d->core, th->tid);
 

@@ -34,6 +34,7 @@ struct dump_opts {
 	bool json;
 	bool native;
 	bool async_tasks;           /* --async: asyncio tasks instead of threads */
+	bool all;                   /* -a: every Python process */
 };
 
 struct dthread {
