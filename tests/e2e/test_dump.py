@@ -184,7 +184,7 @@ def test_errors():
     assert p.stderr.startswith("pyperf dump: PID %d (sleep) is not a Python process" % s.pid), p.stderr
     assert len(p.stderr.strip().splitlines()) == 1
     for args, msg in ((["dump"], "which process?"), (["dump", "-p", "x"], "invalid PID 'x'"),
-                      (["dump", "-p", "1", "--core", "c"], "not both"),
+                      (["dump", "-p", "1", "--core", "c"], "give one of -p PID, -a or --core CORE"),
                       (["dump", "-p", "1", "--exe", "python"], "--exe goes with --core"),
                       (["dump", "-p", "1", "extra"], "unexpected argument 'extra'")):
         p = harness.run_pyperf(args, check=False)
