@@ -76,7 +76,12 @@ $(BUILD)/tests/%: tests/unit/%.c $(wildcard tests/unit/*.h) $(BUILD)/libpyperf-a
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(CFLAGS) -O1 $(SANFLAGS) -Itests/unit $< $(BUILD)/libpyperf-asan.a $(LDLIBS) -o $@
 
-unit: $(UNIT_BINS)
+# A test helper for the e2e tests: objects of a live target read by pyobj.c.
+$(BUILD)/tests/pyobj_read: tests/helpers/pyobj_read.c $(BUILD)/libpyperf-asan.a
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(CFLAGS) -O1 $(SANFLAGS) $< $(BUILD)/libpyperf-asan.a $(LDLIBS) -o $@
+
+unit: $(UNIT_BINS) $(BUILD)/tests/pyobj_read
 
 test: deps
 	$(Q)$(MAKE) --no-print-directory all $(BUILD)/pyperf-asan unit fuzz-build

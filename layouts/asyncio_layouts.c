@@ -5,23 +5,6 @@
 
 const struct py_async_layout *py_async_layout_find(uint32_t version_hex, bool *exact)
 {
-	const struct py_async_layout *best = NULL;
-	uint32_t want = version_hex >> 16, best_d = UINT32_MAX;
-
-	for (unsigned i = 0; i < py_async_layouts_count; i++) {
-		const struct py_async_layout *a = &py_async_layouts[i];
-
-		if (a->version_hex >> 16 != want)
-			continue;
-		uint32_t d = a->version_hex > version_hex ? a->version_hex - version_hex : version_hex - a->version_hex;
-
-		/* ties go to the later release, as py_layout_find does */
-		if (d < best_d || (d == best_d && best && a->version_hex > best->version_hex)) {
-			best = a;
-			best_d = d;
-		}
-	}
-	if (exact)
-		*exact = best && best->version_hex == version_hex;
-	return best;
+	return py_version_nearest(py_async_layouts, py_async_layouts_count, sizeof(py_async_layouts[0]),
+				  version_hex, exact);
 }

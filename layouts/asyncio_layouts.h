@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Per-CPython-version offsets an outside reader of asyncio tasks needs
- * (user/python/asyncio.c), 3.11+: generated into asyncio_table.c by
+ * (user/python/asyncio.c), 3.11+, beyond the plain objects of
+ * object_layouts.h: generated into asyncio_table.c by
  * layouts/gen/asyncio_gen.sh from the headers (asyncio_probe.c) and, for
  * the private TaskObj of 3.11-3.13, the DWARF of the _asyncio extension.
  * 3.14+ take the task offsets from the process (_AsyncioDebug) instead:
@@ -28,16 +29,6 @@ struct py_async_layout {
 	uint16_t frame_stackpointer;    /* pointer, 3.14+ */
 	uint16_t frame_localsplus;
 	uint8_t resume_opcode;          /* 3.11-3.12: RESUME, oparg >= 2 after await */
-	uint16_t interp_modules;        /* sys.modules dict (3.11 modules, 3.12+ imports.modules) */
-	uint16_t module_dict;           /* PyModuleObject.md_dict */
-	/* dicts */
-	uint16_t dict_keys, dict_values, dictvalues_values;
-	uint16_t keys_log2_size, keys_log2_index_bytes, keys_kind, keys_nentries, keys_indices;
-	/* sets, weak references, types, lists, tuples, bound methods */
-	uint16_t set_mask, set_table;
-	uint16_t weakref_object;
-	uint16_t type_name, type_basicsize, type_dictoffset, type_flags, heaptype_cached_keys;
-	uint16_t list_size, list_items, tuple_items, method_self;
 	/* TaskObj (3.11-3.13, from DWARF) */
 	uint16_t task_size, task_loop, task_state, task_fut_waiter, task_coro, task_name;
 	uint16_t task_callback0, task_callbacks;

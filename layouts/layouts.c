@@ -7,31 +7,39 @@
 
 #include "layouts.h"
 
-const struct py_layout *py_layout_find(uint32_t version_hex, bool *exact)
+const void *py_version_nearest(const void *table, unsigned count, size_t stride, uint32_t version_hex,
+			       bool *exact)
 {
-	const struct py_layout *best = NULL;
+	const void *best = NULL;
 	uint32_t best_dist = 0;
 
 	if (exact)
 		*exact = false;
-	for (unsigned i = 0; i < py_layouts_count; i++) {
-		const struct py_layout *l = &py_layouts[i];
-		if ((l->version_hex >> 16) != (version_hex >> 16))
+	for (unsigned i = 0; i < count; i++) {
+		const void *e = (const char *)table + (size_t)i * stride;
+		uint32_t v;
+
+		memcpy(&v, e, sizeof(v));
+		if ((v >> 16) != (version_hex >> 16))
 			continue;
-		if (l->version_hex == version_hex) {
+		if (v == version_hex) {
 			if (exact)
 				*exact = true;
-			return l;
+			return e;
 		}
-		uint32_t d = l->version_hex > version_hex ? l->version_hex - version_hex
-							  : version_hex - l->version_hex;
-		/* The table is sorted: on a tie the later release wins. */
+		uint32_t d = v > version_hex ? v - version_hex : version_hex - v;
+		/* Tables are sorted: on a tie the later release wins. */
 		if (!best || d <= best_dist) {
-			best = l;
+			best = e;
 			best_dist = d;
 		}
 	}
 	return best;
+}
+
+const struct py_layout *py_layout_find(uint32_t version_hex, bool *exact)
+{
+	return py_version_nearest(py_layouts, py_layouts_count, sizeof(py_layouts[0]), version_hex, exact);
 }
 
 /*

@@ -44,6 +44,11 @@ extern const unsigned py_layout_extents_count;
  */
 const struct py_layout *py_layout_find(uint32_t version_hex, bool *exact);
 
+/* The same choice in any table sorted by version whose entries start with
+ * their uint32_t version_hex (stride bytes apart). */
+const void *py_version_nearest(const void *table, unsigned count, size_t stride, uint32_t version_hex,
+			       bool *exact);
+
 /* Bytes at the start of _PyRuntime to read for py_layout_apply_debug_offsets:
  * the size of _Py_DebugOffsets for that major.minor, 0 if the version has none
  * (< 3.13) or its structure is not known here. */

@@ -2,9 +2,9 @@
 /*
  * layouts/gen/asyncio_probe.c: compiled against ONE CPython's headers (like
  * probe.c), prints the header part of that version's struct py_async_layout
- * initializer (layouts/asyncio_layouts.h): the objects an outside reader of
- * asyncio tasks walks (coroutines and their frames, dicts, sets, weak
- * references, modules, types, lists, bound methods). The task object itself
+ * initializer (layouts/asyncio_layouts.h): the coroutines and their frames
+ * an outside reader of asyncio tasks walks (the plain objects it reads are
+ * in layouts/object_layouts.h, object_probe.c). The task object itself
  * is private to Modules/_asynciomodule.c: asyncio_gen.sh adds it from the
  * DWARF of the _asyncio extension (3.11-3.13); 3.14+ publish it at run time.
  */
@@ -16,7 +16,6 @@
 #include "pycore_runtime.h"
 #include "pycore_interp.h"
 #include "pycore_frame.h"
-#include "pycore_dict.h"
 #if PY_VERSION_HEX < 0x030D0000
 #include "pycore_opcode.h"
 #else
@@ -50,26 +49,5 @@ int main(void)
 	printf("\t  .frame_stacktop = %u, .frame_stackpointer = PY_OFF_NONE,\n", OFF(_PyInterpreterFrame, stacktop));
 #endif
 	printf("\t  .frame_localsplus = %u, .resume_opcode = %d,\n", OFF(_PyInterpreterFrame, localsplus), RESUME);
-#if PY_VERSION_HEX >= 0x030C0000
-	printf("\t  .interp_modules = %u,\n", OFF(PyInterpreterState, imports.modules));
-#else
-	printf("\t  .interp_modules = %u,\n", OFF(PyInterpreterState, modules));
-#endif
-	/* PyModuleObject is private to moduleobject.c before 3.12's
-	 * pycore_moduleobject.h; md_dict follows the object header in all. */
-	printf("\t  .module_dict = %u,\n", (unsigned)sizeof(PyObject));
-	printf("\t  .dict_keys = %u, .dict_values = %u, .dictvalues_values = %u,\n", OFF(PyDictObject, ma_keys),
-	       OFF(PyDictObject, ma_values), OFF(PyDictValues, values));
-	printf("\t  .keys_log2_size = %u, .keys_log2_index_bytes = %u, .keys_kind = %u, .keys_nentries = %u, "
-	       ".keys_indices = %u,\n", OFF(PyDictKeysObject, dk_log2_size), OFF(PyDictKeysObject, dk_log2_index_bytes),
-	       OFF(PyDictKeysObject, dk_kind), OFF(PyDictKeysObject, dk_nentries), OFF(PyDictKeysObject, dk_indices));
-	printf("\t  .set_mask = %u, .set_table = %u,\n", OFF(PySetObject, mask), OFF(PySetObject, table));
-	printf("\t  .weakref_object = %u,\n", OFF(PyWeakReference, wr_object));
-	printf("\t  .type_name = %u, .type_basicsize = %u, .type_dictoffset = %u, .type_flags = %u, "
-	       ".heaptype_cached_keys = %u,\n", OFF(PyTypeObject, tp_name), OFF(PyTypeObject, tp_basicsize),
-	       OFF(PyTypeObject, tp_dictoffset), OFF(PyTypeObject, tp_flags), OFF(PyHeapTypeObject, ht_cached_keys));
-	printf("\t  .list_size = %u, .list_items = %u, .tuple_items = %u, .method_self = %u,\n",
-	       OFF(PyVarObject, ob_size), OFF(PyListObject, ob_item), OFF(PyTupleObject, ob_item),
-	       OFF(PyMethodObject, im_self));
 	return 0;
 }

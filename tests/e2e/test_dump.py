@@ -1,5 +1,6 @@
 """pyperf dump against real interpreters: deadlocked threads, a sleeping main
 thread, an asyncio loop, the GIL holder, core files, errors."""
+import contextlib
 import json
 import os
 import re
@@ -213,10 +214,10 @@ def test_core_errors():
 CORE_PATTERN = "/proc/sys/kernel/core_pattern"
 
 
-def make_core(argv, tmp, env=None):
-    """Runs the crash target with cores enabled and the core pattern pointing
-    into tmp (restored afterwards), in env (default: ours). Returns (pid,
-    core path, stdout)."""
+@contextlib.contextmanager
+def cores_into(tmp):
+    """Cores of crashing processes go to tmp/core.PID meanwhile (the core
+    pattern is restored afterwards); start them with core_limits."""
     try:
         with open(CORE_PATTERN) as f:
             old = f.read()
@@ -225,26 +226,40 @@ def make_core(argv, tmp, env=None):
     except OSError as e:
         raise Skip("cannot set %s (%s): needs root outside a container" % (CORE_PATTERN, e))
     try:
-        def limits():
-            resource.setrlimit(resource.RLIMIT_CORE, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
-        env = dict(os.environ if env is None else env)
-        env.pop("PYTHONFAULTHANDLER", None)
-        p = subprocess.Popen(argv + [CRASH], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                             preexec_fn=limits, env=env)
-        out, err = p.communicate(timeout=60)
-        assert p.returncode == -signal.SIGSEGV, "target exited %d, not by SIGSEGV: %s" % (p.returncode, err[-2000:])
-        core = os.path.join(tmp, "core.%d" % p.pid)
-        deadline = time.monotonic() + 30
-        # The kernel writes the core before the parent sees the exit, but a
-        # pipe pattern or a slow disk may lag: poll briefly for it.
-        while not os.path.exists(core) and time.monotonic() < deadline:
-            time.sleep(0.05)
-        if not os.path.exists(core):
-            raise AssertionError("no core file at %s; files: %s" % (core, os.listdir(tmp)))
-        return p.pid, core, out
+        yield
     finally:
         with open(CORE_PATTERN, "w") as f:
             f.write(old)
+
+
+def core_limits():
+    resource.setrlimit(resource.RLIMIT_CORE, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
+
+
+def wait_core(tmp, pid):
+    core = os.path.join(tmp, "core.%d" % pid)
+    deadline = time.monotonic() + 30
+    # The kernel writes the core before the parent sees the exit, but a
+    # pipe pattern or a slow disk may lag: poll briefly for it.
+    while not os.path.exists(core) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    if not os.path.exists(core):
+        raise AssertionError("no core file at %s; files: %s" % (core, os.listdir(tmp)))
+    return core
+
+
+def make_core(argv, tmp, env=None):
+    """Runs the crash target with cores enabled and the core pattern pointing
+    into tmp (restored afterwards), in env (default: ours). Returns (pid,
+    core path, stdout)."""
+    with cores_into(tmp):
+        env = dict(os.environ if env is None else env)
+        env.pop("PYTHONFAULTHANDLER", None)
+        p = subprocess.Popen(argv + [CRASH], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                             preexec_fn=core_limits, env=env)
+        out, err = p.communicate(timeout=60)
+        assert p.returncode == -signal.SIGSEGV, "target exited %d, not by SIGSEGV: %s" % (p.returncode, err[-2000:])
+        return p.pid, wait_core(tmp, p.pid), out
 
 
 def python_exe(version, argv):
@@ -563,3 +578,83 @@ def test_changing_stacks_never_garbage(version):
                 changing += not th["consistent"]
     finally:
         harness.stop(p)
+
+
+NAMES = os.path.join(harness.TARGETS, "dump_names.py")
+PYOBJ_READ = os.path.join(harness.BUILD, "tests", "pyobj_read")
+
+
+def os_name(pid, tid):
+    with open("/proc/%d/task/%d/comm" % (pid, tid)) as f:
+        return f.read().rstrip("\n")
+
+
+def check_names(doc, text, want, os_names=None):
+    """want: tid -> Python name; os_names: tid -> OS name (None: not checked)."""
+    for tid, name in want.items():
+        th = thread_by_tid(doc, tid)
+        assert th["name"] == name, (tid, th["name"], name)
+        header = text_block(text, tid)[0]
+        assert header.startswith('Thread %d "%s"' % (tid, name)), header
+        if os_names is None:
+            continue
+        assert th["os_name"] == os_names[tid], (th, os_names[tid])
+        shown = 'os name "%s"' % os_names[tid]
+        assert (shown in header) == (os_names[tid] != name), header
+
+
+@params(VERSIONS)
+def test_thread_names_and_objects(version):
+    """Python thread names (threading.Thread.name) in dump, text and JSON,
+    live and from a core, and in record --threads; a thread with only a
+    _DummyThread keeps its OS name. The same target's objects read by
+    pyobj.c (tests/helpers/pyobj_read) match what the target says."""
+    argv = harness.need_interpreter(version)
+    if not os.access(PYOBJ_READ, os.X_OK):
+        raise AssertionError("%s is missing: run make unit" % PYOBJ_READ)
+    with tempfile.TemporaryDirectory() as tmp, cores_into(tmp):
+        env = dict(os.environ)
+        env.pop("PYTHONFAULTHANDLER", None)
+        p = harness.start(argv + [NAMES], stdin=subprocess.PIPE, preexec_fn=core_limits, env=env)
+        ready = p.stdout.readline().split()
+        assert ready and ready[0] == "ready", "target did not get ready: %r %s" % (ready, p.stderr.read()[-2000:])
+        worker, pool, cthread = (int(t) for t in ready[1:4])
+        objs = p.stdout.readline().split()
+        expect = json.loads(p.stdout.readline().split(" ", 1)[1])
+        want = {p.pid: "MainThread", worker: "request-worker", pool: "db-pool-1", cthread: "c-thread"}
+        os_names = {tid: os_name(p.pid, tid) for tid in want}
+        doc = dump_json(["-p", str(p.pid)])
+        text = dump_text(["-p", str(p.pid)])
+        rec = os.path.join(tmp, "threads.folded")
+        harness.run_pyperf(["record", "-p", str(p.pid), "-d", "1", "--mode", "offcpu", "--threads", "-o", rec])
+
+        def read(*args):
+            r = subprocess.run([PYOBJ_READ, str(p.pid)] + list(args), capture_output=True, text=True, timeout=60)
+            assert r.returncode == 0, (args, r.stderr)
+            return r.stdout.strip()
+        got_values = json.loads(read("value", objs[1]))
+        got_attrs = [json.loads(read("attr", objs[2], "label")), json.loads(read("attr", objs[2], "count")),
+                     json.loads(read("attr", objs[3], "a39"))]
+        got_module = read("module", "threading")
+        p.stdin.write("crash\n")
+        p.stdin.flush()
+        p.wait(timeout=60)
+        assert p.returncode == -signal.SIGSEGV, "target exited %d, not by SIGSEGV" % p.returncode
+        core = wait_core(tmp, p.pid)
+        exe = python_exe(version, argv)
+        cdoc = dump_json(["--core", core, "--exe", exe])
+        ctext = dump_text(["--core", core, "--exe", exe])
+        with open(rec) as f:
+            stacks = harness.parse_folded(f.read())
+    assert os_names[worker] != "request-worker" or version in ("3.14", "3.15"), os_names
+    check_names(doc, text, want, os_names)
+    # A core keeps no OS thread names (only the process's): the C thread
+    # has none there, and never its _DummyThread's "Dummy-N".
+    check_names(cdoc, ctext, {tid: n for tid, n in want.items() if tid != cthread})
+    assert thread_by_tid(cdoc, cthread)["name"] in (None, "c-thread"), thread_by_tid(cdoc, cthread)
+    roots = {fr[1] for fr, _ in stacks}
+    for tid, name in want.items():
+        assert "thread %s (%d)" % (name, tid) in roots, (name, roots)
+    assert got_values == expect, "pyobj read:\n%s\nthe target says:\n%s" % (got_values, expect)
+    assert got_attrs == ["plain", {"int": "42"}, {"int": "39"}], got_attrs
+    assert int(got_module, 16) == int(objs[4], 16), (got_module, objs[4])

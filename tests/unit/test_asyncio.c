@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "layouts.h"
+#include "object_layouts.h"
 #include "output/dump.h"
 #include "python/asyncio.h"
 #include "python/threads.h"
@@ -38,6 +39,7 @@
 #define STR(i) (STRS + 256ull * (i))
 #define CORO_TYPE 0x30000ull
 #define CORO_TYPE_NAME 0x30800ull
+#define STR_TYPE 0x30400ull              /* inside the CORO_TYPE region */
 #define COROS 0x40000ull                 /* coroutine objects, 512 bytes apart */
 #define CORO(i) (COROS + 512ull * (i))
 #define CODE 0x500000ull                 /* never read */
@@ -83,6 +85,12 @@ static void fake_init(struct fake *f, size_t n)
 
 	put64(tp, 24, CORO_TYPE_NAME); /* tp_name */
 	memcpy(tp + (CORO_TYPE_NAME - CORO_TYPE), "coroutine", 10);
+	/* the str type, with the flag pyobj_str checks */
+	const struct py_obj_layout *O = py_obj_layout_find(V314, NULL);
+
+	if (!O)
+		abort();
+	put64(tp, STR_TYPE - CORO_TYPE + O->type_flags, O->tpflags_str);
 }
 
 static uint8_t *task(struct fake *f, size_t i)
@@ -98,6 +106,7 @@ static void make_str(struct fake *f, size_t i, const char *s, int64_t len)
 	uint32_t state = (1u << L->unicode_kind_shift) | (1u << L->unicode_compact_shift) |
 			 (1u << L->unicode_ascii_shift);
 
+	put64(o, L->object_type, STR_TYPE);
 	memcpy(o + L->unicode_state, &state, 4);
 	memcpy(o + L->unicode_length, &len, 8);
 	memcpy(o + L->unicode_ascii_size, s, strlen(s) + 1);

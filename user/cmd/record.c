@@ -154,7 +154,7 @@ static const struct opt_spec record_options[] = {
 	  "pprof, .speedscope.json speedscope; '-': standard output, folded unless -f says otherwise" },
 	{ "format", 'f', "FMT", "svg, folded, pprof or speedscope, whatever the extension" },
 	{ "title", OPT_TITLE, "TEXT", "flame graph title (pprof, speedscope: the profile's name)" },
-	{ "threads", OPT_THREADS, NULL, "put 'thread NAME (TID)' under a 'process PID' root frame" },
+	{ "threads", OPT_THREADS, NULL, "put 'thread NAME (TID)' under a 'process PID' root frame (NAME: threading's name, else the OS one)" },
 	{ "no-lines", OPT_NO_LINES, NULL, "one frame per function, not per line" },
 	{ "subprocesses", OPT_SUBPROCESSES, NULL, "also sample Python child processes (fork or "
 	  "exec), each under a 'process PID' root frame" },

@@ -173,6 +173,11 @@ void print_json(struct dump *d, FILE *f)
 			json_write_string(f, th->name);
 		else
 			fputs("null", f);
+		fputs(", \"os_name\": ", f);
+		if (th->os_name[0])
+			json_write_string(f, th->os_name);
+		else
+			fputs("null", f);
 		fputs(", \"state\": ", f);
 		if (st)
 			json_write_string(f, st);

@@ -166,6 +166,11 @@ static void print_thread_text(struct dump *d, FILE *f, const struct dthread *th)
 		ITEM("interpreter %u", th->ts.interp_index);
 	if (th->changing)
 		ITEM("stack changing; may be inconsistent");
+	if (th->os_name[0] && strcmp(th->os_name, th->name) != 0) {
+		ITEM("os name \"");
+		put_str(f, th->os_name);
+		fputc('"', f);
+	}
 #undef ITEM
 	if (paren)
 		fputc(')', f);

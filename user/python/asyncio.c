@@ -22,277 +22,26 @@
 #include "asyncio_layouts.h"
 #include "pyperf_frame.h"
 #include "python/asyncio.h"
-#include "python/pystr.h"
+#include "python/pyobj.h"
 #include "python/pywalk.h"
 #include "target/coredump.h"
 #include "target/elfsym.h"
 
-#define ASYNC_MAX_SET 262144        /* slots of one set's hash table */
-#define ASYNC_MAX_DICT 65536        /* entries of one dict */
 #define ASYNC_MAX_LIST 4096         /* items of a gather's children list */
-#define ASYNC_NAME_READ 512         /* bytes of a string object read at once */
-
-/* 3.11-3.13 type flags (Include/object.h) */
-#define TPFLAGS_INLINE_VALUES (1ul << 2)  /* 3.13 */
-#define TPFLAGS_MANAGED_DICT (1ul << 4)
 
 struct rd {
 	const struct memsrc *m;
 	const struct py_target *t;
 	const struct py_layout *L;
 	const struct py_async_layout *A;
+	struct pyobj_reader o;          /* dicts, sets, strs, ints, attributes */
 	unsigned minor;
-	struct pystr_layout strl;
 	/* task field offsets for this version */
 	uint32_t task_name, task_coro, task_state, task_loop, task_fut_waiter, task_awaited_by,
 		task_awaited_by_is_set, task_node, task_size;
 	uint64_t coro_type;             /* type of native coroutines, once seen */
 	uint64_t task_type;             /* first task's type: the others are compared to it */
 };
-
-static bool plausible(uint64_t p)
-{
-	return p >= 4096 && p < PYPERF_USER_ADDR_LIMIT && !(p & 7);
-}
-
-static bool rd64(const struct rd *r, uint64_t addr, uint64_t *out)
-{
-	return plausible(addr & ~7ull) && memsrc_read(r->m, addr, out, 8) == 0;
-}
-
-static uint64_t ptr_at(const struct rd *r, uint64_t addr)
-{
-	uint64_t v;
-
-	return rd64(r, addr, &v) && plausible(v) ? v : 0;
-}
-
-static uint64_t type_of(const struct rd *r, uint64_t obj)
-{
-	return plausible(obj) ? ptr_at(r, obj + r->L->object_type) : 0;
-}
-
-/* Does the type of obj have exactly this tp_name? */
-static bool type_is(const struct rd *r, uint64_t obj, const char *name)
-{
-	uint64_t tp = type_of(r, obj), np;
-	char buf[32];
-	size_t n = strlen(name) + 1;
-
-	if (!tp || n > sizeof(buf) || !rd64(r, tp + r->A->type_name, &np) || !np)
-		return false;
-	return memsrc_read(r->m, np, buf, n) == 0 && memcmp(buf, name, n) == 0;
-}
-
-/* A str object as UTF-8 (cut to outlen); false when obj is no readable str. */
-static bool read_str(const struct rd *r, uint64_t obj, char *out, size_t outlen)
-{
-	uint8_t buf[ASYNC_NAME_READ];
-	struct pystr_header h;
-
-	if (!plausible(obj))
-		return false;
-	size_t got = memsrc_read_partial(r->m, obj, buf, sizeof(buf));
-
-	if (got < r->strl.ascii_size || pystr_parse_header(&r->strl, buf, got, &h) || h.data_offset > got)
-		return false;
-	uint64_t want = (uint64_t)h.length * h.kind;
-	size_t have = got - h.data_offset;
-
-	if (want > have)
-		want = have - have % h.kind; /* names longer than a read are cut */
-	pystr_to_utf8(h.kind, buf + h.data_offset, (size_t)want, (int64_t)(want / h.kind), out, outlen);
-	return true;
-}
-
-static bool str_equals(const struct rd *r, uint64_t obj, const char *s)
-{
-	char buf[64];
-
-	return read_str(r, obj, buf, sizeof(buf)) && strcmp(buf, s) == 0;
-}
-
-/* A small int object (up to two 30-bit digits), for names like Task-7 and
- * thread ids. 3.12+: lv_tag (sign in the low 2 bits, digits << 3). */
-static bool read_int(const struct rd *r, uint64_t obj, int64_t *out)
-{
-	uint64_t w[2];
-
-	if (!plausible(obj) || memsrc_read(r->m, obj + 16, w, sizeof(w)))
-		return false;
-	uint64_t ndig, neg;
-
-	if (r->minor >= 12) {
-		ndig = w[0] >> 3;
-		neg = (w[0] & 3) == 2;
-	} else {
-		int64_t sz = (int64_t)w[0];
-
-		neg = sz < 0;
-		ndig = (uint64_t)(sz < 0 ? -sz : sz);
-	}
-	if (ndig > 3)
-		return false;
-	uint32_t d[3] = { (uint32_t)w[1], (uint32_t)(w[1] >> 32), 0 };
-
-	if (ndig == 3 && memsrc_read(r->m, obj + 32, &d[2], 4))
-		return false;
-	uint64_t v = 0;
-
-	for (uint64_t i = ndig; i-- > 0;)
-		v = (v << 30) | (d[i] & 0x3fffffff);
-	*out = neg ? -(int64_t)v : (int64_t)v;
-	return true;
-}
-
-/*
- * Looks a str key up in the dict keys object keys (values: a split dict's
- * values array, or 0); sets *index to the entry's index. Walks the entries
- * (no hashing: only the keys' text is compared).
- */
-static bool keys_lookup(const struct rd *r, uint64_t keys, uint64_t values, const char *name, uint64_t *val)
-{
-	const struct py_async_layout *A = r->A;
-	uint8_t hdr[48];
-
-	if (!plausible(keys) || memsrc_read(r->m, keys, hdr, sizeof(hdr)))
-		return false;
-	uint8_t log2_size = hdr[A->keys_log2_size], log2_index = hdr[A->keys_log2_index_bytes];
-	uint8_t kind = hdr[A->keys_kind];
-	int64_t nentries;
-
-	memcpy(&nentries, hdr + A->keys_nentries, 8);
-	if (log2_size > 20 || log2_index > 24 || nentries < 0 || nentries > ASYNC_MAX_DICT ||
-	    (uint64_t)nentries > (1ull << log2_size))
-		return false;
-	/* kind 0 (general): hash, key, value; unicode and split: key, value */
-	size_t esz = kind == 0 ? 24 : 16, koff = kind == 0 ? 8 : 0;
-	uint64_t entries = keys + A->keys_indices + (1ull << log2_index);
-	uint64_t chunk[3 * 64];
-
-	for (int64_t i = 0; i < nentries; i += 64) {
-		size_t n = (size_t)(nentries - i < 64 ? nentries - i : 64);
-
-		if (memsrc_read(r->m, entries + (uint64_t)i * esz, chunk, n * esz))
-			return false;
-		for (size_t j = 0; j < n; j++) {
-			uint64_t key = chunk[(j * esz + koff) / 8];
-
-			if (!key || !str_equals(r, key, name))
-				continue;
-			if (values)
-				return rd64(r, values + A->dictvalues_values + (uint64_t)(i + (int64_t)j) * 8, val);
-			*val = chunk[(j * esz + koff) / 8 + 1];
-			return true;
-		}
-	}
-	return false;
-}
-
-static bool dict_lookup(const struct rd *r, uint64_t dict, const char *name, uint64_t *val)
-{
-	uint64_t keys, values = 0;
-
-	if (!rd64(r, dict + r->A->dict_keys, &keys) || !rd64(r, dict + r->A->dict_values, &values))
-		return false;
-	return keys_lookup(r, keys, values, name, val);
-}
-
-/* Calls fn(value) for every value of a dict (bounded). */
-static void dict_values_each(const struct rd *r, uint64_t dict, void (*fn)(void *, uint64_t, uint64_t), void *ctx)
-{
-	const struct py_async_layout *A = r->A;
-	uint64_t keys, values;
-	uint8_t hdr[48];
-
-	if (!rd64(r, dict + A->dict_keys, &keys) || !rd64(r, dict + A->dict_values, &values) ||
-	    !plausible(keys) || memsrc_read(r->m, keys, hdr, sizeof(hdr)))
-		return;
-	uint8_t log2_size = hdr[A->keys_log2_size], log2_index = hdr[A->keys_log2_index_bytes];
-	int64_t nentries;
-
-	memcpy(&nentries, hdr + A->keys_nentries, 8);
-	if (log2_size > 20 || log2_index > 24 || nentries < 0 || nentries > ASYNC_MAX_DICT)
-		return;
-	size_t esz = hdr[A->keys_kind] == 0 ? 24 : 16, koff = esz == 24 ? 8 : 0;
-	uint64_t entries = keys + A->keys_indices + (1ull << log2_index);
-
-	for (int64_t i = 0; i < nentries; i++) {
-		uint64_t e[3] = { 0, 0, 0 }, v;
-
-		if (memsrc_read(r->m, entries + (uint64_t)i * esz, e, esz) || !e[koff / 8])
-			continue;
-		v = e[koff / 8 + 1];
-		if (values && !rd64(r, values + A->dictvalues_values + (uint64_t)i * 8, &v))
-			continue;
-		if (v)
-			fn(ctx, e[koff / 8], v);
-	}
-}
-
-/* An instance attribute of obj (3.11-3.13): its __dict__ at tp_dictoffset,
- * or the managed dict / shared-key values before (3.11, 3.12) or inside
- * (3.13) the object. */
-static bool obj_attr(const struct rd *r, uint64_t obj, const char *name, uint64_t *val)
-{
-	const struct py_async_layout *A = r->A;
-	uint64_t tp = type_of(r, obj), flags, dictoff, basic;
-
-	if (!tp || !rd64(r, tp + A->type_flags, &flags) || !rd64(r, tp + A->type_dictoffset, &dictoff) ||
-	    !rd64(r, tp + A->type_basicsize, &basic))
-		return false;
-	if ((int64_t)dictoff > 0 && dictoff < 4096) {
-		uint64_t d = ptr_at(r, obj + dictoff);
-
-		return d && dict_lookup(r, d, name, val);
-	}
-	if (!(flags & TPFLAGS_MANAGED_DICT))
-		return false;
-	uint64_t w, keys = ptr_at(r, tp + A->heaptype_cached_keys), values = 0;
-
-	if (!rd64(r, obj - 24, &w))
-		return false;
-	if (r->minor == 12 && (w & 1)) {
-		values = w + 1;        /* stored as values - 1: odd means values, not a dict */
-	} else if (plausible(w)) {
-		return dict_lookup(r, w, name, val);
-	} else if (r->minor == 11) {
-		values = ptr_at(r, obj - 32);
-	} else if (r->minor >= 13 && (flags & TPFLAGS_INLINE_VALUES) && basic < 4096) {
-		uint8_t hdr[4];
-
-		values = obj + basic;
-		if (memsrc_read(r->m, values, hdr, 4) || !hdr[3]) /* valid */
-			return false;
-	}
-	return plausible(values) && keys && keys_lookup(r, keys, values, name, val);
-}
-
-/* Calls fn(key) for every live key of a set (bounded). */
-static size_t set_each(const struct rd *r, uint64_t set, void (*fn)(void *, uint64_t), void *ctx)
-{
-	int64_t mask;
-	uint64_t table;
-	size_t calls = 0;
-
-	if (!rd64(r, set + r->A->set_mask, (uint64_t *)&mask) || !rd64(r, set + r->A->set_table, &table) ||
-	    mask < 0 || mask >= ASYNC_MAX_SET || !plausible(table))
-		return 0;
-	uint64_t chunk[2 * 256];
-
-	for (int64_t i = 0; i <= mask; i += 256) {
-		size_t n = (size_t)(mask + 1 - i < 256 ? mask + 1 - i : 256);
-
-		if (memsrc_read(r->m, table + (uint64_t)i * 16, chunk, n * 16))
-			return calls;
-		for (size_t j = 0; j < n; j++)
-			if (plausible(chunk[2 * j])) {
-				fn(ctx, chunk[2 * j]);
-				calls++;
-			}
-	}
-	return calls;
-}
 
 /* ---- collecting tasks ---- */
 
@@ -307,7 +56,7 @@ struct collect {
 
 static void add_addr(struct collect *c, uint64_t a)
 {
-	if (!plausible(a) || c->err)
+	if (!pyobj_plausible(a) || c->err)
 		return;
 	if (c->n >= ASYNC_MAX_TASKS) {
 		c->truncated = true;
@@ -331,40 +80,43 @@ static void add_addr(struct collect *c, uint64_t a)
  * subclasses have another type but a tp_basicsize at least the task's. */
 static bool looks_like_task(struct rd *r, uint64_t obj)
 {
-	uint64_t tp = type_of(r, obj), basic;
+	uint64_t tp = pyobj_type(&r->o, obj), basic;
 
 	if (!tp)
 		return false;
 	if (tp == r->task_type)
 		return true;
-	if (!rd64(r, tp + r->A->type_basicsize, &basic) || basic < r->task_size || basic > 65536)
+	if (!pyobj_read64(&r->o, tp + r->o.O->type_basicsize, &basic) || basic < r->task_size || basic > 65536)
 		return false;
-	if (!r->task_type && type_is(r, obj, "_asyncio.Task"))
+	if (!r->task_type && pyobj_is_type(&r->o, obj, "_asyncio.Task"))
 		r->task_type = tp;
 	return true;
 }
 
-static void weakref_cb(void *ctx, uint64_t wr)
+static bool weakref_cb(void *ctx, uint64_t wr)
 {
 	struct collect *c = ctx;
-	uint64_t obj = ptr_at(c->r, wr + c->r->A->weakref_object);
+	uint64_t obj = pyobj_ptr_at(&c->r->o, wr + c->r->o.O->weakref_object);
 
 	if (obj && looks_like_task(c->r, obj))
 		add_addr(c, obj);
+	return true;
 }
 
-static void task_cb(void *ctx, uint64_t obj)
+static bool task_cb(void *ctx, uint64_t obj)
 {
 	struct collect *c = ctx;
 
 	if (looks_like_task(c->r, obj))
 		add_addr(c, obj);
+	return true;
 }
 
-static void running_cb(void *ctx, uint64_t key, uint64_t val)
+static bool running_cb(void *ctx, uint64_t key, uint64_t val)
 {
 	(void)key;
 	add_addr(ctx, val);
+	return true;
 }
 
 static int cmp_u64(const void *a, const void *b)
@@ -377,18 +129,13 @@ static int cmp_u64(const void *a, const void *b)
 /* 3.11-3.13: the task sets and the running tasks of the _asyncio module. */
 static int collect_sets(struct rd *r, struct collect *c, struct collect *running, char *err, size_t errlen)
 {
-	uint64_t interp = ptr_at(r, r->t->runtime_addr + r->L->runtime_interpreters_head);
-	uint64_t modules = interp ? ptr_at(r, interp + r->A->interp_modules) : 0, mod, md, obj;
+	uint64_t mod = pyobj_module(&r->o, "_asyncio"), md, obj;
 
-	if (!modules) {
-		snprintf(err, errlen, "cannot read sys.modules of the interpreter");
-		return -EFAULT;
-	}
-	if (!dict_lookup(r, modules, "_asyncio", &mod) || !plausible(mod)) {
+	if (!mod) {
 		snprintf(err, errlen, "asyncio is not imported (no _asyncio in sys.modules)");
 		return -ENOENT;
 	}
-	md = ptr_at(r, mod + r->A->module_dict);
+	md = pyobj_ptr_at(&r->o, mod + r->o.O->module_dict);
 	if (!md) {
 		snprintf(err, errlen, "cannot read the _asyncio module's dict");
 		return -EFAULT;
@@ -396,20 +143,20 @@ static int collect_sets(struct rd *r, struct collect *c, struct collect *running
 	const char *weak = r->minor == 11 ? "_all_tasks" : "_scheduled_tasks";
 	bool any = false;
 
-	if (dict_lookup(r, md, weak, &obj) && plausible(obj)) {
+	if (pyobj_dict_get_str(&r->o, md, weak, &obj) && pyobj_plausible(obj)) {
 		uint64_t data;
 
-		if (obj_attr(r, obj, "data", &data) && type_is(r, data, "set")) {
-			set_each(r, data, weakref_cb, c);
+		if (pyobj_getattr(&r->o, obj, "data", &data) && pyobj_is_type(&r->o, data, "set")) {
+			pyobj_set_each(&r->o, data, weakref_cb, c, SIZE_MAX);
 			any = true;
 		}
 	}
-	if (r->minor >= 12 && dict_lookup(r, md, "_eager_tasks", &obj) && type_is(r, obj, "set")) {
-		set_each(r, obj, task_cb, c);
+	if (r->minor >= 12 && pyobj_dict_get_str(&r->o, md, "_eager_tasks", &obj) && pyobj_is_type(&r->o, obj, "set")) {
+		pyobj_set_each(&r->o, obj, task_cb, c, SIZE_MAX);
 		any = true;
 	}
-	if (dict_lookup(r, md, "_current_tasks", &obj) && type_is(r, obj, "dict"))
-		dict_values_each(r, obj, running_cb, running);
+	if (pyobj_dict_get_str(&r->o, md, "_current_tasks", &obj) && pyobj_is_type(&r->o, obj, "dict"))
+		pyobj_dict_each(&r->o, obj, running_cb, running, SIZE_MAX);
 	if (!any) {
 		snprintf(err, errlen, "cannot read the task set of the _asyncio module");
 		return -EFAULT;
@@ -500,7 +247,7 @@ static bool find_debug_core(struct rd *r, struct coredump *core, struct async_de
  * that misses the head, found by Brent's method) is cut and marked. */
 static void walk_list(struct rd *r, struct collect *c, uint64_t head, int32_t tid, int32_t *tids)
 {
-	uint64_t node = ptr_at(r, head), seen = 0;
+	uint64_t node = pyobj_ptr_at(&r->o, head), seen = 0;
 	size_t power = 1, k;
 
 	for (k = 0; node && node != head && k < ASYNC_MAX_TASKS + 1; k++) {
@@ -519,7 +266,7 @@ static void walk_list(struct rd *r, struct collect *c, uint64_t head, int32_t ti
 			tids[c->n - 1] = tid;
 		if (c->truncated || c->err)
 			return;
-		node = ptr_at(r, node);
+		node = pyobj_ptr_at(&r->o, node);
 	}
 	if (node != head)
 		c->incomplete = true;
@@ -533,13 +280,13 @@ static uint64_t stack_top(const struct rd *r, uint64_t frame)
 	const struct py_async_layout *A = r->A;
 
 	if (A->frame_stackpointer != PY_OFF_NONE) {
-		uint64_t sp = ptr_at(r, frame + A->frame_stackpointer), v;
+		uint64_t sp = pyobj_ptr_at(&r->o, frame + A->frame_stackpointer), v;
 
 		/* 3.15 keeps a NULL reference above the awaited object
 		 * (measured: stackpointer[-1] is 1, [-2] the coroutine) */
 		uint64_t below = r->minor >= 15 ? 16 : 8;
 
-		if (!sp || sp < frame + A->frame_localsplus + below || !rd64(r, sp - below, &v))
+		if (!sp || sp < frame + A->frame_localsplus + below || !pyobj_read64(&r->o, sp - below, &v))
 			return 0;
 		return v & ~3ull; /* a _PyStackRef */
 	}
@@ -547,7 +294,7 @@ static uint64_t stack_top(const struct rd *r, uint64_t frame)
 
 	if (memsrc_read(r->m, frame + A->frame_stacktop, &top, 4) || top < 1 || top > 65536)
 		return 0;
-	return ptr_at(r, frame + A->frame_localsplus + (uint64_t)(top - 1) * 8);
+	return pyobj_ptr_at(&r->o, frame + A->frame_localsplus + (uint64_t)(top - 1) * 8);
 }
 
 /* The frames of the coroutine chain from coro, innermost first. */
@@ -559,13 +306,13 @@ static void read_frames(struct rd *r, struct async_task *t)
 	size_t n = 0;
 	uint64_t coro = t->coro;
 
-	if (!r->coro_type && type_is(r, coro, "coroutine"))
-		r->coro_type = type_of(r, coro);
+	if (!r->coro_type && pyobj_is_type(&r->o, coro, "coroutine"))
+		r->coro_type = pyobj_type(&r->o, coro);
 	while (coro && n < ASYNC_MAX_FRAMES) {
 		int8_t st;
 		uint8_t fb[PYPERF_FRAME_BUF];
 
-		if (type_of(r, coro) != r->coro_type || memsrc_read(r->m, coro + A->gen_frame_state, &st, 1) ||
+		if (pyobj_type(&r->o, coro) != r->coro_type || memsrc_read(r->m, coro + A->gen_frame_state, &st, 1) ||
 		    st >= A->frame_cleared)
 			break;
 		uint64_t frame = coro + A->gen_iframe;
@@ -580,7 +327,7 @@ static void read_frames(struct rd *r, struct async_task *t)
 		memcpy(&code, fb + L->frame_code, 8);
 		memcpy(&instr, fb + L->frame_instr, 8);
 		code = pyperf_frame_code_of(code, L->flags);
-		if (!plausible(code)) {
+		if (!pyobj_plausible(code)) {
 			t->inconsistent = true;
 			break;
 		}
@@ -615,10 +362,10 @@ static void read_name(struct rd *r, struct async_task *t, uint64_t name)
 {
 	int64_t num;
 
-	if (read_str(r, name, t->name, sizeof(t->name)))
+	if (pyobj_str(&r->o, name, t->name, sizeof(t->name), NULL))
 		return;
 	/* 3.13+ keep an int until get_name() is called */
-	if (type_is(r, name, "int") && read_int(r, name, &num))
+	if (pyobj_is_type(&r->o, name, "int") && pyobj_long(&r->o, name, &num))
 		snprintf(t->name, sizeof(t->name), "Task-%" PRId64, num);
 }
 
@@ -637,7 +384,7 @@ static int read_task(struct rd *r, uint64_t addr, struct async_task *t)
 	memcpy(&state, buf + r->task_state, 4);
 	t->state = state == 0 ? ASYNC_PENDING : ASYNC_DONE;
 	t->coro = FIELD(r->task_coro);
-	if (!plausible(t->coro))
+	if (!pyobj_plausible(t->coro))
 		t->coro = 0;
 	read_name(r, t, FIELD(r->task_name));
 	if (t->coro)
@@ -690,7 +437,7 @@ static void awaited_by_field(struct rd *r, struct async_tasks *a, struct async_t
 	uint64_t by;
 	uint8_t is_set;
 
-	if (!rd64(r, t->addr + r->task_awaited_by, &by) || !plausible(by) ||
+	if (!pyobj_read64(&r->o, t->addr + r->task_awaited_by, &by) || !pyobj_plausible(by) ||
 	    memsrc_read(r->m, t->addr + r->task_awaited_by_is_set, &is_set, 1))
 		return;
 	if (!is_set) {
@@ -699,7 +446,7 @@ static void awaited_by_field(struct rd *r, struct async_tasks *a, struct async_t
 	}
 	struct collect c = { .r = r };
 
-	set_each(r, by, task_cb, &c);
+	pyobj_set_each(&r->o, by, task_cb, &c, SIZE_MAX);
 	for (size_t i = 0; i < c.n; i++)
 		add_awaiter(a, t->addr, c.addrs[i]);
 	free(c.addrs);
@@ -715,21 +462,20 @@ static void awaited_by_rebuilt(struct rd *r, struct async_tasks *a)
 
 	for (size_t i = 0; i < a->n; i++) {
 		struct async_task *p = &a->tasks[i];
-		uint64_t w = ptr_at(r, p->addr + A->task_fut_waiter), kids, cb, group, parent;
+		uint64_t w = pyobj_ptr_at(&r->o, p->addr + A->task_fut_waiter), kids, cb, group, parent;
 
 		if (w && async_task_by_addr(a, w)) {
 			add_awaiter(a, w, p->addr);
-		} else if (w && obj_attr(r, w, "_children", &kids) && type_is(r, kids, "list")) {
-			int64_t n;
-			uint64_t items = ptr_at(r, kids + A->list_items);
+		} else if (w && pyobj_getattr(&r->o, w, "_children", &kids) && pyobj_is_type(&r->o, kids, "list")) {
+			uint64_t items[ASYNC_MAX_LIST];
+			int64_t n = pyobj_seq(&r->o, kids, items, ASYNC_MAX_LIST);
 
-			if (items && rd64(r, kids + A->list_size, (uint64_t *)&n) && n > 0 && n <= ASYNC_MAX_LIST)
-				for (int64_t k = 0; k < n; k++)
-					add_awaiter(a, ptr_at(r, items + (uint64_t)k * 8), p->addr);
+			for (int64_t k = 0; k < n && k < ASYNC_MAX_LIST; k++)
+				add_awaiter(a, items[k], p->addr);
 		}
-		cb = ptr_at(r, p->addr + A->task_callback0);
-		if (cb && type_is(r, cb, "method") && (group = ptr_at(r, cb + A->method_self)) &&
-		    obj_attr(r, group, "_parent_task", &parent))
+		cb = pyobj_ptr_at(&r->o, p->addr + A->task_callback0);
+		if (cb && pyobj_is_type(&r->o, cb, "method") && (group = pyobj_ptr_at(&r->o, cb + r->o.O->method_self)) &&
+		    pyobj_getattr(&r->o, group, "_parent_task", &parent))
 			add_awaiter(a, p->addr, parent);
 	}
 }
@@ -750,12 +496,10 @@ static int setup(struct rd *r, const struct memsrc *m, const struct py_target *t
 			 py_version_str(t->version_hex, v, sizeof(v)));
 		return -ENOTSUP;
 	}
-	r->strl = (struct pystr_layout){
-		.state_off = r->L->unicode_state, .length_off = r->L->unicode_length,
-		.ascii_size = r->L->unicode_ascii_size, .compact_size = r->L->unicode_compact_size,
-		.kind_shift = r->L->unicode_kind_shift, .compact_shift = r->L->unicode_compact_shift,
-		.ascii_shift = r->L->unicode_ascii_shift,
-	};
+	int rc = pyobj_reader_init(&r->o, m, t, err, errlen);
+
+	if (rc)
+		return rc;
 	if (r->minor < 14) {
 		r->task_name = r->A->task_name;
 		r->task_coro = r->A->task_coro;
@@ -858,12 +602,12 @@ static int32_t loop_tid(struct rd *r, uint64_t loop, const struct pywalk_tstate 
 	int64_t pthread_id;
 	int32_t tid = 0;
 
-	if (!plausible(loop))
+	if (!pyobj_plausible(loop))
 		return 0;
 	for (size_t i = 0; i < *ncache; i++)
 		if (cache[i].loop == loop)
 			return cache[i].tid;
-	if (obj_attr(r, loop, "_thread_id", &idobj) && type_is(r, idobj, "int") && read_int(r, idobj, &pthread_id) &&
+	if (pyobj_getattr(&r->o, loop, "_thread_id", &idobj) && pyobj_is_type(&r->o, idobj, "int") && pyobj_long(&r->o, idobj, &pthread_id) &&
 	    pthread_id)
 		for (int i = 0; i < nts; i++)
 			if (ts[i].thread_id == (uint64_t)pthread_id && ts[i].native_tid > 0 &&
@@ -934,7 +678,7 @@ static int read_all(const struct memsrc *m, const struct py_target *t, struct co
 		goto out;
 	if (r.minor >= 14) {
 		for (int i = 0; i < nts; i++) {
-			uint64_t run = ptr_at(&r, ts[i].addr + dbg.tstate_running_task);
+			uint64_t run = pyobj_ptr_at(&r.o, ts[i].addr + dbg.tstate_running_task);
 
 			if (run)
 				mark_running(out, run, (int32_t)ts[i].native_tid);
@@ -944,7 +688,7 @@ static int read_all(const struct memsrc *m, const struct py_target *t, struct co
 		size_t ncache = 0;
 
 		for (size_t i = 0; i < out->n; i++)
-			out->tasks[i].tid = loop_tid(&r, ptr_at(&r, out->tasks[i].addr + r.A->task_loop), ts, nts, cache,
+			out->tasks[i].tid = loop_tid(&r, pyobj_ptr_at(&r.o, out->tasks[i].addr + r.A->task_loop), ts, nts, cache,
 						     &ncache);
 		for (size_t i = 0; i < running.n; i++)
 			mark_running(out, running.addrs[i], 0);

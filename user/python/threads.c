@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "pyperf.h"
+#include "python/threadnames.h"
 #include "python/threads.h"
 #include "target/coredump.h"
 
@@ -368,6 +369,27 @@ static int cmp_thread(const void *a, const void *b)
 	return 0;
 }
 
+/* Python names (threading.Thread.name) replace the OS names of the
+ * threads that have one; matched by ident (pthread_t). */
+static void python_names(struct dump *d)
+{
+	struct pyobj_reader r;
+	char err[256];
+
+	if (pyobj_reader_init(&r, &d->src, &d->t, err, sizeof(err)))
+		return;
+	struct pythread_name *v = calloc(PYTHREAD_NAMES_MAX, sizeof(*v));
+	int n = v ? pythread_names(&r, v, PYTHREAD_NAMES_MAX) : -1;
+
+	for (size_t i = 0; i < d->nth; i++)
+		for (int j = 0; j < n; j++)
+			if (v[j].ident == d->th[i].ts.thread_id) {
+				memcpy(d->th[i].name, v[j].name, sizeof(d->th[i].name));
+				break;
+			}
+	free(v);
+}
+
 int collect(struct dump *d)
 {
 	const struct py_layout *L = &d->t.layout;
@@ -452,12 +474,14 @@ int collect(struct dump *d)
 		if (th->tid <= 0)
 			continue;
 		if (d->core) {
-			coredump_thread_name(d->core, th->tid, th->name, sizeof(th->name));
+			coredump_thread_name(d->core, th->tid, th->os_name, sizeof(th->os_name));
 		} else {
-			proc_thread_name(d->o.pid, th->tid, th->name, sizeof(th->name));
+			proc_thread_name(d->o.pid, th->tid, th->os_name, sizeof(th->os_name));
 			th->state = thread_state(d->o.pid, th->tid);
 		}
+		memcpy(th->name, th->os_name, sizeof(th->name));
 	}
+	python_names(d);
 	qsort(d->th, d->nth, sizeof(*d->th), cmp_thread);
 	return 0;
 }

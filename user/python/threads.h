@@ -40,7 +40,8 @@ struct dump_opts {
 struct dthread {
 	struct pywalk_tstate ts;
 	int32_t tid;                /* 0: unknown */
-	char name[64];              /* "" when unknown */
+	char name[64];              /* Python name (threading), else OS name; "" when unknown */
+	char os_name[64];           /* OS name (comm), "" when unknown */
 	char state;                 /* /proc state letter, 0 when unknown */
 	int gil;                    /* 1 holds, 0 does not, -1 unknown */
 	uint32_t flags;             /* STACK_* */

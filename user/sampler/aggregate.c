@@ -98,6 +98,61 @@ struct stack_entry *define_stack(struct session *r, struct session_proc *proc, u
 	return st;
 }
 
+/* A thread seen for the first time re-reads its process's Python names,
+ * unless they were read less than this ago (threads started and ended in
+ * a loop must not cost a read each). */
+#define PYNAMES_REREAD_NS 100000000ull
+
+static bool pyname_known(const struct session_proc *proc, uint32_t tid, char *name, size_t cap)
+{
+	for (size_t i = 0; i < proc->npynames; i++)
+		if (proc->pynames[i].tid == (int32_t)tid) {
+			snprintf(name, cap, "%s", proc->pynames[i].name);
+			return true;
+		}
+	return false;
+}
+
+static void read_pynames(struct session_proc *proc)
+{
+	struct memsrc m = memsrc_pid(proc->target.pid);
+	struct pyobj_reader pr;
+	char err[256];
+	struct pythread_name *v;
+	int n;
+
+	proc->npynames = 0;
+	if (pyobj_reader_init(&pr, &m, &proc->target, err, sizeof(err)) ||
+	    !(v = calloc(PYTHREAD_NAMES_MAX, sizeof(*v))))
+		return;
+	n = pythread_names(&pr, v, PYTHREAD_NAMES_MAX);
+	if (n <= 0) {
+		free(v);
+		return;
+	}
+	struct pythread_name *fit = realloc(v, (size_t)n * sizeof(*v));
+
+	free(proc->pynames);
+	proc->pynames = fit ? fit : v;
+	proc->npynames = (size_t)n;
+}
+
+/* A thread's Python name (threading.Thread.name), else its OS name. */
+static void thread_name(struct session_proc *proc, uint32_t tid, char *name, size_t cap)
+{
+	if (pyname_known(proc, tid, name, cap))
+		return;
+	uint64_t now = monotonic_ns();
+
+	if (!proc->pynames_ns || now - proc->pynames_ns >= PYNAMES_REREAD_NS) {
+		proc->pynames_ns = now;
+		read_pynames(proc);
+		if (pyname_known(proc, tid, name, cap))
+			return;
+	}
+	proc_thread_name(proc->target.pid, (pid_t)tid, name, cap);
+}
+
 /* The interned origin of samples from one thread of one process image. */
 static const struct sample_origin *origin_of(struct session *r, struct session_proc *proc, uint32_t tid)
 {
@@ -111,7 +166,7 @@ static const struct sample_origin *origin_of(struct session *r, struct session_p
 
 	if (!o)
 		return NULL;
-	proc_thread_name(proc->target.pid, (pid_t)tid, name, sizeof(name));
+	thread_name(proc, tid, name, sizeof(name));
 	o->pid = (uint32_t)proc->target.pid;
 	o->tid = tid;
 	o->comm = strtab_intern(&r->labels.strings, proc->target.comm);
@@ -242,7 +297,7 @@ static bool count_sample(struct session *r, struct session_proc *proc, const str
 	return true;
 }
 
-static void name_thread(struct session *r, uint32_t pid, uint32_t tid);
+static void name_thread(struct session *r, struct session_proc *proc, uint32_t tid);
 
 bool aggregate_count(struct session *r, struct session_proc *proc, const struct sample_event *ev,
 		     const struct stack_entry *st, uint64_t skey)
@@ -250,19 +305,19 @@ bool aggregate_count(struct session *r, struct session_proc *proc, const struct 
 	if (!count_sample(r, proc, ev, st, skey))
 		return false;
 	if (r->cfg.threads)
-		name_thread(r, ev->pid, ev->tid);
+		name_thread(r, proc, ev->tid);
 	return true;
 }
 
 /* Threads on: a thread's root label, named at first sight while the
  * thread still exists. */
-static void name_thread(struct session *r, uint32_t pid, uint32_t tid)
+static void name_thread(struct session *r, struct session_proc *proc, uint32_t tid)
 {
 	char name[64] = "", label[128];
 
 	if (u64map_get(&r->thread_roots, tid))
 		return;
-	proc_thread_name((pid_t)pid, (pid_t)tid, name, sizeof(name));
+	thread_name(proc, tid, name, sizeof(name));
 	snprintf(label, sizeof(label), "thread %s (%u)", name[0] ? name : "?", tid);
 	const char *l = frametab_pseudo(&r->labels, label);
 

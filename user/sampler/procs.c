@@ -71,6 +71,7 @@ static void free_proc(struct session_proc *p)
 	symbolizer_free(p->sym);
 	nproc_free(&p->nproc);
 	async_forget(p);
+	free(p->pynames);
 	free(p);
 }
 

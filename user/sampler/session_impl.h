@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include "native/nfiles.h"
+#include "python/threadnames.h"
 #include "native/nmerge.h"
 #include "sampler/session.h"
 
@@ -37,6 +38,11 @@ struct session_proc {
 	bool native_stale;          /* a stack ran into code in no known mapping */
 	uint64_t native_reload_ns;  /* not read again before this */
 	struct async_proc *async;   /* --async: its tasks (NULL: not followed) */
+	/* Python thread names (--threads, -a labels), read when a thread is
+	 * first seen, at most every PYNAMES_REREAD_NS */
+	struct pythread_name *pynames;
+	size_t npynames;
+	uint64_t pynames_ns;        /* CLOCK_MONOTONIC of the last read, 0: never */
 };
 
 struct session {
