@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "python/pyobj.h"
 #include "python/threads.h"
 #include "target/coredump.h"
 
@@ -105,8 +106,8 @@ static void describe_lock(const struct dump *d, struct thread_wait *w)
 	const struct wait_lock *lk = &w->lock;
 
 	ADD("%s", what[w->kind]);
-	/* Hook for the object reader (pyobj): name the frame's local that
-	 * refers to lk->obj, and for joins the Thread being joined. */
+	/* (To come with the frames' locals: the name of the local that
+	 * refers to lk->obj.) */
 	if (w->kind == WK_LOCK && lk->obj && lk->rlock) {
 		const struct dthread *owner = thread_by_ident(d, lk->owner_ident);
 
@@ -235,6 +236,75 @@ static void describe(struct dump *d, const struct dthread *th, struct thread_wai
 
 #undef ADD
 
+/* A Thread being joined: the one whose _tstate_lock is the lock waited
+ * for (3.8-3.12), or whose _ThreadHandle's native handle holds the event
+ * parked on (3.13+: PyThreadHandleObject keeps its ThreadHandle * at +16,
+ * and the event is a field of it, within its first 128 bytes). */
+struct join_match {
+	const struct pyobj_reader *r;
+	struct dump *d;
+};
+
+static bool join_matches(const struct pyobj_reader *r, uint64_t thread, const struct wait_lock *lk)
+{
+	uint64_t v, handle;
+
+	if (lk->obj)
+		return pyobj_getattr(r, thread, "_tstate_lock", &v) && v == lk->obj;
+	/* _handle in 3.13, _os_thread_handle since 3.14 */
+	if (!lk->parked_on ||
+	    (!pyobj_getattr(r, thread, "_handle", &v) && !pyobj_getattr(r, thread, "_os_thread_handle", &v)))
+		return false;
+	handle = pyobj_ptr_at(r, v + 16);
+	return handle && lk->parked_on >= handle && lk->parked_on - handle < 128;
+}
+
+static bool match_join(void *ctx, uint64_t key, uint64_t thread)
+{
+	struct join_match *c = ctx;
+	int64_t ident;
+	uint64_t name;
+
+	(void)key;
+	for (size_t i = 0; i < c->d->nth; i++) {
+		struct thread_wait *w = &c->d->th[i].wait;
+		const struct dthread *joined;
+
+		if (w->kind != WK_JOIN || w->blocker_tid || !join_matches(c->r, thread, &w->lock))
+			continue;
+		if (!pyobj_getattr(c->r, thread, "_ident", &name) || !pyobj_long(c->r, name, &ident) ||
+		    !(joined = thread_by_ident(c->d, (uint64_t)ident)) || joined->tid <= 0)
+			continue;
+		w->blocker_tid = joined->tid;
+		snprintf(w->text, sizeof(w->text), "joining thread %d", (int)joined->tid);
+		if (joined->name[0]) {
+			size_t l = strlen(w->text);
+
+			snprintf(w->text + l, sizeof(w->text) - l, " \"%s\"", joined->name);
+		}
+	}
+	return true;
+}
+
+/* Joins: which thread each waits for, from threading._active. */
+static void find_joined(struct dump *d)
+{
+	struct pyobj_reader r;
+	char err[256];
+	uint64_t mod, active;
+	bool any = false;
+
+	for (size_t i = 0; i < d->nth && !any; i++)
+		any = d->th[i].wait.kind == WK_JOIN;
+	if (!any || pyobj_reader_init(&r, &d->src, &d->t, err, sizeof(err)))
+		return;
+	struct join_match c = { .r = &r, .d = d };
+
+	mod = pyobj_module(&r, "threading");
+	if (mod && pyobj_getattr(&r, mod, "_active", &active))
+		pyobj_dict_each(&r, active, match_join, &c, 8192);
+}
+
 void collect_waits(struct dump *d)
 {
 	uint64_t gil_lo, gil_hi;
@@ -269,6 +339,7 @@ void collect_waits(struct dump *d)
 		}
 		describe(d, th, w, &r);
 	}
+	find_joined(d);
 }
 
 size_t find_deadlocks(const struct dump *d, size_t *idx, size_t *lens, size_t max)
