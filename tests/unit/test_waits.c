@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "fakemem.h"
+#include "python/threads.h"
 #include "python/waits.h"
 #include "unit.h"
 
@@ -234,6 +235,33 @@ static void test_net(void)
 	CHECK(!wait_unix_line("Num       RefCount Protocol Flags    Type St Inode Path\n", 0, out, sizeof(out)));
 }
 
+/* Wait-for cycles: each named once, from its lowest thread; chains that
+ * end, and threads waiting for a thread not listed, are no cycle. */
+static void test_deadlocks(void)
+{
+	static struct dump d;
+	struct dthread th[7] = { 0 };
+	/* 10->11->10; 12->13->99 (not listed); 14->15->16->14 */
+	const int32_t tid[7] = { 10, 11, 12, 13, 14, 15, 16 }, waits[7] = { 11, 10, 13, 99, 15, 16, 14 };
+	size_t idx[7], lens[7];
+
+	for (int i = 0; i < 7; i++) {
+		th[i].tid = tid[i];
+		th[i].wait.blocker_tid = waits[i];
+	}
+	d.th = th;
+	d.nth = 7;
+	CHECK_EQ_INT(find_deadlocks(&d, idx, lens, 7), 2);
+	CHECK(lens[0] == 2 && idx[0] == 0 && idx[1] == 1);
+	CHECK(lens[1] == 3 && idx[2] == 4 && idx[3] == 5 && idx[4] == 6);
+	CHECK_EQ_INT(find_deadlocks(&d, idx, lens, 1), 1);
+	th[1].wait.blocker_tid = 0;
+	CHECK_EQ_INT(find_deadlocks(&d, idx, lens, 7), 1);
+	th[0].wait.blocker_tid = 10;     /* a thread waiting for itself is a cycle of one */
+	CHECK_EQ_INT(find_deadlocks(&d, idx, lens, 7), 2);
+	CHECK(lens[0] == 1 && idx[0] == 0);
+}
+
 int main(void)
 {
 	test_parse();
@@ -242,5 +270,6 @@ int main(void)
 	test_sleep_and_sets();
 	test_find_lock();
 	test_net();
+	test_deadlocks();
 	UNIT_DONE();
 }
