@@ -143,6 +143,9 @@ def test_asyncio_event_loop(version):
     assert any(l.startswith("_run_once (") or l.startswith("BaseEventLoop._run_once (") for l in labels[:runs[0]])
     assert labels[-1] == "<module> (%s:%d)" % (ASYNC, lines["run"]), labels[-1]
     assert main["state"] == "sleeping"
+    # the selector's epoll set: the loop's self-pipe at least
+    assert main["wait"]["kind"] == "epoll" and main["wait"]["fds"] >= 1, main["wait"]
+    assert re.match(r"^waiting in epoll on \d+ fds?$", main["wait"]["text"]), main["wait"]
 
 
 @params(VERSIONS)
