@@ -94,6 +94,12 @@ def test_philosophers_deadlock(version):
         assert block[0].startswith('Thread %d "phil-%d" (sleeping' % (tid, i)), block[0]
         assert block[1] == "    philosopher (%s:%d)" % (PHIL, want_line), block[:3]
         assert block[2] == "        " + source_of(PHIL, want_line), block[:3]
+    # Each waits on its right fork: five plain Locks, named by address
+    # (a Lock records no owner, so no cycle can be named).
+    forks = [thread_by_tid(doc, tid)["wait"] for tid in tids]
+    assert all(w["kind"] == "lock" and w["lock_type"] == "Lock" and w["text"] ==
+               "waiting on a lock (Lock at %s; a Lock records no owner)" % w["lock"] for w in forks), forks
+    assert len({w["lock"] for w in forks}) == 5 and doc["deadlocks"] == [], (forks, doc["deadlocks"])
     main = thread_by_tid(doc, p.pid)
     mods = [f for f in main["frames"] if f["function"] == "<module>"]
     assert mods and mods[-1]["line"] == lines["join"], main["frames"]
