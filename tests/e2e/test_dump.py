@@ -94,6 +94,12 @@ def test_philosophers_deadlock(version):
         assert block[0].startswith('Thread %d "phil-%d" (sleeping' % (tid, i)), block[0]
         assert block[1] == "    philosopher (%s:%d)" % (PHIL, want_line), block[:3]
         assert block[2] == "        " + source_of(PHIL, want_line), block[:3]
+    # Each waits on its right fork: five plain Locks, named by address
+    # (a Lock records no owner, so no cycle can be named).
+    forks = [thread_by_tid(doc, tid)["wait"] for tid in tids]
+    assert all(w["kind"] == "lock" and w["lock_type"] == "Lock" and w["text"] ==
+               "waiting on a lock (Lock at %s; a Lock records no owner)" % w["lock"] for w in forks), forks
+    assert len({w["lock"] for w in forks}) == 5 and doc["deadlocks"] == [], (forks, doc["deadlocks"])
     main = thread_by_tid(doc, p.pid)
     mods = [f for f in main["frames"] if f["function"] == "<module>"]
     assert mods and mods[-1]["line"] == lines["join"], main["frames"]
@@ -143,6 +149,9 @@ def test_asyncio_event_loop(version):
     assert any(l.startswith("_run_once (") or l.startswith("BaseEventLoop._run_once (") for l in labels[:runs[0]])
     assert labels[-1] == "<module> (%s:%d)" % (ASYNC, lines["run"]), labels[-1]
     assert main["state"] == "sleeping"
+    # the selector's epoll set: the loop's self-pipe at least
+    assert main["wait"]["kind"] == "epoll" and main["wait"]["fds"] >= 1, main["wait"]
+    assert re.match(r"^waiting in epoll on \d+ fds?$", main["wait"]["text"]), main["wait"]
 
 
 @params(VERSIONS)
@@ -185,7 +194,7 @@ def test_errors():
     assert p.stderr.startswith("pyperf dump: PID %d (sleep) is not a Python process" % s.pid), p.stderr
     assert len(p.stderr.strip().splitlines()) == 1
     for args, msg in ((["dump"], "which process?"), (["dump", "-p", "x"], "invalid PID 'x'"),
-                      (["dump", "-p", "1", "--core", "c"], "not both"),
+                      (["dump", "-p", "1", "--core", "c"], "give one of -p PID, -a or --core CORE"),
                       (["dump", "-p", "1", "--exe", "python"], "--exe goes with --core"),
                       (["dump", "-p", "1", "extra"], "unexpected argument 'extra'")):
         p = harness.run_pyperf(args, check=False)

@@ -4,6 +4,7 @@
 #include <inttypes.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 
 #include "output/dump.h"
 #include "output/json.h"
@@ -135,6 +136,70 @@ static void print_sampled_json(struct dump *d, FILE *f, const struct dthread *th
 	fputs(th->nsampled ? "\n    ]" : "]", f);
 }
 
+static void print_wait_json(FILE *f, const struct thread_wait *w)
+{
+	fputs(",\n     \"wait\": ", f);
+	if (w->kind == WK_UNKNOWN) {
+		fputs("null", f);
+		return;
+	}
+	fprintf(f, "{\"kind\": \"%s\", \"text\": ", wait_kind_name(w->kind));
+	json_write_string(f, w->text);
+	if (w->nr >= 0) {
+		const char *name = wait_syscall_name(w->nr);
+
+		fprintf(f, ", \"syscall_nr\": %ld, \"syscall\": ", w->nr);
+		if (name)
+			json_write_string(f, name);
+		else
+			fputs("null", f);
+	}
+	if (w->futex)
+		fprintf(f, ", \"futex\": \"0x%" PRIx64 "\"", w->futex);
+	if (w->lock.obj)
+		fprintf(f, ", \"lock\": \"0x%" PRIx64 "\", \"lock_type\": \"%s\"", w->lock.obj,
+			w->lock.rlock ? "RLock" : "Lock");
+	if (w->lock.rlock)
+		fprintf(f, ", \"owner_ident\": \"0x%" PRIx64 "\"", w->lock.owner_ident);
+	if (w->lock.parked_on)
+		fprintf(f, ", \"parked_on\": \"0x%" PRIx64 "\"", w->lock.parked_on);
+	if (w->blocker_tid > 0)
+		fprintf(f, ", \"waits_for_tid\": %d", (int)w->blocker_tid);
+	if (w->fd >= 0)
+		fprintf(f, ", \"fd\": %d", w->fd);
+	if (w->fd_desc[0]) {
+		fputs(", \"fd_target\": ", f);
+		json_write_string(f, w->fd_desc);
+	}
+	if (w->nfds >= 0)
+		fprintf(f, ", \"fds\": %d", w->nfds);
+	if (w->secs_kind)
+		fprintf(f, ", \"%s\": %.3f", w->secs_kind == 1 ? "seconds_left" : "seconds_requested", w->secs);
+	fputc('}', f);
+}
+
+/* Wait-for cycles: each a list of {tid, waits_for}. */
+static void print_deadlocks_json(struct dump *d, FILE *f)
+{
+	size_t *idx = calloc(d->nth + 1, sizeof(*idx)), *lens = calloc(d->nth + 1, sizeof(*lens));
+	size_t n = idx && lens ? find_deadlocks(d, idx, lens, d->nth) : 0;
+
+	fputs(",\n  \"deadlocks\": [", f);
+	for (size_t c = 0, at = 0; c < n; at += lens[c], c++) {
+		fputs(c ? ", [" : "[", f);
+		for (size_t k = 0; k < lens[c]; k++) {
+			const struct dthread *a = &d->th[idx[at + k]];
+
+			fprintf(f, "%s{\"tid\": %d, \"waits_for\": %d}", k ? ", " : "", (int)a->tid,
+				(int)a->wait.blocker_tid);
+		}
+		fputc(']', f);
+	}
+	fputc(']', f);
+	free(idx);
+	free(lens);
+}
+
 void print_json(struct dump *d, FILE *f)
 {
 	char vbuf[32];
@@ -205,6 +270,7 @@ void print_json(struct dump *d, FILE *f)
 			print_native_json(f, &th->native);
 		if (th->nsampled)
 			print_sampled_json(d, f, th);
+		print_wait_json(f, &th->wait);
 		fputc('}', f);
 	}
 	fputs(d->nth ? "\n  ],\n  \"other_threads\": [" : "],\n  \"other_threads\": [", f);
@@ -223,7 +289,9 @@ void print_json(struct dump *d, FILE *f)
 			fputs("null", f);
 		fputc('}', f);
 	}
-	fputs("]\n}\n", f);
+	fputc(']', f);
+	print_deadlocks_json(d, f);
+	fputs("\n}\n", f);
 }
 
 /* dump --async: one object per task; frames innermost first, as the

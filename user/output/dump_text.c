@@ -137,6 +137,69 @@ static void print_native_frame_text(FILE *f, const struct native_frame *nf)
 	fputc('\n', f);
 }
 
+/* What the thread waits on, after its header (a running thread's state
+ * already says so). */
+static void print_wait_text(FILE *f, const struct dthread *th, const char *state)
+{
+	if (!th->wait.text[0] || (th->wait.kind == WK_RUNNING && state))
+		return;
+	fputs(": ", f);
+	put_str(f, th->wait.text);
+}
+
+/* Where a thread waits: its innermost Python frame's file:line. */
+static void put_where(struct dump *d, FILE *f, const struct dthread *th)
+{
+	for (size_t k = 0; k < th->n; k++) {
+		const char *label = symbolizer_frame(d->sym, th->frames[k]);
+		const struct frame_meta *fm = label ? frametab_meta(&d->tab, label) : NULL;
+
+		if (fm && fm->file[0]) {
+			fputs(" (", f);
+			put_str(f, fm->file);
+			fprintf(f, ":%d)", fm->line);
+			return;
+		}
+	}
+}
+
+static void put_thread_ref(FILE *f, const struct dthread *th)
+{
+	fprintf(f, "thread %d", (int)th->tid);
+	if (th->name[0]) {
+		fputs(" \"", f);
+		put_str(f, th->name);
+		fputc('"', f);
+	}
+}
+
+/* Each wait-for cycle: "deadlock: A waits for B (file:line) -> B waits for
+ * A (file:line)". */
+static void print_deadlocks_text(struct dump *d, FILE *f)
+{
+	size_t *idx = calloc(d->nth + 1, sizeof(*idx)), *lens = calloc(d->nth + 1, sizeof(*lens));
+	size_t n = idx && lens ? find_deadlocks(d, idx, lens, d->nth) : 0;
+
+	for (size_t c = 0, at = 0; c < n; at += lens[c], c++) {
+		fputs("deadlock: ", f);
+		for (size_t k = 0; k < lens[c]; k++) {
+			const struct dthread *a = &d->th[idx[at + k]], *b = &d->th[idx[at + (k + 1) % lens[c]]];
+
+			if (k)
+				fputs(" -> ", f);
+			put_thread_ref(f, a);
+			fputs(" waits for ", f);
+			put_thread_ref(f, b);
+			put_where(d, f, a);
+		}
+		fputc('\n', f);
+	}
+	if (n)
+		fputc('\n', f);
+	free(idx);
+	free(lens);
+}
+
 static void print_thread_text(struct dump *d, FILE *f, const struct dthread *th)
 {
 	const char *st = state_name(th->state);
@@ -168,6 +231,7 @@ static void print_thread_text(struct dump *d, FILE *f, const struct dthread *th)
 #undef ITEM
 	if (paren)
 		fputc(')', f);
+	print_wait_text(f, th, st);
 	fputc('\n', f);
 
 	const struct native_stack *ns = &th->native;
@@ -253,6 +317,7 @@ void print_text(struct dump *d, FILE *f)
 	print_header_text(d, f);
 	for (size_t i = 0; i < d->nth; i++)
 		print_thread_text(d, f, &d->th[i]);
+	print_deadlocks_text(d, f);
 	size_t others = 0;
 
 	for (size_t i = 0; i < d->ntasks; i++)

@@ -298,6 +298,25 @@ int pywalk_gil_holder(const struct memsrc *m, const struct py_layout *L, uint64_
 	return 0;
 }
 
+void pywalk_gil_range(const struct memsrc *m, const struct py_layout *L, uint64_t runtime, uint64_t *lo,
+		      uint64_t *hi)
+{
+	uint64_t interp = 0, gil = 0;
+
+	*lo = *hi = 0;
+	if (L->interp_gil != PY_OFF_NONE) {
+		if (L->runtime_interpreters_head != PY_OFF_NONE &&
+		    memsrc_read_u64(m, runtime + L->runtime_interpreters_head, &interp) == 0 && interp &&
+		    memsrc_read_u64(m, interp + L->interp_gil, &gil) == 0 && gil) {
+			*lo = gil;
+			*hi = gil + 256;
+		}
+	} else if (L->runtime_gilstate_tstate_current != PY_OFF_NONE && L->runtime_gilstate_tstate_current >= 264) {
+		*hi = runtime + L->runtime_gilstate_tstate_current - 8;
+		*lo = *hi - 256;
+	}
+}
+
 int pywalk_pthread_tid_offset(const struct memsrc *m, const uint64_t *ptids, size_t n,
 			      const int32_t *tids, size_t ntids)
 {

@@ -73,6 +73,17 @@ int pywalk_gil_holder(const struct memsrc *m, const struct py_layout *L, uint64_
 		      uint64_t interp, uint64_t *holder);
 
 /*
+ * Where the main interpreter's GIL state lies: a futex wait at an address
+ * in [lo, hi) is a wait for the GIL. 3.12+: interp->ceval.gil (the main
+ * interpreter's own _gil); 3.8-3.11: _PyRuntime.ceval.gil, the last member
+ * of ceval, which ends just before gilstate (whose tstate_current follows
+ * an int): the 256 bytes before gilstate hold it, and no other futex word.
+ * 0, 0 when unknown.
+ */
+void pywalk_gil_range(const struct memsrc *m, const struct py_layout *L, uint64_t runtime, uint64_t *lo,
+		      uint64_t *hi);
+
+/*
  * 3.8-3.10 thread states only know their pthread_t, which on glibc is the
  * address of the thread's descriptor (struct pthread), and glibc keeps the
  * kernel TID in it (`pid_t tid`, at 0x2d0 = 720 on x86_64 glibc 2.36). The

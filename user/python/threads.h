@@ -19,6 +19,7 @@
 #include "python/pylocals.h"
 #include "python/pywalk.h"
 #include "python/symbolize.h"
+#include "python/waits.h"
 #include "target/memsrc.h"
 #include "target/pyproc.h"
 #include "util/u64map.h"
@@ -35,6 +36,7 @@ struct dump_opts {
 	bool native;
 	bool async_tasks;           /* --async: asyncio tasks instead of threads */
 	bool locals;                /* --locals: each frame's variables */
+	bool all;                   /* -a: every Python process */
 };
 
 struct dthread {
@@ -57,6 +59,7 @@ struct dthread {
 	const char **sampled;
 	size_t nsampled;
 	bool running;               /* --native: on a CPU when its registers were asked for */
+	struct thread_wait wait;    /* what it waits on (python/thread_waits.c) */
 };
 
 struct srcfile {
@@ -101,6 +104,15 @@ int core_tasks(struct dump *d);
 /* Walks every thread state of d->t into d->th, sorted by TID; a negative
  * value when the thread list is unreadable, -ENOMEM when out of memory. */
 int collect(struct dump *d);
+
+/* What every thread of d->th waits on, into its wait (python/thread_waits.c). */
+void collect_waits(struct dump *d);
+
+/* Wait-for cycles among d->th (an edge: a thread's wait.blocker_tid), each
+ * as indices into d->th in order; returns how many cycles were found (at
+ * most max), their lengths in lens and members in idx (n threads at most
+ * in all). */
+size_t find_deadlocks(const struct dump *d, size_t *idx, size_t *lens, size_t max);
 
 /* Frees what collect, read_tasks and the command attached to d. */
 void dump_free(struct dump *d);

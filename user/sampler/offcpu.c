@@ -14,43 +14,27 @@
 
 #include "pyperf.skel.h"
 #include "python/pywalk.h"
+#include "python/waits.h"
 #include "target/memsrc.h"
 #include "sampler/session_impl.h"
 
-/* The WAIT_* reason of a blocked thread, from /proc/PID/task/TID/syscall. */
+/* The WAIT_* reason of a blocked thread, from /proc/PID/task/TID/syscall
+ * decoded as dump does (python/waits.h); the BPF program's switch gives the
+ * same reasons for the threads it sees block. */
 static uint32_t proc_wait_reason(pid_t pid, pid_t tid, uint64_t gil_lo, uint64_t gil_hi)
 {
-	char path[96];
-	long nr = -1;
-	FILE *f;
+	struct wait_regs regs;
 
-	snprintf(path, sizeof(path), "/proc/%d/task/%d/syscall", (int)pid, (int)tid);
-	f = fopen(path, "re");
-	if (!f)
+	if (!wait_regs_read(pid, tid, &regs))
 		return WAIT_NONE;
-	unsigned long long a0 = 1, a1 = 1;
-
-	if (fscanf(f, "%ld %llx %llx", &nr, &a0, &a1) < 1)
-		nr = -1;
-	fclose(f);
-	switch (nr) { /* x86_64 numbers, as in the BPF program */
-	case 35: case 230:
-		return WAIT_SLEEP;
-	case 202:
-		return a0 >= gil_lo && a0 < gil_hi ? WAIT_GIL : WAIT_LOCK;
-	case 449:
-		return WAIT_LOCK;
-	case 0: case 1: case 17: case 18: case 19: case 20: case 42: case 43: case 44: case 45: case 46:
-	case 47: case 288: case 299: case 307:
-		return WAIT_IO;
-	case 23: case 270: /* select, pselect6 with no descriptors: a sleep */
-		return a0 == 0 ? WAIT_SLEEP : WAIT_POLL;
-	case 7: case 271:
-		return a1 == 0 ? WAIT_SLEEP : WAIT_POLL;
-	case 232: case 281: case 441:
-		return WAIT_POLL;
+	switch (wait_syscall_kind(&regs, gil_lo, gil_hi)) {
+	case WK_SLEEP: return WAIT_SLEEP;
+	case WK_GIL: return WAIT_GIL;
+	case WK_LOCK: return WAIT_LOCK;
+	case WK_READ: case WK_WRITE: case WK_ACCEPT: case WK_CONNECT: return WAIT_IO;
+	case WK_SELECT: case WK_POLL: case WK_EPOLL: return WAIT_POLL;
+	default: return WAIT_NONE;
 	}
-	return WAIT_NONE;
 }
 
 /* 'S' or 'D' when the thread sleeps in the kernel. */
@@ -166,31 +150,13 @@ out:
 	free(fr);
 }
 
-/*
- * Where the main interpreter's GIL state lies, so futex waits inside it
- * read as GIL waits. 3.12+: interp->ceval.gil (the main interpreter's own
- * _gil); 3.8-3.11: _PyRuntime.ceval.gil, the last member of ceval, which
- * ends just before gilstate (whose tstate_current follows an int): the
- * 256 bytes before gilstate hold it, and no other futex word.
- */
+/* Where the main interpreter's GIL state lies, so futex waits inside it
+ * read as GIL waits (pywalk_gil_range). */
 void offcpu_gil_range(const struct py_target *t, uint64_t *lo, uint64_t *hi)
 {
-	const struct py_layout *L = &t->layout;
 	struct memsrc m = memsrc_pid(t->pid);
-	uint64_t interp = 0, gil = 0;
 
-	*lo = *hi = 0;
-	if (L->interp_gil != PY_OFF_NONE) {
-		if (L->runtime_interpreters_head != PY_OFF_NONE &&
-		    memsrc_read_u64(&m, t->runtime_addr + L->runtime_interpreters_head, &interp) == 0 && interp &&
-		    memsrc_read_u64(&m, interp + L->interp_gil, &gil) == 0 && gil) {
-			*lo = gil;
-			*hi = gil + 256;
-		}
-	} else if (L->runtime_gilstate_tstate_current != PY_OFF_NONE && L->runtime_gilstate_tstate_current >= 264) {
-		*hi = t->runtime_addr + L->runtime_gilstate_tstate_current - 8;
-		*lo = *hi - 256;
-	}
+	pywalk_gil_range(&m, &t->layout, t->runtime_addr, lo, hi);
 }
 
 /* Threads still blocked when recording ends count up to now: a deadlocked

@@ -231,6 +231,13 @@ static int parse_prstatus(struct coredump *c, const uint8_t *desc, size_t len)
 	t->regs.r14 = ps.pr_reg[R14];
 	t->regs.r15 = ps.pr_reg[R15];
 	t->regs.fs_base = ps.pr_reg[FS_BASE];
+	t->regs.orig_rax = ps.pr_reg[ORIG_RAX];
+	t->regs.rdi = ps.pr_reg[RDI];
+	t->regs.rsi = ps.pr_reg[RSI];
+	t->regs.rdx = ps.pr_reg[RDX];
+	t->regs.r10 = ps.pr_reg[R10];
+	t->regs.r8 = ps.pr_reg[R8];
+	t->regs.r9 = ps.pr_reg[R9];
 	return 0;
 }
 

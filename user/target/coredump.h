@@ -19,9 +19,11 @@ struct coredump;
 
 /* Registers of a thread as the core recorded them (x86_64 user_regs_struct):
  * the instruction and stack pointers, the callee-saved registers an unwinder
- * needs, and the thread pointer. */
+ * needs, the thread pointer, and the syscall the thread was in (orig_rax,
+ * -1 for none) with its arguments. */
 struct core_regs {
 	uint64_t rip, rsp, rbp, rbx, r12, r13, r14, r15, fs_base;
+	uint64_t orig_rax, rdi, rsi, rdx, r10, r8, r9;
 };
 
 struct core_thread {
