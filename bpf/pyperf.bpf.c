@@ -40,6 +40,8 @@ const volatile bool kernel_stacks = false;
 /* --async: each sample carries where its runs of generator-owned frames
  * end (sample_event.gen_runs), for userspace to find the task. */
 const volatile bool async_tasks = false;
+/* record --timeline: CPU samples carry their time (a clock read each). */
+const volatile bool sample_times = false;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -962,7 +964,7 @@ static __always_inline int emit(struct scratch *s, __u32 kind, bool only_if_new)
 	if (sent && only_if_new)
 		return 0;
 	e->kind = kind;
-	e->time_ns = 0; /* no reader needs it: a clock read saved per sample */
+	e->time_ns = sample_times ? bpf_ktime_get_ns() : 0; /* only --timeline reads it: a clock read saved */
 	if (sent) {
 		/* Small records: whether to wake userspace (which polls every
 		 * 20-100 ms anyway) is asked only every 64th time on this CPU. */

@@ -182,7 +182,8 @@ struct sample_event {
 	__u32 pid;
 	__u32 tid;
 	__u64 stack_id;                /* hash of the frames, seeded per process image */
-	__u64 time_ns;                 /* bpf_ktime_get_ns(): EVENT_OFFCPU when the wait ended, EVENT_EXEC; else 0 */
+	__u64 time_ns;                 /* bpf_ktime_get_ns(): EVENT_OFFCPU when the wait ended, EVENT_EXEC,
+					* EVENT_CPU with sample_times (--timeline); else 0 */
 	__u32 flags;                   /* STACK_* | SAMPLE_HAS_FRAMES */
 	__u32 nframes;
 	__u64 weight_ns;               /* EVENT_OFFCPU: nanoseconds off the CPU */

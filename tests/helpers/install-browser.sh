@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Installs what the flame-graph browser test needs: Debian's chromium and the
-# npm package playwright-core (in tests/browser/node_modules).
+# Installs what the browser tests need: Debian's chromium and the npm
+# packages playwright-core and speedscope (pinned in tests/browser/package.json,
+# installed in tests/browser/node_modules).
 # Never fails the caller: when something cannot be installed (not root, no
 # network, npm registry unreachable) it says so and the browser test skips
 # with a message naming what is missing.
@@ -31,9 +32,10 @@ if ! command -v npm >/dev/null 2>&1; then
 	install_debian nodejs npm || warn "could not install npm (the browser test will skip)"
 fi
 
-if [ ! -f "$browser_dir/node_modules/playwright-core/package.json" ]; then
+if [ ! -f "$browser_dir/node_modules/playwright-core/package.json" ] ||
+	[ ! -f "$browser_dir/node_modules/speedscope/package.json" ]; then
 	if command -v npm >/dev/null 2>&1; then
-		warn "installing playwright-core in tests/browser"
+		warn "installing playwright-core and speedscope in tests/browser"
 		# Bounded: an unreachable registry must not hang the test run.
 		(cd "$browser_dir" && timeout 180 npm install --no-audit --no-fund --loglevel=error \
 			--fetch-retries=1 --fetch-retry-mintimeout=2000 --fetch-retry-maxtimeout=5000 >&2) ||

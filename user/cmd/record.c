@@ -35,6 +35,7 @@
 #include "target/pyproc.h"
 #include "output/frametab.h"
 #include "output/writers.h"
+#include "output/timeline.h"
 
 #define DEFAULT_HZ 99
 #define KEEP_MAX 1000000       /* --keep: period files */
@@ -71,6 +72,7 @@ struct record_opts {
 	bool kernel;                /* --kernel */
 	uint64_t native_memory;     /* --native-memory: room for unwind tables */
 	bool async;                 /* --async: asyncio tasks' logical stacks */
+	bool timeline;              /* --timeline: speedscope's evented profiles, per thread in time order */
 };
 
 struct recorder {
@@ -84,6 +86,8 @@ struct recorder {
 	double end_at;                  /* session_now() when -d ends; 0 = none */
 	bool stopping;                  /* the last period is being written */
 	struct pusher *pusher;
+	struct timeline tl;             /* --timeline */
+	uint64_t tl_untimed;            /* --timeline: waits not tied to a moment (asyncio task waits) */
 };
 
 #define ALL_DEFAULT_HZ 19
@@ -106,7 +110,7 @@ static bool is_dir_name(const char *path)
 enum {
 	OPT_TITLE = OPT_LONG_ONLY, OPT_THREADS, OPT_NO_LINES, OPT_IDLE, OPT_SUBPROCESSES, OPT_EVERY, OPT_KEEP,
 	OPT_MAX_DISK, OPT_PUSH, OPT_CPU_BUDGET, OPT_LOG, OPT_MIN_BLOCK, OPT_NO_WAIT_REASON, OPT_GIL,
-	OPT_NATIVE, OPT_KERNEL, OPT_NATIVE_MEMORY, OPT_ASYNC,
+	OPT_NATIVE, OPT_KERNEL, OPT_NATIVE_MEMORY, OPT_ASYNC, OPT_TIMELINE,
 };
 
 static const struct opt_spec record_options[] = {
@@ -153,6 +157,10 @@ static const struct opt_spec record_options[] = {
 	  "follows the extension: .svg flame graph, .folded or .txt folded stacks, .pb.gz or .pprof "
 	  "pprof, .speedscope.json speedscope; '-': standard output, folded unless -f says otherwise" },
 	{ "format", 'f', "FMT", "svg, folded, pprof or speedscope, whatever the extension" },
+	{ "timeline", OPT_TIMELINE, NULL, "with a speedscope output: also each thread's samples and waits "
+	  "in time order (speedscope's Time Order view shows the phases of the run), waits in wall and "
+	  "offcpu modes as intervals with their [sleep]/[lock]/[io]... leaf; at most "
+	  "2 million events kept (the aggregated profile has all)" },
 	{ "title", OPT_TITLE, "TEXT", "flame graph title (pprof, speedscope: the profile's name)" },
 	{ "threads", OPT_THREADS, NULL, "put 'thread NAME (TID)' under a 'process PID' root frame (NAME: threading's name, else the OS one)" },
 	{ "no-lines", OPT_NO_LINES, NULL, "one frame per function, not per line" },
@@ -184,6 +192,7 @@ static const struct opt_cmd record_cmd = {
 	"  pyperf record -p 1234 -F 999 -o stacks.folded\n"
 	"  pyperf record -p 1234 --mode offcpu -d 10 -o waits.svg\n"
 	"  pyperf record -o app.svg -- python3 app.py --port 8080\n"
+	"  pyperf record --mode wall --timeline -o run.speedscope.json -- python3 job.py\n"
 	"  pyperf record -a --every 60s --keep 1440 -o /var/lib/pyperf/\n",
 	.stop_at_operand = true, /* options end at the command to launch */
 };
@@ -282,6 +291,7 @@ static int record_opt(int key, const char *arg, void *ctx)
 	case OPT_NATIVE: o->native = true; break;
 	case OPT_KERNEL: o->kernel = true; break;
 	case OPT_ASYNC: o->async = true; break;
+	case OPT_TIMELINE: o->timeline = true; break;
 	case OPT_NATIVE_MEMORY:
 		if (opt_size(arg, 1 << 20, 1ull << 30, &o->native_memory))
 			return opt_usage_error(WHO, "invalid --native-memory '%s': give 1M to 1G, e.g. 64M", arg);
@@ -329,6 +339,9 @@ static int check_args(struct record_opts *o, char *defname, size_t deflen)
 		return opt_usage_error(WHO, "--every writes one file per period: give a directory with -o DIR/");
 	if ((o->keep || o->max_disk) && !o->every)
 		return opt_usage_error(WHO, "--keep and --max-disk apply to --every's period files");
+	if (o->every > 0 && o->timeline)
+		return opt_usage_error(WHO, "--timeline puts the whole run in time order in one file, and --every "
+				       "writes a file per period: use one or the other");
 	if (o->every > 0)
 		return 0; /* file names are made per period */
 	if (!o->output)
@@ -369,6 +382,9 @@ static int check_applies(const struct record_opts *o)
 		  "replaces Python frames only" },
 		{ o->async && o->gil_wait, "--async adds the waits of tasks, which are not GIL waits: use "
 		  "--mode wall or offcpu" },
+		{ o->timeline && o->format != FMT_SPEEDSCOPE,
+		  "--timeline writes speedscope's evented profiles: give -o FILE.speedscope.json or "
+		  "--format speedscope" },
 		{ o->title && o->format == FMT_FOLDED,
 		  "--title names an SVG, pprof or speedscope profile: folded stacks have no title" },
 	};
@@ -687,6 +703,9 @@ static int write_output(struct recorder *r, const char *path, uint64_t *nstacks_
 		err = profile_write_folded(&prof, out.f);
 	} else if (r->opts.format == FMT_PPROF) {
 		err = profile_write_pprof(&prof, session_labels(r->s), &meta, out.f);
+	} else if (r->opts.format == FMT_SPEEDSCOPE && r->opts.timeline) {
+		r->tl.period_ns = (uint64_t)(1e9 / session_effective_hz(r->s) + 0.5);
+		err = profile_write_speedscope_timeline(&prof, &r->tl, session_labels(r->s), &meta, out.f);
 	} else if (r->opts.format == FMT_SPEEDSCOPE) {
 		err = profile_write_speedscope(&prof, session_labels(r->s), &meta, out.f);
 	} else {
@@ -777,6 +796,25 @@ static void print_async_summary(struct recorder *r)
 			t.async_waits);
 }
 
+/* --timeline: how much of the run it holds. */
+static void print_timeline_summary(struct recorder *r)
+{
+	fprintf(stderr, "pyperf: timeline of %zu threads, %zu events (speedscope: Time Order view)\n",
+		r->tl.nthreads, r->tl.len);
+	if (r->tl.full_at_ns)
+		fprintf(stderr, "pyperf: warning: the timeline stopped at %u events (%.0f MiB), %.1f s into the "
+			"recording: %" PRIu64 " later events are only in the profile of all threads aggregated\n",
+			TIMELINE_MAX_EVENTS, TIMELINE_MAX_EVENTS * sizeof(struct timeline_event) / 1048576.0,
+			r->tl.full_at_ns > r->tl.origin_ns ? (r->tl.full_at_ns - r->tl.origin_ns) / 1e9 : 0.0,
+			r->tl.dropped);
+	else if (r->tl.dropped)
+		fprintf(stderr, "pyperf: warning: out of memory: %" PRIu64 " events left off the timeline (they "
+			"are in the profile of all threads aggregated)\n", r->tl.dropped);
+	if (r->tl_untimed)
+		fprintf(stderr, "pyperf: %" PRIu64 " waits of pending asyncio tasks are only in the aggregated "
+			"profile: each spans a pass over the tasks, not a moment of one thread\n", r->tl_untimed);
+}
+
 static void print_summary(struct recorder *r, enum stop_reason why, uint64_t nstacks)
 {
 	uint64_t c[CNT__MAX];
@@ -833,6 +871,8 @@ static void print_summary(struct recorder *r, enum stop_reason why, uint64_t nst
 		print_native_summary(r->s);
 	if (r->opts.async)
 		print_async_summary(r);
+	if (r->opts.timeline)
+		print_timeline_summary(r);
 	if (session_totals(r->s).hidden)
 		fprintf(stderr, "pyperf: %" PRIu64 " samples only in functions not yet started (3.11+ "
 			"prologue frames, hidden as CPython hides them), not shown\n", session_totals(r->s).hidden);
@@ -877,6 +917,21 @@ static int check_output(const struct record_opts *o)
 	return 0;
 }
 
+/* --timeline: each record counted, with its time. */
+static void on_timeline_event(void *ctx, const struct session_event *ev)
+{
+	struct recorder *r = ctx;
+	const struct stack_entry *st = ev->ce->stack;
+
+	if (!ev->time_ns) {
+		r->tl_untimed++;
+		return;
+	}
+	if (!ev->cpu && !ev->weight_ns)
+		return; /* a wait shorter than --min-block, ended by the end of the recording */
+	timeline_add(&r->tl, ev->ce->origin, ev->time_ns, ev->weight_ns, st->labels, st->nlabels);
+}
+
 static int init_session(struct recorder *r)
 {
 	struct session_config cfg = {
@@ -891,11 +946,17 @@ static int init_session(struct recorder *r)
 		.gil_only = r->opts.gil_only, .gil_wait = r->opts.gil_wait,
 		.native = r->opts.native, .kernel = r->opts.kernel, .native_table_bytes = r->opts.native_memory,
 		.async = r->opts.async,
+		.sample_times = r->opts.timeline,
 	};
+
+	if (r->opts.timeline)
+		cfg.per_thread = true; /* each count knows its thread (origin): one timeline per thread */
 
 	r->s = session_new(&cfg);
 	if (r->s)
 		r->opts.hz = session_hz(r->s); /* at most the kernel's maximum */
+	if (r->s && r->opts.timeline)
+		session_on_event(r->s, on_timeline_event, r);
 	return r->s ? 0 : -1;
 }
 
@@ -995,6 +1056,8 @@ static int record(struct recorder *r)
 
 	clock_gettime(CLOCK_REALTIME, &t0);
 	r->start_unix_ns = (uint64_t)t0.tv_sec * 1000000000ull + (uint64_t)t0.tv_nsec;
+	clock_gettime(CLOCK_MONOTONIC, &t0); /* the kernel's ktime: the timeline's time 0 */
+	r->tl.origin_ns = (uint64_t)t0.tv_sec * 1000000000ull + (uint64_t)t0.tv_nsec;
 	r->period_start_unix_ns = r->start_unix_ns;
 	double mono0 = session_now();
 
@@ -1053,6 +1116,7 @@ static int finish(struct recorder *r, int ret)
 			ret = st >= 0 ? st : session_stop_signal ? 128 + session_stop_signal : 1;
 	}
 	session_free(r->s);
+	timeline_free(&r->tl);
 	return ret;
 }
 
@@ -1063,6 +1127,7 @@ int cmd_record(int argc, char **argv)
 	char defname[128];
 
 	memset(r, 0, sizeof(*r));
+	timeline_init(&r->tl);
 	int ret = parse_args(argc, argv, &r->opts, defname, sizeof(defname));
 
 	if (ret)

@@ -30,4 +30,13 @@ int profile_write_pprof(const struct profile *p, const struct frametab *ft, cons
 int profile_write_speedscope(const struct profile *p, const struct frametab *ft,
 			     const struct profile_meta *m, FILE *out);
 
+struct timeline;
+/* record --timeline: one "evented" profile per thread of t (its time order;
+ * times in nanoseconds from t->origin_ns, or from the earliest wait when
+ * one began before it), by pid then tid, then p as
+ * the "sampled" profile "NAME: all threads, aggregated". Sorts t. Returns
+ * 0 or -errno. */
+int profile_write_speedscope_timeline(const struct profile *p, struct timeline *t, const struct frametab *ft,
+				      const struct profile_meta *m, FILE *out);
+
 #endif

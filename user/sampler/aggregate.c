@@ -296,6 +296,14 @@ static bool count_sample(struct session *r, struct session_proc *proc, const str
 	}
 	if (r->on_sample)
 		r->on_sample(r->on_sample_ctx, ce);
+	if (r->on_event) {
+		struct session_event e = {
+			.time_ns = ev->time_ns, .weight_ns = ev->kind == EVENT_CPU ? 0 : ev->weight_ns,
+			.tid = ev->tid, .cpu = ev->kind == EVENT_CPU, .ce = ce,
+		};
+
+		r->on_event(r->on_event_ctx, &e);
+	}
 	return true;
 }
 

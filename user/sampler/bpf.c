@@ -162,6 +162,7 @@ static int load_bpf(struct session *r)
 	r->skel->rodata->native_stacks = r->cfg.native;
 	r->skel->rodata->kernel_stacks = r->cfg.native && r->cfg.kernel;
 	r->skel->rodata->async_tasks = r->cfg.async;
+	r->skel->rodata->sample_times = r->cfg.sample_times;
 	/* The tables' room is kernel memory taken at load: only with --native. */
 	bpf_map__set_max_entries(r->skel->maps.unwind_rows, r->cfg.native ? native_table_rows(r) : 1);
 	if (!r->cfg.native) {

@@ -150,6 +150,12 @@ struct session_totals session_totals(const struct session *r)
 	};
 }
 
+void session_on_event(struct session *r, session_event_fn *fn, void *ctx)
+{
+	r->on_event = fn;
+	r->on_event_ctx = ctx;
+}
+
 void session_on_sample(struct session *r, session_sample_fn *fn, void *ctx)
 {
 	r->on_sample = fn;

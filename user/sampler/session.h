@@ -44,6 +44,7 @@ struct session_config {
 	bool kernel;                /* --kernel: and the kernel's frames of samples taken there */
 	uint64_t native_table_bytes; /* --native: room for unwind tables (0: the default) */
 	bool async;                 /* --async: samples in an asyncio task get its logical stack */
+	bool sample_times;          /* CPU samples carry their time (session_event.time_ns) */
 	const char *who;            /* "pyperf record": prefix of error messages */
 };
 
@@ -94,6 +95,19 @@ struct session_totals {
 
 typedef void session_sample_fn(void *ctx, const struct count_entry *ce);
 
+/* One record as counted, for a view in time (record --timeline). */
+struct session_event {
+	uint64_t time_ns;           /* CLOCK_MONOTONIC (the kernel's ktime): a CPU sample's time (0 unless
+				     * cfg.sample_times), or when a wait ended; 0: not tied to a moment
+				     * (--async task waits, spread over a pass) */
+	uint64_t weight_ns;         /* a wait: how long, ending at time_ns */
+	uint32_t tid;
+	bool cpu;                   /* a CPU sample, else a wait (off the CPU, or runnable in wall mode) */
+	const struct count_entry *ce; /* its stack (with a wait's reason leaf) and thread (origin with
+				       * cfg.per_thread) */
+};
+typedef void session_event_fn(void *ctx, const struct session_event *ev);
+
 /* Seconds on CLOCK_MONOTONIC. */
 double session_now(void);
 
@@ -134,6 +148,8 @@ void session_symbolizer_stats(const struct session *s, struct symbolizer_stats *
 bool session_child_running(const struct session *s);
 /* fn is called for every sample after aggregation (top uses it). */
 void session_on_sample(struct session *s, session_sample_fn *fn, void *ctx);
+/* fn is called for every record counted, with its time. */
+void session_on_event(struct session *s, session_event_fn *fn, void *ctx);
 
 /* Each returns 0, or -1 after printing a one-line error. */
 int session_load(struct session *s);            /* BPF program + perf events on every CPU */

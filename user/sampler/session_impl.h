@@ -111,6 +111,8 @@ struct session {
 	/* Called for every sample after aggregation (top uses it). */
 	session_sample_fn *on_sample;
 	void *on_sample_ctx;
+	session_event_fn *on_event;
+	void *on_event_ctx;
 	/* --native: files, their tables' place in unwind_rows, kernel symbols */
 	struct native_state {
 		struct nfiles *files;
