@@ -14,7 +14,7 @@ endif
 WARN     := -Wall -Wextra -Wno-missing-field-initializers
 CFLAGS   ?= -O2 -g
 CFLAGS   += -std=c11 -D_GNU_SOURCE $(WARN) -I$(BUILD) -Ibpf -Iuser -Iflamegraph -Ilayouts
-LDLIBS   := -lbpf -lelf -lz -lcurl -lpthread
+LDLIBS   := -lbpf -lelf -lz -lcurl -lpthread -lm
 SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 
 # Everything but main() goes into a library the unit tests link against.
