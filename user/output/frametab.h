@@ -10,7 +10,8 @@
 
 enum frame_kind {
 	FRAME_PYTHON = 0,
-	FRAME_PSEUDO,            /* "[truncated: ...]", "[gc]", "[unknown native]", roots */
+	FRAME_PSEUDO,            /* "[truncated: ...]", "[gc]", "[unknown native]", roots;
+				  * other tools' names read back (profile_read.h) */
 	FRAME_NATIVE,            /* a C function of a mapped file */
 	FRAME_KERNEL,            /* --kernel */
 };

@@ -453,8 +453,8 @@ static const char *unreadable_kind(const uint8_t *head, size_t n)
 }
 
 /* One file into rp as files[nfiles]; its stacks' origins get source (0:
- * merged). Nothing is added to rp->prof unless the whole file read right,
- * but for a folded file failing with -EIO or -ENOMEM part way. */
+ * merged). A file failing part way may have added stacks to rp->prof (not
+ * its files entry): read_dir reads each file into a profile of its own. */
 static int read_one(struct read_profile *rp, const char *path, uint32_t source, uint64_t start_ns, char *err,
 		    size_t errlen)
 {
@@ -676,7 +676,7 @@ static int read_dir(struct read_profile *rp, const char *dir, const struct read_
 			rc = r;
 		} else if (r) {
 			if (rp->skipped < SKIPPED_NAMED)
-				fprintf(stderr, "%s: skipping %s\n", who, why);
+				fprintf(stderr, "%s: %s; skipped\n", who, why);
 			rp->skipped++;
 		} else if (!in_range(o, files[i].start_ns, one.files[0].duration_ns, next_start)) {
 			outside++;
