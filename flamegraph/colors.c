@@ -261,3 +261,16 @@ struct fg_rgb fg_frame_color(int scheme, const char *name, size_t len)
 		return warm(name, len);
 	}
 }
+
+struct fg_rgb fg_diff_color(double change)
+{
+	/* !(x >= 0) also catches NaN */
+	double size = !(change >= -1) ? 1 : change > 1 ? 1 : change < 0 ? -change : change;
+	uint8_t light = (uint8_t)(222 - 152 * size + 0.5); /* 222 (faint) .. 70 (deep, black text still reads) */
+
+	if (change > 0)
+		return (struct fg_rgb){ 255, light, light };
+	if (change < 0)
+		return (struct fg_rgb){ light, light, 255 };
+	return (struct fg_rgb){ 222, 222, 216 };
+}

@@ -26,4 +26,8 @@ struct fg_rgb fg_frame_color(int scheme, const char *name, size_t len);
  * an empty key gives the middle of the kind's range (used by the legend). */
 struct fg_rgb fg_kind_color(enum fg_frame_kind kind, const char *key, size_t len);
 
+/* A differential graph's fill for a change in -1..1 (fg_style.change):
+ * red for growth, blue for shrinking, deeper with the size; 0 grey. */
+struct fg_rgb fg_diff_color(double change);
+
 #endif

@@ -35,9 +35,29 @@ uint64_t fg_tree_total(const struct fg_tree *t);
 /* Distinct frames in the tree, the root not included. */
 size_t fg_tree_frames(const struct fg_tree *t);
 
+/* A tree's frames by path, for a caller comparing two trees (pyperf diff):
+ * frame 0 is the root; fg_tree_child gives the child of parent called name,
+ * or FG_NO_FRAME (also when parent is FG_NO_FRAME). */
+#define FG_NO_FRAME UINT32_MAX
+uint32_t fg_tree_child(const struct fg_tree *t, uint32_t parent, const char *name);
+/* Samples in a frame and everything it called; 0 for FG_NO_FRAME. */
+uint64_t fg_tree_frame_total(const struct fg_tree *t, uint32_t frame);
+
 /* Colour schemes accepted by fg_options.colors, NULL-terminated. */
 extern const char *const fg_color_schemes[];
 bool fg_color_scheme_valid(const char *scheme);
+
+/* How the caller of a differential graph wants one frame drawn. */
+struct fg_style {
+	double change;          /* -1..1: > 0 grew (red), < 0 shrank (blue), the
+	                           size is the intensity; 0: neutral (grey) */
+	bool added;             /* a dashed outline: not in the baseline */
+	char note[256];         /* tooltip text after the share ("NAME (N
+	                           samples, P%; NOTE)"); " (" in it is written
+	                           " [" so the name still ends at the last " (" */
+};
+/* name: the frame's; depth: root 0; total: its samples. */
+typedef void (*fg_style_fn)(void *ctx, const char *name, uint32_t depth, uint64_t total, struct fg_style *style);
 
 #define FG_WIDTH_MIN 100
 #define FG_WIDTH_MAX 100000
@@ -54,6 +74,16 @@ struct fg_options {
 	const char *count_name; /* unit in tooltips, "samples"; must not contain " (" */
 	int frame_height;       /* px per stack level, 16 */
 	int font_size;          /* px, 12 */
+	/* Differential colouring (pyperf diff): when set, style is called for
+	 * every drawn frame, parents before their children (so a caller can
+	 * follow the path, depth by depth), and the frame is filled by
+	 * fg_style.change instead of the colour scheme, with the diff legend. */
+	fg_style_fn style;
+	void *style_ctx;
+	/* Lines of text under the graph (e.g. frames gone since a baseline);
+	 * escaped when written. */
+	const char *const *notes;
+	size_t nnotes;
 };
 
 void fg_options_init(struct fg_options *o);

@@ -196,20 +196,34 @@ static void write_frame(const struct layout *l, uint32_t id, uint64_t x_samples)
 	char count[32];
 	struct fg_rgb fill;
 
-	if (id == 0)
-		fill = fg_kind_color(FG_FRAME_PYPERF, "", 0);
-	else
-		fill = fg_frame_color(l->scheme, name, name_len);
+	struct fg_style style = { 0 };
 
-	fprintf(out, "<g data-s=\"%llu\" data-n=\"%llu\"><title>",
-		(unsigned long long)x_samples, (unsigned long long)n->total);
+	if (l->o->style) {
+		l->o->style(l->o->style_ctx, name, n->depth, n->total, &style);
+		style.note[sizeof(style.note) - 1] = '\0';
+		/* the script takes the name to end at the title's last " (" */
+		for (char *p = style.note; (p = strstr(p, " (")) != NULL;)
+			p[1] = '[';
+		fill = fg_diff_color(style.change);
+	} else if (id == 0) {
+		fill = fg_kind_color(FG_FRAME_PYPERF, "", 0);
+	} else {
+		fill = fg_frame_color(l->scheme, name, name_len);
+	}
+
+	fprintf(out, "<g data-s=\"%llu\" data-n=\"%llu\"%s><title>",
+		(unsigned long long)x_samples, (unsigned long long)n->total, style.added ? " class=\"added\"" : "");
 	xml_name(out, name, name_len, SIZE_MAX);
 	fprintf(out, " (%s ", group_digits(n->total, count));
 	xml_text(out, l->count_name);
-	fprintf(out, ", %.2f%%)</title><rect x=\"%.1f\" y=\"%d\" width=\"%.1f\" height=\"%d\" "
+	fprintf(out, ", %.2f%%", 100.0 * (double)n->total / (double)l->total);
+	if (style.note[0]) {
+		fputs("; ", out);
+		xml_text(out, style.note);
+	}
+	fprintf(out, ")</title><rect x=\"%.1f\" y=\"%d\" width=\"%.1f\" height=\"%d\" "
 		"fill=\"rgb(%d,%d,%d)\"/>",
-		100.0 * (double)n->total / (double)l->total, x, y, w, l->o->frame_height - 1,
-		fill.r, fill.g, fill.b);
+		x, y, w, l->o->frame_height - 1, fill.r, fill.g, fill.b);
 	double fit = (w - 3) / l->char_width; /* truncated below: floor for fit >= 0 */
 	if (fit >= 3) {
 		fprintf(out, "<text x=\"%.1f\" y=\"%.1f\">", x + 3, y + l->text_dy);
@@ -312,6 +326,44 @@ static void write_legend(const struct layout *l, int y, double min_x, unsigned p
 	fputs("</g>\n", l->out);
 }
 
+/* A differential graph's key: what red, blue, grey and a dashed outline
+ * mean; same placement rule as write_legend. */
+static void write_diff_legend(const struct layout *l, int y, double min_x)
+{
+	static const struct {
+		double change;
+		bool added;
+		const char *label;
+	} all[] = {
+		{ 0.7, false, "grew" },
+		{ -0.7, false, "shrank" },
+		{ 0, false, "no significant change" },
+		{ 0, true, "new" },
+	};
+	const size_t n = sizeof(all) / sizeof(all[0]);
+	const int swatch = l->o->font_size - 2, gap = 14;
+	double width = 0;
+
+	for (size_t i = 0; i < n; i++)
+		width += swatch + 4 + strlen(all[i].label) * l->char_width + gap;
+	double x = l->o->width - XPAD - width + gap;
+	if (x < min_x)
+		return;
+	fputs("<g id=\"legend\">", l->out);
+	for (size_t i = 0; i < n; i++) {
+		struct fg_rgb c = fg_diff_color(all[i].change);
+		fprintf(l->out, "<rect x=\"%.1f\" y=\"%d\" width=\"%d\" height=\"%d\" "
+			"fill=\"rgb(%d,%d,%d)\"%s/><text x=\"%.1f\" y=\"%d\">%s</text>",
+			x, y - swatch + 1, swatch, swatch, c.r, c.g, c.b,
+			all[i].added ? " class=\"added\"" : "", x + swatch + 4, y, all[i].label);
+		x += swatch + 4 + strlen(all[i].label) * l->char_width + gap;
+	}
+	fputs("</g>\n", l->out);
+}
+
+/* Notes under the footer, one line each; at most this many. */
+#define NOTES_MAX 100
+
 static bool option_in(int v, int lo, int hi)
 {
 	return v >= lo && v <= hi;
@@ -381,7 +433,8 @@ int fg_write_svg(const struct fg_tree *t, const struct fg_options *o, FILE *out)
 	const int frames_bottom = l.frames_top + (int)(l.max_depth + 1) * fh;
 	const int details_y = frames_bottom + fs * 3 / 2;
 	const int footer_y = details_y + fs * 3 / 2;
-	const int height = footer_y + fs;
+	const size_t nnotes = o->notes ? (o->nnotes < NOTES_MAX ? o->nnotes : NOTES_MAX) : 0;
+	const int height = footer_y + fs + (int)nnotes * (fs * 3 / 2);
 	const char *title = o->title ? o->title : o->reverse ? "Icicle Graph" : "Flame Graph";
 	char count[32];
 
@@ -428,8 +481,16 @@ int fg_write_svg(const struct fg_tree *t, const struct fg_options *o, FILE *out)
 	fprintf(out, "%s</text>\n", dropped);
 	size_t footer_chars = strlen(count) + 1 + strlen(dropped) +
 			      xml_name(NULL, l.count_name, strlen(l.count_name), 0);
-	if (scheme == FG_SCHEME_PYTHON)
+	if (o->style)
+		write_diff_legend(&l, footer_y, XPAD + (double)footer_chars * l.char_width + 20);
+	else if (scheme == FG_SCHEME_PYTHON)
 		write_legend(&l, footer_y, XPAD + (double)footer_chars * l.char_width + 20, kinds);
+	for (size_t i = 0; i < nnotes; i++) {
+		fprintf(out, "<text class=\"note\" x=\"%d\" y=\"%d\">", XPAD,
+			footer_y + (int)(i + 1) * (fs * 3 / 2));
+		xml_text(out, o->notes[i] ? o->notes[i] : "");
+		fputs("</text>\n", out);
+	}
 	if (l.total == 0)
 		fprintf(out, "<text id=\"nosamples\" x=\"%d\" y=\"%d\">No samples</text>\n",
 			o->width / 2, l.frames_top + fh - 4);

@@ -6,7 +6,7 @@
  * textContent, so a name can never become markup or code.
  *
  * Frame markup the script relies on (written by svg.c):
- *   <g data-s="FIRST_SAMPLE" data-n="SAMPLES"><title>NAME (N unit, P%)</title>
+ *   <g data-s="FIRST_SAMPLE" data-n="SAMPLES" [class="added"]><title>NAME (N unit, P%[; NOTE])</title>
  *      <rect x y width height fill/><text x y>LABEL</text></g>
  * (<text> is absent when the frame is too narrow for a label.)
  */
@@ -26,6 +26,7 @@ const char fg_svg_style[] =
 	"#frames > g:hover > rect { stroke: rgb(0,0,0); stroke-width: 0.5; }\n"
 	"#frames rect { rx: 2px; ry: 2px; }\n"
 	"#frames text { pointer-events: none; }\n"
+	".added > rect, rect.added { stroke: rgb(0,0,0); stroke-width: 1; stroke-dasharray: 3 2; }\n"
 	".hide { display: none; }\n"
 	".parent { opacity: 0.5; }\n";
 

@@ -414,6 +414,23 @@ int fg_tree_add(struct fg_tree *t, const char *const *frames, size_t nframes, ui
 	return 0;
 }
 
+uint32_t fg_tree_child(const struct fg_tree *t, uint32_t parent, const char *name)
+{
+	size_t len = strlen(name);
+
+	if (parent >= t->nnodes || len > UINT32_MAX)
+		return FG_NO_FRAME;
+	uint64_t path_hash = path_extend(t->nodes[parent].path_hash, hash_bytes(name, len, t->seed));
+	uint32_t id = child_find(t, parent, name, (uint32_t)len, path_hash);
+
+	return id ? id : FG_NO_FRAME;
+}
+
+uint64_t fg_tree_frame_total(const struct fg_tree *t, uint32_t frame)
+{
+	return frame < t->nnodes ? t->nodes[frame].total : 0;
+}
+
 uint64_t fg_tree_total(const struct fg_tree *t)
 {
 	return t->nodes[0].total;

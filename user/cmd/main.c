@@ -17,6 +17,8 @@ static const char usage[] =
 	"  dump        print every thread's Python stack now, without stopping the process\n"
 	"  top         live view of the hottest functions of a process\n"
 	"  flamegraph  turn folded stacks into an interactive SVG flame graph\n"
+	"  diff        compare two profiles: what grew, shrank, is new or gone, beyond\n"
+	"              sampling noise; a table, or a flame graph coloured by change\n"
 	"\n"
 	"Run 'pyperf COMMAND --help' for the options of a command.\n";
 
@@ -41,6 +43,8 @@ int main(int argc, char **argv)
 		return cmd_top(argc - 1, argv + 1);
 	if (!strcmp(cmd, "dump"))
 		return cmd_dump(argc - 1, argv + 1);
+	if (!strcmp(cmd, "diff"))
+		return cmd_diff(argc - 1, argv + 1);
 	if (!strcmp(cmd, "flamegraph"))
 		return cmd_flamegraph(argc - 1, argv + 1);
 	fprintf(stderr, "pyperf: unknown command '%s'; run 'pyperf --help' for the list\n", cmd);
