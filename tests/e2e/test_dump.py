@@ -73,6 +73,7 @@ def test_philosophers_deadlock(version):
     tids = [int(t) for t in ready[1:]]
     assert len(tids) == 5
     doc = dump_json(["-p", str(p.pid)])
+    ldoc = dump_json(["-p", str(p.pid), "--locals"])
     text = dump_text(["-p", str(p.pid)])
     harness.stop(p)
     assert doc["pid"] == p.pid
@@ -96,10 +97,17 @@ def test_philosophers_deadlock(version):
         assert block[2] == "        " + source_of(PHIL, want_line), block[:3]
     # Each waits on its right fork: five plain Locks, named by address
     # (a Lock records no owner, so no cycle can be named).
+    # The variable naming it: 'right' of philosopher; the same lock is the
+    # neighbour's 'left' (what it holds), as --locals shows.
     forks = [thread_by_tid(doc, tid)["wait"] for tid in tids]
     assert all(w["kind"] == "lock" and w["lock_type"] == "Lock" and w["text"] ==
-               "waiting on a lock (Lock at %s; a Lock records no owner)" % w["lock"] for w in forks), forks
+               "waiting on a lock (Lock at %s, 'right' of philosopher; a Lock records no owner)" % w["lock"]
+               and (w["lock_var"], w["lock_var_function"]) == ("right", "philosopher") for w in forks), forks
     assert len({w["lock"] for w in forks}) == 5 and doc["deadlocks"] == [], (forks, doc["deadlocks"])
+    for i, tid in enumerate(tids):
+        neighbour = thread_by_tid(ldoc, tids[(i + 1) % 5])
+        left = [v for v in neighbour["frames"][0]["locals"] if v["name"] == "left"]
+        assert left and left[0]["value"] == "<_thread.lock at %s>" % forks[i]["lock"], (i, left, forks[i])
     main = thread_by_tid(doc, p.pid)
     mods = [f for f in main["frames"] if f["function"] == "<module>"]
     assert mods and mods[-1]["line"] == lines["join"], main["frames"]

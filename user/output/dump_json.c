@@ -159,6 +159,12 @@ static void print_wait_json(FILE *f, const struct thread_wait *w)
 	if (w->lock.obj)
 		fprintf(f, ", \"lock\": \"0x%" PRIx64 "\", \"lock_type\": \"%s\"", w->lock.obj,
 			w->lock.rlock ? "RLock" : "Lock");
+	if (w->lock.var[0]) {
+		fputs(", \"lock_var\": ", f);
+		json_write_string(f, w->lock.var);
+		fputs(", \"lock_var_function\": ", f);
+		json_write_string(f, w->lock.var_func);
+	}
 	if (w->lock.rlock)
 		fprintf(f, ", \"owner_ident\": \"0x%" PRIx64 "\"", w->lock.owner_ident);
 	if (w->lock.parked_on)

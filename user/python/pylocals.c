@@ -840,6 +840,7 @@ const struct pylocals_frame *pylocals_read(struct pylocals *pl, uint64_t frame_a
 
 			v->kind = (enum pylocal_kind)kind;
 			v->unset = !obj;
+			v->obj = tagged_int ? 0 : obj;
 			if (tagged_int)
 				snprintf(pl->scratch, PYLOCALS_VALUE_MAX, "%" PRId64, (int64_t)obj >> 2);
 			else if (!obj)

@@ -50,6 +50,7 @@ struct pylocal {
 	const char *name;    /* UTF-8 */
 	const char *value;   /* the printed value; "<unset>" when unset */
 	const char *type;    /* the value's tp_name, NULL when unset or unreadable */
+	uint64_t obj;        /* the value's object address; 0 when unset or a tagged int */
 };
 
 /* One frame's variables: arguments first, then other locals, then cell and

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "python/pylocals.h"
 #include "python/pyobj.h"
 #include "python/threads.h"
 #include "target/coredump.h"
@@ -92,6 +93,41 @@ static size_t innermost(const struct dump *d, const struct dthread *th, const ch
 	return n;
 }
 
+/* Frames searched for the variable that names a lock waited on: the one
+ * that called acquire, and a few callers (a helper taking the lock). */
+#define LOCK_NAME_FRAMES 4
+
+/* The variables of th's innermost frames for the one referring to the
+ * lock object waited on: "right" of philosopher, say. pl is created on
+ * first use (*pl_ok) when dump has no --locals reader. */
+static void name_lock(struct dump *d, const struct dthread *th, struct wait_lock *lk, struct pylocals *own,
+		      bool *own_ok)
+{
+	struct pylocals *pl = d->locals;
+	char err[128];
+
+	if (!pl) {
+		if (!*own_ok && pylocals_init(own, &d->src, &d->t, err, sizeof(err)) == 0)
+			*own_ok = true;
+		if (!*own_ok)
+			return;
+		pl = own;
+	}
+	for (size_t k = 0; th->addrs && k < th->n && k < LOCK_NAME_FRAMES; k++) {
+		const struct pylocals_frame *lf = pylocals_read(pl, th->addrs[k], PYPERF_FRAME_CODE(th->frames[k]));
+		const char *label = symbolizer_frame(d->sym, th->frames[k]);
+		const struct frame_meta *fm = label ? frametab_meta(&d->tab, label) : NULL;
+
+		for (size_t j = 0; lf && j < lf->n; j++) {
+			if (lf->v[j].obj != lk->obj || !lf->v[j].name)
+				continue;
+			snprintf(lk->var, sizeof(lk->var), "%s", lf->v[j].name);
+			snprintf(lk->var_func, sizeof(lk->var_func), "%s", fm ? fm->name : "?");
+			return;
+		}
+	}
+}
+
 #define ADD(...) do { size_t l_ = strlen(w->text); \
 	snprintf(w->text + l_, sizeof(w->text) - l_, __VA_ARGS__); } while (0)
 
@@ -106,12 +142,12 @@ static void describe_lock(const struct dump *d, struct thread_wait *w)
 	const struct wait_lock *lk = &w->lock;
 
 	ADD("%s", what[w->kind]);
-	/* (To come with the frames' locals: the name of the local that
-	 * refers to lk->obj.) */
 	if (w->kind == WK_LOCK && lk->obj && lk->rlock) {
 		const struct dthread *owner = thread_by_ident(d, lk->owner_ident);
 
 		ADD(" (RLock at 0x%" PRIx64 ", ", lk->obj);
+		if (lk->var[0])
+			ADD("'%s' of %s, ", lk->var, lk->var_func);
 		if (owner && owner->tid > 0) {
 			w->blocker_tid = owner->tid;
 			ADD("owned by thread %d)", (int)owner->tid);
@@ -123,7 +159,10 @@ static void describe_lock(const struct dump *d, struct thread_wait *w)
 		return;
 	}
 	if (w->kind == WK_LOCK && lk->obj) {
-		ADD(" (Lock at 0x%" PRIx64 "; a Lock records no owner)", lk->obj);
+		ADD(" (Lock at 0x%" PRIx64, lk->obj);
+		if (lk->var[0])
+			ADD(", '%s' of %s", lk->var, lk->var_func);
+		ADD("; a Lock records no owner)");
 		return;
 	}
 	if (w->kind == WK_LOCK || w->kind == WK_CONDITION)
@@ -308,6 +347,8 @@ static void find_joined(struct dump *d)
 void collect_waits(struct dump *d)
 {
 	uint64_t gil_lo, gil_hi;
+	struct pylocals own;
+	bool own_ok = false;
 
 	pywalk_gil_range(&d->src, &d->t.layout, d->t.runtime_addr, &gil_lo, &gil_hi);
 	for (size_t i = 0; i < d->nth; i++) {
@@ -334,11 +375,15 @@ void collect_waits(struct dump *d)
 			w->futex = r.nr == 202 ? r.arg[0] : 0;
 			w->kind = wait_refine_futex(names, files, n);
 			wait_find_lock(&d->src, d->t.version_hex, w->futex, r.sp, extra, nextra, &w->lock);
+			if (w->lock.obj)
+				name_lock(d, th, &w->lock, &own, &own_ok);
 		} else if (w->kind == WK_GIL) {
 			w->futex = r.arg[0];
 		}
 		describe(d, th, w, &r);
 	}
+	if (own_ok)
+		pylocals_free(&own);
 	find_joined(d);
 }
 

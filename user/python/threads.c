@@ -411,12 +411,12 @@ int collect(struct dump *d)
 	d->ent_b = malloc(PYPERF_MAX_FRAMES);
 	if (!d->ts || !d->buf_a || !d->buf_b || !d->ent_a || !d->ent_b)
 		return -ENOMEM;
-	if (d->o.locals) {
-		d->adr_a = malloc(PYPERF_MAX_FRAMES * sizeof(*d->adr_a));
-		d->adr_b = malloc(PYPERF_MAX_FRAMES * sizeof(*d->adr_b));
-		if (!d->adr_a || !d->adr_b)
-			return -ENOMEM;
-	}
+	/* Frame addresses: --locals reads each frame's variables, and a
+	 * thread waiting on a lock has the variable that names it looked for. */
+	d->adr_a = malloc(PYPERF_MAX_FRAMES * sizeof(*d->adr_a));
+	d->adr_b = malloc(PYPERF_MAX_FRAMES * sizeof(*d->adr_b));
+	if (!d->adr_a || !d->adr_b)
+		return -ENOMEM;
 	n = pywalk_tstates(&d->src, L, d->t.runtime_addr, d->ts, PYPERF_MAX_THREADS, &d->ts_flags);
 	if (n < 0)
 		return n;

@@ -51,7 +51,7 @@ struct dthread {
 	size_t n;
 	uint64_t *frames;           /* innermost first */
 	uint8_t *entry;             /* pywalk_frames' entry marks */
-	uint64_t *addrs;            /* --locals: each frame's address (pywalk_frames_at) */
+	uint64_t *addrs;            /* each frame's address (pywalk_frames_at) */
 	struct native_stack native; /* --native */
 	/* --native, a thread running on a CPU: its stack as the in-kernel
 	 * sampler saw it, native and Python frames merged, innermost first

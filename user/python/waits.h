@@ -99,6 +99,10 @@ struct wait_lock {
 	bool rlock;
 	uint64_t owner_ident;       /* an RLock's owner (thread ident, pthread_t), 0 none */
 	uint64_t parked_on;         /* 3.13+: the address parked on (PyMutex, PyEvent) */
+	/* The variable of one of the thread's innermost frames that refers to
+	 * obj, and that frame's function; "" when none does */
+	char var[64];
+	char var_func[96];
 };
 
 /*
