@@ -990,9 +990,11 @@ int pyperf_sample(struct bpf_perf_event_data *ctx)
 {
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	__u32 tgid = pid_tgid >> 32, tid = (__u32)pid_tgid;
-	struct py_proc *proc = bpf_map_lookup_elem(&procs, &tgid);
+	struct py_proc *proc;
 	struct scratch *s;
 
+	count(CNT_RUNS);
+	proc = bpf_map_lookup_elem(&procs, &tgid);
 	if (!proc)
 		return 0;
 	count(CNT_SAMPLES);
@@ -1196,5 +1198,54 @@ int BPF_PROG(pyperf_exec, struct task_struct *p, pid_t old_pid, struct linux_bin
 		bpf_probe_read_kernel_str(e->name, sizeof(e->name), path + from);
 	}
 	bpf_ringbuf_submit(e, submit_flags());
+	return 0;
+}
+
+/* ------------------------------------------------------------ task events
+ * -p and launch mode sample with events on the target's own threads,
+ * inherited by the threads they create. A thread made before its creator's
+ * event was opened has none; one made after has an inherited one, which a
+ * second event would double. This iterator tells them apart: it writes the
+ * TID of each thread of task_events_tgid with no event running the
+ * sampler (task_events_prog_id) in its perf context.
+ */
+__u32 task_events_tgid = 0;
+__u32 task_events_prog_id = 0;
+
+/* Before 6.2 a task had one perf context per kind; the software one is [0]... */
+struct task_struct___pre62 {
+	struct perf_event_context *perf_event_ctxp[2];
+} __attribute__((preserve_access_index));
+
+#define TASK_EVENTS_SCAN 64
+
+SEC("iter/task")
+int pyperf_task_events(struct bpf_iter__task *ctx)
+{
+	struct task_struct *task = ctx->task;
+	struct perf_event_context *pctx;
+
+	if (!task || task->tgid != task_events_tgid)
+		return 0;
+	if (bpf_core_field_size(task->perf_event_ctxp) == sizeof(void *))
+		pctx = BPF_CORE_READ(task, perf_event_ctxp);
+	else /* ... and the hardware one [1] */
+		pctx = BPF_CORE_READ((struct task_struct___pre62 *)task, perf_event_ctxp[0]);
+	if (pctx) {
+		struct list_head *head = &pctx->event_list;
+		struct list_head *pos = BPF_CORE_READ(pctx, event_list.next);
+
+		for (int i = 0; i < TASK_EVENTS_SCAN && pos && pos != head; i++) {
+			struct perf_event *ev = (void *)pos - bpf_core_field_offset(struct perf_event, event_entry);
+			struct bpf_prog *prog = BPF_CORE_READ(ev, prog);
+
+			if (prog && BPF_CORE_READ(prog, aux, id) == task_events_prog_id)
+				return 0; /* covered */
+			pos = BPF_CORE_READ(pos, next);
+		}
+	}
+	__u32 tid = task->pid;
+
+	bpf_seq_write(ctx->meta->seq, &tid, sizeof(tid));
 	return 0;
 }

@@ -159,7 +159,7 @@ static const struct opt_spec record_options[] = {
 	{ "subprocesses", OPT_SUBPROCESSES, NULL, "also sample Python child processes (fork or "
 	  "exec), each under a 'process PID' root frame" },
 	{ "idle", OPT_IDLE, NULL, NULL }, /* not shown: says what to use instead */
-	{ "verbose", 'v', NULL, "show libbpf's messages" },
+	{ "verbose", 'v', NULL, "show libbpf's messages, and how often the timer sampler ran" },
 	OPT_HELP_ROW,
 	{ NULL },
 };
@@ -171,9 +171,10 @@ static const struct opt_cmd record_cmd = {
 	"       pyperf record [options] -- COMMAND [ARGS...]\n"
 	"       pyperf record -a [--every 60s -o DIR/] [options]\n"
 	"\n"
-	"Samples the Python stacks of a CPython process (3.8 to 3.15) on every CPU and\n"
-	"writes a flame graph or another profile. A running process is not stopped; a\n"
-	"launched COMMAND is profiled from its start, and its exit status is pyperf's.\n",
+	"Samples the Python stacks of a CPython process (3.8 to 3.15) and writes a flame\n"
+	"graph or another profile. A running process is not stopped; a launched COMMAND\n"
+	"is profiled from its start, and its exit status is pyperf's. The timers are on\n"
+	"the target's threads only (-a: one per CPU).\n",
 	.opts = record_options,
 	.foot =
 	"Frames are 'qualname (file:line)', root first. Needs root (or CAP_BPF and\n"
@@ -846,6 +847,9 @@ static void print_summary(struct recorder *r, enum stop_reason why, uint64_t nst
 	if (ss.unreadable)
 		fprintf(stderr, "pyperf: %" PRIu64 " of %" PRIu64 " code objects unreadable (freed before "
 			"symbolization), shown as [unknown code]\n", ss.unreadable, ss.code_objects);
+	if (r->opts.verbose)
+		fprintf(stderr, "pyperf: the timer sampler ran %" PRIu64 " times, %" PRIu64 " of them in sampled "
+			"processes\n", c[CNT_RUNS], c[CNT_SAMPLES]);
 }
 
 /* The output file, or with --every the directory (made if missing, one

@@ -224,6 +224,7 @@ int session_poll(struct session *r, int timeout_ms)
 	native_tick(r);
 	async_tick(r, false);
 	rate_probe_tick(r, false);
+	sampler_follow_tick(r);
 	return n;
 }
 
