@@ -334,7 +334,8 @@ static int open_perf_events(struct session *r)
 	return 0;
 }
 
-static int load_bpf(struct session *r)
+/* quiet: a failure is not an error (the caller tries otherwise). */
+static int load_bpf(struct session *r, bool quiet)
 {
 	if (access("/sys/kernel/btf/vmlinux", R_OK) != 0) {
 		session_err(r, "this kernel has no BTF (/sys/kernel/btf/vmlinux): "
@@ -363,10 +364,15 @@ static int load_bpf(struct session *r)
 		bpf_map__set_max_entries(r->skel->maps.row_cache, 1);
 	}
 	/* CPU mode pays nothing for off-CPU time: the switch program is not
-	 * even loaded. */
+	 * even loaded. Nor is a sampler not used. */
 	bpf_program__set_autoload(r->skel->progs.pyperf_switch, r->cfg.mode != MODE_CPU);
+	bpf_program__set_autoload(r->skel->progs.pyperf_remote, r->sampler == SAMPLER_REMOTE);
+	bpf_program__set_autoload(r->skel->progs.pyperf_sample, r->sampler == SAMPLER_TIMER);
+	bpf_program__set_autoload(r->skel->progs.pyperf_task_events, r->sampler == SAMPLER_TIMER && !r->cfg.all);
 	int err = pyperf__load(r->skel);
 
+	if (err && quiet)
+		return -1;
 	if (err) {
 		/* As root, EACCES is the verifier refusing the program. */
 		if (err == -EPERM || (err == -EACCES && geteuid() != 0))
@@ -391,13 +397,25 @@ static int load_bpf(struct session *r)
 
 int session_load(struct session *r)
 {
-	if (load_bpf(r))
+	if (sampler_choose(r))
+		return -1;
+	if (r->sampler == SAMPLER_REMOTE && r->cfg.sampler == SAMPLER_AUTO && load_bpf(r, true)) {
+		/* chosen, not asked: the timer then, saying why */
+		pyperf__destroy(r->skel);
+		r->skel = NULL;
+		r->sampler = SAMPLER_TIMER;
+		snprintf(r->sampler_why, sizeof(r->sampler_why), "this kernel cannot run the remote sampler "
+			 "(sleepable task iterators with a process filter: Linux 6.1 or later)");
+	}
+	if (!r->skel && load_bpf(r, false))
 		return -1;
 	/* -a samples every process: a timer per CPU. One process (and its
 	 * children): timers on its threads, opened as it is attached, so
 	 * other processes take no interrupt. */
-	r->task_events = !r->cfg.all && r->cfg.mode != MODE_OFFCPU;
-	if (r->cfg.mode != MODE_OFFCPU && open_perf_events(r))
+	r->task_events = !r->cfg.all && r->sampler == SAMPLER_TIMER;
+	if (r->sampler == SAMPLER_TIMER && open_perf_events(r))
+		return -1;
+	if (r->sampler == SAMPLER_REMOTE && remote_start(r))
 		return -1;
 	if (r->cfg.mode != MODE_CPU) {
 		r->switch_link = bpf_program__attach(r->skel->progs.pyperf_switch);
@@ -451,6 +469,12 @@ int session_set_hz(struct session *r, int hz)
 {
 	int old = r->cfg.hz;
 
+	if (r->sampler == SAMPLER_REMOTE) {
+		remote_set_hz(r, hz);
+		r->cfg.hz = hz;
+		r->rate.started = false;
+		return 0;
+	}
 	/* New events rather than PERF_EVENT_IOC_PERIOD: on a frequency-mode
 	 * cpu-clock event that ioctl left the kernel sampling far faster than
 	 * asked (a flood that filled the ring buffer). A few milliseconds
@@ -571,6 +595,7 @@ uint64_t session_bpf_ns(struct session *r)
 void sampler_detach(struct session *r)
 {
 	r->detached = true;
+	remote_stop(r);
 	perf_events_close(r);
 	bpf_link__destroy(r->switch_link);
 	r->switch_link = NULL;
@@ -584,6 +609,7 @@ void sampler_unload(struct session *r)
 	bpf_link__destroy(r->exec_link);
 	bpf_link__destroy(r->fork_link);
 	perf_events_close(r);
+	remote_free(r);
 	if (r->stats_fd >= 0)
 		close(r->stats_fd);
 	ring_buffer__free(r->rb);

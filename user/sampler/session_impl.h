@@ -81,6 +81,9 @@ struct session {
 	bool task_events;           /* events on the targets' threads, not per CPU */
 	uint64_t next_follow_ns;    /* next check that every target thread has one */
 	bool detached;              /* sampling stopped: no event opened again */
+	enum sampler_kind sampler;  /* the one used: TIMER or REMOTE (AUTO: none, offcpu) */
+	char sampler_why[192];
+	struct remote *remote;      /* --sampler remote: its thread and iterators */
 	struct bpf_link *switch_link; /* offcpu/wall: the sched_switch program */
 	struct bpf_link *exec_link;   /* sched_process_exec: drops exec'd targets, -a hears of execs */
 	struct bpf_link *fork_link;   /* --subprocesses: forked children become targets in the kernel */
@@ -189,6 +192,18 @@ void rate_probe_tick(struct session *s, bool force);
  * 200 samples at hz); else 0. */
 double rate_measured_hz(uint64_t samples, uint64_t cpu_ns, int hz);
 void sampler_unload(struct session *s);         /* everything session_load made */
+
+/* remote.c: the remote sampler */
+/* Decides cfg.sampler for the session (auto: measures a timer interrupt's
+ * cost); 0, or -1 after an error message (remote asked, not possible). */
+int sampler_choose(struct session *s);
+/* Starts its thread (no process yet); 0, or -1 after an error message. */
+int remote_start(struct session *s);
+/* Its iterators follow the processes in the kernel's procs map. */
+void remote_sync(struct session *s);
+void remote_set_hz(struct session *s, int hz);
+void remote_stop(struct session *s);            /* thread joined, iterators gone */
+void remote_free(struct session *s);
 
 /* aggregate.c */
 int aggregate_event(void *ctx, void *data, size_t size); /* the ring buffer's callback */
