@@ -132,8 +132,8 @@ static const struct opt_spec record_options[] = {
 	  "to take the GIL" },
 	{ "sampler", OPT_SAMPLER, "KIND", "what takes CPU samples: timer (an interrupt on the sampled "
 	  "thread, walked there), remote (a thread of pyperf reads the targets' running threads: they take "
-	  "no interrupt; not with -a or --native), auto (default: measures an interrupt's cost here and "
-	  "takes remote when the timer would cost a thread 1% or more at -F)" },
+	  "no interrupt; not with -a or --native), auto (measures an interrupt's cost here and takes "
+	  "remote when the timer would cost a thread 1% or more at -F); default timer" },
 	{ "gil", OPT_GIL, NULL, "CPU samples only of the thread holding the GIL (the view when "
 	  "threads do not scale)" },
 	{ "min-block", OPT_MIN_BLOCK, "DURATION", "offcpu/wall: drop waits shorter than DURATION "

@@ -26,8 +26,8 @@ enum session_mode {
 
 /* What takes the CPU samples (cpu and wall modes). */
 enum sampler_kind {
-	SAMPLER_AUTO = 0,           /* measured at start: the cheaper one for the rate asked */
-	SAMPLER_TIMER,              /* a timer interrupt on the sampled thread, walked there */
+	SAMPLER_TIMER = 0,          /* a timer interrupt on the sampled thread, walked there */
+	SAMPLER_AUTO,               /* measured at start: the cheaper one for the rate asked */
 	SAMPLER_REMOTE,             /* a thread of pyperf walks the targets' running threads */
 };
 
