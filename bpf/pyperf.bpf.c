@@ -157,6 +157,7 @@ struct {
 /* Per-CPU working memory: too large for the 512-byte BPF stack. */
 struct scratch {
 	__u64 frame;          /* next frame to visit */
+	__u64 first_frame;    /* the innermost frame, as the walk found it */
 	__u64 hash;
 	__u32 n;              /* frames captured so far */
 	__u32 flags;          /* STACK_* */
@@ -200,6 +201,7 @@ struct walk_ctx {
 	const struct py_layout *L;     /* in the procs map value: no copy */
 	const struct native_proc *np;  /* --native: this process's mappings */
 	__u64 seed;                    /* py_proc.stack_seed */
+	struct task_struct *task;      /* the thread walked */
 };
 
 /* Waking userspace for every record costs an interrupt per sample (most of
@@ -229,18 +231,6 @@ static __always_inline struct scratch *get_scratch(void)
 	return bpf_map_lookup_elem(&scratch_map, &zero);
 }
 
-/* Reads a pointer-sized value from the target; 0 on failure. */
-static __always_inline __u64 read_ptr(__u64 addr, __u16 off)
-{
-	__u64 v = 0;
-
-	if (!addr || off == PY_OFF_NONE)
-		return 0;
-	if (bpf_probe_read_user(&v, sizeof(v), (const void *)(addr + off)))
-		return 0;
-	return v;
-}
-
 /* Fields of a header copied to p (at most PYPERF_FRAME_BUF bytes). */
 static __always_inline __u64 buf_u64(const __u8 *p, __u16 off)
 {
@@ -268,40 +258,10 @@ static __always_inline __u16 tstate_id_off(const struct py_layout *L)
 	return (L->flags & PYL_NATIVE_TID) ? L->tstate_native_thread_id : L->tstate_thread_id;
 }
 
-/*
- * One step of the search for the sampled thread's PyThreadState: visits one
- * thread state, or moves on to the next interpreter when a list ends.
- */
-static long find_tstate_step(__u64 i, void *ctx)
+/* What the thread's PyThreadState stores as its id. Plain loads from the
+ * trusted task pointer: no helper call on the common path. */
+static __always_inline __u64 thread_id_key(const struct py_layout *L, __u32 tid, struct task_struct *task)
 {
-	struct walk_ctx *c = ctx;
-	struct scratch *s = c->s;
-	const struct py_layout *L = c->L;
-
-	if (!s->tstate) {
-		s->interp = read_ptr(s->interp, L->interp_next);
-		if (!s->interp)
-			return 1;
-		s->tstate = read_ptr(s->interp, L->interp_threads_head);
-		return 0;
-	}
-	__u64 id = read_ptr(s->tstate, tstate_id_off(L));
-
-	if (id && id == s->want_id) {
-		s->found = s->tstate;
-		return 1;
-	}
-	__u64 next = read_ptr(s->tstate, L->tstate_next);
-	s->tstate = next == s->tstate ? 0 : next; /* a self-loop ends the list */
-	return 0;
-}
-
-/* What the current thread's PyThreadState stores as its id. Plain loads
- * from the trusted task pointer: no helper call on the common path. */
-static __always_inline __u64 thread_id_key(const struct py_layout *L, __u32 tid)
-{
-	struct task_struct *task = bpf_get_current_task_btf();
-
 	if (L->flags & PYL_NATIVE_TID) {
 		/* native_thread_id is what gettid() said inside the process's
 		 * own PID namespace (a container), not the host's TID. */
@@ -327,103 +287,6 @@ static __always_inline __u64 thread_id_key(const struct py_layout *L, __u32 tid)
 #endif
 }
 
-/*
- * The current thread's innermost frame (0 if none), its thread state in
- * *tstate_out (0 if none). A cached thread state is checked (it still
- * names this thread) and its frame pointer taken with one read of the
- * start of PyThreadState, where both fields lie on every supported version.
- */
-static __always_inline __u64 find_frame(struct walk_ctx *c, const struct py_proc *proc, __u32 tid,
-					__u64 *tstate_out)
-{
-	struct scratch *s = c->s;
-	const struct py_layout *L = c->L;
-	__u16 id_off = tstate_id_off(L), frame_off = L->tstate_frame;
-	struct thread_cache *tc = bpf_task_storage_get(&thread_cache, bpf_get_current_task_btf(), NULL,
-						       BPF_LOCAL_STORAGE_GET_F_CREATE);
-	__u64 tstate = 0, frame = 0;
-
-	*tstate_out = 0;
-	if (id_off == PY_OFF_NONE || frame_off == PY_OFF_NONE)
-		return 0;
-	if (tc && tc->tstate && tc->seed == proc->stack_seed) {
-		__u32 hdr = (id_off > frame_off ? id_off : frame_off) + 8;
-
-		if (hdr <= PYPERF_FRAME_BUF) {
-			if (bpf_probe_read_user(s->buf, hdr, (const void *)tc->tstate) == 0 &&
-			    buf_u64(s->buf, id_off) == tc->want_id) {
-				tstate = tc->tstate;
-				frame = buf_u64(s->buf, frame_off);
-			}
-		} else if (read_ptr(tc->tstate, id_off) == tc->want_id) {
-			tstate = tc->tstate;
-			frame = read_ptr(tstate, frame_off);
-		}
-	}
-	if (!tstate) {
-		s->want_id = thread_id_key(L, tid);
-		if (!s->want_id)
-			return 0;
-		s->interp = read_ptr(proc->runtime_addr, L->runtime_interpreters_head);
-		s->tstate = read_ptr(s->interp, L->interp_threads_head);
-		s->found = 0;
-		if (!s->interp)
-			return 0;
-		bpf_loop(PYPERF_MAX_THREADS + PYPERF_MAX_INTERPRETERS, find_tstate_step, c, 0);
-		tstate = s->found;
-		if (!tstate)
-			return 0;
-		if (tc) {
-			tc->tstate = tstate;
-			tc->want_id = s->want_id;
-			tc->seed = proc->stack_seed;
-		}
-		frame = read_ptr(tstate, frame_off);
-	}
-	*tstate_out = tstate;
-	if (frame && (L->flags & PYL_HAS_CFRAME))
-		frame = read_ptr(frame, L->cframe_current_frame);
-	return frame;
-}
-
-/*
- * Makes the header of frame s->frame readable in buf: from the block read
- * last if it holds it, else with a new read. Returns its offset in buf,
- * or -1 if the frame cannot be read.
- */
-static __always_inline long fetch_frame(struct scratch *s, const struct py_layout *L, __u32 size)
-{
-	__u64 frame = s->frame;
-
-	if (s->block_len && frame >= s->block_base && frame - s->block_base + size <= s->block_len)
-		return (long)(frame - s->block_base);
-	if (!(L->flags & PYL_FRAME_OBJECT)) {
-		/* 3.11+: this frame and, below it, likely its callers; not below
-		 * the frame's page, which may be the first of its mapping (a
-		 * faulting read costs more than the reads it saves). */
-		__u64 end = frame + size;
-		__u64 base = frame & ~(__u64)(PAGE_BYTES - 1);
-
-		if (end - base > FRAME_BLOCK)
-			base = end - FRAME_BLOCK;
-		__u64 len = end - base;
-
-		barrier_var(len); /* the verifier must see the bounds checked below */
-		if (len > size && len <= FRAME_BLOCK &&
-		    bpf_probe_read_user(s->buf, len, (const void *)base) == 0) {
-			s->block_base = base;
-			s->block_len = len;
-			return (long)(frame - base);
-		}
-	}
-	s->block_len = 0;
-	if (bpf_probe_read_user(s->buf, size, (const void *)frame))
-		return -1;
-	s->block_base = frame;
-	s->block_len = size;
-	return 0;
-}
-
 /* --async: the run of generator-owned frames walked so far ended. */
 static __always_inline void end_gen_run(struct scratch *s)
 {
@@ -436,122 +299,6 @@ static __always_inline void end_gen_run(struct scratch *s)
 		s->nruns = k + 1;
 	}
 	s->run_top = 0;
-}
-
-/* Visits one frame: records it unless it is a shim, then moves to its caller. */
-static long walk_frame_step(__u64 i, void *ctx)
-{
-	struct walk_ctx *c = ctx;
-	struct scratch *s = c->s;
-	const struct py_layout *L = c->L;
-
-	if (!s->frame)
-		return 1;
-	if (s->n >= max_frames || s->n >= PYPERF_MAX_FRAMES) {
-		s->flags |= STACK_TRUNCATED;
-		return 1;
-	}
-	__u32 size = L->frame_size;
-
-	if (size < 8 || size > PYPERF_FRAME_BUF)
-		size = PYPERF_FRAME_BUF;
-	long at = fetch_frame(s, L, size);
-
-	if (at < 0) {
-		s->flags |= STACK_READ_FAULT;
-		return 1;
-	}
-	const __u8 *p = s->buf + (at & (FRAME_BLOCK - 1));
-	__u64 code = buf_u64(p, L->frame_code);
-	__u64 prev = buf_u64(p, L->frame_previous);
-
-	code = pyperf_frame_code_of(code, L->flags);
-
-	int skip = 0, is_gen = 0;
-
-	if (L->frame_owner != PY_OFF_NONE) {
-		__u8 owner = buf_u8(p, L->frame_owner);
-
-		skip = owner >= L->owner_first_skipped;
-		is_gen = owner == L->owner_generator;
-	}
-	if (!skip) {
-		/* Outside user space or misaligned: garbage. */
-		if (!code || code >= PYPERF_USER_ADDR_LIMIT || (code & 7)) {
-			s->flags |= STACK_BAD_CHAIN;
-			return 1;
-		}
-		__s64 lasti;
-
-		if (L->flags & PYL_INSTR_POINTER)
-			lasti = pyperf_lasti_of_instr(buf_u64(p, L->frame_instr), code, L->code_code_adaptive);
-		else
-			lasti = pyperf_lasti_of_f_lasti(buf_s32(p, L->frame_instr), L->flags);
-		__u64 f = pyperf_frame_pack(code, is_gen, lasti);
-		__u32 n = s->n;
-
-		/* --native: which frames C entered the loop with (3.8-3.10:
-		 * all; 3.11: is_entry; 3.12+: the shim below, marked there). */
-		if (native_stacks && ((L->flags & PYL_FRAME_OBJECT) ||
-				      (L->frame_is_entry != PY_OFF_NONE && buf_u8(p, L->frame_is_entry))))
-			f |= PYPERF_FRAME_ENTRY;
-		if (n < PYPERF_MAX_FRAMES)
-			s->rec.frames[n] = f;
-		/* Shims are transparent: a coroutine's awaits chain its frames
-		 * directly, and C callers are ordinary frames' callees anyway. */
-		if (async_tasks) {
-			if (is_gen)
-				s->run_top = s->frame;
-			else
-				end_gen_run(s);
-		}
-		s->n = n + 1;
-		s->hash = (s->hash ^ f) * 0x100000001b3ull;
-		s->hash ^= s->hash >> 29;
-	}
-	else if (native_stacks) {
-		__u32 m = s->n - 1, k = s->nshims;
-
-		if (s->n > 0 && m < PYPERF_MAX_FRAMES) {
-			s->rec.frames[m] |= PYPERF_FRAME_ENTRY;
-			s->hash = (s->hash ^ (0xe7e7ull + m)) * 0x100000001b3ull;
-		}
-		if (k < SHIMS) {
-			s->shims[k] = s->frame;
-			s->nshims = k + 1;
-		}
-	}
-	if (prev == s->frame) {
-		s->flags |= STACK_BAD_CHAIN;
-		return 1;
-	}
-	s->frame = prev;
-	return 0;
-}
-
-/*
- * Does tstate hold the GIL? 3.12+: the main interpreter's GIL state (at
- * proc->gil_lo) is locked and names it as last holder; 3.8-3.11:
- * _PyRuntime.gilstate.tstate_current is it. Unknown counts as holding, so
- * a missing offset never empties a profile.
- */
-static __always_inline bool holds_gil(const struct py_proc *proc, __u64 tstate)
-{
-	const struct py_layout *L = &proc->layout;
-
-	if (L->interp_gil != PY_OFF_NONE) {
-		__u64 gil = proc->gil_lo;
-		__s32 locked = 0;
-
-		if (!gil || L->gil_locked == PY_OFF_NONE || L->gil_last_holder == PY_OFF_NONE)
-			return true;
-		if (bpf_probe_read_user(&locked, sizeof(locked), (const void *)(gil + L->gil_locked)))
-			return true;
-		return locked && read_ptr(gil, L->gil_last_holder) == tstate;
-	}
-	if (L->runtime_gilstate_tstate_current == PY_OFF_NONE)
-		return true;
-	return read_ptr(proc->runtime_addr, L->runtime_gilstate_tstate_current) == tstate;
 }
 
 /* ---------------------------------------------------------------- native */
@@ -857,95 +604,24 @@ static __always_inline void walk_kernel(struct scratch *s, void *perf_ctx)
 	s->nnat = k;
 }
 
-/* Whether the thread runs the garbage collector: a collection is under
- * way in the process and this thread holds the GIL. */
-static __always_inline bool in_gc(const struct py_proc *proc, __u64 tstate)
-{
-	__s32 collecting = 0;
+/* The walker reading the current thread: timer samples and switches. */
+#define WALK(name) name
+#define WALK_READ(c, dst, size, addr) bpf_probe_read_user(dst, size, (const void *)(addr))
+#define WALK_LOCAL 1
+#include "pyperf_walk.h"
+#undef WALK
+#undef WALK_READ
+#undef WALK_LOCAL
 
-	if (!proc->gc_collecting_addr || !tstate)
-		return false;
-	if (bpf_probe_read_user(&collecting, sizeof(collecting), (const void *)proc->gc_collecting_addr))
-		return false;
-	return collecting > 0 && holds_gil(proc, tstate);
-}
-
-/*
- * Walks the stack of the current thread (tgid/tid of a target process)
- * into s->rec: Python frames, with --native the native ones after them,
- * and in the event its pid, tid, stack id, flags and counts. Returns 0
- * when there is no stack to report (counted). cpu_sample: a perf-event
- * sample (--gil filters those only). user_regs: s->pc, sp and bp hold the
- * user registers a perf event interrupted. perf_ctx: the perf event's
- * context (for the kernel's stack), NULL elsewhere.
- */
-static __always_inline int walk_current(struct scratch *s, const struct py_proc *proc, __u32 tgid, __u32 tid,
-					bool cpu_sample, bool user_regs, void *perf_ctx)
-{
-	struct walk_ctx c = { .s = s, .L = &proc->layout, .seed = proc->stack_seed };
-	__u64 tstate = 0;
-	__u64 frame = find_frame(&c, proc, tid, &tstate);
-
-	s->n = 0;
-	s->nnat = 0;
-	s->nshims = 0;
-	s->shim_next = 0;
-	s->flags = 0;
-	s->run_top = 0;
-	s->nruns = 0;
-	if (async_tasks)
-		__builtin_memset(s->rec.ev.gen_runs, 0, sizeof(s->rec.ev.gen_runs));
-	s->block_len = 0;
-	/* Seeded with the process and its image: the same code addresses in
-	 * a forked child, a reused PID or after an exec give other ids. */
-	s->hash = (0xcbf29ce484222325ull ^ tgid ^ (proc->stack_seed << 32)) * 0x100000001b3ull;
-	if (!tstate) {
-		count(CNT_NO_TSTATE);
-		if (!native_stacks || gil_only)
-			return 0;
-	} else if (gil_only && cpu_sample && !holds_gil(proc, tstate)) {
-		count(CNT_NOT_GIL_HOLDER);
-		return 0;
-	}
-	if (frame) {
-		s->frame = frame;
-		/* Shim frames do not count against the limit, so allow a few extra steps. */
-		bpf_loop(PYPERF_MAX_FRAMES + 64, walk_frame_step, &c, 0);
-		if (s->frame && s->n >= PYPERF_MAX_FRAMES)
-			s->flags |= STACK_TRUNCATED;
-		if (s->flags & STACK_TRUNCATED)
-			count(CNT_TRUNCATED);
-		if (s->flags & STACK_READ_FAULT)
-			count(CNT_READ_FAULT);
-		if (s->flags & STACK_BAD_CHAIN)
-			count(CNT_BAD_CHAIN);
-		if (async_tasks)
-			end_gen_run(s);
-	}
-	if (tstate && s->n == 0)
-		count(CNT_NO_FRAMES);
-	if (s->n && in_gc(proc, tstate))
-		s->flags |= STACK_GC;
-	if (native_stacks && kernel_stacks && perf_ctx && !user_regs)
-		walk_kernel(s, perf_ctx);
-	if (native_stacks)
-		walk_native(&c, tgid, user_regs);
-	if (s->n == 0 && s->nnat == 0)
-		return 0;
-	struct sample_event *e = &s->rec.ev;
-
-	e->pid = tgid;
-	e->tid = tid;
-	e->stack_id = (s->hash ^ ((__u64)s->flags << 56) ^ s->n ^ ((__u64)s->nnat << 16)) * 0x9e3779b97f4a7c15ull;
-	e->flags = s->flags;
-	if (mark_gil && cpu_sample && tstate && holds_gil(proc, tstate))
-		e->flags |= SAMPLE_GIL;
-	e->nframes = s->n;
-	e->nnative = s->nnat;
-	e->weight_ns = 0;
-	e->reason = WAIT_NONE;
-	return 1;
-}
+/* The walker reading another task from pyperf's thread: the remote
+ * sampler (a sleepable program: the reads may fault pages in). */
+#define WALK(name) remote_##name
+#define WALK_READ(c, dst, size, addr) bpf_copy_from_user_task(dst, size, (const void *)(addr), (c)->task, 0)
+#define WALK_LOCAL 0
+#include "pyperf_walk.h"
+#undef WALK
+#undef WALK_READ
+#undef WALK_LOCAL
 
 /*
  * Sends s->rec.ev as a record of this kind, with the frames if userspace
@@ -996,9 +672,11 @@ int pyperf_sample(struct bpf_perf_event_data *ctx)
 {
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	__u32 tgid = pid_tgid >> 32, tid = (__u32)pid_tgid;
-	struct py_proc *proc = bpf_map_lookup_elem(&procs, &tgid);
+	struct py_proc *proc;
 	struct scratch *s;
 
+	count(CNT_RUNS);
+	proc = bpf_map_lookup_elem(&procs, &tgid);
 	if (!proc)
 		return 0;
 	count(CNT_SAMPLES);
@@ -1020,8 +698,80 @@ int pyperf_sample(struct bpf_perf_event_data *ctx)
 		}
 	}
 #endif
-	if (!walk_current(s, proc, tgid, tid, true, user_regs, ctx))
+	if (!walk_current(s, proc, bpf_get_current_task_btf(), tgid, tid, true, user_regs, ctx))
 		return 0;
+	if (emit(s, EVENT_CPU, false) == 0)
+		count(CNT_EMITTED);
+	return 0;
+}
+
+/* ---------------------------------------------------------------- remote
+ * The remote sampler (--sampler remote): a thread of pyperf wakes at the
+ * rate asked and runs this over each target's threads (an iterator per
+ * process), walking those on a CPU with their memory read from here: the
+ * target takes no interrupt. Sleepable: reading another task's memory may
+ * fault pages in. Its own scratch: a switch program may run on this CPU
+ * while it sleeps.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct scratch);
+} remote_scratch SEC(".maps");
+
+/* Walks of a stack that changed under the reader, before a clean one. */
+#define REMOTE_TRIES 2
+
+/*
+ * Whether task is on a CPU: running now, or preempted by this very thread
+ * (pyperf's wakeup took its CPU: it was running until then). Preempted
+ * so, its last_queued and our last_arrival are the one switch's clock.
+ */
+static __always_inline bool remote_running(struct task_struct *task)
+{
+	struct task_struct *me = bpf_get_current_task_btf();
+	__u64 queued;
+
+	if (task->on_cpu)
+		return true;
+	queued = task->sched_info.last_queued;
+	return task->on_rq == 1 && queued && queued == me->sched_info.last_arrival;
+}
+
+SEC("iter.s/task")
+int pyperf_remote(struct bpf_iter__task *ctx)
+{
+	struct task_struct *task = ctx->task;
+	__u32 zero = 0;
+
+	if (!task || !remote_running(task))
+		return 0;
+	__u32 tgid = task->tgid, tid = task->pid;
+	struct py_proc *proc = bpf_map_lookup_elem(&procs, &tgid);
+	struct scratch *s = bpf_map_lookup_elem(&remote_scratch, &zero);
+
+	if (!proc || !s)
+		return 0;
+	count(CNT_SAMPLES);
+	for (int i = 0; i < REMOTE_TRIES; i++) {
+		if (!remote_walk_current(s, proc, task, tgid, tid, true, false, NULL))
+			return 0;
+		/* The thread runs on while read: a stack whose innermost frame
+		 * is another now may mix two moments. Read again; changed twice,
+		 * it is marked as a broken chain. */
+		struct walk_ctx c = { .s = s, .L = &proc->layout, .seed = proc->stack_seed, .task = task };
+		__u64 tstate = 0;
+
+		if (remote_find_frame(&c, proc, tid, &tstate) == s->first_frame)
+			break;
+		count(CNT_CHANGED);
+		if (i == REMOTE_TRIES - 1) {
+			s->rec.ev.flags |= STACK_BAD_CHAIN;
+			s->rec.ev.stack_id ^= (__u64)STACK_BAD_CHAIN << 56;
+			count(CNT_BAD_CHAIN);
+		}
+	}
 	if (emit(s, EVENT_CPU, false) == 0)
 		count(CNT_EMITTED);
 	return 0;
@@ -1124,7 +874,7 @@ int BPF_PROG(pyperf_switch, bool preempt, struct task_struct *prev, struct task_
 	count(CNT_SAMPLES);
 	struct scratch *s = get_scratch();
 
-	if (!s || !walk_current(s, proc, tgid, tid, false, false, NULL))
+	if (!s || !walk_current(s, proc, bpf_get_current_task_btf(), tgid, tid, false, false, NULL))
 		return 0;
 	/* The stack's frames go now, while they are in hand; the wait itself
 	 * is reported when the thread runs again. */
@@ -1202,5 +952,54 @@ int BPF_PROG(pyperf_exec, struct task_struct *p, pid_t old_pid, struct linux_bin
 		bpf_probe_read_kernel_str(e->name, sizeof(e->name), path + from);
 	}
 	bpf_ringbuf_submit(e, submit_flags());
+	return 0;
+}
+
+/* ------------------------------------------------------------ task events
+ * -p and launch mode sample with events on the target's own threads,
+ * inherited by the threads they create. A thread made before its creator's
+ * event was opened has none; one made after has an inherited one, which a
+ * second event would double. This iterator tells them apart: it writes the
+ * TID of each thread of task_events_tgid with no event running the
+ * sampler (task_events_prog_id) in its perf context.
+ */
+__u32 task_events_tgid = 0;
+__u32 task_events_prog_id = 0;
+
+/* Before 6.2 a task had one perf context per kind; the software one is [0]... */
+struct task_struct___pre62 {
+	struct perf_event_context *perf_event_ctxp[2];
+} __attribute__((preserve_access_index));
+
+#define TASK_EVENTS_SCAN 64
+
+SEC("iter/task")
+int pyperf_task_events(struct bpf_iter__task *ctx)
+{
+	struct task_struct *task = ctx->task;
+	struct perf_event_context *pctx;
+
+	if (!task || task->tgid != task_events_tgid)
+		return 0;
+	if (bpf_core_field_size(task->perf_event_ctxp) == sizeof(void *))
+		pctx = BPF_CORE_READ(task, perf_event_ctxp);
+	else /* ... and the hardware one [1] */
+		pctx = BPF_CORE_READ((struct task_struct___pre62 *)task, perf_event_ctxp[0]);
+	if (pctx) {
+		struct list_head *head = &pctx->event_list;
+		struct list_head *pos = BPF_CORE_READ(pctx, event_list.next);
+
+		for (int i = 0; i < TASK_EVENTS_SCAN && pos && pos != head; i++) {
+			struct perf_event *ev = (void *)pos - bpf_core_field_offset(struct perf_event, event_entry);
+			struct bpf_prog *prog = BPF_CORE_READ(ev, prog);
+
+			if (prog && BPF_CORE_READ(prog, aux, id) == task_events_prog_id)
+				return 0; /* covered */
+			pos = BPF_CORE_READ(pos, next);
+		}
+	}
+	__u32 tid = task->pid;
+
+	bpf_seq_write(ctx->meta->seq, &tid, sizeof(tid));
 	return 0;
 }

@@ -316,6 +316,8 @@ enum pyperf_counter {
 	CNT_OFFCPU_SHORT,     /* wait shorter than --min-block, dropped */
 	CNT_NOT_GIL_HOLDER,   /* --gil: CPU sample of a thread not holding the GIL, dropped */
 	CNT_NATIVE_STOPPED,   /* --native: a native stack that ended early (kind in the record) */
+	CNT_RUNS,             /* runs of the timer sampler, in any process: the interrupts it took */
+	CNT_CHANGED,          /* remote sampler: a stack that changed while read, read again */
 	CNT__MAX
 };
 

@@ -73,6 +73,8 @@ struct record_opts {
 	uint64_t native_memory;     /* --native-memory: room for unwind tables */
 	bool async;                 /* --async: asyncio tasks' logical stacks */
 	bool timeline;              /* --timeline: speedscope's evented profiles, per thread in time order */
+	enum sampler_kind sampler;  /* --sampler */
+	bool sampler_given;
 };
 
 struct recorder {
@@ -110,7 +112,7 @@ static bool is_dir_name(const char *path)
 enum {
 	OPT_TITLE = OPT_LONG_ONLY, OPT_THREADS, OPT_NO_LINES, OPT_IDLE, OPT_SUBPROCESSES, OPT_EVERY, OPT_KEEP,
 	OPT_MAX_DISK, OPT_PUSH, OPT_CPU_BUDGET, OPT_LOG, OPT_MIN_BLOCK, OPT_NO_WAIT_REASON, OPT_GIL,
-	OPT_NATIVE, OPT_KERNEL, OPT_NATIVE_MEMORY, OPT_ASYNC, OPT_TIMELINE,
+	OPT_NATIVE, OPT_KERNEL, OPT_NATIVE_MEMORY, OPT_ASYNC, OPT_TIMELINE, OPT_SAMPLER,
 };
 
 static const struct opt_spec record_options[] = {
@@ -132,6 +134,10 @@ static const struct opt_spec record_options[] = {
 	  "spend blocked (sleep, locks, I/O, select, the GIL), at the line that waits; wall: both, in "
 	  "one unit (microseconds), CPU samples weighing 1/HZ s; gil-wait: only the time threads wait "
 	  "to take the GIL" },
+	{ "sampler", OPT_SAMPLER, "KIND", "what takes CPU samples: timer (an interrupt on the sampled "
+	  "thread, walked there), remote (a thread of pyperf reads the targets' running threads: they take "
+	  "no interrupt; not with -a or --native), auto (measures an interrupt's cost here and takes "
+	  "remote when the timer would cost a thread 1% or more at -F); default timer" },
 	{ "gil", OPT_GIL, NULL, "CPU samples only of the thread holding the GIL (the view when "
 	  "threads do not scale)" },
 	{ "min-block", OPT_MIN_BLOCK, "DURATION", "offcpu/wall: drop waits shorter than DURATION "
@@ -167,7 +173,7 @@ static const struct opt_spec record_options[] = {
 	{ "subprocesses", OPT_SUBPROCESSES, NULL, "also sample Python child processes (fork or "
 	  "exec), each under a 'process PID' root frame" },
 	{ "idle", OPT_IDLE, NULL, NULL }, /* not shown: says what to use instead */
-	{ "verbose", 'v', NULL, "show libbpf's messages" },
+	{ "verbose", 'v', NULL, "show libbpf's messages, and how often the timer sampler ran" },
 	OPT_HELP_ROW,
 	{ NULL },
 };
@@ -179,9 +185,10 @@ static const struct opt_cmd record_cmd = {
 	"       pyperf record [options] -- COMMAND [ARGS...]\n"
 	"       pyperf record -a [--every 60s -o DIR/] [options]\n"
 	"\n"
-	"Samples the Python stacks of a CPython process (3.8 to 3.15) on every CPU and\n"
-	"writes a flame graph or another profile. A running process is not stopped; a\n"
-	"launched COMMAND is profiled from its start, and its exit status is pyperf's.\n",
+	"Samples the Python stacks of a CPython process (3.8 to 3.15) and writes a flame\n"
+	"graph or another profile. A running process is not stopped; a launched COMMAND\n"
+	"is profiled from its start, and its exit status is pyperf's. The timers are on\n"
+	"the target's threads only (-a: one per CPU).\n",
 	.opts = record_options,
 	.foot =
 	"Frames are 'qualname (file:line)', root first. Needs root (or CAP_BPF and\n"
@@ -289,6 +296,17 @@ static int record_opt(int key, const char *arg, void *ctx)
 	case OPT_SUBPROCESSES: o->subprocesses = true; break;
 	case OPT_GIL: o->gil_only = true; break;
 	case OPT_NATIVE: o->native = true; break;
+	case OPT_SAMPLER:
+		if (strcmp(arg, "auto") == 0)
+			o->sampler = SAMPLER_AUTO;
+		else if (strcmp(arg, "timer") == 0)
+			o->sampler = SAMPLER_TIMER;
+		else if (strcmp(arg, "remote") == 0)
+			o->sampler = SAMPLER_REMOTE;
+		else
+			return opt_usage_error(WHO, "invalid --sampler '%s': give auto, timer or remote", arg);
+		o->sampler_given = true;
+		break;
 	case OPT_KERNEL: o->kernel = true; break;
 	case OPT_ASYNC: o->async = true; break;
 	case OPT_TIMELINE: o->timeline = true; break;
@@ -375,6 +393,13 @@ static int check_applies(const struct record_opts *o)
 		{ o->mode == MODE_OFFCPU && o->budget_given,
 		  "--cpu-budget lowers the sampling rate, and --mode offcpu records every wait: there is no "
 		  "rate to lower" },
+		{ o->sampler_given && o->mode == MODE_OFFCPU,
+		  "--sampler chooses what takes CPU samples, and --mode offcpu takes none" },
+		{ o->sampler == SAMPLER_REMOTE && o->native,
+		  "--native unwinds from a thread's registers, which only interrupting it gives: use "
+		  "--sampler timer (or auto)" },
+		{ o->sampler == SAMPLER_REMOTE && o->all,
+		  "-a samples every process with a timer per CPU: --sampler remote follows given processes only" },
 		{ o->kernel && !o->native, "--kernel adds kernel frames to native stacks: use it with --native" },
 		{ o->native_memory && !o->native, "--native-memory sizes --native's unwind tables: use it with "
 		  "--native" },
@@ -886,6 +911,21 @@ static void print_summary(struct recorder *r, enum stop_reason why, uint64_t nst
 	if (ss.unreadable)
 		fprintf(stderr, "pyperf: %" PRIu64 " of %" PRIu64 " code objects unreadable (freed before "
 			"symbolization), shown as [unknown code]\n", ss.unreadable, ss.code_objects);
+	const char *chosen;
+	enum sampler_kind used = session_sampler(r->s, &chosen);
+	uint64_t ticks, late;
+
+	session_remote_ticks(r->s, &ticks, &late);
+	if (used == SAMPLER_REMOTE)
+		fprintf(stderr, "pyperf: sampler: remote (%s); %" PRIu64 " wakeups%s\n", chosen, ticks,
+			late ? ", some late (skipped)" : "");
+	else if (used == SAMPLER_TIMER)
+		fprintf(stderr, "pyperf: sampler: timer (%s)\n", chosen);
+	if (r->opts.verbose && late)
+		fprintf(stderr, "pyperf: the remote sampler skipped %" PRIu64 " wakeups it was late for\n", late);
+	if (r->opts.verbose)
+		fprintf(stderr, "pyperf: the timer sampler ran %" PRIu64 " times, %" PRIu64 " of them in sampled "
+			"processes\n", c[CNT_RUNS], c[CNT_SAMPLES]);
 }
 
 /* The output file, or with --every the directory (made if missing, one
@@ -945,7 +985,7 @@ static int init_session(struct recorder *r)
 		.no_wait_reason = r->opts.no_wait_reason,
 		.gil_only = r->opts.gil_only, .gil_wait = r->opts.gil_wait,
 		.native = r->opts.native, .kernel = r->opts.kernel, .native_table_bytes = r->opts.native_memory,
-		.async = r->opts.async,
+		.async = r->opts.async, .sampler = r->opts.sampler,
 		.sample_times = r->opts.timeline,
 	};
 

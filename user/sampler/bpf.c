@@ -1,6 +1,7 @@
 /*
- * The BPF side of a session: loading the sampler program, a cpu-clock perf
- * event per CPU, the tracepoints it hooks, and the kernel's counters.
+ * The BPF side of a session: loading the sampler program, its cpu-clock
+ * perf events (per CPU, or on the targets' threads), the tracepoints it
+ * hooks, and the kernel's counters.
  */
 #include <errno.h>
 #include <linux/perf_event.h>
@@ -8,6 +9,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -66,68 +69,101 @@ void sampler_clamp_hz(struct session *r)
 
 void perf_events_close(struct session *r)
 {
-	for (int i = 0; r->links && i < r->ncpus; i++)
-		bpf_link__destroy(r->links[i]);
-	for (int i = 0; r->perf_fds && i < r->ncpus; i++)
-		if (r->perf_fds[i] >= 0)
-			close(r->perf_fds[i]);
-	free(r->links);
+	for (size_t i = 0; i < r->nperf; i++)
+		close(r->perf_fds[i]);
 	free(r->perf_fds);
-	r->links = NULL;
 	r->perf_fds = NULL;
+	r->nperf = r->capperf = 0;
 }
 
-static int open_perf_events(struct session *r)
+/* Task events kept open at most: past that (or the process's file limit)
+ * the session falls back to an event per CPU. */
+#define TASK_EVENTS_MAX 16384
+
+static int keep_event(struct session *r, int fd)
 {
-	r->ncpus = libbpf_num_possible_cpus();
-	if (r->ncpus <= 0) {
-		session_err(r, "failed to count CPUs: %s\n", strerror(-r->ncpus));
+	if (r->nperf == r->capperf) {
+		size_t cap = r->capperf ? 2 * r->capperf : 64;
+		int *fds = realloc(r->perf_fds, cap * sizeof(*fds));
+
+		if (!fds)
+			return -1;
+		r->perf_fds = fds;
+		r->capperf = cap;
+	}
+	r->perf_fds[r->nperf++] = fd;
+	return 0;
+}
+
+/*
+ * A cpu-clock event at the session's rate running the sampler: on one CPU
+ * for every task (tid -1), or on thread tid wherever it runs, inherited by
+ * the threads it creates from now on (with --subprocesses, by its forked
+ * children too). Attached with an ioctl: a bpf_link per event would double
+ * the file descriptors of a many-threaded target. The fd, or -errno.
+ */
+static int open_sampling_event(struct session *r, pid_t tid, int cpu)
+{
+	struct perf_event_attr attr = {
+		.type = PERF_TYPE_SOFTWARE,
+		.config = PERF_COUNT_SW_CPU_CLOCK,
+		.size = sizeof(attr),
+		.freq = 1,
+		.sample_freq = (uint64_t)r->cfg.hz,
+		/* On once it runs the sampler: a thread created in between
+		 * inherits an event without it (it then gets one of its own
+		 * at the next check, the stray one costing only interrupts). */
+		.disabled = 1,
+		.inherit = tid >= 0,
+		.inherit_thread = tid >= 0 && !r->cfg.subprocesses,
+	};
+	int fd = (int)syscall(SYS_perf_event_open, &attr, tid, cpu, -1, PERF_FLAG_FD_CLOEXEC);
+
+	if (fd < 0)
+		return -errno;
+	if (ioctl(fd, PERF_EVENT_IOC_SET_BPF, bpf_program__fd(r->skel->progs.pyperf_sample)) ||
+	    ioctl(fd, PERF_EVENT_IOC_ENABLE, 0)) {
+		int e = errno;
+
+		close(fd);
+		return -e;
+	}
+	return fd;
+}
+
+static void event_open_error(struct session *r, int e, const char *where)
+{
+	if (e == EINVAL)
+		session_err(r, "failed to open the cpu-clock event at %d Hz: %s "
+			"(is it above /proc/sys/kernel/perf_event_max_sample_rate?)\n", r->cfg.hz, strerror(e));
+	else if (e == EACCES || e == EPERM)
+		session_err(r, "not allowed to open perf events: run as root or grant CAP_PERFMON\n");
+	else
+		session_err(r, "failed to open the cpu-clock event %s: %s\n", where, strerror(e));
+}
+
+static int open_cpu_events(struct session *r)
+{
+	int ncpus = libbpf_num_possible_cpus(), opened = 0;
+
+	if (ncpus <= 0) {
+		session_err(r, "failed to count CPUs: %s\n", strerror(-ncpus));
 		return -1;
 	}
-	r->perf_fds = calloc((size_t)r->ncpus, sizeof(int));
-	r->links = calloc((size_t)r->ncpus, sizeof(*r->links));
-	if (!r->perf_fds || !r->links) {
-		session_err(r, "out of memory\n");
-		return -1;
-	}
-	for (int cpu = 0; cpu < r->ncpus; cpu++)
-		r->perf_fds[cpu] = -1; /* so a failure part way closes only what opened */
-	int opened = 0;
+	for (int cpu = 0; cpu < ncpus; cpu++) {
+		int fd = open_sampling_event(r, -1, cpu);
+		char where[32];
 
-	for (int cpu = 0; cpu < r->ncpus; cpu++) {
-		struct perf_event_attr attr = {
-			.type = PERF_TYPE_SOFTWARE,
-			.config = PERF_COUNT_SW_CPU_CLOCK,
-			.size = sizeof(attr),
-			.freq = 1,
-			.sample_freq = (uint64_t)r->cfg.hz,
-		};
-		int fd = (int)syscall(SYS_perf_event_open, &attr, -1, cpu, -1, PERF_FLAG_FD_CLOEXEC);
-
+		if (fd == -ENODEV)
+			continue; /* offline CPU */
+		snprintf(where, sizeof(where), "on CPU %d", cpu);
 		if (fd < 0) {
-			if (errno == ENODEV)
-				continue; /* offline CPU */
-			int e = errno;
-
-			if (e == EINVAL)
-				session_err(r, "failed to open the cpu-clock event at %d Hz: %s "
-					"(is it above /proc/sys/kernel/perf_event_max_sample_rate?)\n",
-					r->cfg.hz, strerror(e));
-			else if (e == EACCES || e == EPERM)
-				session_err(r, "not allowed to open perf events: run as root "
-					"or grant CAP_PERFMON\n");
-			else
-				session_err(r, "failed to open the cpu-clock event on CPU %d: %s\n",
-					cpu, strerror(e));
+			event_open_error(r, -fd, where);
 			return -1;
 		}
-		r->perf_fds[cpu] = fd;
-		r->links[cpu] = bpf_program__attach_perf_event(r->skel->progs.pyperf_sample, fd);
-		if (!r->links[cpu]) {
-			int e = errno;
-
-			session_err(r, "failed to attach the sampler to CPU %d: %s\n", cpu,
-				strerror(e));
+		if (keep_event(r, fd)) {
+			close(fd);
+			session_err(r, "out of memory\n");
 			return -1;
 		}
 		opened++;
@@ -139,7 +175,167 @@ static int open_perf_events(struct session *r)
 	return 0;
 }
 
-static int load_bpf(struct session *r)
+/* Task events cannot go on (too many threads): events per CPU instead. */
+static int fall_back_to_cpu_events(struct session *r, const char *why)
+{
+	session_err(r, "warning: %s: sampling with a timer per CPU instead (every process on the host "
+		    "takes its interrupts)\n", why);
+	perf_events_close(r);
+	r->task_events = false;
+	return open_cpu_events(r);
+}
+
+/* The sampler's program id, which the task-events iterator looks for. */
+static uint32_t sample_prog_id(struct session *r)
+{
+	struct bpf_prog_info info;
+	__u32 len = sizeof(info);
+
+	memset(&info, 0, sizeof(info));
+	if (bpf_obj_get_info_by_fd(bpf_program__fd(r->skel->progs.pyperf_sample), &info, &len))
+		return 0;
+	return info.id;
+}
+
+/* Up to cap threads of pid without a sampling event into tids: their
+ * count, or -errno. */
+static int uncovered_threads(struct session *r, pid_t pid, uint32_t *tids, int cap)
+{
+	union bpf_iter_link_info li;
+	LIBBPF_OPTS(bpf_iter_attach_opts, opts, .link_info = &li, .link_info_len = sizeof(li));
+	struct bpf_link *link;
+	int n = 0, err = 0;
+
+	memset(&li, 0, sizeof(li));
+	li.task.pid = (__u32)pid;
+	r->skel->bss->task_events_tgid = (__u32)pid;
+	r->skel->bss->task_events_prog_id = sample_prog_id(r);
+	link = bpf_program__attach_iter(r->skel->progs.pyperf_task_events, &opts);
+	if (!link) /* before 6.1 no filter: every task, the program keeps pid's */
+		link = bpf_program__attach_iter(r->skel->progs.pyperf_task_events, NULL);
+	if (!link)
+		return -errno;
+	int fd = bpf_iter_create(bpf_link__fd(link));
+
+	if (fd < 0) {
+		err = -errno;
+	} else {
+		uint32_t buf[256];
+		ssize_t got;
+
+		while ((got = read(fd, buf, sizeof(buf))) > 0)
+			for (size_t i = 0; i < (size_t)got / sizeof(buf[0]) && n < cap; i++)
+				tids[n++] = buf[i];
+		if (got < 0)
+			err = -errno;
+		close(fd);
+	}
+	bpf_link__destroy(link);
+	return err ? err : n;
+}
+
+#define FOLLOW_ROUNDS 8
+#define FOLLOW_BATCH 4096
+#define FOLLOW_EVERY_NS 1000000000ull
+
+/* One more event on thread tid: 0, 1 when it ended or there is no room
+ * (fell back to events per CPU), -1 after an error message. */
+static int follow_thread(struct session *r, pid_t tid)
+{
+	int fd = r->nperf >= TASK_EVENTS_MAX ? -EMFILE : open_sampling_event(r, tid, -1);
+
+	if (fd == -EMFILE && r->nperf < TASK_EVENTS_MAX) {
+		struct rlimit rl;
+
+		/* the soft limit (often 1024) as high as allowed, once */
+		if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+			rl.rlim_cur = rl.rlim_max;
+			setrlimit(RLIMIT_NOFILE, &rl);
+			fd = open_sampling_event(r, tid, -1);
+		}
+	}
+	if (fd == -ESRCH)
+		return 1; /* the thread ended */
+	if (fd == -EMFILE || fd == -ENFILE) {
+		char why[96];
+
+		snprintf(why, sizeof(why), "no room for a timer on each of the targets' threads (%zu open)", r->nperf);
+		return fall_back_to_cpu_events(r, why) ? -1 : 1;
+	}
+	if (fd < 0) {
+		char where[48];
+
+		snprintf(where, sizeof(where), "on thread %d", (int)tid);
+		event_open_error(r, -fd, where);
+		return -1;
+	}
+	if (keep_event(r, fd)) {
+		close(fd);
+		session_err(r, "out of memory\n");
+		return -1;
+	}
+	return 0;
+}
+
+int sampler_follow(struct session *r, pid_t pid)
+{
+	static uint32_t tids[FOLLOW_BATCH];
+
+	/* Rounds: a thread made by one not yet followed has no event either. */
+	for (int round = 0; round < FOLLOW_ROUNDS && r->task_events && !r->detached; round++) {
+		int n = uncovered_threads(r, pid, tids, FOLLOW_BATCH);
+
+		if (n < 0) {
+			char why[128];
+
+			snprintf(why, sizeof(why), "cannot list the threads of PID %d lacking a timer (%s)", (int)pid,
+				 strerror(-n));
+			return fall_back_to_cpu_events(r, why);
+		}
+		if (n == 0)
+			return 0;
+		for (int i = 0; i < n && r->task_events; i++)
+			if (follow_thread(r, (pid_t)tids[i]) < 0)
+				return -1;
+	}
+	return 0; /* threads made faster than followed: the next check goes on */
+}
+
+int sampler_follow_child(struct session *r, pid_t pid)
+{
+	if (!r->task_events || r->detached)
+		return 0;
+	return follow_thread(r, pid) < 0 ? -1 : 0;
+}
+
+void sampler_follow_tick(struct session *r)
+{
+	uint64_t now = monotonic_ns(), pid;
+
+	if (!r->task_events || r->detached || now < r->next_follow_ns)
+		return;
+	r->next_follow_ns = now + FOLLOW_EVERY_NS;
+	for (size_t it = 0; u64map_next(&r->procs, &it, &pid, NULL);)
+		if (sampler_follow(r, (pid_t)pid))
+			return;
+}
+
+/* The sampling events for the session: per CPU with -a, else on the
+ * sampled processes' threads (none yet before the first attach). */
+static int open_perf_events(struct session *r)
+{
+	uint64_t pid;
+
+	if (!r->task_events)
+		return open_cpu_events(r);
+	for (size_t it = 0; u64map_next(&r->procs, &it, &pid, NULL);)
+		if (sampler_follow(r, (pid_t)pid))
+			return -1;
+	return 0;
+}
+
+/* quiet: a failure is not an error (the caller tries otherwise). */
+static int load_bpf(struct session *r, bool quiet)
 {
 	if (access("/sys/kernel/btf/vmlinux", R_OK) != 0) {
 		session_err(r, "this kernel has no BTF (/sys/kernel/btf/vmlinux): "
@@ -170,10 +366,15 @@ static int load_bpf(struct session *r)
 		bpf_map__set_max_entries(r->skel->maps.row_cache, 1);
 	}
 	/* CPU mode pays nothing for off-CPU time: the switch program is not
-	 * even loaded. */
+	 * even loaded. Nor is a sampler not used. */
 	bpf_program__set_autoload(r->skel->progs.pyperf_switch, r->cfg.mode != MODE_CPU);
+	bpf_program__set_autoload(r->skel->progs.pyperf_remote, r->sampler == SAMPLER_REMOTE);
+	bpf_program__set_autoload(r->skel->progs.pyperf_sample, r->sampler == SAMPLER_TIMER);
+	bpf_program__set_autoload(r->skel->progs.pyperf_task_events, r->sampler == SAMPLER_TIMER && !r->cfg.all);
 	int err = pyperf__load(r->skel);
 
+	if (err && quiet)
+		return -1;
 	if (err) {
 		/* As root, EACCES is the verifier refusing the program. */
 		if (err == -EPERM || (err == -EACCES && geteuid() != 0))
@@ -198,9 +399,25 @@ static int load_bpf(struct session *r)
 
 int session_load(struct session *r)
 {
-	if (load_bpf(r))
+	if (sampler_choose(r))
 		return -1;
-	if (r->cfg.mode != MODE_OFFCPU && open_perf_events(r))
+	if (r->sampler == SAMPLER_REMOTE && r->cfg.sampler == SAMPLER_AUTO && load_bpf(r, true)) {
+		/* chosen, not asked: the timer then, saying why */
+		pyperf__destroy(r->skel);
+		r->skel = NULL;
+		r->sampler = SAMPLER_TIMER;
+		snprintf(r->sampler_why, sizeof(r->sampler_why), "this kernel cannot run the remote sampler "
+			 "(sleepable task iterators with a process filter: Linux 6.1 or later)");
+	}
+	if (!r->skel && load_bpf(r, false))
+		return -1;
+	/* -a samples every process: a timer per CPU. One process (and its
+	 * children): timers on its threads, opened as it is attached, so
+	 * other processes take no interrupt. */
+	r->task_events = !r->cfg.all && r->sampler == SAMPLER_TIMER;
+	if (r->sampler == SAMPLER_TIMER && open_perf_events(r))
+		return -1;
+	if (r->sampler == SAMPLER_REMOTE && remote_start(r))
 		return -1;
 	if (r->cfg.mode != MODE_CPU) {
 		r->switch_link = bpf_program__attach(r->skel->progs.pyperf_switch);
@@ -254,6 +471,12 @@ int session_set_hz(struct session *r, int hz)
 {
 	int old = r->cfg.hz;
 
+	if (r->sampler == SAMPLER_REMOTE) {
+		remote_set_hz(r, hz);
+		r->cfg.hz = hz;
+		r->rate.started = false;
+		return 0;
+	}
 	/* New events rather than PERF_EVENT_IOC_PERIOD: on a frequency-mode
 	 * cpu-clock event that ioctl left the kernel sampling far faster than
 	 * asked (a flood that filled the ring buffer). A few milliseconds
@@ -373,10 +596,9 @@ uint64_t session_bpf_ns(struct session *r)
 
 void sampler_detach(struct session *r)
 {
-	for (int i = 0; r->links && i < r->ncpus; i++) {
-		bpf_link__destroy(r->links[i]);
-		r->links[i] = NULL;
-	}
+	r->detached = true;
+	remote_stop(r);
+	perf_events_close(r);
 	bpf_link__destroy(r->switch_link);
 	r->switch_link = NULL;
 	bpf_link__destroy(r->fork_link);
@@ -389,6 +611,7 @@ void sampler_unload(struct session *r)
 	bpf_link__destroy(r->exec_link);
 	bpf_link__destroy(r->fork_link);
 	perf_events_close(r);
+	remote_free(r);
 	if (r->stats_fd >= 0)
 		close(r->stats_fd);
 	ring_buffer__free(r->rb);

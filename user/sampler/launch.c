@@ -128,6 +128,11 @@ int session_launch(struct session *r, int *status)
 
 	if (go < 0)
 		return -1;
+	/* Its timer before it runs: every thread and image after inherit it. */
+	if (sampler_follow_child(r, r->child)) {
+		close(go); /* it exits without running */
+		return -1;
+	}
 	/* Sampling is armed: let the command exec. */
 	if (write(go, "g", 1) != 1) {
 		session_err(r, "failed to start %s\n", r->cfg.command[0]);

@@ -132,6 +132,10 @@ int session_add_process(struct session *r, const struct py_target *t)
 		session_err(r, "failed to register PID %d with the sampler: %s\n", (int)key, strerror(errno));
 		return -1;
 	}
+	/* Its timers once the kernel knows it: their first samples find it. */
+	if (sampler_follow(r, t->pid))
+		return -1;
+	remote_sync(r);
 	if (r->cfg.mode != MODE_CPU)
 		offcpu_seed_blocked(r, t, p->gil_lo, p->gil_hi);
 	return 0;

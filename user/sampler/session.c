@@ -230,6 +230,8 @@ int session_poll(struct session *r, int timeout_ms)
 	native_tick(r);
 	async_tick(r, false);
 	rate_probe_tick(r, false);
+	sampler_follow_tick(r);
+	remote_sync(r);
 	return n;
 }
 

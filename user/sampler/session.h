@@ -24,8 +24,16 @@ enum session_mode {
 	MODE_WALL,                  /* both, each CPU sample weighing 1e9/Hz ns */
 };
 
+/* What takes the CPU samples (cpu and wall modes). */
+enum sampler_kind {
+	SAMPLER_TIMER = 0,          /* a timer interrupt on the sampled thread, walked there */
+	SAMPLER_AUTO,               /* measured at start: the cheaper one for the rate asked */
+	SAMPLER_REMOTE,             /* a thread of pyperf walks the targets' running threads */
+};
+
 struct session_config {
 	int hz;
+	enum sampler_kind sampler;  /* -a, --native and offcpu: the timer (or none) */
 	enum session_mode mode;
 	bool gil_only;              /* --gil: CPU samples only of the GIL holder */
 	bool mark_gil;              /* count CPU samples whose thread held the GIL (totals.gil_samples) */
@@ -176,6 +184,11 @@ int session_child_status(struct session *s, bool wait);
 int session_poll(struct session *s, int timeout_ms); /* >= 0, or -errno */
 void session_stop_sampling(struct session *s);  /* detach; drain the ring buffer */
 void session_counters(struct session *s, uint64_t out[CNT__MAX]);
+/* The sampler used (SAMPLER_TIMER or SAMPLER_REMOTE once loaded; AUTO in
+ * offcpu mode, which has none) and, in *why, why it was chosen. */
+enum sampler_kind session_sampler(const struct session *s, const char **why);
+/* Remote sampler: its wakeups so far, and those that came late (skipped). */
+void session_remote_ticks(const struct session *s, uint64_t *ticks, uint64_t *late);
 /* Changes the sampling rate of the running perf events; 0 or -errno. */
 int session_set_hz(struct session *s, int hz);
 /* The rate samples came at when it fell clearly short of the one asked,

@@ -80,12 +80,19 @@ struct session {
 	struct pyperf *skel;
 	int stats_fd;               /* holds BPF run-time statistics on, or -1 */
 	struct ring_buffer *rb;
+	/* The sampling perf events: one per CPU (-a), or per target thread
+	 * (-p, launch mode; each inherited by the threads it makes). */
 	int *perf_fds;
-	struct bpf_link **links;
+	size_t nperf, capperf;
+	bool task_events;           /* events on the targets' threads, not per CPU */
+	uint64_t next_follow_ns;    /* next check that every target thread has one */
+	bool detached;              /* sampling stopped: no event opened again */
+	enum sampler_kind sampler;  /* the one used: TIMER or REMOTE (AUTO: none, offcpu) */
+	char sampler_why[192];
+	struct remote *remote;      /* --sampler remote: its thread and iterators */
 	struct bpf_link *switch_link; /* offcpu/wall: the sched_switch program */
 	struct bpf_link *exec_link;   /* sched_process_exec: drops exec'd targets, -a hears of execs */
 	struct bpf_link *fork_link;   /* --subprocesses: forked children become targets in the kernel */
-	int ncpus;
 	struct frametab labels;
 	struct u64map stacks;       /* stack id ^ pid -> struct stack_entry * */
 	struct u64map counts;       /* stack id x pid (x tid with threads) -> struct count_entry * */
@@ -180,6 +187,13 @@ int session_read_record(void *ctx, void *data, size_t size);
 /* Lowers cfg.hz to the kernel's perf_event_max_sample_rate, saying so. */
 void sampler_clamp_hz(struct session *s);
 void perf_events_close(struct session *s);
+/* Task events: gives every thread of pid that has none an event of its
+ * own (its later threads inherit it); 0, or -1 after an error message. */
+int sampler_follow(struct session *s, pid_t pid);
+/* Launch mode: the held child's event, before it runs anything. */
+int sampler_follow_child(struct session *s, pid_t pid);
+/* Task events: every 1 s, sampler_follow for each sampled process. */
+void sampler_follow_tick(struct session *s);
 void sampler_detach(struct session *s);         /* samplers off; the exec hook stays */
 /* Reads the rate probe's counters every 100 ms (now when forced). */
 void rate_probe_tick(struct session *s, bool force);
@@ -187,6 +201,18 @@ void rate_probe_tick(struct session *s, bool force);
  * 200 samples at hz); else 0. */
 double rate_measured_hz(uint64_t samples, uint64_t cpu_ns, int hz);
 void sampler_unload(struct session *s);         /* everything session_load made */
+
+/* remote.c: the remote sampler */
+/* Decides cfg.sampler for the session (auto: measures a timer interrupt's
+ * cost); 0, or -1 after an error message (remote asked, not possible). */
+int sampler_choose(struct session *s);
+/* Starts its thread (no process yet); 0, or -1 after an error message. */
+int remote_start(struct session *s);
+/* Its iterators follow the processes in the kernel's procs map. */
+void remote_sync(struct session *s);
+void remote_set_hz(struct session *s, int hz);
+void remote_stop(struct session *s);            /* thread joined, iterators gone */
+void remote_free(struct session *s);
 
 /* aggregate.c */
 int aggregate_event(void *ctx, void *data, size_t size); /* the ring buffer's callback */

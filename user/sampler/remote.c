@@ -1,0 +1,319 @@
+/*
+ * Which sampler takes the CPU samples, and the remote one. The timer
+ * sampler interrupts each sampled thread (a cpu-clock event) and walks its
+ * stack there; the remote sampler is a thread of pyperf woken at the rate
+ * asked that runs a sleepable task iterator over each target's threads,
+ * walking those on a CPU with their memory read from pyperf's side: the
+ * target takes no interrupt. auto measures what an interrupt costs here.
+ */
+#include <errno.h>
+#include <linux/perf_event.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include "pyperf.skel.h"
+#include "sampler/session_impl.h"
+
+/* ------------------------------------------------------------ choosing */
+
+/* Period of the probe's timer: 20 kHz, well under the kernel's usual
+ * maximum, so no throttling. */
+#define PROBE_PERIOD_NS 50000ull
+#define PROBE_ROUNDS 6
+#define PROBE_SPIN_NS 3000000ull
+/* What the timer sampler's program adds to an interrupt (bench/RESULTS.md). */
+#define TIMER_WALK_NS 2000.0
+/* The timer sampler is kept while it costs a sampled thread less than this. */
+#define TIMER_MAX_SHARE 0.01
+
+static void spin(uint64_t n)
+{
+	for (volatile uint64_t i = 0; i < n; i++)
+		;
+}
+
+static uint64_t timed_spin(uint64_t n)
+{
+	uint64_t t0 = monotonic_ns();
+
+	spin(n);
+	return monotonic_ns() - t0;
+}
+
+/*
+ * Nanoseconds one cpu-clock interrupt takes from the thread it interrupts,
+ * or < 0 if not measurable: the same busy loop timed bare and under a
+ * 20 kHz timer of its own, alternately, the quickest of each kept (the
+ * others met a preemption). A few tens of milliseconds.
+ */
+static double interrupt_cost_ns(void)
+{
+	uint64_t n = 1000, bare = UINT64_MAX, timed = UINT64_MAX;
+
+	while (timed_spin(n) < PROBE_SPIN_NS / 8 && n < (1ull << 40))
+		n *= 2;
+	n = n * 8;
+	for (int round = 0; round < PROBE_ROUNDS; round++) {
+		struct perf_event_attr attr = {
+			.type = PERF_TYPE_SOFTWARE,
+			.config = PERF_COUNT_SW_CPU_CLOCK,
+			.size = sizeof(attr),
+			.sample_period = PROBE_PERIOD_NS,
+		};
+		uint64_t t = timed_spin(n);
+
+		if (t < bare)
+			bare = t;
+		int fd = (int)syscall(SYS_perf_event_open, &attr, 0, -1, -1, PERF_FLAG_FD_CLOEXEC);
+
+		if (fd < 0)
+			return -1;
+		t = timed_spin(n);
+		close(fd);
+		if (t < timed)
+			timed = t;
+	}
+	double interrupts = (double)timed / PROBE_PERIOD_NS;
+
+	return timed > bare ? (double)(timed - bare) / interrupts : 0;
+}
+
+int sampler_choose(struct session *r)
+{
+	enum sampler_kind want = r->cfg.sampler;
+	const char *no_remote = NULL;
+
+	if (r->cfg.mode == MODE_OFFCPU) {
+		r->sampler = SAMPLER_AUTO;
+		snprintf(r->sampler_why, sizeof(r->sampler_why), "off-CPU time is taken as threads switch");
+		return 0;
+	}
+	if (r->cfg.all)
+		no_remote = "-a samples every process with a timer per CPU";
+	else if (r->cfg.native)
+		no_remote = "--native unwinds from a thread's registers, which only interrupting it gives";
+	if (want == SAMPLER_REMOTE && no_remote) {
+		session_err(r, "--sampler remote cannot be used here: %s\n", no_remote);
+		return -1;
+	}
+	if (want != SAMPLER_AUTO || no_remote) {
+		r->sampler = no_remote ? SAMPLER_TIMER : want;
+		snprintf(r->sampler_why, sizeof(r->sampler_why), "%s", no_remote ? no_remote : "asked");
+		return 0;
+	}
+	double cost = interrupt_cost_ns();
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+
+	if (cost < 0) {
+		r->sampler = SAMPLER_TIMER;
+		snprintf(r->sampler_why, sizeof(r->sampler_why), "the cost of an interrupt could not be measured");
+		return 0;
+	}
+	double share = r->cfg.hz * (cost + TIMER_WALK_NS) / 1e9;
+
+	if (share < TIMER_MAX_SHARE || cpus < 2) {
+		r->sampler = SAMPLER_TIMER;
+		snprintf(r->sampler_why, sizeof(r->sampler_why), "a timer interrupt costs %.1f us here: %.2f%% of a "
+			 "sampled thread's time at %d Hz%s", cost / 1e3, 100 * share, r->cfg.hz,
+			 cpus < 2 ? ", and one CPU leaves no room for a thread of pyperf's" : "");
+	} else {
+		r->sampler = SAMPLER_REMOTE;
+		snprintf(r->sampler_why, sizeof(r->sampler_why), "a timer interrupt costs %.1f us here: the timer "
+			 "would take %.1f%% of a sampled thread's time at %d Hz", cost / 1e3, 100 * share, r->cfg.hz);
+	}
+	return 0;
+}
+
+enum sampler_kind session_sampler(const struct session *r, const char **why)
+{
+	if (why)
+		*why = r->sampler_why;
+	return r->sampler;
+}
+
+/* ------------------------------------------------------------ remote */
+
+/* Processes followed at once (each an iterator run per wakeup). */
+#define REMOTE_PROCS 256
+
+struct remote {
+	pthread_t thread;
+	bool running;
+	pthread_mutex_t lock;          /* the iterators, against the thread's use */
+	struct bpf_link *links[REMOTE_PROCS];
+	uint32_t pids[REMOTE_PROCS];
+	size_t n;
+	atomic_bool stop;
+	atomic_int hz;
+	atomic_uint_least64_t ticks, late;
+};
+
+static void run_iterators(struct remote *m)
+{
+	char buf[64];
+
+	pthread_mutex_lock(&m->lock);
+	for (size_t i = 0; i < m->n; i++) {
+		int fd = bpf_iter_create(bpf_link__fd(m->links[i]));
+
+		if (fd < 0)
+			continue;
+		/* the program writes nothing: one read runs it over every thread */
+		while (read(fd, buf, sizeof(buf)) > 0)
+			;
+		close(fd);
+	}
+	pthread_mutex_unlock(&m->lock);
+}
+
+static void *remote_main(void *arg)
+{
+	struct remote *m = arg;
+	struct timespec ts;
+	uint64_t next = monotonic_ns();
+
+	/* The default 50 us of timer slack is half a period at 10 kHz. */
+	prctl(PR_SET_TIMERSLACK, 1UL, 0, 0, 0);
+	while (!atomic_load(&m->stop)) {
+		uint64_t period = 1000000000ull / (uint64_t)atomic_load(&m->hz), now;
+
+		next += period;
+		now = monotonic_ns();
+		if (next + period < now) { /* behind: skip, do not burst */
+			atomic_fetch_add(&m->late, (now - next) / period);
+			next = now;
+		}
+		ts.tv_sec = (time_t)(next / 1000000000ull);
+		ts.tv_nsec = (long)(next % 1000000000ull);
+		while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR)
+			;
+		run_iterators(m);
+		atomic_fetch_add(&m->ticks, 1);
+	}
+	return NULL;
+}
+
+int remote_start(struct session *r)
+{
+	struct remote *m = calloc(1, sizeof(*m));
+	sigset_t all, old;
+
+	if (!m) {
+		session_err(r, "out of memory\n");
+		return -1;
+	}
+	pthread_mutex_init(&m->lock, NULL);
+	atomic_init(&m->hz, r->cfg.hz);
+	r->remote = m;
+	/* Signals stay the main thread's. */
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	int e = pthread_create(&m->thread, NULL, remote_main, m);
+
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (e) {
+		session_err(r, "failed to start the remote sampler's thread: %s\n", strerror(e));
+		return -1;
+	}
+	m->running = true;
+	return 0;
+}
+
+static bool in_map(int fd, uint32_t pid)
+{
+	struct py_proc v;
+
+	return bpf_map_lookup_elem(fd, &pid, &v) == 0;
+}
+
+void remote_sync(struct session *r)
+{
+	struct remote *m = r->remote;
+	int fd;
+	uint32_t key, *prev = NULL;
+
+	if (!m || !r->skel || atomic_load(&m->stop))
+		return;
+	fd = bpf_map__fd(r->skel->maps.procs);
+	pthread_mutex_lock(&m->lock);
+	/* Gone from the kernel's map (ended, exec'd): its iterator goes. */
+	for (size_t i = 0; i < m->n;) {
+		if (in_map(fd, m->pids[i])) {
+			i++;
+			continue;
+		}
+		bpf_link__destroy(m->links[i]);
+		m->n--;
+		m->links[i] = m->links[m->n];
+		m->pids[i] = m->pids[m->n];
+	}
+	/* New in it (attached, or a child the fork hook added): one more. */
+	while (bpf_map_get_next_key(fd, prev, &key) == 0) {
+		size_t i = 0;
+
+		prev = &key;
+		while (i < m->n && m->pids[i] != key)
+			i++;
+		if (i < m->n || m->n == REMOTE_PROCS)
+			continue;
+		union bpf_iter_link_info li;
+		LIBBPF_OPTS(bpf_iter_attach_opts, opts, .link_info = &li, .link_info_len = sizeof(li));
+
+		memset(&li, 0, sizeof(li));
+		li.task.pid = key; /* only its threads: the host's others are not visited */
+		struct bpf_link *link = bpf_program__attach_iter(r->skel->progs.pyperf_remote, &opts);
+
+		if (!link)
+			continue; /* ended meanwhile */
+		m->links[m->n] = link;
+		m->pids[m->n++] = key;
+	}
+	pthread_mutex_unlock(&m->lock);
+}
+
+void remote_set_hz(struct session *r, int hz)
+{
+	if (r->remote)
+		atomic_store(&r->remote->hz, hz);
+}
+
+void session_remote_ticks(const struct session *r, uint64_t *ticks, uint64_t *late)
+{
+	*ticks = r->remote ? atomic_load(&r->remote->ticks) : 0;
+	*late = r->remote ? atomic_load(&r->remote->late) : 0;
+}
+
+void remote_stop(struct session *r)
+{
+	struct remote *m = r->remote;
+
+	if (!m)
+		return;
+	atomic_store(&m->stop, true);
+	if (m->running)
+		pthread_join(m->thread, NULL);
+	m->running = false;
+	for (size_t i = 0; i < m->n; i++)
+		bpf_link__destroy(m->links[i]);
+	m->n = 0;
+}
+
+void remote_free(struct session *r)
+{
+	remote_stop(r);
+	if (r->remote)
+		pthread_mutex_destroy(&r->remote->lock);
+	free(r->remote);
+	r->remote = NULL;
+}
