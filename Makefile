@@ -121,7 +121,10 @@ FUZZ_CFLAGS   := -g -O1 -std=c11 -D_GNU_SOURCE $(WARN) -Ibpf -Iuser -Iflamegraph
 FUZZ_LIB_SRCS := user/python/pyline.c user/python/pystr.c user/target/elfsym.c user/util/utf8.c user/util/u64map.c user/util/errbuf.c \
 		 $(filter-out flamegraph/cli.c,$(wildcard flamegraph/*.c)) $(wildcard layouts/*.c) \
 		 user/target/coredump.c user/target/elfid.c user/target/pylocate.c user/target/pyproc.c user/target/memsrc.c user/target/mem.c \
-		 user/native/cfi.c user/native/dwexpr.c user/native/dwread.c user/native/unwtab.c
+		 user/native/cfi.c user/native/dwexpr.c user/native/dwread.c user/native/unwtab.c \
+		 user/output/protobuf_read.c user/output/pprof_read.c user/output/profile_read.c \
+		 user/output/frametab.c user/output/profile.c user/output/pprof.c user/output/protobuf.c \
+		 user/output/archive.c user/util/strtab.c
 FUZZ_BINS     := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(wildcard tests/fuzz/fuzz_*.c))
 FUZZ_SEEDS    := $(addprefix $(BUILD)/fuzz/seed_elf,_exe _pie _so _stripped)
 FUZZ_PROBE    := printf 'int LLVMFuzzerTestOneInput(const char *d, unsigned long n) { (void)d; (void)n; return 0; }\n' | \
@@ -136,7 +139,7 @@ $(BUILD)/fuzz/libfuzzed.a: $(patsubst %.c,$(BUILD)/fuzz/obj/%.o,$(FUZZ_LIB_SRCS)
 	$(Q)rm -f $@ && ar rcs $@ $^
 
 $(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(wildcard tests/fuzz/*.h) $(BUILD)/fuzz/libfuzzed.a
-	$(Q)$(CLANG) $(FUZZ_CFLAGS) -fsanitize=fuzzer $< $(BUILD)/fuzz/libfuzzed.a -lelf -o $@
+	$(Q)$(CLANG) $(FUZZ_CFLAGS) -fsanitize=fuzzer $< $(BUILD)/fuzz/libfuzzed.a -lelf -lz -o $@
 
 $(BUILD)/fuzz/seed_elf_exe: tests/fuzz/seed_elf.c
 	$(Q)$(CC) -O1 -no-pie $< -o $@

@@ -3,8 +3,8 @@
 
 Usage: tests/fuzz/run.py [--time SECONDS] [--corpus DIR] [--seed N] [TARGET...]
 
-Each target (pyline, pystr, folded, elfsym, layouts; all by default) runs for
---time seconds on DIR/TARGET (default build/fuzz/corpus/TARGET, kept between
+Each target (pyline, pystr, folded, elfsym, layouts, core, cfi, unwtab,
+pprof; all by default) runs for --time seconds on DIR/TARGET (default build/fuzz/corpus/TARGET, kept between
 runs: new inputs are added to it) plus the seeds of tests/fuzz/seeds.py,
 then every input in tests/fuzz/regressions/TARGET/ is run once. A crash
 leaves its input in build/fuzz/artifacts/ and the script exits 1. The last
@@ -23,7 +23,7 @@ import tempfile
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 FUZZ_BUILD = os.path.join(ROOT, "build", "fuzz")
 REGRESSIONS = os.path.join(ROOT, "tests", "fuzz", "regressions")
-TARGETS = ("pyline", "pystr", "folded", "elfsym", "layouts", "core", "cfi", "unwtab")
+TARGETS = ("pyline", "pystr", "folded", "elfsym", "layouts", "core", "cfi", "unwtab", "pprof")
 
 
 def binary(target):

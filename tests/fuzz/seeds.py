@@ -19,6 +19,10 @@ Writes OUTDIR/<target>/seed-* for every target, from what this machine has:
            hand-written CFA instruction sequences
   unwtab   the seed ELF files, their .eh_frame sections and a hand-made
            .debug_frame
+  pprof    profile.proto messages encoded here: pyperf's shape (CPU and
+           off-CPU, Python, native, kernel and pseudo frames, sample
+           labels), another tool's (inlined lines, an unsymbolized
+           location, several sample types), and gzip-compressed copies
 Existing files are overwritten; nothing else in OUTDIR is touched.
 """
 import glob
@@ -361,6 +365,78 @@ def unwtab_seeds(outdir):
     put(outdir, "unwtab", bytes([1]) + debug_frame())
 
 
+def _varint(v):
+    out = bytearray()
+    v &= (1 << 64) - 1
+    while v >= 0x80:
+        out.append((v & 0x7f) | 0x80)
+        v >>= 7
+    out.append(v)
+    return bytes(out)
+
+
+def _pb(field, value):
+    """One field: an int as a varint, bytes as length-delimited, a list of
+    ints packed."""
+    if isinstance(value, int):
+        return _varint(field << 3) + _varint(value)
+    if isinstance(value, list):
+        value = b"".join(_varint(v) for v in value)
+    return _varint(field << 3 | 2) + _varint(len(value)) + value
+
+
+def _msg(*fields):
+    return b"".join(_pb(f, v) for f, v in fields)
+
+
+def _profile(strings, types, funcs, maps, locs, samples, period=10000000, extra=b""):
+    ids = {s: i for i, s in enumerate(strings)}
+    out = b"".join(_pb(1, _msg((1, ids[t]), (2, ids[u]))) for t, u in types)
+    for locs_, values, labels in samples:
+        lab = b"".join(_pb(3, _msg((1, ids[k]), (2, ids[v]) if isinstance(v, str) else (3, v)))
+                       for k, v in labels)
+        out += _pb(2, _msg((1, locs_), (2, values)) + lab)
+    for mid, fname, build in maps:
+        out += _pb(3, _msg((1, mid), (5, ids[fname]), (6, ids[build]), (7, 1)))
+    for lid, mid, addr, lines in locs:
+        body = _msg((1, lid), (2, mid)) + (_pb(3, addr) if addr else b"")
+        body += b"".join(_pb(4, _msg((1, f), (2, ln))) for f, ln in lines)
+        out += _pb(4, body)
+    for fid, name, fname, start in funcs:
+        out += _pb(5, _msg((1, fid), (2, ids[name]), (4, ids[fname]), (5, start)))
+    out += b"".join(_pb(6, s.encode()) for s in strings)
+    out += _pb(9, 1796180645000000000) + _pb(10, 60000000000) + _pb(12, period)
+    return out + extra
+
+
+def pprof_seeds(outdir):
+    import gzip
+    s = ["", "samples", "count", "cpu", "nanoseconds", "[python]", "[kernel.kallsyms]", "main", "/app/x.py",
+         "work", "deflate", "/usr/lib/libz.so.1", "abcd", "vfs_read", "[gc]", "pid", "tid", "process",
+         "python3", "thread", "MainThread", "container", "c0ffee", "off_cpu", "libz.so.1+0x10"]
+    funcs = [(1, "main", "/app/x.py", 10), (2, "work", "/app/x.py", 20), (3, "deflate", "/usr/lib/libz.so.1", 0),
+             (4, "vfs_read", "", 0), (5, "[gc]", "", 0), (6, "libz.so.1+0x10", "/usr/lib/libz.so.1", 0)]
+    maps = [(1, "[python]", ""), (2, "/usr/lib/libz.so.1", "abcd"), (3, "[kernel.kallsyms]", "")]
+    locs = [(1, 1, 0, [(1, 12)]), (2, 1, 0, [(2, 22)]), (3, 2, 0x4a10, [(3, 0)]), (4, 3, 0x81000000, [(4, 0)]),
+            (5, 1, 0, [(5, 0)]), (6, 2, 0x10, [(6, 0)])]
+    labels = [("pid", 42), ("tid", 43), ("process", "python3"), ("thread", "MainThread"), ("container", "c0ffee")]
+    samples = [([2, 1], [7, 70000000], labels), ([4, 3, 6, 1], [3, 30000000], labels), ([5, 2, 1], [1, 10000000], [])]
+    cpu = _profile(s, [("samples", "count"), ("cpu", "nanoseconds")], funcs, maps, locs, samples)
+    off = _profile(s, [("off_cpu", "nanoseconds")], funcs, maps, locs,
+                   [(l, [v[1]], lab) for l, v, lab in samples], period=1000)
+    # another tool's: inlined lines in one location, one without lines or mapping
+    go = ["", "alloc_space", "bytes", "inuse_objects", "count", "main.f", "main.g", "/src/m.go", "/bin/app", ""]
+    go_prof = _profile(go[:-1], [("alloc_space", "bytes"), ("inuse_objects", "count")],
+                       [(1, "main.f", "/src/m.go", 3), (2, "main.g", "/src/m.go", 9)], [(1, "/bin/app", "")],
+                       [(1, 1, 0x401000, [(1, 5), (2, 11)]), (2, 0, 0x402000, [])],
+                       [([1, 2], [4096, 2], []), ([2], [10, 1], [])], extra=_pb(14, 3))
+    for data in (cpu, off, go_prof):
+        put(outdir, "pprof", data)
+        put(outdir, "pprof", gzip.compress(data, mtime=0))
+    put(outdir, "pprof", b"")
+    put(outdir, "pprof", b"a;b 3\nc 1\n")
+
+
 def main():
     if len(sys.argv) != 2:
         sys.exit(__doc__)
@@ -373,6 +449,7 @@ def main():
     core_seeds(outdir)
     cfi_seeds(outdir)
     unwtab_seeds(outdir)
+    pprof_seeds(outdir)
 
 
 if __name__ == "__main__":

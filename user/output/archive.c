@@ -28,6 +28,29 @@ bool archive_is_period_file(const char *name, const char *suffix)
 	return strncmp(name, "pyperf-", 7) == 0 && n == 7 + 20 + m && strcmp(name + n - m, suffix) == 0;
 }
 
+bool archive_period_start(const char *name, const char *suffix, uint64_t *start_unix_ns)
+{
+	struct tm tm = { 0 };
+	unsigned ms;
+	int used = 0;
+
+	if (!archive_is_period_file(name, suffix) ||
+	    sscanf(name, "pyperf-%4d%2d%2dT%2d%2d%2d.%3uZ%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour,
+		   &tm.tm_min, &tm.tm_sec, &ms, &used) != 7 || used != 27)
+		return false;
+	if (tm.tm_year < 1970 || tm.tm_mon < 1 || tm.tm_mon > 12 || tm.tm_mday < 1 || tm.tm_mday > 31 ||
+	    tm.tm_hour > 23 || tm.tm_min > 59 || tm.tm_sec > 60 || ms > 999)
+		return false;
+	tm.tm_year -= 1900;
+	tm.tm_mon -= 1;
+	time_t t = timegm(&tm);
+
+	if (t < 0)
+		return false;
+	*start_unix_ns = (uint64_t)t * 1000000000ull + ms * 1000000ull;
+	return true;
+}
+
 static int cmp_names(const void *a, const void *b)
 {
 	return strcmp(*(char *const *)a, *(char *const *)b);

@@ -14,6 +14,9 @@
 int archive_period_path(char *buf, size_t len, const char *dir, uint64_t start_unix_ns, const char *suffix);
 /* Whether a directory entry's name is a period file with this suffix. */
 bool archive_is_period_file(const char *name, const char *suffix);
+/* The start of the period a period file's name gives (UTC, to the
+ * millisecond), in *start_unix_ns; false when the name is not one. */
+bool archive_period_start(const char *name, const char *suffix, uint64_t *start_unix_ns);
 /* Removes the oldest period files until at most keep remain (0: any
  * number) and they take at most max_disk bytes (0: no limit). Returns how
  * many were removed. record writes no empty period file (not even a run's

@@ -149,6 +149,22 @@ const char *frametab_pseudo(struct frametab *t, const char *label)
 	return l ? remember(t, l, &m) : NULL;
 }
 
+const char *frametab_label(struct frametab *t, const char *label, const struct frame_meta *m)
+{
+	const char *l = strtab_intern(&t->strings, label);
+
+	if (!l || u64map_get(&t->meta, u64map_key_of(l)))
+		return l;
+	struct frame_meta copy = *m;
+
+	copy.name = m->name ? strtab_intern(&t->strings, m->name) : l;
+	copy.file = strtab_intern(&t->strings, m->file ? m->file : "");
+	copy.build_id = strtab_intern(&t->strings, m->build_id ? m->build_id : "");
+	if (!copy.name || !copy.file || !copy.build_id)
+		return NULL;
+	return remember(t, l, &copy);
+}
+
 const struct frame_meta *frametab_meta(const struct frametab *t, const char *label)
 {
 	return u64map_get_ptr(&t->meta, u64map_key_of(label));

@@ -42,6 +42,12 @@ const char *frametab_native(struct frametab *t, const char *symbol, const char *
 			    const char *build_id, bool kernel);
 /* An interned pseudo-frame such as "[truncated: ...]"; its meta has name = label. */
 const char *frametab_pseudo(struct frametab *t, const char *label);
+/* A label read back from a file, interned as it is written (not rebuilt
+ * from its parts, so it compares equal to the text), with the parts in m;
+ * m's strings are interned here (m->name NULL: the label itself; file
+ * and build_id NULL: ""). A label known already keeps its first parts.
+ * NULL on out-of-memory. */
+const char *frametab_label(struct frametab *t, const char *label, const struct frame_meta *m);
 /* The parts of an interned label; NULL for a string this table did not make. */
 const struct frame_meta *frametab_meta(const struct frametab *t, const char *label);
 

@@ -355,7 +355,8 @@ static int gz_write(struct gz *g, const uint8_t *p, size_t n, int flush)
 		} while (g->zs.avail_out == 0 || (fl == Z_FINISH && rc != Z_STREAM_END));
 		if (g->zs.avail_in)
 			return -EIO; /* deflate always consumes all input given room */
-		p += take;
+		if (take) /* p is NULL for the final flush: no arithmetic on it */
+			p += take;
 		n -= take;
 	} while (n);
 	return 0;
@@ -407,9 +408,12 @@ static int put_label(struct tables *t, struct pb_buf *sample, struct pb_buf *lb,
 static int put_origin_labels(struct tables *t, struct pb_buf *sample, struct pb_buf *lb,
 			     const struct sample_origin *o)
 {
-	int err = put_label(t, sample, lb, "pid", NULL, o->pid);
+	int err = 0;
 
-	if (!err)
+	/* 0 is no process or thread: a profile read back without them */
+	if (o->pid)
+		err = put_label(t, sample, lb, "pid", NULL, o->pid);
+	if (!err && o->tid)
 		err = put_label(t, sample, lb, "tid", NULL, o->tid);
 	if (!err && o->comm && *o->comm)
 		err = put_label(t, sample, lb, "process", o->comm, 0);

@@ -17,6 +17,7 @@ struct sample_origin {
 	const char *cmdline;        /* start of the command line */
 	const char *thread;         /* thread name */
 	const char *container;      /* container id from the cgroup path, or "" */
+	uint32_t source;            /* profiles read back (profile_read.h): the file, 1-based; else 0 */
 };
 
 struct profile_stack {
