@@ -31,7 +31,7 @@ void read_profile_free(struct read_profile *rp)
 	memset(rp, 0, sizeof(*rp));
 }
 
-static void read_profile_init(struct read_profile *rp)
+void read_profile_init(struct read_profile *rp)
 {
 	memset(rp, 0, sizeof(*rp));
 	profile_init(&rp->prof);
@@ -531,9 +531,9 @@ static const char *move_label(struct frametab *dst, const struct frametab *src, 
 	return frametab_label(dst, label, m ? m : &pseudo);
 }
 
-/* Adds the stacks of one file read on its own (one) into rp, whose
- * newest file entry is already a copy of its file. */
-static int merge_file(struct read_profile *rp, const struct read_profile *one, uint32_t source)
+/* Adds the stacks of one into rp; an origin's source i in one becomes
+ * base + i in rp (0 stays 0: merged). */
+static int merge_stacks(struct read_profile *rp, const struct read_profile *one, uint32_t base, bool merge_files)
 {
 	const char **frames = NULL;
 	size_t cap = 0;
@@ -557,7 +557,7 @@ static int merge_file(struct read_profile *rp, const struct read_profile *one, u
 				rc = -ENOMEM;
 		struct sample_origin o = *s->origin;
 
-		o.source = source;
+		o.source = merge_files || !o.source ? 0 : base + o.source;
 		const struct sample_origin *origin = rc ? NULL : read_profile_origin(rp, &o);
 
 		if (!rc && s->count > READ_MAX_TOTAL - rp->prof.total)
@@ -567,6 +567,42 @@ static int merge_file(struct read_profile *rp, const struct read_profile *one, u
 			rc = -ENOMEM;
 	}
 	free(frames);
+	return rc;
+}
+
+int read_profile_merge(struct read_profile *rp, const struct read_profile *one, bool merge_files, char *err,
+		       size_t errlen)
+{
+	uint32_t base = (uint32_t)rp->nfiles;
+	int rc = 0;
+
+	for (size_t i = 0; i < one->nfiles && !rc; i++) {
+		struct read_file *f = add_file(rp, one->files[i].path);
+
+		if (!f) {
+			rc = -ENOMEM;
+			break;
+		}
+		const char *p = f->path;
+
+		*f = one->files[i];
+		f->path = p;
+		/* strings of one's table: re-interned */
+		f->value_type = f->value_type ? strtab_intern(&rp->labels.strings, f->value_type) : NULL;
+		f->title = f->title ? strtab_intern(&rp->labels.strings, f->title) : NULL;
+		if ((one->files[i].value_type && !f->value_type) || (one->files[i].title && !f->title))
+			rc = -ENOMEM;
+		else
+			rc = check_kind(rp, f, err, errlen);
+	}
+	if (!rc)
+		rc = merge_stacks(rp, one, base, merge_files);
+	if (rc == -ENOMEM)
+		set_err(err, errlen, "out of memory merging %s", one->nfiles ? one->files[0].path : "a profile");
+	else if (rc == -EOVERFLOW)
+		set_err(err, errlen, "the files' counts add up to more than 2^62 (at %s)",
+			one->nfiles ? one->files[0].path : "a profile");
+	rp->skipped += one->skipped;
 	return rc;
 }
 
@@ -681,26 +717,7 @@ static int read_dir(struct read_profile *rp, const char *dir, const struct read_
 		} else if (!in_range(o, files[i].start_ns, one.files[0].duration_ns, next_start)) {
 			outside++;
 		} else {
-			struct read_file *f = add_file(rp, path);
-
-			if (!f) {
-				rc = -ENOMEM;
-			} else {
-				const char *p = f->path;
-
-				*f = one.files[0];
-				f->path = p;
-				/* strings of one's table: re-interned */
-				f->value_type = f->value_type ? strtab_intern(&rp->labels.strings, f->value_type) : NULL;
-				f->title = f->title ? strtab_intern(&rp->labels.strings, f->title) : NULL;
-				rc = check_kind(rp, f, err, errlen);
-				if (!rc)
-					rc = merge_file(rp, &one, o->merge_files ? 0 : (uint32_t)rp->nfiles);
-				if (rc == -ENOMEM)
-					set_err(err, errlen, "out of memory reading %s", path);
-				else if (rc == -EOVERFLOW)
-					set_err(err, errlen, "the files' counts add up to more than 2^62 (at %s)", path);
-			}
+			rc = read_profile_merge(rp, &one, o->merge_files, err, errlen);
 		}
 		read_profile_free(&one);
 	}
