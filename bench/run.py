@@ -33,6 +33,11 @@ Benchmarks (NAME for --only):
               parked 50 frames deep, 8 variables a frame
               (bench/targets/deep_threads.py): CPU (utime+stime), wall,
               peak RSS, median of alternating runs
+  report      pyperf report over a day of period files (1,440 one-minute
+              pprof files of 50 processes, bench/report_gen.c): CPU and
+              peak RSS of the whole day, of a quarter of it (memory must
+              not follow the files) and of a 15-minute window of one
+              process
 
 Every number is a ratio or a cost per unit measured side by side in one run:
 the machines are noisy, so no lone absolute wall time is reported. The final
@@ -72,7 +77,7 @@ SID = os.path.join(ROOT, "tests", "helpers", "sid-python.sh")
 RESULTS_MD = os.path.join(BENCH, "RESULTS.md")
 STATS_SYSCTL = "/proc/sys/kernel/bpf_stats_enabled"
 ALL = ["slowdown", "bpf", "self", "lost", "symbolize", "flamegraph", "cpython315", "native", "async", "locals",
-       "all"]
+       "report", "all"]
 
 
 def log(msg):
@@ -1386,6 +1391,61 @@ def bench_locals(env, res):
             got[m][0]["bytes"] / 2**20), "")
 
 
+def bench_report(env, res):
+    """pyperf report over a day of `record -a --every 60s`: bench/report_gen.c
+    (linked with libpyperf.a, pyperf's own pprof writer) writes 1,440
+    one-minute period files of 50 processes (3 threads each, 19 Hz, each
+    busy 10% of the time: 114 samples a process a minute over its own 300
+    stacks 8-40 frames deep, Zipf-distributed; labels as record -a writes
+    them). Then `pyperf report DIR -o day.pb.gz` (the whole day), the same
+    on 360 of the files (peak RSS must stay that of the distinct stacks,
+    not grow with the files), and a 15-minute --since/--until window with
+    --label process=celery --group-by pid into an SVG. CPU (utime+stime)
+    and peak RSS from wait4, median of 3 runs (1 in --quick)."""
+    gen = os.path.join(env.tmp, "report_gen")
+    lib = os.path.join(env.tmp, "libpyperf.a")
+    if not os.path.exists(lib):
+        shutil.copy2(os.path.join(ROOT, "build", "libpyperf.a"), lib)
+    cc = os.environ.get("CC", "cc")
+    subprocess.run([cc, "-O2", "-std=c11", "-D_GNU_SOURCE", "-Wall", "-I" + os.path.join(ROOT, "build"),
+                    "-I" + os.path.join(ROOT, "bpf"), "-I" + os.path.join(ROOT, "user"),
+                    "-I" + os.path.join(ROOT, "flamegraph"), os.path.join(BENCH, "report_gen.c"), lib, "-lbpf",
+                    "-lelf", "-lz", "-lcurl", "-lpthread", "-o", gen], check=True)
+    nfiles = 1440
+    day, quarter = os.path.join(env.tmp, "day"), os.path.join(env.tmp, "quarter")
+    t0 = time.monotonic()
+    info = subprocess.run([gen, day, str(nfiles), "50", "0.1"], capture_output=True, text=True,
+                          check=True).stdout.split()
+    os.makedirs(quarter)
+    for f in sorted(os.listdir(day))[:nfiles // 4]:
+        os.link(os.path.join(day, f), os.path.join(quarter, f))
+    log("report: generated %s in %.0f s" % (" ".join(info), time.monotonic() - t0))
+    runs = 1 if env.quick else 3
+    cases = [("day", [day, "-o", os.path.join(env.tmp, "day.pb.gz")]),
+             ("quarter", [quarter, "-o", os.path.join(env.tmp, "quarter.pb.gz")]),
+             ("window", [day, "--since", "2026-12-01T12:00:00Z", "--until", "2026-12-01T12:15:00Z", "--label",
+                         "process=celery", "--group-by", "pid", "-o", os.path.join(env.tmp, "window.svg")])]
+    got = {}
+    for name, args in cases:
+        got[name] = []
+        for _ in range(runs):
+            code, wall, cpu, rss, err = timed_run([env.pyperf, "report"] + args, os.path.join(env.tmp, "report.out"))
+            if code != 0:
+                raise RuntimeError("pyperf report %s: %s" % (name, err.strip()[-200:]))
+            got[name].append({"cpu_s": cpu, "wall_s": wall, "maxrss_kib": rss, "summary": err.strip()})
+        log("report %s: %s" % (name, [(round(x["cpu_s"], 2), x["maxrss_kib"]) for x in got[name]]))
+    res.details["report"] = {"generated": info, "runs": got}
+    cpu = {n: median([x["cpu_s"] for x in got[n]]) for n in got}
+    rss = {n: median([x["maxrss_kib"] for x in got[n]]) / 1024 for n in got}
+    res.add("report", "a day: 1,440 files x 50 processes, CPU", cpu["day"], "s", "< 10 s", cpu["day"] < 10,
+            fmt="%.1f")
+    res.add("report", "  per file", cpu["day"] / nfiles * 1e3, "ms", fmt="%.1f")
+    res.add("report", "  peak RSS", rss["day"], "MiB", fmt="%.1f")
+    res.add("report", "a quarter (360 files): peak RSS", rss["quarter"], "MiB", "within 1.5x of the day's",
+            rss["day"] <= 1.5 * rss["quarter"], fmt="%.1f")
+    res.add("report", "15-minute window, one process name, --group-by pid: CPU", cpu["window"], "s", fmt="%.2f")
+
+
 def pyenv_root():
     p = subprocess.run(["pyenv", "root"], capture_output=True, text=True) if shutil.which("pyenv") else None
     return p.stdout.strip() if p and p.returncode == 0 else os.path.expanduser("~/.pyenv")
@@ -1555,7 +1615,7 @@ def main():
         mach["date"], mach["nproc"], mach["cpu"], mach["kernel"], mach["load"], args.python, env.version))
     funcs = {"slowdown": bench_slowdown, "bpf": bench_bpf, "self": bench_self, "lost": bench_lost,
              "symbolize": bench_symbolize, "flamegraph": bench_flamegraph, "cpython315": bench_cpython315,
-             "native": bench_native, "async": bench_async, "locals": bench_locals,
+             "native": bench_native, "async": bench_async, "locals": bench_locals, "report": bench_report,
              "all": bench_all}
     try:
         if "symbolize" in which:

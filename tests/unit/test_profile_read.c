@@ -585,6 +585,57 @@ static void test_decoder(void)
 	CHECK_EQ_INT(pb_next(&r, &f), -EBADMSG);
 }
 
+/* Profiles read one by one and merged: files keep their own stacks, or
+ * merge; an off-CPU profile does not mix with CPU samples. */
+static void test_merge(void)
+{
+	struct sample_profile s;
+	struct read_profile all, one;
+	char err[512] = "";
+	struct profile_meta m = { .period_ns = 10000000, .start_unix_ns = 1796180645678000000ull,
+				  .duration_ns = 1000000000ull };
+	struct profile_meta off = { .period_ns = 1000, .value_type = "off_cpu" };
+
+	sample_build(&s, true);
+	write_pprof_file(path_of("m1.pb.gz"), &s.p, &s.ft, &m);
+	write_folded_file(path_of("m2.folded"), &s.p);
+	write_pprof_file(path_of("m3.pb.gz"), &s.p, &s.ft, &off);
+	for (int merge = 0; merge < 2; merge++) {
+		read_profile_init(&all);
+		const char *names[] = { "m1.pb.gz", "m2.folded" };
+
+		for (int i = 0; i < 2; i++) {
+			CHECK_EQ_INT(profile_read(&one, path_of(names[i]), NULL, err, sizeof(err)), 0);
+			CHECK_EQ_INT(read_profile_merge(&all, &one, merge, err, sizeof(err)), 0);
+			read_profile_free(&one);
+		}
+		CHECK_EQ_INT(all.nfiles, 2);
+		CHECK_EQ_INT(all.prof.total, 36);
+		CHECK_STR(all.files[1].path, path_of("m2.folded"));
+		CHECK_EQ_INT(all.files[0].period_ns, 10000000);
+		size_t from[3] = { 0 };
+
+		for (size_t i = 0; i < all.prof.len; i++) {
+			uint32_t src = all.prof.stacks[i].origin->source;
+
+			CHECK(src <= 2);
+			if (src <= 2)
+				from[src] += all.prof.stacks[i].count;
+		}
+		if (merge)
+			CHECK(from[0] == 36);
+		else
+			CHECK(from[1] == 18 && from[2] == 18);
+		check_meta(&all, "main (/app/x.py:21)", FRAME_PYTHON, "main", "/app/x.py", 21);
+		CHECK_EQ_INT(profile_read(&one, path_of("m3.pb.gz"), NULL, err, sizeof(err)), 0);
+		CHECK_EQ_INT(read_profile_merge(&all, &one, merge, err, sizeof(err)), -EINVAL);
+		CHECK(strstr(err, "do not mix") != NULL);
+		read_profile_free(&one);
+		read_profile_free(&all);
+	}
+	sample_free(&s);
+}
+
 int main(void)
 {
 	tmpdir_make();
@@ -593,6 +644,7 @@ int main(void)
 	test_folded_round_trip();
 	test_offcpu_round_trip();
 	test_directory();
+	test_merge();
 	test_errors();
 	test_truncated();
 	tmpdir_clear();

@@ -16,6 +16,9 @@ static const char usage[] =
 	"              folded stacks, pprof (.pb.gz) or speedscope (.speedscope.json)\n"
 	"  dump        print every thread's Python stack now, without stopping the process\n"
 	"  top         live view of the hottest functions of a process\n"
+	"  report      merge profiles (period files of record -a --every) by time and\n"
+	"              label, one root per process if asked, into any output format\n"
+	"  annotate    the hot functions' source lines with each line's share\n"
 	"  flamegraph  turn folded stacks into an interactive SVG flame graph\n"
 	"  diff        compare two profiles: what grew, shrank, is new or gone, beyond\n"
 	"              sampling noise; a table, or a flame graph coloured by change\n"
@@ -45,6 +48,10 @@ int main(int argc, char **argv)
 		return cmd_dump(argc - 1, argv + 1);
 	if (!strcmp(cmd, "diff"))
 		return cmd_diff(argc - 1, argv + 1);
+	if (!strcmp(cmd, "report"))
+		return cmd_report(argc - 1, argv + 1);
+	if (!strcmp(cmd, "annotate"))
+		return cmd_annotate(argc - 1, argv + 1);
 	if (!strcmp(cmd, "flamegraph"))
 		return cmd_flamegraph(argc - 1, argv + 1);
 	fprintf(stderr, "pyperf: unknown command '%s'; run 'pyperf --help' for the list\n", cmd);

@@ -53,6 +53,7 @@ struct pp_line {
 };
 
 struct pp_loc {
+	uint64_t id;             /* unique: put_id refuses a second */
 	uint64_t mapping_id, address;
 	size_t first_line, nlines; /* in lines[] */
 	const char **labels;     /* one per line, innermost first; NULL until made */
@@ -62,6 +63,8 @@ struct pp_loc {
 struct pp_map {
 	uint64_t file, build_id;
 };
+
+#define ORIGIN_CACHE 64
 
 struct pp {
 	struct read_profile *rp;
@@ -83,6 +86,12 @@ struct pp {
 	int64_t time_nanos, duration_nanos, period, default_type, comment;
 	bool has_comment;
 	int rc;                  /* the error fail() wrote into err */
+	/* Samples' origins by their labels' string pointers (stable while
+	 * decoding), so most samples skip interning their strings again. */
+	struct {
+		struct sample_origin key;
+		const struct sample_origin *origin;
+	} origin_cache[ORIGIN_CACHE];
 };
 
 static int fail(struct pp *pp, int rc, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -297,6 +306,7 @@ static int read_location(struct pp *pp, const struct pb_field *mf)
 		return fail(pp, -ENOMEM, "out of memory");
 	if ((rc = put_id(pp, &pp->loc_ids, id, pp->nlocs, "location")))
 		return rc;
+	loc.id = id;
 	pp->locs[pp->nlocs++] = loc;
 	return 0;
 }
@@ -577,6 +587,31 @@ static int sample_label(struct pp *pp, const struct pb_field *mf, struct sample_
 	return 0; /* other labels are not kept */
 }
 
+static bool same_key(const struct sample_origin *a, const struct sample_origin *b)
+{
+	return a->pid == b->pid && a->tid == b->tid && a->source == b->source && a->comm == b->comm &&
+	       a->cmdline == b->cmdline && a->thread == b->thread && a->container == b->container;
+}
+
+/* read_profile_origin(o), remembered by o's pointers. */
+static const struct sample_origin *cached_origin(struct pp *pp, const struct sample_origin *o)
+{
+	uint64_t h = (uint64_t)o->pid * 0x9e3779b97f4a7c15ull ^ (uint64_t)o->tid * 0xff51afd7ed558ccdull ^
+		     (uintptr_t)o->comm ^ (uintptr_t)o->thread >> 3 ^ (uintptr_t)o->cmdline >> 5 ^
+		     (uintptr_t)o->container >> 7;
+	size_t slot = (size_t)((h ^ h >> 29) % ORIGIN_CACHE);
+
+	if (pp->origin_cache[slot].origin && same_key(&pp->origin_cache[slot].key, o))
+		return pp->origin_cache[slot].origin;
+	const struct sample_origin *r = read_profile_origin(pp->rp, o);
+
+	if (r) {
+		pp->origin_cache[slot].key = *o;
+		pp->origin_cache[slot].origin = r;
+	}
+	return r;
+}
+
 static int read_sample(struct pp *pp, const struct pb_field *mf, const struct value_choice *vc, uint32_t source,
 		       struct sample_scratch *sc, uint64_t *samples)
 {
@@ -634,12 +669,20 @@ static int read_sample(struct pp *pp, const struct pb_field *mf, const struct va
 	size_t n = 0;
 
 	for (size_t i = 0; i < sc->nloc_ids; i++) {
-		uint64_t *li = u64map_get(&pp->loc_ids, sc->loc_ids[i]);
+		uint64_t id = sc->loc_ids[i];
+		struct pp_loc *loc;
 
-		if (!li)
-			return fail(pp, -EBADMSG, "not a valid pprof profile: a sample names location %" PRIu64
-				    ", which is not in it", sc->loc_ids[i]);
-		struct pp_loc *loc = &pp->locs[*li - 1];
+		/* writers number locations 1, 2, ... in order: no lookup then */
+		if (id - 1 < pp->nlocs && pp->locs[id - 1].id == id) {
+			loc = &pp->locs[id - 1];
+		} else {
+			uint64_t *li = u64map_get(&pp->loc_ids, id);
+
+			if (!li)
+				return fail(pp, -EBADMSG, "not a valid pprof profile: a sample names location %" PRIu64
+					    ", which is not in it", id);
+			loc = &pp->locs[*li - 1];
+		}
 
 		if (!loc->labels && (rc = make_labels(pp, loc)))
 			return rc;
@@ -648,7 +691,7 @@ static int read_sample(struct pp *pp, const struct pb_field *mf, const struct va
 		for (size_t j = 0; j < loc->nlabels; j++, n++)
 			sc->frames[READ_MAX_FRAMES - 1 - n] = loc->labels[j];
 	}
-	const struct sample_origin *origin = read_profile_origin(pp->rp, &o);
+	const struct sample_origin *origin = cached_origin(pp, &o);
 
 	if (!origin || profile_add_origin(&pp->rp->prof, sc->frames + READ_MAX_FRAMES - n, n, value, origin))
 		return fail(pp, -ENOMEM, "out of memory");

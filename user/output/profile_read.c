@@ -31,7 +31,7 @@ void read_profile_free(struct read_profile *rp)
 	memset(rp, 0, sizeof(*rp));
 }
 
-static void read_profile_init(struct read_profile *rp)
+void read_profile_init(struct read_profile *rp)
 {
 	memset(rp, 0, sizeof(*rp));
 	profile_init(&rp->prof);
@@ -531,14 +531,19 @@ static const char *move_label(struct frametab *dst, const struct frametab *src, 
 	return frametab_label(dst, label, m ? m : &pseudo);
 }
 
-/* Adds the stacks of one file read on its own (one) into rp, whose
- * newest file entry is already a copy of its file. */
-static int merge_file(struct read_profile *rp, const struct read_profile *one, uint32_t source)
+/* Adds the stacks of one into rp; an origin's source i in one becomes
+ * base + i in rp (0 stays 0: merged). */
+static int merge_stacks(struct read_profile *rp, const struct read_profile *one, uint32_t base, bool merge_files)
 {
 	const char **frames = NULL;
 	size_t cap = 0;
 	int rc = 0;
+	/* one's label and origin pointers -> rp's: a label recurs in many
+	 * stacks, and interning its text again each time is most of the cost */
+	struct u64map labels, origins;
 
+	u64map_init(&labels);
+	u64map_init(&origins);
 	for (size_t i = 0; i < one->prof.len && !rc; i++) {
 		const struct profile_stack *s = &one->prof.stacks[i];
 
@@ -552,21 +557,69 @@ static int merge_file(struct read_profile *rp, const struct read_profile *one, u
 			frames = n;
 			cap = s->nframes;
 		}
-		for (size_t j = 0; j < s->nframes && !rc; j++)
-			if (!(frames[j] = move_label(&rp->labels, &one->labels, s->frames[j])))
+		for (size_t j = 0; j < s->nframes && !rc; j++) {
+			const char *l = u64map_get_ptr(&labels, u64map_key_of(s->frames[j]));
+
+			if (!l && (!(l = move_label(&rp->labels, &one->labels, s->frames[j])) ||
+				   u64map_put_ptr(&labels, u64map_key_of(s->frames[j]), l)))
 				rc = -ENOMEM;
-		struct sample_origin o = *s->origin;
+			frames[j] = l;
+		}
+		const struct sample_origin *origin = rc ? NULL : u64map_get_ptr(&origins, u64map_key_of(s->origin));
 
-		o.source = source;
-		const struct sample_origin *origin = rc ? NULL : read_profile_origin(rp, &o);
+		if (!rc && !origin) {
+			struct sample_origin o = *s->origin;
 
+			o.source = merge_files || !o.source ? 0 : base + o.source;
+			if (!(origin = read_profile_origin(rp, &o)) ||
+			    u64map_put_ptr(&origins, u64map_key_of(s->origin), origin))
+				rc = -ENOMEM;
+		}
 		if (!rc && s->count > READ_MAX_TOTAL - rp->prof.total)
 			rc = -EOVERFLOW;
 
-		if (!rc && (!origin || profile_add_origin(&rp->prof, frames, s->nframes, s->count, origin)))
+		if (!rc && profile_add_origin(&rp->prof, frames, s->nframes, s->count, origin))
 			rc = -ENOMEM;
 	}
+	u64map_free(&labels);
+	u64map_free(&origins);
 	free(frames);
+	return rc;
+}
+
+int read_profile_merge(struct read_profile *rp, const struct read_profile *one, bool merge_files, char *err,
+		       size_t errlen)
+{
+	uint32_t base = (uint32_t)rp->nfiles;
+	int rc = 0;
+
+	for (size_t i = 0; i < one->nfiles && !rc; i++) {
+		struct read_file *f = add_file(rp, one->files[i].path);
+
+		if (!f) {
+			rc = -ENOMEM;
+			break;
+		}
+		const char *p = f->path;
+
+		*f = one->files[i];
+		f->path = p;
+		/* strings of one's table: re-interned */
+		f->value_type = f->value_type ? strtab_intern(&rp->labels.strings, f->value_type) : NULL;
+		f->title = f->title ? strtab_intern(&rp->labels.strings, f->title) : NULL;
+		if ((one->files[i].value_type && !f->value_type) || (one->files[i].title && !f->title))
+			rc = -ENOMEM;
+		else
+			rc = check_kind(rp, f, err, errlen);
+	}
+	if (!rc)
+		rc = merge_stacks(rp, one, base, merge_files);
+	if (rc == -ENOMEM)
+		set_err(err, errlen, "out of memory merging %s", one->nfiles ? one->files[0].path : "a profile");
+	else if (rc == -EOVERFLOW)
+		set_err(err, errlen, "the files' counts add up to more than 2^62 (at %s)",
+			one->nfiles ? one->files[0].path : "a profile");
+	rp->skipped += one->skipped;
 	return rc;
 }
 
@@ -636,6 +689,44 @@ static bool in_range(const struct read_opts *o, uint64_t start, uint64_t duratio
 	return !(o->until_unix_ns && start >= o->until_unix_ns) && !(o->since_unix_ns && end <= o->since_unix_ns);
 }
 
+/* One period file into rp. It is read with rp's labels and origins (no
+ * second interning: most of the cost of a directory) into a profile of its
+ * own, added to rp's only once the whole file read right and is in the
+ * range; labels and origins a bad file leaves behind cost a little memory,
+ * nothing else. Returns 0; -ERANGE outside the range; -EMLINK for a file
+ * of another kind, -EOVERFLOW (both fatal); else read_one's error. */
+static int read_period(struct read_profile *rp, const char *path, uint64_t start, uint64_t next_start,
+		       const struct read_opts *o, char *why, size_t whylen)
+{
+	struct profile whole = rp->prof;
+	uint32_t source = o->merge_files ? 0 : (uint32_t)rp->nfiles + 1;
+
+	profile_init(&rp->prof);
+	int r = read_one(rp, path, source, start, why, whylen);
+	struct profile file = rp->prof;
+
+	rp->prof = whole;
+	if (!r && !in_range(o, start, rp->files[rp->nfiles - 1].duration_ns, next_start)) {
+		rp->nfiles--;
+		r = -ERANGE;
+	} else if (!r && check_kind(rp, &rp->files[rp->nfiles - 1], why, whylen)) {
+		r = -EMLINK;
+	}
+	for (size_t i = 0; i < file.len && !r; i++) {
+		const struct profile_stack *s = &file.stacks[i];
+
+		if (s->count > READ_MAX_TOTAL - rp->prof.total) {
+			set_err(why, whylen, "the files' counts add up to more than 2^62 (at %s)", path);
+			r = -EOVERFLOW;
+		} else if (profile_add_origin(&rp->prof, s->frames, s->nframes, s->count, s->origin)) {
+			set_err(why, whylen, "out of memory reading %s", path);
+			r = -ENOMEM;
+		}
+	}
+	profile_free(&file);
+	return r;
+}
+
 static int read_dir(struct read_profile *rp, const char *dir, const struct read_opts *o, char *err,
 		    size_t errlen)
 {
@@ -658,7 +749,6 @@ static int read_dir(struct read_profile *rp, const char *dir, const struct read_
 	for (size_t i = 0; i < n && !rc; i++) {
 		char path[PATH_MAX], why[PATH_MAX + 300];
 		uint64_t next_start = i + 1 < n ? files[i + 1].start_ns : UINT64_MAX;
-		struct read_profile one;
 
 		if (!in_range(o, files[i].start_ns, 0, next_start)) {
 			outside++;
@@ -666,43 +756,18 @@ static int read_dir(struct read_profile *rp, const char *dir, const struct read_
 		}
 		if (snprintf(path, sizeof(path), "%s%s%s", dir, slash ? "" : "/", files[i].name) >= (int)sizeof(path))
 			continue;
-		/* Each file on its own first: a bad one adds nothing, and one
-		 * outside the range (known once its duration is) is dropped. */
-		read_profile_init(&one);
-		int r = read_one(&one, path, 1, files[i].start_ns, why, sizeof(why));
+		int r = read_period(rp, path, files[i].start_ns, next_start, o, why, sizeof(why));
 
-		if (r == -ENOMEM || r == -EIO) {
+		if (r == -ENOMEM || r == -EIO || r == -EOVERFLOW || r == -EMLINK) {
 			set_err(err, errlen, "%s", why);
-			rc = r;
+			rc = r == -EMLINK ? -EINVAL : r;
+		} else if (r == -ERANGE) {
+			outside++;
 		} else if (r) {
 			if (rp->skipped < SKIPPED_NAMED)
 				fprintf(stderr, "%s: %s; skipped\n", who, why);
 			rp->skipped++;
-		} else if (!in_range(o, files[i].start_ns, one.files[0].duration_ns, next_start)) {
-			outside++;
-		} else {
-			struct read_file *f = add_file(rp, path);
-
-			if (!f) {
-				rc = -ENOMEM;
-			} else {
-				const char *p = f->path;
-
-				*f = one.files[0];
-				f->path = p;
-				/* strings of one's table: re-interned */
-				f->value_type = f->value_type ? strtab_intern(&rp->labels.strings, f->value_type) : NULL;
-				f->title = f->title ? strtab_intern(&rp->labels.strings, f->title) : NULL;
-				rc = check_kind(rp, f, err, errlen);
-				if (!rc)
-					rc = merge_file(rp, &one, o->merge_files ? 0 : (uint32_t)rp->nfiles);
-				if (rc == -ENOMEM)
-					set_err(err, errlen, "out of memory reading %s", path);
-				else if (rc == -EOVERFLOW)
-					set_err(err, errlen, "the files' counts add up to more than 2^62 (at %s)", path);
-			}
 		}
-		read_profile_free(&one);
 	}
 	if (rp->skipped > SKIPPED_NAMED)
 		fprintf(stderr, "%s: skipped %zu unreadable files in all\n", who, rp->skipped);

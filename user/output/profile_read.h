@@ -108,6 +108,15 @@ struct read_profile {
 int profile_read(struct read_profile *rp, const char *path, const struct read_opts *o, char *err,
 		 size_t errlen);
 void read_profile_free(struct read_profile *rp);
+/* An empty rp, for read_profile_merge to add profiles read one by one to. */
+void read_profile_init(struct read_profile *rp);
+/* Adds the files and stacks of one (read by profile_read) to rp: labels
+ * and origins are interned again in rp, a file's origins keep pointing to
+ * it (its index shifted) unless merge_files. Files of a different value
+ * type are refused as profile_read refuses them. Returns 0 or -errno with
+ * err set; rp may hold part of one then. */
+int read_profile_merge(struct read_profile *rp, const struct read_profile *one, bool merge_files, char *err,
+		       size_t errlen);
 
 /* The file a stack's samples came from, or NULL when files were merged. */
 const struct read_file *read_profile_file(const struct read_profile *rp, const struct profile_stack *s);
