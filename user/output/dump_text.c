@@ -10,44 +10,14 @@
 #include "output/dump.h"
 #include "pyperf.h"
 #include "target/coredump.h"
-#include "util/utf8.h"
+#include "util/safetext.h"
 
-/*
- * Writes text that came from the target (names, paths, source lines) so it
- * cannot break a terminal: valid UTF-8 passes, each byte of an ill-formed
- * sequence becomes U+FFFD, control characters become \xNN.
- */
+/* Text that came from the target (names, paths, source lines), written so
+ * it cannot break a terminal (util/safetext.h). */
 static void put_str(FILE *f, const char *str)
 {
-	const unsigned char *s = (const unsigned char *)(str ? str : "");
-	size_t len = strlen((const char *)s);
-
-	for (size_t i = 0; i < len;) {
-		unsigned char c = s[i];
-		uint32_t cp;
-		size_t run = 0;
-
-		/* printable ASCII in one write (dump --locals prints a lot) */
-		while (i + run < len && s[i + run] >= 0x20 && s[i + run] < 0x7f)
-			run++;
-		if (run) {
-			fwrite(s + i, 1, run, f);
-			i += run;
-			continue;
-		}
-		size_t n = utf8_decode(s + i, len - i, &cp);
-
-		if (cp == UTF8_BAD) {
-			fputs("\xef\xbf\xbd", f);
-			i++;
-			continue;
-		}
-		if (n == 1 && (c < 0x20 || c == 0x7f))
-			fprintf(f, "\\x%02x", c);
-		else
-			fwrite(s + i, 1, n, f);
-		i += n;
-	}
+	if (str)
+		safetext_put(f, str, strlen(str), false);
 }
 
 /* false when the frame is not shown */
