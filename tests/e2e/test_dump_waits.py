@@ -4,26 +4,16 @@ version (tests/targets/dump_waits.py) serves every check."""
 import json
 import os
 import re
-import resource
 import signal
 import subprocess
 import tempfile
-import time
 
 import harness
 from harness import Skip, params
+from test_dump import cores_into, core_limits, dump_json, wait_core
 
 VERSIONS = ["3.8", "3.9", "3.10", "3.11", "3.12", "3.13", "debian3.11", "3.14", "3.15"]
 TARGET = os.path.join(harness.TARGETS, "dump_waits.py")
-CORE_PATTERN = "/proc/sys/kernel/core_pattern"
-
-
-def dump_json(args):
-    p = harness.run_pyperf(["dump", "--json"] + list(args))
-    try:
-        return json.loads(p.stdout)
-    except ValueError as e:
-        raise AssertionError("dump --json is not JSON (%s):\n%s" % (e, p.stdout[-3000:]))
 
 
 def by_tid(doc):
@@ -39,32 +29,14 @@ def read_line(p, prefix):
             return line.split()[1:]
 
 
-def core_limit():
-    resource.setrlimit(resource.RLIMIT_CORE, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
-
-
 def abort_to_core(p, tmp):
-    """Kills p with SIGABRT, its core written into tmp (the system's core
-    pattern restored afterwards). Returns the core's path."""
-    try:
-        with open(CORE_PATTERN) as f:
-            old = f.read()
-        with open(CORE_PATTERN, "w") as f:
-            f.write(os.path.join(tmp, "core.%p"))
-    except OSError as e:
-        raise Skip("cannot set %s (%s): needs root outside a container" % (CORE_PATTERN, e))
-    try:
+    """Kills p (started with core_limits) with SIGABRT, its core written into
+    tmp (the system's core pattern restored afterwards). Returns the core's
+    path."""
+    with cores_into(tmp):
         os.kill(p.pid, signal.SIGABRT)
         p.wait(timeout=60)
-        core = os.path.join(tmp, "core.%d" % p.pid)
-        deadline = time.monotonic() + 30
-        while not os.path.exists(core) and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert os.path.exists(core), "no core at %s (exit %s)" % (core, p.returncode)
-        return core
-    finally:
-        with open(CORE_PATTERN, "w") as f:
-            f.write(old)
+        return wait_core(tmp, p.pid)
 
 
 def check_blocked(version, doc, text, info, lines, core):
@@ -152,7 +124,7 @@ def check_gil(p, version):
 def test_waits(version):
     argv = harness.need_interpreter(version)
     lines = harness.marker_lines(TARGET)
-    p = harness.start(argv + [TARGET], stdin=subprocess.PIPE, preexec_fn=core_limit)
+    p = harness.start(argv + [TARGET], stdin=subprocess.PIPE, preexec_fn=core_limits)
     try:
         info = dict(kv.split("=", 1) for kv in read_line(p, "ready"))
         doc = dump_json(["-p", str(p.pid)])
