@@ -158,6 +158,11 @@ struct {
 struct scratch {
 	__u64 frame;          /* next frame to visit */
 	__u64 first_frame;    /* the innermost frame, as the walk found it */
+	/* The first two frames recorded (not shims), innermost first: the
+	 * remote sampler checks one is still in the thread's chain. */
+	__u64 anchor[2];
+	__u32 live;           /* the remote check found an anchor */
+	__u32 pad_live;
 	__u64 hash;
 	__u32 n;              /* frames captured so far */
 	__u32 flags;          /* STACK_* */
@@ -604,6 +609,16 @@ static __always_inline void walk_kernel(struct scratch *s, void *perf_ctx)
 	s->nnat = k;
 }
 
+static __always_inline void count_stack_flags(__u32 flags)
+{
+	if (flags & STACK_TRUNCATED)
+		count(CNT_TRUNCATED);
+	if (flags & STACK_READ_FAULT)
+		count(CNT_READ_FAULT);
+	if (flags & STACK_BAD_CHAIN)
+		count(CNT_BAD_CHAIN);
+}
+
 /* The walker reading the current thread: timer samples and switches. */
 #define WALK(name) name
 #define WALK_READ(c, dst, size, addr) bpf_probe_read_user(dst, size, (const void *)(addr))
@@ -720,8 +735,8 @@ struct {
 	__type(value, struct scratch);
 } remote_scratch SEC(".maps");
 
-/* Walks of a stack that changed under the reader, before a clean one. */
-#define REMOTE_TRIES 2
+/* Walks of a stack before it is kept as it is (marked a broken chain). */
+#define REMOTE_TRIES 3
 
 /*
  * Whether task is on a CPU: running now, or preempted by this very thread
@@ -757,21 +772,20 @@ int pyperf_remote(struct bpf_iter__task *ctx)
 	for (int i = 0; i < REMOTE_TRIES; i++) {
 		if (!remote_walk_current(s, proc, task, tgid, tid, true, false, NULL))
 			return 0;
-		/* The thread runs on while read: a stack whose innermost frame
-		 * is another now may mix two moments. Read again; changed twice,
-		 * it is marked as a broken chain. */
-		struct walk_ctx c = { .s = s, .L = &proc->layout, .seed = proc->stack_seed, .task = task };
-		__u64 tstate = 0;
-
-		if (remote_find_frame(&c, proc, tid, &tstate) == s->first_frame)
+		/* The thread ran on while read: keep the stack if it was one
+		 * the thread had, else read it again (CNT_CHANGED); the last
+		 * try is kept, marked. A chain the walk found broken (a
+		 * generator frame being entered) is read again too. */
+		if (!(s->flags & STACK_BAD_CHAIN) && remote_stack_still_live(s, proc, task, tid))
 			break;
-		count(CNT_CHANGED);
-		if (i == REMOTE_TRIES - 1) {
+		if (i < REMOTE_TRIES - 1) {
+			count(CNT_CHANGED);
+		} else if (!(s->rec.ev.flags & STACK_BAD_CHAIN)) {
 			s->rec.ev.flags |= STACK_BAD_CHAIN;
 			s->rec.ev.stack_id ^= (__u64)STACK_BAD_CHAIN << 56;
-			count(CNT_BAD_CHAIN);
 		}
 	}
+	count_stack_flags(s->rec.ev.flags);
 	if (emit(s, EVENT_CPU, false) == 0)
 		count(CNT_EMITTED);
 	return 0;
