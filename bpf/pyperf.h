@@ -23,6 +23,8 @@
 #define PYPERF_FRAME_BUF 256
 /* Bound on thread states examined when looking for the sampled thread. */
 #define PYPERF_MAX_THREADS 4096
+/* Threads of all targets the remote sampler visits per wakeup (a power of 2). */
+#define PYPERF_REMOTE_THREADS 1024
 #define PYPERF_MAX_INTERPRETERS 16
 
 /* An absent field in struct py_layout. */
