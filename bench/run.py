@@ -6,6 +6,10 @@ usage: bench/run.py [--quick] [--only NAME[,NAME...]] [--python CMD]
        bench/run.py --results-from FILE.json
 
 Benchmarks (NAME for --only):
+  headline    the target's slowdown alone vs with pyperf (timer, remote
+              sampler) and austin at 99/999/9999 Hz, one 3.12 target,
+              shuffled rounds; profiler CPU per sample, rate reached, the
+              cost of a bare timer wakeup (#22)
   slowdown    a fixed amount of Python work, CPU time inside the target,
               unprofiled vs pyperf at 99/999/9999 Hz, interleaved rounds,
               median ratio; an unprofiled A/A pair shows the noise floor
@@ -76,7 +80,7 @@ DEEP = os.path.join(ROOT, "tests", "targets", "deep.py")
 SID = os.path.join(ROOT, "tests", "helpers", "sid-python.sh")
 RESULTS_MD = os.path.join(BENCH, "RESULTS.md")
 STATS_SYSCTL = "/proc/sys/kernel/bpf_stats_enabled"
-ALL = ["slowdown", "bpf", "self", "lost", "symbolize", "flamegraph", "cpython315", "native", "async", "locals",
+ALL = ["headline", "slowdown", "bpf", "self", "lost", "symbolize", "flamegraph", "cpython315", "native", "async", "locals",
        "report", "all"]
 
 
@@ -826,6 +830,152 @@ def run_profiling_sampling(env, pid, rate, seconds):
     if not m:
         raise RuntimeError("profiling.sampling said:\n" + text)
     return ru.ru_utime + ru.ru_stime, int(m.group(1)), float(m.group(2)), (t1 - t0) / 1e9
+
+
+AUSTIN_STATS_RE = re.compile(r"Error rate\D*(\d+)/(\d+)")
+
+
+class AttachedProfiler:
+    """One profiler attached to a running target for the length of one
+    chunk of work: pyperf (kind "timer" or "remote", --sampler) or austin
+    (Debian sid's, tests/helpers/sid-python.sh fetch-austin). Its CPU is
+    read from schedstat just around the chunk; its rate over its whole
+    sampling time."""
+
+    def __init__(self, env, kind, pid, rate):
+        self.kind, self.rate = kind, rate
+        self.out = os.path.join(env.tmp, "headline.%s" % kind)
+        if kind == "austin":
+            e = dict(os.environ, SID_DIR=env.austin_sid)
+            if os.path.exists(self.out):
+                os.unlink(self.out)
+            # its default wall mode: -s (idle samples dropped) wrote nothing here
+            self.proc = spawn([SID, "austin", "-i", str(max(1, 1000000 // rate)), "-p", str(pid),
+                               "-o", self.out],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=e)
+            deadline = time.monotonic() + 30
+            while not (os.path.exists(self.out) and "# mode" in open(self.out).read(200)):
+                if self.proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError("austin did not start: " + self.proc.stderr.read()[-300:])
+                time.sleep(0.01)
+            self.pid = self.proc.pid
+        else:
+            self.rec = Recording(env, pid, rate, output=self.out,
+                                 extra=["--sampler", kind, "-f", "folded"]).start()
+            self.pid = self.rec.proc.pid
+        self.t_ready = time.monotonic()
+
+    def begin(self):
+        self.c0, self.w0 = schedstat_ns(self.pid), time.monotonic()
+
+    def end(self):
+        self.c1, self.w1 = schedstat_ns(self.pid), time.monotonic()
+
+    def stop(self):
+        """(samples, sampling seconds, profiler CPU s over the chunk, chunk wall s)."""
+        if self.kind == "austin":
+            self.proc.send_signal(signal.SIGINT)
+            _, _, _ = os.wait4(self.proc.pid, 0)
+            _children.remove(self.proc)
+            t = time.monotonic()
+            with open(self.out) as f:
+                n = sum(1 for line in f if line.strip() and not line.startswith("#"))
+        else:
+            s = self.rec.stop()
+            t = time.monotonic()
+            n = s.get("samples") or 0
+        return n, t - self.t_ready, (self.c1 - self.c0) / 1e9, self.w1 - self.w0
+
+
+def wakeup_cost_us(env, rate, seconds):
+    """CPU per wakeup of a thread doing nothing but clock_nanosleep at
+    rate (bench/wakeup_cost.c), as the remote sampler's thread sleeps."""
+    exe = os.path.join(env.tmp, "wakeup_cost")
+    if not os.path.exists(exe):
+        subprocess.run([os.environ.get("CC", "cc"), "-O2", "-Wall", os.path.join(BENCH, "wakeup_cost.c"), "-o", exe],
+                       check=True)
+    out = subprocess.run([exe, str(rate), str(seconds)], capture_output=True, text=True, check=True).stdout.split()
+    return int(out[3]) / 1e3 / int(out[1]), int(out[1]) / seconds
+
+
+def bench_headline(env, res):
+    """The user-facing slowdown (issue #22): a fixed chunk of Python work
+    (bench/targets/work.py, CPU time inside the target) timed alone and
+    with each profiler attached, in one target process on pyenv's 3.12:
+    pyperf --sampler timer, pyperf --sampler remote, austin (Debian sid's
+    package), at 99, 999 and 9999 Hz. Every round runs all configurations
+    (and two unprofiled chunks) in a shuffled order; a configuration's
+    slowdown is the median over rounds of its chunk's CPU time over the
+    mean of that round's unprofiled chunks. The profiler is started and
+    sampling before the chunk starts and stopped after it. Profiler CPU
+    per sample: its schedstat CPU (all threads) over the chunk divided by
+    the samples it took (the target idles only while a profiler starts
+    and stops; austin, in its wall mode, samples it then too); for the timer sampler the BPF run time
+    is in the target (its interrupts), for remote and austin it is in the
+    profiler. Rate reached: samples per wall second of the chunk. The
+    wakeup cost: CPU per wakeup of a thread sleeping at 9999 Hz with
+    clock_nanosleep and doing nothing else (bench/wakeup_cost.c), the
+    floor of any sampler that wakes a thread per sample, measured in the
+    same run."""
+    import random
+    q = env.quick
+    rounds = 3 if q else 7
+    chunk_cpu = 0.25 if q else 0.6
+    rates = [99, 999, 9999]
+    kinds = ["timer", "remote", "austin"]
+    env.austin_sid = os.environ.get("AUSTIN_SID_DIR", os.path.join(ROOT, "build", "sid"))
+    p = subprocess.run(["env", "SID_DIR=" + env.austin_sid, SID, "fetch-austin"], capture_output=True, text=True)
+    if p.returncode != 0:
+        log("headline: no austin (%s): left out" % p.stderr.strip()[:200])
+        kinds.remove("austin")
+    py = [os.path.join(pyenv_root(), "versions", v, "bin", "python3.12") for v in sorted(os.listdir(
+        os.path.join(pyenv_root(), "versions"))) if v.startswith("3.12")]
+    if not py:
+        raise RuntimeError("no pyenv 3.12")
+    wake_us, wake_rate = wakeup_cost_us(env, 9999, 2 if q else 5)
+    log("headline: a bare wakeup at 9999 Hz costs %.1f us of CPU (%.0f wakeups/s)" % (wake_us, wake_rate))
+    res.add("headline", "one timer wakeup (bare clock_nanosleep loop at 9999 Hz): CPU", wake_us, "us", fmt="%.1f")
+    ratios = {(k, r): [] for k in kinds for r in rates}
+    cost = {(k, r): [] for k in kinds for r in rates}
+    reached = {(k, r): [] for k in kinds for r in rates}
+    with Target([py[-1], os.path.join(TARGETS, "work.py")]) as t:
+        float(t.ask("run 20"))
+        per_unit = float(t.ask("run 50")) / 50
+        n = max(10, int(chunk_cpu / per_unit))
+        log("headline: %d units per chunk (%.2f s CPU), %d rounds, %s" % (n, n * per_unit, rounds, kinds))
+        for rnd in range(rounds):
+            configs = [None, None] + [(k, r) for k in kinds for r in rates]
+            random.shuffle(configs)
+            alone, got = [], {}
+            for cfg in configs:
+                if cfg is None:
+                    alone.append(float(t.ask("run %d" % n)))
+                    continue
+                prof = AttachedProfiler(env, cfg[0], t.pid, cfg[1])
+                prof.begin()
+                got[cfg] = float(t.ask("run %d" % n))
+                prof.end()
+                samples, span, pcpu, wall = prof.stop()
+                # the target runs only during the chunk: the samples are the chunk's
+                if samples > 0 and wall > 0:
+                    cost[cfg].append(pcpu / samples * 1e6)
+                    reached[cfg].append(samples / wall / cfg[1] * 100)
+            base = sum(alone) / len(alone)
+            for cfg, v in got.items():
+                ratios[cfg].append(v / base)
+            log("headline round %d: %s" % (rnd + 1, " ".join("%s@%d %.3f" % (k, r, got[(k, r)] / base)
+                                                              for k in kinds for r in rates)))
+    for k in kinds:
+        for r in rates:
+            label = {"timer": "pyperf --sampler timer", "remote": "pyperf --sampler remote", "austin": "austin"}[k]
+            res.add("headline", "%s %d Hz: target slowdown (median)" % (label, r), median(ratios[(k, r)]), "x",
+                    fmt="%.3f")
+            if cost[(k, r)]:
+                res.add("headline", "%s %d Hz: profiler CPU per sample" % (label, r), median(cost[(k, r)]), "us",
+                        fmt="%.1f")
+            if reached[(k, r)]:
+                res.add("headline", "%s %d Hz: rate reached" % (label, r), median(reached[(k, r)]), "% of asked",
+                        fmt="%.1f")
 
 
 def bench_cpython315(env, res):
@@ -1615,6 +1765,7 @@ def main():
         mach["date"], mach["nproc"], mach["cpu"], mach["kernel"], mach["load"], args.python, env.version))
     funcs = {"slowdown": bench_slowdown, "bpf": bench_bpf, "self": bench_self, "lost": bench_lost,
              "symbolize": bench_symbolize, "flamegraph": bench_flamegraph, "cpython315": bench_cpython315,
+             "headline": bench_headline,
              "native": bench_native, "async": bench_async, "locals": bench_locals, "report": bench_report,
              "all": bench_all}
     try:

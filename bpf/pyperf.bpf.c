@@ -42,6 +42,8 @@ const volatile bool kernel_stacks = false;
 const volatile bool async_tasks = false;
 /* record --timeline: CPU samples carry their time (a clock read each). */
 const volatile bool sample_times = false;
+/* --sampler remote: thread creations in targets are reported (below). */
+const volatile bool remote_sampler = false;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -158,6 +160,11 @@ struct {
 struct scratch {
 	__u64 frame;          /* next frame to visit */
 	__u64 first_frame;    /* the innermost frame, as the walk found it */
+	/* The first two frames recorded (not shims), innermost first: the
+	 * remote sampler checks one is still in the thread's chain. */
+	__u64 anchor[2];
+	__u32 live;           /* the remote check found an anchor */
+	__u32 pad_live;
 	__u64 hash;
 	__u32 n;              /* frames captured so far */
 	__u32 flags;          /* STACK_* */
@@ -604,6 +611,16 @@ static __always_inline void walk_kernel(struct scratch *s, void *perf_ctx)
 	s->nnat = k;
 }
 
+static __always_inline void count_stack_flags(__u32 flags)
+{
+	if (flags & STACK_TRUNCATED)
+		count(CNT_TRUNCATED);
+	if (flags & STACK_READ_FAULT)
+		count(CNT_READ_FAULT);
+	if (flags & STACK_BAD_CHAIN)
+		count(CNT_BAD_CHAIN);
+}
+
 /* The walker reading the current thread: timer samples and switches. */
 #define WALK(name) name
 #define WALK_READ(c, dst, size, addr) bpf_probe_read_user(dst, size, (const void *)(addr))
@@ -720,8 +737,8 @@ struct {
 	__type(value, struct scratch);
 } remote_scratch SEC(".maps");
 
-/* Walks of a stack that changed under the reader, before a clean one. */
-#define REMOTE_TRIES 2
+/* Walks of a stack before it is kept as it is (marked a broken chain). */
+#define REMOTE_TRIES 3
 
 /*
  * Whether task is on a CPU: running now, or preempted by this very thread
@@ -739,41 +756,75 @@ static __always_inline bool remote_running(struct task_struct *task)
 	return task->on_rq == 1 && queued && queued == me->sched_info.last_arrival;
 }
 
-SEC("iter.s/task")
-int pyperf_remote(struct bpf_iter__task *ctx)
+struct task_struct *bpf_task_from_pid(__s32 pid) __ksym;
+void bpf_task_release(struct task_struct *p) __ksym;
+
+/*
+ * The threads the remote sampler visits, written by pyperf's sampling
+ * thread (which alone runs the program) from /proc/PID/task of each
+ * target; remote_threads_changed tells it a target made a thread since.
+ */
+__u32 remote_tids[PYPERF_REMOTE_THREADS];
+__u32 remote_ntids = 0;
+__u32 remote_threads_changed = 0;
+
+/* Samples one thread of a target if it is on a CPU. */
+static __always_inline void remote_sample_task(struct task_struct *task)
 {
-	struct task_struct *task = ctx->task;
 	__u32 zero = 0;
 
-	if (!task || !remote_running(task))
-		return 0;
+	if (!remote_running(task))
+		return;
 	__u32 tgid = task->tgid, tid = task->pid;
 	struct py_proc *proc = bpf_map_lookup_elem(&procs, &tgid);
 	struct scratch *s = bpf_map_lookup_elem(&remote_scratch, &zero);
 
 	if (!proc || !s)
-		return 0;
+		return;
 	count(CNT_SAMPLES);
 	for (int i = 0; i < REMOTE_TRIES; i++) {
 		if (!remote_walk_current(s, proc, task, tgid, tid, true, false, NULL))
-			return 0;
-		/* The thread runs on while read: a stack whose innermost frame
-		 * is another now may mix two moments. Read again; changed twice,
-		 * it is marked as a broken chain. */
-		struct walk_ctx c = { .s = s, .L = &proc->layout, .seed = proc->stack_seed, .task = task };
-		__u64 tstate = 0;
-
-		if (remote_find_frame(&c, proc, tid, &tstate) == s->first_frame)
+			return;
+		/* The thread ran on while read: keep the stack if it was one
+		 * the thread had, else read it again (CNT_CHANGED); the last
+		 * try is kept, marked. A chain the walk found broken (a
+		 * generator frame being entered) is read again too. */
+		if (!(s->flags & STACK_BAD_CHAIN) && remote_stack_still_live(s, proc, task, tid))
 			break;
-		count(CNT_CHANGED);
-		if (i == REMOTE_TRIES - 1) {
+		if (i < REMOTE_TRIES - 1) {
+			count(CNT_CHANGED);
+		} else if (!(s->rec.ev.flags & STACK_BAD_CHAIN)) {
 			s->rec.ev.flags |= STACK_BAD_CHAIN;
 			s->rec.ev.stack_id ^= (__u64)STACK_BAD_CHAIN << 56;
-			count(CNT_BAD_CHAIN);
 		}
 	}
+	count_stack_flags(s->rec.ev.flags);
 	if (emit(s, EVENT_CPU, false) == 0)
 		count(CNT_EMITTED);
+}
+
+static long remote_visit(__u64 i, void *ctx)
+{
+	__u32 tid = remote_tids[i & (PYPERF_REMOTE_THREADS - 1)];
+	struct task_struct *task = tid ? bpf_task_from_pid((__s32)tid) : NULL;
+
+	if (!task)
+		return 0; /* ended since the list was made */
+	remote_sample_task(task);
+	bpf_task_release(task);
+	return 0;
+}
+
+/* One run per wakeup (BPF_PROG_TEST_RUN from pyperf's sampling thread):
+ * every listed thread, with no file or iterator made per run. */
+SEC("syscall")
+int pyperf_remote(void *ctx)
+{
+	__u32 n = remote_ntids;
+
+	if (n > PYPERF_REMOTE_THREADS)
+		n = PYPERF_REMOTE_THREADS;
+	bpf_loop(n, remote_visit, NULL, 0);
 	return 0;
 }
 
@@ -905,7 +956,13 @@ int BPF_PROG(pyperf_fork, struct task_struct *parent, struct task_struct *child)
 {
 	__u32 ptgid = parent->tgid, ctgid = child->tgid;
 
-	if (!follow_forks || ptgid == ctgid)
+	if (ptgid == ctgid) {
+		/* a new thread: the remote sampler lists it at its next wakeup */
+		if (remote_sampler && bpf_map_lookup_elem(&procs, &ptgid))
+			remote_threads_changed = 1;
+		return 0;
+	}
+	if (!follow_forks)
 		return 0;
 	struct py_proc *p = bpf_map_lookup_elem(&procs, &ptgid);
 

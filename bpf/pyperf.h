@@ -23,6 +23,8 @@
 #define PYPERF_FRAME_BUF 256
 /* Bound on thread states examined when looking for the sampled thread. */
 #define PYPERF_MAX_THREADS 4096
+/* Threads of all targets the remote sampler visits per wakeup (a power of 2). */
+#define PYPERF_REMOTE_THREADS 1024
 #define PYPERF_MAX_INTERPRETERS 16
 
 /* An absent field in struct py_layout. */
@@ -101,7 +103,10 @@ struct py_layout {
 	 * offset into the main PyInterpreterState (3.9+) or _PyRuntime (3.8,
 	 * PYL_GC_IN_RUNTIME). */
 	__u16 gc_collecting;
-	__u16 pad1[3];
+	/* 3.8-3.10: PyFrameObject.f_gen, the generator a frame belongs to
+	 * (NULL for others); 3.11+ tell by the frame's owner. */
+	__u16 frame_gen;
+	__u16 pad1[2];
 };
 
 /* Value of the targets map (key: tgid as the host sees it). */

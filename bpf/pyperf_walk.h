@@ -205,6 +205,8 @@ static long WALK(walk_frame_step)(__u64 i, void *ctx)
 			f |= PYPERF_FRAME_ENTRY;
 		if (n < PYPERF_MAX_FRAMES)
 			s->rec.frames[n] = f;
+		if (n < 2)
+			s->anchor[n & 1] = s->frame;
 		/* Shims are transparent: a coroutine's awaits chain its frames
 		 * directly, and C callers are ordinary frames' callees anyway. */
 		if (async_tasks) {
@@ -233,9 +235,82 @@ static long WALK(walk_frame_step)(__u64 i, void *ctx)
 		s->flags |= STACK_BAD_CHAIN;
 		return 1;
 	}
+	/* A generator's frame has a caller while it runs: one without is
+	 * being entered or left (3.11-3.12 set tstate->cframe before its
+	 * current_frame, which holds a stale pointer meanwhile; a yield
+	 * unlinks the frame, perhaps while the remote sampler reads it).
+	 * Shown as a root it would be a fake one. */
+	if (!prev && (is_gen || ((L->flags & PYL_FRAME_OBJECT) && L->frame_gen && L->frame_gen != PY_OFF_NONE &&
+				 buf_u64(p, L->frame_gen)))) {
+		s->flags |= STACK_BAD_CHAIN;
+		return 1;
+	}
 	s->frame = prev;
 	return 0;
 }
+
+#if !WALK_LOCAL
+/* One step down the thread's chain as it is now, from s->frame: stops
+ * at an anchor of the stack just walked (s->live set) or at the end. */
+static long WALK(find_anchor_step)(__u64 i, void *ctx)
+{
+	struct walk_ctx *c = ctx;
+	struct scratch *s = c->s;
+	const struct py_layout *L = c->L;
+	__u32 size = L->frame_size;
+
+	if (!s->frame)
+		return 1;
+	if (s->frame == s->anchor[0] || s->frame == s->anchor[1]) {
+		s->live = 1;
+		return 1;
+	}
+	if (size < 8 || size > PYPERF_FRAME_BUF)
+		size = PYPERF_FRAME_BUF;
+	long at = WALK(fetch_frame)(c, size);
+
+	if (at < 0)
+		return 1;
+	__u64 prev = buf_u64(s->buf + (at & (FRAME_BLOCK - 1)), L->frame_previous);
+
+	if (prev == s->frame)
+		return 1;
+	s->frame = prev;
+	return 0;
+}
+
+/* How deep below the frame the walk started from the thread may have gone
+ * meanwhile for its stack to count as unchanged. */
+#define ANCHOR_SEARCH_STEPS 32
+
+/*
+ * Whether the stack just walked (the thread running on meanwhile) is one
+ * the thread really had: its innermost frame, or that frame's caller, is
+ * still in the thread's chain. The thread went deeper, or returned from
+ * the innermost frame (perhaps calling another from the same caller,
+ * whose frame then takes the same place): the frames read were a real
+ * stack of the moment they were read. Returned past both, the frames read
+ * may mix two moments. (A frame left and re-entered at the same address
+ * in between passes: that is a stack the thread had too.)
+ */
+static __always_inline bool WALK(stack_still_live)(struct scratch *s, const struct py_proc *proc,
+						   struct task_struct *task, __u32 tid)
+{
+	struct walk_ctx c = { .s = s, .L = &proc->layout, .seed = proc->stack_seed, .task = task };
+	__u64 tstate = 0;
+	__u64 now = WALK(find_frame)(&c, proc, tid, &tstate);
+
+	if (!now)
+		return false;
+	if (now == s->first_frame)
+		return true;
+	s->frame = now;
+	s->live = 0;
+	s->block_len = 0; /* what the walk read is of the moment before */
+	bpf_loop(ANCHOR_SEARCH_STEPS, WALK(find_anchor_step), &c, 0);
+	return s->live;
+}
+#endif
 
 /*
  * Does tstate hold the GIL? 3.12+: the main interpreter's GIL state (at
@@ -293,6 +368,8 @@ static __always_inline int WALK(walk_current)(struct scratch *s, const struct py
 	__u64 frame = WALK(find_frame)(&c, proc, tid, &tstate);
 
 	s->first_frame = frame;
+	s->anchor[0] = 0;
+	s->anchor[1] = 0;
 
 	s->n = 0;
 	s->nnat = 0;
@@ -321,12 +398,9 @@ static __always_inline int WALK(walk_current)(struct scratch *s, const struct py
 		bpf_loop(PYPERF_MAX_FRAMES + 64, WALK(walk_frame_step), &c, 0);
 		if (s->frame && s->n >= PYPERF_MAX_FRAMES)
 			s->flags |= STACK_TRUNCATED;
-		if (s->flags & STACK_TRUNCATED)
-			count(CNT_TRUNCATED);
-		if (s->flags & STACK_READ_FAULT)
-			count(CNT_READ_FAULT);
-		if (s->flags & STACK_BAD_CHAIN)
-			count(CNT_BAD_CHAIN);
+#if WALK_LOCAL /* the remote sampler counts the walk it keeps */
+		count_stack_flags(s->flags);
+#endif
 		if (async_tasks)
 			end_gen_run(s);
 	}

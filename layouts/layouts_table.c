@@ -49,6 +49,7 @@ const struct py_layout py_layouts[] = {
 	  .object_type = 8,
 	  .frame_is_entry = PY_OFF_NONE,
 	  .gc_collecting = 544,
+	  .frame_gen = 96,
 	},
 	/* CPython 3.9.18 headers, pyenv (PY_VERSION_HEX 0x030912f0); _PyRuntime.ceval.gil at +352 */
 	{ .version_hex = 0x030912f0, .flags = 0x03,
@@ -92,6 +93,7 @@ const struct py_layout py_layouts[] = {
 	  .object_type = 8,
 	  .frame_is_entry = PY_OFF_NONE,
 	  .gc_collecting = 816,
+	  .frame_gen = 96,
 	},
 	/* CPython 3.10.13 headers, pyenv (PY_VERSION_HEX 0x030a0df0); _PyRuntime.ceval.gil at +352 */
 	{ .version_hex = 0x030a0df0, .flags = 0x01,
@@ -135,6 +137,7 @@ const struct py_layout py_layouts[] = {
 	  .object_type = 8,
 	  .frame_is_entry = PY_OFF_NONE,
 	  .gc_collecting = 816,
+	  .frame_gen = 88,
 	},
 	/* CPython 3.11.2 headers, Debian libpython3.11-dev (PY_VERSION_HEX 0x030b02f0); _PyRuntime.ceval.gil at +360 */
 	{ .version_hex = 0x030b02f0, .flags = 0x6c,
@@ -178,6 +181,7 @@ const struct py_layout py_layouts[] = {
 	  .object_type = 8,
 	  .frame_is_entry = 68,
 	  .gc_collecting = 848,
+	  .frame_gen = PY_OFF_NONE,
 	},
 	/* CPython 3.11.7 headers, pyenv (PY_VERSION_HEX 0x030b07f0); _PyRuntime.ceval.gil at +360 */
 	{ .version_hex = 0x030b07f0, .flags = 0x6c,
@@ -221,6 +225,7 @@ const struct py_layout py_layouts[] = {
 	  .object_type = 8,
 	  .frame_is_entry = 68,
 	  .gc_collecting = 848,
+	  .frame_gen = PY_OFF_NONE,
 	},
 	/* CPython 3.12.1 headers, pyenv (PY_VERSION_HEX 0x030c01f0) */
 	{ .version_hex = 0x030c01f0, .flags = 0x6c,
@@ -264,6 +269,7 @@ const struct py_layout py_layouts[] = {
 	  .object_type = 8,
 	  .frame_is_entry = PY_OFF_NONE,
 	  .gc_collecting = 312,
+	  .frame_gen = PY_OFF_NONE,
 	},
 	/* CPython 3.13.0 headers, pyenv (PY_VERSION_HEX 0x030d00f0) */
 	{ .version_hex = 0x030d00f0, .flags = 0x64,
@@ -307,6 +313,7 @@ const struct py_layout py_layouts[] = {
 	  .object_type = 8,
 	  .frame_is_entry = PY_OFF_NONE,
 	  .gc_collecting = 7600,
+	  .frame_gen = PY_OFF_NONE,
 	},
 	/* CPython 3.13.18 headers, Debian sid libpython3.13-dev 3.13.18-1 (PY_VERSION_HEX 0x030d12f0) */
 	{ .version_hex = 0x030d12f0, .flags = 0x64,
@@ -350,6 +357,7 @@ const struct py_layout py_layouts[] = {
 	  .object_type = 8,
 	  .frame_is_entry = PY_OFF_NONE,
 	  .gc_collecting = 7600,
+	  .frame_gen = PY_OFF_NONE,
 	},
 	/* CPython 3.14.10 headers, Debian sid libpython3.14-dev 3.14.10-1 (PY_VERSION_HEX 0x030e0af0) */
 	{ .version_hex = 0x030e0af0, .flags = 0x74,
@@ -393,6 +401,7 @@ const struct py_layout py_layouts[] = {
 	  .object_type = 8,
 	  .frame_is_entry = PY_OFF_NONE,
 	  .gc_collecting = 7600,
+	  .frame_gen = PY_OFF_NONE,
 	},
 	/* CPython 3.15.2 headers, Debian sid libpython3.15-dev 3.15.2-1 (PY_VERSION_HEX 0x030f02f0) */
 	{ .version_hex = 0x030f02f0, .flags = 0x74,
@@ -436,6 +445,7 @@ const struct py_layout py_layouts[] = {
 	  .object_type = 8,
 	  .frame_is_entry = PY_OFF_NONE,
 	  .gc_collecting = 7512,
+	  .frame_gen = PY_OFF_NONE,
 	},
 };
 

@@ -166,13 +166,15 @@ int main(int argc, char **argv)
 	l.frame_code = OFF(PyFrameObject, f_code);
 	l.frame_instr = OFF(PyFrameObject, f_lasti);
 	l.frame_owner = NONE;
+	l.frame_gen = OFF(PyFrameObject, f_gen);
 	l.frame_size = max4(END(PyFrameObject, f_back), END(PyFrameObject, f_code),
-			    END(PyFrameObject, f_lasti), NONE);
+			    END(PyFrameObject, f_lasti), END(PyFrameObject, f_gen));
 	l.owner_generator = 0xff;
 	l.owner_first_skipped = 0xff;
 #else
 	l.flags |= PYL_INSTR_POINTER;
 	l.frame_previous = OFF(_PyInterpreterFrame, previous);
+	l.frame_gen = NONE;
 #if PY_VERSION_HEX < 0x030D0000
 	l.frame_code = OFF(_PyInterpreterFrame, f_code);
 	l.frame_instr = OFF(_PyInterpreterFrame, prev_instr);
@@ -292,7 +294,7 @@ int main(int argc, char **argv)
 	P(unicode_length); P(unicode_state); P(unicode_ascii_size); P(unicode_compact_size);
 	P(unicode_kind_shift); P(unicode_compact_shift); P(unicode_ascii_shift);
 	P(bytes_size); P(bytes_sval); P(object_type);
-	P(frame_is_entry); P(gc_collecting);
+	P(frame_is_entry); P(gc_collecting); P(frame_gen);
 #undef P
 	printf("\t},\n");
 	return 0;

@@ -11,6 +11,9 @@
 #   sid-python.sh exe 3.14            the unpacked ELF executable (for symbols)
 #   sid-python.sh run 3.14 ARGS...    run that interpreter with the unpacked
 #                                     glibc loader and libraries
+#   sid-python.sh fetch-austin        sid's austin (a sampling profiler the
+#                                     benchmarks compare with) into the same root
+#   sid-python.sh austin ARGS...      run it with the unpacked loader
 #
 # Versions: SID_PYTHON_VERSIONS (default "3.13 3.14 3.15"; sid's 3.13 is a later
 # patch release than pyenv's). Output dir: SID_DIR (default <repo>/build/sid).
@@ -191,8 +194,39 @@ cmd_run() {
 		"$UNPACK/usr/bin/python$v" "$@"
 }
 
+# Only for bench/run.py: austin, as a user of Debian gets it.
+cmd_fetch_austin() {
+	[ -s "$SID/stamp-austin" ] && [ -x "$UNPACK/usr/bin/austin" ] && { echo "austin $(cat "$SID/stamp-austin")"; return; }
+	mkdir -p "$SID"
+	exec 9>"$SID/lock"
+	flock 9
+	setup_apt
+	if [ -z "$(ls "$APTDIR/lists" 2>/dev/null | grep -v partial || true)" ]; then
+		apt-get "${APT_OPTS[@]}" -qq update >"$SID/update.log" 2>&1 || true
+	fi
+	local cand
+	cand=$(candidate austin)
+	[ -n "$cand" ] || impossible "austin is not in sid (or apt-get update failed: $SID/update.log)"
+	# sid's austin needs sid's glibc: its loader and libc come along
+	(cd "$SID/debs" && rm -f ./*.deb && apt-get "${APT_OPTS[@]}" -qq download austin libc6) >"$SID/download.log" 2>&1 ||
+		impossible "apt-get download austin failed: $(grep -E '^(E|W):' "$SID/download.log" | head -1)"
+	mkdir -p "$UNPACK"
+	unpack_debs "$SID"/debs/*.deb
+	rm -f "$SID"/debs/*.deb
+	echo "$cand" >"$SID/stamp-austin"
+	echo "austin $cand"
+}
+
+cmd_austin() {
+	[ -x "$UNPACK/usr/bin/austin" ] || die "austin from sid is not fetched; run: $0 fetch-austin" 4
+	local libs="$UNPACK/usr/lib/$ARCH_TRIPLET:$UNPACK/lib/$ARCH_TRIPLET:/usr/lib/$ARCH_TRIPLET:/lib/$ARCH_TRIPLET"
+	exec "$(loader)" --library-path "$libs" --argv0 austin "$UNPACK/usr/bin/austin" "$@"
+}
+
 case "${1:-}" in
 fetch) shift; cmd_fetch "$@" ;;
+fetch-austin) cmd_fetch_austin ;;
+austin) shift; cmd_austin "$@" ;;
 versions)
 	for v in $VERSIONS; do have "$v" && echo "$v"; done
 	exit 0
@@ -201,7 +235,7 @@ path) need "${2:-}"; headers "$2" ;;
 exe) need "${2:-}"; echo "$UNPACK/usr/bin/python$2" ;;
 run) shift; cmd_run "$@" ;;
 *)
-	sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//' >&2
+	sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//' >&2
 	exit 2
 	;;
 esac

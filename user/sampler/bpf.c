@@ -359,6 +359,7 @@ static int load_bpf(struct session *r, bool quiet)
 	r->skel->rodata->kernel_stacks = r->cfg.native && r->cfg.kernel;
 	r->skel->rodata->async_tasks = r->cfg.async;
 	r->skel->rodata->sample_times = r->cfg.sample_times;
+	r->skel->rodata->remote_sampler = r->sampler == SAMPLER_REMOTE;
 	/* The tables' room is kernel memory taken at load: only with --native. */
 	bpf_map__set_max_entries(r->skel->maps.unwind_rows, r->cfg.native ? native_table_rows(r) : 1);
 	if (!r->cfg.native) {
@@ -407,7 +408,7 @@ int session_load(struct session *r)
 		r->skel = NULL;
 		r->sampler = SAMPLER_TIMER;
 		snprintf(r->sampler_why, sizeof(r->sampler_why), "this kernel cannot run the remote sampler "
-			 "(sleepable task iterators with a process filter: Linux 6.1 or later)");
+			 "(sleepable syscall programs calling bpf_task_from_pid: Linux 6.2 or later)");
 	}
 	if (!r->skel && load_bpf(r, false))
 		return -1;
@@ -428,13 +429,14 @@ int session_load(struct session *r)
 	}
 	/* An exec makes a target's offsets wrong: the hook drops its entry
 	 * at once (and with -a reports the exec). Forks matter only when
-	 * children are followed. */
+	 * children are followed, or to the remote sampler. */
 	r->exec_link = bpf_program__attach(r->skel->progs.pyperf_exec);
 	if (!r->exec_link) {
 		session_err(r, "failed to attach to the sched_process_exec tracepoint: %s\n", strerror(errno));
 		return -1;
 	}
-	if (r->cfg.subprocesses) {
+	/* The remote sampler hears of the threads a target makes there too. */
+	if (r->cfg.subprocesses || r->sampler == SAMPLER_REMOTE) {
 		r->fork_link = bpf_program__attach(r->skel->progs.pyperf_fork);
 		if (!r->fork_link) {
 			session_err(r, "failed to attach to the sched_process_fork tracepoint: %s\n", strerror(errno));

@@ -2,10 +2,11 @@
  * Which sampler takes the CPU samples, and the remote one. The timer
  * sampler interrupts each sampled thread (a cpu-clock event) and walks its
  * stack there; the remote sampler is a thread of pyperf woken at the rate
- * asked that runs a sleepable task iterator over each target's threads,
+ * asked that runs a sleepable BPF program once over the targets' threads,
  * walking those on a CPU with their memory read from pyperf's side: the
  * target takes no interrupt. auto measures what an interrupt costs here.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <linux/perf_event.h>
 #include <pthread.h>
@@ -144,37 +145,69 @@ enum sampler_kind session_sampler(const struct session *r, const char **why)
 
 /* ------------------------------------------------------------ remote */
 
-/* Processes followed at once (each an iterator run per wakeup). */
+/* Processes followed at once. */
 #define REMOTE_PROCS 256
+/* The thread list is made again at least this often (threads that ended). */
+#define RESCAN_NS 1000000000ull
 
 struct remote {
 	pthread_t thread;
 	bool running;
-	pthread_mutex_t lock;          /* the iterators, against the thread's use */
-	struct bpf_link *links[REMOTE_PROCS];
+	pthread_mutex_t lock;          /* pids, against the thread's use */
 	uint32_t pids[REMOTE_PROCS];
 	size_t n;
-	atomic_bool stop;
+	int prog_fd;
+	struct pyperf__bss *bss;        /* the program's thread list (mmapped) */
+	atomic_bool stop, rescan;
 	atomic_int hz;
 	atomic_uint_least64_t ticks, late;
+	uint64_t scanned_ns;
 };
 
-static void run_iterators(struct remote *m)
+/* The targets' threads into the program's list, from /proc/PID/task. */
+static void list_threads(struct remote *m)
 {
-	char buf[64];
+	struct pyperf__bss *b = m->bss;
+	uint32_t n = 0;
 
 	pthread_mutex_lock(&m->lock);
-	for (size_t i = 0; i < m->n; i++) {
-		int fd = bpf_iter_create(bpf_link__fd(m->links[i]));
+	for (size_t i = 0; i < m->n && n < PYPERF_REMOTE_THREADS; i++) {
+		char path[64];
 
-		if (fd < 0)
-			continue;
-		/* the program writes nothing: one read runs it over every thread */
-		while (read(fd, buf, sizeof(buf)) > 0)
-			;
-		close(fd);
+		snprintf(path, sizeof(path), "/proc/%u/task", m->pids[i]);
+		DIR *d = opendir(path);
+		struct dirent *e;
+
+		if (!d)
+			continue; /* ended: remote_sync drops it */
+		while ((e = readdir(d)) && n < PYPERF_REMOTE_THREADS) {
+			char *end;
+			unsigned long tid = strtoul(e->d_name, &end, 10);
+
+			if (*end == '\0' && tid > 0 && tid <= UINT32_MAX)
+				b->remote_tids[n++] = (uint32_t)tid;
+		}
+		closedir(d);
 	}
 	pthread_mutex_unlock(&m->lock);
+	b->remote_ntids = n;
+}
+
+static void run_sampler(struct remote *m)
+{
+	uint64_t now = monotonic_ns();
+
+	/* Cleared before the list is made: a thread made meanwhile sets it again. */
+	if (atomic_exchange(&m->rescan, false) | __atomic_exchange_n(&m->bss->remote_threads_changed, 0, __ATOMIC_SEQ_CST) ||
+	    now - m->scanned_ns > RESCAN_NS) {
+		list_threads(m);
+		m->scanned_ns = now;
+	}
+	if (m->bss->remote_ntids) {
+		LIBBPF_OPTS(bpf_test_run_opts, opts);
+
+		bpf_prog_test_run_opts(m->prog_fd, &opts);
+	}
 }
 
 static void *remote_main(void *arg)
@@ -198,7 +231,7 @@ static void *remote_main(void *arg)
 		ts.tv_nsec = (long)(next % 1000000000ull);
 		while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR)
 			;
-		run_iterators(m);
+		run_sampler(m);
 		atomic_fetch_add(&m->ticks, 1);
 	}
 	return NULL;
@@ -215,6 +248,8 @@ int remote_start(struct session *r)
 	}
 	pthread_mutex_init(&m->lock, NULL);
 	atomic_init(&m->hz, r->cfg.hz);
+	m->prog_fd = bpf_program__fd(r->skel->progs.pyperf_remote);
+	m->bss = r->skel->bss;
 	r->remote = m;
 	/* Signals stay the main thread's. */
 	sigfillset(&all);
@@ -242,23 +277,22 @@ void remote_sync(struct session *r)
 	struct remote *m = r->remote;
 	int fd;
 	uint32_t key, *prev = NULL;
+	bool changed = false;
 
 	if (!m || !r->skel || atomic_load(&m->stop))
 		return;
 	fd = bpf_map__fd(r->skel->maps.procs);
 	pthread_mutex_lock(&m->lock);
-	/* Gone from the kernel's map (ended, exec'd): its iterator goes. */
+	/* Gone from the kernel's map (ended, exec'd): no longer visited. */
 	for (size_t i = 0; i < m->n;) {
 		if (in_map(fd, m->pids[i])) {
 			i++;
 			continue;
 		}
-		bpf_link__destroy(m->links[i]);
-		m->n--;
-		m->links[i] = m->links[m->n];
-		m->pids[i] = m->pids[m->n];
+		m->pids[i] = m->pids[--m->n];
+		changed = true;
 	}
-	/* New in it (attached, or a child the fork hook added): one more. */
+	/* New in it (attached, or a child the fork hook added). */
 	while (bpf_map_get_next_key(fd, prev, &key) == 0) {
 		size_t i = 0;
 
@@ -267,19 +301,12 @@ void remote_sync(struct session *r)
 			i++;
 		if (i < m->n || m->n == REMOTE_PROCS)
 			continue;
-		union bpf_iter_link_info li;
-		LIBBPF_OPTS(bpf_iter_attach_opts, opts, .link_info = &li, .link_info_len = sizeof(li));
-
-		memset(&li, 0, sizeof(li));
-		li.task.pid = key; /* only its threads: the host's others are not visited */
-		struct bpf_link *link = bpf_program__attach_iter(r->skel->progs.pyperf_remote, &opts);
-
-		if (!link)
-			continue; /* ended meanwhile */
-		m->links[m->n] = link;
 		m->pids[m->n++] = key;
+		changed = true;
 	}
 	pthread_mutex_unlock(&m->lock);
+	if (changed)
+		atomic_store(&m->rescan, true);
 }
 
 void remote_set_hz(struct session *r, int hz)
@@ -304,8 +331,6 @@ void remote_stop(struct session *r)
 	if (m->running)
 		pthread_join(m->thread, NULL);
 	m->running = false;
-	for (size_t i = 0; i < m->n; i++)
-		bpf_link__destroy(m->links[i]);
 	m->n = 0;
 }
 
