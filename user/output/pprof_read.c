@@ -872,7 +872,7 @@ static int queue_sample(struct pp *pp, struct sample_scratch *sc, const char *co
 	if ((sc->nqueued == QUEUE_SAMPLES || (sc->npool && sc->npool + n > QUEUE_FRAMES)) &&
 	    (rc = add_queued(pp, sc)))
 		return rc;
-	if (sc->cappool - sc->npool < n) {
+	if (!sc->pool || sc->cappool - sc->npool < n) {
 		size_t ncap = sc->npool + n < QUEUE_FRAMES ? QUEUE_FRAMES : sc->npool + n;
 		const char **pool = realloc(sc->pool, ncap * sizeof(*pool));
 
@@ -1032,7 +1032,6 @@ static const struct sample_origin *span_origin(struct pp *pp, const uint8_t *p, 
 /* A sample's location ids (packed, or one) appended to sc->loc_ids. */
 static int read_loc_ids(struct pp *pp, const struct pb_field *f, struct sample_scratch *sc)
 {
-	struct pb_reader r = pb_reader_sub(f);
 	/* an id takes a byte at least: room for all of them up to the limit */
 	size_t most = f->wire == PB_VARINT ? 1 : f->len < READ_MAX_FRAMES + 1 ? f->len : READ_MAX_FRAMES + 1;
 
@@ -1053,6 +1052,8 @@ static int read_loc_ids(struct pp *pp, const struct pb_field *f, struct sample_s
 		sc->loc_ids[sc->nloc_ids++] = f->value;
 		return 0;
 	}
+	struct pb_reader r = pb_reader_sub(f);
+
 	while (r.p < r.end) {
 		if (sc->nloc_ids == READ_MAX_FRAMES)
 			return fail(pp, -EBADMSG, "a sample deeper than %u frames", READ_MAX_FRAMES);
@@ -1107,7 +1108,7 @@ static int read_sample(struct pp *pp, const struct pb_field *mf, const struct va
 		return corrupt(pp, "a bad sample");
 	const struct sample_origin *origin =
 		scattered ? labels_origin(pp, mf->data, mf->len, source) :
-			    span_origin(pp, labels, labels ? (size_t)(labels_end - labels) : 0, source);
+			    span_origin(pp, labels ? labels : mf->data, labels ? (size_t)(labels_end - labels) : 0, source);
 
 	if (!origin)
 		return pp->rc;
