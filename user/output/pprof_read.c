@@ -6,9 +6,12 @@
  *
  * Two passes over the message: the tables first (strings, functions,
  * locations, mappings, sample types, times), wherever they are in it, then
- * the samples, whose ids must all resolve. Ids are looked up in hash maps;
- * each location's frame labels are made once, on first use. Every count,
- * index and length is checked against what the buffer holds. */
+ * the samples, whose ids must all resolve. Ids numbered 1, 2, ... in order
+ * (as writers number them) are found by index, others in hash maps. Each
+ * location's frame labels are made once, on first use, or found in a cache
+ * kept across the files of a directory (rp->label_cache); samples are
+ * added to rp->prof in prefetched batches. Every count, index and length
+ * is checked against what the buffer holds. */
 #include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
