@@ -636,6 +636,118 @@ static void test_merge(void)
 	sample_free(&s);
 }
 
+/* A sample message appended to a protobuf at buf[*n]: location ids (nids
+ * bytes of varints), and the values of pyperf's two CPU sample types. */
+static void append_sample(uint8_t *buf, size_t *n, const uint8_t *ids, size_t nids, uint8_t count)
+{
+	/* count below 128: one byte; cpu ns 1 as the second value */
+	buf[(*n)++] = 0x12; /* field 2 (sample), length-delimited */
+	buf[(*n)++] = (uint8_t)(2 + nids + 4);
+	buf[(*n)++] = 0x0a; /* location_id, packed */
+	buf[(*n)++] = (uint8_t)nids;
+	memcpy(buf + *n, ids, nids);
+	*n += nids;
+	buf[(*n)++] = 0x12; /* value, packed */
+	buf[(*n)++] = 2;
+	buf[(*n)++] = count;
+	buf[(*n)++] = 1;
+}
+
+/* A file of a directory found bad after many of its samples were added
+ * (decoded straight into the directory's profile) is taken back whole:
+ * counts added to stacks of earlier files and its own new stacks. Also a
+ * file found outside the time range only once read. */
+static void test_directory_rollback(void)
+{
+	struct frametab ft;
+	struct profile p;
+	struct read_profile rp;
+	struct sample_origin o = { .pid = 7, .tid = 8, .comm = "app", .cmdline = "app", .thread = "main",
+				   .container = "" };
+	char err[512] = "", name[PATH_MAX], sub[PATH_MAX];
+	uint64_t t0 = 1796180645000000000ull, minute = 60000000000ull;
+	const char *fr[3];
+
+	snprintf(sub, sizeof(sub), "%srollback/", dir);
+	CHECK_EQ_INT(mkdir(sub, 0755), 0);
+	frametab_init(&ft);
+	profile_init(&p);
+	/* more stacks than the reader adds in one batch */
+	fr[0] = frametab_python(&ft, "main", "/app/m.py", 1, 1);
+	for (int i = 0; i < 700; i++) {
+		char fn[32];
+
+		snprintf(fn, sizeof(fn), "f%d", i);
+		fr[1] = frametab_python(&ft, fn, "/app/m.py", 10 + i % 7, 10);
+		fr[2] = frametab_python(&ft, "leaf", "/app/l.py", 1 + i % 13, 1);
+		CHECK_EQ_INT(profile_add_origin(&p, fr, 3, 1 + (uint64_t)i % 5, &o), 0);
+	}
+	struct profile_meta m = { .period_ns = 1, .duration_ns = minute };
+
+	for (int i = 0; i < 2; i++) {
+		m.start_unix_ns = t0 + (uint64_t)i * minute;
+		archive_period_path(name, sizeof(name), sub, m.start_unix_ns, ".pb.gz");
+		write_pprof_file(name, &p, &ft, &m);
+	}
+	/* the third minute: the same, then a stack of its own, then a sample
+	 * naming a location that is not in it (uncompressed: read as is) */
+	size_t n, pn;
+	uint8_t *gz = read_all(name, &n), *pb = malloc(1 << 21);
+	z_stream zs = { 0 };
+
+	inflateInit2(&zs, 15 + 16);
+	zs.next_in = gz;
+	zs.avail_in = (uInt)n;
+	zs.next_out = pb;
+	zs.avail_out = 1 << 20;
+	CHECK_EQ_INT(inflate(&zs, Z_FINISH), Z_STREAM_END);
+	pn = zs.total_out;
+	inflateEnd(&zs);
+	append_sample(pb, &pn, (const uint8_t[]){ 1 }, 1, 9);
+	append_sample(pb, &pn, (const uint8_t[]){ 1, 0xff, 0x7f }, 3, 3); /* 1, 16383 */
+	archive_period_path(name, sizeof(name), sub, t0 + 2 * minute, ".pb.gz");
+	put_bytes(name, pb, pn);
+	/* the fourth: good, but its data says it ended before --since */
+	m.start_unix_ns = t0 + 3 * minute;
+	m.duration_ns = 1000000000ull;
+	archive_period_path(name, sizeof(name), sub, m.start_unix_ns, ".pb.gz");
+	write_pprof_file(name, &p, &ft, &m);
+	/* the fifth: the same as the first two */
+	m.start_unix_ns = t0 + 4 * minute;
+	m.duration_ns = minute;
+	archive_period_path(name, sizeof(name), sub, m.start_unix_ns, ".pb.gz");
+	write_pprof_file(name, &p, &ft, &m);
+
+	for (int merge = 0; merge < 2; merge++) {
+		struct read_opts ro = { .since_unix_ns = t0 + 3 * minute + 2000000000ull, .merge_files = merge,
+					.who = "test" };
+		uint64_t want = 0;
+
+		/* the whole directory but the fourth minute's file */
+		ro.since_unix_ns = 0;
+		CHECK_EQ_INT(profile_read(&rp, sub, &ro, err, sizeof(err)), 0);
+		CHECK_EQ_INT(rp.nfiles, 4);
+		CHECK_EQ_INT(rp.skipped, 1);
+		CHECK_EQ_INT(rp.prof.total, 4 * p.total);
+		CHECK_EQ_INT(rp.prof.len, merge ? p.len : 4 * p.len);
+		read_profile_free(&rp);
+		/* the fourth file is read whole, then found out of the range */
+		ro.since_unix_ns = t0 + 3 * minute + 2000000000ull;
+		CHECK_EQ_INT(profile_read(&rp, sub, &ro, err, sizeof(err)), 0);
+		CHECK_EQ_INT(rp.nfiles, 1);
+		CHECK_EQ_INT(rp.prof.total, p.total);
+		CHECK_EQ_INT(rp.prof.len, p.len);
+		for (size_t i = 0; i < rp.prof.len; i++)
+			want += rp.prof.stacks[i].count;
+		CHECK_EQ_INT(want, p.total);
+		read_profile_free(&rp);
+	}
+	free(gz);
+	free(pb);
+	profile_free(&p);
+	frametab_free(&ft);
+}
+
 int main(void)
 {
 	tmpdir_make();
@@ -644,6 +756,7 @@ int main(void)
 	test_folded_round_trip();
 	test_offcpu_round_trip();
 	test_directory();
+	test_directory_rollback();
 	test_merge();
 	test_errors();
 	test_truncated();

@@ -6,9 +6,12 @@
  *
  * Two passes over the message: the tables first (strings, functions,
  * locations, mappings, sample types, times), wherever they are in it, then
- * the samples, whose ids must all resolve. Ids are looked up in hash maps;
- * each location's frame labels are made once, on first use. Every count,
- * index and length is checked against what the buffer holds. */
+ * the samples, whose ids must all resolve. Ids numbered 1, 2, ... in order
+ * (as writers number them) are found by index, others in hash maps. Each
+ * location's frame labels are made once, on first use, or found in a cache
+ * kept across the files of a directory (rp->label_cache); samples are
+ * added to rp->prof in prefetched batches. Every count, index and length
+ * is checked against what the buffer holds. */
 #include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
@@ -36,13 +39,20 @@ enum {
 
 #define MAX_SAMPLE_TYPES 64
 
+/* What a sample label's key string is, found once per string. */
+enum label_key { KEY_UNSEEN = 0, KEY_OTHER, KEY_PID, KEY_TID, KEY_PROCESS, KEY_CMDLINE, KEY_THREAD, KEY_CONTAINER };
+
 struct pp_string {
 	const uint8_t *p;
 	size_t n;
 	char *c;                 /* NUL-terminated copy, made on first use */
+	const char *interned;    /* the copy interned in rp->labels.strings, on first use */
+	uint8_t key;             /* enum label_key */
 };
 
+/* pp_func, pp_loc and pp_map start with their id (find_id). */
 struct pp_func {
+	uint64_t id;
 	uint64_t name, file;     /* string indexes */
 	int64_t start_line;
 };
@@ -58,13 +68,16 @@ struct pp_loc {
 	size_t first_line, nlines; /* in lines[] */
 	const char **labels;     /* one per line, innermost first; NULL until made */
 	size_t nlabels;
+	const char *label;       /* labels of one label point here: no allocation to miss in cache */
 };
 
 struct pp_map {
+	uint64_t id;
 	uint64_t file, build_id;
 };
 
-#define ORIGIN_CACHE 64
+#define ORIGIN_CACHE 256
+#define LABEL_SPANS 512
 
 struct pp {
 	struct read_profile *rp;
@@ -92,6 +105,14 @@ struct pp {
 		struct sample_origin key;
 		const struct sample_origin *origin;
 	} origin_cache[ORIGIN_CACHE];
+	/* Samples' origins by the bytes of their labels (the same bytes give
+	 * the same origin within a file), so most samples skip decoding them. */
+	struct {
+		const uint8_t *p;    /* in the file's data */
+		size_t len;
+		uint64_t hash;
+		const struct sample_origin *origin;
+	} label_spans[LABEL_SPANS];
 };
 
 static int fail(struct pp *pp, int rc, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -154,12 +175,28 @@ static const char *str(struct pp *pp, uint64_t i)
 	return s->c;
 }
 
+/* str(pp, i) interned in rp's table: the same pointer for the same text
+ * in every file, so it can key caches that outlive the file. */
+static const char *istr(struct pp *pp, uint64_t i)
+{
+	if (i < pp->nstrings && pp->strings[i].interned)
+		return pp->strings[i].interned;
+	const char *c = str(pp, i), *in = c ? strtab_intern(&pp->rp->labels.strings, c) : NULL;
+
+	if (c && !in)
+		fail(pp, -ENOMEM, "out of memory");
+	if (in)
+		pp->strings[i].interned = in;
+	return in;
+}
+
 static void pp_free(struct pp *pp)
 {
 	for (size_t i = 0; i < pp->nstrings; i++)
 		free(pp->strings[i].c);
 	for (size_t i = 0; i < pp->nlocs; i++)
-		free(pp->locs[i].labels);
+		if (pp->locs[i].labels != &pp->locs[i].label)
+			free(pp->locs[i].labels);
 	free(pp->strings);
 	free(pp->funcs);
 	free(pp->lines);
@@ -186,17 +223,35 @@ static int want_message(struct pp *pp, const struct pb_field *f)
 	return f->wire == PB_LEN ? 0 : corrupt(pp, "a message field of another wire type");
 }
 
-/* Registers id -> index + 1; a repeated or zero id is corrupt. */
-static int put_id(struct pp *pp, struct u64map *ids, uint64_t id, size_t index, const char *what)
+/* The index of the entry of arr (n of size elem, each starting with its
+ * id) whose id is id, or SIZE_MAX. Writers number them 1, 2, ... in order:
+ * such an id is found by its index; only others are in ids. */
+static size_t find_id(const struct u64map *ids, const void *arr, size_t n, size_t elem, uint64_t id)
 {
-	if (!id || u64map_get(ids, id)) {
+	if (id - 1 < n && *(const uint64_t *)((const char *)arr + (id - 1) * elem) == id)
+		return (size_t)(id - 1);
+	uint64_t *i = u64map_get(ids, id);
+
+	return i ? (size_t)(*i - 1) : SIZE_MAX;
+}
+#define FIND_ID(pp, ids, arr, n, id) find_id(&(pp)->ids, (pp)->arr, (pp)->n, sizeof(*(pp)->arr), (id))
+
+/* Registers the id of arr[index] (the entry about to be added, arr having
+ * room for it); a repeated or zero id is corrupt. */
+static int put_id(struct pp *pp, struct u64map *ids, const void *arr, size_t elem, uint64_t id, size_t index,
+		  const char *what)
+{
+	if (!id || find_id(ids, arr, index, elem, id) != SIZE_MAX) {
 		char why[64];
 
 		snprintf(why, sizeof(why), "%s id %" PRIu64 " %s", what, id, id ? "given twice" : "is 0");
 		return corrupt(pp, why);
 	}
+	if (id == (uint64_t)index + 1)
+		return 0; /* found by its index */
 	return u64map_put(ids, id, index + 1) ? fail(pp, -ENOMEM, "out of memory") : 0;
 }
+#define PUT_ID(pp, ids, arr, n, id, what) put_id((pp), &(pp)->ids, (pp)->arr, sizeof(*(pp)->arr), (id), (pp)->n, (what))
 
 static int read_value_type(struct pp *pp, const struct pb_field *mf)
 {
@@ -247,8 +302,9 @@ static int read_function(struct pp *pp, const struct pb_field *mf)
 		return corrupt(pp, "a bad function");
 	if (GROW(pp, pp->funcs, pp->nfuncs, pp->capfuncs))
 		return fail(pp, -ENOMEM, "out of memory");
-	if ((rc = put_id(pp, &pp->func_ids, id, pp->nfuncs, "function")))
+	if ((rc = PUT_ID(pp, func_ids, funcs, nfuncs, id, "function")))
 		return rc;
+	fn.id = id;
 	pp->funcs[pp->nfuncs++] = fn;
 	return 0;
 }
@@ -304,7 +360,7 @@ static int read_location(struct pp *pp, const struct pb_field *mf)
 	loc.nlines = pp->nlines - loc.first_line;
 	if (GROW(pp, pp->locs, pp->nlocs, pp->caplocs))
 		return fail(pp, -ENOMEM, "out of memory");
-	if ((rc = put_id(pp, &pp->loc_ids, id, pp->nlocs, "location")))
+	if ((rc = PUT_ID(pp, loc_ids, locs, nlocs, id, "location")))
 		return rc;
 	loc.id = id;
 	pp->locs[pp->nlocs++] = loc;
@@ -334,8 +390,9 @@ static int read_mapping(struct pp *pp, const struct pb_field *mf)
 		return corrupt(pp, "a bad mapping");
 	if (GROW(pp, pp->maps, pp->nmaps, pp->capmaps))
 		return fail(pp, -ENOMEM, "out of memory");
-	if ((rc = put_id(pp, &pp->map_ids, id, pp->nmaps, "mapping")))
+	if ((rc = PUT_ID(pp, map_ids, maps, nmaps, id, "mapping")))
 		return rc;
+	m.id = id;
 	pp->maps[pp->nmaps++] = m;
 	return 0;
 }
@@ -422,17 +479,9 @@ static int read_tables(struct pp *pp, const uint8_t *data, size_t len)
 /* The label of one Line of a location (see profile_read.h for the rules);
  * NULL with pp->rc set. */
 static const char *line_label(struct pp *pp, const struct pp_loc *loc, const struct pp_map *map,
-			      const struct pp_line *ln)
+			      const struct pp_line *ln, const struct pp_func *fn)
 {
 	struct frametab *ft = &pp->rp->labels;
-	uint64_t *fi = u64map_get(&pp->func_ids, ln->func_id);
-
-	if (!fi) {
-		fail(pp, -EBADMSG, "not a valid pprof profile: a location names function %" PRIu64
-		     ", which is not in it", ln->func_id);
-		return NULL;
-	}
-	const struct pp_func *fn = &pp->funcs[*fi - 1];
 	const char *name = str(pp, fn->name), *file = name ? str(pp, fn->file) : NULL;
 	const char *map_file = map && file ? str(pp, map->file) : "";
 	const char *build_id = map && map_file ? str(pp, map->build_id) : "";
@@ -461,38 +510,267 @@ static const char *line_label(struct pp *pp, const struct pp_loc *loc, const str
 	return l;
 }
 
+/* Bytes hashed a word at a time, into h. */
+static uint64_t hash_bytes(uint64_t h, const void *data, size_t len)
+{
+	const uint8_t *p = data;
+	uint64_t w;
+	size_t i = 0;
+
+	for (; i + 8 <= len; i += 8) {
+		memcpy(&w, p + i, 8);
+		h = (h ^ w) * 0xff51afd7ed558ccdull;
+		h ^= h >> 29;
+	}
+	for (; i < len; i++)
+		h = (h ^ p[i]) * 0x100000001b3ull;
+	return h ^ h >> 32;
+}
+
+/* What one label of a location is made from: the key of rp->label_cache,
+ * so the same location in later files gets its label without building
+ * and interning the text again (most of the cost of a directory of
+ * period files otherwise). The function's name and file are bytes of the
+ * file's string table when looking up, copies of them in the cache. */
+struct label_parts {
+	const char *map_file, *build_id;   /* interned; NULL: no mapping */
+	bool has_line;                     /* false: a location without lines */
+	const char *name, *file;
+	size_t name_len, file_len;
+	int64_t line, start_line;
+	uint64_t address;
+};
+
+struct cached_label {
+	struct label_parts parts;          /* name and file in text */
+	const char *label;
+	char text[];
+};
+
+static uint64_t parts_hash(const struct label_parts *k)
+{
+	const uint64_t v[] = { (uintptr_t)k->map_file, (uintptr_t)k->build_id, k->has_line, k->name_len,
+			       k->file_len, (uint64_t)k->line, (uint64_t)k->start_line, k->address };
+
+	return hash_bytes(hash_bytes(hash_bytes(0x9e3779b97f4a7c15ull, v, sizeof(v)), k->name, k->name_len),
+			  k->file, k->file_len);
+}
+
+static bool same_parts(const struct label_parts *a, const struct label_parts *b)
+{
+	return a->map_file == b->map_file && a->build_id == b->build_id && a->has_line == b->has_line &&
+	       a->name_len == b->name_len && a->file_len == b->file_len && a->line == b->line &&
+	       a->start_line == b->start_line && a->address == b->address &&
+	       (!a->name_len || memcmp(a->name, b->name, a->name_len) == 0) &&
+	       (!a->file_len || memcmp(a->file, b->file, a->file_len) == 0);
+}
+
+void read_label_cache_free(struct read_label_cache *c)
+{
+	for (size_t i = 0; i < c->nslots; i++)
+		free(c->slots[i].entry);
+	free(c->slots);
+	memset(c, 0, sizeof(*c));
+}
+
+static size_t cache_home(const struct read_label_cache *c, uint64_t h)
+{
+	return (size_t)(h ^ h >> 31) & (c->nslots - 1);
+}
+
+/* The label cached for k (of hash h), or NULL. */
+static const char *cache_get(const struct read_label_cache *c, const struct label_parts *k, uint64_t h)
+{
+	if (!c->nslots)
+		return NULL;
+	for (size_t i = cache_home(c, h); c->slots[i].entry; i = (i + 1) & (c->nslots - 1))
+		if (c->slots[i].hash == h && same_parts(&c->slots[i].entry->parts, k))
+			return c->slots[i].entry->label;
+	return NULL;
+}
+
+/* Remembers label for k (of hash h, not in the cache). 0 or -ENOMEM. */
+static int cache_put(struct read_label_cache *c, const struct label_parts *k, uint64_t h, const char *label)
+{
+	if ((c->len + 1) * 2 > c->nslots) {
+		struct read_label_cache n = { .nslots = c->nslots ? c->nslots * 2 : 1024, .len = c->len };
+
+		if (!(n.slots = calloc(n.nslots, sizeof(*n.slots))))
+			return -ENOMEM;
+		for (size_t i = 0; i < c->nslots; i++) {
+			if (!c->slots[i].entry)
+				continue;
+			size_t j = cache_home(&n, c->slots[i].hash);
+
+			while (n.slots[j].entry)
+				j = (j + 1) & (n.nslots - 1);
+			n.slots[j] = c->slots[i];
+		}
+		free(c->slots);
+		*c = n;
+	}
+	struct cached_label *e = malloc(sizeof(*e) + k->name_len + k->file_len);
+
+	if (!e)
+		return -ENOMEM;
+	e->parts = *k;
+	e->label = label;
+	if (k->name_len)
+		memcpy(e->text, k->name, k->name_len);
+	if (k->file_len)
+		memcpy(e->text + k->name_len, k->file, k->file_len);
+	e->parts.name = e->text;
+	e->parts.file = e->text + k->name_len;
+	size_t i = cache_home(c, h);
+
+	while (c->slots[i].entry)
+		i = (i + 1) & (c->nslots - 1);
+	c->slots[i] = (struct read_label_slot){ h, e };
+	c->len++;
+	return 0;
+}
+
+/* The bytes of string i of the table; false with pp->rc set when i is
+ * past it. */
+static bool raw_str(struct pp *pp, uint64_t i, const char **p, size_t *n)
+{
+	if (i >= pp->nstrings)
+		return str(pp, i) != NULL; /* says why */
+	*p = (const char *)pp->strings[i].p;
+	*n = pp->strings[i].n;
+	return true;
+}
+
+/* The function a Line names; NULL with pp->rc set. */
+static const struct pp_func *line_func(struct pp *pp, uint64_t id)
+{
+	size_t i = FIND_ID(pp, func_ids, funcs, nfuncs, id);
+
+	if (i == SIZE_MAX) {
+		fail(pp, -EBADMSG, "not a valid pprof profile: a location names function %" PRIu64
+		     ", which is not in it", id);
+		return NULL;
+	}
+	return &pp->funcs[i];
+}
+
+/* The parts of k a location's mapping gives (*map NULL: none); 0 or
+ * -errno with pp->err. */
+static int map_parts(struct pp *pp, const struct pp_loc *loc, const struct pp_map **map, struct label_parts *k)
+{
+	*k = (struct label_parts){ .address = loc->address };
+	*map = NULL;
+	if (!loc->mapping_id)
+		return 0;
+	size_t mi = FIND_ID(pp, map_ids, maps, nmaps, loc->mapping_id);
+
+	if (mi == SIZE_MAX)
+		return fail(pp, -EBADMSG, "not a valid pprof profile: a location names mapping %" PRIu64
+			    ", which is not in it", loc->mapping_id);
+	*map = &pp->maps[mi];
+	if (!(k->map_file = istr(pp, (*map)->file)) || !(k->build_id = istr(pp, (*map)->build_id)))
+		return pp->rc;
+	return 0;
+}
+
+/* The parts of k one Line of a location gives; 0 or -errno with pp->err. */
+static int line_parts(struct pp *pp, const struct pp_line *ln, const struct pp_func **fn, struct label_parts *k)
+{
+	if (!(*fn = line_func(pp, ln->func_id)) || !raw_str(pp, (*fn)->name, &k->name, &k->name_len) ||
+	    !raw_str(pp, (*fn)->file, &k->file, &k->file_len))
+		return pp->rc;
+	k->has_line = true;
+	k->line = ln->line;
+	k->start_line = (*fn)->start_line;
+	return 0;
+}
+
 /* Makes a location's labels: one per Line, innermost first, or one
  * "file+0xADDR" for a location without lines. 0 or -errno with pp->err. */
 static int make_labels(struct pp *pp, struct pp_loc *loc)
 {
+	struct read_label_cache *cache = &pp->rp->label_cache;
 	const struct pp_map *map = NULL;
+	struct label_parts k;
 	size_t n = loc->nlines ? loc->nlines : 1;
+	int rc;
 
-	if (loc->mapping_id) {
-		uint64_t *mi = u64map_get(&pp->map_ids, loc->mapping_id);
-
-		if (!mi)
-			return fail(pp, -EBADMSG, "not a valid pprof profile: a location names mapping %" PRIu64
-				    ", which is not in it", loc->mapping_id);
-		map = &pp->maps[*mi - 1];
-	}
-	if (!(loc->labels = calloc(n, sizeof(*loc->labels))))
+	if ((rc = map_parts(pp, loc, &map, &k)))
+		return rc;
+	/* pp->locs no longer moves: read_tables is done */
+	if (!(loc->labels = n == 1 ? &loc->label : calloc(n, sizeof(*loc->labels))))
 		return fail(pp, -ENOMEM, "out of memory");
-	if (!loc->nlines) {
-		const char *file = map ? str(pp, map->file) : "?", *build_id = map && file ? str(pp, map->build_id) : "";
+	for (size_t i = 0; i < n; i++) {
+		const struct pp_line *ln = loc->nlines ? &pp->lines[loc->first_line + i] : NULL;
+		const struct pp_func *fn = NULL;
 
-		if (!file || !build_id)
-			return pp->rc;
-		if (!(loc->labels[0] = frametab_native(&pp->rp->labels, NULL, file, loc->address, build_id, false)))
+		if (ln && (rc = line_parts(pp, ln, &fn, &k)))
+			return rc;
+		uint64_t h = parts_hash(&k);
+
+		if ((loc->labels[i] = cache_get(cache, &k, h)))
+			continue;
+		const char *label = ln ? line_label(pp, loc, map, ln, fn) :
+				    frametab_native(&pp->rp->labels, NULL, map ? k.map_file : "?", loc->address,
+						    map ? k.build_id : "", false);
+
+		if (!label)
+			return ln ? pp->rc : fail(pp, -ENOMEM, "out of memory");
+		loc->labels[i] = label;
+		if (cache_put(cache, &k, h, label))
 			return fail(pp, -ENOMEM, "out of memory");
 	}
-	for (size_t i = 0; i < loc->nlines; i++)
-		if (!(loc->labels[i] = line_label(pp, loc, map, &pp->lines[loc->first_line + i])))
-			return pp->rc;
 	loc->nlabels = n;
 	return 0;
 }
 
+/* Labels from the cache for the locations of one line, before the samples
+ * need them: the cache's slots and entries are prefetched some locations
+ * ahead (they are out of the caches: a day's files share one). Whatever is
+ * not found, or wrong, is left to make_labels. */
+static void warm_labels(struct pp *pp)
+{
+	const struct read_label_cache *c = &pp->rp->label_cache;
+	const size_t ahead = 8;
+	struct label_parts k;
+	const struct pp_map *map;
+	const struct pp_func *fn;
+	uint64_t *hashes;
+
+	if (!c->nslots || !pp->nlocs || !(hashes = calloc(pp->nlocs, sizeof(*hashes))))
+		return;
+	for (size_t i = 0; i < pp->nlocs; i++) {
+		const struct pp_loc *loc = &pp->locs[i];
+
+		if (loc->nlines != 1 || map_parts(pp, loc, &map, &k) ||
+		    line_parts(pp, &pp->lines[loc->first_line], &fn, &k))
+			continue;
+		hashes[i] = parts_hash(&k) | 1; /* 0: not warmed */
+		__builtin_prefetch(&c->slots[cache_home(c, hashes[i] & ~1ull)]);
+	}
+	for (size_t i = 0; i < pp->nlocs; i++) {
+		struct pp_loc *loc = &pp->locs[i];
+
+		if (i + ahead < pp->nlocs && hashes[i + ahead]) {
+			const struct cached_label *e = c->slots[cache_home(c, hashes[i + ahead] & ~1ull)].entry;
+
+			if (e) {
+				__builtin_prefetch(e);
+				__builtin_prefetch((const char *)e + 64);
+			}
+		}
+		if (!hashes[i] || map_parts(pp, loc, &map, &k) || line_parts(pp, &pp->lines[loc->first_line], &fn, &k))
+			continue;
+		if ((loc->label = cache_get(c, &k, hashes[i] & ~1ull))) {
+			loc->labels = &loc->label;
+			loc->nlabels = 1;
+		}
+	}
+	free(hashes);
+	/* errors are make_labels' to say, for the locations samples use */
+	pp->rc = 0;
+	pp->err[0] = '\0';
+}
 /* ---- pass 2: the samples ------------------------------------------------------- */
 
 struct value_choice {
@@ -540,11 +818,78 @@ static int choose_value(struct pp *pp, struct value_choice *vc)
 	return 0;
 }
 
+/* Samples are added to the profile in batches: hashed when read, and the
+ * index slot, stack and frames each add will compare prefetched a few adds
+ * ahead (the profile of a day of files is larger than the caches, and
+ * those loads were most of the time of adding). */
+#define QUEUE_SAMPLES 256
+#define QUEUE_FRAMES 16384
+
+struct queued_sample {
+	const struct sample_origin *origin;
+	uint64_t count, hash;
+	size_t first, nframes;   /* in sample_scratch.pool */
+};
+
 struct sample_scratch {
 	const char **frames;     /* root first, filled from the end */
 	uint64_t *loc_ids;
 	size_t nloc_ids, cap_loc_ids;
+	struct queued_sample queue[QUEUE_SAMPLES];
+	size_t nqueued;
+	const char **pool;       /* the queued samples' frames */
+	size_t npool, cappool;
 };
+
+/* Adds the queued samples to the profile. */
+static int add_queued(struct pp *pp, struct sample_scratch *sc)
+{
+	const struct profile *prof = &pp->rp->prof;
+	const struct queued_sample *q = sc->queue;
+	size_t n = sc->nqueued;
+	int rc = 0;
+
+	for (size_t i = 0; i < 16 && i < n; i++)
+		profile_prefetch(prof, q[i].hash, 0);
+	for (size_t i = 0; i < n && !rc; i++) {
+		if (i + 16 < n)
+			profile_prefetch(prof, q[i + 16].hash, 0);
+		if (i + 10 < n)
+			profile_prefetch(prof, q[i + 10].hash, 1);
+		if (i + 5 < n)
+			profile_prefetch(prof, q[i + 5].hash, 2);
+		rc = read_profile_add(pp->rp, q[i].hash, sc->pool + q[i].first, q[i].nframes, q[i].count, q[i].origin);
+	}
+	sc->nqueued = sc->npool = 0;
+	if (rc)
+		return fail(pp, rc, "%s", rc == -EOVERFLOW ? "the files' counts add up to more than 2^62" :
+			    "out of memory");
+	return 0;
+}
+
+static int queue_sample(struct pp *pp, struct sample_scratch *sc, const char *const *frames, size_t n,
+			uint64_t count, const struct sample_origin *origin)
+{
+	int rc;
+
+	if ((sc->nqueued == QUEUE_SAMPLES || (sc->npool && sc->npool + n > QUEUE_FRAMES)) &&
+	    (rc = add_queued(pp, sc)))
+		return rc;
+	if (!sc->pool || sc->cappool - sc->npool < n) {
+		size_t ncap = sc->npool + n < QUEUE_FRAMES ? QUEUE_FRAMES : sc->npool + n;
+		const char **pool = realloc(sc->pool, ncap * sizeof(*pool));
+
+		if (!pool)
+			return fail(pp, -ENOMEM, "out of memory");
+		sc->pool = pool;
+		sc->cappool = ncap;
+	}
+	memcpy(sc->pool + sc->npool, frames, n * sizeof(*frames));
+	sc->queue[sc->nqueued++] = (struct queued_sample){ origin, count, profile_hash(frames, n, origin), sc->npool,
+							   n };
+	sc->npool += n;
+	return 0;
+}
 
 /* The origin a sample's labels give. */
 static int sample_label(struct pp *pp, const struct pb_field *mf, struct sample_origin *o)
@@ -568,23 +913,53 @@ static int sample_label(struct pp *pp, const struct pb_field *mf, struct sample_
 	}
 	if (rc < 0)
 		return corrupt(pp, "a bad sample label");
-	const char *k = str(pp, key), *s = has_str ? str(pp, sv) : "";
-
-	if (!k || !s)
+	if (key >= pp->nstrings) {
+		str(pp, key); /* the error */
 		return pp->rc;
-	if (!strcmp(k, "pid") && has_num && num <= UINT32_MAX)
-		o->pid = (uint32_t)num;
-	else if (!strcmp(k, "tid") && has_num && num <= UINT32_MAX)
-		o->tid = (uint32_t)num;
-	else if (!strcmp(k, "process") && has_str)
-		o->comm = s;
-	else if (!strcmp(k, "cmdline") && has_str)
-		o->cmdline = s;
-	else if (!strcmp(k, "thread") && has_str)
-		o->thread = s;
-	else if (!strcmp(k, "container") && has_str)
-		o->container = s;
-	return 0; /* other labels are not kept */
+	}
+	if (pp->strings[key].key == KEY_UNSEEN) {
+		static const char *const names[] = {
+			[KEY_PID] = "pid", [KEY_TID] = "tid", [KEY_PROCESS] = "process", [KEY_CMDLINE] = "cmdline",
+			[KEY_THREAD] = "thread", [KEY_CONTAINER] = "container",
+		};
+		const char *k = str(pp, key);
+
+		if (!k)
+			return pp->rc;
+		pp->strings[key].key = KEY_OTHER;
+		for (uint8_t i = KEY_PID; i <= KEY_CONTAINER; i++)
+			if (!strcmp(k, names[i]))
+				pp->strings[key].key = i;
+	}
+	const char *s = has_str ? str(pp, sv) : "";
+
+	if (!s)
+		return pp->rc;
+	switch (pp->strings[key].key) {
+	case KEY_PID:
+		if (has_num && num <= UINT32_MAX)
+			o->pid = (uint32_t)num;
+		break;
+	case KEY_TID:
+		if (has_num && num <= UINT32_MAX)
+			o->tid = (uint32_t)num;
+		break;
+	case KEY_PROCESS:
+		o->comm = has_str ? s : o->comm;
+		break;
+	case KEY_CMDLINE:
+		o->cmdline = has_str ? s : o->cmdline;
+		break;
+	case KEY_THREAD:
+		o->thread = has_str ? s : o->thread;
+		break;
+	case KEY_CONTAINER:
+		o->container = has_str ? s : o->container;
+		break;
+	default: /* other labels are not kept */
+		break;
+	}
+	return 0;
 }
 
 static bool same_key(const struct sample_origin *a, const struct sample_origin *b)
@@ -612,46 +987,134 @@ static const struct sample_origin *cached_origin(struct pp *pp, const struct sam
 	return r;
 }
 
+/* The origin the Label fields among data's fields give; NULL with pp->rc
+ * set. */
+static const struct sample_origin *labels_origin(struct pp *pp, const uint8_t *data, size_t len, uint32_t source)
+{
+	struct pb_reader r = pb_reader_of(data, len);
+	struct pb_field f;
+	struct sample_origin o = { .source = source };
+	int rc;
+
+	while ((rc = pb_next(&r, &f)) > 0) {
+		if (f.field == S_LABEL && ((rc = want_message(pp, &f)) || (rc = sample_label(pp, &f, &o))))
+			return NULL;
+	}
+	if (rc < 0) {
+		corrupt(pp, "a bad sample");
+		return NULL;
+	}
+	const struct sample_origin *origin = cached_origin(pp, &o);
+
+	if (!origin)
+		fail(pp, -ENOMEM, "out of memory");
+	return origin;
+}
+
+/* labels_origin of len bytes of Label fields and nothing else, remembered
+ * by those bytes. */
+static const struct sample_origin *span_origin(struct pp *pp, const uint8_t *p, size_t len, uint32_t source)
+{
+	uint64_t h = hash_bytes(0x9e3779b97f4a7c15ull ^ len, p, len);
+	size_t slot = (size_t)(h % LABEL_SPANS);
+
+	if (pp->label_spans[slot].origin && pp->label_spans[slot].hash == h && pp->label_spans[slot].len == len &&
+	    (!len || memcmp(pp->label_spans[slot].p, p, len) == 0))
+		return pp->label_spans[slot].origin;
+	const struct sample_origin *origin = labels_origin(pp, p, len, source);
+
+	if (origin) {
+		pp->label_spans[slot].p = p;
+		pp->label_spans[slot].len = len;
+		pp->label_spans[slot].hash = h;
+		pp->label_spans[slot].origin = origin;
+	}
+	return origin;
+}
+
+/* A sample's location ids (packed, or one) appended to sc->loc_ids. */
+static int read_loc_ids(struct pp *pp, const struct pb_field *f, struct sample_scratch *sc)
+{
+	/* an id takes a byte at least: room for all of them up to the limit */
+	size_t most = f->wire == PB_VARINT ? 1 : f->len < READ_MAX_FRAMES + 1 ? f->len : READ_MAX_FRAMES + 1;
+
+	if (f->wire != PB_VARINT && f->wire != PB_LEN)
+		return corrupt(pp, "a bad sample");
+	if (sc->cap_loc_ids - sc->nloc_ids < most) {
+		size_t ncap = sc->nloc_ids + most < 64 ? 64 : sc->nloc_ids + most;
+		uint64_t *ids = realloc(sc->loc_ids, ncap * sizeof(*ids));
+
+		if (!ids)
+			return fail(pp, -ENOMEM, "out of memory");
+		sc->loc_ids = ids;
+		sc->cap_loc_ids = ncap;
+	}
+	if (f->wire == PB_VARINT) {
+		if (sc->nloc_ids == READ_MAX_FRAMES)
+			return fail(pp, -EBADMSG, "a sample deeper than %u frames", READ_MAX_FRAMES);
+		sc->loc_ids[sc->nloc_ids++] = f->value;
+		return 0;
+	}
+	struct pb_reader r = pb_reader_sub(f);
+
+	while (r.p < r.end) {
+		if (sc->nloc_ids == READ_MAX_FRAMES)
+			return fail(pp, -EBADMSG, "a sample deeper than %u frames", READ_MAX_FRAMES);
+		if (pb_read_varint(&r, &sc->loc_ids[sc->nloc_ids++]))
+			return corrupt(pp, "a bad sample");
+	}
+	return 0;
+}
+
 static int read_sample(struct pp *pp, const struct pb_field *mf, const struct value_choice *vc, uint32_t source,
 		       struct sample_scratch *sc, uint64_t *samples)
 {
 	struct pb_reader r = pb_reader_sub(mf);
 	struct pb_field f;
-	struct sample_origin o = { .source = source };
 	uint64_t v, value = 0;
 	size_t nvalues = 0;
 	int rc;
+	/* the Label fields' bytes, when they come one after another (as
+	 * pyperf and most writers put them) */
+	const uint8_t *labels = NULL, *labels_end = NULL;
+	bool scattered = false;
 
 	sc->nloc_ids = 0;
-	while ((rc = pb_next(&r, &f)) > 0) {
+	for (;;) {
+		const uint8_t *at = r.p;
+
+		if ((rc = pb_next(&r, &f)) <= 0)
+			break;
 		rc = 0; /* pb_next gave 1 */
 		struct pb_varints it;
 
 		if (f.field == S_LOCATION_ID) {
-			pb_varints_init(&it, &f);
-			while ((rc = pb_varints_next(&it, &v)) > 0) {
-				if (sc->nloc_ids == READ_MAX_FRAMES)
-					return fail(pp, -EBADMSG, "a sample deeper than %u frames", READ_MAX_FRAMES);
-				if (GROW(pp, sc->loc_ids, sc->nloc_ids, sc->cap_loc_ids))
-					return fail(pp, -ENOMEM, "out of memory");
-				sc->loc_ids[sc->nloc_ids++] = v;
-			}
+			if ((rc = read_loc_ids(pp, &f, sc)))
+				return rc;
 		} else if (f.field == S_VALUE) {
 			pb_varints_init(&it, &f);
 			while ((rc = pb_varints_next(&it, &v)) > 0) {
 				if (nvalues++ == vc->index)
 					value = v;
 			}
-		} else if (f.field == S_LABEL) {
-			rc = want_message(pp, &f);
-			if (!rc)
-				rc = sample_label(pp, &f, &o);
+		} else if (f.field == S_LABEL && !(rc = want_message(pp, &f))) {
+			if (!labels)
+				labels = at;
+			else if (at != labels_end)
+				scattered = true;
+			labels_end = r.p;
 		}
 		if (rc < 0)
 			return pp->rc ? pp->rc : corrupt(pp, "a bad sample");
 	}
 	if (rc < 0)
 		return corrupt(pp, "a bad sample");
+	const struct sample_origin *origin =
+		scattered ? labels_origin(pp, mf->data, mf->len, source) :
+			    span_origin(pp, labels ? labels : mf->data, labels ? (size_t)(labels_end - labels) : 0, source);
+
+	if (!origin)
+		return pp->rc;
 	if (nvalues != pp->ntypes)
 		return fail(pp, -EBADMSG, "not a valid pprof profile: a sample has %zu values for %zu sample types",
 			    nvalues, pp->ntypes);
@@ -672,29 +1135,26 @@ static int read_sample(struct pp *pp, const struct pb_field *mf, const struct va
 		uint64_t id = sc->loc_ids[i];
 		struct pp_loc *loc;
 
-		/* writers number locations 1, 2, ... in order: no lookup then */
-		if (id - 1 < pp->nlocs && pp->locs[id - 1].id == id) {
-			loc = &pp->locs[id - 1];
-		} else {
-			uint64_t *li = u64map_get(&pp->loc_ids, id);
+		size_t li = FIND_ID(pp, loc_ids, locs, nlocs, id);
 
-			if (!li)
-				return fail(pp, -EBADMSG, "not a valid pprof profile: a sample names location %" PRIu64
-					    ", which is not in it", id);
-			loc = &pp->locs[*li - 1];
-		}
+		if (li == SIZE_MAX)
+			return fail(pp, -EBADMSG, "not a valid pprof profile: a sample names location %" PRIu64
+				    ", which is not in it", id);
+		loc = &pp->locs[li];
 
 		if (!loc->labels && (rc = make_labels(pp, loc)))
 			return rc;
 		if (loc->nlabels > READ_MAX_FRAMES - n)
 			return fail(pp, -EBADMSG, "a sample deeper than %u frames", READ_MAX_FRAMES);
+		if (loc->nlabels == 1) {
+			sc->frames[READ_MAX_FRAMES - 1 - n++] = loc->label;
+			continue;
+		}
 		for (size_t j = 0; j < loc->nlabels; j++, n++)
 			sc->frames[READ_MAX_FRAMES - 1 - n] = loc->labels[j];
 	}
-	const struct sample_origin *origin = cached_origin(pp, &o);
-
-	if (!origin || profile_add_origin(&pp->rp->prof, sc->frames + READ_MAX_FRAMES - n, n, value, origin))
-		return fail(pp, -ENOMEM, "out of memory");
+	if ((rc = queue_sample(pp, sc, sc->frames + READ_MAX_FRAMES - n, n, value, origin)))
+		return rc;
 	*samples += value;
 	return 0;
 }
@@ -702,19 +1162,26 @@ static int read_sample(struct pp *pp, const struct pb_field *mf, const struct va
 static int read_samples(struct pp *pp, const uint8_t *data, size_t len, uint32_t source, struct read_file *file)
 {
 	struct value_choice vc;
-	struct sample_scratch sc = { 0 };
+	struct sample_scratch sc;
 	struct pb_reader r = pb_reader_of(data, len);
 	struct pb_field f;
 	int rc = choose_value(pp, &vc);
 
 	if (rc)
 		return rc;
+	warm_labels(pp);
+	sc.nloc_ids = sc.cap_loc_ids = sc.nqueued = sc.npool = sc.cappool = 0;
+	sc.loc_ids = NULL;
+	sc.pool = NULL;
 	if (!(sc.frames = malloc(READ_MAX_FRAMES * sizeof(*sc.frames))))
 		return fail(pp, -ENOMEM, "out of memory");
 	while (!rc && (rc = pb_next(&r, &f)) > 0)
 		rc = f.field == P_SAMPLE ? read_sample(pp, &f, &vc, source, &sc, &file->samples) : 0;
+	if (rc >= 0 && sc.nqueued)
+		rc = add_queued(pp, &sc);
 	free(sc.frames);
 	free(sc.loc_ids);
+	free(sc.pool);
 	if (rc < 0)
 		return rc;
 	file->value_type = vc.value_type;

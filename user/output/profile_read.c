@@ -26,6 +26,8 @@ void read_profile_free(struct read_profile *rp)
 	for (size_t it = 0; u64map_next_ptr(&rp->origins, &it, NULL, &o);)
 		free(o);
 	u64map_free(&rp->origins);
+	read_label_cache_free(&rp->label_cache);
+	free(rp->stage.adds);
 	frametab_free(&rp->labels);
 	free(rp->files);
 	memset(rp, 0, sizeof(*rp));
@@ -68,6 +70,87 @@ uint64_t read_profile_time_ns(const struct read_profile *rp)
 		sum += (double)rp->files[i].samples * (double)rp->files[i].period_ns;
 	}
 	return sum >= 1.8e19 ? UINT64_MAX : (uint64_t)sum;
+}
+
+/* ---- stacks ---------------------------------------------------------------- */
+
+static int cmp_stage_add(const void *a, const void *b)
+{
+	const struct read_stage_add *x = a, *y = b;
+
+	return (x->index > y->index) - (x->index < y->index);
+}
+
+/* Room for one more entry in the stage's adds. Entries of one stack are
+ * merged before growing past the stacks there were, so a file of many
+ * samples of the same stacks needs no more than one each. */
+static int stage_room(struct read_stage *st)
+{
+	if (st->nadds < st->capadds)
+		return 0;
+	if (st->capadds > st->len) {
+		size_t n = 0;
+
+		qsort(st->adds, st->nadds, sizeof(*st->adds), cmp_stage_add);
+		for (size_t i = 0; i < st->nadds; i++) {
+			if (n && st->adds[n - 1].index == st->adds[i].index)
+				st->adds[n - 1].count += st->adds[i].count;
+			else
+				st->adds[n++] = st->adds[i];
+		}
+		st->nadds = n;
+		if (n < st->capadds)
+			return 0;
+	}
+	size_t ncap = st->capadds ? st->capadds * 2 : 1024;
+	struct read_stage_add *a = realloc(st->adds, ncap * sizeof(*a));
+
+	if (!a)
+		return -ENOMEM;
+	st->adds = a;
+	st->capadds = ncap;
+	return 0;
+}
+
+int read_profile_add(struct read_profile *rp, uint64_t hash, const char *const *frames, size_t nframes,
+		     uint64_t count, const struct sample_origin *origin)
+{
+	struct read_stage *st = &rp->stage;
+	size_t index;
+
+	if (count > READ_MAX_TOTAL - rp->prof.total)
+		return -EOVERFLOW;
+	if (st->on && stage_room(st))
+		return -ENOMEM;
+	if (profile_add_hashed(&rp->prof, hash, frames, nframes, count, origin, &index))
+		return -ENOMEM;
+	if (st->on && index < st->len)
+		st->adds[st->nadds++] = (struct read_stage_add){ index, count };
+	return 0;
+}
+
+/* From here on, what is added to rp->prof can be taken back. */
+static void stage_begin(struct read_profile *rp)
+{
+	rp->stage.on = true;
+	rp->stage.len = rp->prof.len;
+	rp->stage.total = rp->prof.total;
+	rp->stage.nadds = 0;
+}
+
+/* Keeps what was added since stage_begin, or takes it back. */
+static void stage_end(struct read_profile *rp, bool keep)
+{
+	struct read_stage *st = &rp->stage;
+
+	if (!keep) {
+		for (size_t i = 0; i < st->nadds; i++)
+			rp->prof.stacks[st->adds[i].index].count -= st->adds[i].count;
+		profile_truncate(&rp->prof, st->len);
+		rp->prof.total = st->total;
+	}
+	st->on = false;
+	st->nadds = 0;
 }
 
 /* ---- origins ------------------------------------------------------------- */
@@ -280,10 +363,11 @@ static int folded_stack(void *vctx, char **frames, size_t nframes, uint64_t coun
 	}
 	const struct sample_origin *origin = read_profile_origin(c->rp, &o);
 
-	if (count > READ_MAX_TOTAL - c->rp->prof.total)
-		return c->err = -EOVERFLOW;
-	if (!origin || profile_add_origin(&c->rp->prof, c->frames, nframes, count, origin))
+	if (!origin)
 		return c->err = -ENOMEM;
+	if ((c->err = read_profile_add(c->rp, profile_hash(c->frames, nframes, origin), c->frames, nframes, count,
+				       origin)))
+		return c->err;
 	c->samples += count;
 	return 0;
 }
@@ -298,7 +382,7 @@ static int read_folded(struct read_profile *rp, struct read_file *f, FILE *in, u
 	free(c.frames);
 	if (rc) {
 		rc = c.err ? c.err : rc;
-		set_err(err, errlen, "%s", rc == -EOVERFLOW ? "its counts add up to more than 2^62" : strerror(-rc));
+		set_err(err, errlen, "%s", rc == -EOVERFLOW ? "the counts add up to more than 2^62" : strerror(-rc));
 		return rc;
 	}
 	if (!st.stacks && st.malformed) {
@@ -312,16 +396,33 @@ static int read_folded(struct read_profile *rp, struct read_file *f, FILE *in, u
 
 /* ---- files ----------------------------------------------------------------- */
 
-/* The whole file, gunzipped when it is gzip (or zlib), at most
- * READ_MAX_BYTES. Returns 0 or -errno with err set. */
-static int slurp(FILE *in, uint8_t **out, size_t *out_len, char *err, size_t errlen)
+/* The buffer and inflate stream of slurp, kept from one file of a
+ * directory to the next (no new allocation, page faults and inflate state
+ * for each). */
+struct slurp_buf {
+	uint8_t *data;
+	size_t cap;
+	z_stream zs;
+	bool zs_ready;
+};
+
+static void slurp_buf_free(struct slurp_buf *b)
 {
-	z_stream zs = { 0 };
+	if (b->zs_ready)
+		inflateEnd(&b->zs);
+	free(b->data);
+	memset(b, 0, sizeof(*b));
+}
+
+/* The whole file into b->data (len bytes), gunzipped when it is gzip (or
+ * zlib), at most READ_MAX_BYTES. Returns 0 or -errno with err set. */
+static int slurp(FILE *in, struct slurp_buf *b, size_t *out_len, char *err, size_t errlen)
+{
+	z_stream *zs = &b->zs;
 	uint8_t chunk[64 * 1024];
-	uint8_t *buf = NULL;
-	size_t len = 0, cap = 0;
+	size_t len = 0;
 	bool gz = false, started = false;
-	int rc = 0, zrc = Z_OK;
+	int zrc = Z_OK;
 
 	for (;;) {
 		size_t n = fread(chunk, 1, sizeof(chunk), in);
@@ -332,16 +433,23 @@ static int slurp(FILE *in, uint8_t **out, size_t *out_len, char *err, size_t err
 			started = true;
 			gz = n >= 2 && chunk[0] == 0x1f && chunk[1] == 0x8b;
 			/* 15 + 32: gzip or zlib header, told apart by zlib */
-			if (gz && inflateInit2(&zs, 15 + 32) != Z_OK) {
-				set_err(err, errlen, "out of memory");
-				return -ENOMEM;
+			if (gz && !b->zs_ready) {
+				memset(zs, 0, sizeof(*zs));
+				if (inflateInit2(zs, 15 + 32) != Z_OK) {
+					set_err(err, errlen, "out of memory");
+					return -ENOMEM;
+				}
+				b->zs_ready = true;
+			} else if (gz && inflateReset(zs) != Z_OK) {
+				set_err(err, errlen, "cannot restart zlib's inflate");
+				return -EIO;
 			}
 		}
-		zs.next_in = chunk;
-		zs.avail_in = (uInt)n;
+		zs->next_in = chunk;
+		zs->avail_in = (uInt)n;
 		do {
-			if (cap - len < sizeof(chunk)) {
-				size_t ncap = cap ? cap * 2 : 4 * sizeof(chunk);
+			if (b->cap - len < sizeof(chunk)) {
+				size_t ncap = b->cap ? b->cap * 2 : 16 * sizeof(chunk);
 				uint8_t *nb;
 
 				if (ncap > READ_MAX_BYTES + sizeof(chunk))
@@ -349,55 +457,45 @@ static int slurp(FILE *in, uint8_t **out, size_t *out_len, char *err, size_t err
 				if (len >= READ_MAX_BYTES) {
 					set_err(err, errlen, "more than %llu MiB %s: not read",
 						READ_MAX_BYTES >> 20, gz ? "once decompressed" : "");
-					rc = -EFBIG;
-					goto out;
+					return -EFBIG;
 				}
-				if (!(nb = realloc(buf, ncap))) {
+				if (!(nb = realloc(b->data, ncap))) {
 					set_err(err, errlen, "out of memory");
-					rc = -ENOMEM;
-					goto out;
+					return -ENOMEM;
 				}
-				buf = nb;
-				cap = ncap;
+				b->data = nb;
+				b->cap = ncap;
 			}
 			if (!gz) {
-				memcpy(buf + len, chunk, n);
+				memcpy(b->data + len, chunk, n);
 				len += n;
 				break;
 			}
 			if (zrc == Z_STREAM_END) {
 				/* gzip members one after another are one stream (gzip -c a b) */
-				if (inflateReset(&zs) != Z_OK) {
-					rc = -EIO;
-					goto out;
+				if (inflateReset(zs) != Z_OK) {
+					set_err(err, errlen, "cannot restart zlib's inflate");
+					return -EIO;
 				}
 			}
-			zs.next_out = buf + len;
-			zs.avail_out = (uInt)(cap - len);
-			zrc = inflate(&zs, Z_NO_FLUSH);
-			len = cap - zs.avail_out;
+			zs->next_out = b->data + len;
+			zs->avail_out = (uInt)(b->cap - len);
+			zrc = inflate(zs, Z_NO_FLUSH);
+			len = b->cap - zs->avail_out;
 			if (zrc != Z_OK && zrc != Z_STREAM_END && zrc != Z_BUF_ERROR) {
-				set_err(err, errlen, "not valid gzip data (%s)", zs.msg ? zs.msg : "corrupt");
-				rc = -EBADMSG;
-				goto out;
+				set_err(err, errlen, "not valid gzip data (%s)", zs->msg ? zs->msg : "corrupt");
+				return -EBADMSG;
 			}
-		} while (zs.avail_in || zs.avail_out == 0);
+		} while (zs->avail_in || zs->avail_out == 0);
 	}
 	if (ferror(in)) {
 		set_err(err, errlen, "%s", strerror(errno ? errno : EIO));
-		rc = -EIO;
-	} else if (gz && zrc != Z_STREAM_END) {
+		return -EIO;
+	}
+	if (gz && zrc != Z_STREAM_END) {
 		set_err(err, errlen, "the gzip data ends early: cut short (still being written?)");
-		rc = -EBADMSG;
+		return -EBADMSG;
 	}
-out:
-	if (gz)
-		inflateEnd(&zs);
-	if (rc) {
-		free(buf);
-		return rc;
-	}
-	*out = buf;
 	*out_len = len;
 	return 0;
 }
@@ -452,11 +550,11 @@ static const char *unreadable_kind(const uint8_t *head, size_t n)
 	return NULL;
 }
 
-/* One file into rp as files[nfiles]; its stacks' origins get source (0:
- * merged). A file failing part way may have added stacks to rp->prof (not
- * its files entry): read_dir reads each file into a profile of its own. */
-static int read_one(struct read_profile *rp, const char *path, uint32_t source, uint64_t start_ns, char *err,
-		    size_t errlen)
+/* One file into rp as files[nfiles], read with buf; its stacks' origins
+ * get source (0: merged). A file failing part way may have added stacks to
+ * rp->prof (not its files entry): read_period takes them back. */
+static int read_one(struct read_profile *rp, const char *path, uint32_t source, uint64_t start_ns,
+		    struct slurp_buf *buf, char *err, size_t errlen)
 {
 	char why[256] = "";
 	uint8_t head[512];
@@ -486,14 +584,12 @@ static int read_one(struct read_profile *rp, const char *path, uint32_t source, 
 	}
 	f->start_unix_ns = start_ns;
 	if (looks_pprof(path, head, n)) {
-		uint8_t *data = NULL;
 		size_t len = 0;
 
 		f->format = FMT_PPROF;
-		rc = slurp(in, &data, &len, why, sizeof(why));
+		rc = slurp(in, buf, &len, why, sizeof(why));
 		if (!rc)
-			rc = read_pprof(rp, f, data, len, source, why, sizeof(why));
-		free(data);
+			rc = read_pprof(rp, f, buf->data, len, source, why, sizeof(why));
 	} else {
 		f->format = FMT_FOLDED;
 		rc = read_folded(rp, f, in, source, why, sizeof(why));
@@ -690,40 +786,26 @@ static bool in_range(const struct read_opts *o, uint64_t start, uint64_t duratio
 }
 
 /* One period file into rp. It is read with rp's labels and origins (no
- * second interning: most of the cost of a directory) into a profile of its
- * own, added to rp's only once the whole file read right and is in the
- * range; labels and origins a bad file leaves behind cost a little memory,
- * nothing else. Returns 0; -ERANGE outside the range; -EMLINK for a file
- * of another kind, -EOVERFLOW (both fatal); else read_one's error. */
+ * second interning: most of the cost of a directory) straight into rp's
+ * profile, staged: taken back whole unless the whole file read right and
+ * is in the range. Labels and origins a bad file leaves behind cost a
+ * little memory, nothing else. Returns 0; -ERANGE outside the range;
+ * -EMLINK for a file of another kind (fatal); else read_one's error. */
 static int read_period(struct read_profile *rp, const char *path, uint64_t start, uint64_t next_start,
-		       const struct read_opts *o, char *why, size_t whylen)
+		       const struct read_opts *o, struct slurp_buf *buf, char *why, size_t whylen)
 {
-	struct profile whole = rp->prof;
 	uint32_t source = o->merge_files ? 0 : (uint32_t)rp->nfiles + 1;
 
-	profile_init(&rp->prof);
-	int r = read_one(rp, path, source, start, why, whylen);
-	struct profile file = rp->prof;
+	stage_begin(rp);
+	int r = read_one(rp, path, source, start, buf, why, whylen);
 
-	rp->prof = whole;
 	if (!r && !in_range(o, start, rp->files[rp->nfiles - 1].duration_ns, next_start)) {
 		rp->nfiles--;
 		r = -ERANGE;
 	} else if (!r && check_kind(rp, &rp->files[rp->nfiles - 1], why, whylen)) {
 		r = -EMLINK;
 	}
-	for (size_t i = 0; i < file.len && !r; i++) {
-		const struct profile_stack *s = &file.stacks[i];
-
-		if (s->count > READ_MAX_TOTAL - rp->prof.total) {
-			set_err(why, whylen, "the files' counts add up to more than 2^62 (at %s)", path);
-			r = -EOVERFLOW;
-		} else if (profile_add_origin(&rp->prof, s->frames, s->nframes, s->count, s->origin)) {
-			set_err(why, whylen, "out of memory reading %s", path);
-			r = -ENOMEM;
-		}
-	}
-	profile_free(&file);
+	stage_end(rp, !r);
 	return r;
 }
 
@@ -745,6 +827,7 @@ static int read_dir(struct read_profile *rp, const char *dir, const struct read_
 		rc = -ENOENT;
 	}
 	bool slash = dir[0] && dir[strlen(dir) - 1] == '/';
+	struct slurp_buf buf = { 0 };
 
 	for (size_t i = 0; i < n && !rc; i++) {
 		char path[PATH_MAX], why[PATH_MAX + 300];
@@ -756,7 +839,7 @@ static int read_dir(struct read_profile *rp, const char *dir, const struct read_
 		}
 		if (snprintf(path, sizeof(path), "%s%s%s", dir, slash ? "" : "/", files[i].name) >= (int)sizeof(path))
 			continue;
-		int r = read_period(rp, path, files[i].start_ns, next_start, o, why, sizeof(why));
+		int r = read_period(rp, path, files[i].start_ns, next_start, o, &buf, why, sizeof(why));
 
 		if (r == -ENOMEM || r == -EIO || r == -EOVERFLOW || r == -EMLINK) {
 			set_err(err, errlen, "%s", why);
@@ -771,6 +854,9 @@ static int read_dir(struct read_profile *rp, const char *dir, const struct read_
 	}
 	if (rp->skipped > SKIPPED_NAMED)
 		fprintf(stderr, "%s: skipped %zu unreadable files in all\n", who, rp->skipped);
+	slurp_buf_free(&buf);
+	free(rp->stage.adds);
+	rp->stage = (struct read_stage){ 0 };
 	for (size_t i = 0; i < n; i++)
 		free(files[i].name);
 	free(files);
@@ -804,7 +890,10 @@ int profile_read(struct read_profile *rp, const char *path, const struct read_op
 	base = base ? base + 1 : path;
 	if (!archive_period_start(base, ".pb.gz", &start) && !archive_period_start(base, ".folded", &start))
 		start = 0;
-	int rc = read_one(rp, path, o->merge_files ? 0 : 1, start, err, errlen);
+	struct slurp_buf buf = { 0 };
+	int rc = read_one(rp, path, o->merge_files ? 0 : 1, start, &buf, err, errlen);
+
+	slurp_buf_free(&buf);
 
 	return rc ? rc : check_kind(rp, &rp->files[0], err, errlen);
 }

@@ -92,6 +92,21 @@ struct read_opts {
 	const char *who;
 };
 
+/* Internal to the readers: what the file being read added to prof, so a
+ * directory's file found bad (or out of the range) part way is taken back
+ * whole. Its stacks go straight into prof, not into a profile of its own
+ * added afterwards (which cost a second hashing of every stack). */
+struct read_stage {
+	bool on;
+	size_t len;              /* prof.len before the file: later stacks are its own */
+	uint64_t total;          /* prof.total before the file */
+	struct read_stage_add {
+		size_t index;
+		uint64_t count;
+	} *adds;                 /* counts it added to the stacks before it */
+	size_t nadds, capadds;
+};
+
 struct read_profile {
 	struct profile prof;
 	struct frametab labels;
@@ -100,6 +115,16 @@ struct read_profile {
 	struct u64map origins;   /* hash of an origin's fields -> struct sample_origin * (probed) */
 	const char *value_type;  /* every file's (they agree) */
 	size_t skipped;          /* files of a directory skipped as unreadable */
+	/* internal (pprof_read.c): a location's parts -> its label, kept
+	 * across files */
+	struct read_label_cache {
+		struct read_label_slot {
+			uint64_t hash;
+			struct cached_label *entry; /* NULL: empty */
+		} *slots;            /* open addressing, at most half full */
+		size_t nslots, len;
+	} label_cache;
+	struct read_stage stage;
 };
 
 /* Reads path (a file, or a directory of period files) into rp, which it
@@ -129,6 +154,12 @@ uint64_t read_profile_time_ns(const struct read_profile *rp);
 /* Internal to the readers (profile_read.c, pprof_read.c). */
 int read_pprof(struct read_profile *rp, struct read_file *file, const uint8_t *data, size_t len,
 	       uint32_t source, char *err, size_t errlen);
+/* Adds a stack read to rp->prof, hash its profile_hash (while
+ * rp->stage.on, remembered so it can be taken back). 0, -ENOMEM, or
+ * -EOVERFLOW when the counts would pass READ_MAX_TOTAL. */
+int read_profile_add(struct read_profile *rp, uint64_t hash, const char *const *frames, size_t nframes,
+		     uint64_t count, const struct sample_origin *origin);
+void read_label_cache_free(struct read_label_cache *c);
 /* The interned origin equal to *o (strings copied in); NULL on ENOMEM. */
 const struct sample_origin *read_profile_origin(struct read_profile *rp, const struct sample_origin *o);
 

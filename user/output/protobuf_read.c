@@ -8,7 +8,12 @@ static int bad(struct pb_reader *r)
 	return -EBADMSG;
 }
 
-int pb_read_varint(struct pb_reader *r, uint64_t *v)
+int pb_reader_fail(struct pb_reader *r)
+{
+	return bad(r);
+}
+
+int pb_read_varint_long(struct pb_reader *r, uint64_t *v)
 {
 	uint64_t x = 0;
 
@@ -40,38 +45,13 @@ static int read_fixed(struct pb_reader *r, unsigned n, uint64_t *v)
 	return 0;
 }
 
-int pb_next(struct pb_reader *r, struct pb_field *f)
+int pb_next_fixed_or_bad(struct pb_reader *r, struct pb_field *f)
 {
-	uint64_t tag;
-
-	if (r->p >= r->end)
-		return 0;
-	if (pb_read_varint(r, &tag))
-		return -EBADMSG;
-	if (tag >> 3 == 0 || tag >> 3 > 0x1fffffff)
-		return bad(r);
-	f->field = (uint32_t)(tag >> 3);
-	f->wire = (enum pb_wire)(tag & 7);
-	f->value = 0;
-	f->data = NULL;
-	f->len = 0;
 	switch ((int)f->wire) {
-	case PB_VARINT:
-		return pb_read_varint(r, &f->value) ? -EBADMSG : 1;
 	case PB_I64:
 		return read_fixed(r, 8, &f->value) ? -EBADMSG : 1;
 	case PB_I32:
 		return read_fixed(r, 4, &f->value) ? -EBADMSG : 1;
-	case PB_LEN: {
-		uint64_t n;
-
-		if (pb_read_varint(r, &n) || n > (uint64_t)(r->end - r->p))
-			return bad(r);
-		f->data = r->p;
-		f->len = (size_t)n;
-		r->p += n;
-		return 1;
-	}
 	default:
 		return bad(r);
 	}
@@ -88,18 +68,4 @@ void pb_varints_init(struct pb_varints *it, const struct pb_field *f)
 		it->packed = pb_reader_sub(f);
 	else
 		it->state = -1;
-}
-
-int pb_varints_next(struct pb_varints *it, uint64_t *v)
-{
-	if (it->state == 1) {
-		it->state = 0;
-		*v = it->single;
-		return 1;
-	}
-	if (it->state < 0)
-		return -EBADMSG;
-	if (it->packed.p >= it->packed.end)
-		return 0;
-	return pb_read_varint(&it->packed, v) ? -EBADMSG : 1;
 }
