@@ -204,6 +204,19 @@ static bool escape_char(uint32_t c, char quote, char *buf)
 	return true;
 }
 
+/* The end of a str or bytes repr: "..." inside the closing quote when
+ * only shown of its len items are, and the whole length after it. */
+static void close_repr(struct out *o, const char *q, int64_t len, size_t shown)
+{
+	bool cut = len > (int64_t)shown;
+
+	if (cut)
+		out_puts(o, "...");
+	out_puts(o, q);
+	if (cut)
+		out_printf(o, " (len=%" PRId64 ")", len);
+}
+
 /* The repr of a str into o (the quotes, the characters, the cut marker). */
 static void repr_str(struct out *o, const char *utf8, size_t len, int64_t nchars, size_t max_chars)
 {
@@ -226,11 +239,7 @@ static void repr_str(struct out *o, const char *utf8, size_t len, int64_t nchars
 		i += k;
 		shown++;
 	}
-	if (nchars > (int64_t)shown)
-		out_puts(o, "...");
-	out_puts(o, q);
-	if (nchars > (int64_t)shown)
-		out_printf(o, " (len=%" PRId64 ")", nchars);
+	close_repr(o, q, nchars, shown);
 }
 
 void pylocals_repr_str(const char *utf8, size_t len, int64_t nchars, size_t max_chars, char *out, size_t cap)
@@ -264,11 +273,7 @@ static void repr_bytes(struct out *o, const uint8_t *b, size_t n, int64_t len, s
 			snprintf(esc, sizeof(esc), "\\x%02x", c); /* bytes: \xNN above 0x7f */
 		out_puts(o, esc);
 	}
-	if (len > (int64_t)shown)
-		out_puts(o, "...");
-	out_puts(o, q);
-	if (len > (int64_t)shown)
-		out_printf(o, " (len=%" PRId64 ")", len);
+	close_repr(o, q, len, shown);
 }
 
 void pylocals_repr_bytes(const uint8_t *b, size_t n, int64_t len, size_t max_bytes, char *out, size_t cap)
