@@ -42,6 +42,8 @@ def test_bystander_takes_no_interrupt():
     total, mine = runs(p.stderr)
     assert total == mine and total < 200, "sampler ran %d times, %d in the target:\n%s" % (
         total, mine, p.stderr[-2000:])
+    # no --sampler given: the summary says the timer is the default, not asked for
+    assert "sampler: timer (the default)" in p.stderr, p.stderr[-2000:]
     harness.stop(sleeper)
     p = harness.run_pyperf(["record", "-v", "-F", "999", "--threads", "-f", "folded", "-o", "-", "--"] + argv +
                            ["-c", LATE_THREADS])

@@ -988,7 +988,7 @@ static int init_session(struct recorder *r)
 		.no_wait_reason = r->opts.no_wait_reason,
 		.gil_only = r->opts.gil_only, .gil_wait = r->opts.gil_wait,
 		.native = r->opts.native, .kernel = r->opts.kernel, .native_table_bytes = r->opts.native_memory,
-		.async = r->opts.async, .sampler = r->opts.sampler,
+		.async = r->opts.async, .sampler = r->opts.sampler, .sampler_given = r->opts.sampler_given,
 		.sample_times = r->opts.timeline,
 	};
 

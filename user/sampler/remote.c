@@ -110,7 +110,8 @@ int sampler_choose(struct session *r)
 	}
 	if (want != SAMPLER_AUTO || no_remote) {
 		r->sampler = no_remote ? SAMPLER_TIMER : want;
-		snprintf(r->sampler_why, sizeof(r->sampler_why), "%s", no_remote ? no_remote : "asked");
+		snprintf(r->sampler_why, sizeof(r->sampler_why), "%s",
+			 no_remote ? no_remote : r->cfg.sampler_given ? "asked" : "the default");
 		return 0;
 	}
 	double cost = interrupt_cost_ns();

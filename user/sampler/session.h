@@ -34,6 +34,7 @@ enum sampler_kind {
 struct session_config {
 	int hz;
 	enum sampler_kind sampler;  /* -a, --native and offcpu: the timer (or none) */
+	bool sampler_given;         /* the user chose it (else the default): the summary says which */
 	enum session_mode mode;
 	bool gil_only;              /* --gil: CPU samples only of the GIL holder */
 	bool mark_gil;              /* count CPU samples whose thread held the GIL (totals.gil_samples) */
