@@ -160,11 +160,24 @@ struct {
 struct scratch {
 	__u64 frame;          /* next frame to visit */
 	__u64 first_frame;    /* the innermost frame, as the walk found it */
-	/* The first two frames recorded (not shims), innermost first: the
-	 * remote sampler checks one is still in the thread's chain. */
-	__u64 anchor[2];
-	__u32 live;           /* the remote check found an anchor */
-	__u32 pad_live;
+	/* The remote sampler's check that the stack it read was one the
+	 * thread had (stack_still_live): the anchor, the outermost recorded
+	 * frame of the walk's first read, with its code object, previous
+	 * frame pointer (a shim, perhaps) and instruction; the frame after
+	 * it (its caller) and that one's instruction, as read. */
+	__u64 anchor;
+	__u64 anchor_code;
+	__u64 anchor_prev;
+	__u64 anchor_instr;
+	__u64 caller;
+	__u64 caller_instr;
+	__u64 frame_ptr_at;   /* where find_frame read the innermost frame's address */
+	__u32 anchor_n;       /* its index among the frames recorded */
+	__u8 anchor_ok;       /* the check found the anchor as read */
+	__u8 live;            /* the check's answer */
+	__u8 snap_ok;         /* the first read was of a live innermost frame */
+	__u8 pad_live[9];
+	__u32 pad_live2;
 	__u64 hash;
 	__u32 n;              /* frames captured so far */
 	__u32 flags;          /* STACK_* */
@@ -251,6 +264,14 @@ static __always_inline __s32 buf_s32(const __u8 *p, __u16 off)
 	if (off > PYPERF_FRAME_BUF - 4)
 		return -1;
 	return *(const __s32 *)(p + off);
+}
+
+/* A frame's raw instruction field (pointer, or f_lasti), to compare. */
+static __always_inline __u64 buf_instr(const __u8 *p, const struct py_layout *L)
+{
+	if (L->flags & PYL_INSTR_POINTER)
+		return buf_u64(p, L->frame_instr);
+	return (__u32)buf_s32(p, L->frame_instr);
 }
 
 static __always_inline __u8 buf_u8(const __u8 *p, __u16 off)

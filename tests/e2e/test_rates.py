@@ -138,7 +138,7 @@ def test_rate_above_kernel_maximum():
             out = os.path.join(d, "out.pb.gz")
             set_max_rate(1000)
             try:
-                p = harness.run_pyperf(["record", "-p", str(target.pid), "-F", "5000", "-d", "1", "-o", out],
+                p = harness.run_pyperf(["record", "-p", str(target.pid), "-F", "5000", "-d", "1", "--sampler", "timer", "-o", out],
                                        check=False)
             finally:
                 set_max_rate(original)
@@ -154,7 +154,7 @@ def test_rate_above_kernel_maximum():
             expected = 1e9 / int(m.group(1)) if m else 1e6
             assert abs(period - expected) <= 0.01 * expected, "period %d\n%s" % (period, p.stderr)
 
-            rp, t0, lines = start_record(["-p", str(target.pid), "-F", "5000", "-d", "2", "-o", out])
+            rp, t0, lines = start_record(["-p", str(target.pid), "-F", "5000", "-d", "2", "--sampler", "timer", "-o", out])
             cpu0 = target_cpu_s(target.pid)
             try:
                 set_max_rate(1000)

@@ -38,14 +38,18 @@ def test_bystander_takes_no_interrupt():
     sleeper = harness.start(argv + [os.path.join(harness.TARGETS, "dump_sleep.py")], ready_marker="ready")
     busy = harness.start(BUSY, ready_marker="ready")
     p = harness.run_pyperf(["record", "-v", "-p", str(sleeper.pid), "-F", "9999", "-d", "1", "-f", "folded",
-                            "-o", os.devnull])
+                            "-o", os.devnull, "--sampler", "timer"])
     total, mine = runs(p.stderr)
     assert total == mine and total < 200, "sampler ran %d times, %d in the target:\n%s" % (
         total, mine, p.stderr[-2000:])
-    # no --sampler given: the summary says the timer is the default, not asked for
-    assert "sampler: timer (the default)" in p.stderr, p.stderr[-2000:]
+    assert "sampler: timer (asked)" in p.stderr, p.stderr[-2000:]
+    # no --sampler: auto, which measured what an interrupt costs here
+    p = harness.run_pyperf(["record", "-p", str(sleeper.pid), "-F", "999", "-d", "0.3", "-f", "folded",
+                            "-o", os.devnull])
+    assert re.search(r"sampler: (timer|remote) \(a timer interrupt costs [\d.]+ us here", p.stderr), p.stderr
     harness.stop(sleeper)
-    p = harness.run_pyperf(["record", "-v", "-F", "999", "--threads", "-f", "folded", "-o", "-", "--"] + argv +
+    p = harness.run_pyperf(["record", "-v", "-F", "999", "--sampler", "timer", "--threads", "-f", "folded", "-o",
+                            "-", "--"] + argv +
                            ["-c", LATE_THREADS])
     harness.stop(busy)
     total, mine = runs(p.stderr)
@@ -64,6 +68,23 @@ def leaf_shares(text, target):
     for f in ("fifty", "thirty", "twenty"):
         out[f] = sum(c for fr, c in stacks if fr[-1].startswith(f + " (%s:" % target)) / total
     return out, total
+
+
+CALL_LINE = {"fifty": 31, "thirty": 32, "twenty": 33}
+
+
+def mixed(text, target):
+    """Samples whose caller is not at the line that calls their leaf: a
+    stack read over two moments (split.py's main calls fifty at line 31,
+    thirty at 32, twenty at 33)."""
+    n = 0
+    for fr, c in harness.parse_folded(text):
+        if fr[0] == "[broken frame chain]" or len(fr) < 2:
+            continue
+        leaf = fr[-1].split(" ")[0]
+        if leaf in CALL_LINE and fr[-2] != "main (%s:%d)" % (target, CALL_LINE[leaf]):
+            n += c
+    return n
 
 
 def broken(text):
@@ -90,10 +111,11 @@ def test_changing_stacks(version):
         gen = sum(c for fr, c in stacks if "<genexpr>" in fr[-1] and fr[0] != "[broken frame chain]")
         assert gen >= 0.05 * total, "%s: %d of %d in the generator\n%s" % (sampler, gen, total, r.stderr)
         bad = broken(r.stdout)
-        # Before stacks were kept whose innermost frame or its caller is still
-        # live, remote marked ~4.4% here; now ~0.05% on a quiet host, 1% under
-        # the whole suite (preempted mid-read, a stack really changes).
-        assert bad <= 0.025 * total, "%s: %d of %d samples marked broken\n%s" % (sampler, bad, total, r.stderr)
+        # The stack here changes every ~100 ns (a generator resumed by C
+        # every few): remote keeps a read only if proven of one moment,
+        # else reads again (first reads up to 16 times, walks 3) and marks
+        # the last: 0.1-3% marked on 3.9-3.14, never a mixed stack.
+        assert bad <= 0.04 * total, "%s: %d of %d samples marked broken\n%s" % (sampler, bad, total, r.stderr)
         if sampler == "remote":
             assert re.search(r"the remote sampler read \d+ stacks again", r.stderr), r.stderr
     harness.stop(p)
@@ -115,6 +137,10 @@ def test_samplers_agree(version):
         assert total >= 500, "%s: only %d samples\n%s" % (sampler, total, r.stderr)
         assert broken(r.stdout) <= 0.01 * total, "%s: %d of %d samples marked broken\n%s" % (
             sampler, broken(r.stdout), total, r.stderr)
+        # the remote sampler reads a running thread: a caller that moved
+        # on while its callee was read is read again, not mixed in
+        assert mixed(r.stdout, target) == 0, "%s: %d samples with a caller at another line\n%s" % (
+            sampler, mixed(r.stdout, target), r.stdout)
         for f, want in {"fifty": 0.5, "thirty": 0.3, "twenty": 0.2}.items():
             assert abs(got[sampler][f] - want) < 0.07, "%s: %s has %.3f, want %.2f\n%s" % (
                 sampler, f, got[sampler][f], want, r.stderr)
