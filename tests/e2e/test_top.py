@@ -127,3 +127,54 @@ def test_top_keys_and_header():
     finally:
         tmux("kill-session", "-t", SESSION)
         harness.stop(p)
+
+
+def top_rows(block):
+    """{function: cumulative OWN seconds} of one rendered view."""
+    return {m.group(2): float(m.group(1))
+            for m in re.finditer(r"^\s*[\d.]+%\s+[\d.]+%\s+([\d.]+)\s+[\d.]+\s+(\w+) \(", block, re.M)}
+
+
+def test_top_sampler_remote():
+    """--sampler remote, output not a terminal: every header names the remote
+    sampler, split.py's fifty leads with about half of the samples, and the
+    line on stderr says it was asked for. Without --sampler, auto chooses
+    (the line says what it measured)."""
+    argv = harness.need_interpreter("3.12")
+    target = os.path.join(harness.TARGETS, "split.py")
+    p = harness.start(argv + [target], ready_marker="ready")
+    try:
+        r = harness.run_pyperf(["top", "-p", str(p.pid), "--sampler", "remote", "-F", "499", "-d", "2"],
+                               stdin=subprocess.DEVNULL)
+        headers = re.findall(r"^pyperf top: PID %d .*$" % p.pid, r.stdout, re.M)
+        assert headers and all(", 499 Hz, sampler remote, " in h for h in headers), r.stdout
+        assert "pyperf top: sampler: remote (asked)" in r.stderr, r.stderr
+        # The last view's cumulative OWN seconds: about 1 s of samples.
+        own = top_rows(r.stdout.rsplit("pyperf top: PID", 1)[1])
+        split = sum(own.get(f, 0) for f in ("fifty", "thirty", "twenty"))
+        assert split >= 0.5 and max(own, key=own.get) == "fifty", r.stdout
+        assert abs(own["fifty"] / split - 0.5) < 0.1, own
+
+        r = harness.run_pyperf(["top", "-p", str(p.pid), "-d", "1"], stdin=subprocess.DEVNULL)
+        m = re.search(r"^pyperf top: sampler: (timer|remote) \((.*)\)$", r.stderr, re.M)
+        assert m and m.group(2).startswith(("a timer interrupt costs", "the cost of an interrupt could not")), \
+            r.stderr
+        assert ", sampler %s, " % m.group(1) in r.stdout, r.stdout
+        assert "AddressSanitizer" not in r.stderr
+    finally:
+        harness.stop(p)
+
+
+def test_top_sampler_errors():
+    """A bad --sampler and --native with remote are refused as record refuses
+    them: the same one line, exit 2, before anything is opened."""
+    for cmd in ("top", "record"):
+        r = harness.run_pyperf([cmd, "-p", "1", "--sampler", "bogus"], check=False)
+        assert r.returncode == 2, (cmd, r.returncode, r.stderr)
+        assert r.stderr == "pyperf %s: invalid --sampler 'bogus': give auto, timer or remote\n" % cmd, r.stderr
+        r = harness.run_pyperf([cmd, "-p", "1", "--native", "--sampler", "remote"], check=False)
+        assert r.returncode == 2, (cmd, r.returncode, r.stderr)
+        assert r.stderr == ("pyperf %s: --native unwinds from a thread's registers, which only interrupting "
+                            "it gives: use --sampler timer (or auto)\n" % cmd), r.stderr
+    r = harness.run_pyperf(["top", "--help"])
+    assert "--sampler KIND" in r.stdout and "default auto" in r.stdout, r.stdout

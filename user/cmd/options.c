@@ -197,6 +197,22 @@ int opt_pid_arg(const char *cmd, const char *s, pid_t *out)
 	return opt_pid(s, out) ? opt_usage_error(cmd, "invalid PID '%s'", s) : 0;
 }
 
+int opt_sampler(const char *cmd, const char *s, enum sampler_kind *out)
+{
+	static const struct {
+		const char *name;
+		enum sampler_kind kind;
+	} names[] = { { "auto", SAMPLER_AUTO }, { "timer", SAMPLER_TIMER }, { "remote", SAMPLER_REMOTE } };
+
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		if (strcmp(s, names[i].name) == 0) {
+			*out = names[i].kind;
+			return 0;
+		}
+	}
+	return opt_usage_error(cmd, "invalid --sampler '%s': give auto, timer or remote", s);
+}
+
 int opt_hz(const char *s, int *out)
 {
 	return opt_int(s, 1, OPT_HZ_MAX, out);

@@ -15,6 +15,8 @@
 #include <stdio.h>
 #include <sys/types.h>
 
+#include "sampler/session.h" /* enum sampler_kind: only the type, nothing linked */
+
 /* Keys of options without a short letter start here. */
 #define OPT_LONG_ONLY 256
 /* The most rows a command's table may have. */
@@ -81,6 +83,12 @@ int opt_int(const char *s, int min, int max, int *out);
 int opt_pid(const char *s, pid_t *out);
 /* -p PID of a command: 0, or the usage exit code after saying it is invalid. */
 int opt_pid_arg(const char *cmd, const char *s, pid_t *out);
+/* --sampler KIND of record and top: auto, timer or remote. 0, or the usage
+ * exit code after saying it is invalid. */
+int opt_sampler(const char *cmd, const char *s, enum sampler_kind *out);
+/* Why --sampler remote is refused with --native (record and top say the same). */
+#define OPT_SAMPLER_NO_NATIVE "--native unwinds from a thread's registers, which only interrupting it " \
+	"gives: use --sampler timer (or auto)"
 /* Samples per second: 1 to OPT_HZ_MAX. */
 int opt_hz(const char *s, int *out);
 /* Seconds in [min, max]: plain ("30", "0.5") or with a unit: ns, us, ms,

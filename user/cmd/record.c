@@ -297,16 +297,8 @@ static int record_opt(int key, const char *arg, void *ctx)
 	case OPT_GIL: o->gil_only = true; break;
 	case OPT_NATIVE: o->native = true; break;
 	case OPT_SAMPLER:
-		if (strcmp(arg, "auto") == 0)
-			o->sampler = SAMPLER_AUTO;
-		else if (strcmp(arg, "timer") == 0)
-			o->sampler = SAMPLER_TIMER;
-		else if (strcmp(arg, "remote") == 0)
-			o->sampler = SAMPLER_REMOTE;
-		else
-			return opt_usage_error(WHO, "invalid --sampler '%s': give auto, timer or remote", arg);
 		o->sampler_given = true;
-		break;
+		return opt_sampler(WHO, arg, &o->sampler);
 	case OPT_KERNEL: o->kernel = true; break;
 	case OPT_ASYNC: o->async = true; break;
 	case OPT_TIMELINE: o->timeline = true; break;
@@ -395,9 +387,7 @@ static int check_applies(const struct record_opts *o)
 		  "rate to lower" },
 		{ o->sampler_given && o->mode == MODE_OFFCPU,
 		  "--sampler chooses what takes CPU samples, and --mode offcpu takes none" },
-		{ o->sampler == SAMPLER_REMOTE && o->native,
-		  "--native unwinds from a thread's registers, which only interrupting it gives: use "
-		  "--sampler timer (or auto)" },
+		{ o->sampler == SAMPLER_REMOTE && o->native, OPT_SAMPLER_NO_NATIVE },
 		{ o->sampler == SAMPLER_REMOTE && o->all,
 		  "-a samples every process with a timer per CPU: --sampler remote follows given processes only" },
 		{ o->kernel && !o->native, "--kernel adds kernel frames to native stacks: use it with --native" },

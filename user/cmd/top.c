@@ -61,7 +61,7 @@ struct top {
 
 #define WHO "top"
 
-enum { OPT_NATIVE = OPT_LONG_ONLY, OPT_KERNEL };
+enum { OPT_NATIVE = OPT_LONG_ONLY, OPT_KERNEL, OPT_SAMPLER };
 
 static const struct opt_spec top_options[] = {
 	{ "pid", 'p', "PID", "process to watch (required)" },
@@ -72,6 +72,10 @@ static const struct opt_spec top_options[] = {
 	{ "native", OPT_NATIVE, NULL, "also C functions (the native stack, unwound in the kernel), "
 	  "'symbol (library)'" },
 	{ "kernel", OPT_KERNEL, NULL, "with --native: also kernel functions" },
+	{ "sampler", OPT_SAMPLER, "KIND", "what takes the samples, as for record: timer (an interrupt on "
+	  "the sampled thread), remote (a thread of pyperf reads the target's running threads: they take "
+	  "no interrupt; not with --native), auto (takes remote when the timer would cost a thread 1% or "
+	  "more at -F); default auto" },
 	{ "verbose", 'v', NULL, "show libbpf's messages" },
 	OPT_HELP_ROW,
 	{ NULL },
@@ -100,6 +104,8 @@ struct top_args {
 	pid_t pid;
 	bool verbose;
 	bool native, kernel;
+	enum sampler_kind sampler;
+	bool sampler_given;
 };
 
 static struct func_stat *stat_for(struct top *t, struct statset *set, bool by_line, const char *label)
@@ -245,6 +251,12 @@ static void clear_stats(struct top *t)
 	t->interval_samples = 0;
 }
 
+/* The sampler running (auto has been resolved by session_load). */
+static const char *sampler_name(const struct top *t)
+{
+	return session_sampler(t->s, NULL) == SAMPLER_REMOTE ? "remote" : "timer";
+}
+
 static void render(struct top *t, double elapsed, double interval, const char *status)
 {
 	uint64_t c[CNT__MAX];
@@ -268,9 +280,9 @@ static void render(struct top *t, double elapsed, double interval, const char *s
 		fputs("\033[H\033[2J", stdout);
 	const struct py_target *target = session_target(t->s);
 
-	printf("pyperf top: PID %d (%s, CPython %s), %d Hz, %.0fs%s%s\n", (int)target->pid, target->comm,
-	       py_version_str(target->version_hex, vbuf, sizeof(vbuf)), t->hz, elapsed, status,
-	       t->paused ? ", PAUSED (p resumes)" : "");
+	printf("pyperf top: PID %d (%s, CPython %s), %d Hz, sampler %s, %.0fs%s%s\n", (int)target->pid,
+	       target->comm, py_version_str(target->version_hex, vbuf, sizeof(vbuf)), t->hz, sampler_name(t),
+	       elapsed, status, t->paused ? ", PAUSED (p resumes)" : "");
 	/* The GIL share and active threads are of the whole process, whatever
 	 * thread the rows are of. */
 	uint64_t gil = tot.gil_samples - t->gil_at_interval;
@@ -343,30 +355,31 @@ static int top_opt(int key, const char *arg, void *ctx)
 	case OPT_KERNEL:
 		a->kernel = true;
 		break;
+	case OPT_SAMPLER:
+		a->sampler_given = true;
+		return opt_sampler(WHO, arg, &a->sampler);
 	default:
 		return opt_usage_error(WHO, "option %d not handled", key);
 	}
 	return 0;
 }
 
-/* 0 to run, -1 after --help, or the exit code of bad usage. */
-static int parse_args(int argc, char **argv, struct top *t, pid_t *pid, bool *verbose, bool *native, bool *kernel)
+/* Fills *a (a->t's hz, rows and duration too). 0 to run, -1 after --help,
+ * or the exit code of bad usage. */
+static int parse_args(int argc, char **argv, struct top_args *a)
 {
-	struct top_args a = { .t = t };
-	int first, rc = opts_parse(&top_cmd, argc, argv, top_opt, &a, &first);
+	int first, rc = opts_parse(&top_cmd, argc, argv, top_opt, a, &first);
 
 	if (rc)
 		return rc;
 	if (first < argc)
 		return opt_usage_error(WHO, "unexpected argument '%s'; run 'pyperf top --help'", argv[first]);
-	if (!a.pid)
+	if (!a->pid)
 		return opt_usage_error(WHO, "which process? give -p PID (see 'pyperf top --help')");
-	if (a.kernel && !a.native)
+	if (a->kernel && !a->native)
 		return opt_usage_error(WHO, "--kernel adds kernel frames to native stacks: use it with --native");
-	*pid = a.pid;
-	*verbose = a.verbose;
-	*native = a.native;
-	*kernel = a.kernel;
+	if (a->sampler == SAMPLER_REMOTE && a->native)
+		return opt_usage_error(WHO, "%s", OPT_SAMPLER_NO_NATIVE);
 	return 0;
 }
 
@@ -435,19 +448,21 @@ int cmd_top(int argc, char **argv)
 {
 	static struct top top;
 	struct top *t = &top;
-	pid_t pid = 0;
-	bool verbose = false, native = false, kernel = false;
 	char err[512];
 	int ret = 1;
 
 	memset(t, 0, sizeof(*t));
 	t->hz = 99;
-	int pa = parse_args(argc, argv, t, &pid, &verbose, &native, &kernel);
+	/* auto by default, as record (issue #22: one default for both) */
+	struct top_args a = { .t = t, .sampler = SAMPLER_AUTO };
+	int pa = parse_args(argc, argv, &a);
 
 	if (pa)
 		return pa < 0 ? 0 : pa;
-	struct session_config cfg = { .hz = t->hz, .verbose = verbose, .who = "pyperf top", .native = native,
-				      .kernel = kernel, .mark_gil = true, .per_thread = true };
+	pid_t pid = a.pid;
+	struct session_config cfg = { .hz = t->hz, .verbose = a.verbose, .who = "pyperf top", .native = a.native,
+				      .kernel = a.kernel, .mark_gil = true, .per_thread = true,
+				      .sampler = a.sampler, .sampler_given = a.sampler_given };
 
 	u64map_init(&t->sets[0].of);
 	u64map_init(&t->sets[1].of);
@@ -510,6 +525,11 @@ int cmd_top(int argc, char **argv)
 	/* The last view stays on the terminal after quitting. */
 	t->paused = false;
 	render(t, session_now() - start, session_now() - last, status);
+	/* Why this sampler (auto's measure, say), as record's summary says it. */
+	const char *why;
+
+	session_sampler(t->s, &why);
+	fprintf(stderr, "pyperf top: sampler: %s (%s)\n", sampler_name(t), why);
 	ret = 0;
 cleanup:
 	if (t->tty_in)
