@@ -911,7 +911,7 @@ class AttachedProfiler:
                 time.sleep(0.005)
             self.pid = self.proc.pid
         elif kind == "tachyon":
-            self.lines, self._ready = [], threading.Event()
+            self.lines, self._ready, self.t_sampled = [], threading.Event(), 0.0
             self.proc = spawn([SID, "run", "3.15", "-c", PS_WRAPPER, "attach", "-r", str(rate), "-d", str(seconds),
                                "--collapsed", "-o", self.out, str(pid)],
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
@@ -932,6 +932,8 @@ class AttachedProfiler:
             self.lines.append(line.rstrip("\n"))
             if line.startswith(PS_SAMPLING):
                 self._ready.set()
+            elif CAPTURED_RE.search(line):  # printed as its sampling loop ends (the profile is written after)
+                self.t_sampled = time.monotonic()
         self._ready.set()
 
     def begin(self):
@@ -939,8 +941,6 @@ class AttachedProfiler:
 
     def end(self):
         self.c1, self.w1 = schedstat_ns(self.pid), time.monotonic()
-        # profiling.sampling stops by itself: it must still be sampling now
-        self.alive_at_end = self.proc.poll() is None if self.kind == "tachyon" else True
 
     def stop(self, target_cpu_s):
         """Stops it; returns what it did over the chunk: samples, its own
@@ -949,7 +949,7 @@ class AttachedProfiler:
         if it was not sampling for the whole chunk)."""
         cpu = (self.c1 - self.c0) / 1e9
         wall = self.w1 - self.w0
-        out = {"kind": self.kind, "startup_s": self.startup_s, "prof_cpu_s": cpu, "valid": self.alive_at_end}
+        out = {"kind": self.kind, "startup_s": self.startup_s, "prof_cpu_s": cpu, "valid": True}
         if self.kind == "austin":
             self.proc.send_signal(signal.SIGINT)
             err = self.proc.stderr.read()
@@ -978,6 +978,8 @@ class AttachedProfiler:
             if not m:
                 raise RuntimeError("profiling.sampling said: " + " | ".join(self.lines[-5:]))
             n, secs = int(m.group(1)), float(m.group(2))
+            # it stops by itself: it must have been sampling until the chunk ended
+            out["valid"] = self.t_sampled >= self.w1
             out.update(samples=n, seconds=secs, rate_hz=n / secs, in_chunk=n / secs * wall)
         else:
             s = self.rec.stop()
@@ -1129,8 +1131,9 @@ def bench_headline(env, res):
     Knowing when a profiler samples: pyperf prints "sampling PID"; austin
     writes its output header; profiling.sampling is run through a few
     lines (PS_WRAPPER) that print one line as its sampling loop is entered,
-    with -d whole seconds covering 1.3x the previous A's wall time plus
-    0.3 s; a P where it stopped before the chunk ended is not counted.
+    with -d whole seconds covering 1.5x the previous A's wall time plus
+    0.3 s; a P where its "Captured N samples" line (printed as its loop
+    ends) came before the chunk ended is not counted.
 
     Columns: target slowdown (median ratio); profiler CPU per sample: its
     schedstat CPU, all threads, over the chunk, divided by the samples it
@@ -1211,7 +1214,7 @@ def bench_headline(env, res):
 
         def attach_for(t):
             def attach(cfg, prev_wall):
-                secs = int(math.ceil(1.3 * prev_wall + 0.3)) if cfg[0] == "tachyon" else None
+                secs = int(math.ceil(1.5 * prev_wall + 0.3)) if cfg[0] == "tachyon" else None
                 return AttachedProfiler(env, cfg[0], t.pid, cfg[1], seconds=secs)
             return attach
 
