@@ -1125,8 +1125,10 @@ def bench_headline(env, res):
     noise: each interior A over the mean of the A's on each side of it
     (two chunks away, twice a P's spacing: if anything it overstates the
     noise), median and 25-75%. The two targets take rounds in turn, until
-    the time budget is spent (full mode: ~7 minutes of rounds, at least 3
-    each, 6-8 on an idle machine; --quick: 2 rounds of short chunks).
+    the time budget is spent (full mode: 1 s chunks, 420 s of rounds, at
+    least 3 each: a pair of rounds took 46 s at a load average of 3, so
+    ~9 each; the count is in the output; --quick: 2 rounds of 0.2 s
+    chunks). The whole benchmark: ~8-9 minutes, --quick ~1.
 
     Knowing when a profiler samples: pyperf prints "sampling PID"; austin
     writes its output header; profiling.sampling is run through a few
