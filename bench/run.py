@@ -6,10 +6,15 @@ usage: bench/run.py [--quick] [--only NAME[,NAME...]] [--python CMD]
        bench/run.py --results-from FILE.json
 
 Benchmarks (NAME for --only):
-  headline    the target's slowdown alone vs with pyperf (timer, remote
-              sampler) and austin at 99/999/9999 Hz, one 3.12 target,
-              shuffled rounds; profiler CPU per sample, rate reached, the
-              cost of a bare timer wakeup (#22)
+  headline    the user-facing overhead (#22): a chunk of work.py timed
+              alone (A) and with a profiler attached (P), A P1 A P2 ... A,
+              shuffled, each P against its two A's; pyperf timer and
+              remote next to austin on pyenv 3.12 and to CPython 3.15's
+              profiling.sampling on sid's 3.15, at 99/999/9999 Hz: target
+              slowdown, profiler CPU per sample, rate reached, A/A noise;
+              a bare timer wakeup's CPU, a bystander's slowdown, what
+              --sampler auto picks at each rate; a matrix per target in
+              the output and in bench/RESULTS.md
   slowdown    a fixed amount of Python work, CPU time inside the target,
               unprofiled vs pyperf at 99/999/9999 Hz, interleaved rounds,
               median ratio; an unprofiled A/A pair shows the noise floor
@@ -59,6 +64,7 @@ import datetime
 import glob
 import gzip
 import json
+import math
 import os
 import platform
 import queue
@@ -832,38 +838,103 @@ def run_profiling_sampling(env, pid, rate, seconds):
     return ru.ru_utime + ru.ru_stime, int(m.group(1)), float(m.group(2)), (t1 - t0) / 1e9
 
 
-AUSTIN_STATS_RE = re.compile(r"Error rate\D*(\d+)/(\d+)")
+HEADLINE_RATES = (99, 999, 9999)
+HEADLINE_LABEL = {"timer": "pyperf --sampler timer", "remote": "pyperf --sampler remote",
+                  "austin": "austin (Debian sid)", "tachyon": "CPython 3.15 profiling.sampling"}
+SAMPLER_RE = re.compile(r"^pyperf: sampler: (\w+) \((.*?)\)(?:;|$)", re.M)
+AUSTIN_DURATION_RE = re.compile(r"^# duration: (\d+)", re.M)
+# python3.15 -m profiling.sampling, with one line printed as its sampling
+# loop begins (SampleProfiler.sample, entered right after the target is
+# attached): the benchmark starts the chunk only then. Everything else is
+# the module's own code, run as -m runs it.
+PS_SAMPLING = "bench: sampling"
+PS_WRAPPER = """
+import runpy
+import profiling.sampling.sample as s
+_orig = s.SampleProfiler.sample
+def _sample(self, *a, **k):
+    print(%r, flush=True)
+    return _orig(self, *a, **k)
+s.SampleProfiler.sample = _sample
+runpy.run_module("profiling.sampling", run_name="__main__", alter_sys=True)
+""" % PS_SAMPLING
+
+
+def quartiles(xs):
+    """(25th percentile, median, 75th percentile); NaNs if xs is empty."""
+    xs = [x for x in xs if x == x]
+    if not xs:
+        return (float("nan"),) * 3
+    if len(xs) == 1:
+        return (xs[0],) * 3
+    q = statistics.quantiles(xs, n=4, method="inclusive")
+    return q[0], q[1], q[2]
 
 
 class AttachedProfiler:
-    """One profiler attached to a running target for the length of one
-    chunk of work: pyperf (kind "timer" or "remote", --sampler) or austin
-    (Debian sid's, tests/helpers/sid-python.sh fetch-austin). Its CPU is
-    read from schedstat just around the chunk; its rate over its whole
-    sampling time."""
+    """One profiler attached to a running target around one chunk of work:
+    started and sampling before the chunk, stopped after it. kind: "timer"
+    or "remote" (pyperf record --sampler KIND), "austin" (Debian sid's
+    package, tests/helpers/sid-python.sh fetch-austin) or "tachyon"
+    (python3.15 -m profiling.sampling attach, run for `seconds`, which must
+    outlast the chunk). Its CPU is read from schedstat (all its threads)
+    just around the chunk."""
 
-    def __init__(self, env, kind, pid, rate):
-        self.kind, self.rate = kind, rate
+    def __init__(self, env, kind, pid, rate, seconds=None):
+        self.kind, self.rate, self.seconds = kind, rate, seconds
         self.out = os.path.join(env.tmp, "headline.%s" % kind)
+        self.proc = None
+        t0 = time.monotonic()
+        if os.path.exists(self.out):
+            os.unlink(self.out)
+        try:
+            self._start(env, pid)
+        except BaseException:
+            # a half-started profiler must not sit on the target during the next chunks
+            if self.proc is not None:
+                reap(self.proc)
+            raise
+        self.startup_s = time.monotonic() - t0
+
+    def _start(self, env, pid):
+        kind, rate, seconds = self.kind, self.rate, self.seconds
         if kind == "austin":
-            e = dict(os.environ, SID_DIR=env.austin_sid)
-            if os.path.exists(self.out):
-                os.unlink(self.out)
             # its default wall mode: -s (idle samples dropped) wrote nothing here
-            self.proc = spawn([SID, "austin", "-i", str(max(1, 1000000 // rate)), "-p", str(pid),
-                               "-o", self.out],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=e)
+            self.proc = spawn([SID, "austin", "-i", str(max(1, 1000000 // rate)), "-p", str(pid), "-o", self.out],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                              env=dict(os.environ, SID_DIR=env.austin_sid))
             deadline = time.monotonic() + 30
+            # the header ("# mode: wall") is written as it starts sampling
             while not (os.path.exists(self.out) and "# mode" in open(self.out).read(200)):
                 if self.proc.poll() is not None or time.monotonic() > deadline:
                     raise RuntimeError("austin did not start: " + self.proc.stderr.read()[-300:])
-                time.sleep(0.01)
+                time.sleep(0.005)
+            self.pid = self.proc.pid
+        elif kind == "tachyon":
+            self.lines, self._ready, self.t_sampled = [], threading.Event(), 0.0
+            self.proc = spawn([SID, "run", "3.15", "-c", PS_WRAPPER, "attach", "-r", str(rate), "-d", str(seconds),
+                               "--collapsed", "-o", self.out, str(pid)],
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                              env=dict(os.environ, SID_DIR=env.sid_dir))
+            self._reader = threading.Thread(target=self._read, daemon=True)
+            self._reader.start()
+            if not self._ready.wait(60) or self.proc.poll() is not None:
+                raise RuntimeError("profiling.sampling did not start sampling: " + " | ".join(self.lines[-5:]))
             self.pid = self.proc.pid
         else:
-            self.rec = Recording(env, pid, rate, output=self.out,
-                                 extra=["--sampler", kind, "-f", "folded"]).start()
+            self.rec = Recording(env, pid, rate, output=self.out, extra=["--sampler", kind, "-f", "folded"])
+            self.proc = self.rec.proc
+            self.rec.start()
             self.pid = self.rec.proc.pid
-        self.t_ready = time.monotonic()
+
+    def _read(self):
+        for line in self.proc.stdout:
+            self.lines.append(line.rstrip("\n"))
+            if line.startswith(PS_SAMPLING):
+                self._ready.set()
+            elif CAPTURED_RE.search(line):  # printed as its sampling loop ends (the profile is written after)
+                self.t_sampled = time.monotonic()
+        self._ready.set()
 
     def begin(self):
         self.c0, self.w0 = schedstat_ns(self.pid), time.monotonic()
@@ -871,20 +942,58 @@ class AttachedProfiler:
     def end(self):
         self.c1, self.w1 = schedstat_ns(self.pid), time.monotonic()
 
-    def stop(self):
-        """(samples, sampling seconds, profiler CPU s over the chunk, chunk wall s)."""
+    def stop(self, target_cpu_s):
+        """Stops it; returns what it did over the chunk: samples, its own
+        rate (rate_hz; pyperf: per second of the target's CPU time),
+        samples in the chunk, CPU per sample there (us), and valid (False
+        if it was not sampling for the whole chunk)."""
+        cpu = (self.c1 - self.c0) / 1e9
+        wall = self.w1 - self.w0
+        out = {"kind": self.kind, "startup_s": self.startup_s, "prof_cpu_s": cpu, "valid": True}
         if self.kind == "austin":
             self.proc.send_signal(signal.SIGINT)
-            _, _, _ = os.wait4(self.proc.pid, 0)
+            err = self.proc.stderr.read()
+            os.wait4(self.proc.pid, 0)
             _children.remove(self.proc)
-            t = time.monotonic()
             with open(self.out) as f:
-                n = sum(1 for line in f if line.strip() and not line.startswith("#"))
+                text = f.read()
+            n = sum(1 for line in text.splitlines() if line.strip() and not line.startswith("#"))
+            m = AUSTIN_DURATION_RE.search(text)
+            if not m:
+                raise RuntimeError("austin wrote no duration: " + err[-300:])
+            secs = int(m.group(1)) / 1e6
+            v = re.search(r"^# austin: (\S+)", text, re.M)
+            out["version"] = v.group(1) if v else None
+            out.update(samples=n, seconds=secs, rate_hz=n / secs, in_chunk=n / secs * wall)
+        elif self.kind == "tachyon":
+            try:
+                self.proc.wait(timeout=self.seconds + 120)
+            except subprocess.TimeoutExpired:
+                reap(self.proc)
+                raise RuntimeError("profiling.sampling did not end after -d %d" % self.seconds)
+            self._reader.join(10)
+            _children.remove(self.proc)
+            text = "\n".join(self.lines)
+            m = CAPTURED_RE.search(text)
+            if not m:
+                raise RuntimeError("profiling.sampling said: " + " | ".join(self.lines[-5:]))
+            n, secs = int(m.group(1)), float(m.group(2))
+            # it stops by itself: it must have been sampling until the chunk ended
+            out["valid"] = self.t_sampled >= self.w1
+            out.update(samples=n, seconds=secs, rate_hz=n / secs, in_chunk=n / secs * wall)
         else:
             s = self.rec.stop()
-            t = time.monotonic()
-            n = s.get("samples") or 0
-        return n, t - self.t_ready, (self.c1 - self.c0) / 1e9, self.w1 - self.w0
+            m = SAMPLER_RE.search(s["stderr"])
+            if not m or m.group(1) != self.kind:
+                raise RuntimeError("pyperf did not use the %s sampler: %s" % (self.kind, m.group(0) if m else
+                                                                              s["stderr"][-300:]))
+            n = s["samples"]
+            # CPU mode: samples only while the target runs, which is only
+            # during the chunk: all of them are the chunk's
+            out.update(samples=n, seconds=target_cpu_s, rate_hz=n / target_cpu_s if target_cpu_s else 0.0,
+                       in_chunk=n, rate_per_wall_hz=n / wall)
+        out["prof_us_per_sample"] = cpu / out["in_chunk"] * 1e6 if out["in_chunk"] > 0 else float("nan")
+        return out
 
 
 def wakeup_cost_us(env, rate, seconds):
@@ -898,84 +1007,474 @@ def wakeup_cost_us(env, rate, seconds):
     return int(out[3]) / 1e3 / int(out[1]), int(out[1]) / seconds
 
 
-def bench_headline(env, res):
-    """The user-facing slowdown (issue #22): a fixed chunk of Python work
-    (bench/targets/work.py, CPU time inside the target) timed alone and
-    with each profiler attached, in one target process on pyenv's 3.12:
-    pyperf --sampler timer, pyperf --sampler remote, austin (Debian sid's
-    package), at 99, 999 and 9999 Hz. Every round runs all configurations
-    (and two unprofiled chunks) in a shuffled order; a configuration's
-    slowdown is the median over rounds of its chunk's CPU time over the
-    mean of that round's unprofiled chunks. The profiler is started and
-    sampling before the chunk starts and stopped after it. Profiler CPU
-    per sample: its schedstat CPU (all threads) over the chunk divided by
-    the samples it took (the target idles only while a profiler starts
-    and stops; austin, in its wall mode, samples it then too); for the timer sampler the BPF run time
-    is in the target (its interrupts), for remote and austin it is in the
-    profiler. Rate reached: samples per wall second of the chunk. The
-    wakeup cost: CPU per wakeup of a thread sleeping at 9999 Hz with
-    clock_nanosleep and doing nothing else (bench/wakeup_cost.c), the
-    floor of any sampler that wakes a thread per sample, measured in the
-    same run."""
+def timed_chunk(t, n):
+    """Runs n units of work.py in target t: (its CPU s, wall s seen from here)."""
+    w0 = time.monotonic()
+    cpu = float(t.ask("run %d" % n))
+    return cpu, time.monotonic() - w0
+
+
+def calibrate(t, chunk_cpu):
+    """Units of work.py for about chunk_cpu s of CPU in target t (after a
+    warm-up); (units, CPU s per unit)."""
+    float(t.ask("run 20"))
+    per_unit = float(t.ask("run 50")) / 50
+    return max(10, int(chunk_cpu / per_unit)), per_unit
+
+
+def alternation_round(configs, chunk, attach):
+    """One round of the alternation: A P1 A P2 ... A, configs shuffled.
+    chunk() -> (cpu, wall) runs the chunk; attach(cfg, prev_wall) -> an
+    object with begin/end/stop(target_cpu) around it, or raises. Returns
+    the entries in order: A at even positions, P at odd ones."""
     import random
+    order = list(configs)
+    random.shuffle(order)
+    cpu, wall = chunk()
+    seq = [{"cfg": None, "cpu": cpu, "wall": wall}]
+    for cfg in order:
+        e = {"cfg": cfg}
+        try:
+            prof = attach(cfg, seq[-1]["wall"])
+        except Exception as ex:  # the chunk still runs (unprofiled, not counted): the spacing stays
+            log("headline: %s: %s" % (cfg, str(ex).splitlines()[0][:200]))
+            prof, e["error"] = None, str(ex)[:300]
+        if prof:
+            prof.begin()
+        e["cpu"], e["wall"] = chunk()
+        if prof:
+            prof.end()
+            try:
+                e.update(prof.stop(e["cpu"]))
+            except Exception as ex:
+                log("headline: %s: %s" % (cfg, str(ex).splitlines()[0][:200]))
+                e["error"] = str(ex)[:300]
+        e["valid"] = "error" not in e and e.get("valid", True)
+        seq.append(e)
+        cpu, wall = chunk()
+        seq.append({"cfg": None, "cpu": cpu, "wall": wall})
+    return seq
+
+
+def alternation_analyse(rounds, configs):
+    """Per config: ratios P / mean(A before, A after), the target's extra
+    CPU per sample (us), the profiler's CPU per sample (us), its rate (%
+    of asked); and the A/A ratios: each interior A / mean(the A's on each
+    side of it, two chunks away)."""
+    per = {c: {"ratio": [], "extra_us": [], "prof_us": [], "rate_pct": [], "wall_rate_pct": [], "invalid": 0,
+               "startup_s": []} for c in configs}
+    aa = []
+    for seq in rounds:
+        for i, e in enumerate(seq):
+            if e["cfg"] is None:
+                if 2 <= i <= len(seq) - 3:
+                    aa.append(e["cpu"] / ((seq[i - 2]["cpu"] + seq[i + 2]["cpu"]) / 2))
+                continue
+            d = per[e["cfg"]]
+            if not e["valid"]:
+                d["invalid"] += 1
+                continue
+            base = (seq[i - 1]["cpu"] + seq[i + 1]["cpu"]) / 2
+            d["ratio"].append(e["cpu"] / base)
+            if e.get("in_chunk"):
+                d["extra_us"].append((e["cpu"] - base) / e["in_chunk"] * 1e6)
+                d["prof_us"].append(e["prof_us_per_sample"])
+            if e.get("rate_hz") is not None and len(e["cfg"]) > 1:
+                d["rate_pct"].append(e["rate_hz"] / e["cfg"][1] * 100)
+                if e.get("rate_per_wall_hz") is not None:
+                    d["wall_rate_pct"].append(e["rate_per_wall_hz"] / e["cfg"][1] * 100)
+            if e.get("startup_s") is not None:
+                d["startup_s"].append(e["startup_s"])
+    return per, aa
+
+
+def headline_better(table, rate, spread):
+    """The sampler the table shows as better at rate: the lower target
+    slowdown; if the two slowdowns are within spread (the A/A 25-75%
+    width), the lower total CPU per sample, the target's extra plus the
+    profiler's, the target's extra taken at 9999 Hz (see bench_headline).
+    (name, why)."""
+    t, r = table[("timer", rate)], table[("remote", rate)]
+    if abs(t["slowdown"] - r["slowdown"]) > spread:
+        best = "timer" if t["slowdown"] < r["slowdown"] else "remote"
+        return best, "slowdown %.3fx vs %.3fx" % (t["slowdown"], r["slowdown"])
+    tot = {k: table[(k, 9999)]["extra_us"] + table[(k, rate)]["prof_us"] for k in ("timer", "remote")}
+    best = "timer" if tot["timer"] < tot["remote"] else "remote"
+    return best, "slowdowns within the A/A spread; CPU per sample all in %.1f vs %.1f us" % (tot["timer"],
+                                                                                          tot["remote"])
+
+
+def bench_headline(env, res):
+    """The user-facing slowdown (issue #22), pyperf's samplers next to the
+    other sampling profilers, each attached to a running target.
+
+    Targets: bench/targets/work.py (a chunk of CPU-bound Python work on
+    request; its CPU time from time.process_time() inside the target) on
+    pyenv's 3.12 and on Debian sid's python3.15. Profilers: pyperf record
+    -p --sampler timer and --sampler remote on both; austin (sid's 3.7,
+    its default wall mode) on 3.12; python3.15 -m profiling.sampling
+    attach (its default wall mode) on 3.15; each at 99, 999 and 9999 Hz.
+
+    Alternation: per target process, rounds of A P1 A P2 ... P9 A (A: the
+    chunk alone; Pk: the chunk with configuration k attached, started and
+    sampling before the chunk starts and stopped after it ends), configs
+    shuffled each round. A P's ratio is its CPU time over the mean of the
+    A just before and the A just after: the machine's speed drifts by
+    +-20% over seconds but slowly, so neighbours see the same machine. The
+    table gives the median over rounds and the 25-75% spread. The A/A
+    noise: each interior A over the mean of the A's on each side of it
+    (two chunks away, twice a P's spacing: if anything it overstates the
+    noise), median and 25-75%. The two targets take rounds in turn, until
+    the time budget is spent (full mode: 1 s chunks, 420 s of rounds, at
+    least 3 each: a pair of rounds took 46 s at a load average of 3, so
+    ~9 each; the count is in the output; --quick: 2 rounds of 0.2 s
+    chunks). The whole benchmark: ~8-9 minutes, --quick ~1.
+
+    Knowing when a profiler samples: pyperf prints "sampling PID"; austin
+    writes its output header; profiling.sampling is run through a few
+    lines (PS_WRAPPER) that print one line as its sampling loop is entered,
+    with -d whole seconds covering 1.5x the previous A's wall time plus
+    0.3 s; a P where its "Captured N samples" line (printed as its loop
+    ends) came before the chunk ended is not counted.
+
+    Columns: target slowdown (median ratio); profiler CPU per sample: its
+    schedstat CPU, all threads, over the chunk, divided by the samples it
+    took in the chunk (pyperf: all its samples, as the target runs only
+    during the chunk and pyperf samples CPU time; austin and
+    profiling.sampling: their rate x the chunk's wall time), so the remote
+    sampler's BPF run time (in pyperf's thread) is in, the timer's (in the
+    target's interrupt) is in the slowdown instead; rate reached: austin
+    and profiling.sampling, their own count over their own seconds (wall
+    mode: the thread is sampled whether it runs or not); pyperf, samples
+    per second of the target's CPU time in the chunk (CPU mode: a thread
+    is sampled while it runs, so on a loaded host the wall rate is the
+    target's CPU share times this; it is in the list; the remote
+    sampler also samples a target its own wakeup has just preempted,
+    so it can pass 100% on a loaded host).
+
+    Also: one timer wakeup's CPU (bench/wakeup_cost.c: a thread sleeping
+    to absolute times at 9999 Hz, nothing else), at the start and end of
+    the benchmark, and the remote sampler's CPU per sample beyond it. The
+    bystander: work.py on 3.12, not profiled, timed alone and while pyperf
+    record -p X -F 9999 --sampler S samples another work.py idling on its
+    stdin, for S timer and remote, alternating in the same way (each
+    twice a round; 4 rounds, 2 in --quick). auto: for
+    each rate, pyperf record --sampler auto -F R -d 1 on the 3.12 target
+    while it runs a chunk: what it picked and why (its summary line),
+    against what the 3.12 table shows as better: the sampler with the
+    lower target slowdown, or, when the two slowdowns are within the A/A
+    25-75% spread, the one with the lower CPU per sample all in (the
+    target's extra CPU per sample, (P - mean of its A's) / samples, plus
+    the profiler's). Within the spread the rate's own target figure is
+    noise, so the target's extra per sample is the one measured at 9999
+    Hz, where it stands out (a per-sample cost, assumed not to depend on
+    the rate). The load average at the start and the end is kept."""
     q = env.quick
-    rounds = 3 if q else 7
-    chunk_cpu = 0.25 if q else 0.6
-    rates = [99, 999, 9999]
-    kinds = ["timer", "remote", "austin"]
-    env.austin_sid = os.environ.get("AUSTIN_SID_DIR", os.path.join(ROOT, "build", "sid"))
-    p = subprocess.run(["env", "SID_DIR=" + env.austin_sid, SID, "fetch-austin"], capture_output=True, text=True)
+    chunk_cpu = 0.2 if q else 1.0
+    min_rounds, max_rounds = (2, 2) if q else (3, 12)
+    budget = 0 if q else 420  # seconds of alternation rounds, both targets together
+    rates = list(HEADLINE_RATES)
+    load0 = os.getloadavg()
+    details = {"rates": rates, "chunk_cpu_s": chunk_cpu, "load_start": load0, "targets": []}
+    res.details["headline"] = details
+
+    env.sid_dir = os.environ.get("SID_DIR", os.path.join(ROOT, "build", "sid"))
+    env.austin_sid = os.environ.get("AUSTIN_SID_DIR", env.sid_dir)
+    peers_missing = {}
+    p = subprocess.run([SID, "fetch-austin"], capture_output=True, text=True,
+                       env=dict(os.environ, SID_DIR=env.austin_sid))
     if p.returncode != 0:
-        log("headline: no austin (%s): left out" % p.stderr.strip()[:200])
-        kinds.remove("austin")
-    py = [os.path.join(pyenv_root(), "versions", v, "bin", "python3.12") for v in sorted(os.listdir(
-        os.path.join(pyenv_root(), "versions"))) if v.startswith("3.12")]
-    if not py:
+        peers_missing["austin"] = "no austin: " + (p.stderr.strip().splitlines() or ["fetch failed"])[-1][:150]
+    py312 = glob_first(os.path.join(pyenv_root(), "versions", "3.12*", "bin", "python3.12"))
+    if not py312:
         raise RuntimeError("no pyenv 3.12")
-    wake_us, wake_rate = wakeup_cost_us(env, 9999, 2 if q else 5)
-    log("headline: a bare wakeup at 9999 Hz costs %.1f us of CPU (%.0f wakeups/s)" % (wake_us, wake_rate))
-    res.add("headline", "one timer wakeup (bare clock_nanosleep loop at 9999 Hz): CPU", wake_us, "us", fmt="%.1f")
-    ratios = {(k, r): [] for k in kinds for r in rates}
-    cost = {(k, r): [] for k in kinds for r in rates}
-    reached = {(k, r): [] for k in kinds for r in rates}
-    with Target([py[-1], os.path.join(TARGETS, "work.py")]) as t:
-        float(t.ask("run 20"))
-        per_unit = float(t.ask("run 50")) / 50
-        n = max(10, int(chunk_cpu / per_unit))
-        log("headline: %d units per chunk (%.2f s CPU), %d rounds, %s" % (n, n * per_unit, rounds, kinds))
-        for rnd in range(rounds):
-            configs = [None, None] + [(k, r) for k in kinds for r in rates]
-            random.shuffle(configs)
-            alone, got = [], {}
-            for cfg in configs:
-                if cfg is None:
-                    alone.append(float(t.ask("run %d" % n)))
-                    continue
-                prof = AttachedProfiler(env, cfg[0], t.pid, cfg[1])
-                prof.begin()
-                got[cfg] = float(t.ask("run %d" % n))
-                prof.end()
-                samples, span, pcpu, wall = prof.stop()
-                # the target runs only during the chunk: the samples are the chunk's
-                if samples > 0 and wall > 0:
-                    cost[cfg].append(pcpu / samples * 1e6)
-                    reached[cfg].append(samples / wall / cfg[1] * 100)
-            base = sum(alone) / len(alone)
-            for cfg, v in got.items():
-                ratios[cfg].append(v / base)
-            log("headline round %d: %s" % (rnd + 1, " ".join("%s@%d %.3f" % (k, r, got[(k, r)] / base)
-                                                              for k in kinds for r in rates)))
-    for k in kinds:
+    have315 = sid_python(env)
+    work = os.path.join(TARGETS, "work.py")
+    specs = [("3.12", "CPython %s (pyenv)" % os.path.basename(os.path.dirname(os.path.dirname(py312))), [py312],
+              ["timer", "remote"] + ([] if "austin" in peers_missing else ["austin"]))]
+    if have315:
+        specs.append(("3.15", "CPython 3.15 (Debian sid)", [SID, "run", "3.15"], ["timer", "remote", "tachyon"]))
+    else:
+        peers_missing["tachyon"] = "no python3.15: " + env.sid_error
+
+    wake = [wakeup_cost_us(env, 9999, 1 if q else 3)]
+    log("headline: a bare wakeup at 9999 Hz costs %.1f us of CPU (%.0f wakeups/s)" % wake[0])
+
+    targets = []
+    try:
+        for name, label, interp, kinds in specs:
+            ver = subprocess.run(interp + ["-c", "import sys; print(sys.version.split()[0])"], capture_output=True,
+                                 text=True).stdout.strip()
+            label = re.sub(r"CPython [\d.]+\S*", "CPython " + ver, label) if ver else label
+            t = Target(interp + [work])
+            targets.append(t)
+            n, per_unit = calibrate(t, chunk_cpu)
+            configs = [(k, r) for k in kinds for r in rates]
+            details["targets"].append({"name": name, "label": label, "pid": t.pid, "units": n,
+                                       "unit_cpu_s": per_unit, "kinds": kinds, "rounds": []})
+            log("headline %s: %d units per chunk (%.2f s CPU), configs %s" % (name, n, n * per_unit, kinds))
+
+        def attach_for(t):
+            def attach(cfg, prev_wall):
+                secs = int(math.ceil(1.5 * prev_wall + 0.3)) if cfg[0] == "tachyon" else None
+                return AttachedProfiler(env, cfg[0], t.pid, cfg[1], seconds=secs)
+            return attach
+
+        t_rounds = time.monotonic()
+        last_pair = 0.0
+        rnd = 0
+        while rnd < max_rounds and (rnd < min_rounds or time.monotonic() - t_rounds + last_pair <= budget):
+            t0 = time.monotonic()
+            for t, d in zip(targets, details["targets"]):
+                configs = [(k, r) for k in d["kinds"] for r in rates]
+                seq = alternation_round(configs, lambda: timed_chunk(t, d["units"]), attach_for(t))
+                d["rounds"].append(seq)
+                base = [e["cpu"] for e in seq if e["cfg"] is None]
+                log("headline %s round %d: A %.3f-%.3f s; %s" % (
+                    d["name"], rnd + 1, min(base), max(base),
+                    " ".join("%s@%d %.3f" % (seq[i]["cfg"][0], seq[i]["cfg"][1],
+                                             seq[i]["cpu"] / ((seq[i - 1]["cpu"] + seq[i + 1]["cpu"]) / 2))
+                             for i in range(1, len(seq), 2) if seq[i]["valid"])))
+            last_pair = time.monotonic() - t0
+            rnd += 1
+        details["rounds_s"] = time.monotonic() - t_rounds
+
+        # auto's choice, on the 3.12 target while it works
+        t, d = targets[0], details["targets"][0]
+        details["auto"] = {}
+        busy_units = max(d["units"], int(2.5 / d["unit_cpu_s"]))
+        for rate in rates:
+            t.proc.stdin.write("run %d\n" % busy_units)
+            t.proc.stdin.flush()
+            try:
+                s = Recording(env, t.pid, rate, duration=1, extra=["--sampler", "auto"]).start().wait(timeout=120)
+            finally:
+                t.readline(600)
+            m = SAMPLER_RE.search(s["stderr"])
+            details["auto"][str(rate)] = {"picked": m.group(1) if m else None, "why": m.group(2) if m else
+                                          s["stderr"][-300:]}
+            log("headline: auto at %d Hz: %s" % (rate, m.group(0) if m else "no sampler line"))
+    finally:
+        for t in targets:
+            t.stop()
+
+    # The bystander: a CPU-bound process nobody profiles.
+    bys = {"rounds": []}
+    details["bystander"] = bys
+    with Target([py312, work]) as x, Target([py312, work]) as b:
+        n, per_unit = calibrate(b, chunk_cpu)
+        bys["units"] = n
+
+        def attach_x(cfg, prev_wall):
+            rec = Recording(env, x.pid, 9999, extra=["--sampler", cfg[0]]).start()
+
+            class P:
+                def begin(self):
+                    self.c0 = schedstat_ns(rec.proc.pid)
+
+                def end(self):
+                    self.c1 = schedstat_ns(rec.proc.pid)
+
+                def stop(self, target_cpu):
+                    s = rec.stop()
+                    m = SAMPLER_RE.search(s["stderr"])
+                    if not m or m.group(1) != cfg[0]:
+                        raise RuntimeError("pyperf did not use the %s sampler" % cfg[0])
+                    return {"pyperf_cpu_s": (self.c1 - self.c0) / 1e9, "x_samples": s["samples"]}
+            return P()
+
+        for rnd in range(2 if q else 4):
+            seq = alternation_round([("timer",), ("remote",)] * 2, lambda: timed_chunk(b, n), attach_x)
+            bys["rounds"].append(seq)
+            log("headline bystander round %d: %s" % (rnd + 1, " ".join(
+                "%s %.3f" % (seq[i]["cfg"][0], seq[i]["cpu"] / ((seq[i - 1]["cpu"] + seq[i + 1]["cpu"]) / 2))
+                for i in range(1, len(seq), 2) if seq[i]["valid"])))
+
+    wake.append(wakeup_cost_us(env, 9999, 1 if q else 3))
+    details["wakeup_us"] = [w[0] for w in wake]
+    details["wakeup_rate"] = [w[1] for w in wake]
+    details["load_end"] = os.getloadavg()
+    headline_summarise(details)
+    headline_rows(res, details, peers_missing)
+
+
+def headline_summarise(d):
+    """Medians and spreads from the raw rounds in d (details["headline"]),
+    stored back into it: per target "table" {"kind@rate": {...}} and "aa";
+    bystander ratios; the remote sampler beyond a wakeup; auto's verdicts."""
+    wake = sum(d["wakeup_us"]) / len(d["wakeup_us"])
+    d["wakeup_mean_us"] = wake
+    d["austin_version"] = next((e["version"] for tg in d["targets"] for seq in tg["rounds"] for e in seq
+                                if e.get("version")), None)
+    for tg in d["targets"]:
+        configs = [(k, r) for k in tg["kinds"] for r in d["rates"]]
+        rounds = [[dict(e, cfg=tuple(e["cfg"]) if e["cfg"] else None) for e in seq] for seq in tg["rounds"]]
+        per, aa = alternation_analyse(rounds, configs)
+        q25, med, q75 = quartiles(aa)
+        tg["aa"] = {"median": med, "q25": q25, "q75": q75, "n": len(aa)}
+        table = {}
+        for (k, r), v in per.items():
+            s25, smed, s75 = quartiles(v["ratio"])
+            table["%s@%d" % (k, r)] = {"slowdown": smed, "q25": s25, "q75": s75, "n": len(v["ratio"]),
+                                       "invalid": v["invalid"], "extra_us": median(v["extra_us"]),
+                                       "prof_us": median(v["prof_us"]), "rate_pct": median(v["rate_pct"]),
+                                       "wall_rate_pct": median(v["wall_rate_pct"]),
+                                       "startup_s": median(v["startup_s"])}
+        tg["table"] = table
+        rem = table.get("remote@9999")
+        if rem:
+            rem["beyond_wakeup_us"] = rem["prof_us"] - wake
+    if d.get("bystander"):
+        rounds = [[dict(e, cfg=tuple(e["cfg"]) if e["cfg"] else None) for e in seq] for seq in d["bystander"]["rounds"]]
+        per, aa = alternation_analyse(rounds, [("timer",), ("remote",)])
+        b = d["bystander"]
+        q25, med, q75 = quartiles(aa)
+        b["aa"] = {"median": med, "q25": q25, "q75": q75, "n": len(aa)}
+        b["table"] = {}
+        for (k,), v in per.items():
+            s25, smed, s75 = quartiles(v["ratio"])
+            b["table"][k] = {"slowdown": smed, "q25": s25, "q75": s75, "n": len(v["ratio"])}
+    if d.get("auto") and d["targets"]:
+        tg = d["targets"][0]
+        table = {tuple((k.split("@")[0], int(k.split("@")[1]))): v for k, v in tg["table"].items()}
+        spread = tg["aa"]["q75"] - tg["aa"]["q25"]
+        for r, a in d["auto"].items():
+            if ("timer", int(r)) in table and ("remote", int(r)) in table and ("timer", 9999) in table:
+                a["better"], a["better_why"] = headline_better(table, int(r), spread)
+
+
+def prof_label(kind, d):
+    """A profiler's name in the headline, austin with its version."""
+    if kind == "austin" and d.get("austin_version"):
+        return "austin %s (Debian sid)" % d["austin_version"]
+    return HEADLINE_LABEL[kind]
+
+
+def fmt_x(v):
+    return "n/a" if v is None or v != v else "%.3fx" % v
+
+
+def headline_rows(res, d, peers_missing):
+    """The headline as rows of the generic results list."""
+    for name, why in peers_missing.items():
+        res.add("headline", "%s left out: %s" % (HEADLINE_LABEL[name], why), "", "")
+    res.add("headline", "load average at start / end", "%.1f %.1f %.1f / %.1f %.1f %.1f" % (
+        tuple(d["load_start"]) + tuple(d["load_end"])), "")
+    wake = d["wakeup_mean_us"]
+    res.add("headline", "one timer wakeup (bare clock_nanosleep loop at 9999 Hz, start/end %s): CPU" % " / ".join(
+        "%.1f" % w for w in d["wakeup_us"]), wake, "us", fmt="%.1f")
+    for tg in d["targets"]:
+        if "tachyon" in tg["kinds"]:
+            res.add("headline", "%s profiling.sampling start-up (spawn to its sampling loop, median)" % tg["name"],
+                    median([c["startup_s"] for k, c in tg["table"].items() if k.startswith("tachyon@")]), "s",
+                    fmt="%.2f")
+        nr = len(tg["rounds"])
+        pre = "%s" % tg["name"]
+        for k in tg["kinds"]:
+            for r in d["rates"]:
+                c = tg["table"]["%s@%d" % (k, r)]
+                lab = "%s %s %d Hz" % (pre, prof_label(k, d), r)
+                tgt = ok = None
+                if k == "remote" and r == 9999:
+                    tgt, ok = "<= 1.05x", c["slowdown"] <= 1.05
+                res.add("headline", "%s: target slowdown (median of %d; 25-75%% %.3f-%.3f)" % (
+                    lab, c["n"], c["q25"], c["q75"]), c["slowdown"], "x", tgt, ok, fmt="%.3f")
+                res.add("headline", "%s: profiler CPU per sample" % lab, c["prof_us"], "us", fmt="%.1f")
+                tgt = ok = None
+                if k == "remote" and r == 9999:
+                    tgt, ok = ">= 95%", c["rate_pct"] >= 95
+                res.add("headline", "%s: rate reached%s" % (lab, " (per target CPU s)" if k in ("timer", "remote")
+                                                            else ""), c["rate_pct"], "% of asked", tgt, ok, fmt="%.1f")
+                if k in ("timer", "remote"):
+                    res.add("headline", "%s: rate per wall s of the chunk" % lab, c["wall_rate_pct"], "% of asked",
+                            fmt="%.1f")
+                if c["invalid"]:
+                    res.add("headline", "%s: chunks not counted (profiler failed or stopped early)" % lab,
+                            c["invalid"], "", fmt="%d")
+        aa = tg["aa"]
+        res.add("headline", "%s A/A noise (%d rounds, %d pairs; 25-75%% %.3f-%.3f)" % (
+            pre, nr, aa["n"], aa["q25"], aa["q75"]), aa["median"], "x", fmt="%.3f")
+        rem = tg["table"].get("remote@9999")
+        if rem:
+            res.add("headline", "%s pyperf remote 9999 Hz: CPU per sample beyond one wakeup" % pre,
+                    rem["beyond_wakeup_us"], "us", "<= 10 us", rem["beyond_wakeup_us"] <= 10, fmt="%.1f")
+            for peer in ("austin", "tachyon"):
+                pc = tg["table"].get("%s@9999" % peer)
+                if pc:
+                    res.add("headline", "%s pyperf remote 9999 Hz: CPU per sample / %s's" % (pre, prof_label(peer, d)),
+                            rem["prof_us"] / pc["prof_us"], "x", "< 1", rem["prof_us"] < pc["prof_us"], fmt="%.2f")
+    b = d.get("bystander")
+    if b and b.get("table"):
+        for k in ("timer", "remote"):
+            c = b["table"][k]
+            res.add("headline", "bystander while pyperf --sampler %s samples another (sleeping) process at 9999 Hz "
+                    "(median of %d; 25-75%% %.3f-%.3f)" % (k, c["n"], c["q25"], c["q75"]), c["slowdown"], "x",
+                    "<= 1.02x", c["slowdown"] <= 1.02, fmt="%.3f")
+        res.add("headline", "bystander A/A noise (%d pairs; 25-75%% %.3f-%.3f)" % (
+            b["aa"]["n"], b["aa"]["q25"], b["aa"]["q75"]), b["aa"]["median"], "x", fmt="%.3f")
+    for r, a in (d.get("auto") or {}).items():
+        better = a.get("better")
+        res.add("headline", "auto at %s Hz: picked %s; table's better: %s" % (r, a["picked"], better or "n/a"),
+                "", "", "= table's better", None if better is None else a["picked"] == better)
+
+
+def headline_markdown(d):
+    """The headline as a markdown matrix per target, the A/A noise line
+    under each, then the wakeup, bystander and auto lines."""
+    if not d or not d.get("targets") or "table" not in d["targets"][0]:
+        return ""
+    rates = d["rates"]
+    out = ["#### Headline (issue #22): the target's slowdown with each profiler attached", ""]
+    out.append("Chunk of bench/targets/work.py ~%.2f s CPU; A P1 A P2 ... A rounds, configs shuffled; slowdown = "
+               "P / mean(A before, A after), median over rounds (25-75%%). CPU per sample: the profiler's, all its "
+               "threads, over the chunk. Rate: %% of asked (pyperf per second of the target's CPU time, as it samples "
+               "CPU time; the remote sampler also counts a target its own wakeup preempted, so it can pass 100%% on "
+               "a loaded host; the peers, wall mode, their own count over their own seconds). Load average at "
+               "start %s, at end %s." % (
+                   d["chunk_cpu_s"], " ".join("%.1f" % x for x in d["load_start"]),
+                   " ".join("%.1f" % x for x in d["load_end"])))
+    for tg in d["targets"]:
+        out += ["", "**%s**, %d rounds:" % (tg["label"], len(tg["rounds"])), ""]
+        head = ["profiler (sampler)"]
         for r in rates:
-            label = {"timer": "pyperf --sampler timer", "remote": "pyperf --sampler remote", "austin": "austin"}[k]
-            res.add("headline", "%s %d Hz: target slowdown (median)" % (label, r), median(ratios[(k, r)]), "x",
-                    fmt="%.3f")
-            if cost[(k, r)]:
-                res.add("headline", "%s %d Hz: profiler CPU per sample" % (label, r), median(cost[(k, r)]), "us",
-                        fmt="%.1f")
-            if reached[(k, r)]:
-                res.add("headline", "%s %d Hz: rate reached" % (label, r), median(reached[(k, r)]), "% of asked",
-                        fmt="%.1f")
+            head += ["%s Hz slowdown" % format(r, ","), "CPU/sample", "rate"]
+        out.append("| " + " | ".join(head) + " |")
+        out.append("|---|" + "---:|" * (3 * len(rates)))
+        for k in tg["kinds"]:
+            row = [prof_label(k, d)]
+            for r in rates:
+                c = tg["table"]["%s@%d" % (k, r)]
+                row += ["%s (%.2f-%.2f)" % (fmt_x(c["slowdown"]), c["q25"], c["q75"]) if c["n"] else "n/a",
+                        "n/a" if c["prof_us"] != c["prof_us"] else "%.1f us" % c["prof_us"],
+                        "n/a" if c["rate_pct"] != c["rate_pct"] else "%.0f%%" % c["rate_pct"]]
+            out.append("| " + " | ".join(row) + " |")
+        aa = tg["aa"]
+        out += ["", "A/A noise: median %s, 25-75%% %.3f-%.3f (%d interior A's against their neighbours)" % (
+            fmt_x(aa["median"]), aa["q25"], aa["q75"], aa["n"])]
+    out.append("")
+    wake = d["wakeup_mean_us"]
+    out.append("- one timer wakeup (a thread sleeping to absolute times at 9,999 Hz, nothing else): %.1f us of CPU "
+               "(start %s)" % (wake, ", end ".join("%.1f" % w for w in d["wakeup_us"])))
+    for tg in d["targets"]:
+        rem = tg["table"].get("remote@9999")
+        if rem:
+            v = rem["beyond_wakeup_us"]
+            out.append("- %s, pyperf remote 9,999 Hz: CPU per sample beyond one wakeup: %.1f us (target <= 10 us): "
+                       "%s" % (tg["name"], v, "PASS" if v <= 10 else "MISS"))
+    b = d.get("bystander")
+    if b and b.get("table"):
+        out.append("- bystander (CPU-bound, not profiled) while pyperf -p samples another, sleeping process at 9,999 "
+                   "Hz: " + "; ".join("--sampler %s %s (25-75%% %.3f-%.3f) %s" % (
+                       k, fmt_x(b["table"][k]["slowdown"]), b["table"][k]["q25"], b["table"][k]["q75"],
+                       "PASS" if b["table"][k]["slowdown"] <= 1.02 else "MISS") for k in ("timer", "remote"))
+                   + " (target <= 1.02x; its A/A: %s, 25-75%% %.3f-%.3f)" % (
+                       fmt_x(b["aa"]["median"]), b["aa"]["q25"], b["aa"]["q75"]))
+    for r, a in (d.get("auto") or {}).items():
+        better = a.get("better")
+        out.append("- auto at %s Hz: picked %s (%s); table's better: %s (%s): %s" % (
+            format(int(r), ","), a["picked"], a["why"], better or "n/a", a.get("better_why", ""),
+            "n/a" if better is None else "PASS" if a["picked"] == better else "MISS"))
+    return "\n".join(out)
 
 
 def bench_cpython315(env, res):
@@ -1705,7 +2204,11 @@ def write_results(res, mach):
            "interrupted task, so the target's CPU time includes it)" % mach["irq_time_accounting"],
            "- pyperf at %s; target interpreter %s %s" % (mach["commit"], mach.get("python_cmd", "/usr/bin/python3"),
                                                                mach["python"]),
-           "", res.table(markdown=True), "", GEN_END]
+           ""]
+    head_md = headline_markdown(res.details.get("headline"))
+    if head_md:
+        gen += [head_md, "", "#### Every number of the run", ""]
+    gen += [res.table(markdown=True), "", GEN_END]
     text = ""
     if os.path.exists(RESULTS_MD):
         with open(RESULTS_MD) as f:
@@ -1745,6 +2248,7 @@ def main():
             saved = json.load(f)
         res = Results()
         res.rows = saved["rows"]
+        res.details = saved.get("details", {})
         write_results(res, saved["machine"])
         return 0
     which = args.only.split(",") if args.only else ALL
@@ -1794,6 +2298,10 @@ def main():
     print("pyperf benchmarks, %s mode, %.0f s; %d CPUs, %s, kernel %s, load %s at start" % (
         "quick" if args.quick else "full", elapsed, mach["nproc"], mach["cpu"], mach["kernel"], mach["load"]))
     print(res.table())
+    head_md = headline_markdown(res.details.get("headline"))
+    if head_md:
+        print()
+        print(head_md)
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"machine": mach, "rows": res.rows, "details": res.details}, f, indent=1, default=str)
