@@ -150,7 +150,7 @@ def test_follows_exec_of_the_target(version):
     """A target that re-executes itself keeps being sampled: its new image
     is looked at as it execs, both images' functions are in the profile."""
     argv = harness.need_interpreter(version)
-    # 2 s a phase: the remote sampler (auto's choice at 499 Hz on a VM)
+    # 2 s a phase: the remote sampler (if auto takes it on a slow VM)
     # takes ~0.5 s to load, all of it in the first phase
     seconds, hz = 2.0, 499
     target = harness.start(argv + [os.path.join(harness.TARGETS, "reexec.py"), str(seconds)],

@@ -74,7 +74,7 @@ static const struct opt_spec top_options[] = {
 	{ "kernel", OPT_KERNEL, NULL, "with --native: also kernel functions" },
 	{ "sampler", OPT_SAMPLER, "KIND", "what takes the samples, as for record: timer (an interrupt on "
 	  "the sampled thread), remote (a thread of pyperf reads the target's running threads: they take "
-	  "no interrupt; not with --native), auto (takes remote when the timer would cost a thread 1% or "
+	  "no interrupt; not with --native), auto (takes remote when the timer would cost a thread 5% or "
 	  "more at -F); default auto" },
 	{ "verbose", 'v', NULL, "show libbpf's messages" },
 	OPT_HELP_ROW,
