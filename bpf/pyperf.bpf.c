@@ -161,23 +161,19 @@ struct scratch {
 	__u64 frame;          /* next frame to visit */
 	__u64 first_frame;    /* the innermost frame, as the walk found it */
 	/* The remote sampler's check that the stack it read was one the
-	 * thread had (stack_still_live): the anchor, the outermost recorded
-	 * frame of the walk's first read, with its code object, previous
-	 * frame pointer (a shim, perhaps) and instruction; the frame after
-	 * it (its caller) and that one's instruction, as read. */
+	 * thread had (stack_still_live): the innermost recorded frame (not a
+	 * shim) and its caller, each's address, code object and previous
+	 * frame pointer (a shim, perhaps), and the caller's instruction. */
 	__u64 anchor;
 	__u64 anchor_code;
 	__u64 anchor_prev;
-	__u64 anchor_instr;
 	__u64 caller;
+	__u64 caller_code;
+	__u64 caller_prev;
 	__u64 caller_instr;
-	__u64 frame_ptr_at;   /* where find_frame read the innermost frame's address */
-	__u32 anchor_n;       /* its index among the frames recorded */
-	__u8 anchor_ok;       /* the check found the anchor as read */
+	__u8 anchor_ok;       /* the check found the innermost frame as read */
 	__u8 live;            /* the check's answer */
-	__u8 snap_ok;         /* the first read was of a live innermost frame */
-	__u8 pad_live[9];
-	__u32 pad_live2;
+	__u8 pad_live[6];
 	__u64 hash;
 	__u32 n;              /* frames captured so far */
 	__u32 flags;          /* STACK_* */
@@ -759,7 +755,7 @@ struct {
 } remote_scratch SEC(".maps");
 
 /* Walks of a stack before it is kept as it is (marked a broken chain). */
-#define REMOTE_TRIES 3
+#define REMOTE_TRIES 5
 
 /*
  * Whether task is on a CPU: running now, or preempted by this very thread

@@ -74,7 +74,6 @@ static __always_inline __u64 WALK(find_frame)(struct walk_ctx *c, const struct p
 			    buf_u64(s->buf, id_off) == tc->want_id) {
 				tstate = tc->tstate;
 				frame = buf_u64(s->buf, frame_off);
-				s->frame_ptr_at = tstate + frame_off;
 			}
 		} else if (WALK(read_ptr)(c, tc->tstate, id_off) == tc->want_id) {
 			tstate = tc->tstate;
@@ -101,37 +100,10 @@ static __always_inline __u64 WALK(find_frame)(struct walk_ctx *c, const struct p
 		}
 		frame = WALK(read_ptr)(c, tstate, frame_off);
 	}
-	if (tstate)
-		s->frame_ptr_at = tstate + frame_off;
 	*tstate_out = tstate;
-	if (frame && (L->flags & PYL_HAS_CFRAME)) {
-		s->frame_ptr_at = frame + L->cframe_current_frame;
+	if (frame && (L->flags & PYL_HAS_CFRAME))
 		frame = WALK(read_ptr)(c, frame, L->cframe_current_frame);
-	}
 	return frame;
-}
-
-/* How far from the innermost frame the anchor of the remote sampler's
- * check may lie (stack_still_live). */
-#define ANCHOR_MAX_DEPTH 16
-
-/*
- * The remote walker, after each read of its walk: is the innermost frame
- * still the thread's? Then what the read brought is of the live stack
- * (not of a frame already returned, nor torn by a return meanwhile) and
- * of one moment with what came before. Checked until it fails once; the
- * check of a walk (stack_still_live) clears snap_ok first.
- */
-static __always_inline void WALK(after_read)(const struct walk_ctx *c)
-{
-#if !WALK_LOCAL
-	struct scratch *s = c->s;
-
-	/* Not past ANCHOR_MAX_DEPTH frames: the check walks down to the anchor. */
-	if (s->snap_ok)
-		s->snap_ok = s->n < ANCHOR_MAX_DEPTH &&
-			     WALK(read_ptr)(c, s->frame_ptr_at, 0) == s->first_frame;
-#endif
 }
 
 /*
@@ -163,7 +135,6 @@ static __always_inline long WALK(fetch_frame)(const struct walk_ctx *c, __u32 si
 		    WALK_READ(c, s->buf, len, (const void *)base) == 0) {
 			s->block_base = base;
 			s->block_len = len;
-			WALK(after_read)(c);
 			return (long)(frame - base);
 		}
 	}
@@ -172,7 +143,6 @@ static __always_inline long WALK(fetch_frame)(const struct walk_ctx *c, __u32 si
 		return -1;
 	s->block_base = frame;
 	s->block_len = size;
-	WALK(after_read)(c);
 	return 0;
 }
 
@@ -236,14 +206,14 @@ static long WALK(walk_frame_step)(__u64 i, void *ctx)
 		if (n < PYPERF_MAX_FRAMES)
 			s->rec.frames[n] = f;
 #if !WALK_LOCAL
-		if (n == 0 || (s->snap_ok && n < ANCHOR_MAX_DEPTH)) {
+		if (n == 0) {
 			s->anchor = s->frame;
 			s->anchor_code = code;
 			s->anchor_prev = prev;
-			s->anchor_instr = buf_instr(p, L);
-			s->anchor_n = n;
-		} else if (n == s->anchor_n + 1) {
+		} else if (n == 1) {
 			s->caller = s->frame;
+			s->caller_code = code;
+			s->caller_prev = prev;
 			s->caller_instr = buf_instr(p, L);
 		}
 #endif
@@ -291,7 +261,8 @@ static long WALK(walk_frame_step)(__u64 i, void *ctx)
 
 #if !WALK_LOCAL
 /* One step down the thread's chain as it is now, from s->frame, looking
- * for the anchor and then its caller; s->live set when they are as read. */
+ * for the innermost frame read, then its caller; s->live set when they
+ * are as read (stack_still_live says how). */
 static long WALK(find_anchor_step)(__u64 i, void *ctx)
 {
 	struct walk_ctx *c = ctx;
@@ -308,19 +279,22 @@ static long WALK(find_anchor_step)(__u64 i, void *ctx)
 	if (at < 0)
 		return 1;
 	const __u8 *p = s->buf + (at & (FRAME_BLOCK - 1));
+	__u64 code = pyperf_frame_code_of(buf_u64(p, L->frame_code), L->flags);
 	__u64 prev = buf_u64(p, L->frame_previous);
 
 	if (!s->anchor_ok && s->frame == s->anchor) {
-		/* The innermost frame runs: its instruction moves, not its code. */
-		if (pyperf_frame_code_of(buf_u64(p, L->frame_code), L->flags) != s->anchor_code ||
-		    prev != s->anchor_prev || (s->anchor_n && buf_instr(p, L) != s->anchor_instr))
+		/* It runs: its instruction moves, not its code or caller. */
+		if (code != s->anchor_code || prev != s->anchor_prev)
 			return 1;
 		s->anchor_ok = 1;
 		s->live = !s->caller;
 		if (s->live)
 			return 1;
-	} else if (s->anchor_ok && s->frame == s->caller) {
-		s->live = buf_instr(p, L) == s->caller_instr;
+	} else if (s->frame == s->caller) {
+		/* Found first, the innermost frame returned: the caller must be
+		 * the same call, at the instruction read. */
+		s->live = buf_instr(p, L) == s->caller_instr &&
+			  (s->anchor_ok || (code == s->caller_code && prev == s->caller_prev));
 		return 1;
 	}
 	if (prev == s->frame)
@@ -329,25 +303,26 @@ static long WALK(find_anchor_step)(__u64 i, void *ctx)
 	return 0;
 }
 
-/* How deep below the anchor's place the thread may have gone meanwhile
- * (plus the frames down to the anchor) for its stack to count as read. */
-#define ANCHOR_SEARCH_STEPS 64
+/* How deep below the frame the walk started from the thread may have gone
+ * meanwhile for its stack to count as unchanged. */
+#define ANCHOR_SEARCH_STEPS 32
 
 /*
  * Whether the stack just walked (the thread running on meanwhile) is one
- * the thread really had. Callers do not move while a callee runs. The
- * walk checked after each read that the innermost frame was still the
- * thread's: the frames read until then are of one moment, the last of
- * them the anchor (at least the innermost frame); the frames after it
- * were read later and stay as they were as long as the anchor does not
- * return. Kept if the anchor is still in the thread's chain (the thread
- * may have gone deeper) with the same code object and previous frame, at
- * the same instruction (unless it is the running innermost frame), and
- * its caller at the instruction read: then the frames read are the
- * stack of the moment of the anchor's read. A frame's address alone
- * proves nothing: 3.11+ gives a sibling call the slot of the one that
- * returned, and a caller still there may have moved on to another line
- * (its callee then is not the one read).
+ * the thread really had. Callers do not move while a callee runs, so the
+ * frames read are one moment's if, looked for again from the thread's
+ * current frame (it may have gone deeper), either
+ * - the innermost frame read is still in the chain, same code object and
+ *   caller, and its caller is at the instruction read; or
+ * - the innermost frame returned, and its caller is still there as read:
+ *   same code object, previous frame and instruction (3.11+ copies the
+ *   two together; a caller between two calls has moved its instruction
+ *   on, and one already in the next call is at another instruction).
+ * A frame's address alone proves nothing: 3.11+ gives a sibling call the
+ * slot of the one that returned, and a caller still there may have moved
+ * on to another line (its callee then is not the one read). Left: on
+ * 3.8-3.10 the same function called again from another line of the same
+ * caller, between the reads of the two frames (a line off, rarely).
  */
 static __always_inline bool WALK(stack_still_live)(struct scratch *s, const struct py_proc *proc,
 						   struct task_struct *task, __u32 tid)
@@ -361,7 +336,6 @@ static __always_inline bool WALK(stack_still_live)(struct scratch *s, const stru
 	s->frame = now;
 	s->live = 0;
 	s->anchor_ok = 0;
-	s->snap_ok = 0; /* these reads are not the walk's */
 	s->block_len = 0; /* what the walk read is of the moment before */
 	bpf_loop(ANCHOR_SEARCH_STEPS, WALK(find_anchor_step), &c, 0);
 	return s->live;
@@ -406,69 +380,6 @@ static __always_inline bool WALK(in_gc)(const struct walk_ctx *c, const struct p
 	return collecting > 0 && WALK(holds_gil)(c, proc, tstate);
 }
 
-#if !WALK_LOCAL
-/* Tries at a first read of a live stack before the walk goes on with a
- * stale one (and its check most likely fails). A stack that flips every
- * few hundred ns, as a generator run by a C loop does, needs several. */
-#define FIRST_READ_TRIES 16
-
-struct first_read {
-	struct walk_ctx *c;
-	const struct py_proc *proc;
-	__u32 tid;
-	__u64 tstate, frame;
-};
-
-/* One try: the innermost frame and the read that brings it and the frames
- * lying with it; done when it was still the thread's just after (snap_ok).
- * The walk then starts from that read. */
-static long WALK(first_read_step)(__u64 i, void *arg)
-{
-	struct first_read *x = arg;
-	struct walk_ctx *c = x->c;
-	struct scratch *s = c->s;
-	__u32 size = c->L->frame_size;
-
-	x->tstate = 0;
-	x->frame = WALK(find_frame)(c, x->proc, x->tid, &x->tstate);
-	s->first_frame = x->frame;
-	s->frame = x->frame;
-	s->block_len = 0;
-	s->snap_ok = 1;
-	if (!x->frame)
-		return 1;
-	if (size < 8 || size > PYPERF_FRAME_BUF)
-		size = PYPERF_FRAME_BUF;
-	long at = WALK(fetch_frame)(c, size);
-
-	if (at < 0)
-		return 1; /* a fault: the walk meets it again and says so */
-	const struct py_layout *L = c->L;
-	const __u8 *p = s->buf + (at & (FRAME_BLOCK - 1));
-	__u64 prev = buf_u64(p, L->frame_previous);
-
-	/* The same address may hold a sibling call by now (3.11+ reuses the
-	 * slot), pushed after the read copied the returned frame and its
-	 * caller moved on: its code object tells. And a copy torn by a
-	 * preemption (the caller copied before it moved on, the slot after):
-	 * the caller, copied along, must still be at the instruction copied. */
-	if (!s->snap_ok || WALK(read_ptr)(c, x->frame, L->frame_code) != buf_u64(p, L->frame_code))
-		goto again;
-	if (prev >= s->block_base && prev - s->block_base < FRAME_BLOCK) {
-		const __u8 *q = s->buf + ((prev - s->block_base) & (FRAME_BLOCK - 1));
-
-		if (prev - s->block_base + L->frame_instr + 8 <= s->block_len &&
-		    WALK(read_ptr)(c, prev, L->frame_instr) != buf_u64(q, L->frame_instr))
-			goto again;
-	}
-	return 1;
-again:
-	s->snap_ok = 0;
-	count(CNT_CHANGED);
-	return 0;
-}
-#endif
-
 /*
  * Walks the stack of the current thread (tgid/tid of a target process)
  * into s->rec: Python frames, with --native the native ones after them,
@@ -484,18 +395,9 @@ static __always_inline int WALK(walk_current)(struct scratch *s, const struct py
 {
 	struct walk_ctx c = { .s = s, .L = &proc->layout, .seed = proc->stack_seed, .task = task };
 	__u64 tstate = 0;
-#if WALK_LOCAL
 	__u64 frame = WALK(find_frame)(&c, proc, tid, &tstate);
 
 	s->block_len = 0;
-#else
-	struct first_read x = { .c = &c, .proc = proc, .tid = tid };
-
-	bpf_loop(FIRST_READ_TRIES, WALK(first_read_step), &x, 0);
-	__u64 frame = x.frame;
-
-	tstate = x.tstate;
-#endif
 	s->first_frame = frame;
 	s->anchor = 0;
 	s->caller = 0;
