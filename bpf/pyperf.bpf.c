@@ -800,8 +800,14 @@ static __always_inline void remote_sample_task(struct task_struct *task)
 		return;
 	count(CNT_SAMPLES);
 	for (int i = 0; i < REMOTE_TRIES; i++) {
-		if (!remote_walk_current(s, proc, task, tgid, tid, true, false, NULL))
-			return;
+		if (!remote_walk_current(s, proc, task, tgid, tid, true, false, NULL)) {
+			/* A first frame found broken (3.14+: its code not yet
+			 * there, seen from another CPU): read again. */
+			if (!(s->flags & STACK_BAD_CHAIN) || i == REMOTE_TRIES - 1)
+				return;
+			count(CNT_CHANGED);
+			continue;
+		}
 		/* The thread ran on while read: keep the stack if it was one
 		 * the thread had, else read it again (CNT_CHANGED); the last
 		 * try is kept, marked. A chain the walk found broken (a
