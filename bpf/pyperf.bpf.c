@@ -153,27 +153,27 @@ struct {
  */
 #define FRAME_BLOCK 2048
 #define PAGE_BYTES 4096
+/* The remote sampler's reads cost per page touched, not per byte: it
+ * reads up to the whole of the frame's page. */
+#define REMOTE_BLOCK 4096
 
 #define SHIMS 32
+/* Frames the remote sampler's check finds again as read. */
+#define KEPT_FRAMES 2
 
 /* Per-CPU working memory: too large for the 512-byte BPF stack. */
 struct scratch {
 	__u64 frame;          /* next frame to visit */
-	__u64 first_frame;    /* the innermost frame, as the walk found it */
 	/* The remote sampler's check that the stack it read was one the
-	 * thread had (stack_still_live): the innermost recorded frame (not a
-	 * shim) and its caller, each's address, code object and previous
-	 * frame pointer (a shim, perhaps), and the caller's instruction. */
-	__u64 anchor;
-	__u64 anchor_code;
-	__u64 anchor_prev;
-	__u64 caller;
-	__u64 caller_code;
-	__u64 caller_prev;
-	__u64 caller_instr;
-	__u8 anchor_ok;       /* the check found the innermost frame as read */
-	__u8 live;            /* the check's answer */
-	__u8 pad_live[6];
+	 * thread had (stack_still_live): where the walk started, and the
+	 * innermost recorded frames (not shims) as read: address, code
+	 * object, previous frame pointer (a shim, perhaps) and instruction. */
+	__u64 first_frame;
+	struct {
+		__u64 frame, code, prev, instr;
+	} kept[KEPT_FRAMES];
+	__u32 verified;       /* kept frames the check found as read so far */
+	__u32 live;           /* the check's answer */
 	__u64 hash;
 	__u32 n;              /* frames captured so far */
 	__u32 flags;          /* STACK_* */
@@ -200,7 +200,7 @@ struct scratch {
 	__u32 nruns, pad_runs;
 	/* One frame header past the block's end: field reads at any offset
 	 * in the block stay inside buf for the verifier. */
-	__u8 buf[FRAME_BLOCK + PYPERF_FRAME_BUF];
+	__u8 buf[REMOTE_BLOCK + PYPERF_FRAME_BUF];
 	struct py_stack_record rec;
 };
 
@@ -638,24 +638,43 @@ static __always_inline void count_stack_flags(__u32 flags)
 		count(CNT_BAD_CHAIN);
 }
 
+/* The sample event of the stack walked into s: ids, counts, flags. */
+static __always_inline void set_event(struct scratch *s, __u32 tgid, __u32 tid)
+{
+	struct sample_event *e = &s->rec.ev;
+
+	e->pid = tgid;
+	e->tid = tid;
+	e->stack_id = (s->hash ^ ((__u64)s->flags << 56) ^ s->n ^ ((__u64)s->nnat << 16)) * 0x9e3779b97f4a7c15ull;
+	e->flags = s->flags;
+	e->nframes = s->n;
+	e->nnative = s->nnat;
+	e->weight_ns = 0;
+	e->reason = WAIT_NONE;
+}
+
 /* The walker reading the current thread: timer samples and switches. */
 #define WALK(name) name
+#define WALK_BLOCK FRAME_BLOCK
 #define WALK_READ(c, dst, size, addr) bpf_probe_read_user(dst, size, (const void *)(addr))
 #define WALK_LOCAL 1
 #include "pyperf_walk.h"
 #undef WALK
 #undef WALK_READ
 #undef WALK_LOCAL
+#undef WALK_BLOCK
 
 /* The walker reading another task from pyperf's thread: the remote
  * sampler (a sleepable program: the reads may fault pages in). */
 #define WALK(name) remote_##name
+#define WALK_BLOCK REMOTE_BLOCK
 #define WALK_READ(c, dst, size, addr) bpf_copy_from_user_task(dst, size, (const void *)(addr), (c)->task, 0)
 #define WALK_LOCAL 0
 #include "pyperf_walk.h"
 #undef WALK
 #undef WALK_READ
 #undef WALK_LOCAL
+#undef WALK_BLOCK
 
 /*
  * Sends s->rec.ev as a record of this kind, with the frames if userspace
@@ -785,7 +804,14 @@ __u32 remote_tids[PYPERF_REMOTE_THREADS];
 __u32 remote_ntids = 0;
 __u32 remote_threads_changed = 0;
 
-/* Samples one thread of a target if it is on a CPU. */
+/*
+ * Samples one thread of a target if it is on a CPU: walks its stack from
+ * the innermost frame its thread state names, then reads the innermost
+ * frames again (stack_still_live); a stack that changed meanwhile is
+ * walked again from the thread's frame as it is then, and the last of
+ * REMOTE_TRIES walks is kept, marked broken, if it changed too. The
+ * garbage collector's state is read once, for the stack kept.
+ */
 static __always_inline void remote_sample_task(struct task_struct *task)
 {
 	__u32 zero = 0;
@@ -799,29 +825,42 @@ static __always_inline void remote_sample_task(struct task_struct *task)
 	if (!proc || !s)
 		return;
 	count(CNT_SAMPLES);
-	for (int i = 0; i < REMOTE_TRIES; i++) {
-		if (!remote_walk_current(s, proc, task, tgid, tid, true, false, NULL)) {
-			/* A first frame found broken (3.14+: its code not yet
-			 * there, seen from another CPU): read again. */
-			if (!(s->flags & STACK_BAD_CHAIN) || i == REMOTE_TRIES - 1)
-				return;
-			count(CNT_CHANGED);
-			continue;
-		}
-		/* The thread ran on while read: keep the stack if it was one
-		 * the thread had, else read it again (CNT_CHANGED); the last
-		 * try is kept, marked. A chain the walk found broken (a
-		 * generator frame being entered) is read again too. */
-		if (!(s->flags & STACK_BAD_CHAIN) && remote_stack_still_live(s, proc, task, tid))
-			break;
-		if (i < REMOTE_TRIES - 1) {
-			count(CNT_CHANGED);
-		} else if (!(s->rec.ev.flags & STACK_BAD_CHAIN)) {
-			s->rec.ev.flags |= STACK_BAD_CHAIN;
-			s->rec.ev.stack_id ^= (__u64)STACK_BAD_CHAIN << 56;
-		}
+	struct walk_ctx c = { .s = s, .L = &proc->layout, .seed = proc->stack_seed, .task = task };
+	__u64 tstate = 0;
+	__u64 frame = remote_find_frame(&c, proc, tid, &tstate);
+
+	if (!tstate) {
+		count(CNT_NO_TSTATE);
+		return;
 	}
-	count_stack_flags(s->rec.ev.flags);
+	if (gil_only && !remote_holds_gil(&c, proc, tstate)) {
+		count(CNT_NOT_GIL_HOLDER);
+		return;
+	}
+	for (int i = 0; i < REMOTE_TRIES; i++) {
+		remote_walk_from(&c, frame, tgid);
+		if (s->n == 0 && (!(s->flags & STACK_BAD_CHAIN) || i == REMOTE_TRIES - 1)) {
+			count(CNT_NO_FRAMES);
+			return;
+		}
+		/* A chain the walk found broken (a generator frame being
+		 * entered, 3.14+ a frame's code not yet there) is read again
+		 * too. */
+		if (!(s->flags & STACK_BAD_CHAIN) && remote_stack_still_live(&c))
+			break;
+		if (i == REMOTE_TRIES - 1) {
+			s->flags |= STACK_BAD_CHAIN;
+			break;
+		}
+		count(CNT_CHANGED);
+		frame = remote_find_frame(&c, proc, tid, &tstate);
+	}
+	if (remote_in_gc(&c, proc, tstate))
+		s->flags |= STACK_GC;
+	count_stack_flags(s->flags);
+	set_event(s, tgid, tid);
+	if (mark_gil && remote_holds_gil(&c, proc, tstate))
+		s->rec.ev.flags |= SAMPLE_GIL;
 	if (emit(s, EVENT_CPU, false) == 0)
 		count(CNT_EMITTED);
 }

@@ -64,6 +64,7 @@ static __always_inline __u64 WALK(find_frame)(struct walk_ctx *c, const struct p
 	__u64 tstate = 0, frame = 0;
 
 	*tstate_out = 0;
+	s->block_len = 0; /* buf is read into below */
 	if (id_off == PY_OFF_NONE || frame_off == PY_OFF_NONE)
 		return 0;
 	if (tc && tc->tstate && tc->seed == proc->stack_seed) {
@@ -122,16 +123,17 @@ static __always_inline long WALK(fetch_frame)(const struct walk_ctx *c, __u32 si
 	if (!(L->flags & PYL_FRAME_OBJECT)) {
 		/* 3.11+: this frame and, below it, likely its callers; not below
 		 * the frame's page, which may be the first of its mapping (a
-		 * faulting read costs more than the reads it saves). */
+		 * faulting read costs more than the reads it saves; the remote
+		 * sampler pays per page read). */
 		__u64 end = frame + size;
 		__u64 base = frame & ~(__u64)(PAGE_BYTES - 1);
 
-		if (end - base > FRAME_BLOCK)
-			base = end - FRAME_BLOCK;
+		if (end - base > WALK_BLOCK)
+			base = end - WALK_BLOCK;
 		__u64 len = end - base;
 
 		barrier_var(len); /* the verifier must see the bounds checked below */
-		if (len > size && len <= FRAME_BLOCK &&
+		if (len > size && len <= WALK_BLOCK &&
 		    WALK_READ(c, s->buf, len, (const void *)base) == 0) {
 			s->block_base = base;
 			s->block_len = len;
@@ -169,7 +171,7 @@ static long WALK(walk_frame_step)(__u64 i, void *ctx)
 		s->flags |= STACK_READ_FAULT;
 		return 1;
 	}
-	const __u8 *p = s->buf + (at & (FRAME_BLOCK - 1));
+	const __u8 *p = s->buf + (at & (WALK_BLOCK - 1));
 	__u64 code = buf_u64(p, L->frame_code);
 	__u64 prev = buf_u64(p, L->frame_previous);
 
@@ -183,6 +185,15 @@ static long WALK(walk_frame_step)(__u64 i, void *ctx)
 		skip = owner >= L->owner_first_skipped;
 		is_gen = owner == L->owner_generator;
 	}
+#if !WALK_LOCAL
+	/* 3.14+ clear a frame's code as it returns, after unlinking it: the
+	 * thread state read just before still named it, and it may have
+	 * returned further since. Its caller then is the innermost frame. */
+	if (!code && !skip && !is_gen && s->n == 0 && prev && prev != s->frame) {
+		s->frame = prev;
+		return 0;
+	}
+#endif
 	if (!skip) {
 		/* Outside user space or misaligned: garbage. */
 		if (!code || code >= PYPERF_USER_ADDR_LIMIT || (code & 7)) {
@@ -206,15 +217,11 @@ static long WALK(walk_frame_step)(__u64 i, void *ctx)
 		if (n < PYPERF_MAX_FRAMES)
 			s->rec.frames[n] = f;
 #if !WALK_LOCAL
-		if (n == 0) {
-			s->anchor = s->frame;
-			s->anchor_code = code;
-			s->anchor_prev = prev;
-		} else if (n == 1) {
-			s->caller = s->frame;
-			s->caller_code = code;
-			s->caller_prev = prev;
-			s->caller_instr = buf_instr(p, L);
+		if (n < KEPT_FRAMES) {
+			s->kept[n].frame = s->frame;
+			s->kept[n].code = code;
+			s->kept[n].prev = prev;
+			s->kept[n].instr = buf_instr(p, L);
 		}
 #endif
 		/* Shims are transparent: a coroutine's awaits chain its frames
@@ -260,17 +267,17 @@ static long WALK(walk_frame_step)(__u64 i, void *ctx)
 }
 
 #if !WALK_LOCAL
-/* One step down the thread's chain as it is now, from s->frame, looking
- * for the innermost frame read, then its caller; s->live set when they
- * are as read (stack_still_live says how). */
-static long WALK(find_anchor_step)(__u64 i, void *ctx)
+/* One step of stack_still_live down the chain from where the walk
+ * started, as it is now: the next kept frame must be there as read. */
+static long WALK(verify_step)(__u64 i, void *ctx)
 {
 	struct walk_ctx *c = ctx;
 	struct scratch *s = c->s;
 	const struct py_layout *L = c->L;
 	__u32 size = L->frame_size;
+	__u32 k = s->verified;
 
-	if (!s->frame)
+	if (!s->frame || k >= KEPT_FRAMES)
 		return 1;
 	if (size < 8 || size > PYPERF_FRAME_BUF)
 		size = PYPERF_FRAME_BUF;
@@ -278,24 +285,19 @@ static long WALK(find_anchor_step)(__u64 i, void *ctx)
 
 	if (at < 0)
 		return 1;
-	const __u8 *p = s->buf + (at & (FRAME_BLOCK - 1));
+	const __u8 *p = s->buf + (at & (WALK_BLOCK - 1));
 	__u64 code = pyperf_frame_code_of(buf_u64(p, L->frame_code), L->flags);
 	__u64 prev = buf_u64(p, L->frame_previous);
 
-	if (!s->anchor_ok && s->frame == s->anchor) {
-		/* It runs: its instruction moves, not its code or caller. */
-		if (code != s->anchor_code || prev != s->anchor_prev)
+	if (s->frame == s->kept[k].frame) {
+		/* The innermost runs on: its instruction moves, not its code
+		 * or caller; a caller stays at its call while its callee runs. */
+		if (code != s->kept[k].code || prev != s->kept[k].prev || (k && buf_instr(p, L) != s->kept[k].instr))
 			return 1;
-		s->anchor_ok = 1;
-		s->live = !s->caller;
+		s->verified = ++k;
+		s->live = k >= s->n || k >= KEPT_FRAMES;
 		if (s->live)
 			return 1;
-	} else if (s->frame == s->caller) {
-		/* Found first, the innermost frame returned: the caller must be
-		 * the same call, at the instruction read. */
-		s->live = buf_instr(p, L) == s->caller_instr &&
-			  (s->anchor_ok || (code == s->caller_code && prev == s->caller_prev));
-		return 1;
 	}
 	if (prev == s->frame)
 		return 1;
@@ -303,41 +305,35 @@ static long WALK(find_anchor_step)(__u64 i, void *ctx)
 	return 0;
 }
 
-/* How deep below the frame the walk started from the thread may have gone
- * meanwhile for its stack to count as unchanged. */
-#define ANCHOR_SEARCH_STEPS 32
+/* Frames from where the walk started to the last kept one: shims, and
+ * 3.14+ frames that had returned. */
+#define VERIFY_STEPS 16
 
 /*
  * Whether the stack just walked (the thread running on meanwhile) is one
- * the thread really had. Callers do not move while a callee runs, so the
- * frames read are one moment's if, looked for again from the thread's
- * current frame (it may have gone deeper), either
- * - the innermost frame read is still in the chain, same code object and
- *   caller, and its caller is at the instruction read; or
- * - the innermost frame returned, and its caller is still there as read:
- *   same code object, previous frame and instruction (3.11+ copies the
- *   two together; a caller between two calls has moved its instruction
- *   on, and one already in the next call is at another instruction).
- * A frame's address alone proves nothing: 3.11+ gives a sibling call the
- * slot of the one that returned, and a caller still there may have moved
- * on to another line (its callee then is not the one read). Left: on
- * 3.8-3.10 the same function called again from another line of the same
- * caller, between the reads of the two frames (a line off, rarely).
+ * the thread had: its innermost frame and that frame's caller, read again
+ * from where the walk started, are as read, the innermost's instruction
+ * aside. The walk started at the thread's current frame; a frame's
+ * memory outlives its return, but not unnoticed: 3.11+ store a frame's
+ * instruction as each starts, so a caller moves on as soon as its callee
+ * returns (3.8-3.10 store f_lasti so too; a call after that gives the
+ * callee's slot another frame; 3.14+ also clear a returned frame's code
+ * object). One read of the frames' memory, no read of the thread state.
+ * A frame's address alone proves nothing: 3.11+ give a sibling call the
+ * slot of the one that returned. Left (rare, bench/RESULTS.md): both
+ * frames returned, and the caller's caller not yet in its next call.
  */
-static __always_inline bool WALK(stack_still_live)(struct scratch *s, const struct py_proc *proc,
-						   struct task_struct *task, __u32 tid)
+static __always_inline bool WALK(stack_still_live)(struct walk_ctx *c)
 {
-	struct walk_ctx c = { .s = s, .L = &proc->layout, .seed = proc->stack_seed, .task = task };
-	__u64 tstate = 0;
-	__u64 now = WALK(find_frame)(&c, proc, tid, &tstate);
+	struct scratch *s = c->s;
 
-	if (!now || !s->anchor)
-		return false;
-	s->frame = now;
-	s->live = 0;
-	s->anchor_ok = 0;
 	s->block_len = 0; /* what the walk read is of the moment before */
-	bpf_loop(ANCHOR_SEARCH_STEPS, WALK(find_anchor_step), &c, 0);
+	s->frame = s->first_frame;
+	s->verified = 0;
+	s->live = 0;
+	if (!s->n)
+		return false;
+	bpf_loop(VERIFY_STEPS, WALK(verify_step), c, 0);
 	return s->live;
 }
 #endif
@@ -381,6 +377,40 @@ static __always_inline bool WALK(in_gc)(const struct walk_ctx *c, const struct p
 }
 
 /*
+ * Walks the Python frames from frame (0: none) into s->rec.frames, with
+ * the stack hash and flags; s->frame, n and the rest start afresh. The
+ * block of memory read last (s->block_len) is used if it holds frames.
+ */
+static __always_inline void WALK(walk_from)(struct walk_ctx *c, __u64 frame, __u32 tgid)
+{
+	struct scratch *s = c->s;
+
+	s->first_frame = frame;
+	s->n = 0;
+	s->nnat = 0;
+	s->nshims = 0;
+	s->shim_next = 0;
+	s->flags = 0;
+	s->run_top = 0;
+	s->nruns = 0;
+	if (async_tasks)
+		__builtin_memset(s->rec.ev.gen_runs, 0, sizeof(s->rec.ev.gen_runs));
+	/* Seeded with the process and its image: the same code addresses in
+	 * a forked child, a reused PID or after an exec give other ids. */
+	s->hash = (0xcbf29ce484222325ull ^ tgid ^ (c->seed << 32)) * 0x100000001b3ull;
+	if (!frame)
+		return;
+	s->frame = frame;
+	/* Shim frames do not count against the limit, so allow a few extra steps. */
+	bpf_loop(PYPERF_MAX_FRAMES + 64, WALK(walk_frame_step), c, 0);
+	if (s->frame && s->n >= PYPERF_MAX_FRAMES)
+		s->flags |= STACK_TRUNCATED;
+	if (async_tasks)
+		end_gen_run(s);
+}
+
+#if WALK_LOCAL
+/*
  * Walks the stack of the current thread (tgid/tid of a target process)
  * into s->rec: Python frames, with --native the native ones after them,
  * and in the event its pid, tid, stack id, flags and counts. Returns 0
@@ -397,23 +427,6 @@ static __always_inline int WALK(walk_current)(struct scratch *s, const struct py
 	__u64 tstate = 0;
 	__u64 frame = WALK(find_frame)(&c, proc, tid, &tstate);
 
-	s->block_len = 0;
-	s->first_frame = frame;
-	s->anchor = 0;
-	s->caller = 0;
-
-	s->n = 0;
-	s->nnat = 0;
-	s->nshims = 0;
-	s->shim_next = 0;
-	s->flags = 0;
-	s->run_top = 0;
-	s->nruns = 0;
-	if (async_tasks)
-		__builtin_memset(s->rec.ev.gen_runs, 0, sizeof(s->rec.ev.gen_runs));
-	/* Seeded with the process and its image: the same code addresses in
-	 * a forked child, a reused PID or after an exec give other ids. */
-	s->hash = (0xcbf29ce484222325ull ^ tgid ^ (proc->stack_seed << 32)) * 0x100000001b3ull;
 	if (!tstate) {
 		count(CNT_NO_TSTATE);
 		if (!native_stacks || gil_only)
@@ -422,41 +435,22 @@ static __always_inline int WALK(walk_current)(struct scratch *s, const struct py
 		count(CNT_NOT_GIL_HOLDER);
 		return 0;
 	}
-	if (frame) {
-		s->frame = frame;
-		/* Shim frames do not count against the limit, so allow a few extra steps. */
-		bpf_loop(PYPERF_MAX_FRAMES + 64, WALK(walk_frame_step), &c, 0);
-		if (s->frame && s->n >= PYPERF_MAX_FRAMES)
-			s->flags |= STACK_TRUNCATED;
-#if WALK_LOCAL /* the remote sampler counts the walk it keeps */
-		count_stack_flags(s->flags);
-#endif
-		if (async_tasks)
-			end_gen_run(s);
-	}
+	s->block_len = 0;
+	WALK(walk_from)(&c, frame, tgid);
+	count_stack_flags(s->flags);
 	if (tstate && s->n == 0)
 		count(CNT_NO_FRAMES);
 	if (s->n && WALK(in_gc)(&c, proc, tstate))
 		s->flags |= STACK_GC;
-#if WALK_LOCAL
 	if (native_stacks && kernel_stacks && perf_ctx && !user_regs)
 		walk_kernel(s, perf_ctx);
 	if (native_stacks)
 		walk_native(&c, tgid, user_regs);
-#endif
 	if (s->n == 0 && s->nnat == 0)
 		return 0;
-	struct sample_event *e = &s->rec.ev;
-
-	e->pid = tgid;
-	e->tid = tid;
-	e->stack_id = (s->hash ^ ((__u64)s->flags << 56) ^ s->n ^ ((__u64)s->nnat << 16)) * 0x9e3779b97f4a7c15ull;
-	e->flags = s->flags;
+	set_event(s, tgid, tid);
 	if (mark_gil && cpu_sample && tstate && WALK(holds_gil)(&c, proc, tstate))
-		e->flags |= SAMPLE_GIL;
-	e->nframes = s->n;
-	e->nnative = s->nnat;
-	e->weight_ns = 0;
-	e->reason = WAIT_NONE;
+		s->rec.ev.flags |= SAMPLE_GIL;
 	return 1;
 }
+#endif
