@@ -327,12 +327,31 @@ static __always_inline bool WALK(stack_still_live)(struct walk_ctx *c)
 {
 	struct scratch *s = c->s;
 
+	__u32 size = c->L->frame_size;
+	__u64 lo = s->kept[0].frame, hi = s->first_frame;
+
 	s->block_len = 0; /* what the walk read is of the moment before */
 	s->frame = s->first_frame;
 	s->verified = 0;
 	s->live = 0;
 	if (!s->n)
 		return false;
+	if (size < 8 || size > PYPERF_FRAME_BUF)
+		size = PYPERF_FRAME_BUF;
+	/* Just the frames to check, if they lie together below where the
+	 * walk started: the thread writes them as it runs, and each cache
+	 * line read from it costs it one more miss. */
+	if (s->n > 1 && s->kept[1].frame < lo)
+		lo = s->kept[1].frame;
+	if (hi < lo)
+		hi = lo;
+	__u64 len = hi + size - lo;
+
+	barrier_var(len);
+	if (lo && len >= size && len <= WALK_BLOCK && WALK_READ(c, s->buf, len, (const void *)lo) == 0) {
+		s->block_base = lo;
+		s->block_len = len;
+	}
 	bpf_loop(VERIFY_STEPS, WALK(verify_step), c, 0);
 	return s->live;
 }
