@@ -152,6 +152,8 @@ enum sampler_kind session_sampler(const struct session *r, const char **why)
 
 /* Processes followed at once. */
 #define REMOTE_PROCS 256
+/* Ticks a late sampler thread still takes, back to back. */
+#define CATCH_UP_PERIODS 3
 /* The thread list is made again at least this often (threads that ended). */
 #define RESCAN_NS 1000000000ull
 
@@ -228,7 +230,10 @@ static void *remote_main(void *arg)
 
 		next += period;
 		now = monotonic_ns();
-		if (next + period < now) { /* behind: skip, do not burst */
+		/* Behind (a wakeup came late, or the last run took long): the
+		 * ticks owed are taken at once, up to a few, so a short delay
+		 * costs no samples; beyond that they are skipped, not burst. */
+		if (next + CATCH_UP_PERIODS * period < now) {
 			atomic_fetch_add(&m->late, (now - next) / period);
 			next = now;
 		}
