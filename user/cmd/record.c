@@ -908,10 +908,10 @@ static void print_summary(struct recorder *r, enum stop_reason why, uint64_t nst
 
 	session_remote_ticks(r->s, &ticks, &late);
 	if (used == SAMPLER_REMOTE)
-		fprintf(stderr, "pyperf: sampler: remote (%s); %" PRIu64 " wakeups%s\n", chosen, ticks,
-			late ? ", some late (skipped)" : "");
+		fprintf(stderr, "pyperf: sampler: %s (%s); %" PRIu64 " wakeups%s\n", sampler_kind_name(used), chosen,
+			ticks, late ? ", some late (skipped)" : "");
 	else if (used == SAMPLER_TIMER)
-		fprintf(stderr, "pyperf: sampler: timer (%s)\n", chosen);
+		fprintf(stderr, "pyperf: sampler: %s (%s)\n", sampler_kind_name(used), chosen);
 	if (r->opts.verbose && late)
 		fprintf(stderr, "pyperf: the remote sampler skipped %" PRIu64 " wakeups it was late for\n", late);
 	if (r->opts.verbose && used == SAMPLER_REMOTE)

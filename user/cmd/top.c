@@ -251,12 +251,6 @@ static void clear_stats(struct top *t)
 	t->interval_samples = 0;
 }
 
-/* The sampler running (auto has been resolved by session_load). */
-static const char *sampler_name(const struct top *t)
-{
-	return session_sampler(t->s, NULL) == SAMPLER_REMOTE ? "remote" : "timer";
-}
-
 static void render(struct top *t, double elapsed, double interval, const char *status)
 {
 	uint64_t c[CNT__MAX];
@@ -281,7 +275,8 @@ static void render(struct top *t, double elapsed, double interval, const char *s
 	const struct py_target *target = session_target(t->s);
 
 	printf("pyperf top: PID %d (%s, CPython %s), %d Hz, sampler %s, %.0fs%s%s\n", (int)target->pid,
-	       target->comm, py_version_str(target->version_hex, vbuf, sizeof(vbuf)), t->hz, sampler_name(t),
+	       target->comm, py_version_str(target->version_hex, vbuf, sizeof(vbuf)), t->hz,
+	       sampler_kind_name(session_sampler(t->s, NULL)),
 	       elapsed, status, t->paused ? ", PAUSED (p resumes)" : "");
 	/* The GIL share and active threads are of the whole process, whatever
 	 * thread the rows are of. */
@@ -529,7 +524,7 @@ int cmd_top(int argc, char **argv)
 	const char *why;
 
 	session_sampler(t->s, &why);
-	fprintf(stderr, "pyperf top: sampler: %s (%s)\n", sampler_name(t), why);
+	fprintf(stderr, "pyperf top: sampler: %s (%s)\n", sampler_kind_name(session_sampler(t->s, NULL)), why);
 	ret = 0;
 cleanup:
 	if (t->tty_in)

@@ -141,6 +141,11 @@ int sampler_choose(struct session *r)
 	return 0;
 }
 
+const char *sampler_kind_name(enum sampler_kind kind)
+{
+	return kind == SAMPLER_REMOTE ? "remote" : kind == SAMPLER_TIMER ? "timer" : "auto";
+}
+
 enum sampler_kind session_sampler(const struct session *r, const char **why)
 {
 	if (why)

@@ -188,6 +188,8 @@ void session_counters(struct session *s, uint64_t out[CNT__MAX]);
 /* The sampler used (SAMPLER_TIMER or SAMPLER_REMOTE once loaded; AUTO in
  * offcpu mode, which has none) and, in *why, why it was chosen. */
 enum sampler_kind session_sampler(const struct session *s, const char **why);
+/* "auto", "timer" or "remote": the name --sampler takes. */
+const char *sampler_kind_name(enum sampler_kind kind);
 /* Remote sampler: its wakeups so far, and those that came late (skipped). */
 void session_remote_ticks(const struct session *s, uint64_t *ticks, uint64_t *late);
 /* Changes the sampling rate of the running perf events; 0 or -errno. */
