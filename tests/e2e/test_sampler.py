@@ -91,12 +91,13 @@ def broken(text):
     return sum(c for fr, c in harness.parse_folded(text) if fr[0] == "[broken frame chain]")
 
 
-@harness.params(["3.12", "3.14"])
+@harness.params(["3.12", "3.14", "3.15"])
 def test_changing_stacks(version):
     """Short calls in a tight loop and a generator expression run by sum():
     the remote sampler keeps a stack the thread really had even if it ran on
-    while read (few marked broken), and neither sampler shows a generator's
-    frame caught while entered or left as a root of its own."""
+    while read (few marked broken), loses none of them to a frame that
+    returned meanwhile (3.14+ clear its code), and neither sampler shows a
+    generator's frame caught while entered or left as a root of its own."""
     argv = harness.need_interpreter(version)
     target = os.path.join(harness.TARGETS, "tight_calls.py")
     p = harness.start(argv + [target], ready_marker="ready")
@@ -118,6 +119,12 @@ def test_changing_stacks(version):
         assert bad <= 0.025 * total, "%s: %d of %d samples marked broken\n%s" % (sampler, bad, total, r.stderr)
         if sampler == "remote":
             assert re.search(r"the remote sampler read \d+ stacks again", r.stderr), r.stderr
+        # The thread runs Python code all along: a sample without a frame
+        # is one lost (3.14+: the innermost frame had returned and had its
+        # code cleared before it was read; a quarter of them were lost so).
+        m = re.search(r"(\d+) samples not in Python code", r.stderr)
+        lost = int(m.group(1)) if m else 0
+        assert lost <= 0.02 * total, "%s: %d of %d samples without a frame\n%s" % (sampler, lost, total, r.stderr)
     harness.stop(p)
 
 
