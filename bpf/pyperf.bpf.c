@@ -171,6 +171,8 @@ struct scratch {
 	__u64 first_frame;
 	struct {
 		__u64 frame, code, prev, instr;
+		__u64 body;   /* the caller (3.8-3.13): digest of its frame's first blen bytes */
+		__u64 blen;
 	} kept[KEPT_FRAMES];
 	__u32 verified;       /* kept frames the check found as read so far */
 	__u32 live;           /* the check's answer */

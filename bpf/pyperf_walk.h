@@ -148,6 +148,43 @@ static __always_inline long WALK(fetch_frame)(const struct walk_ctx *c, __u32 si
 	return 0;
 }
 
+#if !WALK_LOCAL
+/*
+ * Digest of the caller's frame as it lies in buf at p (offset at): its
+ * first len bytes, *len_io; 0 for a len of 0 (the walk's choice: up to
+ * its callee just above it in the data stack, PYPERF_FRAME_BUF bytes at
+ * most, if the read holds them; else the header), or ~0 if the read does
+ * not hold len bytes. A caller does not write its frame while its callee
+ * runs; one that ran on and came back to the same instruction (a loop)
+ * has other locals. 3.14+ need none of it (a returned frame's code is
+ * cleared): 0 there.
+ */
+static __always_inline __u64 WALK(caller_body)(const struct walk_ctx *c, const __u8 *p, long at, __u32 size,
+					       __u64 *len_io)
+{
+	const struct scratch *s = c->s;
+	__u64 callee = s->kept[0].frame, h = 0xcbf29ce484222325ull, len = *len_io;
+
+	if (c->L->flags & PYL_CODE_TAGGED)
+		return 0;
+	if (!len) {
+		len = size;
+		if (callee > s->frame && callee - s->frame <= PYPERF_FRAME_BUF &&
+		    (__u64)at + (callee - s->frame) <= s->block_len)
+			len = callee - s->frame;
+		*len_io = len;
+	} else if ((__u64)at + len > s->block_len && len > size) {
+		return ~0ull;
+	}
+	for (__u32 j = 0; j < PYPERF_FRAME_BUF / 8; j++) {
+		if (j * 8 + 8 > len)
+			break;
+		h = (h ^ *(const __u64 *)(p + j * 8)) * 0x100000001b3ull;
+	}
+	return h;
+}
+#endif
+
 /* Visits one frame: records it unless it is a shim, then moves to its caller. */
 static long WALK(walk_frame_step)(__u64 i, void *ctx)
 {
@@ -222,6 +259,8 @@ static long WALK(walk_frame_step)(__u64 i, void *ctx)
 			s->kept[n].code = code;
 			s->kept[n].prev = prev;
 			s->kept[n].instr = buf_instr(p, L);
+			s->kept[n].blen = 0;
+			s->kept[n].body = n ? WALK(caller_body)(c, p, at, size, &s->kept[n].blen) : 0;
 		}
 #endif
 		/* Shims are transparent: a coroutine's awaits chain its frames
@@ -292,7 +331,9 @@ static long WALK(verify_step)(__u64 i, void *ctx)
 	if (s->frame == s->kept[k].frame) {
 		/* The innermost runs on: its instruction moves, not its code
 		 * or caller; a caller stays at its call while its callee runs. */
-		if (code != s->kept[k].code || prev != s->kept[k].prev || (k && buf_instr(p, L) != s->kept[k].instr))
+		if (code != s->kept[k].code || prev != s->kept[k].prev ||
+		    (k && (buf_instr(p, L) != s->kept[k].instr ||
+			   WALK(caller_body)(c, p, at, size, &s->kept[k].blen) != s->kept[k].body)))
 			return 1;
 		s->verified = ++k;
 		s->live = k >= s->n || k >= KEPT_FRAMES;
@@ -317,11 +358,15 @@ static long WALK(verify_step)(__u64 i, void *ctx)
  * memory outlives its return, but not unnoticed: 3.11+ store a frame's
  * instruction as each starts, so a caller moves on as soon as its callee
  * returns (3.8-3.10 store f_lasti so too; a call after that gives the
- * callee's slot another frame; 3.14+ also clear a returned frame's code
- * object). One read of the frames' memory, no read of the thread state.
- * A frame's address alone proves nothing: 3.11+ give a sibling call the
- * slot of the one that returned. Left (rare, bench/RESULTS.md): both
- * frames returned, and the caller's caller not yet in its next call.
+ * callee's slot another frame), and 3.14+ clear a returned frame's code
+ * object. A caller in a loop comes back to the instruction read, so on
+ * 3.8-3.13 its frame, locals and value stack must be as read too (a
+ * caller does not write them while its callee runs). One read of the
+ * frames' memory, no read of the thread state. A frame's address alone
+ * proves nothing: 3.11+ give a sibling call the slot of the one that
+ * returned. Left (bench/RESULTS.md: 0.1-0.6% of samples on loops of
+ * calls of ~100 ns): a caller back at the instruction read with its
+ * locals as read, and reads torn by the thread writing meanwhile.
  */
 static __always_inline bool WALK(stack_still_live)(struct walk_ctx *c)
 {
