@@ -157,8 +157,9 @@ enum sampler_kind session_sampler(const struct session *r, const char **why)
 
 /* Processes followed at once. */
 #define REMOTE_PROCS 256
-/* Ticks a late sampler thread still takes, back to back. */
-#define CATCH_UP_PERIODS 3
+/* Ticks a late sampler thread still takes, back to back: a host that
+ * stalls pyperf's CPU for up to a millisecond at 10 kHz costs no samples. */
+#define CATCH_UP_PERIODS 10
 /* The thread list is made again at least this often (threads that ended). */
 #define RESCAN_NS 1000000000ull
 
