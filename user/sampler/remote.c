@@ -157,9 +157,10 @@ enum sampler_kind session_sampler(const struct session *r, const char **why)
 
 /* Processes followed at once. */
 #define REMOTE_PROCS 256
-/* Ticks a late sampler thread still takes, back to back: a host that
- * stalls pyperf's CPU for up to a millisecond at 10 kHz costs no samples. */
-#define CATCH_UP_PERIODS 10
+/* Ticks a late sampler thread still takes, back to back. More (10) kept
+ * the rate on a stalling host but cost the target and a bystander more,
+ * at the moments the machine was busiest (bench/RESULTS.md). */
+#define CATCH_UP_PERIODS 3
 /* The thread list is made again at least this often (threads that ended). */
 #define RESCAN_NS 1000000000ull
 
