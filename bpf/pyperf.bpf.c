@@ -264,6 +264,14 @@ static __always_inline __s32 buf_s32(const __u8 *p, __u16 off)
 	return *(const __s32 *)(p + off);
 }
 
+/* Bytes of a frame's header to read (the layout's, kept inside buf). */
+static __always_inline __u32 frame_read_size(const struct py_layout *L)
+{
+	__u32 size = L->frame_size;
+
+	return size < 8 || size > PYPERF_FRAME_BUF ? PYPERF_FRAME_BUF : size;
+}
+
 /* A frame's raw instruction field (pointer, or f_lasti), to compare. */
 static __always_inline __u64 buf_instr(const __u8 *p, const struct py_layout *L)
 {
@@ -846,8 +854,7 @@ static __always_inline void remote_sample_task(struct task_struct *task)
 			return;
 		}
 		/* A chain the walk found broken (a generator frame being
-		 * entered, 3.14+ a frame's code not yet there) is read again
-		 * too. */
+		 * entered or, 3.14+, one that finished) is read again too. */
 		if (!(s->flags & STACK_BAD_CHAIN) && remote_stack_still_live(&c))
 			break;
 		if (i == REMOTE_TRIES - 1) {

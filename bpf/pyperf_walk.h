@@ -198,10 +198,7 @@ static long WALK(walk_frame_step)(__u64 i, void *ctx)
 		s->flags |= STACK_TRUNCATED;
 		return 1;
 	}
-	__u32 size = L->frame_size;
-
-	if (size < 8 || size > PYPERF_FRAME_BUF)
-		size = PYPERF_FRAME_BUF;
+	__u32 size = frame_read_size(L);
 	long at = WALK(fetch_frame)(c, size);
 
 	if (at < 0) {
@@ -313,13 +310,11 @@ static long WALK(verify_step)(__u64 i, void *ctx)
 	struct walk_ctx *c = ctx;
 	struct scratch *s = c->s;
 	const struct py_layout *L = c->L;
-	__u32 size = L->frame_size;
+	__u32 size = frame_read_size(L);
 	__u32 k = s->verified;
 
 	if (!s->frame || k >= KEPT_FRAMES)
 		return 1;
-	if (size < 8 || size > PYPERF_FRAME_BUF)
-		size = PYPERF_FRAME_BUF;
 	long at = WALK(fetch_frame)(c, size);
 
 	if (at < 0)
@@ -371,8 +366,7 @@ static long WALK(verify_step)(__u64 i, void *ctx)
 static __always_inline bool WALK(stack_still_live)(struct walk_ctx *c)
 {
 	struct scratch *s = c->s;
-
-	__u32 size = c->L->frame_size;
+	__u32 size = frame_read_size(c->L);
 	__u64 lo = s->kept[0].frame, hi = s->first_frame;
 
 	s->block_len = 0; /* what the walk read is of the moment before */
@@ -381,8 +375,6 @@ static __always_inline bool WALK(stack_still_live)(struct walk_ctx *c)
 	s->live = 0;
 	if (!s->n)
 		return false;
-	if (size < 8 || size > PYPERF_FRAME_BUF)
-		size = PYPERF_FRAME_BUF;
 	/* Just the frames to check, if they lie together below where the
 	 * walk started: the thread writes them as it runs, and each cache
 	 * line read from it costs it one more miss. */
@@ -499,8 +491,7 @@ static __always_inline int WALK(walk_current)(struct scratch *s, const struct py
 		count(CNT_NOT_GIL_HOLDER);
 		return 0;
 	}
-	s->block_len = 0;
-	WALK(walk_from)(&c, frame, tgid);
+	WALK(walk_from)(&c, frame, tgid); /* find_frame emptied the block */
 	count_stack_flags(s->flags);
 	if (tstate && s->n == 0)
 		count(CNT_NO_FRAMES);
