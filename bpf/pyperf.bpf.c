@@ -815,7 +815,26 @@ __u32 remote_ntids = 0;
 __u32 remote_threads_changed = 0;
 
 /*
- * Samples one thread of a target if it is on a CPU: walks its stack from
+ * While no target thread is on a CPU the sampling thread sleeps instead of
+ * waking at the rate asked for nothing: pyperf_remote sets remote_idle as
+ * it starts (a thread switched in while it runs may be missed by it) and
+ * clears it if it found one on a CPU; the switch hook clears it when a
+ * target thread is switched in and wakes the sampling thread with the
+ * time, through remote_wake. A store of pyperf_remote's can pass the
+ * hook's load (the hook runs just before the thread is marked on a CPU):
+ * the sleep is bounded, so such a miss costs a few milliseconds.
+ */
+__u32 remote_idle = 0;
+/* Threads on a CPU in this run (one sampling thread runs the program). */
+__u32 remote_on_cpu = 0;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 4096);
+} remote_wake SEC(".maps");
+
+/*
+ * Samples one thread of a target, on a CPU: walks its stack from
  * the innermost frame its thread state names, then reads the innermost
  * frames again (stack_still_live); a stack that changed meanwhile is
  * walked again from the thread's frame as it is then, and the last of
@@ -826,8 +845,6 @@ static __always_inline void remote_sample_task(struct task_struct *task)
 {
 	__u32 zero = 0;
 
-	if (!remote_running(task))
-		return;
 	__u32 tgid = task->tgid, tid = task->pid;
 	struct py_proc *proc = bpf_map_lookup_elem(&procs, &tgid);
 	struct scratch *s = bpf_map_lookup_elem(&remote_scratch, &zero);
@@ -881,13 +898,17 @@ static long remote_visit(__u64 i, void *ctx)
 
 	if (!task)
 		return 0; /* ended since the list was made */
-	remote_sample_task(task);
+	if (remote_running(task)) {
+		remote_on_cpu++;
+		remote_sample_task(task);
+	}
 	bpf_task_release(task);
 	return 0;
 }
 
 /* One run per wakeup (BPF_PROG_TEST_RUN from pyperf's sampling thread):
- * every listed thread, with no file or iterator made per run. */
+ * every listed thread, with no file or iterator made per run. Returns how
+ * many were on a CPU. */
 SEC("syscall")
 int pyperf_remote(void *ctx)
 {
@@ -895,7 +916,31 @@ int pyperf_remote(void *ctx)
 
 	if (n > PYPERF_REMOTE_THREADS)
 		n = PYPERF_REMOTE_THREADS;
+	remote_on_cpu = 0;
+	remote_idle = 1;
 	bpf_loop(n, remote_visit, NULL, 0);
+	if (remote_on_cpu)
+		remote_idle = 0;
+	return (int)remote_on_cpu;
+}
+
+/* A target's thread switched in while the remote sampler sleeps: wake it.
+ * Runs at every switch on the host, so the common case is one load. */
+SEC("tp_btf/sched_switch")
+int BPF_PROG(pyperf_remote_wake, bool preempt, struct task_struct *prev, struct task_struct *next)
+{
+	__u32 tgid;
+
+	if (!remote_idle)
+		return 0;
+	tgid = next->tgid;
+	if (!bpf_map_lookup_elem(&procs, &tgid))
+		return 0;
+	remote_idle = 0;
+
+	__u64 now = bpf_ktime_get_ns();
+
+	bpf_ringbuf_output(&remote_wake, &now, sizeof(now), BPF_RB_FORCE_WAKEUP);
 	return 0;
 }
 

@@ -156,6 +156,50 @@ def test_samplers_agree(version):
         assert abs(got["timer"][f] - got["remote"][f]) < 0.07, got
 
 
+def wakeups(err):
+    m = re.search(r"sampler: remote \(asked\); (\d+) wakeups", err)
+    assert m, "no wakeup count in:\n" + err[-2000:]
+    return int(m.group(1))
+
+
+def cpu_ticks(pid):
+    """utime + stime of a process, in clock ticks."""
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])
+
+
+def test_remote_sleeps_while_target_idle():
+    """The remote sampler's thread sleeps while no target thread is on a
+    CPU, and is woken when one is switched in: on a sleeping target it
+    wakes a few times a second, not 9,999 (which cost a CPU-bound
+    bystander about 3%); on a target computing 50 ms then sleeping 50 ms,
+    about half the wakeups, and the computing still sampled at the rate
+    asked of its CPU time."""
+    argv = harness.need_interpreter("3.12")
+    sleeper = harness.start(argv + [os.path.join(harness.TARGETS, "dump_sleep.py")], ready_marker="ready")
+    r = harness.run_pyperf(["record", "-p", str(sleeper.pid), "-F", "9999", "-d", "1", "--sampler", "remote",
+                            "-f", "folded", "-o", os.devnull])
+    harness.stop(sleeper)
+    # a look every 10 ms in case a switch was missed: ~100
+    assert wakeups(r.stderr) < 500, r.stderr
+    target = os.path.join(harness.TARGETS, "offcpu_alternate.py")
+    t = harness.start(argv + [target], ready_marker="ready")
+    c0 = cpu_ticks(t.pid)
+    r = harness.run_pyperf(["record", "-p", str(t.pid), "-F", "999", "-d", "3", "--sampler", "remote",
+                            "-f", "folded", "-o", "-"])
+    cpu_s = (cpu_ticks(t.pid) - c0) / os.sysconf("SC_CLK_TCK")
+    harness.stop(t)
+    stacks = harness.parse_folded(r.stdout)
+    total = sum(c for _, c in stacks)
+    computing = sum(c for fr, c in stacks if fr[-1].startswith("compute (%s:" % target))
+    # pyperf's start takes part of the 3 s; the target computes half of it
+    assert wakeups(r.stderr) < 0.75 * 3 * 999, r.stderr
+    # its CPU time counted from before pyperf attached (~0.9 of it seen)
+    assert computing >= 0.6 * 999 * cpu_s and computing >= 0.9 * total, \
+        "%d samples, %d computing, target CPU %.2f s\n%s" % (total, computing, cpu_s, r.stderr)
+
+
 def test_remote_target_exit_loses_nothing():
     """Launch mode, remote sampler, a target that ends mid-record: every
     sample read and resolved, in the spinning loop; then -p to the end."""

@@ -370,6 +370,7 @@ static int load_bpf(struct session *r, bool quiet)
 	 * even loaded. Nor is a sampler not used. */
 	bpf_program__set_autoload(r->skel->progs.pyperf_switch, r->cfg.mode != MODE_CPU);
 	bpf_program__set_autoload(r->skel->progs.pyperf_remote, r->sampler == SAMPLER_REMOTE);
+	bpf_program__set_autoload(r->skel->progs.pyperf_remote_wake, r->sampler == SAMPLER_REMOTE);
 	bpf_program__set_autoload(r->skel->progs.pyperf_sample, r->sampler == SAMPLER_TIMER);
 	bpf_program__set_autoload(r->skel->progs.pyperf_task_events, r->sampler == SAMPLER_TIMER && !r->cfg.all);
 	int err = pyperf__load(r->skel);

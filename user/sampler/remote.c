@@ -37,8 +37,8 @@
 #define TIMER_WALK_NS 2000.0
 /* The timer sampler is kept while it costs a sampled thread less than
  * this. Below it, the timer's slowdown is within a VM's noise and it costs
- * less CPU in all (no wakeup per sample, nothing while threads sleep; the
- * remote sampler's own CPU per sample is 2-3x a timer interrupt's cost,
+ * less CPU in all (no wakeup per sample: the remote sampler's own CPU
+ * per sample is 2-3x a timer interrupt's cost,
  * bench/RESULTS.md); above it, the target's slowdown is what matters. */
 #define TIMER_MAX_SHARE 0.05
 
@@ -163,6 +163,10 @@ enum sampler_kind session_sampler(const struct session *r, const char **why)
 #define CATCH_UP_PERIODS 3
 /* The thread list is made again at least this often (threads that ended). */
 #define RESCAN_NS 1000000000ull
+/* While no target thread is on a CPU the thread sleeps until one is
+ * switched in, and looks again at least this often (the kernel's hook can
+ * miss a switch that races with the look that found none). */
+#define IDLE_RECHECK_MS 10
 
 struct remote {
 	pthread_t thread;
@@ -176,6 +180,10 @@ struct remote {
 	atomic_int hz;
 	atomic_uint_least64_t ticks, late;
 	uint64_t scanned_ns;
+	struct bpf_link *wake_link;     /* a target thread switched in: wake */
+	struct ring_buffer *wake;
+	uint64_t woken_ns;              /* when (CLOCK_MONOTONIC), 0 if not */
+	uint64_t rand;                  /* the phase of the first tick after */
 };
 
 /* The targets' threads into the program's list, from /proc/PID/task. */
@@ -207,7 +215,9 @@ static void list_threads(struct remote *m)
 	b->remote_ntids = n;
 }
 
-static void run_sampler(struct remote *m)
+/* One run over the targets' threads; how many were on a CPU (1 if not
+ * known, so that the thread does not sleep on a failure). */
+static int run_sampler(struct remote *m)
 {
 	uint64_t now = monotonic_ns();
 
@@ -217,11 +227,87 @@ static void run_sampler(struct remote *m)
 		list_threads(m);
 		m->scanned_ns = now;
 	}
-	if (m->bss->remote_ntids) {
-		LIBBPF_OPTS(bpf_test_run_opts, opts);
+	if (!m->bss->remote_ntids)
+		return 0;
+	LIBBPF_OPTS(bpf_test_run_opts, opts);
 
-		bpf_prog_test_run_opts(m->prog_fd, &opts);
+	if (bpf_prog_test_run_opts(m->prog_fd, &opts))
+		return 1;
+	return (int)opts.retval;
+}
+
+static int on_wake(void *ctx, void *data, size_t size)
+{
+	struct remote *m = ctx;
+	uint64_t t;
+
+	if (size >= sizeof(t)) {
+		memcpy(&t, data, sizeof(t));
+		if (t > m->woken_ns)
+			m->woken_ns = t;
 	}
+	return 0;
+}
+
+/*
+ * Sleeps until a target thread is switched in after `since` (returns when,
+ * CLOCK_MONOTONIC), or for IDLE_RECHECK_MS (returns 0). A switch reported
+ * before `since` is one the run that found no thread on a CPU saw itself.
+ */
+static uint64_t await_target(struct remote *m, uint64_t since)
+{
+	uint64_t until = monotonic_ns() + IDLE_RECHECK_MS * 1000000ull, now;
+
+	m->woken_ns = 0;
+	while (!atomic_load(&m->stop) && (now = monotonic_ns()) < until) {
+		int ms = (int)((until - now + 999999) / 1000000);
+
+		if (ring_buffer__poll(m->wake, ms) < 0)
+			return 0;
+		if (m->woken_ns >= since)
+			return m->woken_ns;
+	}
+	return 0;
+}
+
+/*
+ * A sampling thread woken on a CPU where a target thread runs (the kernel
+ * puts it there often when the wakeup comes from that thread's switch)
+ * would wait for the target's slice to end, up to milliseconds (EEVDF runs
+ * the current task to parity): a short slice of its own (Linux 6.12+; older
+ * kernels ignore it) lets it run at once. Without it the first samples of
+ * a burst of the target's were lost: half of them for 1 ms bursts.
+ */
+#define SAMPLER_SLICE_NS 100000ull
+
+static void ask_short_slice(void)
+{
+	/* struct sched_attr as of its first version (the uapi header
+	 * clashes with glibc's <sched.h>) */
+	struct {
+		uint32_t size, sched_policy;
+		uint64_t sched_flags;
+		int32_t sched_nice;
+		uint32_t sched_priority;
+		uint64_t sched_runtime, sched_deadline, sched_period;
+	} a;
+
+	memset(&a, 0, sizeof(a));
+	if (syscall(SYS_sched_getattr, 0, &a, sizeof(a), 0) != 0)
+		return;
+	a.size = sizeof(a);
+	a.sched_runtime = SAMPLER_SLICE_NS;
+	syscall(SYS_sched_setattr, 0, &a, 0);
+}
+
+/* A uniform draw in [0, n) (xorshift64*): the phase of the first tick
+ * after an idle spell. */
+static uint64_t draw(struct remote *m, uint64_t n)
+{
+	m->rand ^= m->rand >> 12;
+	m->rand ^= m->rand << 25;
+	m->rand ^= m->rand >> 27;
+	return n ? (m->rand * 2685821657736338717ull) % n : 0;
 }
 
 static void *remote_main(void *arg)
@@ -232,6 +318,7 @@ static void *remote_main(void *arg)
 
 	/* The default 50 us of timer slack is half a period at 10 kHz. */
 	prctl(PR_SET_TIMERSLACK, 1UL, 0, 0, 0);
+	ask_short_slice();
 	while (!atomic_load(&m->stop)) {
 		uint64_t period = 1000000000ull / (uint64_t)atomic_load(&m->hz), now;
 
@@ -248,8 +335,24 @@ static void *remote_main(void *arg)
 		ts.tv_nsec = (long)(next % 1000000000ull);
 		while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR)
 			;
-		run_sampler(m);
+		uint64_t ran = monotonic_ns();
+		int on_cpu = run_sampler(m);
+
 		atomic_fetch_add(&m->ticks, 1);
+		if (on_cpu || !m->wake)
+			continue;
+		/* No target thread on a CPU: nothing to sample until one is
+		 * switched in. The first tick after falls at a random point of
+		 * the period from then, so that a thread running in short
+		 * bursts is sampled in proportion to its CPU time, not once
+		 * per burst at its start. */
+		uint64_t woken = await_target(m, ran);
+
+		now = monotonic_ns();
+		next = woken ? woken + draw(m, period) : now;
+		if (next < now)
+			next = now;
+		next -= period;
 	}
 	return NULL;
 }
@@ -267,7 +370,13 @@ int remote_start(struct session *r)
 	atomic_init(&m->hz, r->cfg.hz);
 	m->prog_fd = bpf_program__fd(r->skel->progs.pyperf_remote);
 	m->bss = r->skel->bss;
+	m->rand = monotonic_ns() | 1;
 	r->remote = m;
+	/* Without the hook the thread just never sleeps (it wakes at the rate
+	 * asked, as it did before): a lesser kernel, not a failure. */
+	m->wake_link = bpf_program__attach(r->skel->progs.pyperf_remote_wake);
+	if (m->wake_link)
+		m->wake = ring_buffer__new(bpf_map__fd(r->skel->maps.remote_wake), on_wake, m, NULL);
 	/* Signals stay the main thread's. */
 	sigfillset(&all);
 	pthread_sigmask(SIG_BLOCK, &all, &old);
@@ -349,6 +458,10 @@ void remote_stop(struct session *r)
 		pthread_join(m->thread, NULL);
 	m->running = false;
 	m->n = 0;
+	bpf_link__destroy(m->wake_link);
+	m->wake_link = NULL;
+	ring_buffer__free(m->wake);
+	m->wake = NULL;
 }
 
 void remote_free(struct session *r)
