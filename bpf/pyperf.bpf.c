@@ -825,6 +825,8 @@ __u32 remote_threads_changed = 0;
  * the sleep is bounded, so such a miss costs a few milliseconds.
  */
 __u32 remote_idle = 0;
+/* The one process followed, if just one: the hook's test without a lookup. */
+__u32 remote_only_tgid = 0;
 /* Threads on a CPU in this run (one sampling thread runs the program). */
 __u32 remote_on_cpu = 0;
 
@@ -934,7 +936,7 @@ int BPF_PROG(pyperf_remote_wake, bool preempt, struct task_struct *prev, struct 
 	if (!remote_idle)
 		return 0;
 	tgid = next->tgid;
-	if (!bpf_map_lookup_elem(&procs, &tgid))
+	if (remote_only_tgid ? tgid != remote_only_tgid : !bpf_map_lookup_elem(&procs, &tgid))
 		return 0;
 	remote_idle = 0;
 

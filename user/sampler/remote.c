@@ -211,6 +211,7 @@ static void list_threads(struct remote *m)
 		}
 		closedir(d);
 	}
+	b->remote_only_tgid = m->n == 1 ? m->pids[0] : 0;
 	pthread_mutex_unlock(&m->lock);
 	b->remote_ntids = n;
 }
