@@ -1062,9 +1062,9 @@ def alternation_analyse(rounds, configs):
     of asked); and the A/A ratios: each interior A / mean(the A's on each
     side of it, two chunks away)."""
     per = {c: {"ratio": [], "extra_us": [], "prof_us": [], "rate_pct": [], "wall_rate_pct": [], "invalid": 0,
-               "startup_s": []} for c in configs}
+               "startup_s": [], "round_ratio": {}} for c in configs}
     aa = []
-    for seq in rounds:
+    for rnd, seq in enumerate(rounds):
         for i, e in enumerate(seq):
             if e["cfg"] is None:
                 if 2 <= i <= len(seq) - 3:
@@ -1076,6 +1076,7 @@ def alternation_analyse(rounds, configs):
                 continue
             base = (seq[i - 1]["cpu"] + seq[i + 1]["cpu"]) / 2
             d["ratio"].append(e["cpu"] / base)
+            d["round_ratio"].setdefault(rnd, e["cpu"] / base)
             if e.get("in_chunk"):
                 d["extra_us"].append((e["cpu"] - base) / e["in_chunk"] * 1e6)
                 d["prof_us"].append(e["prof_us_per_sample"])
@@ -1088,20 +1089,35 @@ def alternation_analyse(rounds, configs):
     return per, aa
 
 
+def sign_test_p(wins, n):
+    """Two-sided sign test: the chance of a split at least as uneven as
+    wins of n with no difference."""
+    k = max(wins, n - wins)
+    tail = sum(math.comb(n, i) for i in range(k, n + 1)) / 2 ** n
+    return min(1.0, 2 * tail)
+
+
 def headline_better(table, rate, spread):
     """The sampler the table shows as better at rate: the lower target
-    slowdown; if the two slowdowns are within spread (the A/A 25-75%
-    width), the lower total CPU per sample, the target's extra plus the
+    slowdown if the two differ by more than spread (the A/A 25-75% width
+    of one ratio) or, round by round (the two measured in the same round,
+    on the same machine), one is lower in enough rounds that a sign test
+    says p <= 0.05 (a median of nine rounds is far surer than one ratio);
+    else the lower total CPU per sample, the target's extra plus the
     profiler's, the target's extra taken at 9999 Hz (see bench_headline).
     (name, why)."""
     t, r = table[("timer", rate)], table[("remote", rate)]
-    if abs(t["slowdown"] - r["slowdown"]) > spread:
+    rounds = sorted(set(t.get("round_ratio", {})) & set(r.get("round_ratio", {})))
+    timer_lower = sum(t["round_ratio"][i] < r["round_ratio"][i] for i in rounds)
+    p = sign_test_p(timer_lower, len(rounds)) if rounds else 1.0
+    if abs(t["slowdown"] - r["slowdown"]) > spread or p <= 0.05:
         best = "timer" if t["slowdown"] < r["slowdown"] else "remote"
-        return best, "slowdown %.3fx vs %.3fx" % (t["slowdown"], r["slowdown"])
+        return best, "slowdown %.3fx vs %.3fx (the timer's lower in %d of %d rounds)" % (
+            t["slowdown"], r["slowdown"], timer_lower, len(rounds))
     tot = {k: table[(k, 9999)]["extra_us"] + table[(k, rate)]["prof_us"] for k in ("timer", "remote")}
     best = "timer" if tot["timer"] < tot["remote"] else "remote"
-    return best, "slowdowns within the A/A spread; CPU per sample all in %.1f vs %.1f us" % (tot["timer"],
-                                                                                          tot["remote"])
+    return best, ("slowdowns within the A/A spread (the timer's lower in %d of %d rounds); CPU per sample all "
+                  "in %.1f vs %.1f us" % (timer_lower, len(rounds), tot["timer"], tot["remote"]))
 
 
 def bench_headline(env, res):
@@ -1163,7 +1179,8 @@ def bench_headline(env, res):
     while it runs a chunk: what it picked and why (its summary line),
     against what the 3.12 table shows as better: the sampler with the
     lower target slowdown, or, when the two slowdowns are within the A/A
-    25-75% spread, the one with the lower CPU per sample all in (the
+    25-75% spread and neither is lower in enough rounds for a sign test
+    (p <= 0.05: 8 of 9 rounds), the one with the lower CPU per sample all in (the
     target's extra CPU per sample, (P - mean of its A's) / samples, plus
     the profiler's). Within the spread the rate's own target figure is
     noise, so the target's extra per sample is the one measured at 9999
@@ -1319,7 +1336,8 @@ def headline_summarise(d):
                                        "invalid": v["invalid"], "extra_us": median(v["extra_us"]),
                                        "prof_us": median(v["prof_us"]), "rate_pct": median(v["rate_pct"]),
                                        "wall_rate_pct": median(v["wall_rate_pct"]),
-                                       "startup_s": median(v["startup_s"])}
+                                       "startup_s": median(v["startup_s"]),
+                                       "round_ratio": {str(i): x for i, x in v["round_ratio"].items()}}
         tg["table"] = table
         rem = table.get("remote@9999")
         if rem:

@@ -799,7 +799,10 @@ static __always_inline bool remote_running(struct task_struct *task)
 	if (task->on_cpu)
 		return true;
 	queued = task->sched_info.last_queued;
-	return task->on_rq == 1 && queued && queued == me->sched_info.last_arrival;
+	if (task->on_rq != 1 || !queued || queued != me->sched_info.last_arrival)
+		return false;
+	count(CNT_REMOTE_PREEMPTED);
+	return true;
 }
 
 struct task_struct *bpf_task_from_pid(__s32 pid) __ksym;

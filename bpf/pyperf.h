@@ -323,6 +323,7 @@ enum pyperf_counter {
 	CNT_NATIVE_STOPPED,   /* --native: a native stack that ended early (kind in the record) */
 	CNT_RUNS,             /* runs of the timer sampler, in any process: the interrupts it took */
 	CNT_CHANGED,          /* remote sampler: a stack that changed while read, read again */
+	CNT_REMOTE_PREEMPTED, /* remote sampler: a target thread its own wakeup had preempted */
 	CNT__MAX
 };
 

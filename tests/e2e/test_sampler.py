@@ -119,6 +119,10 @@ def test_changing_stacks(version):
         assert bad <= 0.025 * total, "%s: %d of %d samples marked broken\n%s" % (sampler, bad, total, r.stderr)
         if sampler == "remote":
             assert re.search(r"the remote sampler read \d+ stacks again", r.stderr), r.stderr
+            # Two CPUs, one busy target: the sampler's wakeup is told apart
+            # from the target it preempted (counted, not skipped).
+            m = re.search(r"preempting it\) for (\d+) of (\d+) samples", r.stderr)
+            assert m and int(m.group(1)) <= int(m.group(2)) and int(m.group(2)) >= total, r.stderr
         # The thread runs Python code all along: a sample without a frame
         # is one lost (3.14+: the innermost frame had returned and had its
         # code cleared before it was read; a quarter of them were lost so).

@@ -917,6 +917,9 @@ static void print_summary(struct recorder *r, enum stop_reason why, uint64_t nst
 	if (r->opts.verbose && used == SAMPLER_REMOTE)
 		fprintf(stderr, "pyperf: the remote sampler read %" PRIu64 " stacks again (the thread had returned "
 			"past them while they were read)\n", c[CNT_CHANGED]);
+	if (r->opts.verbose && used == SAMPLER_REMOTE)
+		fprintf(stderr, "pyperf: the remote sampler ran on a sampled thread's CPU (preempting it) for %" PRIu64
+			" of %" PRIu64 " samples\n", c[CNT_REMOTE_PREEMPTED], c[CNT_SAMPLES]);
 	if (r->opts.verbose)
 		fprintf(stderr, "pyperf: the timer sampler ran %" PRIu64 " times, %" PRIu64 " of them in sampled "
 			"processes\n", c[CNT_RUNS], c[CNT_SAMPLES]);
