@@ -15,6 +15,12 @@ Benchmarks (NAME for --only):
               a bare timer wakeup's CPU, a bystander's slowdown, what
               --sampler auto picks at each rate; a matrix per target in
               the output and in bench/RESULTS.md
+  paused      the target slowdown at 9999 Hz under pyperf remote, austin
+              (3.12) and profiling.sampling (3.15), and under a bare
+              wakeup: all attached to one target working without a
+              break, all stopped (SIGSTOP) but one at a time, 0.3 s
+              windows off/on for 150 s: hundreds of pairs, mean and
+              median, each against pyperf remote cycle by cycle
   slowdown    a fixed amount of Python work, CPU time inside the target,
               unprofiled vs pyperf at 99/999/9999 Hz, interleaved rounds,
               median ratio; an unprofiled A/A pair shows the noise floor
@@ -68,6 +74,7 @@ import math
 import os
 import platform
 import queue
+import random
 import re
 import shlex
 import shutil
@@ -86,7 +93,7 @@ DEEP = os.path.join(ROOT, "tests", "targets", "deep.py")
 SID = os.path.join(ROOT, "tests", "helpers", "sid-python.sh")
 RESULTS_MD = os.path.join(BENCH, "RESULTS.md")
 STATS_SYSCTL = "/proc/sys/kernel/bpf_stats_enabled"
-ALL = ["headline", "slowdown", "bpf", "self", "lost", "symbolize", "flamegraph", "cpython315", "native", "async", "locals",
+ALL = ["headline", "paused", "slowdown", "bpf", "self", "lost", "symbolize", "flamegraph", "cpython315", "native", "async", "locals",
        "report", "all"]
 
 
@@ -1495,6 +1502,160 @@ def headline_markdown(d):
     return "\n".join(out)
 
 
+def paused_analyse(units, edges, skip):
+    """Per window (edges: (start, kind or None for off), the last one a
+    bare end time), the target's mean CPU per unit of work over the units
+    that ended in it, its first `skip` seconds left out (a profiler just
+    resumed, or just stopped). Returns {kind: [ratio to the mean of the two
+    off windows beside it]}, per cycle {kind: ratio} (the kinds' order
+    within one cycle), and the A/A ratios: each interior off window over
+    the mean of the off windows two windows away on each side."""
+    wins, j = [], 1
+    for (a, kind), (b, _) in zip(edges, edges[1:]):
+        while j < len(units) and units[j - 1][0] < a + skip:
+            j += 1
+        cpu, k = [], j
+        while k < len(units) and units[k][0] <= b:
+            cpu.append(units[k][1] - units[k - 1][1])
+            k += 1
+        wins.append((kind, sum(cpu) / len(cpu) if cpu else None))
+    ratios, cycles, aa = {}, [], []
+    for i in range(1, len(wins) - 1):
+        kind, c = wins[i]
+        left, right = wins[i - 1][1], wins[i + 1][1]
+        if c is None or left is None or right is None:
+            continue
+        if kind is None:
+            if i >= 2 and i + 2 < len(wins) and wins[i - 2][1] and wins[i + 2][1]:
+                aa.append(c / ((wins[i - 2][1] + wins[i + 2][1]) / 2))
+            continue
+        r = c / ((left + right) / 2)
+        ratios.setdefault(kind, []).append(r)
+        if not cycles or kind in cycles[-1]:
+            cycles.append({})
+        cycles[-1][kind] = r
+    return ratios, cycles, aa
+
+
+def bench_paused(env, res):
+    """The target's slowdown at 9999 Hz under the profilers that sample from
+    their own process (pyperf --sampler remote, austin, CPython 3.15's
+    profiling.sampling), measured finely: many short pairs instead of
+    headline's few long ones.
+
+    One work.py target (pyenv 3.12; sid 3.15) runs units of work without a
+    break for SECONDS (full 150, --quick 20) and records when each ended
+    (time.monotonic) and the thread's CPU time then. The profilers are all
+    attached to it at 9999 Hz and sampling before it starts, then stopped
+    with SIGSTOP; a control is too: bench/wakeup_cost.c at 9999 Hz, a
+    thread that only wakes (what a wakeup alone costs the target here).
+    Windows of 0.3 s: off, one of them resumed (SIGCONT), off, the next,
+    ..., the kinds shuffled per cycle. Each on window's CPU per unit over
+    the mean of the two off windows beside it is one ratio (the first 30
+    ms of every window left out); the A/A noise: an off window against the
+    off windows two away. A stopped profiler takes no samples (each samples
+    from its own threads), so off is the target alone but for memory
+    already mapped; the timer sampler cannot be paused so (its events run
+    in the target) and is measured by headline alone.
+
+    Reported per kind: mean ratio (what a long run pays: the machine here
+    has phases where a profiler costs the target 5-15% and phases where it
+    costs nothing, so the mean is above the median), median, 25-75%, n; and
+    per cycle, pyperf remote against each other kind measured in the same
+    cycle: how often it was the lower and the sign test's p."""
+    q = env.quick
+    secs = 20 if q else 150
+    win, skip = 0.3, 0.03
+    work = os.path.join(TARGETS, "work.py")
+    env.sid_dir = os.environ.get("SID_DIR", os.path.join(ROOT, "build", "sid"))
+    env.austin_sid = os.environ.get("AUSTIN_SID_DIR", env.sid_dir)
+    py312 = glob_first(os.path.join(pyenv_root(), "versions", "3.12*", "bin", "python3.12"))
+    specs = []
+    if py312:
+        have_austin = subprocess.run([SID, "fetch-austin"], capture_output=True,
+                                     env=dict(os.environ, SID_DIR=env.austin_sid)).returncode == 0
+        specs.append(("3.12", [py312], ["remote"] + (["austin"] if have_austin else []) + ["wakeup"]))
+    if sid_python(env):
+        specs.append(("3.15", [SID, "run", "3.15"], ["remote", "tachyon", "wakeup"]))
+    wake_exe = os.path.join(env.tmp, "wakeup_cost")
+    wakeup_cost_us(env, 9999, 0.2)  # builds it
+    details = {"seconds": secs, "window_s": win, "skip_s": skip, "targets": {}}
+    res.details["paused"] = details
+    for name, interp, kinds in specs:
+        t = Target(interp + [work])
+        paused = {}
+        try:
+            for k in kinds:
+                if k == "wakeup":
+                    paused[k] = spawn([wake_exe, "9999", str(secs + 120)], stdout=subprocess.DEVNULL)
+                else:
+                    ap = AttachedProfiler(env, k, t.pid, 9999, seconds=secs + 120 if k == "tachyon" else None)
+                    paused[k] = ap.proc
+                paused[k].send_signal(signal.SIGSTOP)
+            path = os.path.join(env.tmp, "paused.units")
+            t.proc.stdin.write("stream %.3f %s\n" % (secs + 2 * win, path))
+            t.proc.stdin.flush()
+            edges = []
+            t0 = time.monotonic()
+            while time.monotonic() - t0 < secs:
+                order = list(kinds)
+                random.shuffle(order)
+                for k in order:
+                    edges.append((time.monotonic(), None))
+                    time.sleep(win)
+                    paused[k].send_signal(signal.SIGCONT)
+                    edges.append((time.monotonic(), k))
+                    time.sleep(win)
+                    paused[k].send_signal(signal.SIGSTOP)
+            edges.append((time.monotonic(), None))
+            time.sleep(win)
+            edges.append((time.monotonic(), "end"))
+            if t.readline(secs + 60).strip() != "done":
+                raise RuntimeError("target %s did not finish its stream" % name)
+            with open(path) as f:
+                units = [tuple(map(float, line.split())) for line in f]
+        finally:
+            for p in paused.values():
+                if p.poll() is None:
+                    p.send_signal(signal.SIGCONT)
+                reap(p)
+            t.stop()
+        ratios, cycles, aa = paused_analyse(units, edges, skip)
+        d = {"units": len(units), "windows": len(edges) - 1, "aa": list(quartiles(aa)) + [statistics.mean(aa) if aa else None],
+             "kinds": {}}
+        details["targets"][name] = d
+        for k in kinds:
+            r = ratios.get(k, [])
+            d["kinds"][k] = {"n": len(r), "mean": statistics.mean(r) if r else None, "quartiles": quartiles(r),
+                             "ratios": r}
+        for k in kinds:
+            if k == "remote" or "remote" not in kinds:
+                continue
+            both = [c for c in cycles if "remote" in c and k in c]
+            lower = sum(c["remote"] < c[k] for c in both)
+            d["kinds"][k]["remote_lower"] = [lower, len(both), sign_test_p(lower, len(both)) if both else 1.0]
+        label = {"remote": "pyperf remote", "austin": "austin", "tachyon": "profiling.sampling",
+                 "wakeup": "a bare wakeup thread (control)"}
+        log("paused %s: %d units, A/A mean %.3fx, median %.3fx (%.3f-%.3f)" % (name, len(units), d["aa"][3], d["aa"][1],
+                                                                             d["aa"][0], d["aa"][2]))
+        for k in kinds:
+            v = d["kinds"][k]
+            qs = v["quartiles"]
+            extra = ""
+            if "remote_lower" in v:
+                lo, n, p = v["remote_lower"]
+                extra = "; pyperf remote lower in %d of %d cycles (sign test p=%.2g)" % (lo, n, p)
+            log("paused %s %s: mean %.3fx, median %.3fx (%.3f-%.3f), n=%d%s" % (
+                name, label[k], v["mean"] or float("nan"), qs[1], qs[0], qs[2], v["n"], extra))
+            target, ok = None, None
+            if k == "remote":
+                target, ok = "<= 1.05x", v["mean"] is not None and v["mean"] <= 1.05
+            res.add("paused", "%s %s 9999 Hz, 0.3 s windows: target slowdown, mean of %d (median %.3f)%s" % (
+                name, label[k], v["n"], qs[1], extra.replace("; ", ", ")), v["mean"], "x", target, ok, fmt="%.3f")
+        res.add("paused", "%s A/A (off window vs off windows two away): mean (median %.3f)" % (name, d["aa"][1]),
+                d["aa"][3], "x", fmt="%.3f")
+
+
 def bench_cpython315(env, res):
     """CPython 3.15's own sampler against pyperf, on one 3.15 process
     spinning in tests/targets/deep.py 10 (one thread, always runnable).
@@ -2287,7 +2448,7 @@ def main():
         mach["date"], mach["nproc"], mach["cpu"], mach["kernel"], mach["load"], args.python, env.version))
     funcs = {"slowdown": bench_slowdown, "bpf": bench_bpf, "self": bench_self, "lost": bench_lost,
              "symbolize": bench_symbolize, "flamegraph": bench_flamegraph, "cpython315": bench_cpython315,
-             "headline": bench_headline,
+             "headline": bench_headline, "paused": bench_paused,
              "native": bench_native, "async": bench_async, "locals": bench_locals, "report": bench_report,
              "all": bench_all}
     try:

@@ -2,7 +2,10 @@
 
 Prints "ready", then for every line "run N" on stdin runs N units of work and
 prints the CPU time they took (time.process_time(), seconds, this process
-only). One process serves every run of a benchmark, so unprofiled and
+only); "stream SECONDS PATH" runs units for SECONDS of wall time, then
+writes one line per unit to PATH, "MONO THREAD": time.monotonic() and
+time.thread_time() as it ended, and prints "done" (bench/run.py's paused
+benchmark times windows of it). One process serves every run of a benchmark, so unprofiled and
 profiled runs share the same interpreter, memory layout and warm caches;
 only whether pyperf is attached changes between them.
 
@@ -35,6 +38,19 @@ def unit():
     return fib(18) + len(words(3000)) + matrix(24)
 
 
+def stream(seconds, path):
+    ends = []
+    stop = time.monotonic() + seconds
+    while True:
+        unit()
+        t = time.monotonic()
+        ends.append((t, time.thread_time()))
+        if t >= stop:
+            break
+    with open(path, "w") as f:
+        f.writelines("%.9f %.9f\n" % e for e in ends)
+
+
 def main():
     print("ready", flush=True)
     for line in sys.stdin:
@@ -47,6 +63,9 @@ def main():
             for _ in range(n):
                 unit()
             print("%.9f" % (time.process_time() - t0), flush=True)
+        elif cmd[0] == "stream":
+            stream(float(cmd[1]), cmd[2])
+            print("done", flush=True)
         elif cmd[0] == "quit":
             break
 
