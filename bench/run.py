@@ -93,8 +93,8 @@ DEEP = os.path.join(ROOT, "tests", "targets", "deep.py")
 SID = os.path.join(ROOT, "tests", "helpers", "sid-python.sh")
 RESULTS_MD = os.path.join(BENCH, "RESULTS.md")
 STATS_SYSCTL = "/proc/sys/kernel/bpf_stats_enabled"
-ALL = ["headline", "paused", "slowdown", "bpf", "self", "lost", "symbolize", "flamegraph", "cpython315", "native", "async", "locals",
-       "report", "all"]
+ALL = ["headline", "paused", "slowdown", "bpf", "self", "lost", "symbolize", "flamegraph", "cpython315", "native",
+       "async", "locals", "report", "all"]
 
 
 def log(msg):
@@ -1621,8 +1621,8 @@ def bench_paused(env, res):
                 reap(p)
             t.stop()
         ratios, cycles, aa = paused_analyse(units, edges, skip)
-        d = {"units": len(units), "windows": len(edges) - 1, "aa": list(quartiles(aa)) + [statistics.mean(aa) if aa else None],
-             "kinds": {}}
+        aa_mean = statistics.mean(aa) if aa else None
+        d = {"units": len(units), "windows": len(edges) - 1, "aa": list(quartiles(aa)) + [aa_mean], "kinds": {}}
         details["targets"][name] = d
         for k in kinds:
             r = ratios.get(k, [])
