@@ -225,3 +225,37 @@ def test_remote_target_exit_loses_nothing():
     assert "the process exited" in r.stderr and "lost 0 samples" in r.stderr, r.stderr
     # pyperf's start takes part of those 2 s on a loaded host
     assert sum(c for _, c in harness.parse_folded(r.stdout)) >= 100, r.stderr
+
+
+def test_auto_probe_under_load():
+    """auto's probe of what a timer interrupt costs gives the same answer
+    on a host busy with other work (three spinning processes on two CPUs)
+    as on a quiet one: timed in wall time, a probe preempted in its bare
+    runs read 0.0 us here (and kept the timer at 9,999 Hz)."""
+    argv = harness.need_interpreter("3.12")
+    sleeper = harness.start(argv + [os.path.join(harness.TARGETS, "dump_sleep.py")], ready_marker="ready")
+    probe = re.compile(r"sampler: (timer|remote) \(a timer interrupt costs ([\d.]+) us here")
+
+    def probes(n):
+        got = []
+        for _ in range(n):
+            p = harness.run_pyperf(["record", "-p", str(sleeper.pid), "-F", "9999", "-d", "0.1", "-f", "folded",
+                                    "-o", os.devnull])
+            m = probe.search(p.stderr)
+            assert m, p.stderr[-2000:]
+            got.append((m.group(1), float(m.group(2))))
+        return got
+
+    quiet = probes(3)
+    spinners = [harness.start(BUSY, ready_marker="ready") for _ in range(3)]
+    try:
+        busy = probes(5)
+    finally:
+        for s in spinners:
+            harness.stop(s)
+        harness.stop(sleeper)
+    quiet_cost = sorted(c for _, c in quiet)[1]
+    quiet_pick = max(("timer", "remote"), key=lambda k: sum(p == k for p, _ in quiet))
+    for pick, cost in busy:
+        assert cost >= 0.25 * quiet_cost, "busy host: %.1f us, quiet: %s" % (cost, quiet)
+        assert pick == quiet_pick, "busy host picked %s, quiet %s: %s" % (pick, quiet_pick, busy)

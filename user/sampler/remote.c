@@ -31,7 +31,7 @@
 /* Period of the probe's timer: 20 kHz, well under the kernel's usual
  * maximum, so no throttling. */
 #define PROBE_PERIOD_NS 50000ull
-#define PROBE_ROUNDS 6
+#define PROBE_ROUNDS 9
 #define PROBE_SPIN_NS 3000000ull
 /* What the timer sampler's program adds to an interrupt (bench/RESULTS.md). */
 #define TIMER_WALK_NS 2000.0
@@ -48,27 +48,48 @@ static void spin(uint64_t n)
 		;
 }
 
+/* This thread's CPU time: a preemption by another process on a busy host
+ * does not count, the interrupts this thread takes do. */
+static uint64_t thread_cpu_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
 static uint64_t timed_spin(uint64_t n)
 {
-	uint64_t t0 = monotonic_ns();
+	uint64_t t0 = thread_cpu_ns();
 
 	spin(n);
-	return monotonic_ns() - t0;
+	return thread_cpu_ns() - t0;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return (x > y) - (x < y);
 }
 
 /*
  * Nanoseconds one cpu-clock interrupt takes from the thread it interrupts,
  * or < 0 if not measurable: the same busy loop timed bare and under a
- * 20 kHz timer of its own, alternately, the quickest of each kept (the
- * others met a preemption). A few tens of milliseconds.
+ * 20 kHz timer of its own, alternately; each timed run against the mean
+ * of the bare runs on either side, the median of those kept (a host busy
+ * elsewhere slows some runs, bare or timed, not most). A few tens of
+ * milliseconds.
  */
 static double interrupt_cost_ns(void)
 {
-	uint64_t n = 1000, bare = UINT64_MAX, timed = UINT64_MAX;
+	uint64_t n = 1000, bare[PROBE_ROUNDS + 1];
+	double extra[PROBE_ROUNDS];
 
 	while (timed_spin(n) < PROBE_SPIN_NS / 8 && n < (1ull << 40))
 		n *= 2;
 	n = n * 8;
+	bare[0] = timed_spin(n);
 	for (int round = 0; round < PROBE_ROUNDS; round++) {
 		struct perf_event_attr attr = {
 			.type = PERF_TYPE_SOFTWARE,
@@ -76,22 +97,22 @@ static double interrupt_cost_ns(void)
 			.size = sizeof(attr),
 			.sample_period = PROBE_PERIOD_NS,
 		};
-		uint64_t t = timed_spin(n);
-
-		if (t < bare)
-			bare = t;
 		int fd = (int)syscall(SYS_perf_event_open, &attr, 0, -1, -1, PERF_FLAG_FD_CLOEXEC);
 
 		if (fd < 0)
 			return -1;
-		t = timed_spin(n);
-		close(fd);
-		if (t < timed)
-			timed = t;
-	}
-	double interrupts = (double)timed / PROBE_PERIOD_NS;
+		uint64_t timed = timed_spin(n);
 
-	return timed > bare ? (double)(timed - bare) / interrupts : 0;
+		close(fd);
+		bare[round + 1] = timed_spin(n);
+		double base = ((double)bare[round] + (double)bare[round + 1]) / 2;
+
+		extra[round] = ((double)timed - base) / ((double)timed / PROBE_PERIOD_NS);
+	}
+	qsort(extra, PROBE_ROUNDS, sizeof(extra[0]), cmp_double);
+	double cost = extra[PROBE_ROUNDS / 2];
+
+	return cost > 0 ? cost : 0;
 }
 
 int sampler_choose(struct session *r)
