@@ -145,6 +145,24 @@ def test_launch_mode_from_start_with_exit_status(version):
     assert sum(early) > 20, "early() missing: %s" % stacks[:5]
 
 
+def test_launch_mode_duration_ends_first():
+    """-d ends before the launched command: the profile is written at once,
+    pyperf says it waits for the command, and returns its status."""
+    argv = harness.need_interpreter("3.12")
+    code = "import time, sys\nend = time.monotonic() + 1.5\nwhile time.monotonic() < end: pass\nsys.exit(5)\n"
+    with tempfile.TemporaryDirectory() as d:
+        out = os.path.join(d, "out.folded")
+        p = harness.run_pyperf(["record", "-F", "999", "-d", "0.3", "-o", out, "--"] + argv + ["-c", code],
+                               check=False)
+        assert p.returncode == 5, "exit status not forwarded: %d\n%s" % (p.returncode, p.stderr)
+        assert re.search(r"wrote .*\n.*waiting for \S*python3.12 to exit \(its status is pyperf's\)", p.stderr), \
+            p.stderr
+        with open(out) as f:
+            total = sum(c for _, c in harness.parse_folded(f.read()))
+        # 0.3 s at 999 Hz of a thread always on a CPU, not the 1.5 s it ran
+        assert 150 <= total <= 400, "%d samples\n%s" % (total, p.stderr)
+
+
 @params(["3.9", "3.12", "debian3.11"])
 def test_follows_exec_of_the_target(version):
     """A target that re-executes itself keeps being sampled: its new image

@@ -1145,6 +1145,10 @@ static int finish(struct recorder *r, int ret)
 		if (st < 0 && session_stop_signal && session_stop_count < 2)
 			fprintf(stderr, "pyperf: waiting for %s to exit; interrupt again to stop waiting\n",
 				r->opts.command[0]);
+		else if (st < 0 && !session_stop_signal)
+			/* The duration ended first: say why pyperf does not return yet. */
+			fprintf(stderr, "pyperf: waiting for %s to exit (its status is pyperf's); Ctrl-C to stop it\n",
+				r->opts.command[0]);
 		if (st < 0)
 			st = session_child_status(r->s, true);
 		if (st < 0 && session_stop_count >= 2)
