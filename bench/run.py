@@ -57,7 +57,8 @@ Benchmarks (NAME for --only):
 Every number is a ratio or a cost per unit measured side by side in one run:
 the machines are noisy, so no lone absolute wall time is reported. The final
 table lists each number with its target and PASS/MISS. --quick shrinks
-every benchmark to finish in under 3 minutes; the full run takes ~10-15.
+every benchmark (a few minutes in all); a full run is long: headline
+alone takes ~10 minutes, paused ~5, so run them with --only.
 --write-results replaces the generated part of bench/RESULTS.md (the text
 before it is kept); --results-from redoes that from a saved --json file.
 
@@ -2411,7 +2412,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter,
                                  epilog="\n".join(__doc__.splitlines()[2:]))
-    ap.add_argument("--quick", action="store_true", help="short runs, under 3 minutes in all")
+    ap.add_argument("--quick", action="store_true", help="short runs, a few minutes in all")
     ap.add_argument("--only", help="comma-separated benchmarks: " + ",".join(ALL))
     ap.add_argument("--python", default="/usr/bin/python3", help="target interpreter, a command (default %(default)s; e.g. "
                     "'tests/helpers/sid-python.sh run 3.15')")
