@@ -1105,27 +1105,46 @@ def sign_test_p(wins, n):
     return min(1.0, 2 * tail)
 
 
+# Two-sided 5% critical values of Student's t, by degrees of freedom.
+T_CRIT_05 = {1: 12.71, 2: 4.30, 3: 3.18, 4: 2.78, 5: 2.57, 6: 2.45, 7: 2.36, 8: 2.31, 9: 2.26, 10: 2.23, 11: 2.20,
+             12: 2.18, 13: 2.16, 14: 2.14, 15: 2.13}
+
+
+def paired_t(diffs):
+    """Student's t of the mean of paired differences, and whether it is
+    significant at 5% (two-sided); (0, False) for fewer than 3 pairs."""
+    n = len(diffs)
+    if n < 3:
+        return 0.0, False
+    sd = statistics.stdev(diffs)
+    if sd == 0:
+        return float("inf"), True
+    t = statistics.mean(diffs) / (sd / math.sqrt(n))
+    return t, abs(t) >= T_CRIT_05.get(n - 1, 2.0)
+
+
 def headline_better(table, rate, spread):
     """The sampler the table shows as better at rate: the lower target
     slowdown if the two differ by more than spread (the A/A 25-75% width
     of one ratio) or, round by round (the two measured in the same round,
-    on the same machine), one is lower in enough rounds that a sign test
-    says p <= 0.05 (a median of nine rounds is far surer than one ratio);
-    else the lower total CPU per sample, the target's extra plus the
-    profiler's, the target's extra taken at 9999 Hz (see bench_headline).
-    (name, why)."""
+    on the same machine), if one is lower by a paired t-test on the
+    rounds' log ratios or a sign test (p <= 0.05 each; a median of nine
+    rounds is far surer than one ratio); else the lower total CPU per
+    sample, the target's extra plus the profiler's, the target's extra
+    taken at 9999 Hz (see bench_headline). (name, why)."""
     t, r = table[("timer", rate)], table[("remote", rate)]
     rounds = sorted(set(t.get("round_ratio", {})) & set(r.get("round_ratio", {})))
     timer_lower = sum(t["round_ratio"][i] < r["round_ratio"][i] for i in rounds)
     p = sign_test_p(timer_lower, len(rounds)) if rounds else 1.0
-    if abs(t["slowdown"] - r["slowdown"]) > spread or p <= 0.05:
+    tstat, t_sig = paired_t([math.log(t["round_ratio"][i] / r["round_ratio"][i]) for i in rounds])
+    rounds_say = "the timer's lower in %d of %d rounds, paired t %.2f" % (timer_lower, len(rounds), tstat)
+    if abs(t["slowdown"] - r["slowdown"]) > spread or p <= 0.05 or t_sig:
         best = "timer" if t["slowdown"] < r["slowdown"] else "remote"
-        return best, "slowdown %.3fx vs %.3fx (the timer's lower in %d of %d rounds)" % (
-            t["slowdown"], r["slowdown"], timer_lower, len(rounds))
+        return best, "slowdown %.3fx vs %.3fx (%s)" % (t["slowdown"], r["slowdown"], rounds_say)
     tot = {k: table[(k, 9999)]["extra_us"] + table[(k, rate)]["prof_us"] for k in ("timer", "remote")}
     best = "timer" if tot["timer"] < tot["remote"] else "remote"
-    return best, ("slowdowns within the A/A spread (the timer's lower in %d of %d rounds); CPU per sample all "
-                  "in %.1f vs %.1f us" % (timer_lower, len(rounds), tot["timer"], tot["remote"]))
+    return best, ("slowdowns within the A/A spread (%s); CPU per sample all in %.1f vs %.1f us" % (
+        rounds_say, tot["timer"], tot["remote"]))
 
 
 def bench_headline(env, res):
@@ -1187,8 +1206,9 @@ def bench_headline(env, res):
     while it runs a chunk: what it picked and why (its summary line),
     against what the 3.12 table shows as better: the sampler with the
     lower target slowdown, or, when the two slowdowns are within the A/A
-    25-75% spread and neither is lower in enough rounds for a sign test
-    (p <= 0.05: 8 of 9 rounds), the one with the lower CPU per sample all in (the
+    25-75% spread and neither is lower round by round (a paired t-test on
+    the rounds' log ratios or a sign test, p <= 0.05), the one with the
+    lower CPU per sample all in (the
     target's extra CPU per sample, (P - mean of its A's) / samples, plus
     the profiler's). Within the spread the rate's own target figure is
     noise, so the target's extra per sample is the one measured at 9999
