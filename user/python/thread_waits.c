@@ -201,7 +201,12 @@ static void describe(struct dump *d, const struct dthread *th, struct thread_wai
 		for (size_t i = 0; i < d->nth && !holder; i++)
 			if (d->th[i].gil == 1 && d->th[i].ts.interp == th->ts.interp)
 				holder = &d->th[i];
-		if (holder && holder->tid > 0) {
+		if (holder == th) {
+			/* The GIL names this very thread as it waits: a handover
+			 * caught half-way (a core taken mid-switch), not a wait on
+			 * itself. */
+			ADD("waiting for the GIL (being handed to it right now)");
+		} else if (holder && holder->tid > 0) {
 			w->blocker_tid = holder->tid;
 			ADD("waiting for the GIL (held by thread %d)", (int)holder->tid);
 		} else if (th->gil == 0) {
@@ -402,7 +407,10 @@ size_t find_deadlocks(const struct dump *d, size_t *idx, size_t *lens, size_t ma
 			int32_t next = d->th[cur].wait.blocker_tid;
 			size_t j;
 
-			if (next <= 0)
+			/* No wait named here can be on the waiter itself (an RLock
+			 * is reentrant, a self-join raises): such an edge is a
+			 * state read mid-change, not a deadlock. */
+			if (next <= 0 || next == d->th[cur].tid)
 				break;
 			for (j = 0; j < d->nth && d->th[j].tid != next; j++)
 				;
