@@ -178,10 +178,14 @@ enum sampler_kind session_sampler(const struct session *r, const char **why)
 
 /* Processes followed at once. */
 #define REMOTE_PROCS 256
-/* Ticks a late sampler thread still takes, back to back. More (10) kept
- * the rate on a stalling host but cost the target and a bystander more,
- * at the moments the machine was busiest (bench/RESULTS.md). */
-#define CATCH_UP_PERIODS 3
+/* Ticks a late sampler thread still owes are taken at up to twice the
+ * rate, not back to back: taking them at once (tried with up to 3 and 10)
+ * ran the sampler in bursts exactly when the machine was busiest and cost
+ * the target and a bystander more (bench/RESULTS.md); spread out, they
+ * cost what the same samples cost on time. Owed beyond this (pyperf
+ * stopped, or a host that cannot keep up) they are skipped. */
+#define CATCH_UP_NS 20000000ull
+#define CATCH_UP_MIN_PERIODS 3
 /* The thread list is made again at least this often (threads that ended). */
 #define RESCAN_NS 1000000000ull
 /* While no target thread is on a CPU the thread sleeps until one is
@@ -336,38 +340,42 @@ static void *remote_main(void *arg)
 {
 	struct remote *m = arg;
 	struct timespec ts;
-	uint64_t next = monotonic_ns();
+	uint64_t next = monotonic_ns(), last = 0;
 
 	/* The default 50 us of timer slack is half a period at 10 kHz. */
 	prctl(PR_SET_TIMERSLACK, 1UL, 0, 0, 0);
 	ask_short_slice();
 	while (!atomic_load(&m->stop)) {
-		uint64_t period = 1000000000ull / (uint64_t)atomic_load(&m->hz), now;
+		uint64_t period = 1000000000ull / (uint64_t)atomic_load(&m->hz), now, at;
+		uint64_t owed_max = CATCH_UP_NS > CATCH_UP_MIN_PERIODS * period ?
+				    CATCH_UP_NS : CATCH_UP_MIN_PERIODS * period;
 
+		/* next: the tick as scheduled; at: when it is taken. */
 		next += period;
 		now = monotonic_ns();
-		/* Behind (a wakeup came late, or the last run took long): the
-		 * ticks owed are taken at once, up to a few, so a short delay
-		 * costs no samples; beyond that they are skipped, not burst. */
-		if (next + CATCH_UP_PERIODS * period < now) {
+		if (next + owed_max < now) {
 			atomic_fetch_add(&m->late, (now - next) / period);
 			next = now;
 		}
-		ts.tv_sec = (time_t)(next / 1000000000ull);
-		ts.tv_nsec = (long)(next % 1000000000ull);
+		at = next;
+		if (at < last + period / 2)
+			at = last + period / 2;
+		ts.tv_sec = (time_t)(at / 1000000000ull);
+		ts.tv_nsec = (long)(at % 1000000000ull);
 		while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR)
 			;
 		uint64_t ran = monotonic_ns();
 		int on_cpu = run_sampler(m);
 
+		last = ran;
 		atomic_fetch_add(&m->ticks, 1);
 		if (on_cpu || !m->wake)
 			continue;
 		/* No target thread on a CPU: nothing to sample until one is
-		 * switched in. The first tick after falls at a random point of
-		 * the period from then, so that a thread running in short
-		 * bursts is sampled in proportion to its CPU time, not once
-		 * per burst at its start. */
+		 * switched in, and nothing owed. The first tick after falls at
+		 * a random point of the period from then, so that a thread
+		 * running in short bursts is sampled in proportion to its CPU
+		 * time, not once per burst at its start. */
 		uint64_t woken = await_target(m, ran);
 
 		now = monotonic_ns();
@@ -375,6 +383,7 @@ static void *remote_main(void *arg)
 		if (next < now)
 			next = now;
 		next -= period;
+		last = 0;
 	}
 	return NULL;
 }
