@@ -106,7 +106,14 @@ struct py_layout {
 	/* 3.8-3.10: PyFrameObject.f_gen, the generator a frame belongs to
 	 * (NULL for others); 3.11+ tell by the frame's owner. */
 	__u16 frame_gen;
-	__u16 pad1[2];
+	/* 3.8-3.10: the frame's state, a char (f_executing on 3.8-3.9,
+	 * f_state on 3.10), which is frame_state_live while the frame runs
+	 * or waits on its callee, and changes as it returns: a returned frame
+	 * object keeps its code and caller (the code's zombie frame), so the
+	 * remote sampler's check needs it. PY_OFF_NONE on 3.11+. */
+	__u16 frame_state;
+	__u8 frame_state_live;
+	__u8 pad1;
 };
 
 /* Value of the targets map (key: tgid as the host sees it). */

@@ -330,6 +330,10 @@ static long WALK(verify_step)(__u64 i, void *ctx)
 		    (k && (buf_instr(p, L) != s->kept[k].instr ||
 			   WALK(caller_body)(c, p, at, size, &s->kept[k].blen) != s->kept[k].body)))
 			return 1;
+		/* 3.8-3.10: a frame object that returned keeps its code and
+		 * caller (as its code's zombie frame); its state tells. */
+		if (L->frame_state != PY_OFF_NONE && buf_u8(p, L->frame_state) != L->frame_state_live)
+			return 1;
 		s->verified = ++k;
 		s->live = k >= s->n || k >= KEPT_FRAMES;
 		if (s->live)
@@ -354,9 +358,10 @@ static long WALK(verify_step)(__u64 i, void *ctx)
  * instruction as each starts, so a caller moves on as soon as its callee
  * returns (3.8-3.10 store f_lasti so too; a call after that gives the
  * callee's slot another frame), and 3.14+ clear a returned frame's code
- * object. A caller in a loop comes back to the instruction read, so on
- * 3.8-3.13 its frame, locals and value stack must be as read too (a
- * caller does not write them while its callee runs). One read of the
+ * object; 3.8-3.10 frame objects keep theirs, but not their state
+ * (f_executing, f_state). A caller in a loop comes back to the
+ * instruction read, so on 3.8-3.13 its frame, locals and value stack must
+ * be as read too (a caller does not write them while its callee runs). One read of the
  * frames' memory, no read of the thread state. A frame's address alone
  * proves nothing: 3.11+ give a sibling call the slot of the one that
  * returned. Left (bench/RESULTS.md: 0.1-0.6% of samples on loops of

@@ -169,12 +169,24 @@ int main(int argc, char **argv)
 	l.frame_gen = OFF(PyFrameObject, f_gen);
 	l.frame_size = max4(END(PyFrameObject, f_back), END(PyFrameObject, f_code),
 			    END(PyFrameObject, f_lasti), END(PyFrameObject, f_gen));
+#if PY_VERSION_HEX < 0x030A0000
+	l.frame_state = OFF(PyFrameObject, f_executing);
+	l.frame_state_live = 1;
+	l.frame_size = max2(l.frame_size, END(PyFrameObject, f_executing));
+#else
+	_Static_assert(sizeof(((PyFrameObject *)0)->f_state) == 1, "f_state is a char");
+	l.frame_state = OFF(PyFrameObject, f_state);
+	l.frame_state_live = (uint8_t)FRAME_EXECUTING;
+	l.frame_size = max2(l.frame_size, END(PyFrameObject, f_state));
+#endif
 	l.owner_generator = 0xff;
 	l.owner_first_skipped = 0xff;
 #else
 	l.flags |= PYL_INSTR_POINTER;
 	l.frame_previous = OFF(_PyInterpreterFrame, previous);
 	l.frame_gen = NONE;
+	l.frame_state = NONE;
+	l.frame_state_live = 0;
 #if PY_VERSION_HEX < 0x030D0000
 	l.frame_code = OFF(_PyInterpreterFrame, f_code);
 	l.frame_instr = OFF(_PyInterpreterFrame, prev_instr);
@@ -220,7 +232,7 @@ int main(int argc, char **argv)
 	l.gc_collecting = OFF(PyInterpreterState, gc.collecting);
 	_Static_assert(sizeof(((PyInterpreterState *)0)->gc.collecting) == 4, "gc.collecting is an int");
 #endif
-	memset(l.pad1, 0, sizeof l.pad1);
+	l.pad1 = 0;
 
 	/* PyCodeObject */
 	l.code_filename = OFF(PyCodeObject, co_filename);
@@ -294,7 +306,7 @@ int main(int argc, char **argv)
 	P(unicode_length); P(unicode_state); P(unicode_ascii_size); P(unicode_compact_size);
 	P(unicode_kind_shift); P(unicode_compact_shift); P(unicode_ascii_shift);
 	P(bytes_size); P(bytes_sval); P(object_type);
-	P(frame_is_entry); P(gc_collecting); P(frame_gen);
+	P(frame_is_entry); P(gc_collecting); P(frame_gen); P(frame_state); P(frame_state_live);
 #undef P
 	printf("\t},\n");
 	return 0;

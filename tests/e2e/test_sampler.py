@@ -163,6 +163,25 @@ def test_samplers_agree(version):
         assert abs(got["timer"][f] - got["remote"][f]) < 0.07, got
 
 
+
+@harness.params(["3.8", "3.9", "3.10", "3.11", "3.13", "3.15"])
+def test_remote_every_version(version):
+    """The remote sampler on the versions test_samplers_agree leaves out
+    (every supported one is covered between the two): split.py's
+    50/30/20, each leaf under the line of main that calls it."""
+    argv = harness.need_interpreter(version)
+    target = os.path.join(harness.TARGETS, "split.py")
+    p = harness.start(argv + [target], ready_marker="ready")
+    r = harness.run_pyperf(["record", "-p", str(p.pid), "-F", "999", "-d", "2", "--sampler", "remote",
+                            "-f", "folded", "-o", "-"])
+    harness.stop(p)
+    assert "sampler: remote (asked)" in r.stderr, r.stderr
+    shares, total = leaf_shares(r.stdout, target)
+    assert total >= 400, "only %d samples\n%s" % (total, r.stderr)
+    assert broken(r.stdout) <= 0.01 * total and mixed(r.stdout, target) == 0, r.stdout
+    for f, want in {"fifty": 0.5, "thirty": 0.3, "twenty": 0.2}.items():
+        assert abs(shares[f] - want) < 0.07, "%s has %.3f, want %.2f\n%s" % (f, shares[f], want, r.stderr)
+
 def wakeups(err):
     m = re.search(r"sampler: remote \(asked\); (\d+) wakeups", err)
     assert m, "no wakeup count in:\n" + err[-2000:]
