@@ -176,6 +176,9 @@ struct scratch {
 	} kept[KEPT_FRAMES];
 	__u32 verified;       /* kept frames the check found as read so far */
 	__u32 live;           /* the check's answer */
+	/* 3.12-3.13: the walk found the innermost frame's caller running
+	 * again (its callee had returned), in the same read */
+	__u32 caller_resumed;
 	__u64 hash;
 	__u32 n;              /* frames captured so far */
 	__u32 flags;          /* STACK_* */

@@ -114,6 +114,13 @@ struct py_layout {
 	__u16 frame_state;
 	__u8 frame_state_live;
 	__u8 pad1;
+	/* 3.12-3.13: _PyInterpreterFrame.stacktop (an int), >= 0 while the
+	 * frame waits on a Python callee it called, -1 once it runs again: a
+	 * frame that returned is left as it was, and its caller may then stay
+	 * at one instruction for long (a call into C). PY_OFF_NONE elsewhere
+	 * (3.14+ clear a returned frame's code; 3.11 keeps stacktop). */
+	__u16 frame_stacktop;
+	__u16 pad2;
 };
 
 /* Value of the targets map (key: tgid as the host sees it). */

@@ -258,6 +258,9 @@ static long WALK(walk_frame_step)(__u64 i, void *ctx)
 			s->kept[n].instr = buf_instr(p, L);
 			s->kept[n].blen = 0;
 			s->kept[n].body = n ? WALK(caller_body)(c, p, at, size, &s->kept[n].blen) : 0;
+			if (n == 1)
+				s->caller_resumed = L->frame_stacktop != PY_OFF_NONE &&
+						    buf_s32(p, L->frame_stacktop) < 0;
 		}
 #endif
 		/* Shims are transparent: a coroutine's awaits chain its frames
@@ -380,6 +383,11 @@ static __always_inline bool WALK(stack_still_live)(struct walk_ctx *c)
 	s->live = 0;
 	if (!s->n)
 		return false;
+	/* 3.12-3.13: the innermost frame's caller, which called it directly
+	 * (no C between), ran again: the innermost had returned before the
+	 * walk read them (both in one read), though its memory is as it was. */
+	if (s->n > 1 && s->caller_resumed && s->kept[0].prev == s->kept[1].frame)
+		return false;
 	/* Just the frames to check, if they lie together below where the
 	 * walk started: the thread writes them as it runs, and each cache
 	 * line read from it costs it one more miss. */
@@ -448,6 +456,9 @@ static __always_inline void WALK(walk_from)(struct walk_ctx *c, __u64 frame, __u
 
 	s->first_frame = frame;
 	s->n = 0;
+#if !WALK_LOCAL
+	s->caller_resumed = 0;
+#endif
 	s->nnat = 0;
 	s->nshims = 0;
 	s->shim_next = 0;

@@ -52,6 +52,7 @@ const struct py_layout py_layouts[] = {
 	  .frame_gen = 96,
 	  .frame_state = 116,
 	  .frame_state_live = 1,
+	  .frame_stacktop = PY_OFF_NONE,
 	},
 	/* CPython 3.9.18 headers, pyenv (PY_VERSION_HEX 0x030912f0); _PyRuntime.ceval.gil at +352 */
 	{ .version_hex = 0x030912f0, .flags = 0x03,
@@ -98,6 +99,7 @@ const struct py_layout py_layouts[] = {
 	  .frame_gen = 96,
 	  .frame_state = 116,
 	  .frame_state_live = 1,
+	  .frame_stacktop = PY_OFF_NONE,
 	},
 	/* CPython 3.10.13 headers, pyenv (PY_VERSION_HEX 0x030a0df0); _PyRuntime.ceval.gil at +352 */
 	{ .version_hex = 0x030a0df0, .flags = 0x01,
@@ -144,6 +146,7 @@ const struct py_layout py_layouts[] = {
 	  .frame_gen = 88,
 	  .frame_state = 108,
 	  .frame_state_live = 0,
+	  .frame_stacktop = PY_OFF_NONE,
 	},
 	/* CPython 3.11.2 headers, Debian libpython3.11-dev (PY_VERSION_HEX 0x030b02f0); _PyRuntime.ceval.gil at +360 */
 	{ .version_hex = 0x030b02f0, .flags = 0x6c,
@@ -190,6 +193,7 @@ const struct py_layout py_layouts[] = {
 	  .frame_gen = PY_OFF_NONE,
 	  .frame_state = PY_OFF_NONE,
 	  .frame_state_live = 0,
+	  .frame_stacktop = PY_OFF_NONE,
 	},
 	/* CPython 3.11.7 headers, pyenv (PY_VERSION_HEX 0x030b07f0); _PyRuntime.ceval.gil at +360 */
 	{ .version_hex = 0x030b07f0, .flags = 0x6c,
@@ -236,6 +240,7 @@ const struct py_layout py_layouts[] = {
 	  .frame_gen = PY_OFF_NONE,
 	  .frame_state = PY_OFF_NONE,
 	  .frame_state_live = 0,
+	  .frame_stacktop = PY_OFF_NONE,
 	},
 	/* CPython 3.12.1 headers, pyenv (PY_VERSION_HEX 0x030c01f0) */
 	{ .version_hex = 0x030c01f0, .flags = 0x6c,
@@ -282,6 +287,7 @@ const struct py_layout py_layouts[] = {
 	  .frame_gen = PY_OFF_NONE,
 	  .frame_state = PY_OFF_NONE,
 	  .frame_state_live = 0,
+	  .frame_stacktop = 64,
 	},
 	/* CPython 3.13.0 headers, pyenv (PY_VERSION_HEX 0x030d00f0) */
 	{ .version_hex = 0x030d00f0, .flags = 0x64,
@@ -328,6 +334,7 @@ const struct py_layout py_layouts[] = {
 	  .frame_gen = PY_OFF_NONE,
 	  .frame_state = PY_OFF_NONE,
 	  .frame_state_live = 0,
+	  .frame_stacktop = 64,
 	},
 	/* CPython 3.13.18 headers, Debian sid libpython3.13-dev 3.13.18-1 (PY_VERSION_HEX 0x030d12f0) */
 	{ .version_hex = 0x030d12f0, .flags = 0x64,
@@ -374,6 +381,7 @@ const struct py_layout py_layouts[] = {
 	  .frame_gen = PY_OFF_NONE,
 	  .frame_state = PY_OFF_NONE,
 	  .frame_state_live = 0,
+	  .frame_stacktop = 64,
 	},
 	/* CPython 3.14.10 headers, Debian sid libpython3.14-dev 3.14.10-1 (PY_VERSION_HEX 0x030e0af0) */
 	{ .version_hex = 0x030e0af0, .flags = 0x74,
@@ -420,6 +428,7 @@ const struct py_layout py_layouts[] = {
 	  .frame_gen = PY_OFF_NONE,
 	  .frame_state = PY_OFF_NONE,
 	  .frame_state_live = 0,
+	  .frame_stacktop = PY_OFF_NONE,
 	},
 	/* CPython 3.15.2 headers, Debian sid libpython3.15-dev 3.15.2-1 (PY_VERSION_HEX 0x030f02f0) */
 	{ .version_hex = 0x030f02f0, .flags = 0x74,
@@ -466,6 +475,7 @@ const struct py_layout py_layouts[] = {
 	  .frame_gen = PY_OFF_NONE,
 	  .frame_state = PY_OFF_NONE,
 	  .frame_state_live = 0,
+	  .frame_stacktop = PY_OFF_NONE,
 	},
 };
 

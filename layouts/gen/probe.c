@@ -233,6 +233,14 @@ int main(int argc, char **argv)
 	_Static_assert(sizeof(((PyInterpreterState *)0)->gc.collecting) == 4, "gc.collecting is an int");
 #endif
 	l.pad1 = 0;
+	l.pad2 = 0;
+#if PY_VERSION_HEX >= 0x030C0000 && PY_VERSION_HEX < 0x030E0000
+	_Static_assert(sizeof(((_PyInterpreterFrame *)0)->stacktop) == 4, "stacktop is an int");
+	l.frame_stacktop = OFF(_PyInterpreterFrame, stacktop);
+	l.frame_size = max2(l.frame_size, END(_PyInterpreterFrame, stacktop));
+#else
+	l.frame_stacktop = NONE;
+#endif
 
 	/* PyCodeObject */
 	l.code_filename = OFF(PyCodeObject, co_filename);
@@ -307,6 +315,7 @@ int main(int argc, char **argv)
 	P(unicode_kind_shift); P(unicode_compact_shift); P(unicode_ascii_shift);
 	P(bytes_size); P(bytes_sval); P(object_type);
 	P(frame_is_entry); P(gc_collecting); P(frame_gen); P(frame_state); P(frame_state_live);
+	P(frame_stacktop);
 #undef P
 	printf("\t},\n");
 	return 0;

@@ -152,8 +152,11 @@ def test_samplers_agree(version):
         assert broken(r.stdout) <= 0.01 * total, "%s: %d of %d samples marked broken\n%s" % (
             sampler, broken(r.stdout), total, r.stderr)
         # the remote sampler reads a running thread: a caller that moved
-        # on while its callee was read is read again, not mixed in
-        assert mixed(r.stdout, target) == 0, "%s: %d samples with a caller at another line\n%s" % (
+        # on while its callee was read is read again, not mixed in; but
+        # 3.11 leaves no mark on a frame that returned (one sample in
+        # ~2,000 seen in CI, when the host stalled the target just then)
+        allowed = 0.002 * total if sampler == "remote" and "3.11" in version else 0
+        assert mixed(r.stdout, target) <= allowed, "%s: %d samples with a caller at another line\n%s" % (
             sampler, mixed(r.stdout, target), r.stdout)
         for f, want in {"fifty": 0.5, "thirty": 0.3, "twenty": 0.2}.items():
             assert abs(got[sampler][f] - want) < 0.07, "%s: %s has %.3f, want %.2f\n%s" % (
@@ -181,6 +184,35 @@ def test_remote_every_version(version):
     assert broken(r.stdout) <= 0.01 * total and mixed(r.stdout, target) == 0, r.stdout
     for f, want in {"fifty": 0.5, "thirty": 0.3, "twenty": 0.2}.items():
         assert abs(shares[f] - want) < 0.07, "%s has %.3f, want %.2f\n%s" % (f, shares[f], want, r.stderr)
+
+
+@harness.params(["3.8", "3.10", "3.12", "3.13", "3.15"])
+def test_remote_returned_frame_not_shown(version):
+    """A callee that returned while the remote sampler read the thread,
+    its caller then long in one call into C (sum): the callee's frame
+    memory is as it was (3.8-3.10 keep the frame object, code and caller;
+    3.11-3.13 leave the popped data-stack frame), and the caller stays at
+    one instruction, so reading the two again finds them unchanged. It must
+    not be shown under the C call (0.6-1.3% of samples were so): 3.8-3.10
+    tell by the frame's state, 3.12-3.13 by the caller's stacktop (-1
+    once it runs again), 3.14+ clear the returned frame's code. 3.11 has
+    no such mark (README: about 0.6% of samples here)."""
+    argv = harness.need_interpreter(version)
+    target = os.path.join(harness.TARGETS, "return_then_c_call.py")
+    lines = harness.marker_lines(target)
+    p = harness.start(argv + [target], ready_marker="ready")
+    r = harness.run_pyperf(["record", "-p", str(p.pid), "-F", "9999", "-d", "2", "--sampler", "remote",
+                            "-f", "folded", "-o", "-"])
+    harness.stop(p)
+    stacks = harness.parse_folded(r.stdout)
+    total = sum(c for _, c in stacks)
+    at_c_call = "main (%s:%d)" % (target, lines["c-call"])
+    wrong = sum(c for fr, c in stacks if at_c_call in fr and fr[-1].startswith("leaf "))
+    in_leaf = sum(c for fr, c in stacks if fr[-1].startswith("leaf "))
+    assert total >= 5000, "only %d samples\n%s" % (total, r.stderr)
+    # the leaf is sampled (~8% of the time), under the line that calls it
+    assert in_leaf >= 0.03 * total, "%d of %d in leaf\n%s" % (in_leaf, total, r.stdout)
+    assert wrong == 0, "%d of %d samples show leaf under the call of sum\n%s" % (wrong, total, r.stdout)
 
 def wakeups(err):
     m = re.search(r"sampler: remote \(asked\); (\d+) wakeups", err)

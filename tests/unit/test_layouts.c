@@ -256,7 +256,11 @@ static void test_table(void)
 		const struct py_layout_extent *x = &py_layout_extents[i];
 		CHECK_EQ_INT(x->version_hex, v);
 		CHECK(l->frame_size <= x->frame_struct_size);
-		CHECK(l->pad1 == 0);
+		CHECK(l->pad1 == 0 && l->pad2 == 0);
+		if (minor == 12 || minor == 13)
+			CHECK(l->frame_stacktop != PY_OFF_NONE && l->frame_stacktop + 4u <= l->frame_size);
+		else
+			CHECK(l->frame_stacktop == PY_OFF_NONE);
 		if (minor <= 10) {
 			/* 3.8-3.9 f_executing (1 while it runs), 3.10 f_state (FRAME_EXECUTING, 0) */
 			CHECK(l->frame_state != PY_OFF_NONE && l->frame_state + 1u <= l->frame_size);
