@@ -362,14 +362,17 @@ static long WALK(verify_step)(__u64 i, void *ctx)
  * returns (3.8-3.10 store f_lasti so too; a call after that gives the
  * callee's slot another frame), and 3.14+ clear a returned frame's code
  * object; 3.8-3.10 frame objects keep theirs, but not their state
- * (f_executing, f_state). A caller in a loop comes back to the
- * instruction read, so on 3.8-3.13 its frame, locals and value stack must
- * be as read too (a caller does not write them while its callee runs). One read of the
- * frames' memory, no read of the thread state. A frame's address alone
- * proves nothing: 3.11+ give a sibling call the slot of the one that
- * returned. Left (bench/RESULTS.md: 0.1-0.6% of samples on loops of
- * calls of ~100 ns): a caller back at the instruction read with its
- * locals as read, and reads torn by the thread writing meanwhile.
+ * (f_executing, f_state). A caller that then calls into C stays at one
+ * instruction: 3.12-3.13 tell by its stacktop as the walk read it (-1
+ * once it runs again); 3.11 cannot tell. A caller in a loop comes back to
+ * the instruction read, so on 3.8-3.13 its frame, locals and value stack
+ * must be as read too (a caller does not write them while its callee
+ * runs). One read of the frames' memory, no read of the thread state. A
+ * frame's address alone proves nothing: 3.11+ give a sibling call the
+ * slot of the one that returned. Left (bench/RESULTS.md: 0.1-0.6% of
+ * samples on loops of calls of ~100 ns): a caller back at the
+ * instruction read with its locals as read, and reads torn by the thread
+ * writing meanwhile.
  */
 static __always_inline bool WALK(stack_still_live)(struct walk_ctx *c)
 {

@@ -135,6 +135,29 @@ def test_changing_stacks(version):
     harness.stop(p)
 
 
+SPLIT = {"fifty": 0.5, "thirty": 0.3, "twenty": 0.2}
+
+
+def record_split(pid, target, sampler, seconds, min_total, mixed_allowed=0.0):
+    """Records split.py with one sampler at 999 Hz and checks what either
+    sampler must give: enough samples, few broken, no caller at another
+    line (but mixed_allowed of them), 50/30/20 within 7 points. Returns
+    the leaf shares."""
+    r = harness.run_pyperf(["record", "-p", str(pid), "-F", "999", "-d", seconds, "--sampler", sampler,
+                            "-f", "folded", "-o", "-"])
+    assert "sampler: %s (asked)" % sampler in r.stderr, r.stderr
+    shares, total = leaf_shares(r.stdout, target)
+    assert total >= min_total, "%s: only %d samples\n%s" % (sampler, total, r.stderr)
+    assert broken(r.stdout) <= 0.01 * total, "%s: %d of %d samples marked broken\n%s" % (
+        sampler, broken(r.stdout), total, r.stderr)
+    assert mixed(r.stdout, target) <= mixed_allowed * total, "%s: %d samples with a caller at another line\n%s" % (
+        sampler, mixed(r.stdout, target), r.stdout)
+    for f, want in SPLIT.items():
+        assert abs(shares[f] - want) < 0.07, "%s: %s has %.3f, want %.2f\n%s" % (
+            sampler, f, shares[f], want, r.stderr)
+    return shares
+
+
 @harness.params(["debian3.11", "3.12", "3.14"])
 def test_samplers_agree(version):
     """The timer and the remote sampler on one split.py (50/30/20 of one
@@ -144,27 +167,15 @@ def test_samplers_agree(version):
     p = harness.start(argv + [target], ready_marker="ready")
     got = {}
     for sampler in ("timer", "remote"):
-        r = harness.run_pyperf(["record", "-p", str(p.pid), "-F", "999", "-d", "2.5", "--sampler", sampler,
-                                "-f", "folded", "-o", "-"])
-        assert "sampler: %s (asked)" % sampler in r.stderr, r.stderr
-        got[sampler], total = leaf_shares(r.stdout, target)
-        assert total >= 500, "%s: only %d samples\n%s" % (sampler, total, r.stderr)
-        assert broken(r.stdout) <= 0.01 * total, "%s: %d of %d samples marked broken\n%s" % (
-            sampler, broken(r.stdout), total, r.stderr)
         # the remote sampler reads a running thread: a caller that moved
         # on while its callee was read is read again, not mixed in; but
         # 3.11 leaves no mark on a frame that returned (one sample in
         # ~2,000 seen in CI, when the host stalled the target just then)
-        allowed = 0.002 * total if sampler == "remote" and "3.11" in version else 0
-        assert mixed(r.stdout, target) <= allowed, "%s: %d samples with a caller at another line\n%s" % (
-            sampler, mixed(r.stdout, target), r.stdout)
-        for f, want in {"fifty": 0.5, "thirty": 0.3, "twenty": 0.2}.items():
-            assert abs(got[sampler][f] - want) < 0.07, "%s: %s has %.3f, want %.2f\n%s" % (
-                sampler, f, got[sampler][f], want, r.stderr)
+        allowed = 0.002 if sampler == "remote" and "3.11" in version else 0.0
+        got[sampler] = record_split(p.pid, target, sampler, "2.5", 500, allowed)
     harness.stop(p)
     for f in got["timer"]:
         assert abs(got["timer"][f] - got["remote"][f]) < 0.07, got
-
 
 
 @harness.params(["3.8", "3.9", "3.10", "3.11", "3.13", "3.15"])
@@ -175,15 +186,8 @@ def test_remote_every_version(version):
     argv = harness.need_interpreter(version)
     target = os.path.join(harness.TARGETS, "split.py")
     p = harness.start(argv + [target], ready_marker="ready")
-    r = harness.run_pyperf(["record", "-p", str(p.pid), "-F", "999", "-d", "2", "--sampler", "remote",
-                            "-f", "folded", "-o", "-"])
+    record_split(p.pid, target, "remote", "2", 400)
     harness.stop(p)
-    assert "sampler: remote (asked)" in r.stderr, r.stderr
-    shares, total = leaf_shares(r.stdout, target)
-    assert total >= 400, "only %d samples\n%s" % (total, r.stderr)
-    assert broken(r.stdout) <= 0.01 * total and mixed(r.stdout, target) == 0, r.stdout
-    for f, want in {"fifty": 0.5, "thirty": 0.3, "twenty": 0.2}.items():
-        assert abs(shares[f] - want) < 0.07, "%s has %.3f, want %.2f\n%s" % (f, shares[f], want, r.stderr)
 
 
 @harness.params(["3.8", "3.10", "3.12", "3.13", "3.15"])
@@ -213,6 +217,7 @@ def test_remote_returned_frame_not_shown(version):
     # the leaf is sampled (~8% of the time), under the line that calls it
     assert in_leaf >= 0.03 * total, "%d of %d in leaf\n%s" % (in_leaf, total, r.stdout)
     assert wrong == 0, "%d of %d samples show leaf under the call of sum\n%s" % (wrong, total, r.stdout)
+
 
 def wakeups(err):
     m = re.search(r"sampler: remote \(asked\); (\d+) wakeups", err)
@@ -346,6 +351,7 @@ def test_remote_catches_up_after_stalls():
     err = "".join(err)
     assert p.returncode == 0 and c0 is not None and c1 is not None, err
     m = re.search(r"pyperf: (\d+) samples, ", err)
+    assert m, err
     skipped = re.search(r"skipped (\d+) wakeups it was late for", err)
     skipped = int(skipped.group(1)) if skipped else 0
     cpu_s = (c1 - c0) / os.sysconf("SC_CLK_TCK")
