@@ -83,24 +83,49 @@ static void retire_execed(struct session *r)
 }
 
 /*
+ * An image found not to be Python is looked at again a few times, backing
+ * off: it may still be loading. A program started by naming the dynamic
+ * loader (ld-linux-x86-64.so.2 --library-path ... python3) has the loader
+ * as its executable before and after the loader maps Python, so its image
+ * id does not change when Python arrives; an embedder may load libpython
+ * late. Looks 0.1, 0.3, 0.7 ... 25.5 s after the first, then never again.
+ */
+#define RELOOK_FIRST_NS 100000000ull
+#define RELOOK_TIMES 8
+
+/*
  * Samples pid if it runs an initialized CPython; remembers an image (id:
  * start time and executable) found not to be Python so it is not opened
- * again. A not-yet-initialized interpreter is looked at again next time.
+ * at every scan. A not-yet-initialized interpreter is looked at again next
+ * time.
  */
 static void try_add(struct session *r, pid_t pid, uint64_t id)
 {
 	uint64_t *tried = u64map_get(&r->tried, (uint64_t)pid);
+	uint64_t *next = u64map_get(&r->tried_next, (uint64_t)pid);
+	uint64_t now = monotonic_ns();
+	/* when to look again and how many looks so far, in one value: the
+	 * look count in the low 4 bits of the time */
+	uint64_t relook = 0;
+
+	if (tried && *tried == id) {
+		if (!next || !*next || now < (*next & ~0xfull))
+			return;
+		relook = *next;
+	}
 	struct py_target t;
 	char err[256];
-
-	if (tried && *tried == id)
-		return;
 	int rc = py_target_open(pid, &t, err, sizeof(err));
 
-	if (rc == 0)
+	if (rc == 0) {
 		session_add_process(r, &t);
-	else if (rc != -PYPROC_ENOTREADY)
+	} else if (rc != -PYPROC_ENOTREADY) {
+		unsigned looks = relook ? (unsigned)(relook & 0xf) + 1 : 0;
+
 		u64map_put(&r->tried, (uint64_t)pid, id);
+		u64map_put(&r->tried_next, (uint64_t)pid,
+			   looks >= RELOOK_TIMES ? 0 : ((now + (RELOOK_FIRST_NS << looks)) & ~0xfull) | looks);
+	}
 }
 
 void session_scan_children(struct session *r)
@@ -256,6 +281,12 @@ size_t session_scan_all(struct session *r)
 			u64map_put(&still, key, val);
 	u64map_free(&r->tried);
 	r->tried = still;
+	u64map_init(&still);
+	for (size_t it = 0; u64map_next(&r->tried_next, &it, &key, &val);)
+		if (u64map_get(&seen, key))
+			u64map_put(&still, key, val);
+	u64map_free(&r->tried_next);
+	r->tried_next = still;
 	u64map_free(&seen);
 	return r->procs.len;
 }

@@ -156,6 +156,7 @@ void procs_retire(struct session *r, uint32_t pid)
 		native_forget(r, p);
 		u64map_del(&r->procs, pid);
 		u64map_del(&r->tried, pid);
+		u64map_del(&r->tried_next, pid);
 	}
 }
 
@@ -198,6 +199,7 @@ void procs_free(struct session *r)
 		free_proc(v);
 	u64map_free(&r->procs);
 	u64map_free(&r->tried);
+	u64map_free(&r->tried_next);
 	for (size_t it = 0; u64map_next_ptr(&r->retired, &it, NULL, &v);)
 		free_proc(v);
 	u64map_free(&r->retired);

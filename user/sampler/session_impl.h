@@ -50,6 +50,7 @@ struct session {
 	struct py_target target;    /* the first process (input to session_attach) */
 	struct u64map procs;        /* pid -> struct session_proc * */
 	struct u64map tried;        /* pid -> start time ^ exe identity of a failed look */
+	struct u64map tried_next;   /* pid -> when to look again (see try_add), 0: never */
 	uint64_t generations;
 	uint64_t next_revalidate_ns; /* CLOCK_MONOTONIC of the next check of cached code objects */
 	uint64_t renewals;          /* generations renewed because code objects went stale */
