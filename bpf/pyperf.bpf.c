@@ -173,12 +173,19 @@ struct scratch {
 		__u64 frame, code, prev, instr;
 		__u64 body;   /* the caller (3.8-3.13): digest of its frame's first blen bytes */
 		__u64 blen;
+		__u32 read;   /* which read of the target's memory it came from */
+		__u32 pad;
 	} kept[KEPT_FRAMES];
+	__u32 reads;          /* reads of frame memory by this walk */
+	__u32 pad_reads;
 	__u32 verified;       /* kept frames the check found as read so far */
 	__u32 live;           /* the check's answer */
 	/* 3.12-3.13: the walk found the innermost frame's caller running
 	 * again (its callee had returned), in the same read */
 	__u32 caller_resumed;
+	/* 3.14+: the frame the walk started at had returned (its code cleared) */
+	__u32 start_returned;
+	__u32 pad_returned;
 	__u64 hash;
 	__u32 n;              /* frames captured so far */
 	__u32 flags;          /* STACK_* */
@@ -843,11 +850,12 @@ struct {
 
 /*
  * Samples one thread of a target, on a CPU: walks its stack from
- * the innermost frame its thread state names, then reads the innermost
- * frames again (stack_still_live); a stack that changed meanwhile is
- * walked again from the thread's frame as it is then, and the last of
- * REMOTE_TRIES walks is kept, marked broken, if it changed too. The
- * garbage collector's state is read once, for the stack kept.
+ * the innermost frame its thread state names; unless one read shows it
+ * whole (one_read_snapshot), reads the innermost frames again
+ * (stack_still_live); a stack that changed meanwhile is walked again
+ * from the thread's frame as it is then, and the last of REMOTE_TRIES
+ * walks is kept, marked broken, if it changed too. The garbage
+ * collector's state is read once, for the stack kept.
  */
 static __always_inline void remote_sample_task(struct task_struct *task)
 {
@@ -877,6 +885,15 @@ static __always_inline void remote_sample_task(struct task_struct *task)
 		if (s->n == 0 && (!(s->flags & STACK_BAD_CHAIN) || i == REMOTE_TRIES - 1)) {
 			count(CNT_NO_FRAMES);
 			return;
+		}
+		if (s->start_returned && i < REMOTE_TRIES - 1) {
+			count(CNT_CHANGED);
+			frame = remote_find_frame(&c, proc, tid, &tstate);
+			continue;
+		}
+		if (!(s->flags & STACK_BAD_CHAIN) && remote_one_read_snapshot(&c)) {
+			count(CNT_ONE_READ);
+			break;
 		}
 		/* A chain the walk found broken (a generator frame being
 		 * entered or, 3.14+, one that finished) is read again too. */

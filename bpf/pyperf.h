@@ -338,6 +338,7 @@ enum pyperf_counter {
 	CNT_RUNS,             /* runs of the timer sampler, in any process: the interrupts it took */
 	CNT_CHANGED,          /* remote sampler: a stack that changed while read, read again */
 	CNT_REMOTE_PREEMPTED, /* remote sampler: a target thread its own wakeup had preempted */
+	CNT_ONE_READ,         /* remote sampler: a stack whose innermost frames one read holds, taken as read */
 	CNT__MAX
 };
 

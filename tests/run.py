@@ -72,7 +72,10 @@ def main():
             continue
         t0 = time.monotonic()
         try:
-            fn()
+            try:
+                fn()
+            finally:
+                harness.cleanup()
         except harness.Skip as s:
             skipped += 1
             print("SKIP %s: %s" % (name, s), flush=True)

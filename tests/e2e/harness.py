@@ -107,9 +107,11 @@ def stop(p):
 
 
 def cleanup():
-    for p in _children:
+    """Stops every target still running (run.py: after each test, so a
+    test that failed before stopping its target does not load the next)."""
+    while _children:
         try:
-            stop(p)
+            stop(_children.pop())
         except Exception:
             pass
 

@@ -915,8 +915,9 @@ static void print_summary(struct recorder *r, enum stop_reason why, uint64_t nst
 	if (r->opts.verbose && late)
 		fprintf(stderr, "pyperf: the remote sampler skipped %" PRIu64 " wakeups it was late for\n", late);
 	if (r->opts.verbose && used == SAMPLER_REMOTE)
-		fprintf(stderr, "pyperf: the remote sampler read %" PRIu64 " stacks again (the thread had returned "
-			"past them while they were read)\n", c[CNT_CHANGED]);
+		fprintf(stderr, "pyperf: the remote sampler took %" PRIu64 " stacks as one read showed them, and read %"
+			PRIu64 " again (the thread had returned past them while they were read)\n", c[CNT_ONE_READ],
+			c[CNT_CHANGED]);
 	if (r->opts.verbose && used == SAMPLER_REMOTE)
 		fprintf(stderr, "pyperf: the remote sampler ran on a sampled thread's CPU (preempting it) for %" PRIu64
 			" of %" PRIu64 " samples\n", c[CNT_REMOTE_PREEMPTED], c[CNT_SAMPLES]);

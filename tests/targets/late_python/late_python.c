@@ -3,7 +3,8 @@
  * same before and after libpython is mapped (as for a program started by
  * naming the dynamic loader, or an embedder loading a Python plugin late).
  *   late_python LIBPYTHON DELAY_MS SECONDS
- * Built by tests/e2e/test_record.py; run with PYTHONHOME set. */
+ * Prints "late_cpu SECONDS", its CPU time, as it ends. Built by
+ * tests/e2e/test_record.py; run with PYTHONHOME set. */
 #include <dlfcn.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,7 +38,8 @@ int main(int argc, char **argv)
 		 "    end = time.monotonic() + seconds\n"
 		 "    while time.monotonic() < end:\n"
 		 "        pass\n"
-		 "late_spin(%g)\n",
+		 "late_spin(%g)\n"
+		 "print('late_cpu %%.3f' %% time.process_time(), flush=True)\n",
 		 atof(argv[3]));
 	initialize();
 	return run(script) != 0;
