@@ -224,7 +224,9 @@ static long WALK(walk_frame_step)(__u64 i, void *ctx)
 #if !WALK_LOCAL
 	/* 3.14+ clear a frame's code as it returns, after unlinking it: the
 	 * thread state read just before still named it, and it may have
-	 * returned further since. Its caller then is the innermost frame. */
+	 * returned further since. Its caller then is the innermost frame
+	 * (for the last try: remote_sample_task reads such a walk again, as
+	 * starting at the caller would favour callers over short calls). */
 	if (!code && !skip && !is_gen && s->n == 0 && prev && prev != s->frame) {
 		s->start_returned = 1;
 		s->frame = prev;
