@@ -93,6 +93,16 @@ static void retire_execed(struct session *r)
 #define RELOOK_FIRST_NS 100000000ull
 #define RELOOK_TIMES 8
 
+/* A tried_next value: when to look again, with the looks so far in its
+ * low 4 bits (0: never again). */
+#define RELOOK_COUNT_MASK 0xfull
+static uint64_t relook_pack(uint64_t when_ns, unsigned looks)
+{
+	return (when_ns & ~RELOOK_COUNT_MASK) | looks;
+}
+static uint64_t relook_when(uint64_t v) { return v & ~RELOOK_COUNT_MASK; }
+static unsigned relook_looks(uint64_t v) { return (unsigned)(v & RELOOK_COUNT_MASK); }
+
 /*
  * Samples pid if it runs an initialized CPython; remembers an image (id:
  * start time and executable) found not to be Python so it is not opened
@@ -104,12 +114,10 @@ static void try_add(struct session *r, pid_t pid, uint64_t id)
 	uint64_t *tried = u64map_get(&r->tried, (uint64_t)pid);
 	uint64_t *next = u64map_get(&r->tried_next, (uint64_t)pid);
 	uint64_t now = monotonic_ns();
-	/* when to look again and how many looks so far, in one value: the
-	 * look count in the low 4 bits of the time */
-	uint64_t relook = 0;
+	uint64_t relook = 0; /* this image's tried_next, if looked at before */
 
 	if (tried && *tried == id) {
-		if (!next || !*next || now < (*next & ~0xfull))
+		if (!next || !*next || now < relook_when(*next))
 			return;
 		relook = *next;
 	}
@@ -120,11 +128,11 @@ static void try_add(struct session *r, pid_t pid, uint64_t id)
 	if (rc == 0) {
 		session_add_process(r, &t);
 	} else if (rc != -PYPROC_ENOTREADY) {
-		unsigned looks = relook ? (unsigned)(relook & 0xf) + 1 : 0;
+		unsigned looks = relook ? relook_looks(relook) + 1 : 0;
 
 		u64map_put(&r->tried, (uint64_t)pid, id);
 		u64map_put(&r->tried_next, (uint64_t)pid,
-			   looks >= RELOOK_TIMES ? 0 : ((now + (RELOOK_FIRST_NS << looks)) & ~0xfull) | looks);
+			   looks >= RELOOK_TIMES ? 0 : relook_pack(now + (RELOOK_FIRST_NS << looks), looks));
 	}
 }
 
@@ -235,6 +243,20 @@ void session_pending_tick(struct session *r)
 	r->npending = kept;
 }
 
+/* Drops from m every key that keys does not hold. */
+static void keep_only_keys(struct u64map *m, const struct u64map *keys)
+{
+	struct u64map kept;
+	uint64_t key, val;
+
+	u64map_init(&kept);
+	for (size_t it = 0; u64map_next(m, &it, &key, &val);)
+		if (u64map_get(keys, key))
+			u64map_put(&kept, key, val);
+	u64map_free(m);
+	*m = kept;
+}
+
 size_t session_scan_all(struct session *r)
 {
 	DIR *d;
@@ -243,7 +265,7 @@ size_t session_scan_all(struct session *r)
 
 	/* Ended (or exec'd) processes first, so a reused PID starts afresh. */
 	struct u64map gone;
-	uint64_t key, val;
+	uint64_t key;
 
 	u64map_init(&gone);
 	find_gone(r, true, &gone);
@@ -273,20 +295,8 @@ size_t session_scan_all(struct session *r)
 	}
 	closedir(d);
 	/* Remember failed looks only for processes that still exist. */
-	struct u64map still;
-
-	u64map_init(&still);
-	for (size_t it = 0; u64map_next(&r->tried, &it, &key, &val);)
-		if (u64map_get(&seen, key))
-			u64map_put(&still, key, val);
-	u64map_free(&r->tried);
-	r->tried = still;
-	u64map_init(&still);
-	for (size_t it = 0; u64map_next(&r->tried_next, &it, &key, &val);)
-		if (u64map_get(&seen, key))
-			u64map_put(&still, key, val);
-	u64map_free(&r->tried_next);
-	r->tried_next = still;
+	keep_only_keys(&r->tried, &seen);
+	keep_only_keys(&r->tried_next, &seen);
 	u64map_free(&seen);
 	return r->procs.len;
 }
